@@ -1,0 +1,182 @@
+"""The optimization loop shared by all integrators.
+
+``optimize(objective, variables, steps)`` minimises ``objective(values)`` where ``values`` maps each
+parameter name to ``transform.forward(latent)``. Around Adam it provides what a long job needs:
+per-parameter learning rates, a learning-rate schedule, a NaN/Inf guard that stops with a message
+naming the parameter, checkpoint and resume, a tqdm progress bar, and a saved loss history
+(``loss.json``) with a matplotlib plot (``loss.png``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import drjit as dr
+import numpy as np
+
+from renderer import ensure_variant
+from renderer.arrays import from_numpy, is_drjit, to_numpy
+
+from .adam import Adam
+from .transforms import Identity, Transform
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss, a gradient or a parameter became NaN/Inf; the message names which."""
+
+
+@dataclass
+class Variable:
+    """A parameter to optimize: initial value, transform (bounds) and optional own learning rate."""
+    init: object
+    transform: Transform = field(default_factory=Identity)
+    lr: float | None = None
+
+
+@dataclass
+class Result:
+    values: dict            # name -> final value (Dr.Jit, detached)
+    history: list           # loss per step
+    steps: int
+    seconds: float
+    out_dir: str | None = None
+
+    def numpy(self) -> dict:
+        return {k: to_numpy(v) for k, v in self.values.items()}
+
+
+def _as_drjit(x):
+    import mitsuba as mi
+    ensure_variant()
+    if is_drjit(x):
+        return dr.detach(x) if not hasattr(x, "matrix") or dr.is_array_v(x) else x
+    a = np.atleast_1d(np.asarray(x, dtype=np.float32))
+    return mi.Float(a.ravel()) if a.ndim == 1 else mi.TensorXf(a)
+
+
+def _scalar(x) -> float:
+    return float(np.asarray(to_numpy(x)).ravel()[0]) if is_drjit(x) else float(x)
+
+
+def _check_finite(kind: str, named: dict, step: int):
+    for name, v in named.items():
+        if not bool(dr.all(dr.isfinite(v), axis=None)):
+            raise NonFiniteError(f"step {step}: the {kind} of parameter {name!r} contains NaN/Inf; "
+                                 "lower its learning rate, bound it with a transform, or check the objective")
+
+
+def plot_loss(history, path, title="loss") -> str:
+    """Save a log-scale loss curve as PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    ax.plot(np.arange(len(history)), history, lw=1.2)
+    if len(history) and min(history) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def optimize(objective: Callable[[dict], object], variables: dict[str, Variable], steps: int,
+             optimizer: Adam | None = None, schedule: Callable[[int], float] | None = None,
+             out_dir: str | None = None, checkpoint_every: int = 0, resume: bool = False,
+             progress: bool = True, callback: Callable[[int, dict, float], None] | None = None,
+             description: str = "optimizing") -> Result:
+    """Minimise ``objective(values)`` over ``variables`` for ``steps`` Adam steps.
+
+    ``objective`` receives ``{name: value}`` (Dr.Jit arrays attached to the AD graph) and returns a
+    scalar Dr.Jit loss. With ``out_dir``, writes ``loss.json``/``loss.png`` at the end and, when
+    ``checkpoint_every > 0``, ``checkpoint.npz`` every that many steps; ``resume=True`` continues
+    from an existing checkpoint there.
+    """
+    from tqdm.auto import tqdm
+    if not variables:
+        raise ValueError("optimize(): no variables to optimize")
+    optimizer = optimizer or Adam()
+    schedule = schedule or (lambda step: 1.0)
+    latent = {}
+    for name, var in variables.items():
+        init = _as_drjit(var.init)
+        if not bool(dr.all(dr.isfinite(init), axis=None)):
+            raise NonFiniteError(f"initial value of parameter {name!r} contains NaN/Inf")
+        latent[name] = dr.detach(var.transform.inverse(init))
+        dr.eval(latent[name])
+    _check_finite("latent value (after the inverse transform)", latent, 0)
+    rates = {n: v.lr for n, v in variables.items() if v.lr is not None}
+    history, start = [], 0
+    ckpt = os.path.join(out_dir, "checkpoint.npz") if out_dir else None
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    if resume and ckpt and os.path.exists(ckpt):
+        start, history = _load_checkpoint(ckpt, latent, optimizer)
+
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, steps), desc=description, disable=not progress, initial=start, total=steps,
+               dynamic_ncols=True)
+    for step in bar:
+        for x in latent.values():
+            dr.enable_grad(x)
+        values = {n: variables[n].transform.forward(x) for n, x in latent.items()}
+        loss = objective(values)
+        loss_value = _scalar(loss)
+        if not np.isfinite(loss_value):
+            raise NonFiniteError(f"step {step}: the loss is {loss_value}; parameters: "
+                                 + ", ".join(sorted(variables)))
+        dr.backward(loss)
+        grads = {n: dr.grad(x) for n, x in latent.items()}
+        _check_finite("gradient", grads, step)
+        latent = optimizer.step(latent, grads, rates, schedule(step))
+        _check_finite("value", latent, step)
+        history.append(loss_value)
+        bar.set_postfix(loss=f"{loss_value:.4g}")
+        if callback is not None:
+            callback(step, {n: dr.detach(v) for n, v in values.items()}, loss_value)
+        if ckpt and checkpoint_every and (step + 1) % checkpoint_every == 0:
+            _save_checkpoint(ckpt, step + 1, latent, optimizer, history)
+    bar.close()
+    final = {n: dr.detach(variables[n].transform.forward(x)) for n, x in latent.items()}
+    dr.eval(final)
+    result = Result(final, history, steps, time.perf_counter() - t0, out_dir)
+    if out_dir:
+        with open(os.path.join(out_dir, "loss.json"), "w") as f:
+            json.dump({"loss": history}, f)
+        if history:
+            plot_loss(history, os.path.join(out_dir, "loss.png"), description)
+        if ckpt and checkpoint_every:
+            _save_checkpoint(ckpt, steps, latent, optimizer, history)
+    return result
+
+
+def _save_checkpoint(path, step, latent, optimizer, history):
+    state = optimizer.state_dict()
+    arrays = {f"x/{k}": to_numpy(v) for k, v in latent.items()}
+    arrays.update({f"m/{k}": v for k, v in state["m"].items()})
+    arrays.update({f"v/{k}": v for k, v in state["v"].items()})
+    meta = json.dumps({"step": step, "t": state["t"], "history": history})
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, __meta__=np.array(meta), **arrays)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path, latent, optimizer):
+    data = np.load(path)
+    meta = json.loads(str(data["__meta__"]))
+    missing = [k for k in latent if f"x/{k}" not in data]
+    if missing:
+        raise ValueError(f"checkpoint {path} does not match the variables: missing {missing}")
+    for k in latent:
+        latent[k] = from_numpy(latent[k], data[f"x/{k}"])
+    optimizer.load_state_dict({"m": {k[2:]: data[k] for k in data.files if k.startswith("m/")},
+                               "v": {k[2:]: data[k] for k in data.files if k.startswith("v/")},
+                               "t": meta["t"]}, like=latent)
+    return int(meta["step"]), list(meta["history"])
