@@ -32,7 +32,7 @@ class Adam:
             self.m[k] = self.beta_1 * self.m[k] + (1 - self.beta_1) * g
             self.v[k] = self.beta_2 * self.v[k] + (1 - self.beta_2) * dr.square(g)
             rate = (lr or {}).get(k, self.lr) * scale
-            rate_t = rate * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+            rate_t = float(rate * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t))
             out[k] = dr.detach(x[k]) - rate_t * self.m[k] / (dr.sqrt(self.v[k]) + self.eps)
             dr.schedule(out[k], self.m[k], self.v[k])
         dr.eval()

@@ -31,12 +31,16 @@ def _clean(msg: str) -> str:
     return msg
 
 
-def load_scene(source, **parameters):
+def load_scene(source, merge: bool = False, **parameters):
     """Load a scene and return the ``mi.Scene``.
 
     ``source`` is a path to a Mitsuba XML file, an XML string (starting with ``<``) or a scene
     dictionary as accepted by ``mi.load_dict``. Keyword arguments fill ``$name`` defaults of an XML
     file (e.g. ``spp=64``, ``resolution=128``).
+
+    ``merge=False`` (default) keeps every shape under its own id. Mitsuba's load-time optimisation
+    merges shapes that share a BSDF into one anonymous mesh, which would erase the per-shape
+    parameter names that optimizers address; pass ``merge=True`` to allow it for pure rendering.
     """
     import mitsuba as mi
     ensure_variant()
@@ -45,14 +49,16 @@ def load_scene(source, **parameters):
         if isinstance(source, dict):
             if "type" not in source:
                 raise SceneError(f"cannot load {what}: a scene dict needs a 'type' entry (usually 'scene')")
-            return mi.load_dict(source)
+            return mi.load_dict(source, optimize=merge)
         s = os.fspath(source)
         params = {k: str(v) for k, v in parameters.items()}
         if s.lstrip().startswith("<"):
-            return mi.load_string(s, **params)
+            return mi.load_string(s, optimize=merge, **params)
         if not os.path.exists(s):
             raise FileNotFoundError(f"scene file not found: {s}")
-        return mi.load_file(s, **params)
+        # Resolve meshes/textures relative to the scene file, as a user expects.
+        mi.file_resolver().prepend(os.path.dirname(os.path.abspath(s)))
+        return mi.load_file(s, optimize=merge, **params)
     except (SceneError, FileNotFoundError):
         raise
     except Exception as e:  # Mitsuba reports parse and plugin errors as RuntimeError / ValueError

@@ -73,7 +73,7 @@ def mesh_from_arrays(vertices, faces, name="mesh", normals=None, texcoords=None,
     import mitsuba as mi
     ensure_variant()
     V, F = validate_mesh_arrays(vertices, faces, name, allow_degenerate)
-    has_n = normals is not None and not face_normals
+    has_n = not face_normals
     props = mi.Properties()
     if face_normals:
         props["face_normals"] = True
@@ -84,7 +84,7 @@ def mesh_from_arrays(vertices, faces, name="mesh", normals=None, texcoords=None,
     params = mi.traverse(mesh)
     params["vertex_positions"] = mi.Float(V.ravel())
     params["faces"] = mi.UInt(F.ravel())
-    if has_n:
+    if has_n and normals is not None:
         params["vertex_normals"] = mi.Float(np.asarray(normals, np.float32).ravel())
     if texcoords is not None:
         params["vertex_texcoords"] = mi.Float(np.asarray(texcoords, np.float32).ravel())

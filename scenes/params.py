@@ -158,7 +158,21 @@ class ParameterMap:
         if name in self._extra:
             self._extra[name].set(converted)
         else:
-            self.mitsuba[name] = converted
+            self._set_mitsuba(name, converted)
+
+    def _set_mitsuba(self, name, value):
+        # Like mi.SceneParameters.__setitem__ without its "identical value" shortcut: that check
+        # compares JIT/AD variable ids, and after dr.backward() frees an AD graph a new value can
+        # receive the id of the stored one, so the update (and its gradient) would be dropped.
+        import mitsuba as mi
+        cur, value_type, node, flags = self.mitsuba.properties[name]
+        if flags & int(mi.ParamFlags.ReadOnly):
+            raise ParameterError(f"parameter {name!r} is read-only")
+        self.mitsuba.set_dirty(name)
+        if value_type is None:
+            self.mitsuba.set_property(cur, value)
+        else:
+            self.mitsuba.set_property(cur, value_type, value)
 
     def update(self, values: dict | None = None):
         """Set several parameters (validated), then propagate changes to the scene."""
