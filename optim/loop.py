@@ -128,6 +128,9 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
             dr.enable_grad(x)
         values = {n: variables[n].transform.forward(x) for n, x in latent.items()}
         loss = objective(values)
+        if not is_drjit(loss):
+            raise TypeError(f"optimize(): the objective must return a Dr.Jit scalar attached to the AD graph, "
+                            f"got {type(loss).__name__}")
         loss_value = _scalar(loss)
         if not np.isfinite(loss_value):
             raise NonFiniteError(f"step {step}: the loss is {loss_value}; parameters: "

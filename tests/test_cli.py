@@ -1,0 +1,32 @@
+import json
+import os
+import subprocess
+import sys
+
+from penumbra.cli import main
+
+
+def test_materials_job_writes_its_outputs(tmp_out):
+    rc = main(["materials", "--steps", "25", "--res", "24", "--spp", "4", "--target-spp", "64",
+               "--out", tmp_out, "--quiet", "--params", "red.reflectance.value", "light.emitter.radiance.value"])
+    assert rc == 0
+    for f in ["target.png", "initial.png", "final.png", "loss.png", "loss.json", "recovered.json"]:
+        assert os.path.getsize(os.path.join(tmp_out, f)) > 100, f
+    rep = json.load(open(os.path.join(tmp_out, "recovered.json")))
+    assert rep["image_mse"]["final"] < 0.2 * rep["image_mse"]["initial"]
+    loss = json.load(open(os.path.join(tmp_out, "loss.json")))["loss"]
+    assert loss[-1] < loss[0]
+
+
+def test_cli_errors_are_clear(tmp_out, capsys):
+    assert main(["materials", "--scene", "/nonexistent.xml", "--out", tmp_out]) == 1
+    assert "/nonexistent.xml" in capsys.readouterr().err
+    assert main(["materials", "--params", "no.such.param", "--out", tmp_out, "--steps", "1", "--res", "8",
+                 "--target-spp", "4"]) == 1
+    assert "unknown scene parameter 'no.such.param'" in capsys.readouterr().err
+
+
+def test_console_script_help():
+    out = subprocess.run([os.path.join(os.path.dirname(sys.executable), "penumbra"), "--help"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "materials" in out.stdout
