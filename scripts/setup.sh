@@ -67,11 +67,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q -e ".[test]" || die "pip install failed (see above)"
   # torch is optional. Take it only where a local CPU wheel exists (never a network CUDA build).
   if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
-    if .venv/bin/python -m pip install -q --no-index "torch==2.13.0" >/dev/null 2>&1; then
+    wheels="$(mktemp -d)"
+    if .venv/bin/python -m pip download -q --no-deps --no-index -d "$wheels" "torch==2.13.0" >/dev/null 2>&1 &&
+       .venv/bin/python -m pip install -q "$wheels"/torch-*.whl >/dev/null 2>&1; then
       say "installed the local CPU wheel of torch 2.13.0 (optional)"
     else
       say "torch not installed (optional; no local CPU wheel found). Torch bridge tests will be skipped."
     fi
+    rm -rf "$wheels"
   fi
   echo "$want" > "$stamp"
 fi
