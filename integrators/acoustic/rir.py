@@ -1,0 +1,211 @@
+"""Room impulse responses by the image-source method: find the specular paths (shoebox lattice or
+polyhedral images with ray-traced visibility), then synthesize the pressure signal.
+
+``simulate(room, order, conventions=..., params=...)`` returns a :class:`RIR` whose ``signal`` is a Dr.Jit
+float64 array attached to the AD graph of whatever entries of ``params`` are differentiable:
+
+* ``"source"``, ``"receiver"``: mi.Vector3d positions;
+* ``"dims"``: mi.Vector3d (Lx, Ly, Lz) of a shoebox room;
+* ``"vertices"``: mi.Float64 of the room mesh vertex positions (V * 3, row-major) of a polyhedral room
+  (wall planes move with them; visibility is re-evaluated but not differentiated: moving a wall edge
+  across a path, i.e. the visibility boundary term, is ignored);
+* ``"absorption"``: mi.Float64 (W * 7) energy absorption per wall and octave band (125 Hz - 8 kHz).
+
+Per band b and path i, the pressure amplitude is
+``a_bi = sign^k_i prod_w (1 - alpha_wb)^(h_iw / 2) exp(-m_b d_i / 2) / (d_i or 4 pi d_i)``, with h_iw the hits
+of wall w and m_b the air absorption. With frequency-dependent materials or air absorption the bands
+are synthesized separately and combined by the octave filter bank (:mod:`.filterbank`); otherwise one
+broadband signal is built from the first band's coefficients.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import drjit as dr
+import numpy as np
+
+from scenes.room import BANDS_HZ, Room, RoomError
+
+from . import filterbank, shoebox as _shoebox
+from ._jit import bucket, upload
+from .conventions import conventions as _conventions
+from .synthesis import arrival_samples, rir_length, synthesize, synthesize_frequency
+
+
+@dataclasses.dataclass
+class RIR:
+    signal: object          # Dr.Jit Float64 (N,)
+    fs: int
+    n_paths: int
+    conventions: object
+    bands: int
+
+    def numpy(self) -> np.ndarray:
+        return np.array(self.signal, dtype=np.float64)
+
+
+def _mi():
+    import mitsuba as mi
+    from renderer import ensure_variant
+    ensure_variant()
+    return mi
+
+
+def _v3(x):
+    mi = _mi()
+    return mi.Vector3d(*[float(v) for v in np.asarray(x, np.float64).reshape(3)])
+
+
+def default_params(room: Room, source: int = 0, receiver: int = 0) -> dict:
+    """Dr.Jit values of the room's differentiable quantities (detached copies; enable grads yourself)."""
+    mi = _mi()
+    p = {"source": _v3(room.sources[source]), "receiver": _v3(room.receivers[receiver]),
+         "absorption": mi.Float64(room.absorption().ravel())}
+    if room.box is not None:
+        p["dims"] = _v3(room.box)
+    else:
+        p["vertices"] = mi.Float64(room.vertices.ravel())
+    return p
+
+
+def band_count(room: Room) -> int:
+    """1 if every material is frequency-flat and air absorption is off, else floor(log2(fs / 125))."""
+    flat = all(np.all(m.absorption == m.absorption[0]) for m in room.materials)
+    if flat and not np.any(room.air_coefficients() > 0):
+        return 1
+    return len(filterbank.band_centers(room.fs))
+
+
+def _band_values(v, W, B, mi):
+    """Per-wall per-simulation-band values from (W * 7) Dr.Jit values: the first B bands, or linear
+    extrapolation in log2(f) beyond 8 kHz (clipped to [0, 1]) when fs > 32 kHz."""
+    cols = []
+    for b in range(B):
+        if b < 7:
+            cols.append([dr.gather(mi.Float64, v, mi.UInt32(w * 7 + b)) for w in range(W)])
+        else:
+            cols.append([dr.clip(dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 6)) + (b - 6) * (
+                dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 6)) - dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 5))), 0.0, 1.0)
+                for w in range(W)])
+    return cols
+
+
+def find_paths(room: Room, order: int, params: dict, method: str = "auto", **kw):
+    """(image positions mi.Vector3d, wall hits (M, W) int array, path orders (M,)) for the source."""
+    if method == "auto":
+        method = "lattice" if room.box is not None else "polyhedral"
+    if method == "lattice":
+        if room.box is None:
+            raise RoomError("the shoebox lattice needs a shoebox room (pn.shoebox); use method='polyhedral'")
+        n = _shoebox.lattice(order)
+        pos = _shoebox.image_positions(n, params["dims"], params["source"])
+        return pos, _shoebox.wall_hits(n), np.abs(n).sum(axis=1)
+    if method == "polyhedral":
+        from . import polyhedral
+        return polyhedral.find_paths(room, order, params, **kw)
+    raise ValueError(f"method must be 'auto', 'lattice' or 'polyhedral', got {method!r}")
+
+
+def check_inputs(room: Room, params: dict):
+    for k in ("source", "receiver"):
+        p = np.array(dr.detach(params[k]), dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(p)):
+            raise RoomError(f"{k} position {p.tolist()} contains NaN/Inf")
+    a = np.array(dr.detach(params["absorption"]), dtype=np.float64)
+    if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
+        bad = a[~np.isfinite(a) | (a < 0) | (a > 1)]
+        raise RoomError(f"absorption coefficients must lie in [0, 1]; got {bad[:5].tolist()}")
+    if "dims" in params and room.box is not None:
+        L = np.array(dr.detach(params["dims"]), dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(L)) or np.any(L <= 0):
+            raise RoomError(f"room dimensions must be positive and finite, got {L.tolist()}")
+        for k in ("source", "receiver"):
+            p = np.array(dr.detach(params[k]), dtype=np.float64).reshape(-1)
+            if np.any(p <= 0) or np.any(p >= L):
+                raise RoomError(f"{k} at {np.round(p, 4).tolist()} is outside the room [0, {np.round(L, 4).tolist()}]")
+    elif room.box is None:
+        from scenes.room import point_inside
+        V = np.array(dr.detach(params["vertices"]), dtype=np.float64).reshape(-1, 3)
+        if not np.all(np.isfinite(V)):
+            raise RoomError("room vertex positions contain NaN/Inf")
+        for k in ("source", "receiver"):
+            p = np.array(dr.detach(params[k]), dtype=np.float64).reshape(-1)
+            if not point_inside(p, V, room.faces):
+                raise RoomError(f"{k} at {np.round(p, 4).tolist()} is outside the room")
+
+
+def simulate(room: Room, order: int = 10, conventions=None, params: dict | None = None, source: int = 0,
+             receiver: int = 0, method: str = "auto", length: int | None = None, **kw) -> RIR:
+    """Image-source RIR of ``room`` up to ``order`` reflections (see the module docstring)."""
+    mi = _mi()
+    conv = _conventions(conventions)
+    if not (isinstance(order, (int, np.integer)) and order >= 0):
+        raise ValueError(f"order must be a non-negative integer, got {order!r}")
+    p = default_params(room, source, receiver)
+    p.update(params or {})
+    check_inputs(room, p)
+    fs, c = room.fs, room.c
+    pos, hits, orders = find_paths(room, int(order), p, method, **kw)
+    rcv = p["receiver"]
+    diff = pos - rcv
+    dist = dr.norm(diff)
+    d_np = np.array(dr.detach(dist), dtype=np.float64)
+    if d_np.min() < 1e-6:
+        raise RoomError("the source and the receiver coincide; the direct path has zero length")
+    W, B = room.n_walls, band_count(room)
+    alpha = p["absorption"]
+    log_r = 0.5 * dr.log(dr.maximum(1.0 - alpha, 1e-300))
+    cols = _band_values(log_r if B <= 7 else alpha, W, B, mi)
+    if B > 7:  # extrapolated absorption -> log reflection
+        cols = [[0.5 * dr.log(dr.maximum(1.0 - a, 1e-300)) for a in col] for col in cols]
+    air = room.air_coefficients()
+    if B > 7:
+        air = np.concatenate([air, air[6] + np.arange(1, B - 6) * (air[6] - air[5])])
+    spread = 1.0 / dist if conv.amplitude == "1/r" else 1.0 / (4.0 * math.pi * dist)
+    if conv.reflection_sign < 0:
+        spread = spread * upload(mi.Float64, np.where(orders % 2 == 1, -1.0, 1.0))
+    hit_arr = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(W)]
+    used = [w for w in range(W) if hits[:, w].any()]
+    amps = []
+    for b in range(B):
+        s = dr.zeros(mi.Float64, dr.width(dist))
+        for w in used:
+            s = s + hit_arr[w] * cols[b][w]
+        a = dr.exp(s) * spread
+        if air[b] > 0:
+            a = a * dr.exp(-0.5 * float(air[b]) * dist)
+        amps.append(a)
+    sample = arrival_samples(dist, fs, c, conv)
+    half = conv.taps // 2
+    if conv.kernel != "frequency" and conv.lead_in < half:
+        raise ValueError(f"lead_in ({conv.lead_in}) must be >= taps // 2 ({half}) for time-domain kernels")
+    N = rir_length(d_np.max() * fs / c + conv.lead_in, conv.taps) if length is None else int(length)
+    if length is not None:
+        keep = d_np * fs / c + conv.lead_in < N - half - 2
+        if not keep.all():
+            idx = upload(mi.UInt32, np.flatnonzero(keep).astype(np.uint32))
+            sample = dr.gather(mi.Float64, sample, idx)
+            amps = [dr.gather(mi.Float64, a, idx) for a in amps]
+    if conv.kernel == "frequency":
+        bands = synthesize_frequency(sample, amps, N, fs, conv)
+        Npad = N
+    else:
+        Npad = bucket(N)
+        dr.eval(sample, amps)
+        bands = synthesize(sample, amps, Npad, fs, conv)
+    if B > 1:
+        sig = filterbank.combine_bands(bands, fs, N, Npad)
+    elif Npad != N:
+        sig = filterbank.crop(bands, N, Npad)
+    else:
+        sig = bands
+    if conv.highpass is not None:
+        sig = filterbank.highpass(sig, fs, float(conv.highpass[0]), int(conv.highpass[1]))
+    return RIR(sig, int(fs), int(dr.width(dist)), conv, B)
+
+
+def rir(room: Room, order: int = 10, conventions=None, **kw) -> np.ndarray:
+    """The RIR as a NumPy float64 array (no gradients)."""
+    with dr.suspend_grad():
+        return simulate(room, order, conventions, **kw).numpy()

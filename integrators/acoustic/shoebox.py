@@ -1,0 +1,48 @@
+"""Image sources of a shoebox room on the reflection lattice (Allen & Berkley, JASA 65(4), 1979).
+
+For lattice index n along an axis of length L, the image coordinate is n L + s (n even) or
+(n + 1) L - s (n odd); it has hit the wall at 0 ``ceil(|n| / 2)`` times (n < 0) or ``floor(n / 2)``
+times (n >= 0), and the wall at L the remaining ``|n| - hits_0`` times. The image set is the L1 ball
+|nx| + |ny| + |nz| <= order (every path with at most ``order`` reflections), 
+(2N + 1)(2N^2 + 2N + 3) / 3 images. Positions are Dr.Jit float64 expressions of the room dimensions and
+the source position, hence differentiable in both.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import upload
+
+
+def lattice(order: int) -> np.ndarray:
+    """(M, 3) integer lattice indices with |nx| + |ny| + |nz| <= order."""
+    r = np.arange(-order, order + 1)
+    nx, ny = np.meshgrid(r, r, indexing="ij")
+    nx, ny = nx.ravel(), ny.ravel()
+    keep = np.abs(nx) + np.abs(ny) <= order
+    nx, ny = nx[keep], ny[keep]
+    rest = order - np.abs(nx) - np.abs(ny)
+    reps = 2 * rest + 1
+    nz = np.concatenate([np.arange(-k, k + 1) for k in rest])
+    return np.stack([np.repeat(nx, reps), np.repeat(ny, reps), nz], axis=1)
+
+
+def wall_hits(n: np.ndarray) -> np.ndarray:
+    """(M, 6) hits per wall (west, east, south, north, floor, ceiling) for lattice indices (M, 3)."""
+    a = np.abs(n)
+    low = np.where(n < 0, (a + 1) // 2, a // 2)   # wall at coordinate 0
+    high = a - low                               # wall at coordinate L
+    return np.stack([low[:, 0], high[:, 0], low[:, 1], high[:, 1], low[:, 2], high[:, 2]], axis=1)
+
+
+def image_positions(n: np.ndarray, dims, source):
+    """Dr.Jit (mi.Vector3d) image positions for lattice indices ``n`` (M, 3); ``dims`` and ``source`` are
+    mi.Vector3d (possibly AD-attached)."""
+    import drjit as dr
+    import mitsuba as mi
+    comps = []
+    for a in range(3):
+        na = upload(mi.Float64, n[:, a].astype(np.float64))
+        odd = upload(mi.Float64, (n[:, a] % 2 != 0).astype(np.float64)) > 0.5
+        comps.append(na * dims[a] + dr.select(odd, dims[a] - source[a], source[a]))
+    return mi.Vector3d(*comps)
