@@ -89,14 +89,18 @@ def forward_grad(scene, params, perturb, integrator, spp: int, seed: int = 0) ->
 
 
 def reverse_grad(scene, params, perturb, integrator, weights: np.ndarray, spp: int, seed: int = 0) -> float:
-    """Reverse-mode derivative of ``sum(weights * image)`` with respect to theta at 0."""
+    """Reverse-mode derivative of ``sum(weights * image)`` with respect to theta at 0.
+
+    Calls the integrator's ``render_backward`` with the same seed as :func:`forward_grad`, so that
+    the adjoint test ``reverse == <weights, forward image>`` compares the same Monte Carlo samples.
+    """
     import drjit as dr
     import mitsuba as mi
     theta = mi.Float(0.0)
     dr.enable_grad(theta)
     perturb(theta)
-    image = _render(scene, params, integrator, spp, seed)
-    dr.backward(dr.sum(image * mi.TensorXf(weights.astype(np.float32)), axis=None))
+    _integrator(integrator).render_backward(scene, params=theta, grad_in=mi.TensorXf(weights.astype(np.float32)),
+                                            spp=spp, seed=seed)
     g = float(np.array(dr.grad(theta)).ravel()[0])
     perturb(0.0)
     return g

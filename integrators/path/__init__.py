@@ -1,0 +1,6 @@
+"""Physically based path tracing with visibility-aware gradients (registers Mitsuba plugins)."""
+import renderer
+
+renderer.ensure_variant()
+
+from .edge_sampling import EdgeSamplingIntegrator  # noqa: E402,F401  (registers "edge_sampling")

@@ -1,0 +1,88 @@
+"""Mesh edge topology and the selection of edges that can carry a visibility or shading discontinuity.
+
+For edge sampling (Li, Aittala, Durand, Lehtinen 2018, "Differentiable Monte Carlo Ray Tracing
+through Edge Sampling", Sec. 4-5) only some mesh edges matter as seen from a viewpoint o:
+
+- *silhouette* edges: boundary edges (one adjacent face), non-manifold edges (more than two), and
+  edges whose two faces face o from opposite sides;
+- *crease* edges of flat-shaded meshes (no vertex normals): the shading normal jumps across every
+  edge between non-coplanar faces, so radiance is discontinuous there even where visibility is not.
+
+Topology is computed once per face buffer (NumPy, O(F log F)) and cached.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class EdgeTopology:
+    edges: np.ndarray        # (E, 2) vertex indices, sorted per row
+    faces: np.ndarray        # (E, 2) adjacent face indices, -1 where absent
+    nonmanifold: np.ndarray  # (E,) bool: more than two adjacent faces
+
+
+_CACHE: dict = {}
+
+
+def edge_topology(F: np.ndarray) -> EdgeTopology:
+    """Unique undirected edges of the triangle list ``F`` (F, 3) with their adjacent faces."""
+    F = np.ascontiguousarray(F, dtype=np.int64)
+    key = (F.shape, hash(F.tobytes()))
+    if key in _CACHE:
+        return _CACHE[key]
+    nf = len(F)
+    e = np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]])
+    e.sort(axis=1)
+    fid = np.tile(np.arange(nf), 3)
+    uniq, inv, counts = np.unique(e, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    order = np.argsort(inv, kind="stable")
+    first = np.zeros(len(uniq) + 1, dtype=np.int64)
+    np.cumsum(counts, out=first[1:])
+    faces = np.full((len(uniq), 2), -1, dtype=np.int64)
+    faces[:, 0] = fid[order[first[:-1]]]
+    two = counts >= 2
+    faces[two, 1] = fid[order[first[:-1][two] + 1]]
+    topo = EdgeTopology(uniq, faces, counts > 2)
+    if len(_CACHE) > 64:
+        _CACHE.clear()
+    _CACHE[key] = topo
+    return topo
+
+
+def face_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Unnormalised face normals (zero for degenerate faces)."""
+    return np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
+
+
+def candidate_edges(V: np.ndarray, F: np.ndarray, o, flat_shaded: bool, crease_cos: float = 1 - 1e-6):
+    """Indices into ``edge_topology(F).edges`` of the edges that can be discontinuities seen from ``o``.
+
+    ``o`` is a point (3,) for a pinhole camera or a shading point, or an array (N, 3) of points, in
+    which case an edge is kept if it is a candidate for any of them (used for area-light sampling
+    the caller passes the light's corners). Zero-length edges are dropped.
+    """
+    topo = edge_topology(F)
+    E, Fa = topo.edges, topo.faces
+    N = face_normals(V, F)
+    length = np.linalg.norm(V[E[:, 1]] - V[E[:, 0]], axis=1)
+    boundary = Fa[:, 1] < 0
+    keep = boundary | topo.nonmanifold
+    inner = ~boundary
+    f0, f1 = Fa[inner, 0], Fa[inner, 1]
+    pts = np.atleast_2d(np.asarray(o, dtype=np.float64))
+    sil = np.zeros(inner.sum(), dtype=bool)
+    for p in pts:
+        s0 = np.einsum("ij,ij->i", N[f0], p - V[F[f0, 0]])
+        s1 = np.einsum("ij,ij->i", N[f1], p - V[F[f1, 0]])
+        sil |= (s0 * s1) <= 0
+    keep[inner] |= sil
+    if flat_shaded:
+        n0 = N[f0] / np.maximum(np.linalg.norm(N[f0], axis=1, keepdims=True), 1e-30)
+        n1 = N[f1] / np.maximum(np.linalg.norm(N[f1], axis=1, keepdims=True), 1e-30)
+        keep[inner] |= np.einsum("ij,ij->i", n0, n1) < crease_cos
+    keep &= length > 1e-12 * max(float(np.ptp(V, axis=0).max()), 1e-30)
+    return np.flatnonzero(keep)
