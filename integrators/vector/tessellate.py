@@ -1,0 +1,403 @@
+"""Tessellation: parameters -> closed polygon edges in canvas space, differentiably.
+
+Topology (how many line pieces per curve, which joins become miters, which polygons face which way)
+is decided in NumPy from detached values; positions are computed on Dr.Jit from ``theta`` so that
+every edge endpoint carries its derivative with respect to every named parameter.
+
+- Curves are flattened with uniform parameter steps; the count per cubic follows the classical
+  bound ``n >= sqrt(0.75 * max|second difference| / tol)`` (in canvas pixels), raised for stroked
+  shapes so that the outer-side wedge between consecutive pieces stays within ``tol`` of the true
+  round offset, and rounded up to a power of two (so small parameter changes rarely change it).
+- A fill is the flattened outline itself (implicitly closed); the fill rule is applied when
+  counting windings.
+- A stroke is a union of convex polygons, all oriented the same way so that the union is exactly
+  the set of points with non-zero winding: one quad per flattened piece, a wedge at every vertex
+  inside a curve, and at segment corners the SVG join (miter with limit, round fan, bevel);
+  caps (butt, square, round) at the ends of open subpaths, and SVG's dot/square for zero-length
+  subpaths with round/square caps. This follows the stroking model of diffvg (Li et al. 2020,
+  Sec. 5) but with the join and cap types SVG defines (diffvg strokes are always round).
+- The stroke outline is built in the shape's local space and then transformed, so non-uniform
+  transforms distort strokes exactly as in SVG.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import drjit as dr
+import numpy as np
+
+from .compile import Compiled
+
+
+@dataclass
+class Geometry:
+    x0: object          # mi.Float (attached) edge endpoints in canvas pixels
+    y0: object
+    x1: object
+    y1: object
+    np_edges: np.ndarray    # (E, 4) detached copy
+    edge_layer: np.ndarray  # (E,) layer index
+    layer_shape: np.ndarray  # (L,) shape index
+    layer_alpha: object      # mi.Float (attached): opacity product per layer
+    matrices: tuple          # 6 mi.Float per shape (attached) canvas transform
+    matrices_np: np.ndarray  # (S, 6)
+    theta: object
+
+
+def _compose(A, B):
+    """Affine composition A o B for 6-tuples (a, b, c, d, e, f) (apply B first)."""
+    a = A[0] * B[0] + A[2] * B[1]
+    b = A[1] * B[0] + A[3] * B[1]
+    c = A[0] * B[2] + A[2] * B[3]
+    d = A[1] * B[2] + A[3] * B[3]
+    e = A[0] * B[4] + A[2] * B[5] + A[4]
+    f = A[1] * B[4] + A[3] * B[5] + A[5]
+    return (a, b, c, d, e, f)
+
+
+def shape_matrices(comp: Compiled, theta, theta_np):
+    import mitsuba as mi
+    S, D = comp.chains.shape
+    M = None
+    Mn = None
+    for lvl in range(D):
+        idx = comp.chains[:, lvl]
+        T = tuple(dr.gather(mi.Float, theta, mi.UInt32(idx + k)) for k in range(6))
+        Tn = tuple(theta_np[idx + k] for k in range(6))
+        M = T if M is None else _compose(M, T)
+        Mn = Tn if Mn is None else _compose(Mn, Tn)
+    return M, np.stack(Mn, 1)
+
+
+def _spectral(Mn):
+    a, b, c, d = Mn[:, 0], Mn[:, 1], Mn[:, 2], Mn[:, 3]
+    s1 = a * a + b * b + c * c + d * d
+    det = a * d - b * c
+    return np.sqrt(0.5 * (s1 + np.sqrt(np.maximum(s1 * s1 - 4 * det * det, 0.0))))
+
+
+def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, mode: str = "sample") -> Geometry:
+    import mitsuba as mi
+    shapes = comp.shapes
+    M, Mn = shape_matrices(comp, theta, theta_np)
+    scale = _spectral(Mn) if len(shapes) else np.zeros(0)
+    half_np = 0.5 * theta_np[comp.width_slot] if len(shapes) else np.zeros(0)
+    # --- control points (affine in theta) ----------------------------------------------------------
+    subs = comp.subpaths
+    if subs:
+        idx = np.concatenate([s[1] for s in subs])
+        coef = np.concatenate([s[2] for s in subs])
+        const = np.concatenate([s[3] for s in subs])
+    else:
+        idx = np.zeros((0, 2, 3), np.int64)
+        coef = np.zeros((0, 2, 3))
+        const = np.zeros((0, 2))
+    cp_np = np.einsum("nkt,nkt->nk", coef, theta_np[idx]) + const
+    if not np.all(np.isfinite(cp_np)):
+        raise ValueError("vector scene: a control point is NaN or Inf")
+
+    def cp_coord(k):
+        acc = mi.Float(const[:, k])
+        for t in range(3):
+            acc = acc + mi.Float(coef[:, k, t]) * dr.gather(mi.Float, theta, mi.UInt32(idx[:, k, t]))
+        return acc
+    CPX, CPY = cp_coord(0), cp_coord(1)
+
+    # --- flattening -----------------------------------------------------------------------------------
+    v_base, v_t, v_sub, v_corner, v_shape = [], [], [], [], []
+    sub_first, sub_count, sub_closed, sub_shape = [], [], [], []
+    cp_off = 0
+    nv = 0
+    for si, (shape_i, sidx, _, _, is_line, closed) in enumerate(subs):
+        ncp = len(sidx)
+        nseg = (ncp - 1) // 3
+        P = cp_np[cp_off:cp_off + ncp]
+        sc = scale[shape_i]
+        if nseg:
+            seg = np.arange(nseg)
+            p0, p1, p2, p3 = P[3 * seg], P[3 * seg + 1], P[3 * seg + 2], P[3 * seg + 3]
+            dd = np.maximum(np.linalg.norm(p0 - 2 * p1 + p2, axis=1), np.linalg.norm(p1 - 2 * p2 + p3, axis=1)) * sc
+            n = np.ceil(np.sqrt(0.75 * dd / tol))
+            if shapes[shape_i].stroke is not None and half_np[shape_i] > 0:
+                # total turning of the control polygon bounds the curve's turning
+                d1, d2, d3 = p1 - p0, p2 - p1, p3 - p2
+                ang = _angle(d1, d2) + _angle(d2, d3)
+                theta_max = np.sqrt(8 * tol / max(half_np[shape_i] * sc, 1e-9))
+                n = np.maximum(n, np.ceil(ang / max(theta_max, 1e-3)))
+            n = np.clip(n, 1, 256)
+            n = np.where(n > 2, 2 ** np.ceil(np.log2(n)), n).astype(np.int64)
+            n[np.asarray(is_line, bool)] = 1
+            cnt = int(n.sum()) + 1
+            segrep = np.repeat(seg, n)
+            k = np.arange(cnt - 1) - np.repeat(np.cumsum(n) - n, n)
+            t = k / np.repeat(n, n)
+            base = cp_off + 3 * segrep
+            corner = k == 0
+            v_base += [base, [cp_off + 3 * (nseg - 1)]]
+            v_t += [t, [1.0]]
+            v_corner += [corner, [True]]
+        else:
+            cnt = 1
+            v_base.append([cp_off])
+            v_t.append([0.0])
+            v_corner.append([True])
+        v_sub.append(np.full(cnt, si))
+        v_shape.append(np.full(cnt, shape_i))
+        sub_first.append(nv)
+        sub_count.append(cnt)
+        sub_closed.append(closed)
+        sub_shape.append(shape_i)
+        nv += cnt
+        cp_off += ncp
+    if nv:
+        v_base = np.concatenate([np.asarray(a, np.int64) for a in v_base])
+        v_t = np.concatenate([np.asarray(a, np.float64) for a in v_t])
+        v_corner = np.concatenate([np.asarray(a, bool) for a in v_corner])
+        v_shape = np.concatenate(v_shape)
+    else:
+        v_base, v_t, v_corner, v_shape = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool),
+                                          np.zeros(0, np.int64))
+    sub_first, sub_count = np.array(sub_first, np.int64), np.array(sub_count, np.int64)
+    sub_closed, sub_shape = np.array(sub_closed, bool), np.array(sub_shape, np.int64)
+    u = 1 - v_t
+    Bw = np.stack([u ** 3, 3 * u * u * v_t, 3 * u * v_t * v_t, v_t ** 3], 1)
+    fv_np = sum(Bw[:, i:i + 1] * cp_np[np.minimum(v_base + i, len(cp_np) - 1)] for i in range(4)) if nv else np.zeros((0, 2))
+    FVX = FVY = None
+    if nv:
+        FVX, FVY = mi.Float(0.0), mi.Float(0.0)
+        for i in range(4):
+            ii = mi.UInt32(v_base + i)
+            FVX = FVX + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPX, ii)
+            FVY = FVY + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPY, ii)
+
+    # --- outline point records -------------------------------------------------------------------
+    # point = V[v] + h * (alpha * rot(sigma * N[i0], lam * angle(N[i0], N[i1]) + phi)
+    #                     + beta * D[i0] + gamma * sigma * (N0 + N1) / (1 + N0.N1))
+    rec = {k: [] for k in ("v", "i0", "i1", "sigma", "alpha", "beta", "gamma", "lam", "phi")}
+    poly_sizes, poly_layer = [], []
+    seg_a, seg_b = [], []
+
+    def add_points(v, i0=0, i1=0, sigma=1.0, alpha=0.0, beta=0.0, gamma=0.0, lam=0.0, phi=0.0, n=None):
+        n = len(np.atleast_1d(v)) if n is None else n
+        for k, val in (("v", v), ("i0", i0), ("i1", i1), ("sigma", sigma), ("alpha", alpha), ("beta", beta),
+                       ("gamma", gamma), ("lam", lam), ("phi", phi)):
+            rec[k].append(np.broadcast_to(np.asarray(val), (n,)).copy())
+
+    layer_shape = []
+    subs_of_shape = {}
+    for s_, sh_ in enumerate(sub_shape):
+        subs_of_shape.setdefault(int(sh_), []).append(s_)
+    for li, layer in enumerate(comp.layers):
+        shape_i = layer["shape"]
+        layer_shape.append(shape_i)
+        shape = shapes[shape_i]
+        mine = subs_of_shape.get(shape_i, ())
+        if layer["kind"] == "fill":
+            for s in mine:
+                f, c = sub_first[s], sub_count[s]
+                pts = fv_np[f:f + c]
+                if c < 2:
+                    continue
+                keep = np.ones(c, bool)
+                if np.allclose(pts[-1], pts[0], atol=1e-12, rtol=0):
+                    keep[-1] = False
+                vv = np.arange(f, f + c)[keep]
+                if len(vv) < 3:
+                    continue  # a fill of fewer than 3 distinct vertices covers no area
+                add_points(vv)
+                poly_sizes.append(len(vv))
+                poly_layer.append(li)
+            continue
+        h = half_np[shape_i]
+        if h <= 0:
+            continue
+        sc = max(scale[shape_i], 1e-12)
+        kround = lambda ang: np.maximum(1, np.ceil(np.abs(ang) / max(np.sqrt(8 * tol / max(h * sc, 1e-9)), 0.05))).astype(np.int64)  # noqa: E731
+        for s in mine:
+            f, c = sub_first[s], sub_count[s]
+            closed = sub_closed[s]
+            vv = np.arange(f, f + c)
+            a, b = vv[:-1], vv[1:]
+            if closed and c > 1 and not np.allclose(fv_np[vv[-1]], fv_np[vv[0]], atol=1e-12, rtol=0):
+                a, b = np.append(a, vv[-1]), np.append(b, vv[0])
+            elif closed and c > 1:
+                b = b.copy()
+                b[-1] = vv[0]
+            seglen = np.linalg.norm(fv_np[b] - fv_np[a], axis=1) if len(a) else np.zeros(0)
+            ok = seglen > 1e-9 * max(1.0, float(np.abs(fv_np[vv]).max()))
+            a, b = a[ok], b[ok]
+            base = len(seg_a)
+            seg_a += list(a)
+            seg_b += list(b)
+            ns = len(a)
+            if ns == 0:
+                # zero-length subpath: SVG draws a dot (round cap) or an axis-aligned square (square cap)
+                fake = len(seg_a)
+                seg_a.append(vv[0])
+                seg_b.append(vv[0])
+                if shape.cap == "round":
+                    K = int(max(8, 2 * kround(np.pi)))
+                    add_points(vv[0], fake, fake, 1.0, 1.0, 0, 0, 0, 2 * np.pi * np.arange(K) / K, n=K)
+                    poly_sizes.append(K)
+                    poly_layer.append(li)
+                elif shape.cap == "square":
+                    add_points(vv[0], fake, fake, [1, 1, -1, -1], 1.0, [-1, 1, 1, -1], n=4)
+                    poly_sizes.append(4)
+                    poly_layer.append(li)
+                continue
+            segs = base + np.arange(ns)
+            D_np = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
+            # quads
+            add_points(np.stack([a, b, b, a], 1).ravel(), np.repeat(segs, 4), 0,
+                       np.tile([1.0, 1.0, -1.0, -1.0], ns), 1.0)
+            poly_sizes += [4] * ns
+            poly_layer += [li] * ns
+            # joints between consecutive pieces (and around the closing vertex)
+            j0 = np.arange(ns - 1)
+            j1 = j0 + 1
+            if closed and ns > 1:
+                j0, j1 = np.append(j0, ns - 1), np.append(j1, 0)
+            if len(j0):
+                V = b[j0]
+                d0, d1 = D_np[j0], D_np[j1]
+                cross = d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0]
+                dot = np.sum(d0 * d1, 1)
+                corner = v_corner[V] | (closed & (j1 == 0))
+                sigma = -np.sign(cross)
+                sigma[sigma == 0] = 1.0
+                turn = np.abs(np.arctan2(cross, dot))
+                active = turn > 1e-7
+                kind = np.where(corner, {"miter": 0, "round": 1, "bevel": 2}[shape.join], 2)
+                ratio_ok = 1.0 / np.sqrt(np.maximum((1 + dot) / 2, 1e-30)) <= shape.miter_limit
+                kind = np.where((kind == 0) & ~ratio_ok, 2, kind)
+                kind = np.where(~corner & (turn > 0.5), 1, kind)  # sharp turns inside curves: round
+                for sel, knd in ((active & (kind == 2), 2), (active & (kind == 0), 0)):
+                    m = np.nonzero(sel)[0]
+                    if not len(m):
+                        continue
+                    sg = sigma[m]
+                    i0, i1 = segs[j0[m]], segs[j1[m]]
+                    if knd == 2:
+                        add_points(np.repeat(V[m], 3), np.stack([i0, i0, i1], 1).ravel(), 0,
+                                   np.repeat(sg, 3), np.tile([0.0, 1.0, 1.0], len(m)), n=3 * len(m))
+                        poly_sizes += [3] * len(m)
+                    else:
+                        add_points(np.repeat(V[m], 4), np.stack([i0, i0, i0, i1], 1).ravel(),
+                                   np.repeat(i1, 4), np.repeat(sg, 4), np.tile([0.0, 1.0, 0.0, 1.0], len(m)),
+                                   0.0, np.tile([0.0, 0.0, 1.0, 0.0], len(m)), n=4 * len(m))
+                        poly_sizes += [4] * len(m)
+                    poly_layer += [li] * len(m)
+                m = np.nonzero(active & (kind == 1))[0]
+                for jj in m:
+                    K = int(kround(turn[jj]))
+                    lam = np.arange(K + 1) / K
+                    add_points(np.full(K + 2, V[jj]), segs[j0[jj]], segs[j1[jj]], sigma[jj],
+                               np.concatenate([[0.0], np.ones(K + 1)]), 0.0, 0.0, np.concatenate([[0.0], lam]), n=K + 2)
+                    poly_sizes.append(K + 2)
+                    poly_layer.append(li)
+            if not closed:
+                for end in (0, 1):
+                    si_ = segs[0] if end == 0 else segs[-1]
+                    V = a[0] if end == 0 else b[-1]
+                    if shape.cap == "square":
+                        sg = [1, 1, -1, -1] if end == 0 else [-1, -1, 1, 1]
+                        be = [0, -1, -1, 0] if end == 0 else [0, 1, 1, 0]
+                        add_points(V, si_, si_, sg, 1.0, be, n=4)
+                        poly_sizes.append(4)
+                        poly_layer.append(li)
+                    elif shape.cap == "round":
+                        K = int(max(2, kround(np.pi)))
+                        add_points(V, si_, si_, 1.0 if end == 0 else -1.0, 1.0, 0, 0, 0, np.pi * np.arange(K + 1) / K,
+                                   n=K + 1)
+                        poly_sizes.append(K + 1)
+                        poly_layer.append(li)
+
+    cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in rec.items()}
+    npts = len(cat["v"])
+    seg_a, seg_b = np.array(seg_a, np.int64), np.array(seg_b, np.int64)
+    pt_shape = v_shape[cat["v"].astype(np.int64)] if npts else np.zeros(0, np.int64)
+    if npts:
+        vi = mi.UInt32(cat["v"].astype(np.int64))
+        VX, VY = dr.gather(mi.Float, FVX, vi), dr.gather(mi.Float, FVY, vi)
+        PX, PY = VX, VY
+        if len(seg_a):
+            sa, sb = mi.UInt32(seg_a), mi.UInt32(seg_b)
+            dx = dr.gather(mi.Float, FVX, sb) - dr.gather(mi.Float, FVX, sa)
+            dy = dr.gather(mi.Float, FVY, sb) - dr.gather(mi.Float, FVY, sa)
+            ln = dr.sqrt(dx * dx + dy * dy)
+            okl = ln > 0
+            DX = dr.select(okl, dx / dr.select(okl, ln, 1.0), 1.0)
+            DY = dr.select(okl, dy / dr.select(okl, ln, 1.0), 0.0)
+            i0 = mi.UInt32(cat["i0"].astype(np.int64))
+            i1 = mi.UInt32(cat["i1"].astype(np.int64))
+            d0x, d0y = dr.gather(mi.Float, DX, i0), dr.gather(mi.Float, DY, i0)
+            d1x, d1y = dr.gather(mi.Float, DX, i1), dr.gather(mi.Float, DY, i1)
+            n0x, n0y, n1x, n1y = -d0y, d0x, -d1y, d1x
+            sig = mi.Float(cat["sigma"])
+            ang = dr.atan2(n0x * n1y - n0y * n1x, n0x * n1x + n0y * n1y)
+            phi = mi.Float(cat["lam"]) * ang + mi.Float(cat["phi"])
+            cs, sn = dr.cos(phi), dr.sin(phi)
+            rx = sig * (n0x * cs - n0y * sn)
+            ry = sig * (n0x * sn + n0y * cs)
+            den = 1.0 + n0x * n1x + n0y * n1y
+            den = dr.select(den > 1e-6, den, 1e-6)
+            mx, my = sig * (n0x + n1x) / den, sig * (n0y + n1y) / den
+            hh = 0.5 * dr.gather(mi.Float, theta, mi.UInt32(comp.width_slot[pt_shape]))
+            al, be, ga = mi.Float(cat["alpha"]), mi.Float(cat["beta"]), mi.Float(cat["gamma"])
+            PX = VX + hh * (al * rx + be * d0x + ga * mx)
+            PY = VY + hh * (al * ry + be * d0y + ga * my)
+        # canvas transform
+        si = mi.UInt32(pt_shape)
+        m = [dr.gather(mi.Float, M[k], si) for k in range(6)]
+        CX = m[0] * PX + m[2] * PY + m[4]
+        CY = m[1] * PX + m[3] * PY + m[5]
+        pts_np = np.stack([np.array(dr.detach(CX)), np.array(dr.detach(CY))], 1).astype(np.float64)
+    else:
+        CX = CY = None
+        pts_np = np.zeros((0, 2))
+    # --- edges of each polygon, oriented (strokes) -------------------------------------------------
+    poly_sizes = np.array(poly_sizes, np.int64)
+    poly_layer = np.array(poly_layer, np.int64)
+    if len(poly_sizes):
+        start = np.cumsum(poly_sizes) - poly_sizes
+        e0 = np.arange(npts)
+        pid = np.repeat(np.arange(len(poly_sizes)), poly_sizes)
+        e1 = e0 + 1
+        last = start + poly_sizes - 1
+        e1[last] = start
+        p0, p1 = pts_np[e0], pts_np[e1]
+        cr = p0[:, 0] * p1[:, 1] - p1[:, 0] * p0[:, 1]
+        area = np.add.reduceat(cr, start) if len(start) else np.zeros(0)
+        is_stroke = np.array([comp.layers[l]["kind"] == "stroke" for l in poly_layer], bool)
+        flip = is_stroke & (area < 0)
+        keep_poly = ~is_stroke | (np.abs(area) > 1e-12)
+        f_e = flip[pid]
+        ea = np.where(f_e, e1, e0)
+        eb = np.where(f_e, e0, e1)
+        ke = keep_poly[pid] & np.any(pts_np[ea] != pts_np[eb], axis=1)
+        ea, eb = ea[ke], eb[ke]
+        edge_layer = poly_layer[pid][ke]
+    else:
+        ea = eb = edge_layer = np.zeros(0, np.int64)
+    if len(ea):
+        ia, ib = mi.UInt32(ea), mi.UInt32(eb)
+        x0, y0 = dr.gather(mi.Float, CX, ia), dr.gather(mi.Float, CY, ia)
+        x1, y1 = dr.gather(mi.Float, CX, ib), dr.gather(mi.Float, CY, ib)
+        np_edges = np.concatenate([pts_np[ea], pts_np[eb]], 1)
+    else:
+        x0 = y0 = x1 = y1 = mi.Float()
+        np_edges = np.zeros((0, 4))
+    # per-layer opacity (product of group and shape opacities) -----------------------------------
+    layer_shape = np.array(layer_shape, np.int64)
+    alpha = mi.Float(1.0) if len(layer_shape) else mi.Float()
+    for lvl in range(comp.opac.shape[1]):
+        if len(layer_shape):
+            alpha = alpha * dr.gather(mi.Float, theta, mi.UInt32(comp.opac[layer_shape, lvl]))
+    return Geometry(x0, y0, x1, y1, np_edges, edge_layer, layer_shape, alpha, M, Mn, theta)
+
+
+def _angle(u, v):
+    nu, nv = np.linalg.norm(u, axis=1), np.linalg.norm(v, axis=1)
+    ok = (nu > 0) & (nv > 0)
+    c = np.where(ok, np.sum(u * v, 1) / np.where(ok, nu * nv, 1), 1.0)
+    return np.arccos(np.clip(c, -1, 1))

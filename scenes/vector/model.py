@@ -1,0 +1,481 @@
+"""The vector-graphics scene model: shapes, groups, paints, and their named parameters.
+
+A :class:`VectorScene` is a tree of :class:`Group` and :class:`Shape` nodes, drawn in document order
+with source-over compositing (the SVG painter's model). Every numeric attribute is a NumPy array
+registered under a stable dotted name (``"<id>.center"``, ``"<id>.stroke_width"``,
+``"<id>.fill.stops.color"``, ``"<group>.transform"`` ...): :class:`VectorParameters` lists them,
+validates updates (unknown names, wrong shapes, NaN/Inf, negative widths all raise
+:class:`scenes.ParameterError`) and packs them into one flat vector ``theta`` that the rasterizer
+differentiates (``integrators/vector``).
+
+Geometry is canonicalised to cubic Bézier subpaths whose control points are *affine* functions of
+the parameters (``x = sum_j coef_j * theta[idx_j] + const``): circles/ellipses use the four-arc
+kappa approximation (radial error 2.7e-4 r), rectangles with rounded corners likewise, quadratic
+segments are degree-elevated exactly, lines are cubic with collinear controls. Elliptical arcs of
+SVG paths are converted to cubics when loaded (the path's ``points`` then hold those cubic
+control points). Colours are straight-alpha sRGB values in [0, 1] (SVG composites in sRGB).
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ParameterError, SceneError
+
+JOINS = ("miter", "round", "bevel")
+CAPS = ("butt", "round", "square")
+FILL_RULES = ("nonzero", "evenodd")
+SPREADS = ("pad", "reflect", "repeat")
+KAPPA = 0.5522847498307936
+IDENTITY = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])  # SVG matrix(a b c d e f)
+
+
+def _arr(x, shape=None, what="value"):
+    a = np.array(x, dtype=np.float64)
+    if shape is not None:
+        try:
+            a = a.reshape(shape)
+        except ValueError:
+            raise SceneError(f"{what}: expected shape {shape}, got {np.shape(x)}") from None
+    return a
+
+
+@dataclass
+class Gradient:
+    """A linear or radial gradient paint owned by one shape (SVG ``<linearGradient>`` /
+    ``<radialGradient>``). Coordinates are in the shape's user space after ``transform``
+    (gradientTransform, with objectBoundingBox units folded in when loaded)."""
+    kind: str                       # "linear" | "radial"
+    offsets: np.ndarray             # (n,)
+    colors: np.ndarray              # (n, 4) straight-alpha sRGB
+    start: np.ndarray = field(default_factory=lambda: np.zeros(2))   # linear: (x1, y1)
+    end: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0]))  # linear: (x2, y2)
+    center: np.ndarray = field(default_factory=lambda: np.array([0.5, 0.5]))  # radial
+    radius: np.ndarray = field(default_factory=lambda: np.array(0.5))
+    focal: np.ndarray = field(default_factory=lambda: np.array([0.5, 0.5]))
+    transform: np.ndarray = field(default_factory=lambda: IDENTITY.copy())
+    spread: str = "pad"
+
+    def __post_init__(self):
+        if self.kind not in ("linear", "radial"):
+            raise SceneError(f"gradient kind must be 'linear' or 'radial', got {self.kind!r}")
+        if self.spread not in SPREADS:
+            raise SceneError(f"gradient spread must be one of {SPREADS}, got {self.spread!r}")
+        self.offsets = _arr(self.offsets, (-1,), "gradient offsets")
+        self.colors = _arr(self.colors, (-1, 4), "gradient stop colors")
+        if len(self.offsets) != len(self.colors) or len(self.offsets) == 0:
+            raise SceneError("a gradient needs as many stop offsets as stop colours (at least one)")
+        for k in ("start", "end", "center", "focal"):
+            setattr(self, k, _arr(getattr(self, k), (2,), f"gradient {k}"))
+        self.radius = _arr(self.radius, (), "gradient radius")
+        self.transform = _arr(self.transform, (6,), "gradient transform")
+
+    def param_fields(self):
+        keys = ["stops.offset", "stops.color", "transform"]
+        keys += ["start", "end"] if self.kind == "linear" else ["center", "radius", "focal"]
+        return keys
+
+    def _attr(self, key):
+        return {"stops.offset": "offsets", "stops.color": "colors"}.get(key, key)
+
+
+def solid(color) -> np.ndarray:
+    """A solid paint: RGBA (straight alpha, sRGB, [0, 1]); RGB gets alpha 1."""
+    c = np.array(color, dtype=np.float64).reshape(-1)
+    if c.size == 3:
+        c = np.append(c, 1.0)
+    if c.size != 4:
+        raise SceneError(f"a colour needs 3 or 4 components, got {c.size}")
+    return c
+
+
+@dataclass
+class Shape:
+    """One drawable element. ``kind`` is circle | ellipse | rect | path (polygons, polylines and
+    lines are paths). ``geom`` holds the kind's parameters:
+
+    - circle: ``center`` (2,), ``radius`` ()
+    - ellipse: ``center`` (2,), ``radius`` (2,) (rx, ry)
+    - rect: ``position`` (2,), ``size`` (2,), ``corner_radius`` (2,) (rx, ry; 0 for sharp corners)
+    - path: ``points`` (n, 2), with ``subpaths``: list of ``(segment_kinds, closed)`` where each
+      kind is ``"L"`` (1 point), ``"Q"`` (2 points) or ``"C"`` (3 points) after the subpath's start
+      point. Points of consecutive subpaths follow each other in ``points``.
+    """
+    id: str
+    kind: str
+    geom: dict
+    subpaths: list | None = None
+    fill: object = None                 # None | RGBA array | Gradient
+    stroke: object = None
+    stroke_width: np.ndarray = field(default_factory=lambda: np.array(1.0))
+    fill_rule: str = "nonzero"
+    join: str = "miter"
+    cap: str = "butt"
+    miter_limit: float = 4.0
+    opacity: np.ndarray = field(default_factory=lambda: np.array(1.0))
+    transform: np.ndarray = field(default_factory=lambda: IDENTITY.copy())
+    tag: str = ""
+
+    def __post_init__(self):
+        where = f"shape {self.id!r}"
+        if self.kind not in ("circle", "ellipse", "rect", "path"):
+            raise SceneError(f"{where}: unknown kind {self.kind!r}")
+        if self.join not in JOINS:
+            raise SceneError(f"{where}: stroke-linejoin {self.join!r} not supported (use {JOINS})")
+        if self.cap not in CAPS:
+            raise SceneError(f"{where}: stroke-linecap {self.cap!r} not supported (use {CAPS})")
+        if self.fill_rule not in FILL_RULES:
+            raise SceneError(f"{where}: fill-rule {self.fill_rule!r} not supported (use {FILL_RULES})")
+        shapes = {"circle": {"center": (2,), "radius": ()}, "ellipse": {"center": (2,), "radius": (2,)},
+                  "rect": {"position": (2,), "size": (2,), "corner_radius": (2,)},
+                  "path": {"points": (-1, 2)}}[self.kind]
+        g = {}
+        for k, shp in shapes.items():
+            if k not in self.geom:
+                if k == "corner_radius":
+                    self.geom[k] = np.zeros(2)
+                else:
+                    raise SceneError(f"{where}: missing geometry {k!r}")
+            g[k] = _arr(self.geom[k], shp, f"{where} {k}")
+            if not np.all(np.isfinite(g[k])):
+                raise SceneError(f"{where}: {k} contains NaN or Inf")
+        self.geom = g
+        if self.kind in ("circle", "ellipse") and np.any(g["radius"] < 0):
+            raise SceneError(f"{where}: negative radius {g['radius']}")
+        if self.kind == "rect":
+            if np.any(g["size"] < 0):
+                raise SceneError(f"{where}: negative width/height {g['size']}")
+            g["corner_radius"] = np.clip(g["corner_radius"], 0, g["size"] / 2)
+        if self.kind == "path":
+            if self.subpaths is None:
+                raise SceneError(f"{where}: a path needs its subpath structure")
+            need = sum(1 + sum({"L": 1, "Q": 2, "C": 3}[s] for s in kinds) for kinds, _ in self.subpaths)
+            if need != len(g["points"]):
+                raise SceneError(f"{where}: subpath structure needs {need} points, got {len(g['points'])}")
+        self.stroke_width = _arr(self.stroke_width, (), f"{where} stroke_width")
+        if not np.isfinite(self.stroke_width) or self.stroke_width < 0:
+            raise SceneError(f"{where}: stroke width must be finite and >= 0, got {float(self.stroke_width)}")
+        self.opacity = _arr(self.opacity, (), f"{where} opacity")
+        self.transform = _arr(self.transform, (6,), f"{where} transform")
+        if not np.all(np.isfinite(self.transform)):
+            raise SceneError(f"{where}: transform contains NaN or Inf")
+        for which in ("fill", "stroke"):
+            p = getattr(self, which)
+            if p is not None and not isinstance(p, Gradient):
+                setattr(self, which, solid(p))
+
+    # --- canonical cubic outline as affine formulas of theta ---------------------------------
+    def outline(self, slot):
+        """Subpaths as ``(idx, coef, const, is_line, closed)``: control points (1 + 3 n_seg, 2)
+        with ``x = sum_t coef[..., t] * theta[idx[..., t]] + const`` (3 terms), ``slot(name, i)``
+        mapping parameter element ``i`` of geometry ``name`` to its index in theta."""
+        out = []
+        if self.kind in ("circle", "ellipse"):
+            c = slot("center", 0), slot("center", 1)
+            r = (slot("radius", 0),) * 2 if self.kind == "circle" else (slot("radius", 0), slot("radius", 1))
+            # unit-circle control points, starting at angle 0 and turning towards +y (SVG order)
+            k = KAPPA
+            u = [(1, 0), (1, k), (k, 1), (0, 1), (-k, 1), (-1, k), (-1, 0), (-1, -k), (-k, -1), (0, -1),
+                 (k, -1), (1, -k), (1, 0)]
+            n = len(u)
+            idx = np.zeros((n, 2, 3), np.int64)
+            coef = np.zeros((n, 2, 3))
+            for i, (ux, uy) in enumerate(u):
+                for d, uu in ((0, ux), (1, uy)):
+                    idx[i, d, 0], coef[i, d, 0] = c[d], 1.0
+                    idx[i, d, 1], coef[i, d, 1] = r[d], uu
+            out.append((idx, coef, np.zeros((n, 2)), np.zeros(4, bool), True))
+        elif self.kind == "rect":
+            p = slot("position", 0), slot("position", 1)
+            s = slot("size", 0), slot("size", 1)
+            rr = slot("corner_radius", 0), slot("corner_radius", 1)
+            rounded = bool(np.any(self.geom["corner_radius"] > 0))
+            # each point: per axis (a, b): coordinate = pos + a * size + b * radius
+            k = 1 - KAPPA
+            if rounded:
+                pts = [((0, 1), (0, 0)), ((1, -1), (0, 0)),  # top edge
+                       ((1, -k), (0, 0)), ((1, 0), (0, k)), ((1, 0), (0, 1)),  # top-right corner
+                       ((1, 0), (1, -1)),
+                       ((1, 0), (1, -k)), ((1, -k), (1, 0)), ((1, -1), (1, 0)),
+                       ((0, 1), (1, 0)),
+                       ((0, k), (1, 0)), ((0, 0), (1, -k)), ((0, 0), (1, -1)),
+                       ((0, 0), (0, 1)),
+                       ((0, 0), (0, k)), ((0, k), (0, 0)), ((0, 1), (0, 0))]
+                kinds = "LCLCLCLC"
+            else:
+                pts = [((0, 0), (0, 0)), ((1, 0), (0, 0)), ((1, 0), (1, 0)), ((0, 0), (1, 0)), ((0, 0), (0, 0))]
+                kinds = "LLLL"
+            ctrl = []
+            it = iter(pts[1:])
+            ctrl.append(pts[0])
+            for kd in kinds:
+                if kd == "L":
+                    b = next(it)
+                    a = ctrl[-1]
+                    ctrl += [_lerp_ab(a, b, 1 / 3), _lerp_ab(a, b, 2 / 3), b]
+                else:
+                    ctrl += [next(it), next(it), next(it)]
+            n = len(ctrl)
+            idx = np.zeros((n, 2, 3), np.int64)
+            coef = np.zeros((n, 2, 3))
+            for i, axes in enumerate(ctrl):
+                for d in (0, 1):
+                    a, b = axes[d]
+                    idx[i, d] = (p[d], s[d], rr[d])
+                    coef[i, d] = (1.0, a, b)
+            out.append((idx, coef, np.zeros((n, 2)), np.array([kd == "L" for kd in kinds]), True))
+        else:
+            start = 0
+            for kinds, closed in self.subpaths:
+                rows = [(start, 1.0, start, 0.0)]  # (i0, w0, i1, w1): point = w0*P[i0] + w1*P[i1]
+                cur = start
+                is_line = []
+                for kd in kinds:
+                    if kd == "L":
+                        rows += [(cur, 2 / 3, cur + 1, 1 / 3), (cur, 1 / 3, cur + 1, 2 / 3), (cur + 1, 1.0, cur + 1, 0.0)]
+                        cur += 1
+                    elif kd == "Q":
+                        rows += [(cur, 1 / 3, cur + 1, 2 / 3), (cur + 2, 1 / 3, cur + 1, 2 / 3), (cur + 2, 1.0, cur + 2, 0.0)]
+                        cur += 2
+                    else:
+                        rows += [(cur + 1, 1.0, cur + 1, 0.0), (cur + 2, 1.0, cur + 2, 0.0), (cur + 3, 1.0, cur + 3, 0.0)]
+                        cur += 3
+                    is_line.append(kd == "L")
+                n = len(rows)
+                idx = np.zeros((n, 2, 3), np.int64)
+                coef = np.zeros((n, 2, 3))
+                for i, (i0, w0, i1, w1) in enumerate(rows):
+                    for d in (0, 1):
+                        idx[i, d, 0], coef[i, d, 0] = slot("points", 2 * i0 + d), w0
+                        idx[i, d, 1], coef[i, d, 1] = slot("points", 2 * i1 + d), w1
+                out.append((idx, coef, np.zeros((n, 2)), np.array(is_line, bool), closed))
+                start = cur + 1
+        return out
+
+    def param_fields(self):
+        keys = list(self.geom) + ["transform", "opacity"]
+        if self.stroke is not None:
+            keys.append("stroke_width")
+        for which in ("fill", "stroke"):
+            p = getattr(self, which)
+            if isinstance(p, Gradient):
+                keys += [f"{which}.{k}" for k in p.param_fields()]
+            elif p is not None:
+                keys.append(f"{which}.color")
+        return keys
+
+
+def _lerp_ab(a, b, t):
+    return tuple((a[d][0] + t * (b[d][0] - a[d][0]), a[d][1] + t * (b[d][1] - a[d][1])) for d in (0, 1))
+
+
+@dataclass
+class Group:
+    """A group: an affine ``transform`` and an ``opacity`` applied to its children. Opacity is
+    multiplied into each child's alpha (exact when the children do not overlap; SVG's isolated
+    group compositing differs where they do)."""
+    id: str
+    children: list = field(default_factory=list)
+    transform: np.ndarray = field(default_factory=lambda: IDENTITY.copy())
+    opacity: np.ndarray = field(default_factory=lambda: np.array(1.0))
+
+    def __post_init__(self):
+        self.transform = _arr(self.transform, (6,), f"group {self.id!r} transform")
+        self.opacity = _arr(self.opacity, (), f"group {self.id!r} opacity")
+        if not np.all(np.isfinite(self.transform)):
+            raise SceneError(f"group {self.id!r}: transform contains NaN or Inf")
+
+    def param_fields(self):
+        return ["transform", "opacity"]
+
+
+class VectorScene:
+    """A 2D vector scene: canvas size plus a tree of groups and shapes (drawn in order)."""
+
+    def __init__(self, width, height, children=None, root_transform=None):
+        if not (np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
+            raise SceneError(f"canvas size must be positive, got {width} x {height}")
+        self.width, self.height = float(width), float(height)
+        self.root = Group("root", list(children or []),
+                          IDENTITY.copy() if root_transform is None else root_transform)
+        self._ids = itertools.count()
+
+    # --- building -------------------------------------------------------------------------------
+    def add(self, node, parent: Group | None = None):
+        (parent or self.root).children.append(node)
+        return node
+
+    def walk(self):
+        """Yield ``(node, chain)`` in document order; ``chain`` lists the ancestor groups (root first)."""
+        def rec(g, chain):
+            for c in g.children:
+                if isinstance(c, Group):
+                    yield c, chain + [g]
+                    yield from rec(c, chain + [g])
+                else:
+                    yield c, chain + [g]
+        yield from rec(self.root, [])
+
+    def shapes(self):
+        return [n for n, _ in self.walk() if isinstance(n, Shape)]
+
+    def __repr__(self):
+        return f"VectorScene({self.width:g} x {self.height:g}, {len(self.shapes())} shapes)"
+
+    @property
+    def params(self) -> "VectorParameters":
+        return VectorParameters(self)
+
+    def structure_key(self):
+        """A hashable description of everything that is not a parameter value (topology, styles)."""
+        parts = []
+        for node, chain in self.walk():
+            if isinstance(node, Group):
+                parts.append(("g", node.id, len(chain)))
+            else:
+                paint = tuple((type(p).__name__, getattr(p, "kind", ""), len(getattr(p, "offsets", ())),
+                               getattr(p, "spread", "")) for p in (node.fill, node.stroke))
+                parts.append((node.id, node.kind, len(chain), str(node.subpaths), paint, node.fill_rule,
+                              node.join, node.cap, node.miter_limit,
+                              tuple(np.asarray(node.geom.get("corner_radius", [0, 0])) > 0)))
+        return tuple(parts)
+
+
+class VectorParameters:
+    """Named parameters of a :class:`VectorScene` (same naming and validation as
+    :class:`scenes.ParameterMap`): ``params[name]`` is a NumPy copy, assignment is validated.
+
+    Names may be glob patterns in :meth:`pack` / :meth:`select` and in ``rasterize(params=...)``:
+    ``"*.points"`` addresses the concatenation of every path's points, in document order.
+    """
+
+    def __init__(self, scene: VectorScene):
+        self.scene = scene
+        self._entries = {}   # name -> (obj, attr, key)
+        for node, _ in scene.walk():
+            for key in node.param_fields():
+                name = f"{node.id}.{key}"
+                which, _, sub = key.partition(".")
+                if which in ("fill", "stroke") and sub:
+                    if sub == "color":
+                        self._entries[name] = (node, which, None)
+                    else:
+                        paint = getattr(node, which)
+                        self._entries[name] = (paint, paint._attr(sub), None)
+                elif isinstance(node, Shape) and key in node.geom:
+                    self._entries[name] = (node.geom, key, "dict")
+                else:
+                    self._entries[name] = (node, key, None)
+
+    def keys(self):
+        return list(self._entries)
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __contains__(self, name):
+        return name in self._entries
+
+    def _check(self, name):
+        if name not in self._entries:
+            close = difflib.get_close_matches(str(name), self.keys(), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ParameterError(f"unknown vector-scene parameter {name!r}{hint} (the scene has "
+                                 f"{len(self)} parameters; VectorParameters.describe() lists them)")
+
+    def _get_ref(self, name):
+        obj, attr, kind = self._entries[name]
+        return obj[attr] if kind == "dict" else getattr(obj, attr)
+
+    def __getitem__(self, name):
+        self._check(name)
+        return np.array(self._get_ref(name))
+
+    def shape_of(self, name):
+        self._check(name)
+        return np.shape(self._get_ref(name))
+
+    def select(self, pattern) -> list[str]:
+        """Names equal to ``pattern`` or matching it as a glob; ParameterError when none does."""
+        if pattern in self._entries:
+            return [pattern]
+        names = [n for n in self._entries if fnmatch.fnmatchcase(n, pattern)]
+        if not names:
+            self._check(pattern)
+        return names
+
+    def validate(self, name, value) -> np.ndarray:
+        self._check(name)
+        want = self.shape_of(name)
+        a = np.asarray(value, dtype=np.float64)
+        if a.size != int(np.prod(want)):
+            raise ParameterError(f"parameter {name!r} expects shape {want}, got a value of shape {a.shape}")
+        a = a.reshape(want)
+        if not np.all(np.isfinite(a)):
+            raise ParameterError(f"parameter {name!r}: value contains NaN or Inf")
+        if name.endswith((".stroke_width", ".radius", ".size", ".corner_radius")) and np.any(a < 0):
+            raise ParameterError(f"parameter {name!r} must be >= 0, got {a.min():g}")
+        return a
+
+    def __setitem__(self, name, value):
+        a = self.validate(name, value)
+        obj, attr, kind = self._entries[name]
+        if kind == "dict":
+            obj[attr] = a
+        else:
+            setattr(obj, attr, a)
+
+    def update(self, values: dict):
+        """Set several parameters; keys may be glob patterns (values are split in name order)."""
+        for pattern, v in values.items():
+            names = self.select(pattern)
+            flat = np.asarray(v, dtype=np.float64).reshape(-1)
+            sizes = [int(np.prod(self.shape_of(n))) for n in names]
+            if flat.size != sum(sizes):
+                raise ParameterError(f"parameters {pattern!r} ({len(names)} names) need {sum(sizes)} values, "
+                                     f"got {flat.size}")
+            for n, chunk in zip(names, np.split(flat, np.cumsum(sizes)[:-1])):
+                self[n] = chunk
+        return self
+
+    def pack(self, pattern) -> np.ndarray:
+        """The flat concatenation of the parameters matching ``pattern``."""
+        return np.concatenate([self[n].reshape(-1) for n in self.select(pattern)])
+
+    def snapshot(self):
+        return {k: self[k] for k in self.keys()}
+
+    def describe(self) -> str:
+        rows = [(k, "x".join(map(str, self.shape_of(k))) or "scalar") for k in self.keys()]
+        w = max([len(r[0]) for r in rows] + [4])
+        return "\n".join(f"{a.ljust(w)}  {b}" for a, b in rows)
+
+
+# --- convenience constructors ------------------------------------------------------------------
+def circle(id, center, radius, **style) -> Shape:
+    return Shape(id, "circle", {"center": center, "radius": radius}, **style)
+
+
+def ellipse(id, center, radius, **style) -> Shape:
+    return Shape(id, "ellipse", {"center": center, "radius": radius}, **style)
+
+
+def rect(id, position, size, corner_radius=(0, 0), **style) -> Shape:
+    return Shape(id, "rect", {"position": position, "size": size, "corner_radius": corner_radius}, **style)
+
+
+def path(id, points, kinds, closed=False, **style) -> Shape:
+    """A single-subpath path: ``kinds`` is a string/list of "L", "Q", "C" segment kinds."""
+    return Shape(id, "path", {"points": points}, subpaths=[(list(kinds), bool(closed))], **style)
+
+
+def polygon(id, points, closed=True, **style) -> Shape:
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return path(id, pts, "L" * (len(pts) - 1), closed, **style)

@@ -1,0 +1,468 @@
+"""SVG import and export for vector scenes, on svgelements (https://github.com/meerk40t/svgelements).
+
+:func:`load_svg` parses a file path or an SVG string: viewBox/preserveAspectRatio, nested
+transforms, presentation attributes, ``style`` and CSS classes (all resolved by svgelements), ``<use>``,
+``<circle> <ellipse> <rect> <line> <polyline> <polygon> <path>``, solid colours, and linear/radial
+gradients (``gradientUnits``, ``gradientTransform``, ``spreadMethod``, ``href`` inheritance, stop
+colour/opacity from attributes or ``style``; read from the XML directly because svgelements does
+not model them). Anything it cannot draw faithfully (``<text>``, ``<image>``, dashes, markers,
+patterns, masks, clip paths, filters) raises :class:`scenes.SceneError` naming the element, unless
+``strict=False``, which skips it with a warning.
+
+:func:`save_svg` writes the scene back with its current parameter values (elliptical arcs were
+converted to cubic Béziers on load and are written as such).
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from ..errors import SceneError
+from .model import IDENTITY, Gradient, Group, Shape, VectorScene
+
+_UNSUPPORTED_TAGS = {"text", "image", "pattern", "mask", "clipPath", "filter", "marker", "foreignObject",
+                     "switch", "tspan", "textPath"}
+_UNSUPPORTED_PROPS = {"stroke-dasharray": "none", "mask": "none", "clip-path": "none", "filter": "none",
+                      "marker-start": "none", "marker-mid": "none", "marker-end": "none"}
+
+
+def _matrix6(m) -> np.ndarray:
+    return np.array([m.a, m.b, m.c, m.d, m.e, m.f], dtype=np.float64)
+
+
+def _strip_ns(tag):
+    return tag.split("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _num(s, ref=1.0, default=0.0):
+    if s is None:
+        return default
+    s = str(s).strip()
+    try:
+        if s.endswith("%"):
+            return float(s[:-1]) / 100.0 * ref
+        return float(re.sub(r"(px|pt)$", "", s))
+    except ValueError:
+        raise SceneError(f"cannot read number {s!r}") from None
+
+
+def _style_dict(el):
+    d = {}
+    for part in (el.get("style") or "").split(";"):
+        if ":" in part:
+            k, v = part.split(":", 1)
+            d[k.strip()] = v.strip()
+    return d
+
+
+def _color(value, what, current="black"):
+    import svgelements as se
+    v = str(value).strip()
+    if v == "currentColor":
+        v = current
+    try:
+        c = se.Color(v)
+    except Exception:
+        raise SceneError(f"{what}: cannot read colour {value!r}") from None
+    if c.value is None:
+        raise SceneError(f"{what}: cannot read colour {value!r}")
+    return np.array([c.red / 255.0, c.green / 255.0, c.blue / 255.0, c.alpha / 255.0])
+
+
+class _Loader:
+    def __init__(self, text, strict):
+        self.text = text
+        self.strict = strict
+        self.used_ids = set()
+        self.count = 0
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError as e:
+            raise SceneError(f"malformed SVG: {e}") from None
+        if _strip_ns(root.tag) != "svg":
+            raise SceneError(f"not an SVG document: the root element is <{_strip_ns(root.tag)}>")
+        self.by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
+
+    def problem(self, msg):
+        if self.strict:
+            raise SceneError(msg + " (pass strict=False to skip it with a warning)")
+        warnings.warn(msg + "; skipped", stacklevel=4)
+
+    def new_id(self, el, tag):
+        base = getattr(el, "id", None) or (el.values.get("attributes", {}).get("id") if hasattr(el, "values") else None)
+        if not base or base in self.used_ids:
+            while True:
+                base2 = f"{base or tag}{self.count}" if base else f"{tag}{self.count}"
+                self.count += 1
+                if base2 not in self.used_ids:
+                    break
+            base = base2
+        self.used_ids.add(base)
+        return base
+
+    # --- paints ---------------------------------------------------------------------------------
+    def paint(self, el, which, where, bbox, viewport):
+        v = el.values.get(which, "black" if which == "fill" else "none")
+        v = str(v).strip() if v is not None else "none"
+        opacity = _num(el.values.get(f"{which}-opacity"), default=1.0)
+        if v in ("none", "transparent", ""):
+            return None
+        m = re.match(r"url\(\s*['\"]?#([^)'\"]+)['\"]?\s*\)\s*(.*)$", v)
+        if m:
+            gid, fallback = m.group(1), m.group(2).strip()
+            ref = self.by_id.get(gid)
+            if ref is None or _strip_ns(ref.tag) not in ("linearGradient", "radialGradient"):
+                if fallback and fallback != "none":
+                    return _color(fallback, where, el.values.get("color", "black")) * [1, 1, 1, opacity]
+                kind = "missing element" if ref is None else f"<{_strip_ns(ref.tag)}>"
+                self.problem(f"{where}: {which} paint url(#{gid}) refers to a {kind}; only "
+                             "linearGradient/radialGradient paint servers are supported")
+                return None
+            return self.gradient(ref, gid, where, bbox, opacity, viewport)
+        c = _color(v, where, el.values.get("color", "black"))
+        c[3] *= opacity
+        return c
+
+    def gradient(self, ref, gid, where, bbox, opacity, viewport):
+        import svgelements as se
+        chain, el, seen = [], ref, set()
+        while el is not None and id(el) not in seen:
+            seen.add(id(el))
+            chain.append(el)
+            href = el.get("{http://www.w3.org/1999/xlink}href") or el.get("href")
+            el = self.by_id.get(href[1:]) if href and href.startswith("#") else None
+
+        def attr(name, default=None):
+            for e in chain:
+                if e.get(name) is not None:
+                    return e.get(name)
+            return default
+
+        stops_el = next((list(e) for e in chain if any(_strip_ns(c.tag) == "stop" for c in e)), [])
+        offsets, colors = [], []
+        for s in stops_el:
+            if _strip_ns(s.tag) != "stop":
+                continue
+            st = _style_dict(s)
+            off = min(max(_num(s.get("offset"), default=0.0), 0.0), 1.0)
+            offsets.append(max(off, offsets[-1]) if offsets else off)
+            c = _color(st.get("stop-color", s.get("stop-color", "black")), f"{where} gradient #{gid} stop")
+            c[3] *= float(st.get("stop-opacity", s.get("stop-opacity", 1.0))) * opacity
+            colors.append(c)
+        if not offsets:
+            return None
+        if len(offsets) == 1:
+            return colors[0]
+        kind = "linear" if _strip_ns(ref.tag) == "linearGradient" else "radial"
+        units = attr("gradientUnits", "objectBoundingBox")
+        spread = attr("spreadMethod", "pad")
+        gt = se.Matrix(attr("gradientTransform", "")) if attr("gradientTransform") else se.Matrix()
+        if units == "objectBoundingBox":
+            if bbox is None or bbox[2] <= bbox[0] or bbox[3] <= bbox[1]:
+                return None  # SVG: objectBoundingBox gradient on a zero-area box -> not rendered
+            bb = se.Matrix(f"translate({bbox[0]},{bbox[1]}) scale({bbox[2] - bbox[0]},{bbox[3] - bbox[1]})")
+            total = gt * bb  # row-vector convention: apply gradientTransform, then the bbox map
+            rx = ry = 1.0
+        else:
+            total = gt
+            rx, ry = viewport
+        rd = np.sqrt((rx * rx + ry * ry) / 2)
+        kw = {}
+        if kind == "linear":
+            kw["start"] = [_num(attr("x1"), rx, 0.0), _num(attr("y1"), ry, 0.0)]
+            kw["end"] = [_num(attr("x2"), rx, rx), _num(attr("y2"), ry, 0.0)]
+        else:
+            cx, cy = _num(attr("cx"), rx, 0.5 * rx), _num(attr("cy"), ry, 0.5 * ry)
+            kw["center"] = [cx, cy]
+            kw["radius"] = _num(attr("r"), rd, 0.5 * rd)
+            kw["focal"] = [_num(attr("fx"), rx, cx), _num(attr("fy"), ry, cy)]
+            if _num(attr("fr"), rd, 0.0) != 0.0:
+                self.problem(f"{where}: radial gradient #{gid} has a focal radius fr != 0 (unsupported)")
+        return Gradient(kind, offsets, colors, spread=spread, transform=_matrix6(total), **kw)
+
+    # --- elements -------------------------------------------------------------------------------
+    def load(self, source_name):
+        import svgelements as se
+        try:
+            svg = se.SVG.parse(io.StringIO(self.text), reify=False)
+        except Exception as e:  # svgelements raises various errors on broken input
+            raise SceneError(f"cannot parse SVG {source_name}: {e}") from None
+        width = svg.width if svg.width else (svg.viewbox.width if svg.viewbox else None)
+        height = svg.height if svg.height else (svg.viewbox.height if svg.viewbox else None)
+        if not width or not height or not np.isfinite(width) or not np.isfinite(height):
+            raise SceneError(f"SVG {source_name}: needs width/height or a viewBox with a positive size")
+        root_m = se.Matrix(svg.viewbox_transform) if svg.viewbox is not None and svg.viewbox_transform else se.Matrix()
+        self.viewport = (svg.viewbox.width, svg.viewbox.height) if svg.viewbox is not None else (width, height)
+        scene = VectorScene(width, height, root_transform=_matrix6(root_m))
+        self.walk(svg, scene.root, root_m)
+        return scene
+
+    def walk(self, parent_el, group, parent_m):
+        import svgelements as se
+        for el in list(parent_el):
+            tag = el.values.get("tag", type(el).__name__).split("}")[-1] if hasattr(el, "values") else ""
+            where = f"<{tag}{' id=' + repr(el.id) if getattr(el, 'id', None) else ''}>"
+            if tag in _UNSUPPORTED_TAGS or isinstance(el, (se.Text, se.Image)):
+                self.problem(f"{where}: element <{tag}> is not supported by the vector rasterizer")
+                continue
+            if not isinstance(el, (se.Group, se.Use, se.Shape)):
+                continue  # defs content, titles, styles, gradients (resolved by reference)
+            if str(el.values.get("display", "")) == "none" or str(el.values.get("visibility", "")) in ("hidden", "collapse"):
+                continue
+            m = el.transform if el.transform is not None else se.Matrix()
+            local = m * ~parent_m
+            attrs = el.values.get("attributes", {}) or {}
+            own_opacity = _num(attrs.get("opacity", _style_dict(attrs).get("opacity")), default=1.0) \
+                if ("opacity" in attrs or "opacity" in str(attrs.get("style", ""))) else 1.0
+            if isinstance(el, (se.Group, se.Use)):
+                g = Group(self.new_id(el, "g"), [], _matrix6(local), own_opacity)
+                group.children.append(g)
+                self.walk(el, g, m)
+                continue
+            shape = self.shape(el, tag, where, local, own_opacity)
+            if shape is not None:
+                group.children.append(shape)
+
+    def shape(self, el, tag, where, local, opacity):
+        import svgelements as se
+        for prop, ok in _UNSUPPORTED_PROPS.items():
+            v = el.values.get(prop)
+            if v is not None and str(v).strip() not in (ok, ""):
+                self.problem(f"{where}: {prop}={v!r} is not supported")
+                if prop in ("mask", "clip-path", "filter"):
+                    return None
+        try:
+            if isinstance(el, se.Rect):
+                kind = "rect"
+                geom = {"position": [el.x, el.y], "size": [el.width, el.height],
+                        "corner_radius": [el.rx or 0.0, el.ry or 0.0]}
+                subpaths = None
+                bbox = (el.x, el.y, el.x + el.width, el.y + el.height)
+                if el.width <= 0 or el.height <= 0:
+                    return None  # SVG: zero-size rect is not rendered
+            elif isinstance(el, se.Circle) or (isinstance(el, se.Ellipse) and tag == "circle"):
+                kind = "circle"
+                geom = {"center": [el.cx, el.cy], "radius": el.rx}
+                subpaths = None
+                bbox = (el.cx - el.rx, el.cy - el.rx, el.cx + el.rx, el.cy + el.rx)
+                if el.rx <= 0:
+                    return None
+            elif isinstance(el, se.Ellipse):
+                kind = "ellipse"
+                geom = {"center": [el.cx, el.cy], "radius": [el.rx, el.ry]}
+                subpaths = None
+                bbox = (el.cx - el.rx, el.cy - el.ry, el.cx + el.rx, el.cy + el.ry)
+                if el.rx <= 0 or el.ry <= 0:
+                    return None
+            else:
+                kind = "path"
+                geom, subpaths = self.path_geometry(el, tag, where)
+                if not subpaths:
+                    return None
+                p = geom["points"]
+                bbox = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()) if len(p) else None
+        except SceneError:
+            raise
+        except Exception as e:
+            raise SceneError(f"{where}: cannot read its geometry: {e}") from None
+        if any(not np.all(np.isfinite(np.asarray(v, dtype=float))) for v in geom.values()):
+            raise SceneError(f"{where}: geometry contains NaN or Inf")
+        sw = _num(el.values.get("stroke-width"), default=1.0) if el.values.get("stroke-width") is not None else 1.0
+        if sw < 0:
+            raise SceneError(f"{where}: negative stroke-width {sw}")
+        fill = self.paint(el, "fill", where, bbox, self.viewport)
+        stroke = self.paint(el, "stroke", where, bbox, self.viewport) if sw > 0 else None
+        join = str(el.values.get("stroke-linejoin", "miter")).strip()
+        join = {"miter-clip": "miter", "arcs": "miter"}.get(join, join)
+        cap = str(el.values.get("stroke-linecap", "butt")).strip()
+        if tag == "line":
+            fill = None  # SVG: lines are never filled
+        return Shape(self.new_id(el, tag or kind), kind, geom, subpaths=subpaths, fill=fill, stroke=stroke,
+                     stroke_width=sw, fill_rule=str(el.values.get("fill-rule", "nonzero")).strip(),
+                     join=join, cap=cap, miter_limit=_num(el.values.get("stroke-miterlimit"), default=4.0),
+                     opacity=opacity, transform=_matrix6(local), tag=tag)
+
+    def path_geometry(self, el, tag, where):
+        import svgelements as se
+        segs = list(se.Path(el).segments(transformed=False)) if not isinstance(el, se.Path) else \
+            list(el.segments(transformed=False))
+        points, subpaths = [], []
+        kinds, closed, start = None, False, None
+
+        def flush():
+            nonlocal kinds
+            if kinds is not None:
+                subpaths.append((kinds, closed))
+            kinds = None
+
+        def begin(p):
+            nonlocal kinds, closed, start
+            flush()
+            kinds, closed, start = [], False, p
+            points.append([p.x, p.y])
+
+        cur = None
+        for s in segs:
+            if isinstance(s, se.Move):
+                begin(s.end)
+                cur = s.end
+                continue
+            if kinds is None or closed:
+                begin(cur if cur is not None else s.start)
+            if isinstance(s, se.Close):
+                closed = True
+                cur = start
+                continue
+            if isinstance(s, se.Line):
+                kinds.append("L")
+                points.append([s.end.x, s.end.y])
+            elif isinstance(s, se.QuadraticBezier):
+                kinds.append("Q")
+                points += [[s.control.x, s.control.y], [s.end.x, s.end.y]]
+            elif isinstance(s, se.CubicBezier):
+                kinds.append("C")
+                points += [[s.control1.x, s.control1.y], [s.control2.x, s.control2.y], [s.end.x, s.end.y]]
+            elif isinstance(s, se.Arc):
+                if s.start == s.end:
+                    continue
+                if s.rx == 0 or s.ry == 0:
+                    kinds.append("L")
+                    points.append([s.end.x, s.end.y])
+                else:
+                    for c in s.as_cubic_curves():
+                        kinds.append("C")
+                        points += [[c.control1.x, c.control1.y], [c.control2.x, c.control2.y], [c.end.x, c.end.y]]
+            else:
+                raise SceneError(f"{where}: unsupported path segment {type(s).__name__}")
+            cur = s.end
+        flush()
+        if tag == "polygon" and subpaths:
+            subpaths = [(k, True) for k, _ in subpaths]
+        pts = np.array(points, dtype=np.float64).reshape(-1, 2)
+        return {"points": pts}, subpaths
+
+
+def load_svg(source, strict: bool = True) -> VectorScene:
+    """Load an SVG file (path) or document (a string starting with ``<``) as a :class:`VectorScene`."""
+    if isinstance(source, (bytes, bytearray)):
+        source = source.decode("utf-8")
+    text = str(source)
+    name = "<string>"
+    if not text.lstrip().startswith("<"):
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"SVG file not found: {path}")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        name = path
+    return _Loader(text, strict).load(name)
+
+
+# --- export ---------------------------------------------------------------------------------------
+def _f(x):
+    return f"{float(x):.6g}"
+
+
+def _mat(t):
+    t = np.asarray(t)
+    if np.allclose(t, IDENTITY):
+        return ""
+    return f' transform="matrix({" ".join(_f(v) for v in t)})"'
+
+
+def _rgb(c):
+    c = np.clip(np.asarray(c), 0, 1)
+    return "#%02x%02x%02x" % tuple(int(round(v * 255)) for v in c[:3])
+
+
+def _paint_attr(which, paint, defs, gid):
+    if paint is None:
+        return f' {which}="none"'
+    if isinstance(paint, Gradient):
+        g = paint
+        stops = "".join(f'<stop offset="{_f(o)}" stop-color="{_rgb(c)}" stop-opacity="{_f(np.clip(c[3], 0, 1))}"/>'
+                        for o, c in zip(g.offsets, g.colors))
+        common = f'id="{gid}" gradientUnits="userSpaceOnUse" spreadMethod="{g.spread}"' + \
+            (f' gradientTransform="matrix({" ".join(_f(v) for v in g.transform)})"'
+             if not np.allclose(g.transform, IDENTITY) else "")
+        if g.kind == "linear":
+            defs.append(f'<linearGradient {common} x1="{_f(g.start[0])}" y1="{_f(g.start[1])}" '
+                        f'x2="{_f(g.end[0])}" y2="{_f(g.end[1])}">{stops}</linearGradient>')
+        else:
+            defs.append(f'<radialGradient {common} cx="{_f(g.center[0])}" cy="{_f(g.center[1])}" '
+                        f'r="{_f(g.radius)}" fx="{_f(g.focal[0])}" fy="{_f(g.focal[1])}">{stops}</radialGradient>')
+        return f' {which}="url(#{gid})"'
+    c = np.asarray(paint)
+    return f' {which}="{_rgb(c)}"' + (f' {which}-opacity="{_f(np.clip(c[3], 0, 1))}"' if c[3] < 1 else "")
+
+
+def _path_d(shape):
+    p = shape.geom["points"]
+    out, i = [], 0
+    for kinds, closed in shape.subpaths:
+        out.append(f"M{_f(p[i, 0])} {_f(p[i, 1])}")
+        i += 1
+        for k in kinds:
+            n = {"L": 1, "Q": 2, "C": 3}[k]
+            out.append(k + " ".join(f"{_f(p[j, 0])} {_f(p[j, 1])}" for j in range(i, i + n)))
+            i += n
+        if closed:
+            out.append("Z")
+    return " ".join(out)
+
+
+def to_svg_string(scene: VectorScene) -> str:
+    defs, body = [], []
+
+    def emit(node, depth):
+        pad = "  " * depth
+        if isinstance(node, Group):
+            op = f' opacity="{_f(node.opacity)}"' if node.opacity != 1 else ""
+            body.append(f'{pad}<g id="{node.id}"{_mat(node.transform)}{op}>')
+            for c in node.children:
+                emit(c, depth + 1)
+            body.append(f"{pad}</g>")
+            return
+        s = node
+        g = s.geom
+        if s.kind == "circle":
+            head = f'<circle cx="{_f(g["center"][0])}" cy="{_f(g["center"][1])}" r="{_f(g["radius"])}"'
+        elif s.kind == "ellipse":
+            head = (f'<ellipse cx="{_f(g["center"][0])}" cy="{_f(g["center"][1])}" rx="{_f(g["radius"][0])}" '
+                    f'ry="{_f(g["radius"][1])}"')
+        elif s.kind == "rect":
+            head = (f'<rect x="{_f(g["position"][0])}" y="{_f(g["position"][1])}" width="{_f(g["size"][0])}" '
+                    f'height="{_f(g["size"][1])}"')
+            if np.any(g["corner_radius"] > 0):
+                head += f' rx="{_f(g["corner_radius"][0])}" ry="{_f(g["corner_radius"][1])}"'
+        else:
+            head = f'<path d="{_path_d(s)}"'
+        attrs = _paint_attr("fill", s.fill, defs, f"{s.id}.fill") + _paint_attr("stroke", s.stroke, defs, f"{s.id}.stroke")
+        if s.stroke is not None:
+            attrs += (f' stroke-width="{_f(s.stroke_width)}" stroke-linejoin="{s.join}" stroke-linecap="{s.cap}"'
+                      f' stroke-miterlimit="{_f(s.miter_limit)}"')
+        if s.fill_rule != "nonzero":
+            attrs += f' fill-rule="{s.fill_rule}"'
+        if s.opacity != 1:
+            attrs += f' opacity="{_f(s.opacity)}"'
+        body.append(f'{pad}{head} id="{s.id}"{attrs}{_mat(s.transform)}/>')
+
+    emit(scene.root, 1)
+    w, h = _f(scene.width), _f(scene.height)
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">\n')
+    d = "  <defs>\n" + "".join(f"    {x}\n" for x in defs) + "  </defs>\n" if defs else ""
+    return head + d + "\n".join(body) + "\n</svg>\n"
+
+
+def save_svg(scene: VectorScene, path) -> str:
+    """Write ``scene`` (current parameter values) as an SVG file; returns the path."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(to_svg_string(scene))
+    return path
