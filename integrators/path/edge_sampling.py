@@ -46,7 +46,7 @@ class EdgeSamplingIntegrator(PRBIntegrator):
         sensor = self._sensor(scene, sensor)
         with dr.resume_grad():
             boundary = primary_boundary_image(self, scene, sensor, int(seed), self.primary_spp)
-            dr.forward_to(boundary)
+            dr.forward_to(boundary, flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
             grad_b = dr.grad(boundary)
         return grad + _match_channels(grad_b, grad)
 
@@ -56,7 +56,8 @@ class EdgeSamplingIntegrator(PRBIntegrator):
         with dr.resume_grad():
             boundary = primary_boundary_image(self, scene, sensor, int(seed), self.primary_spp)
             g = grad_in if grad_in.shape[2] == 3 else mi.TensorXf(grad_in.array, grad_in.shape)[:, :, :3]
-            dr.backward_from(dr.sum(boundary * dr.detach(g), axis=None))
+            dr.backward_from(dr.sum(boundary * dr.detach(g), axis=None),
+                             flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
 
     def to_string(self):
         return (f"EdgeSamplingIntegrator[max_depth = {self.max_depth}, rr_depth = {self.rr_depth}, "
