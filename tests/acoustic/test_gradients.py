@@ -1,0 +1,219 @@
+"""Gradients (reverse and forward mode) against central finite differences of an independent float64
+NumPy model (tests/acoustic/reference.py) for every parameter kind: source and receiver positions, room
+dimensions, wall vertex positions (polyhedral rooms) and absorption per wall and band; plus metric
+gradients (sign and magnitude)."""
+import drjit as dr
+import mitsuba as mi
+import numpy as np
+import pytest
+
+import scenes.room as R
+from integrators.acoustic import default_params, simulate
+from integrators.acoustic import metrics as M
+
+from .reference import shoebox_rir
+
+DIMS, SRC, RCV = np.array([5.3, 4.1, 3.2]), np.array([1.1, 1.3, 1.2]), np.array([3.9, 2.9, 1.7])
+FLAT = np.array([0.1, 0.3, 0.2, 0.25, 0.4, 0.15])
+BANDED = np.clip(FLAT[:, None] * np.linspace(0.6, 1.8, 7)[None, :], 0, 0.9)
+ORDER, LENGTH, FS = 3, 1400, 16000
+WEIGHTS = np.random.default_rng(7).standard_normal(LENGTH)
+
+
+def _room(absorption):
+    mats = {n: list(a) if np.ndim(a) else float(a) for n, a in zip(R.SHOEBOX_WALLS, absorption)}
+    return R.shoebox(DIMS, SRC, RCV, materials=mats, fs=FS)
+
+
+def _loss_ref(dims=DIMS, src=SRC, rcv=RCV, absorption=FLAT):
+    return float(np.dot(shoebox_rir(dims, src, rcv, absorption, ORDER, fs=FS, length=LENGTH), WEIGHTS))
+
+
+def _loss_dr(room, params):
+    res = simulate(room, ORDER, "penumbra", params=params, length=LENGTH)
+    return dr.sum(res.signal * mi.Float64(WEIGHTS))
+
+
+def _fd(f, x0, h):
+    g = np.zeros(len(x0))
+    for i in range(len(x0)):
+        e = np.zeros(len(x0))
+        e[i] = h
+        g[i] = (f(x0 + e) - f(x0 - e)) / (2 * h)
+    return g
+
+
+def _ad(room, name, mode):
+    """Gradient of the loss w.r.t. params[name] by reverse mode, or by forward mode (one pass per entry)."""
+    p = default_params(room)
+    x = p[name]
+    n = dr.width(x) * (3 if isinstance(x, mi.Vector3d) else 1)
+    if mode == "reverse":
+        dr.enable_grad(x)
+        loss = _loss_dr(room, p)
+        dr.backward(loss)
+        g = dr.grad(x)
+        return np.array(g, dtype=np.float64).reshape(-1) if not isinstance(x, mi.Vector3d) else \
+            np.array([g[a][0] for a in range(3)])
+    out = np.zeros(n)
+    for i in range(n):
+        p = default_params(room)
+        x = p[name]
+        dr.enable_grad(x)
+        if isinstance(x, mi.Vector3d):
+            e = [0.0, 0.0, 0.0]
+            e[i] = 1.0
+            dr.set_grad(x, mi.Vector3d(*e))
+        else:
+            e = np.zeros(n)
+            e[i] = 1.0
+            dr.set_grad(x, mi.Float64(e))
+        loss = _loss_dr(room, p)
+        out[i] = dr.forward_to(loss)[0]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+@pytest.mark.parametrize("name", ["source", "receiver", "dims"])
+def test_position_and_dimension_gradients(name, mode):
+    room = _room(FLAT)
+    ref = {"source": lambda v: _loss_ref(src=v), "receiver": lambda v: _loss_ref(rcv=v),
+           "dims": lambda v: _loss_ref(dims=v)}[name]
+    x0 = {"source": SRC, "receiver": RCV, "dims": DIMS}[name]
+    fd = _fd(ref, x0, 1e-5)
+    ad = _ad(room, name, mode)
+    assert np.allclose(ad, fd, rtol=1e-4, atol=1e-6 * np.abs(fd).max()), (ad, fd)
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_flat_absorption_gradient(mode):
+    room = _room(FLAT)
+    fd = _fd(lambda a: _loss_ref(absorption=a), FLAT, 1e-6)
+    ad = _ad(room, "absorption", mode).reshape(6, 7)
+    # flat materials: one broadband signal built from band 0, so only band-0 entries matter
+    assert np.allclose(ad[:, 0], fd, rtol=1e-4), (ad[:, 0], fd)
+    assert np.all(ad[:, 1:] == 0)
+
+
+def test_banded_absorption_gradient_through_filter_bank():
+    room = _room(BANDED)
+    fd = _fd(lambda a: _loss_ref(absorption=a.reshape(6, 7)), BANDED.ravel(), 1e-6)
+    ad = _ad(room, "absorption", "reverse")
+    assert np.allclose(ad, fd, rtol=1e-4, atol=1e-7 * np.abs(fd).max()), np.abs(ad - fd).max()
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_wall_vertex_gradient_polyhedral(mode):
+    box = _room(FLAT)
+    poly = R.load_room((box.vertices, box.faces), src=SRC, receiver=RCV, fs=FS,
+                       materials={f"room.{w}": 0.0 for w in range(6)})
+    # material per wall in the polyhedral room: match the shoebox walls by plane
+    planes = poly.wall_triangles()
+    mats = []
+    for w in range(6):
+        c = poly.vertices[planes[w]].mean(axis=0)
+        axis = int(np.argmin([np.ptp(poly.vertices[planes[w]][:, a]) for a in range(3)]))
+        side = int(c[axis] > DIMS[axis] / 2)
+        mats.append(R.material(float(FLAT[2 * axis + side])))
+    poly.materials = mats
+    # direction: move the x = Lx wall (all its vertices) along +x  ==  d/dLx of the shoebox model
+    V = poly.vertices
+    direction = np.zeros_like(V)
+    direction[np.isclose(V[:, 0], DIMS[0]), 0] = 1.0
+    fd = (_loss_ref(dims=DIMS + [1e-5, 0, 0]) - _loss_ref(dims=DIMS - [1e-5, 0, 0])) / 2e-5
+    p = default_params(poly)
+    x = p["vertices"]
+    dr.enable_grad(x)
+    if mode == "reverse":
+        loss = _loss_dr(poly, p)
+        dr.backward(loss)
+        ad = float(np.dot(np.array(dr.grad(x)), direction.ravel()))
+    else:
+        dr.set_grad(x, mi.Float64(direction.ravel()))
+        loss = _loss_dr(poly, p)
+        ad = float(dr.forward_to(loss)[0])
+    assert ad == pytest.approx(fd, rel=1e-4)
+
+
+def test_pyroomacoustics_preset_absorption_gradient_vs_pyroomacoustics_fd():
+    """Reverse-mode gradient of the preset (sinc table, high-pass) against central differences of
+    pyroomacoustics itself (float32 inside, so a large step and a 2 % tolerance)."""
+    pra = pytest.importorskip("pyroomacoustics")
+    dims, src, rcv, order = [6.0, 4.0, 3.0], [1.1, 1.3, 1.2], [4.3, 2.9, 1.7], 4
+
+    def pra_loss(a):
+        room = pra.ShoeBox(dims, fs=FS, materials=pra.Material(float(a)), max_order=order)
+        room.add_source(src)
+        room.add_microphone(rcv)
+        room.compute_rir()
+        h = room.rir[0][0]
+        return float(np.dot(h[:LENGTH], WEIGHTS[:len(h[:LENGTH])]))
+
+    a0, h = 0.3, 1e-2
+    fd = (pra_loss(a0 + h) - pra_loss(a0 - h)) / (2 * h)
+    room = R.shoebox(dims, src, rcv, materials=a0, fs=FS)
+    p = default_params(room)
+    dr.enable_grad(p["absorption"])
+    sig = simulate(room, order, "pyroomacoustics", params=p).signal
+    n = min(dr.width(sig), LENGTH)
+    loss = dr.sum(dr.gather(mi.Float64, sig, dr.arange(mi.UInt32, n)) * mi.Float64(WEIGHTS[:n]))
+    dr.backward(loss)
+    ad = float(np.array(dr.grad(p["absorption"])).reshape(6, 7)[:, 0].sum())  # all walls move together
+    assert ad == pytest.approx(fd, rel=2e-2)
+
+
+# ---------------------------------------------------------------------------------------------
+# metric gradients
+
+def _metric_ad(fn, absorption, order=12):
+    room = R.shoebox(DIMS, SRC, RCV, materials=float(absorption[0]), fs=FS)
+    p = default_params(room)
+    p["absorption"] = mi.Float64(np.repeat(absorption, 7))
+    dr.enable_grad(p["absorption"])
+    sig = simulate(room, order, "penumbra", params=p).signal
+    val = fn(sig)
+    dr.backward(val)
+    return float(np.array(val)[0]), np.array(dr.grad(p["absorption"])).reshape(6, 7)[:, 0]
+
+
+def _metric_fd(fn, absorption, order=12, h=1e-5):
+    def f(a):
+        return float(np.array(fn(shoebox_rir(DIMS, SRC, RCV, a, order, fs=FS)))[0])
+    return _fd(f, absorption, h)
+
+
+@pytest.mark.parametrize("metric", ["T30_smooth", "EDT_smooth", "C80", "Ts", "T20"])
+def test_metric_gradients_vs_fd(metric):
+    fn = {"T30_smooth": lambda h: M.t30(h, FS, smooth=True, tau=2.0),
+          "EDT_smooth": lambda h: M.edt(h, FS, smooth=True, tau=2.0),
+          "T20": lambda h: M.t20(h, FS),
+          "C80": lambda h: M.c80(h, FS), "Ts": lambda h: M.center_time(h, FS)}[metric]
+    # strong absorption: the decay reaches -35 dB (~70 ms) before the order-15 image set thins out
+    a = np.full(6, 0.6)
+    val, ad = _metric_ad(fn, a, order=15)
+    fd = _metric_fd(fn, a, order=15)
+    assert np.allclose(ad, fd, rtol=2e-3, atol=1e-3 * np.abs(fd).max()), (ad, fd)
+    # uniform increase of absorption (one wall alone may lengthen the late decay in a non-diffuse field,
+    # e.g. absorbing floor and ceiling leaves a flutter between the side walls)
+    if metric.startswith(("T30", "EDT", "T20", "Ts")):
+        assert ad.sum() < 0, "more absorption must shorten the decay"
+    if metric == "C80":
+        assert ad.sum() > 0, "more absorption must raise clarity"
+
+
+def test_sti_smooth_gradient_sign_and_fd():
+    a = np.full(6, 0.2)
+
+    def fn(h):
+        hl = dr.zeros(mi.Float64, int(1.7 * FS)) if isinstance(h, dr.ArrayBase) else np.zeros(int(1.7 * FS))
+        if isinstance(h, dr.ArrayBase):
+            dr.scatter(hl, h, dr.arange(mi.UInt32, dr.width(h)))
+        else:
+            hl[:len(h)] = h
+        return M.sti(hl, FS, smooth=True)
+
+    val, ad = _metric_ad(fn, a, order=8)
+    fd = _metric_fd(fn, a, order=8)
+    assert 0 < val < 1
+    assert ad.sum() > 0, "more absorption must raise intelligibility"
+    assert np.allclose(ad, fd, rtol=5e-3, atol=1e-3 * np.abs(fd).max())
