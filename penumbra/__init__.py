@@ -40,6 +40,14 @@ _LAZY = {
     "render_function": "renderer.torch_bridge:render_function",
     # vector graphics (integrators/vector)
     # room acoustics (integrators/acoustic)
+    "shoebox": "scenes.room:shoebox",
+    "load_room": "scenes.room:load_room",
+    "extruded_room": "scenes.room:extruded_room",
+    "acoustic_material": "scenes.room:material",
+    "simulate_rir": "integrators.acoustic:simulate",
+    "rir": "integrators.acoustic:rir",
+    "acoustics": "integrators.acoustic",
+    "room_metrics": "integrators.acoustic.metrics",
 }
 
 

@@ -9,6 +9,8 @@ import sys
 # One entry per job module (penumbra/jobs/<name>.py). Keep this list sorted.
 JOBS = [
     "materials",
+    "rir",
+    "room_design",
 ]
 
 
