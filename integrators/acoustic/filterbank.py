@@ -9,6 +9,7 @@ a length-N signal through band b is ``irfft(rfft(x, n) * G_b^2, n)[:N]`` with n 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ def band_centers(fs: float, base: float = 125.0) -> np.ndarray:
     return base * 2.0 ** np.arange(n)
 
 
+@functools.lru_cache(maxsize=32)
 def antoni_windows(n_fft: int, fs: float, base: float = 125.0, overlap: float = 0.5, slope: int = 0) -> np.ndarray:
     """(B, n_fft // 2 + 1) power-complementary band windows G_b on the rfft grid."""
     centers = band_centers(fs, base)
@@ -104,6 +106,7 @@ def split_bands(x, fs: float, N: int):
 # ---------------------------------------------------------------------------------------------
 # Zero-phase IIR high-pass (scipy.signal.sosfiltfilt, odd padding) and its exact adjoint
 
+@functools.lru_cache(maxsize=8)
 def highpass_sos(fs: float, cutoff: float, order: int):
     from scipy.signal import butter
     return butter(order, cutoff, btype="highpass", fs=fs, output="sos")

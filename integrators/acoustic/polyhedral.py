@@ -78,24 +78,40 @@ def _encode(seq_list, W):
     return (seq_list + 1) @ (base ** np.arange(seq_list.shape[1], dtype=np.int64))
 
 
+def _decode(codes, W, K):
+    base = W + 1
+    out = np.full((len(codes), K), -1, np.int64)
+    c = codes.copy()
+    for j in range(K):
+        out[:, j] = c % base - 1
+        c //= base
+    return out
+
+
 def ray_candidates(scene, room, order, src, rcv, n_rays):
     """(n, order) padded candidate sequences from the prefixes of rays shot from the source and the
-    (reversed) prefixes of rays shot from the receiver."""
+    (reversed) prefixes of rays shot from the receiver, deduplicated through integer codes."""
+    W = room.n_walls
+    base = W + 1
     s_seq = _trace_sequences(scene, room.face_wall, src, n_rays, order)
     r_seq = _trace_sequences(scene, room.face_wall, rcv, n_rays, order)
-    rows = []
-    for k in range(1, order + 1):
-        for q, rev in ((s_seq, False), (r_seq, True)):
-            a = q[:, :k]
-            a = a[np.all(a >= 0, axis=1)]
-            if rev:
-                a = a[:, ::-1]
-            pad = np.full((len(a), order), -1, np.int64)
-            pad[:, :k] = a
-            rows.append(pad)
-    allc = np.concatenate(rows)
-    _, first = np.unique(_encode(allc, room.n_walls), return_index=True)
-    return allc[first]
+    codes = []
+    pw = base ** np.arange(order, dtype=np.int64)
+    ok_s = np.cumprod(s_seq >= 0, axis=1).astype(bool)
+    cs = np.cumsum((s_seq + 1) * pw[None, :], axis=1)       # prefix codes (source order)
+    codes.append(cs[ok_s])
+    ok_r = np.cumprod(r_seq >= 0, axis=1).astype(bool)
+    rc = np.zeros(len(r_seq), np.int64)
+    for k in range(order):                                     # reversed prefixes by Horner's rule
+        rc = rc * base + (r_seq[:, k] + 1)
+        codes.append(rc[ok_r[:, k]])
+    return _decode(_unique_sorted(np.concatenate(codes)), W, order)
+
+
+def _unique_sorted(c):
+    """np.unique for int64 codes by sort + diff (numpy 2's hash-based unique is slower here)."""
+    c = np.sort(c, kind="stable")
+    return c[np.r_[True, c[1:] != c[:-1]]] if len(c) else c
 
 
 def _transpositions(c, order):
@@ -210,12 +226,26 @@ def _visible(scene, face_wall, seq, inter, source, receiver):
     return np.array(ok, dtype=bool)
 
 
-def find_paths(room, order: int, params: dict, n_rays: int = 20000, rounds: int = 4):
+def _exhaustive(W, K, up_to):
+    """All wall sequences without immediate repetition up to length ``up_to`` (padded to K)."""
+    rows = [np.full((1, K), -1, np.int64)]
+    cur = [()]
+    for k in range(1, up_to + 1):
+        cur = [c + (w,) for c in cur for w in range(W) if not c or c[-1] != w]
+        a = np.full((len(cur), K), -1, np.int64)
+        a[:, :k] = np.array(cur)
+        rows.append(a)
+    return np.concatenate(rows[1:]) if len(rows) > 1 else np.zeros((0, K), np.int64)
+
+
+def find_paths(room, order: int, params: dict, n_rays: int = 20000, rounds: int = 4,
+               exhaustive: int = 3, second: bool = True):
     """Valid image sources of ``room`` up to ``order``: (positions mi.Vector3d, wall hits (M, W), orders (M,)).
 
     Candidates: ray-traced sequences (see the module docstring), then up to ``rounds`` rounds of
     sequences one edit away from the valid ones (adjacent transposition, one more wall at either end),
-    which recovers the narrow beams that rays miss near edges and corners."""
+    which recovers the narrow beams that rays miss near edges and corners. All sequences up to
+    ``exhaustive`` reflections are tested as well (cheap: W (W - 1)^(k - 1))."""
     mi = _mi()
     vertices = params["vertices"]
     V = np.array(dr.detach(vertices), dtype=np.float64).reshape(-1, 3)
@@ -228,19 +258,24 @@ def find_paths(room, order: int, params: dict, n_rays: int = 20000, rounds: int 
     # order 0: the direct path
     cand = np.full((1, K), -1, np.int64)
     if order > 0:
-        rc = ray_candidates(scene, room, order, src_np, rcv_np, n_rays)
+        rc = ray_candidates(scene, room, order, src_np, rcv_np, n_rays) if n_rays > 0 else np.zeros((0, K), np.int64)
         rc = rc[np.all((rc[:, 1:] != rc[:, :-1]) | (rc[:, 1:] < 0), axis=1)]
-        cand = np.concatenate([cand, rc])
-    tested = set()
+        cand = np.concatenate([cand, rc, _exhaustive(W, K, min(exhaustive, order))])
+    tested = np.zeros(0, np.int64)
     valid_rows, finals = [], []
     for rnd in range(rounds + 1):
         codes = _encode(cand, W)
-        _, first = np.unique(codes, return_index=True)
-        keep = np.array([c not in tested for c in codes[first]], bool)
+        order_idx = np.argsort(codes, kind="stable")
+        codes = codes[order_idx]
+        new = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, bool)
+        codes, first = codes[new], order_idx[new]
+        pos = np.searchsorted(tested, codes)
+        keep = ~((pos < len(tested)) & (tested[np.minimum(pos, len(tested) - 1)] == codes)) if len(tested) else \
+            np.ones(len(codes), bool)
         cand = cand[first[keep]]
         if len(cand) == 0:
             break
-        tested.update(_encode(cand, W).tolist())
+        tested = np.sort(np.concatenate([tested, codes[keep]]))
         final, inter = _images(cand, n_w, d_w, source)
         ok = _visible(scene, room.face_wall, cand, inter, src_np, rcv_np)
         if ok.any():
@@ -249,7 +284,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 20000, rounds: int 
             valid_rows.append(cand[ok])
         if order == 0 or rnd == rounds or not ok.any():
             break
-        cand = _neighbours(cand[ok], W, K, second=True)
+        cand = _neighbours(cand[ok], W, K, second=second)
     if not valid_rows:
         raise ValueError("no valid path between the source and the receiver up to this order")
     seqs = np.concatenate(valid_rows)

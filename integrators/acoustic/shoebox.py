@@ -9,11 +9,14 @@ the source position, hence differentiable in both.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._jit import upload
 
 
+@functools.lru_cache(maxsize=8)
 def lattice(order: int) -> np.ndarray:
     """(M, 3) integer lattice indices with |nx| + |ny| + |nz| <= order."""
     r = np.arange(-order, order + 1)
@@ -24,7 +27,9 @@ def lattice(order: int) -> np.ndarray:
     rest = order - np.abs(nx) - np.abs(ny)
     reps = 2 * rest + 1
     nz = np.concatenate([np.arange(-k, k + 1) for k in rest])
-    return np.stack([np.repeat(nx, reps), np.repeat(ny, reps), nz], axis=1)
+    out = np.stack([np.repeat(nx, reps), np.repeat(ny, reps), nz], axis=1)
+    out.setflags(write=False)
+    return out
 
 
 def wall_hits(n: np.ndarray) -> np.ndarray:

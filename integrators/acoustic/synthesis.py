@@ -14,7 +14,9 @@ with no atomic contention on the per-image gradients. ``frequency`` mode: see :f
 """
 from __future__ import annotations
 
+import functools
 import math
+import os
 
 import drjit as dr
 import numpy as np
@@ -25,6 +27,11 @@ from ._jit import upload
 def _types():
     import mitsuba as mi
     return mi.Float64, mi.Float, mi.Int32, mi.UInt32
+
+
+# Expand: every thread accumulates into its own copy of the time axis (no atomics), then the copies
+# are summed -- much faster than contended atomics on the LLVM backend for these scatters.
+_SCATTER_MODE = getattr(dr.ReduceMode, os.environ.get("PENUMBRA_SCATTER_MODE", "Expand"))
 
 
 def rir_length(max_sample: float, taps: int) -> int:
@@ -42,6 +49,7 @@ def arrival_samples(dist, fs: float, c: float, conv):
     return dist * (fs / c) + conv.lead_in
 
 
+@functools.lru_cache(maxsize=16)
 def sinc_table(taps: int, g: int, precision: str = "float64"):
     """(sinc lookup table on [-taps//2 - 1, taps//2 + 1] with g points per sample, Hann window (taps,)).
     With precision 'float32' the table is built as pyroomacoustics' C++ builder does in single precision
@@ -107,7 +115,7 @@ def synthesize(sample, amps, N: int, fs: float, conv):
     out = dr.zeros(Float64, B * N)
     for b in range(B):
         a = dr.gather(Float64, amps[b], i)
-        dr.scatter_add(out, a * w, idx + dr.opaque(UInt32, b * N))
+        dr.scatter_add(out, a * w, idx + dr.opaque(UInt32, b * N), mode=_SCATTER_MODE)
     return out
 
 
