@@ -1,0 +1,52 @@
+"""The `penumbra rir` and `penumbra room-design` jobs run end to end on the bundled rooms."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from penumbra.cli import main
+
+
+def test_rir_job_writes_wav_plot_and_metrics(tmp_path):
+    out = str(tmp_path / "rir")
+    assert main(["rir", "--order", "8", "--out", out]) == 0
+    for f in ("rir.wav", "rir.png", "metrics.json", "metrics.txt"):
+        assert os.path.exists(os.path.join(out, f)), f
+    m = json.load(open(os.path.join(out, "metrics.json")))
+    assert 0 < m["EDT"]["broadband"] < 3 and len(m["EDT"]["bands"]) == 7
+    import renderer
+    h, fs = renderer.read_wav(os.path.join(out, "rir.wav"))
+    assert fs == 16000 and np.abs(h).max() > 0.9
+
+
+def test_rir_job_polyhedral_room(tmp_path):
+    from penumbra.assets import asset
+    out = str(tmp_path / "l")
+    assert main(["rir", "--room", asset("rooms", "l_room.json"), "--order", "4", "--conventions",
+                 "pyroomacoustics", "--out", out]) == 0
+    assert os.path.exists(os.path.join(out, "rir.wav"))
+
+
+def test_rir_job_clear_error_for_source_outside(tmp_path, capsys):
+    assert main(["rir", "--source", "9", "1", "1", "--out", str(tmp_path)]) == 1
+    assert "outside the room" in capsys.readouterr().err
+
+
+def test_room_design_dimensions_recovers_room(tmp_path):
+    out = str(tmp_path / "rd")
+    assert main(["room-design", "--study", "dimensions", "--steps", "60", "--order", "8", "--out", out, "--quiet"]) == 0
+    s = json.load(open(os.path.join(out, "dimensions", "summary.json")))
+    assert max(s["error_m"]) < 0.05 and s["loss_final"] < 0.1 * s["loss_initial"]
+
+
+@pytest.mark.slow
+def test_room_design_materials_and_receiver(tmp_path):
+    out = str(tmp_path / "rd")
+    assert main(["room-design", "--study", "materials", "--steps", "30", "--out", out, "--quiet"]) == 0
+    s = json.load(open(os.path.join(out, "materials", "summary.json")))
+    assert s["T20_optimized"] > s["T20_initial"]
+    assert s["absorption_area_final"] == pytest.approx(s["absorption_area_budget"], rel=0.05)
+    assert main(["room-design", "--study", "receiver", "--steps", "30", "--out", out, "--quiet"]) == 0
+    s = json.load(open(os.path.join(out, "receiver", "summary.json")))
+    assert s["Ts_optimized_ms"] <= s["Ts_initial_ms"] and s["distance_to_source"] > 1.4
