@@ -345,6 +345,8 @@ class Room:
 
 
 def _materials_for(names, materials, default):
+    if isinstance(materials, dict) and "absorption" in materials:   # one material spec for every wall
+        return [material(materials, name=n) for n in names]
     if materials is None or isinstance(materials, (str, AcousticMaterial, float, int, list, tuple, np.ndarray)) \
             and not isinstance(materials, dict):
         spec = default if materials is None else materials

@@ -135,9 +135,28 @@ def check_inputs(room: Room, params: dict):
                 raise RoomError(f"{k} at {np.round(p, 4).tolist()} is outside the room")
 
 
+def _tail_options(room, tail):
+    if tail is None or tail is False:
+        return None
+    opts = {"n_rays": 20000, "t_max": None, "radius": 0.5, "seed": 0, "bin_ms": 4.0}
+    if isinstance(tail, dict):
+        unknown = set(tail) - set(opts)
+        if unknown:
+            raise ValueError(f"unknown tail option(s) {sorted(unknown)}; options: {sorted(opts)}")
+        opts.update(tail)
+    if opts["t_max"] is None:
+        opts["t_max"] = float(min(3.0, 1.2 * np.max(room.sabine())))
+    return opts
+
+
 def simulate(room: Room, order: int = 10, conventions=None, params: dict | None = None, source: int = 0,
-             receiver: int = 0, method: str = "auto", length: int | None = None, **kw) -> RIR:
-    """Image-source RIR of ``room`` up to ``order`` reflections (see the module docstring)."""
+             receiver: int = 0, method: str = "auto", length: int | None = None, tail=None, **kw) -> RIR:
+    """Image-source RIR of ``room`` up to ``order`` reflections (see the module docstring).
+
+    ``tail``: None (image sources only), True, or a dict of options (``n_rays`` 20000, ``t_max`` seconds
+    (default 1.2 x the largest Sabine T60, at most 3 s), ``radius`` 0.5 m, ``seed``, ``bin_ms`` 4) adds the
+    ray-traced late reverberation of :mod:`.tail` (hybrid: image sources scaled by sqrt(1 - s) per
+    reflection, rays counted after a scattered or the (order + 1)-th specular reflection)."""
     mi = _mi()
     conv = _conventions(conventions)
     if not (isinstance(order, (int, np.integer)) and order >= 0):
@@ -154,6 +173,9 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
     if d_np.min() < 1e-6:
         raise RoomError("the source and the receiver coincide; the direct path has zero length")
     W, B = room.n_walls, band_count(room)
+    topts = _tail_options(room, tail)
+    if topts is not None:
+        B = len(filterbank.band_centers(fs))
     alpha = p["absorption"]
     log_r = 0.5 * dr.log(dr.maximum(1.0 - alpha, 1e-300))
     cols = _band_values(log_r if B <= 7 else alpha, W, B, mi)
@@ -172,6 +194,12 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
         s = dr.zeros(mi.Float64, dr.width(dist))
         for w in used:
             s = s + hit_arr[w] * cols[b][w]
+        if topts is not None:  # hybrid: the scattered share of each reflection goes to the rays
+            scat = room.scattering()
+            sb = [float(scat[w, min(b, 6)]) for w in range(W)]
+            for w in used:
+                if sb[w] > 0:
+                    s = s + hit_arr[w] * (0.5 * math.log(max(1.0 - sb[w], 1e-300)))
         a = dr.exp(s) * spread
         if air[b] > 0:
             a = a * dr.exp(-0.5 * float(air[b]) * dist)
@@ -181,6 +209,8 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
     if conv.kernel != "frequency" and conv.lead_in < half:
         raise ValueError(f"lead_in ({conv.lead_in}) must be >= taps // 2 ({half}) for time-domain kernels")
     N = rir_length(d_np.max() * fs / c + conv.lead_in, conv.taps) if length is None else int(length)
+    if topts is not None and length is None:
+        N = max(N, int(math.ceil(topts["t_max"] * fs)) + conv.lead_in + 1)
     if length is not None:
         keep = d_np * fs / c + conv.lead_in < N - half - 2
         if not keep.all():
@@ -200,6 +230,19 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
         sig = filterbank.crop(bands, N, Npad)
     else:
         sig = bands
+    if topts is not None:
+        from . import tail as _tail
+        if "vertices" in p:
+            V = np.array(dr.detach(p["vertices"]), dtype=np.float64).reshape(-1, 3)
+        else:  # shoebox: the box mesh scaled to the (possibly changed) dimensions
+            V = room.vertices / room.box * np.array(dr.detach(p["dims"]), dtype=np.float64).reshape(-1)
+        dep = _tail.trace(room, int(order), topts["n_rays"], topts["t_max"], topts["radius"], topts["seed"],
+                          source=np.array(dr.detach(p["source"]), dtype=np.float64).reshape(-1),
+                          receiver=np.array(dr.detach(p["receiver"]), dtype=np.float64).reshape(-1), vertices=V)
+        bin_s = topts["bin_ms"] * 1e-3
+        n_bins = int(math.ceil(topts["t_max"] / bin_s))
+        H = _tail.histograms(dep, p["absorption"], air, fs, n_bins, bin_s, B, W)
+        sig = sig + _tail.noise_tail(H, fs, N, n_bins, bin_s, conv.lead_in, topts["seed"])
     if conv.highpass is not None:
         sig = filterbank.highpass(sig, fs, float(conv.highpass[0]), int(conv.highpass[1]))
     return RIR(sig, int(fs), int(dr.width(dist)), conv, B)

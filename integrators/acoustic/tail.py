@@ -1,0 +1,186 @@
+"""Late reverberation by stochastic acoustic ray tracing (Krokstad et al. 1968; Vorlaender,
+*Auralization*, 2008, ch. 11) on the room mesh (Mitsuba 3), combined with image sources as in
+pyroomacoustics' hybrid simulator (Scheibler et al., 2018; Schimmel et al., ICASSP 2009).
+
+1. ``n_rays`` rays leave the source uniformly (Fibonacci sphere), each carrying 1 / n_rays of the
+   energy. At each wall hit the ray is reflected specularly with probability 1 - s, otherwise into a
+   cosine (Lambert) lobe (s: the walls' broadband scattering, the mean over bands); its energy is
+   multiplied by (1 - alpha_wb) per band and by the air attenuation exp(-m_b L).
+2. A ray crossing the receiver sphere (radius r) deposits 4 pi E chord / V_sphere into the energy
+   histogram bin of its arrival time (``bin_ms``); 4 pi makes the unit match the image sources' 1/d
+   amplitude law (a free-field image at distance d has energy 1/d^2 per sample, as the ray estimate
+   converges to).
+3. **No double counting**: paths with at most ``order`` purely specular reflections are the image
+   sources' job, so a ray deposits only after a scattered reflection or after more than ``order``
+   specular ones; conversely the image sources are scaled by sqrt(1 - s) per reflection (their
+   scattered share is carried by the rays).
+4. The per-band histograms become a pressure tail: fixed-seed Gaussian noise, split into disjoint
+   octave bands (each frequency bin to the band whose filter-bank window dominates it, so that band
+   energies add up), is scaled per bin so that its band energy equals the histogram's (times the
+   band's share of a white signal's power), and the bands are summed.
+
+Geometry and random choices are traced once (detached, float32); the deposits' energies are evaluated
+in Dr.Jit float64 as exp(sum_w h_w log(1 - alpha_wb)) exp(-m_b L), so the tail is differentiable with
+respect to the absorption coefficients (not the positions: moving geometry changes which rays hit).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import drjit as dr
+import numpy as np
+
+from . import filterbank
+from ._jit import upload
+from .polyhedral import _scene, fibonacci_sphere
+
+
+@dataclasses.dataclass
+class Deposits:
+    """Receiver crossings of the traced rays (NumPy): time (s), path length (m), chord weight, wall hits."""
+    time: np.ndarray
+    length: np.ndarray
+    weight: np.ndarray      # 4 pi chord / (V_sphere n_rays)
+    hits: np.ndarray        # (n, W) reflections per wall before the crossing
+    n_rays: int
+    radius: float
+
+
+def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: float = 0.5, seed: int = 0,
+          source=None, receiver=None, vertices=None, max_bounces: int = 1000) -> Deposits:
+    """Trace the rays and record their receiver crossings (see the module docstring)."""
+    import mitsuba as mi
+    V = room.vertices if vertices is None else vertices
+    scene = _scene(V, room.faces)
+    src = np.asarray(room.sources[0] if source is None else source, np.float64)
+    rcv = np.asarray(room.receivers[0] if receiver is None else receiver, np.float64)
+    W = room.n_walls
+    s_wall = room.scattering().mean(axis=1)
+    fw = mi.Int32(room.face_wall.astype(np.int32))
+    s_arr = mi.Float(s_wall.astype(np.float32))
+    dirs = fibonacci_sphere(n_rays)
+    o = mi.Point3f(*[dr.full(mi.Float, float(x), n_rays) for x in src])
+    d = mi.Vector3f(*[mi.Float(dirs[:, a].astype(np.float32)) for a in range(3)])
+    ray = mi.Ray3f(o, d)
+    L = dr.zeros(mi.Float, n_rays)
+    nspec = dr.zeros(mi.UInt32, n_rays)
+    scattered = dr.full(mi.Bool, False, n_rays)
+    alive = dr.full(mi.Bool, True, n_rays)
+    counts = [dr.zeros(mi.UInt32, n_rays) for _ in range(W)]
+    rng = mi.PCG32(size=n_rays, initstate=seed)
+    c_pt = mi.Point3f(*[float(x) for x in rcv])
+    r2 = radius * radius
+    Lmax = room.c * t_max
+    vol = 4.0 / 3.0 * math.pi * radius ** 3
+    out = {"t": [], "L": [], "w": [], "h": []}
+    for bounce in range(max_bounces):
+        si = scene.ray_intersect(ray, alive)
+        alive &= si.is_valid()
+        tseg = dr.select(alive, si.t, 0.0)
+        # receiver sphere crossing on this segment
+        oc = ray.o - c_pt
+        b = dr.dot(ray.d, oc)
+        disc = b * b - (dr.squared_norm(oc) - r2)
+        sq = dr.sqrt(dr.maximum(disc, 0.0))
+        t0 = dr.clip(-b - sq, 0.0, tseg)
+        t1 = dr.clip(-b + sq, 0.0, tseg)
+        chord = t1 - t0
+        eligible = scattered | (mi.Int32(nspec) > order)
+        hit = alive & (disc > 0) & (chord > 0) & eligible & (L + t0 < Lmax)
+        dr.eval(hit, chord, t0, L)
+        idx = dr.compress(hit)
+        if dr.width(idx) > 0:
+            Lc = dr.gather(mi.Float, L + 0.5 * (t0 + t1), idx)
+            out["t"].append(np.array(Lc, np.float64) / room.c)
+            out["L"].append(np.array(Lc, np.float64))
+            out["w"].append(np.array(dr.gather(mi.Float, chord, idx), np.float64) * 4 * math.pi / (vol * n_rays))
+            out["h"].append(np.stack([np.array(dr.gather(mi.UInt32, cw, idx)) for cw in counts], axis=1))
+        # reflect
+        L = L + tseg
+        alive &= L < Lmax
+        if not dr.any(alive):
+            break
+        wall = dr.gather(mi.Int32, fw, si.prim_index, alive)
+        for w in range(W):
+            counts[w] = dr.select(alive & (wall == w), counts[w] + 1, counts[w])
+        n = si.n
+        n_in = dr.select(dr.dot(ray.d, n) < 0, n, -n)
+        spec = ray.d - 2.0 * dr.dot(ray.d, n_in) * n_in
+        u1, u2, u3 = rng.next_float32(), rng.next_float32(), rng.next_float32()
+        diffuse_local = mi.warp.square_to_cosine_hemisphere(mi.Point2f(u1, u2))
+        diffuse = mi.Frame3f(n_in).to_world(diffuse_local)
+        s_hit = dr.gather(mi.Float, s_arr, mi.UInt32(dr.maximum(wall, 0)), alive)
+        do_scatter = u3 < s_hit
+        new_d = dr.normalize(dr.select(do_scatter, diffuse, spec))
+        scattered |= alive & do_scatter
+        nspec = dr.select(alive & ~do_scatter, nspec + 1, nspec)
+        ray = si.spawn_ray(new_d)
+        dr.eval(ray, L, alive, scattered, nspec, *counts)
+    cat = (lambda k, shape: np.concatenate(out[k]) if out[k] else np.zeros(shape))
+    return Deposits(cat("t", 0), cat("L", 0), cat("w", 0), cat("h", (0, W)).astype(np.int64).reshape(-1, W),
+                    n_rays, radius)
+
+
+def band_masks(n_fft: int, fs: float) -> np.ndarray:
+    """(B, n_fft // 2 + 1) disjoint 0/1 masks: each rfft bin goes to the octave band whose filter-bank
+    window is largest there. Disjoint bands are orthogonal, so band energies add up exactly."""
+    G = filterbank.antoni_windows(n_fft, fs)
+    return (np.argmax(G, axis=0)[None, :] == np.arange(G.shape[0])[:, None]).astype(np.float64)
+
+
+def band_power_share(fs: float, n_fft: int = 4096) -> np.ndarray:
+    """Share of a white signal's power in each band of :func:`band_masks` (sums to 1)."""
+    m = band_masks(n_fft, fs)
+    w = np.full(m.shape[1], 2.0)
+    w[0] = w[-1] = 1.0
+    p = m @ w
+    return p / p.sum()
+
+
+def histograms(dep: Deposits, absorption, air, fs: float, n_bins: int, bin_s: float, n_bands: int, W: int):
+    """Dr.Jit (B * n_bins) band-major energy histograms, differentiable w.r.t. ``absorption`` (W * 7)."""
+    import mitsuba as mi
+    from .rir import _band_values
+    H = dr.zeros(mi.Float64, n_bands * n_bins)
+    if len(dep.time) == 0:
+        return H
+    k = np.minimum((dep.time / bin_s).astype(np.int64), n_bins - 1)
+    kk = upload(mi.UInt32, k.astype(np.uint32))
+    share = band_power_share(fs)
+    log_r = dr.log(dr.maximum(1.0 - absorption, 1e-300))
+    cols = _band_values(log_r, W, n_bands, mi)
+    hits = [upload(mi.Float64, dep.hits[:, w].astype(np.float64)) for w in range(W)]
+    used = [w for w in range(W) if dep.hits[:, w].any()]
+    wgt = upload(mi.Float64, dep.weight)
+    Ld = upload(mi.Float64, dep.length)
+    for b in range(n_bands):
+        s = dr.zeros(mi.Float64, len(dep.time))
+        for w in used:
+            s = s + hits[w] * cols[b][w]
+        e = wgt * dr.exp(s) * float(share[b])
+        if air[b] > 0:
+            e = e * dr.exp(-float(air[b]) * Ld)
+        dr.scatter_add(H, e, kk + b * n_bins)
+    return H
+
+
+def noise_tail(H, fs: int, N: int, n_bins: int, bin_s: float, lead_in: int, seed: int = 0):
+    """Pressure tail (Dr.Jit, length N): band-filtered Gaussian noise scaled per histogram bin so that
+    its band energy in the bin equals H (differentiable w.r.t. H)."""
+    import mitsuba as mi
+    B = dr.width(H) // n_bins
+    noise = np.random.default_rng(seed).standard_normal(N)
+    n_fft = 2 ** int(math.ceil(math.log2(N)))
+    bands = np.fft.irfft(np.fft.rfft(noise, n_fft)[None, :] * band_masks(n_fft, fs), n_fft, axis=1)[:B, :N]
+    n = np.arange(N)
+    k = np.clip(((n - lead_in) / fs / bin_s).astype(np.int64), 0, n_bins - 1)
+    valid = (n >= lead_in) & ((n - lead_in) / fs < n_bins * bin_s)
+    out = dr.zeros(mi.Float64, N)
+    kk = upload(mi.UInt32, k.astype(np.uint32))
+    for b in range(B):
+        e_bin = np.bincount(k[valid], weights=bands[b][valid] ** 2, minlength=n_bins)
+        u = np.where(valid, bands[b] / np.sqrt(np.maximum(e_bin[k], 1e-300)), 0.0)
+        Hb = dr.gather(mi.Float64, H, kk + b * n_bins)
+        out = out + upload(mi.Float64, u) * dr.sqrt(Hb + 1e-30)
+    return out
