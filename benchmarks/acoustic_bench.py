@@ -31,13 +31,16 @@ L_SRC, L_RCV = [1.0, 1.0, 1.2], [1.5, 5.0, 1.5]
 
 
 def timeit(fn, repeats):
+    import drjit as dr
     t0 = time.perf_counter()
     fn()
+    dr.sync_thread()
     cold = time.perf_counter() - t0
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        dr.sync_thread()
         ts.append(time.perf_counter() - t0)
     return statistics.median(ts), cold
 
@@ -110,7 +113,19 @@ def memory_child(kind, order):
     import drjit as dr
     if kind == "pra":
         import pyroomacoustics  # noqa: F401
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    def status(key):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])  # kB
+        return 0
+
+    try:  # reset the peak-RSS watermark (Linux >= 4.0) so that imports do not count
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    base = status("VmRSS:")
     if kind == "pra":
         pra_shoebox(order, True)
     else:
@@ -118,7 +133,7 @@ def memory_child(kind, order):
         fwd, grad, _ = gradient_case(room, order)
         (grad if kind == "ours_grad" else fwd)()
         dr.sync_thread()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = status("VmHWM:") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"mib": (peak - base) / 1024.0}))
 
 

@@ -32,6 +32,8 @@ def _types():
 # Expand: every thread accumulates into its own copy of the time axis (no atomics), then the copies
 # are summed -- much faster than contended atomics on the LLVM backend for these scatters.
 _SCATTER_MODE = getattr(dr.ReduceMode, os.environ.get("PENUMBRA_SCATTER_MODE", "Expand"))
+_LAYOUT = os.environ.get("PENUMBRA_SYNTH_LAYOUT", "image")
+_INTERLEAVE = os.environ.get("PENUMBRA_SYNTH_INTERLEAVE", "1") == "1"
 
 
 def rir_length(max_sample: float, taps: int) -> int:
@@ -83,13 +85,26 @@ def synthesize(sample, amps, N: int, fs: float, conv):
     scatter-adds into the time axis, and the reverse pass's scatter-adds into per-image gradients hit
     distinct addresses within each SIMD packet (no atomic contention)."""
     Float64, Float, Int32, UInt32 = _types()
+    if conv.delay_precision == "float32":
+        # pyroomacoustics builds its RIRs in single precision: do the same (twice the SIMD width); the
+        # arrival positions were already rounded to float32 by arrival_samples()
+        return Float64(_synthesize(Float(sample), [Float(a) for a in amps], N, conv, Float, Int32, UInt32))
+    return _synthesize(sample, amps, N, conv, Float64, Int32, UInt32)
+
+
+def _synthesize(sample, amps, N, conv, Real, Int32, UInt32):
+    Float64 = Real
     taps, half = conv.taps, conv.taps // 2
     B = len(amps)
     M = dr.width(sample)
     j = dr.arange(UInt32, taps * M)
-    Mo = dr.opaque(UInt32, M)
-    k = j // Mo
-    i = j - k * Mo
+    if _LAYOUT == "tap":
+        Mo = dr.opaque(UInt32, M)
+        k = j // Mo
+        i = j - k * Mo
+    else:   # image-major: the taps of one image are adjacent lanes (contiguous writes)
+        i = j // taps
+        k = j - i * taps
     s = dr.gather(Float64, sample, i)
     fl = dr.floor(dr.detach(s))
     frac = s - fl
@@ -113,10 +128,23 @@ def synthesize(sample, amps, N: int, fs: float, conv):
         win = dr.select(dr.abs(t) <= half, 0.5 + 0.5 * dr.cos(2.0 * dr.pi * t / (taps - 1)), 0.0)
         w = win * sinc
     out = dr.zeros(Float64, B * N)
+    if _INTERLEAVE and B > 1:   # time-major, bands adjacent: one cache line per tap
+        base = idx * B
+        for b in range(B):
+            a = dr.gather(Float64, amps[b], i)
+            dr.scatter_add(out, a * w, base + b, mode=_SCATTER_MODE)
+        return deinterleave(out, B, N)
     for b in range(B):
         a = dr.gather(Float64, amps[b], i)
         dr.scatter_add(out, a * w, idx + dr.opaque(UInt32, b * N), mode=_SCATTER_MODE)
     return out
+
+
+def deinterleave(x, B, N):
+    """(N, B) time-major -> (B, N) band-major flat array (a permutation; adjoint: its inverse)."""
+    from .linear_ops import linear_op
+    return linear_op(x, lambda v: v.reshape(N, B).T.reshape(-1).copy(),
+                     lambda w: w.reshape(B, N).T.reshape(-1).copy())
 
 
 def synthesize_frequency(sample, amps, N: int, fs: float, conv, chunk: int = 1 << 22):

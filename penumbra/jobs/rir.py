@@ -12,7 +12,9 @@ def add_parser(sub):
     p = sub.add_parser("rir", help="room impulse response by image sources -> WAV + plot + metrics table")
     p.add_argument("--room", help="room description: .json (shoebox / floor polygon / Mitsuba scene) or a Mitsuba "
                    "XML scene (then --source and --receiver are required); default: the bundled classroom")
-    p.add_argument("--order", type=int, default=30, help="maximum reflection order (default 30)")
+    p.add_argument("--order", type=int, default=10, help="maximum image-source reflection order (default 10)")
+    p.add_argument("--no-tail", action="store_true", help="image sources only (no ray-traced late reverberation)")
+    p.add_argument("--rays", type=int, default=20000, help="rays for the late tail (default 20000)")
     p.add_argument("--conventions", default="penumbra", help="penumbra | pyroomacoustics | gpurir")
     p.add_argument("--kernel", choices=["hann_sinc", "sinc_lut", "frequency"], help="override the fractional-delay kernel")
     p.add_argument("--source", type=float, nargs=3, metavar=("X", "Y", "Z"))
@@ -69,7 +71,9 @@ def run(args):
 
     room = load(args)
     conv = conventions(args.conventions, **({"kernel": args.kernel} if args.kernel else {}))
-    res = simulate(room, args.order, conv, n_rays=args.n_rays) if room.box is None else simulate(room, args.order, conv)
+    tail = None if args.no_tail else {"n_rays": args.rays}
+    kw = {"n_rays": args.n_rays} if room.box is None else {}
+    res = simulate(room, args.order, conv, tail=tail, **kw)
     h = res.numpy()
     fs = room.fs
     os.makedirs(args.out, exist_ok=True)
@@ -79,7 +83,8 @@ def run(args):
     centers = filterbank.band_centers(fs)
     text = format_table(table, centers)
     print(f"room: {'shoebox ' + str(room.box.tolist()) if room.box is not None else f'{room.n_walls} walls'}, "
-          f"V = {room.volume():.1f} m^3, order {args.order}, {res.n_paths} paths, {len(h)} samples at {fs} Hz")
+          f"V = {room.volume():.1f} m^3, order {args.order}, {res.n_paths} image paths"
+          f"{'' if tail is None else f' + {args.rays} rays'}, {len(h)} samples at {fs} Hz")
     print(text)
     print("Sabine T60 per band:", np.round(room.sabine()[:len(centers)], 3).tolist())
     print("Eyring T60 per band:", np.round(room.eyring()[:len(centers)], 3).tolist())
@@ -95,7 +100,8 @@ def run(args):
     fig, ax = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     ax[0].plot(t, h, lw=0.6)
     ax[0].set_ylabel("pressure")
-    ax[0].set_title(f"RIR ({res.n_paths} image sources, order {args.order})")
+    ax[0].set_title(f"RIR ({res.n_paths} image sources, order {args.order}"
+                    + (", ray-traced tail)" if tail else ")"))
     ax[1].plot(t, 10 * np.log10(np.maximum(edc / edc[0], 1e-12)))
     ax[1].set_ylim(-70, 3)
     ax[1].set_ylabel("EDC (dB)")
