@@ -34,6 +34,7 @@ def _types():
 _SCATTER_MODE = getattr(dr.ReduceMode, os.environ.get("PENUMBRA_SCATTER_MODE", "Expand"))
 _LAYOUT = os.environ.get("PENUMBRA_SYNTH_LAYOUT", "image")
 _INTERLEAVE = os.environ.get("PENUMBRA_SYNTH_INTERLEAVE", "1") == "1"
+_FAST = os.environ.get("PENUMBRA_SYNTH", "gather") == "gather"   # "scatter": plain Dr.Jit AD version
 
 
 def rir_length(max_sample: float, taps: int) -> int:
@@ -85,6 +86,11 @@ def synthesize(sample, amps, N: int, fs: float, conv):
     scatter-adds into the time axis, and the reverse pass's scatter-adds into per-image gradients hit
     distinct addresses within each SIMD packet (no atomic contention)."""
     Float64, Float, Int32, UInt32 = _types()
+    if _FAST:
+        # gather formulation (no atomics) with hand-written derivatives (see _SynthOp)
+        if conv.delay_precision == "float32":
+            return Float64(_synth_op(Float(sample), [Float(a) for a in amps], N, conv))
+        return _synth_op(sample, amps, N, conv)
     if conv.delay_precision == "float32":
         # pyroomacoustics builds its RIRs in single precision: do the same (twice the SIMD width); the
         # arrival positions were already rounded to float32 by arrival_samples()
@@ -138,6 +144,216 @@ def _synthesize(sample, amps, N, conv, Real, Int32, UInt32):
         a = dr.gather(Float64, amps[b], i)
         dr.scatter_add(out, a * w, idx + dr.opaque(UInt32, b * N), mode=_SCATTER_MODE)
     return out
+
+
+def _synthesize_gather(sample, amps, N, conv, Real, Int32, UInt32):
+    """Same result as :func:`_synthesize`, organised by output sample: arrivals are sorted by their integer
+    sample, and lane n sums the kernels of the arrivals within taps // 2 of it (a symbolic loop with
+    per-lane trip counts). No atomics, every band accumulated at once: used when no derivative is
+    tracked (the scatter form's transpose structure is what reverse mode needs)."""
+    taps, half = conv.taps, conv.taps // 2
+    B = len(amps)
+    fl_np = np.floor(np.array(sample, dtype=np.float64)).astype(np.int64)
+    perm = np.argsort(fl_np, kind="stable")
+    fls = fl_np[perm]
+    n = np.arange(N)
+    start = np.searchsorted(fls, n - half, "left").astype(np.uint32)
+    end = np.searchsorted(fls, n + half, "right").astype(np.uint32)
+    permd = upload(UInt32, perm.astype(np.uint32))
+    ss = dr.gather(Real, sample, permd)
+    srt = [dr.gather(Real, a, permd) for a in amps]
+    dr.eval(ss, srt)
+    np_t = np.float32 if Real.__name__ == "Float" else np.float64
+    if conv.kernel == "sinc_lut":
+        lut, hann = sinc_table(taps, conv.lut_granularity, conv.delay_precision)
+        tables = (upload(Real, lut.astype(np_t)), upload(Real, hann.astype(np_t)))
+    else:
+        tables = None
+    acc = _gather_loop(ss, srt, upload(UInt32, start), upload(UInt32, end), dr.arange(Int32, N), tables,
+                       conv.taps, conv.lut_granularity)
+    dr.eval(acc)   # one kernel for all bands (else each band's output re-runs the loop)
+    if B == 1:
+        return acc[0]
+    out = dr.zeros(Real, B * N)
+    idx = dr.arange(UInt32, N)
+    for b in range(B):
+        dr.scatter(out, acc[b], idx + dr.opaque(UInt32, b * N))
+    return out
+
+
+def _kernel_weight_and_slope(frac, k, tables, taps, g):
+    """(w, dw/dsample) of tap k for an arrival with fractional part ``frac``."""
+    Real = type(frac)
+    Int32 = dr.int32_array_t(Real)
+    UInt32 = dr.uint32_array_t(Real)
+    half = taps // 2
+    if tables is not None:
+        x = (1.0 - frac) * g
+        off = dr.floor(x)
+        x_off = x - off
+        p = UInt32(Int32(off)) + k * g
+        s0 = dr.gather(Real, tables[0], p)
+        s1 = dr.gather(Real, tables[0], p + 1)
+        h = dr.gather(Real, tables[1], k)
+        return h * (s0 + x_off * (s1 - s0)), -g * h * (s1 - s0)
+    t = Real(Int32(k) - half) - frac
+    pt = dr.pi * t
+    small = dr.abs(t) < 1e-6
+    sinc = dr.select(small, 1.0 - pt * pt / 6.0, dr.sin(pt) / dr.select(small, 1.0, pt))
+    dsinc = dr.select(small, -dr.pi * pt / 3.0, (dr.cos(pt) - sinc) / dr.select(small, 1.0, t))
+    inside = dr.abs(t) <= half
+    a = 2.0 * dr.pi / (taps - 1)
+    win = dr.select(inside, 0.5 + 0.5 * dr.cos(a * t), 0.0)
+    dwin = dr.select(inside, -0.5 * a * dr.sin(a * t), 0.0)
+    return win * sinc, -(dwin * sinc + win * dsinc)     # d/dsample = -d/dt
+
+
+def _kernel_weight(frac, k, tables, taps, g):
+    Real = type(frac)
+    Int32 = dr.int32_array_t(Real)
+    UInt32 = dr.uint32_array_t(Real)
+    half = taps // 2
+    if tables is not None:
+        x = (1.0 - frac) * g
+        off = dr.floor(x)
+        x_off = x - off
+        p = UInt32(Int32(off)) + k * g
+        s0 = dr.gather(Real, tables[0], p)
+        s1 = dr.gather(Real, tables[0], p + 1)
+        return dr.gather(Real, tables[1], k) * (s0 + x_off * (s1 - s0))
+    t = Real(Int32(k) - half) - frac
+    pt = dr.pi * t
+    small = dr.abs(t) < 1e-9
+    sinc = dr.select(small, 1.0 - pt * pt / 6.0, dr.sin(pt) / dr.select(small, 1.0, pt))
+    return dr.select(dr.abs(t) <= half, 0.5 + 0.5 * dr.cos(2.0 * dr.pi * t / (taps - 1)), 0.0) * sinc
+
+
+@dr.syntax
+def _gather_loop(ss, srt, j, e, nn, tables, taps, g):
+    Real = type(ss)
+    half = taps // 2
+    acc = [dr.zeros(Real, dr.width(nn)) for _ in srt]
+    while j < e:
+        s = dr.gather(Real, ss, j)
+        fl = dr.floor(s)
+        k = dr.uint32_array_t(Real)(nn - dr.int32_array_t(Real)(fl) + half)
+        w = _kernel_weight(s - fl, k, tables, taps, g)
+        acc = [acc[b] + dr.gather(Real, srt[b], j) * w for b in range(len(srt))]
+        j += 1
+    return acc
+
+
+@dr.syntax
+def _gather_loop2(ss, c1, c2, j, e, nn, tables, taps, g):
+    """Per output sample: sum over nearby arrivals of c1 * w + c2 * dw/dsample (forward-mode derivative)."""
+    Real = type(ss)
+    half = taps // 2
+    acc = [dr.zeros(Real, dr.width(nn)) for _ in c1]
+    while j < e:
+        s = dr.gather(Real, ss, j)
+        fl = dr.floor(s)
+        k = dr.uint32_array_t(Real)(nn - dr.int32_array_t(Real)(fl) + half)
+        w, dw = _kernel_weight_and_slope(s - fl, k, tables, taps, g)
+        acc = [acc[b] + dr.gather(Real, c1[b], j) * w + dr.gather(Real, c2[b], j) * dw for b in range(len(c1))]
+        j += 1
+    return acc
+
+
+@dr.syntax
+def _adjoint_loop(s, amps, gout, N, tables, taps, g):
+    """Per arrival: the adjoint of the synthesis, grad_a_b = sum_k g_b[n + k] w_k and
+    grad_s = sum_b a_b sum_k g_b[n + k] dw_k (a loop over the taps; no atomics)."""
+    Real = type(s)
+    UInt32 = dr.uint32_array_t(Real)
+    Int32 = dr.int32_array_t(Real)
+    half = taps // 2
+    B = len(amps)
+    fl = dr.floor(s)
+    frac = s - fl
+    base = Int32(fl) - half
+    ga = [dr.zeros(Real, dr.width(s)) for _ in range(B)]
+    gs = dr.zeros(Real, dr.width(s))
+    k = UInt32(0)
+    while k < taps:
+        w, dw = _kernel_weight_and_slope(frac, k, tables, taps, g)
+        idx = UInt32(base + Int32(k))
+        for b in range(B):
+            gb = dr.gather(Real, gout, idx + b * N)
+            ga[b] += gb * w
+            gs += amps[b] * gb * dw
+        k += 1
+    return ga, gs
+
+
+class _SynthOp(dr.CustomOp):
+    def eval(self, sample, amps, N, conv):
+        Real = type(sample)
+        Int32, UInt32 = dr.int32_array_t(Real), dr.uint32_array_t(Real)
+        self.N, self.taps, self.g = N, conv.taps, conv.lut_granularity
+        self.sample, self.amps = sample, list(amps)
+        half = conv.taps // 2
+        fl_np = np.floor(np.array(sample, dtype=np.float64)).astype(np.int64)
+        perm = np.argsort(fl_np, kind="stable")
+        fls = fl_np[perm]
+        n = np.arange(N)
+        self.start = upload(UInt32, np.searchsorted(fls, n - half, "left").astype(np.uint32))
+        self.end = upload(UInt32, np.searchsorted(fls, n + half, "right").astype(np.uint32))
+        self.perm = upload(UInt32, perm.astype(np.uint32))
+        np_t = np.float32 if Real.__name__ == "Float" else np.float64
+        if conv.kernel == "sinc_lut":
+            lut, hann = sinc_table(conv.taps, conv.lut_granularity, conv.delay_precision)
+            self.tables = (upload(Real, lut.astype(np_t)), upload(Real, hann.astype(np_t)))
+        else:
+            self.tables = None
+        ss = dr.gather(Real, sample, self.perm)
+        srt = [dr.gather(Real, a, self.perm) for a in amps]
+        dr.eval(ss, srt)
+        self.ss = ss
+        acc = _gather_loop(ss, srt, UInt32(self.start), UInt32(self.end), dr.arange(Int32, N), self.tables,
+                           self.taps, self.g)
+        dr.eval(acc)
+        return self._flat(acc)
+
+    def _flat(self, acc):
+        Real = type(acc[0])
+        if len(acc) == 1:
+            return acc[0]
+        out = dr.zeros(Real, len(acc) * self.N)
+        idx = dr.arange(dr.uint32_array_t(Real), self.N)
+        for b, a in enumerate(acc):
+            dr.scatter(out, a, idx + b * self.N)
+        return out
+
+    def forward(self):
+        Real = type(self.sample)
+        ds = self.grad_in("sample")
+        da = self.grad_in("amps")
+        ds = Real(0.0) + ds if dr.width(ds) == dr.width(self.sample) else dr.zeros(Real, dr.width(self.sample))
+        c1 = [dr.gather(Real, d if dr.width(d) > 1 else d + dr.zeros(Real, dr.width(self.sample)), self.perm)
+              for d in da]
+        c2 = [dr.gather(Real, a * ds, self.perm) for a in self.amps]
+        dr.eval(c1, c2)
+        Int32, UInt32 = dr.int32_array_t(Real), dr.uint32_array_t(Real)
+        acc = _gather_loop2(self.ss, c1, c2, UInt32(self.start), UInt32(self.end), dr.arange(Int32, self.N),
+                            self.tables, self.taps, self.g)
+        dr.eval(acc)
+        self.set_grad_out(self._flat(acc))
+
+    def backward(self):
+        g = self.grad_out()
+        ga, gs = _adjoint_loop(self.sample, self.amps, g, self.N, self.tables, self.taps, self.g)
+        dr.eval(ga, gs)   # one kernel for all outputs
+        self.set_grad_in("sample", gs)
+        self.set_grad_in("amps", ga)
+
+    def name(self):
+        return "FractionalDelaySynthesis"
+
+
+def _synth_op(sample, amps, N, conv):
+    if not (dr.grad_enabled(sample) or any(dr.grad_enabled(a) for a in amps)):
+        return _SynthOp().eval(sample, amps, N, conv)
+    return dr.custom(_SynthOp, sample, list(amps), N, conv)
 
 
 def deinterleave(x, B, N):
