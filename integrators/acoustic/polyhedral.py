@@ -59,7 +59,7 @@ def _trace_sequences(scene, face_wall, origin, n_rays, order):
                    mi.Vector3f(*[mi.Float(dirs[:, a].astype(np.float32)) for a in range(3)]))
     fw = mi.Int32(face_wall.astype(np.int32))
     alive = dr.full(mi.Bool, True, n_rays)
-    out = np.full((n_rays, order), -1, np.int64)
+    walls = []
     for b in range(order):
         si = scene.ray_intersect(ray, alive)
         alive &= si.is_valid()
@@ -68,8 +68,9 @@ def _trace_sequences(scene, face_wall, origin, n_rays, order):
         d = ray.d - 2.0 * dr.dot(ray.d, n) * n
         ray = si.spawn_ray(d)
         dr.eval(ray, wall, alive)
-        out[:, b] = np.array(wall, dtype=np.int64)
-    return out
+        walls.append(wall)
+    # one synchronisation at the end (the bounce kernels run back to back)
+    return np.stack([np.array(w, dtype=np.int64) for w in walls], axis=1)
 
 
 def _encode(seq_list, W):
@@ -169,6 +170,42 @@ def _planes(room, vertices):
     return n, dr.dot(n, pts[0])
 
 
+def outward_planes(room, V):
+    """(normals (W, 3), offsets (W,)) of the wall planes with normals pointing out of the room."""
+    from scenes.room import point_inside
+    rep = room.wall_triangles()
+    a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
+    n = np.cross(b - a, c - a)
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    cen = (a + b + c) / 3.0
+    eps = 1e-4 * float(np.ptp(V, axis=0).max())
+    for w in range(len(n)):
+        if not point_inside(cen[w] - eps * n[w], V, room.faces):
+            n[w] = -n[w]
+    return n, np.einsum("ij,ij->i", n, a)
+
+
+def borish_valid(seq, n_out, d_out, source, receiver, tol=1e-9):
+    """Necessary condition for a specular path (Borish 1984): before each reflection, the current image
+    lies on the room side of the reflecting wall's plane, and so does the receiver for the last wall."""
+    n, K = seq.shape
+    cur = np.broadcast_to(np.asarray(source, np.float64), (n, 3)).copy()
+    ok = np.ones(n, bool)
+    last = np.full(n, -1)
+    for j in range(K):
+        act = seq[:, j] >= 0
+        if not act.any():
+            break
+        w = np.maximum(seq[:, j], 0)
+        side = np.einsum("ij,ij->i", n_out[w], cur) - d_out[w]
+        ok &= ~act | (side < -tol)
+        cur = np.where(act[:, None], cur - 2.0 * side[:, None] * n_out[w], cur)
+        last = np.where(act, w, last)
+    has = last >= 0
+    rside = n_out[np.maximum(last, 0)] @ np.asarray(receiver, np.float64) - d_out[np.maximum(last, 0)]
+    return ok & (~has | (rside < -tol))
+
+
 def _images(seq, n_w, d_w, source):
     """Final images (mi.Vector3d, AD) of ``source`` through each padded row of ``seq`` (n, order), and the
     flat detached float32 array of all intermediate images (j * n + i) for the visibility test."""
@@ -261,6 +298,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 20000, rounds: int 
         rc = ray_candidates(scene, room, order, src_np, rcv_np, n_rays) if n_rays > 0 else np.zeros((0, K), np.int64)
         rc = rc[np.all((rc[:, 1:] != rc[:, :-1]) | (rc[:, 1:] < 0), axis=1)]
         cand = np.concatenate([cand, rc, _exhaustive(W, K, min(exhaustive, order))])
+    n_out, d_out = outward_planes(room, V)
     tested = np.zeros(0, np.int64)
     valid_rows, finals = [], []
     for rnd in range(rounds + 1):
@@ -276,6 +314,9 @@ def find_paths(room, order: int, params: dict, n_rays: int = 20000, rounds: int 
         if len(cand) == 0:
             break
         tested = np.sort(np.concatenate([tested, codes[keep]]))
+        cand = cand[borish_valid(cand, n_out, d_out, src_np, rcv_np)]   # cheap necessary condition first
+        if len(cand) == 0:
+            break
         final, inter = _images(cand, n_w, d_w, source)
         ok = _visible(scene, room.face_wall, cand, inter, src_np, rcv_np)
         if ok.any():
