@@ -124,7 +124,8 @@ def _layer_arrays(items, mi):
             max_stops = max(max_stops, p.get("n", 1))
             has_grad |= p["type"] in (PAINT_LINEAR, PAINT_RADIAL)
         thetas.append(it.theta)
-        alphas.append(it.geom.layer_alpha)
+        alphas.append(np.array([comp.opac[l["shape"]] + shift for l in comp.layers], np.int64).reshape(
+            len(comp.layers), comp.opac.shape[1]))
         for k in range(6):
             mats[k].append(it.geom.matrices[k] if it.geom.matrices is not None else mi.Float())
         shift += dr.width(it.theta)
@@ -133,7 +134,14 @@ def _layer_arrays(items, mi):
     lay = {k: (mi.UInt32(np.asarray(v, np.int64)) if k not in ("evenodd",) else mi.Bool(np.asarray(v, bool)))
            for k, v in rec.items()}
     lay["max_stops"] = max_stops
-    lay["alpha"] = dr.concat(alphas) if len(alphas) > 1 else alphas[0]
+    width = max([a.shape[1] for a in alphas] + [1])
+    slots = np.concatenate([np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=-1) for a in alphas]) \
+        if alphas else np.zeros((0, 1), np.int64)
+    alpha = dr.full(mi.Float, 1.0, len(slots))
+    for k in range(width):
+        col = slots[:, k]
+        alpha = alpha * dr.select(mi.Bool(col >= 0), dr.gather(mi.Float, theta, mi.UInt32(np.maximum(col, 0))), 1.0)
+    lay["alpha"] = alpha
     if has_grad and len(rec["shape"]):
         M = [dr.gather(mi.Float, dr.concat(m) if len(m) > 1 else m[0], lay["shape"]) for m in mats]
         GT = [dr.gather(mi.Float, theta, lay["gt"] + k) for k in range(6)]
@@ -202,6 +210,10 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         it.theta, it.theta_np = _as_theta(it.comp, sc, pr, W / sc.width, H / sc.height, b * Wp)
         it.geom = tessellate(it.comp, it.theta, it.theta_np, tol=tol / max(1.0, 1.0), mode=filter)
         items.append(it)
+    shape = (B, H, W, 4) if batched else (H, W, 4)
+    if not any(it.comp.layers for it in items):  # nothing to draw: transparent image
+        empty = mi.TensorXf(dr.zeros(mi.Float, B * H * W * 4), shape)
+        return (empty, {"n_edges": 0, "n_pairs": 0, "n_covered": 0, "n_candidates": 0}) if return_info else empty
     theta_all, lay, has_grad = _layer_arrays(items, mi)
     # concatenated edges / layers
     e_off, l_off = 0, 0
@@ -323,30 +335,34 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         idx = mi.UInt32(pix_index(gx, yy).reshape(-1))
         img = [dr.gather(mi.Float, c, idx) for c in pix_vals]
     else:
-        sx_np, sy_np = np.array(px), np.array(py)
-        acc = [None] * 4
-        wsum = np.zeros(B * H * W)
-        terms = []
-        for dyo in (-1, 0, 1):
-            for dxo in (-1, 0, 1):
-                nx, ny = xx + dxo, yy + dyo
-                ok = (nx >= 0) & (nx < W) & (ny >= 0) & (ny < H)
-                base = pix_index(bb * Wp + np.clip(nx, 0, W - 1), np.clip(ny, 0, H - 1)) * spp
-                for jj in range(spp):
-                    si = (base + jj).reshape(-1)
-                    wx = _kernel1d(sx_np[si] - (gx.reshape(-1) + 0.5), filter)
-                    wy = _kernel1d(sy_np[si] - (yy.reshape(-1) + 0.5), filter)
-                    w = wx * wy * ok.reshape(-1)
-                    wsum += w
-                    terms.append((si, w))
-        wsum = np.maximum(wsum, 1e-12)
-        for si, w in terms:
-            wi = mi.Float(w / wsum)
-            sidx = mi.UInt32(si)
-            for k in range(4):
-                v = dr.gather(mi.Float, chans[k], sidx) * wi
-                acc[k] = v if acc[k] is None else acc[k] + v
-        img = acc
+        # ratio estimator over the samples of the 3x3 neighbouring pixels (inside the canvas)
+        K = 9 * spp
+        i = dr.arange(mi.UInt32, B * H * W * K)
+        pixel = i // K
+        r_ = i - pixel * K
+        nb = r_ // spp
+        jj = r_ - nb * spp
+        pb = pixel // (H * W)
+        rem = pixel - pb * (H * W)
+        py_ = rem // W
+        px_ = rem - py_ * W
+        nx = mi.Int32(px_) + mi.Int32(nb % 3) - 1
+        ny = mi.Int32(py_) + mi.Int32(nb // 3) - 1
+        ok = (nx >= 0) & (nx < W) & (ny >= 0) & (ny < H)
+        nxu, nyu = mi.UInt32(dr.clip(nx, 0, W - 1)), mi.UInt32(dr.clip(ny, 0, H - 1))
+        gxn = pb * Wp + nxu
+        sidx = (((nyu // T) * bins.tiles_x + gxn // T) * (T * T) + (nyu % T) * T + (gxn % T)) * spp + jj
+        sx = dr.gather(mi.Float, px, sidx) - (mi.Float(pb * Wp + px_) + 0.5)
+        sy = dr.gather(mi.Float, py, sidx) - (mi.Float(py_) + 0.5)
+        if filter == "tent":
+            wgt = dr.maximum(1.0 - dr.abs(sx), 0.0) * dr.maximum(1.0 - dr.abs(sy), 0.0)
+        else:
+            wgt = dr.select((dr.abs(sx) < 1.5) & (dr.abs(sy) < 1.5),
+                            dr.exp(-0.5 * (sx * sx + sy * sy) / (GAUSS_SIGMA * GAUSS_SIGMA)), 0.0)
+        wgt = dr.select(ok, wgt, 0.0)
+        den = dr.block_sum(wgt, K)
+        den = dr.select(den > 0, den, 1.0)
+        img = [dr.block_sum(dr.gather(mi.Float, c, sidx) * wgt, K) / den for c in chans]
 
     # --- boundary term ------------------------------------------------------------------------------
     info = {"n_edges": len(np_edges), "n_pairs": Pmain.n_pairs, "n_covered": Pmain.n_cov,
@@ -444,18 +460,57 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, evaluate, b
             rows_p.append(((s_item[sel][m] * H + cy[m]) * W + cx[m]))
             rows_w.append(w[m][:, None] * coef[m])
     rs, rp, rw = np.concatenate(rows_s), np.concatenate(rows_p), np.concatenate(rows_w)
-    # zero-valued, differentiable displacement term n . p(theta)
-    se = mi.UInt32(s_edge)
-    tt = mi.Float(t)
-    px = dr.gather(mi.Float, X0, se) + tt * (dr.gather(mi.Float, X1, se) - dr.gather(mi.Float, X0, se))
-    py = dr.gather(mi.Float, Y0, se) + tt * (dr.gather(mi.Float, Y1, se) - dr.gather(mi.Float, Y0, se))
-    nd = mi.Float(n_np[:, 0]) * px + mi.Float(n_np[:, 1]) * py
-    delta = nd - dr.detach(nd)
-    dg = dr.gather(mi.Float, delta, mi.UInt32(rs))
-    pix = mi.UInt32(rp)
-    out = []
-    for c in range(4):
-        acc = dr.zeros(mi.Float, B * H * W)
-        dr.scatter_reduce(dr.ReduceOp.Add, acc, dg * mi.Float(rw[:, c]), pix)
-        out.append(img[c] + acc)
-    return out
+    # zero-valued term whose derivative is sum_rows w * n . dp/dtheta (custom op: see _BoundaryOp)
+    return [img[c] + v for c, v in enumerate(dr.custom(_BoundaryOp, X0, Y0, X1, Y1, (s_edge, t, n_np, rs, rp, rw, B * H * W)))]
+
+
+class _BoundaryOp(dr.CustomOp):
+    """Image increment that is zero in value and whose derivative with respect to the edge
+    endpoints is the boundary integral: for sample ``s`` on edge ``e`` at ``p = (1-t) a + t b``,
+    ``d img[pix] = sum_rows w[row] * n_s . ((1-t) da + t db)``. Written as a custom operation so
+    that both AD modes evaluate it with plain gathers/scatters outside the AD graph."""
+
+    def eval(self, X0, Y0, X1, Y1, data):
+        import mitsuba as mi
+        s_edge, t, n_np, rs, rp, rw, npix = data
+        self.n_edges = dr.width(X0)
+        self.se = mi.UInt32(s_edge)
+        self.t = mi.Float(t)
+        self.nx, self.ny = mi.Float(n_np[:, 0]), mi.Float(n_np[:, 1])
+        self.rs, self.rp = mi.UInt32(rs), mi.UInt32(rp)
+        self.rw = [mi.Float(np.ascontiguousarray(rw[:, c])) for c in range(4)]
+        self.npix = npix
+        return tuple(dr.zeros(mi.Float, npix) for _ in range(4))
+
+    def forward(self):
+        import mitsuba as mi
+        g = [self.grad_in(k) for k in ("X0", "Y0", "X1", "Y1")]
+        g = [v if dr.width(v) == self.n_edges else dr.zeros(mi.Float, self.n_edges) + v for v in g]
+        t = self.t
+        dpx = (1 - t) * dr.gather(mi.Float, g[0], self.se) + t * dr.gather(mi.Float, g[2], self.se)
+        dpy = (1 - t) * dr.gather(mi.Float, g[1], self.se) + t * dr.gather(mi.Float, g[3], self.se)
+        dn = dr.gather(mi.Float, self.nx * dpx + self.ny * dpy, self.rs)
+        out = []
+        for c in range(4):
+            acc = dr.zeros(mi.Float, self.npix)
+            dr.scatter_reduce(dr.ReduceOp.Add, acc, dn * self.rw[c], self.rp)
+            out.append(acc)
+        self.set_grad_out(tuple(out))
+
+    def backward(self):
+        import mitsuba as mi
+        go = self.grad_out()
+        per_row = mi.Float(0.0)
+        for c in range(4):
+            per_row = per_row + self.rw[c] * dr.gather(mi.Float, go[c], self.rp)
+        ws = dr.zeros(mi.Float, dr.width(self.t))
+        dr.scatter_reduce(dr.ReduceOp.Add, ws, per_row, self.rs)
+        t = self.t
+        out = {}
+        for key, wgt, nrm in (("X0", 1 - t, self.nx), ("Y0", 1 - t, self.ny), ("X1", t, self.nx), ("Y1", t, self.ny)):
+            acc = dr.zeros(mi.Float, self.n_edges)
+            dr.scatter_reduce(dr.ReduceOp.Add, acc, ws * wgt * nrm, self.se)
+            self.set_grad_in(key, acc)
+
+    def name(self):
+        return "penumbra.vector.BoundaryTerm"

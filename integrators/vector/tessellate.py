@@ -225,6 +225,18 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
                 b[-1] = vv[0]
             seglen = np.linalg.norm(fv_np[b] - fv_np[a], axis=1) if len(a) else np.zeros(0)
             ok = seglen > 1e-9 * max(1.0, float(np.abs(fv_np[vv]).max()))
+            if mode == "prefilter":
+                # prefiltered strokes: distance to the centre line (round joins and caps, as diffvg)
+                if not ok.any():
+                    a, b = vv[:1], vv[:1]
+                    if shape.cap != "round":
+                        continue
+                else:
+                    a, b = a[ok], b[ok]
+                add_points(np.stack([a, b], 1).ravel())
+                poly_sizes += [2] * len(a)
+                poly_layer += [li] * len(a)
+                continue
             a, b = a[ok], b[ok]
             base = len(seg_a)
             seg_a += list(a)
@@ -369,12 +381,15 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         cr = p0[:, 0] * p1[:, 1] - p1[:, 0] * p0[:, 1]
         area = np.add.reduceat(cr, start) if len(start) else np.zeros(0)
         is_stroke = np.array([comp.layers[l]["kind"] == "stroke" for l in poly_layer], bool)
-        flip = is_stroke & (area < 0)
-        keep_poly = ~is_stroke | (np.abs(area) > 1e-12)
+        center = is_stroke & (mode == "prefilter")
+        flip = is_stroke & (area < 0) & ~center
+        keep_poly = ~is_stroke | (np.abs(area) > 1e-12) | center
         f_e = flip[pid]
         ea = np.where(f_e, e1, e0)
         eb = np.where(f_e, e0, e1)
-        ke = keep_poly[pid] & np.any(pts_np[ea] != pts_np[eb], axis=1)
+        first = np.zeros(npts, bool)
+        first[start] = True
+        ke = keep_poly[pid] & (np.any(pts_np[ea] != pts_np[eb], axis=1) | center[pid]) & (~center[pid] | first)
         ea, eb = ea[ke], eb[ke]
         edge_layer = poly_layer[pid][ke]
     else:

@@ -1,0 +1,178 @@
+"""Gradients of every parameter kind against central finite differences of an independent
+high-sample-count forward evaluation (the boundary-sampled AD gradient at low spp vs. FD of a
+1024-spp render with h = 0.25 px / 0.02 for colours), including the cases where diffvg is known
+to be wrong. Tolerance: |AD - FD| <= 0.08 * max(|FD|) + 0.5 (loss units, sums over ~1000 px)."""
+import numpy as np
+import pytest
+
+import renderer
+
+renderer.ensure_variant()
+import drjit as dr  # noqa: E402
+import mitsuba as mi  # noqa: E402
+
+from integrators.vector import rasterize  # noqa: E402
+from scenes.vector import load_svg  # noqa: E402
+
+W = H = 32
+RNG = np.random.default_rng(3)
+WEIGHTS = RNG.random((H, W, 4)).astype(np.float32)
+
+
+def _loss_np(img):
+    return float(np.sum(np.array(img) * WEIGHTS))
+
+
+def ad_grad(scene, name, filter="box", mode="reverse", dirs=None):
+    v0 = scene.params[name].reshape(-1)
+    if mode == "reverse":
+        x = mi.Float(v0)
+        dr.enable_grad(x)
+        img = rasterize(scene, W, H, spp=16, filter=filter, params={name: x}, edge_density=16, seed=5)
+        dr.backward(dr.sum(img.array * mi.Float(WEIGHTS.reshape(-1))))
+        return np.array(dr.grad(x)) @ dirs.T
+    out = []
+    for d in dirs:  # forward mode: one directional derivative per direction
+        x = mi.Float(v0)
+        dr.enable_grad(x)
+        img = rasterize(scene, W, H, spp=16, filter=filter, params={name: x}, edge_density=16, seed=5)
+        L = dr.sum(img.array * mi.Float(WEIGHTS.reshape(-1)))
+        dr.set_grad(x, mi.Float(d))
+        out.append(float(dr.forward_to(L)[0]))
+    return np.array(out)
+
+
+def fd_grad(scene, name, h, filter="box", spp=1024, dirs=None):
+    v0 = scene.params[name].reshape(-1)
+    g = []
+    for d in dirs:
+        fp = _loss_np(rasterize(scene, W, H, spp=spp, filter=filter, params={name: v0 + h * d}, seed=11))
+        fm = _loss_np(rasterize(scene, W, H, spp=spp, filter=filter, params={name: v0 - h * d}, seed=11))
+        g.append((fp - fm) / (2 * h))
+    return np.array(g)
+
+
+def check(scene, name, h=0.25, filter="box", mode="reverse", rel=0.08, abs_=0.5, ndirs=2):
+    """Directional derivatives along the unit axes (small parameters) or random unit directions."""
+    n = scene.params[name].size
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    if n <= 2:
+        dirs = np.eye(n)
+    else:
+        dirs = rng.normal(size=(ndirs, n))
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    ad = ad_grad(scene, name, filter, mode, dirs)
+    fd = fd_grad(scene, name, h, filter, dirs=dirs)
+    tol = rel * np.max(np.abs(fd)) + abs_
+    assert np.all(np.abs(ad - fd) <= tol), f"{name}: AD {ad} vs FD {fd} (tol {tol:.3g})"
+    assert np.max(np.abs(fd)) > 1.0, f"{name}: degenerate test, FD gradient ~ 0"
+    return ad, fd
+
+
+def svg(body, extra=""):
+    return load_svg(f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" {extra}>'
+                    f'<rect width="{W}" height="{H}" fill="#ffffff"/>{body}</svg>')
+
+
+# --- geometry ------------------------------------------------------------------------------------
+def test_circle_fill_center_radius():
+    s = svg('<circle id="c" cx="15.3" cy="16.1" r="9.2" fill="#d02020"/>')
+    check(s, "c.center")
+    check(s, "c.radius")
+
+
+def test_circle_stroke_radius_diffvg_5x_bug():
+    # diffvg's stroked-circle radius gradient is ~5x off; here it matches FD
+    s = svg('<circle id="c" cx="16" cy="16" r="9.3" fill="none" stroke="#2040c0" stroke-width="3"/>')
+    check(s, "c.radius")
+    check(s, "c.stroke_width")
+
+
+def test_path_points_under_group_transform_diffvg_bug():
+    s = svg('<g id="g" transform="translate(16 16) rotate(30) scale(1.4 0.8)">'
+            '<path id="p" d="M-8 -6 C 0 -14 6 10 9 -2 L 4 8 Z" fill="#30a030"/></g>')
+    check(s, "p.points")
+    check(s, "g.transform", h=0.01)
+
+
+def test_open_stroke_endpoints_sign_diffvg_bug():
+    # butt and square caps at the ends of an open polyline (diffvg has the wrong sign here)
+    for cap in ("butt", "square", "round"):
+        s = svg(f'<polyline id="l" points="5,7 18,20 27,9" fill="none" stroke="#000" stroke-width="4" '
+                f'stroke-linecap="{cap}" stroke-linejoin="miter"/>')
+        check(s, "l.points")
+
+
+def test_joins():
+    for join in ("miter", "round", "bevel"):
+        s = svg(f'<path id="p" d="M4 26 L16 6 L28 26" fill="none" stroke="#a03000" stroke-width="5" '
+                f'stroke-linejoin="{join}" stroke-miterlimit="10"/>')
+        check(s, "p.points")
+
+
+def test_pixel_aligned_edges_not_doubled():
+    # edges exactly on pixel borders: diffvg doubles these gradients
+    s = svg('<rect id="r" x="8" y="8" width="12" height="10" fill="#404040"/>')
+    ad, fd = check(s, "r.position", h=0.25)
+    check(s, "r.size", h=0.25)
+
+
+def test_rounded_rect_and_ellipse():
+    s = svg('<rect id="r" x="6.3" y="7.1" width="19" height="15" rx="4" fill="#804000"/>'
+            '<ellipse id="e" cx="17" cy="15" rx="7" ry="4" fill="#0080ff" opacity="0.7"/>')
+    check(s, "r.corner_radius")
+    check(s, "e.radius")
+    check(s, "e.opacity", h=0.02)
+
+
+def test_evenodd_and_quadratic():
+    s = svg('<path id="p" d="M4 4 L28 4 L28 28 L4 28 Z M8 8 Q 24 6 24 24 L 8 24 Z" fill="#202080" fill-rule="evenodd"/>')
+    check(s, "p.points")
+
+
+# --- paints -----------------------------------------------------------------------------------
+def test_colors_and_opacity():
+    s = svg('<circle id="c" cx="14" cy="15" r="9" fill="#c04040" fill-opacity="0.8" stroke="#2060a0" '
+            'stroke-width="3" stroke-opacity="0.6"/>')
+    check(s, "c.fill.color", h=0.02)
+    check(s, "c.stroke.color", h=0.02)
+
+
+def test_linear_gradient_stops_and_geometry():
+    s = svg('<defs><linearGradient id="lg" x1="4" y1="0" x2="28" y2="6" gradientUnits="userSpaceOnUse">'
+            '<stop offset="0.1" stop-color="#ff0000"/><stop offset="0.6" stop-color="#00ff00" stop-opacity="0.5"/>'
+            '<stop offset="0.9" stop-color="#0000ff"/></linearGradient></defs>'
+            '<rect id="r" x="3" y="5" width="26" height="22" fill="url(#lg)"/>')
+    check(s, "r.fill.stops.color", h=0.02)
+    check(s, "r.fill.stops.offset", h=0.02)
+    check(s, "r.fill.start", h=0.25)
+    check(s, "r.fill.end", h=0.25)
+
+
+def test_radial_gradient_reflect():
+    s = svg('<defs><radialGradient id="rg" cx="0.5" cy="0.5" r="0.3" fx="0.4" fy="0.45" spreadMethod="reflect">'
+            '<stop offset="0" stop-color="#ffffff"/><stop offset="1" stop-color="#003070"/></radialGradient></defs>'
+            '<circle id="c" cx="16" cy="16" r="13" fill="url(#rg)"/>')
+    check(s, "c.fill.radius", h=0.01)
+    check(s, "c.fill.center", h=0.01)
+    check(s, "c.radius")
+
+
+def test_forward_mode_matches():
+    s = svg('<circle id="c" cx="15.3" cy="16.1" r="9.2" fill="#d02020" stroke="#000" stroke-width="2"/>')
+    check(s, "c.center", mode="forward")
+    check(s, "c.fill.color", h=0.02, mode="forward")
+
+
+def test_prefilter_circle_gradients_nonzero():
+    # diffvg returns zero gradients for circles in prefiltered mode
+    s = svg('<circle id="c" cx="15.3" cy="16.1" r="9.2" fill="#d02020"/>')
+    ad, fd = check(s, "c.radius", filter="prefilter", h=0.05)
+    assert abs(ad[0]) > 1
+    check(s, "c.center", filter="prefilter", h=0.05)
+
+
+@pytest.mark.parametrize("filt", ["tent", "gaussian"])
+def test_filters(filt):
+    s = svg('<circle id="c" cx="15.3" cy="16.1" r="9.2" fill="#d02020"/>')
+    check(s, "c.center", filter=filt)
