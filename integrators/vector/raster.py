@@ -156,7 +156,7 @@ def _layer_arrays(items, mi):
 
 
 def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box", params=None, seed: int = 0,
-              tile: int = 16, tol: float = 0.05, edge_density: float = 1.0, return_info: bool = False):
+              tile: int = 8, tol: float = 0.05, edge_density: float = 1.0, return_info: bool = False):
     """Rasterize ``scene`` (a :class:`VectorScene`, or a list of them) to straight-alpha RGBA.
 
     ``params`` overrides parameter values by name or glob pattern (``{"c.radius": r}``,
@@ -217,16 +217,18 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     theta_all, lay, has_grad = _layer_arrays(items, mi)
     # concatenated edges / layers
     e_off, l_off = 0, 0
-    np_edges, edge_layer, edge_item, layer_item = [], [], [], []
+    np_edges, edge_layer, edge_item, layer_item, edge_samp = [], [], [], [], []
     for b, it in enumerate(items):
         g = it.geom
         np_edges.append(g.np_edges)
         edge_layer.append(g.edge_layer + l_off)
+        edge_samp.append(g.edge_samp)
         edge_item.append(np.full(len(g.edge_layer), b))
         layer_item.append(np.full(len(it.comp.layers), b))
         l_off += len(it.comp.layers)
     np_edges = np.concatenate(np_edges)
     edge_layer = np.concatenate(edge_layer).astype(np.int64)
+    edge_samp = np.concatenate(edge_samp).astype(bool)
     layer_item = np.concatenate(layer_item).astype(np.int64)
     nonempty = [it.geom for it in items if len(it.geom.np_edges)]
     if nonempty:
@@ -368,7 +370,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     info = {"n_edges": len(np_edges), "n_pairs": Pmain.n_pairs, "n_covered": Pmain.n_cov,
             "n_candidates": len(bins.cand_layer)}
     if diff and filter != "prefilter" and len(np_edges):
-        img = _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, evaluate, bins, filter, W, H, Wp,
+        img = _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate, bins, filter, W, H, Wp,
                         B, T, edge_density, seed, info)
     # --- straight alpha, (B, H, W, 4) tensor ------------------------------------------------------
     a = img[3]
@@ -393,7 +395,7 @@ def _detached(lay):
     return out
 
 
-def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, evaluate, bins, filt, W, H, Wp, B, T,
+def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate, bins, filt, W, H, Wp, B, T,
               density, seed, info):
     import mitsuba as mi
     e = np_edges
@@ -402,7 +404,7 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, evaluate, b
     item = layer_item[edge_layer]
     lx = e[:, [0, 2]] - (item * Wp)[:, None]
     R = FILTERS[filt] + 0.5
-    vis = (length > 0) & (lx.max(1) > -R) & (lx.min(1) < W + R) & (e[:, [1, 3]].max(1) > -R) & \
+    vis = edge_samp & (length > 0) & (lx.max(1) > -R) & (lx.min(1) < W + R) & (e[:, [1, 3]].max(1) > -R) & \
         (e[:, [1, 3]].min(1) < H + R)
     eid = np.nonzero(vis)[0]
     if not len(eid):

@@ -42,6 +42,7 @@ class Geometry:
     matrices: tuple          # 6 mi.Float per shape (attached) canvas transform
     matrices_np: np.ndarray  # (S, 6)
     theta: object
+    edge_samp: np.ndarray = None   # (E,) edge may lie on the outline (gets boundary samples)
 
 
 def _compose(A, B):
@@ -125,7 +126,7 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
                 theta_max = np.sqrt(8 * tol / max(half_np[shape_i] * sc, 1e-9))
                 n = np.maximum(n, np.ceil(ang / max(theta_max, 1e-3)))
             n = np.clip(n, 1, 256)
-            n = np.where(n > 2, 2 ** np.ceil(np.log2(n)), n).astype(np.int64)
+            n = np.where(n > 2, 2 * np.ceil(n / 2), n).astype(np.int64)  # even counts change less often
             n[np.asarray(is_line, bool)] = 1
             cnt = int(n.sum()) + 1
             segrep = np.repeat(seg, n)
@@ -173,15 +174,17 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
     # --- outline point records -------------------------------------------------------------------
     # point = V[v] + h * (alpha * rot(sigma * N[i0], lam * angle(N[i0], N[i1]) + phi)
     #                     + beta * D[i0] + gamma * sigma * (N0 + N1) / (1 + N0.N1))
-    rec = {k: [] for k in ("v", "i0", "i1", "sigma", "alpha", "beta", "gamma", "lam", "phi")}
+    rec = {k: [] for k in ("v", "i0", "i1", "sigma", "alpha", "beta", "gamma", "lam", "phi", "samp")}
     poly_sizes, poly_layer = [], []
     seg_a, seg_b = [], []
 
-    def add_points(v, i0=0, i1=0, sigma=1.0, alpha=0.0, beta=0.0, gamma=0.0, lam=0.0, phi=0.0, n=None):
+    def add_points(v, i0=0, i1=0, sigma=1.0, alpha=0.0, beta=0.0, gamma=0.0, lam=0.0, phi=0.0, n=None, samp=True):
+        """``samp``: whether the edge starting at this point can lie on the outline (stroke pieces'
+        shared ends and wedge sides are interior by construction and get no boundary samples)."""
         n = len(np.atleast_1d(v)) if n is None else n
         for k, val in (("v", v), ("i0", i0), ("i1", i1), ("sigma", sigma), ("alpha", alpha), ("beta", beta),
-                       ("gamma", gamma), ("lam", lam), ("phi", phi)):
-            rec[k].append(np.broadcast_to(np.asarray(val), (n,)).copy())
+                       ("gamma", gamma), ("lam", lam), ("phi", phi), ("samp", samp)):
+            rec[k].append(np.full(n, val) if np.isscalar(val) else np.asarray(val))
 
     layer_shape = []
     subs_of_shape = {}
@@ -260,8 +263,14 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
             segs = base + np.arange(ns)
             D_np = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
             # quads
+            qs = np.ones((ns, 4), bool)
+            qs[:, 1] = False   # end across the stroke at b (shared with the next piece)
+            qs[:, 3] = False   # end at a
+            if not closed:
+                qs[-1, 1] = True
+                qs[0, 3] = True
             add_points(np.stack([a, b, b, a], 1).ravel(), np.repeat(segs, 4), 0,
-                       np.tile([1.0, 1.0, -1.0, -1.0], ns), 1.0)
+                       np.tile([1.0, 1.0, -1.0, -1.0], ns), 1.0, samp=qs.ravel())
             poly_sizes += [4] * ns
             poly_layer += [li] * ns
             # joints between consecutive pieces (and around the closing vertex)
@@ -291,12 +300,14 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
                     i0, i1 = segs[j0[m]], segs[j1[m]]
                     if knd == 2:
                         add_points(np.repeat(V[m], 3), np.stack([i0, i0, i1], 1).ravel(), 0,
-                                   np.repeat(sg, 3), np.tile([0.0, 1.0, 1.0], len(m)), n=3 * len(m))
+                                   np.repeat(sg, 3), np.tile([0.0, 1.0, 1.0], len(m)), n=3 * len(m),
+                                   samp=np.tile([False, True, False], len(m)))
                         poly_sizes += [3] * len(m)
                     else:
                         add_points(np.repeat(V[m], 4), np.stack([i0, i0, i0, i1], 1).ravel(),
                                    np.repeat(i1, 4), np.repeat(sg, 4), np.tile([0.0, 1.0, 0.0, 1.0], len(m)),
-                                   0.0, np.tile([0.0, 0.0, 1.0, 0.0], len(m)), n=4 * len(m))
+                                   0.0, np.tile([0.0, 0.0, 1.0, 0.0], len(m)), n=4 * len(m),
+                                   samp=np.tile([False, True, True, False], len(m)))
                         poly_sizes += [4] * len(m)
                     poly_layer += [li] * len(m)
                 m = np.nonzero(active & (kind == 1))[0]
@@ -304,7 +315,8 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
                     K = int(kround(turn[jj]))
                     lam = np.arange(K + 1) / K
                     add_points(np.full(K + 2, V[jj]), segs[j0[jj]], segs[j1[jj]], sigma[jj],
-                               np.concatenate([[0.0], np.ones(K + 1)]), 0.0, 0.0, np.concatenate([[0.0], lam]), n=K + 2)
+                               np.concatenate([[0.0], np.ones(K + 1)]), 0.0, 0.0, np.concatenate([[0.0], lam]), n=K + 2,
+                               samp=np.concatenate([[False], np.ones(K, bool), [False]]))
                     poly_sizes.append(K + 2)
                     poly_layer.append(li)
             if not closed:
@@ -314,13 +326,13 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
                     if shape.cap == "square":
                         sg = [1, 1, -1, -1] if end == 0 else [-1, -1, 1, 1]
                         be = [0, -1, -1, 0] if end == 0 else [0, 1, 1, 0]
-                        add_points(V, si_, si_, sg, 1.0, be, n=4)
+                        add_points(V, si_, si_, sg, 1.0, be, n=4, samp=[True, True, True, False])
                         poly_sizes.append(4)
                         poly_layer.append(li)
                     elif shape.cap == "round":
                         K = int(max(2, kround(np.pi)))
                         add_points(V, si_, si_, 1.0 if end == 0 else -1.0, 1.0, 0, 0, 0, np.pi * np.arange(K + 1) / K,
-                                   n=K + 1)
+                                   n=K + 1, samp=np.arange(K + 1) < K)
                         poly_sizes.append(K + 1)
                         poly_layer.append(li)
 
@@ -392,8 +404,10 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         ke = keep_poly[pid] & (np.any(pts_np[ea] != pts_np[eb], axis=1) | center[pid]) & (~center[pid] | first)
         ea, eb = ea[ke], eb[ke]
         edge_layer = poly_layer[pid][ke]
+        edge_samp = cat["samp"].astype(bool)[ke]
     else:
         ea = eb = edge_layer = np.zeros(0, np.int64)
+        edge_samp = np.zeros(0, bool)
     if len(ea):
         ia, ib = mi.UInt32(ea), mi.UInt32(eb)
         x0, y0 = dr.gather(mi.Float, CX, ia), dr.gather(mi.Float, CY, ia)
@@ -408,7 +422,7 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
     for lvl in range(comp.opac.shape[1]):
         if len(layer_shape):
             alpha = alpha * dr.gather(mi.Float, theta, mi.UInt32(comp.opac[layer_shape, lvl]))
-    return Geometry(x0, y0, x1, y1, np_edges, edge_layer, layer_shape, alpha, M, Mn, theta)
+    return Geometry(x0, y0, x1, y1, np_edges, edge_layer, layer_shape, alpha, M, Mn, theta, edge_samp)
 
 
 def _angle(u, v):
