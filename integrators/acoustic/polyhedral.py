@@ -7,10 +7,13 @@ exponential in the order. Following the candidate-then-refine idea of Sionna RT 
 "Sionna RT: Differentiable ray tracing for radio propagation modeling", 2023), we
 
 1. **find candidate wall sequences** by shooting ``n_rays`` specular rays (Fibonacci sphere) from the
-   source and from the receiver for ``order`` bounces, recording the walls they hit; every prefix of a
-   source ray's sequence, and every reversed prefix of a receiver ray's sequence, is a candidate. Their
-   number is bounded by ``2 * n_rays * order`` whatever the order, and only sequences that can carry
-   energy between the two points are kept;
+   source (``rays_from="source"``, default; or from the receiver, or both) for ``order`` bounces,
+   recording the walls they hit; every prefix of a source ray's sequence (every reversed prefix of a
+   receiver ray's) is a candidate, plus every sequence of at most 3 reflections. Their number is bounded
+   by ``n_rays * order`` whatever the order. A cheap necessary condition (Borish 1984: each image lies on
+   the room side of its next wall) prunes candidates before the ray-traced check, and sequences one edit
+   away from valid ones (adjacent transposition, one wall more at either end) are tried in a few
+   rounds, which recovers narrow beams the rays miss near edges and corners;
 2. **refine by the image method**: the image of the source through the candidate's walls gives the exact
    specular path (differentiable in the source and the wall vertex positions, Dr.Jit float64);
 3. **validate by ray tracing**: from the receiver towards the last image, the first hit must be on the
@@ -89,13 +92,18 @@ def _decode(codes, W, K):
     return out
 
 
-def ray_candidates(scene, room, order, src, rcv, n_rays):
+def ray_candidates(scene, room, order, src, rcv, n_rays, rays_from="source"):
     """(n, order) padded candidate sequences from the prefixes of rays shot from the source and the
     (reversed) prefixes of rays shot from the receiver, deduplicated through integer codes."""
     W = room.n_walls
     base = W + 1
-    s_seq = _trace_sequences(scene, room.face_wall, src, n_rays, order)
-    r_seq = _trace_sequences(scene, room.face_wall, rcv, n_rays, order)
+    mode = rays_from
+    if mode not in ("source", "receiver", "both"):
+        raise ValueError(f"rays_from must be 'source', 'receiver' or 'both', got {mode!r}")
+    s_seq = _trace_sequences(scene, room.face_wall, src, n_rays, order) if mode in ("both", "source") \
+        else np.zeros((0, order), np.int64)
+    r_seq = _trace_sequences(scene, room.face_wall, rcv, n_rays, order) if mode in ("both", "receiver") \
+        else np.zeros((0, order), np.int64)
     codes = []
     pw = base ** np.arange(order, dtype=np.int64)
     ok_s = np.cumprod(s_seq >= 0, axis=1).astype(bool)
@@ -276,7 +284,7 @@ def _exhaustive(W, K, up_to):
 
 
 def find_paths(room, order: int, params: dict, n_rays: int = 20000, rounds: int = 4,
-               exhaustive: int = 3, second: bool = True):
+               exhaustive: int = 3, second: bool = True, rays_from: str = "source"):
     """Valid image sources of ``room`` up to ``order``: (positions mi.Vector3d, wall hits (M, W), orders (M,)).
 
     Candidates: ray-traced sequences (see the module docstring), then up to ``rounds`` rounds of
@@ -295,7 +303,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 20000, rounds: int 
     # order 0: the direct path
     cand = np.full((1, K), -1, np.int64)
     if order > 0:
-        rc = ray_candidates(scene, room, order, src_np, rcv_np, n_rays) if n_rays > 0 else np.zeros((0, K), np.int64)
+        rc = ray_candidates(scene, room, order, src_np, rcv_np, n_rays, rays_from) if n_rays > 0 else np.zeros((0, K), np.int64)
         rc = rc[np.all((rc[:, 1:] != rc[:, :-1]) | (rc[:, 1:] < 0), axis=1)]
         cand = np.concatenate([cand, rc, _exhaustive(W, K, min(exhaustive, order))])
     n_out, d_out = outward_planes(room, V)
