@@ -39,6 +39,11 @@ _LAZY = {
     "torch_function": "renderer.torch_bridge:torch_function",
     "render_function": "renderer.torch_bridge:render_function",
     # vector graphics (integrators/vector)
+    "load_svg": "scenes.vector:load_svg",
+    "save_svg": "scenes.vector:save_svg",
+    "rasterize": "integrators.vector:rasterize",
+    "VectorScene": "scenes.vector:VectorScene",
+    "vector": "scenes.vector",
     # room acoustics (integrators/acoustic)
     "shoebox": "scenes.room:shoebox",
     "load_room": "scenes.room:load_room",

@@ -11,6 +11,7 @@ JOBS = [
     "materials",
     "rir",
     "room_design",
+    "vectorize",
 ]
 
 
