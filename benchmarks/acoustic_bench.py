@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/acoustic_bench.py [--quick] [--repeats 5]
 
-Prints a Markdown table: RIR time (shoebox orders 10/20/40 at 16 kHz, flat and octave-band materials;
+Prints Markdown tables: RIR time (shoebox orders 10/20/40 at 16 kHz, flat and octave-band materials;
 L-shaped polyhedral room at orders 6/8/10), full-gradient time (reverse mode w.r.t. every parameter)
 against the forward time and against the cost of central finite differences (2 forwards per scalar
-parameter), and peak memory (resident set size growth of a fresh process). Times are medians of warm
-runs (Dr.Jit compiles each kernel once per process; the first, cold call is reported separately).
+parameter), and peak memory (peak resident set size growth of a fresh process). RIR times are medians
+of alternating warm runs of both libraries (the machine may be shared); Dr.Jit compiles each kernel once
+per process, and the first (cold) call is reported separately.
 """
 from __future__ import annotations
 
@@ -28,6 +29,27 @@ DIMS, SRC, RCV = [6.0, 4.0, 3.0], [1.1, 1.3, 1.2], [4.3, 2.9, 1.7]
 BANDED = [0.08, 0.15, 0.3, 0.45, 0.55, 0.6, 0.65]
 L_CORNERS = [[0, 0], [6, 0], [6, 3], [3, 3], [3, 6], [0, 6]]
 L_SRC, L_RCV = [1.0, 1.0, 1.2], [1.5, 5.0, 1.5]
+
+
+def paired(fn_a, fn_b, repeats):
+    """Medians of alternating runs of two functions (load changes on a shared machine hit both alike);
+    plus the first (cold) time of fn_b."""
+    import drjit as dr
+    fn_a()
+    t0 = time.perf_counter()
+    fn_b()
+    dr.sync_thread()
+    cold = time.perf_counter() - t0
+    ta, tb = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn_a()
+        ta.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fn_b()
+        dr.sync_thread()
+        tb.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb), cold
 
 
 def timeit(fn, repeats):
@@ -168,9 +190,8 @@ def main():
     for banded in (False, True):
         for order in shoebox_orders:
             ref = pra_shoebox(order, banded)
-            t_pra, _ = timeit(lambda: pra_shoebox(order, banded), args.repeats)
             fn = ours_shoebox(order, banded)
-            t_ours, cold = timeit(fn, args.repeats)
+            t_pra, t_ours, cold = paired(lambda: pra_shoebox(order, banded), fn, args.repeats)
             h = fn()
             err = np.linalg.norm(h - ref) / np.linalg.norm(ref)
             M = (2 * order + 1) * (2 * order ** 2 + 2 * order + 3) // 3
@@ -178,10 +199,9 @@ def main():
             print(f"| {name} | {order} | {M} | {t_pra * 1e3:.1f} ms | {cold * 1e3:.0f} ms | {t_ours * 1e3:.1f} ms | "
                   f"{t_pra / t_ours:.2f}x | {err:.1e} |", flush=True)
     for order in ((6, 8) if args.quick else (6, 8, 10)):
-        t_pra, _ = timeit(lambda: pra_l_room(order), max(1, args.repeats // 2))
         ref = pra_l_room(order)
         fn = ours_l_room(order)
-        t_ours, cold = timeit(fn, args.repeats)
+        t_pra, t_ours, cold = paired(lambda: pra_l_room(order), fn, max(3, args.repeats // 2))
         h = fn()
         from integrators.acoustic import simulate
         n = simulate(R.extruded_room(L_CORNERS, 3.0, L_SRC, L_RCV, materials=0.2), order, "pyroomacoustics").n_paths

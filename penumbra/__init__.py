@@ -53,6 +53,7 @@ _LAZY = {
     "rir": "integrators.acoustic:rir",
     "acoustics": "integrators.acoustic",
     "room_metrics": "integrators.acoustic.metrics",
+    "register_acoustic_parameters": "scenes.room:register_acoustic_parameters",
 }
 
 

@@ -537,3 +537,40 @@ def _defaults(kw):
         if kw[k] is None:
             kw[k] = v
     return kw
+
+
+def register_acoustic_parameters(params, room: Room, prefix: str = "acoustic"):
+    """Expose a room's acoustic quantities in a :class:`scenes.ParameterMap` (e.g. the one of the scene the
+    room was loaded from), under stable dotted names: ``<prefix>.<wall>.absorption`` and
+    ``<prefix>.<wall>.scattering`` (7 octave-band values), ``<prefix>.source`` and ``<prefix>.receiver``
+    (first source / receiver). Setting them validates and updates ``room`` in place."""
+    def wall_param(w, what):
+        def get():
+            return getattr(room.materials[w], what).copy()
+
+        def set_(value):
+            m = room.materials[w]
+            new = dataclasses.replace(m, **{what: np.asarray(value, np.float64).reshape(-1)})
+            room.materials[w] = new   # AcousticMaterial validates range and shape
+        return get, set_
+
+    for w, name in enumerate(room.wall_names):
+        for what in ("absorption", "scattering"):
+            g, s = wall_param(w, what)
+            params.register(f"{prefix}.{name}.{what}", g, s, differentiable=True, owner="acoustic")
+
+    def point_param(attr, kind):
+        def get():
+            return getattr(room, attr)[0].copy()
+
+        def set_(value):
+            p = _position(np.asarray(value, np.float64).reshape(-1), kind)
+            if not room.contains(p):
+                raise RoomError(f"{kind} at {np.round(p, 4).tolist()} is outside the room")
+            getattr(room, attr)[0] = p
+        return get, set_
+
+    for attr, kind in (("sources", "source"), ("receivers", "receiver")):
+        g, s = point_param(attr, kind)
+        params.register(f"{prefix}.{kind}", g, s, differentiable=True, owner="acoustic")
+    return params

@@ -79,3 +79,21 @@ def test_open_mesh_is_rejected():
 def test_polyhedral_source_outside():
     with pytest.raises(RoomError, match="outside the room"):
         R.extruded_room([[0, 0], [6, 0], [6, 3], [3, 3], [3, 6], [0, 6]], 3.0, [5, 5, 1], [1, 5, 1.5])
+
+
+def test_acoustic_parameters_in_the_shared_parameter_map():
+    import renderer
+    renderer.ensure_variant()
+    from scenes import ParameterMap, load_scene
+    box = R.shoebox([5, 4, 3], [1, 1, 1], [4, 3, 2])
+    scene = load_scene(box.mitsuba_scene_dict())          # the renderable scene of the same walls
+    room = R.load_room(scene, src=[1, 1, 1], receiver=[4, 3, 2])
+    params = R.register_acoustic_parameters(ParameterMap(scene), room)
+    assert "acoustic.floor.absorption" in params.keys() and "floor.vertex_positions" in params.keys()
+    params["acoustic.floor.absorption"] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    params.update()
+    assert np.allclose(room.materials[room.wall_names.index("floor")].absorption, np.arange(1, 8) / 10)
+    with pytest.raises(Exception, match="must lie in"):
+        params["acoustic.floor.absorption"] = [1.5] * 7
+    with pytest.raises(Exception, match="outside the room"):
+        params["acoustic.receiver"] = [9.0, 1.0, 1.0]
