@@ -186,159 +186,27 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
                        ("gamma", gamma), ("lam", lam), ("phi", phi), ("samp", samp)):
             rec[k].append(np.full(n, val) if np.isscalar(val) else np.asarray(val))
 
-    layer_shape = []
+    layer_shape = np.array([l["shape"] for l in comp.layers], np.int64)
     subs_of_shape = {}
     for s_, sh_ in enumerate(sub_shape):
         subs_of_shape.setdefault(int(sh_), []).append(s_)
+    fill_subs, fill_layers, stroke_subs, stroke_layers = [], [], [], []
     for li, layer in enumerate(comp.layers):
-        shape_i = layer["shape"]
-        layer_shape.append(shape_i)
-        shape = shapes[shape_i]
-        mine = subs_of_shape.get(shape_i, ())
+        mine = subs_of_shape.get(layer["shape"], ())
         if layer["kind"] == "fill":
-            for s in mine:
-                f, c = sub_first[s], sub_count[s]
-                pts = fv_np[f:f + c]
-                if c < 2:
-                    continue
-                keep = np.ones(c, bool)
-                if np.allclose(pts[-1], pts[0], atol=1e-12, rtol=0):
-                    keep[-1] = False
-                vv = np.arange(f, f + c)[keep]
-                if len(vv) < 3:
-                    continue  # a fill of fewer than 3 distinct vertices covers no area
-                add_points(vv)
-                poly_sizes.append(len(vv))
-                poly_layer.append(li)
-            continue
-        h = half_np[shape_i]
-        if h <= 0:
-            continue
-        sc = max(scale[shape_i], 1e-12)
-        kround = lambda ang: np.maximum(1, np.ceil(np.abs(ang) / max(np.sqrt(8 * tol / max(h * sc, 1e-9)), 0.05))).astype(np.int64)  # noqa: E731
-        for s in mine:
-            f, c = sub_first[s], sub_count[s]
-            closed = sub_closed[s]
-            vv = np.arange(f, f + c)
-            a, b = vv[:-1], vv[1:]
-            if closed and c > 1 and not np.allclose(fv_np[vv[-1]], fv_np[vv[0]], atol=1e-12, rtol=0):
-                a, b = np.append(a, vv[-1]), np.append(b, vv[0])
-            elif closed and c > 1:
-                b = b.copy()
-                b[-1] = vv[0]
-            seglen = np.linalg.norm(fv_np[b] - fv_np[a], axis=1) if len(a) else np.zeros(0)
-            ok = seglen > 1e-9 * max(1.0, float(np.abs(fv_np[vv]).max()))
-            if mode == "prefilter":
-                # prefiltered strokes: distance to the centre line (round joins and caps, as diffvg)
-                if not ok.any():
-                    a, b = vv[:1], vv[:1]
-                    if shape.cap != "round":
-                        continue
-                else:
-                    a, b = a[ok], b[ok]
-                add_points(np.stack([a, b], 1).ravel())
-                poly_sizes += [2] * len(a)
-                poly_layer += [li] * len(a)
-                continue
-            a, b = a[ok], b[ok]
-            base = len(seg_a)
-            seg_a += list(a)
-            seg_b += list(b)
-            ns = len(a)
-            if ns == 0:
-                # zero-length subpath: SVG draws a dot (round cap) or an axis-aligned square (square cap)
-                fake = len(seg_a)
-                seg_a.append(vv[0])
-                seg_b.append(vv[0])
-                if shape.cap == "round":
-                    K = int(max(8, 2 * kround(np.pi)))
-                    add_points(vv[0], fake, fake, 1.0, 1.0, 0, 0, 0, 2 * np.pi * np.arange(K) / K, n=K)
-                    poly_sizes.append(K)
-                    poly_layer.append(li)
-                elif shape.cap == "square":
-                    add_points(vv[0], fake, fake, [1, 1, -1, -1], 1.0, [-1, 1, 1, -1], n=4)
-                    poly_sizes.append(4)
-                    poly_layer.append(li)
-                continue
-            segs = base + np.arange(ns)
-            D_np = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
-            # quads
-            qs = np.ones((ns, 4), bool)
-            qs[:, 1] = False   # end across the stroke at b (shared with the next piece)
-            qs[:, 3] = False   # end at a
-            if not closed:
-                qs[-1, 1] = True
-                qs[0, 3] = True
-            add_points(np.stack([a, b, b, a], 1).ravel(), np.repeat(segs, 4), 0,
-                       np.tile([1.0, 1.0, -1.0, -1.0], ns), 1.0, samp=qs.ravel())
-            poly_sizes += [4] * ns
-            poly_layer += [li] * ns
-            # joints between consecutive pieces (and around the closing vertex)
-            j0 = np.arange(ns - 1)
-            j1 = j0 + 1
-            if closed and ns > 1:
-                j0, j1 = np.append(j0, ns - 1), np.append(j1, 0)
-            if len(j0):
-                V = b[j0]
-                d0, d1 = D_np[j0], D_np[j1]
-                cross = d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0]
-                dot = np.sum(d0 * d1, 1)
-                corner = v_corner[V] | (closed & (j1 == 0))
-                sigma = -np.sign(cross)
-                sigma[sigma == 0] = 1.0
-                turn = np.abs(np.arctan2(cross, dot))
-                active = turn > 1e-7
-                kind = np.where(corner, {"miter": 0, "round": 1, "bevel": 2}[shape.join], 2)
-                ratio_ok = 1.0 / np.sqrt(np.maximum((1 + dot) / 2, 1e-30)) <= shape.miter_limit
-                kind = np.where((kind == 0) & ~ratio_ok, 2, kind)
-                kind = np.where(~corner & (turn > 0.5), 1, kind)  # sharp turns inside curves: round
-                for sel, knd in ((active & (kind == 2), 2), (active & (kind == 0), 0)):
-                    m = np.nonzero(sel)[0]
-                    if not len(m):
-                        continue
-                    sg = sigma[m]
-                    i0, i1 = segs[j0[m]], segs[j1[m]]
-                    if knd == 2:
-                        add_points(np.repeat(V[m], 3), np.stack([i0, i0, i1], 1).ravel(), 0,
-                                   np.repeat(sg, 3), np.tile([0.0, 1.0, 1.0], len(m)), n=3 * len(m),
-                                   samp=np.tile([False, True, False], len(m)))
-                        poly_sizes += [3] * len(m)
-                    else:
-                        add_points(np.repeat(V[m], 4), np.stack([i0, i0, i0, i1], 1).ravel(),
-                                   np.repeat(i1, 4), np.repeat(sg, 4), np.tile([0.0, 1.0, 0.0, 1.0], len(m)),
-                                   0.0, np.tile([0.0, 0.0, 1.0, 0.0], len(m)), n=4 * len(m),
-                                   samp=np.tile([False, True, True, False], len(m)))
-                        poly_sizes += [4] * len(m)
-                    poly_layer += [li] * len(m)
-                m = np.nonzero(active & (kind == 1))[0]
-                for jj in m:
-                    K = int(kround(turn[jj]))
-                    lam = np.arange(K + 1) / K
-                    add_points(np.full(K + 2, V[jj]), segs[j0[jj]], segs[j1[jj]], sigma[jj],
-                               np.concatenate([[0.0], np.ones(K + 1)]), 0.0, 0.0, np.concatenate([[0.0], lam]), n=K + 2,
-                               samp=np.concatenate([[False], np.ones(K, bool), [False]]))
-                    poly_sizes.append(K + 2)
-                    poly_layer.append(li)
-            if not closed:
-                for end in (0, 1):
-                    si_ = segs[0] if end == 0 else segs[-1]
-                    V = a[0] if end == 0 else b[-1]
-                    if shape.cap == "square":
-                        sg = [1, 1, -1, -1] if end == 0 else [-1, -1, 1, 1]
-                        be = [0, -1, -1, 0] if end == 0 else [0, 1, 1, 0]
-                        add_points(V, si_, si_, sg, 1.0, be, n=4, samp=[True, True, True, False])
-                        poly_sizes.append(4)
-                        poly_layer.append(li)
-                    elif shape.cap == "round":
-                        K = int(max(2, kround(np.pi)))
-                        add_points(V, si_, si_, 1.0 if end == 0 else -1.0, 1.0, 0, 0, 0, np.pi * np.arange(K + 1) / K,
-                                   n=K + 1, samp=np.arange(K + 1) < K)
-                        poly_sizes.append(K + 1)
-                        poly_layer.append(li)
+            fill_subs += mine
+            fill_layers += [li] * len(mine)
+        elif half_np[layer["shape"]] > 0:
+            stroke_subs += mine
+            stroke_layers += [li] * len(mine)
+    seg_a, seg_b = _fill_records(fv_np, sub_first, sub_count, np.array(fill_subs, np.int64),
+                                 np.array(fill_layers, np.int64), add_points, poly_sizes, poly_layer)
+    seg_a, seg_b = _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape,
+                                   np.array(stroke_subs, np.int64), np.array(stroke_layers, np.int64), half_np,
+                                   scale, tol, mode, add_points, poly_sizes, poly_layer)
 
     cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in rec.items()}
     npts = len(cat["v"])
-    seg_a, seg_b = np.array(seg_a, np.int64), np.array(seg_b, np.int64)
     pt_shape = v_shape[cat["v"].astype(np.int64)] if npts else np.zeros(0, np.int64)
     if npts:
         vi = mi.UInt32(cat["v"].astype(np.int64))
@@ -430,3 +298,175 @@ def _angle(u, v):
     ok = (nu > 0) & (nv > 0)
     c = np.where(ok, np.sum(u * v, 1) / np.where(ok, nu * nv, 1), 1.0)
     return np.arccos(np.clip(c, -1, 1))
+
+
+def _seg_ranges(first, count):
+    """Concatenated aranges ``first[i] + [0, count[i])`` and the owner index of each element."""
+    count = np.asarray(count, np.int64)
+    owner = np.repeat(np.arange(len(count)), count)
+    local = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    return np.repeat(np.asarray(first, np.int64), count) + local, owner, local
+
+
+def _fill_records(fv_np, sub_first, sub_count, subs, layers, add_points, poly_sizes, poly_layer):
+    """One polygon per filled subpath (closing vertex dropped when it repeats the first)."""
+    if len(subs):
+        f, c = sub_first[subs], sub_count[subs].copy()
+        dup = (c > 1) & np.all(np.abs(fv_np[f + c - 1] - fv_np[f]) <= 1e-12, axis=1)
+        c = c - dup
+        ok = c >= 3  # fewer than 3 distinct vertices cover no area
+        f, c, layers = f[ok], c[ok], layers[ok]
+        v, _, _ = _seg_ranges(f, c)
+        if len(v):
+            add_points(v)
+            poly_sizes += list(c)
+            poly_layer += list(layers)
+    return [], []
+
+
+def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape, subs, layers,
+                    half_np, scale, tol, mode, add_points, poly_sizes, poly_layer):
+    """Vectorised stroke outline: quads, joints (wedge / miter / round fan), caps and dots."""
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    if not len(subs):
+        return empty
+    f, c, closed = sub_first[subs], sub_count[subs], sub_closed[subs]
+    shp = sub_shape[subs]
+    h = half_np[shp]
+    sc = np.maximum(scale[shp], 1e-12)
+    cap = np.array([{"butt": 0, "round": 1, "square": 2}[shapes[i].cap] for i in shp])
+    join = np.array([{"miter": 0, "round": 1, "bevel": 2}[shapes[i].join] for i in shp])
+    mlim = np.array([shapes[i].miter_limit for i in shp])
+    theta_max = np.maximum(np.sqrt(8 * tol / np.maximum(h * sc, 1e-9)), 0.05)
+    # candidate pieces: consecutive vertices, plus the closing piece of closed subpaths
+    a, owner, local = _seg_ranges(f, np.maximum(c - 1, 0))
+    b = a + 1
+    coinc = np.all(np.abs(fv_np[f + c - 1] - fv_np[f]) <= 1e-12, axis=1)
+    last = local == (c[owner] - 2)
+    fix = last & closed[owner] & coinc[owner]
+    b[fix] = f[owner[fix]]
+    extra = np.nonzero(closed & ~coinc & (c > 1))[0]
+    a = np.concatenate([a, f[extra] + c[extra] - 1])
+    b = np.concatenate([b, f[extra]])
+    owner = np.concatenate([owner, extra])
+    order = np.argsort(owner, kind="stable")
+    a, b, owner = a[order], b[order], owner[order]
+    seglen = np.linalg.norm(fv_np[b] - fv_np[a], axis=1)
+    scale_sub = np.maximum(1.0, np.abs(fv_np[f]).max(1))
+    ok = seglen > 1e-9 * scale_sub[owner]
+    a, b, owner = a[ok], b[ok], owner[ok]
+    ns = np.bincount(owner, minlength=len(subs))
+    segs = np.arange(len(a))
+    first_seg = np.cumsum(ns) - ns
+    last_seg = first_seg + ns - 1
+    seg_a, seg_b = list(a), list(b)
+    dots = np.nonzero(ns == 0)[0]
+    if mode == "prefilter":
+        # prefiltered strokes: distance to the centre line (round joins and caps, as diffvg)
+        if len(a):
+            add_points(np.stack([a, b], 1).ravel())
+            poly_sizes += [2] * len(a)
+            poly_layer += list(layers[owner])
+        d = dots[cap[dots] == 1]
+        if len(d):
+            add_points(np.repeat(f[d], 2))
+            poly_sizes += [2] * len(d)
+            poly_layer += list(layers[d])
+        return np.array(seg_a + list(f[d]), np.int64), np.array(seg_b + list(f[d]), np.int64)
+    # zero-length subpaths: SVG draws a dot (round cap) or an axis-aligned square (square cap)
+    for s_ in dots:
+        fake = len(seg_a)
+        seg_a.append(f[s_])
+        seg_b.append(f[s_])
+        if cap[s_] == 1:
+            K = int(max(8, 2 * np.ceil(np.pi / theta_max[s_])))
+            add_points(f[s_], fake, fake, 1.0, 1.0, 0, 0, 0, 2 * np.pi * np.arange(K) / K, n=K)
+            poly_sizes.append(K)
+            poly_layer.append(layers[s_])
+        elif cap[s_] == 2:
+            add_points(f[s_], fake, fake, [1, 1, -1, -1], 1.0, [-1, 1, 1, -1], n=4)
+            poly_sizes.append(4)
+            poly_layer.append(layers[s_])
+    if not len(a):
+        return np.array(seg_a, np.int64), np.array(seg_b, np.int64)
+    D = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
+    # quads
+    open_ = ~closed[owner]
+    qs = np.ones((len(a), 4), bool)
+    qs[:, 1] = open_ & (segs == last_seg[owner])    # end across the stroke: outline only at a cap
+    qs[:, 3] = open_ & (segs == first_seg[owner])
+    add_points(np.stack([a, b, b, a], 1).ravel(), np.repeat(segs, 4), 0, np.tile([1.0, 1.0, -1.0, -1.0], len(a)),
+               1.0, samp=qs.ravel())
+    poly_sizes += [4] * len(a)
+    poly_layer += list(np.repeat(layers[owner], 1))
+    # joints
+    j0 = np.nonzero(owner[:-1] == owner[1:])[0]
+    j1 = j0 + 1
+    cl = np.nonzero(closed & (ns > 1))[0]
+    j0 = np.concatenate([j0, last_seg[cl]])
+    j1 = np.concatenate([j1, first_seg[cl]])
+    if len(j0):
+        jo = owner[j0]
+        V = b[j0]
+        d0, d1 = D[j0], D[j1]
+        cross = d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0]
+        dot = np.sum(d0 * d1, 1)
+        is_close = np.zeros(len(j0), bool)
+        is_close[len(j0) - len(cl):] = True
+        corner = v_corner[V] | is_close
+        sigma = -np.sign(cross)
+        sigma[sigma == 0] = 1.0
+        turn = np.abs(np.arctan2(cross, dot))
+        active = turn > 1e-7
+        kind = np.where(corner, join[jo], 2)
+        ratio_ok = 1.0 / np.sqrt(np.maximum((1 + dot) / 2, 1e-30)) <= mlim[jo]
+        kind = np.where((kind == 0) & ~ratio_ok, 2, kind)
+        kind = np.where(~corner & (turn > 0.5), 1, kind)  # sharp turns inside curves: round
+        i0, i1 = segs[j0], segs[j1]
+        m = np.nonzero(active & (kind == 2))[0]
+        if len(m):
+            add_points(np.repeat(V[m], 3), np.stack([i0[m], i0[m], i1[m]], 1).ravel(), 0, np.repeat(sigma[m], 3),
+                       np.tile([0.0, 1.0, 1.0], len(m)), n=3 * len(m), samp=np.tile([False, True, False], len(m)))
+            poly_sizes += [3] * len(m)
+            poly_layer += list(layers[jo[m]])
+        m = np.nonzero(active & (kind == 0))[0]
+        if len(m):
+            add_points(np.repeat(V[m], 4), np.stack([i0[m], i0[m], i0[m], i1[m]], 1).ravel(), np.repeat(i1[m], 4),
+                       np.repeat(sigma[m], 4), np.tile([0.0, 1.0, 0.0, 1.0], len(m)), 0.0,
+                       np.tile([0.0, 0.0, 1.0, 0.0], len(m)), n=4 * len(m),
+                       samp=np.tile([False, True, True, False], len(m)))
+            poly_sizes += [4] * len(m)
+            poly_layer += list(layers[jo[m]])
+        m = np.nonzero(active & (kind == 1))[0]
+        if len(m):
+            K = np.maximum(1, np.ceil(turn[m] / theta_max[jo[m]])).astype(np.int64)
+            n_pts = K + 2
+            _, own, loc = _seg_ranges(np.zeros(len(m), np.int64), n_pts)
+            Kr = K[own]
+            lam = np.where(loc == 0, 0.0, (loc - 1) / Kr)
+            add_points(V[m][own], i0[m][own], i1[m][own], sigma[m][own], np.where(loc == 0, 0.0, 1.0), 0.0, 0.0,
+                       lam, n=len(own), samp=(loc > 0) & (loc < n_pts[own] - 1))
+            poly_sizes += list(n_pts)
+            poly_layer += list(layers[jo[m]])
+    # caps of open subpaths
+    op = np.nonzero(~closed & (ns > 0))[0]
+    for end in (0, 1):
+        sg_idx = first_seg[op] if end == 0 else last_seg[op]
+        Vc = a[sg_idx] if end == 0 else b[sg_idx]
+        m = np.nonzero(cap[op] == 2)[0]
+        if len(m):
+            sg = [1, 1, -1, -1] if end == 0 else [-1, -1, 1, 1]
+            be = [0, -1, -1, 0] if end == 0 else [0, 1, 1, 0]
+            add_points(np.repeat(Vc[m], 4), np.repeat(sg_idx[m], 4), 0, np.tile(sg, len(m)), 1.0, np.tile(be, len(m)),
+                       n=4 * len(m), samp=np.tile([True, True, True, False], len(m)))
+            poly_sizes += [4] * len(m)
+            poly_layer += list(layers[op[m]])
+        m = np.nonzero(cap[op] == 1)[0]
+        if len(m):
+            K = np.maximum(2, np.ceil(np.pi / theta_max[op[m]])).astype(np.int64)
+            _, own, loc = _seg_ranges(np.zeros(len(m), np.int64), K + 1)
+            add_points(Vc[m][own], sg_idx[m][own], sg_idx[m][own], 1.0 if end == 0 else -1.0, 1.0, 0, 0, 0,
+                       np.pi * loc / K[own], n=len(own), samp=loc < K[own])
+            poly_sizes += list(K + 1)
+            poly_layer += list(layers[op[m]])
+    return np.array(seg_a, np.int64), np.array(seg_b, np.int64)
