@@ -283,8 +283,8 @@ def _exhaustive(W, K, up_to):
     return np.concatenate(rows[1:]) if len(rows) > 1 else np.zeros((0, K), np.int64)
 
 
-def find_paths(room, order: int, params: dict, n_rays: int = 20000, rounds: int = 4,
-               exhaustive: int = 3, second: bool = True, rays_from: str = "source"):
+def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int = 4,
+               exhaustive: int = 3, second: bool = False, rays_from: str = "source"):
     """Valid image sources of ``room`` up to ``order``: (positions mi.Vector3d, wall hits (M, W), orders (M,)).
 
     Candidates: ray-traced sequences (see the module docstring), then up to ``rounds`` rounds of

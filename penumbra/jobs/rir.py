@@ -21,7 +21,7 @@ def add_parser(sub):
     p.add_argument("--receiver", type=float, nargs=3, metavar=("X", "Y", "Z"))
     p.add_argument("--material", help="material for every wall (bundled name or absorption value)")
     p.add_argument("--fs", type=int, help="sampling rate (default: the room's, 16 kHz)")
-    p.add_argument("--n-rays", type=int, default=20000, help="candidate rays for polyhedral rooms")
+    p.add_argument("--n-rays", type=int, default=40000, help="candidate rays for polyhedral image sources")
     p.add_argument("--out", default="out/rir")
     p.set_defaults(func=run)
     return p
