@@ -28,6 +28,8 @@ class Bins:
     cand_count: np.ndarray   # (C,)
     edges: np.ndarray        # (B, 4) binned edge coordinates (float32), candidate lists are slices
     edge_id: np.ndarray      # (B,) original edge index
+    cand_w0: np.ndarray = None  # (C,) winding number carried in from a constant (edge-free) tile
+    const: np.ndarray = None    # (C,) candidate whose tile no edge of the layer crosses
 
 
 def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: float, height: float,
@@ -108,9 +110,44 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     count = np.clip(pos - g0, 0, g1 - g0)
     ok = count > 0
     c_layer, c_tx, c_ty, c_e0, c_cnt = c_layer[ok], c_tx[ok], c_ty[ok], g0[ok], count[ok]
+    # tiles that some edge of the layer actually crosses (within the margin); elsewhere the winding
+    # number is constant over the tile (the "backdrop" of tile-based path renderers)
+    cx0 = np.clip(np.floor(xmin[er_edge] / T), 0, tiles_x - 1).astype(np.int64)
+    cx1 = np.clip(np.floor(xmax[er_edge] / T), 0, tiles_x - 1).astype(np.int64)
+    ncol = np.where(xmax[er_edge] >= 0, cx1 - cx0 + 1, 0)
+    t_col = np.repeat(cx0, ncol) + (np.arange(ncol.sum()) - np.repeat(np.cumsum(ncol) - ncol, ncol))
+    t_key = np.unique(np.repeat(group, ncol) * tiles_x + t_col)
+    c_key = (c_layer * tiles_y + c_ty) * tiles_x + c_tx
+    pos = np.searchsorted(t_key, c_key)
+    crossed = (pos < len(t_key)) & (t_key[np.minimum(pos, len(t_key) - 1)] == c_key)
     tile = c_ty * tiles_x + c_tx
     order = np.lexsort((c_layer, tile))
-    tile, c_layer, c_e0, c_cnt = tile[order], c_layer[order], c_e0[order], c_cnt[order]
+    tile, c_layer, c_e0, c_cnt, crossed = tile[order], c_layer[order], c_e0[order], c_cnt[order], crossed[order]
     cand_start = np.searchsorted(tile, np.arange(n_tiles + 1))
     binned = edges[er_edge].astype(np.float32)
-    return Bins(T, tiles_x, tiles_y, cand_start, c_layer, c_e0, c_cnt, binned, orig[er_edge])
+    return Bins(T, tiles_x, tiles_y, cand_start, c_layer, c_e0, c_cnt, binned, orig[er_edge],
+                np.zeros(len(c_layer), np.int64), ~crossed)
+
+
+def resolve_constant_tiles(bins: Bins, winding_at, evenodd: np.ndarray, sdf: np.ndarray) -> Bins:
+    """Replace candidates whose tile no edge crosses by their constant winding number (computed once
+    at the tile centre by ``winding_at(x, y, e0, count)``): dropped when outside, kept with an empty
+    edge list and that winding when inside. Cuts the work of thin strokes with large bounding boxes."""
+    c = np.nonzero(bins.const)[0]
+    if not len(c):
+        return bins
+    tile = np.searchsorted(bins.cand_start, c, side="right") - 1
+    tx, ty = tile % bins.tiles_x, tile // bins.tiles_x
+    w = winding_at((tx + 0.5) * bins.T, (ty + 0.5) * bins.T, bins.cand_edge0[c], bins.cand_count[c])
+    lay = bins.cand_layer[c]
+    inside = np.where(evenodd[lay], (w & 1) != 0, w != 0) & ~sdf[lay]
+    keep = np.ones(len(bins.cand_layer), bool)
+    keep[c[~inside]] = False
+    w0 = bins.cand_w0.copy()
+    w0[c] = w
+    cnt = bins.cand_count.copy()
+    cnt[c] = 0
+    tile_of = np.searchsorted(bins.cand_start, np.arange(len(keep)), side="right") - 1
+    new_start = np.searchsorted(tile_of[keep], np.arange(bins.tiles_x * bins.tiles_y + 1))
+    return Bins(bins.T, bins.tiles_x, bins.tiles_y, new_start, bins.cand_layer[keep], bins.cand_edge0[keep],
+                cnt[keep], bins.edges, bins.edge_id, w0[keep], np.zeros(keep.sum(), bool))

@@ -50,9 +50,9 @@ def _decode(i, P: Pairs):
 
 
 @dr.syntax
-def _winding_loop(px, py, e0, cnt, E):
+def _winding_loop(px, py, e0, cnt, E, w0):
     mi = _mi()
-    w = mi.Int32(0)
+    w = mi.Int32(w0)
     j = mi.UInt32(0)
     while j < cnt:
         e = dr.gather(mi.Vector4f, E, e0 + j)
@@ -65,9 +65,9 @@ def _winding_loop(px, py, e0, cnt, E):
 
 
 @dr.syntax
-def _winding_dist_loop(px, py, e0, cnt, E):
+def _winding_dist_loop(px, py, e0, cnt, E, w0):
     mi = _mi()
-    w = mi.Int32(0)
+    w = mi.Int32(w0)
     j = mi.UInt32(0)
     d2 = mi.Float(dr.inf)
     arg = mi.UInt32(0)
@@ -106,10 +106,11 @@ def coverage(px, py, P: Pairs, bins_dev, prefilter=False, sdf_layers=None):
     cnt = dr.gather(mi.UInt32, bins_dev["cand_count"], c)
     x = dr.gather(mi.Float, px, q)
     y = dr.gather(mi.Float, py, q)
+    w0 = dr.gather(mi.Int32, bins_dev["cand_w0"], c)
     if prefilter:
-        w, d2, arg = _winding_dist_loop(x, y, e0, cnt, bins_dev["edges"])
+        w, d2, arg = _winding_dist_loop(x, y, e0, cnt, bins_dev["edges"], w0)
     else:
-        w = _winding_loop(x, y, e0, cnt, bins_dev["edges"])
+        w = _winding_loop(x, y, e0, cnt, bins_dev["edges"], w0)
     evenodd = dr.gather(mi.Bool, bins_dev["layer_evenodd"], layer)
     inside = dr.select(evenodd, (w & 1) != 0, w != 0)
     if prefilter:
@@ -343,3 +344,11 @@ def composite(PR, PG, PB, PA, ps: PointSet, differentiable=True):
     out = _composite_plain(*info, ps.P.mask, ps.P.cov_index, dr.detach(PR), dr.detach(PG), dr.detach(PB),
                            dr.detach(PA))
     return mi.Vector4f(*out)
+
+
+def winding_at(x, y, e0, cnt, edges_flat):
+    """Winding numbers at a few points (NumPy in and out), e.g. tile centres."""
+    mi = _mi()
+    w = _winding_loop(mi.Float(x), mi.Float(y), mi.UInt32(e0), mi.UInt32(cnt), edges_flat,
+                      mi.Int32(np.zeros(len(x), np.int32)))
+    return np.array(w, dtype=np.int64)

@@ -28,9 +28,9 @@ from renderer import ensure_variant
 from scenes.errors import ParameterError, SceneError
 from scenes.vector.model import VectorScene
 
-from .binning import bin_edges
+from .binning import bin_edges, resolve_constant_tiles
 from .compile import PAINT_LINEAR, PAINT_RADIAL, check_value, compile_scene, override_indices
-from .kernels import Pairs, PointSet, composite, coverage, paint
+from .kernels import Pairs, PointSet, composite, coverage, paint, winding_at
 from .tessellate import _compose, tessellate
 
 FILTERS = {"box": 0.5, "tent": 1.0, "gaussian": 1.5, "prefilter": 0.5}
@@ -251,8 +251,12 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
                     layer_half[off + li] = 0.5 * it.theta_np[it.comp.width_slot[layer["shape"]]] * \
                         np.sqrt(abs(s[0] * s[3] - s[1] * s[2]))
             off += len(it.comp.layers)
-    bdev = {"cand_layer": mi.UInt32(bins.cand_layer), "cand_edge0": mi.UInt32(bins.cand_edge0),
-            "cand_count": mi.UInt32(bins.cand_count), "edges": mi.Float(bins.edges.reshape(-1)),
+    evenodd_np = np.array([bool(x) for x in np.array(lay["evenodd"])] if L else [], bool)
+    edges_flat = mi.Float(bins.edges.reshape(-1))
+    bins = resolve_constant_tiles(bins, lambda x, y, e0, cnt: winding_at(x, y, e0, cnt, edges_flat),
+                                  evenodd_np, layer_sdf)
+    bdev = {"cand_layer": mi.UInt32(bins.cand_layer), "cand_w0": mi.Int32(bins.cand_w0), "cand_edge0": mi.UInt32(bins.cand_edge0),
+            "cand_count": mi.UInt32(bins.cand_count), "edges": edges_flat,
             "layer_evenodd": mi.Bool(np.array([bool(x) for x in np.array(lay["evenodd"])] if L else [], bool)),
             "layer_sdf": mi.Bool(layer_sdf), "layer_half": mi.Float(layer_half)}
     n_tiles = bins.tiles_x * bins.tiles_y
