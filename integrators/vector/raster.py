@@ -156,7 +156,7 @@ def _layer_arrays(items, mi):
 
 
 def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box", params=None, seed: int = 0,
-              tile: int = 8, tol: float = 0.05, edge_density: float = 1.0, return_info: bool = False):
+              tile: int = 8, tol: float = 0.05, edge_density: float | None = None, return_info: bool = False):
     """Rasterize ``scene`` (a :class:`VectorScene`, or a list of them) to straight-alpha RGBA.
 
     ``params`` overrides parameter values by name or glob pattern (``{"c.radius": r}``,
@@ -167,7 +167,8 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
 
     ``spp`` samples per pixel (stratified when it is a square), ``filter`` in box | tent |
     gaussian | prefilter, ``tile`` the binning tile size, ``tol`` the flattening tolerance in pixels,
-    ``edge_density`` boundary samples per pixel of outline length (gradients only).
+    ``edge_density`` boundary samples per pixel of outline length (gradients only; default: as many
+    boundary samples as pixel samples, at most one per pixel of outline).
     """
     ensure_variant()
     import mitsuba as mi
@@ -371,7 +372,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         img = [dr.block_sum(dr.gather(mi.Float, c, sidx) * wgt, K) / den for c in chans]
 
     # --- boundary term ------------------------------------------------------------------------------
-    info = {"n_edges": len(np_edges), "n_pairs": Pmain.n_pairs, "n_covered": Pmain.n_cov,
+    info = {"n_pixel_samples": B * H * W * spp, "n_edges": len(np_edges), "n_pairs": Pmain.n_pairs, "n_covered": Pmain.n_cov,
             "n_candidates": len(bins.cand_layer)}
     if diff and filter != "prefilter" and len(np_edges):
         img = _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate, bins, filter, W, H, Wp,
@@ -413,11 +414,17 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
     eid = np.nonzero(vis)[0]
     if not len(eid):
         return img
-    ne = np.maximum(1, np.ceil(length[eid] * density)).astype(np.int64)
-    s_edge = np.repeat(eid, ne)
-    k = np.arange(ne.sum()) - np.repeat(np.cumsum(ne) - ne, ne)
+    # stratified samples along the concatenated outline (probability proportional to length)
+    cum = np.cumsum(length[eid])
+    total = float(cum[-1])
+    if density is None:  # diffvg-like budget: as many boundary samples as pixel samples, <= 1 per pixel
+        density = min(1.0, info["n_pixel_samples"] / max(total, 1e-9))
+    N = max(1, int(np.ceil(total * density)))
     rng = np.random.default_rng(seed + 7919)
-    t = (k + rng.random(len(k))) / np.repeat(ne, ne)
+    u = (np.arange(N) + rng.random(N)) * (total / N)
+    j = np.minimum(np.searchsorted(cum, u, side="right"), len(eid) - 1)
+    s_edge = eid[j]
+    t = np.clip((u - (cum[j] - length[s_edge])) / length[s_edge], 0.0, 1.0)
     nrm = np.stack([d[:, 1], -d[:, 0]], 1) / np.maximum(length, 1e-30)[:, None]
     p_np = e[s_edge, :2] + t[:, None] * d[s_edge]
     n_np = nrm[s_edge]
@@ -436,8 +443,7 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
     f_sorted[order] = f
     N = len(p_np)
     df = f_sorted[:N] - f_sorted[N:]          # f(p - eps n) - f(p + eps n)
-    wlen = (length[s_edge] / np.repeat(ne, ne))
-    coef = df * wlen[:, None]
+    coef = df * (total / N)
     nz = np.any(df != 0, axis=1)
     info["n_boundary_samples"] = int(N)
     info["n_boundary_active"] = int(nz.sum())
@@ -449,7 +455,7 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
     lxp = p_sel[:, 0] - s_item[sel] * Wp
     rows_s, rows_p, rows_w = [], [], []
     fx, fy = np.floor(lxp).astype(np.int64), np.floor(p_sel[:, 1]).astype(np.int64)
-    rng_o = (-2, -1, 0, 1, 2) if filt == "gaussian" else (-1, 0, 1)
+    rng_o = (-2, -1, 0, 1, 2) if filt == "gaussian" else (-1, 0) if filt == "box" else (-1, 0, 1)
     for oy in rng_o:
         for ox in rng_o:
             cx, cy = fx + ox, fy + oy
