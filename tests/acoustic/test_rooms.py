@@ -97,3 +97,28 @@ def test_acoustic_parameters_in_the_shared_parameter_map():
         params["acoustic.floor.absorption"] = [1.5] * 7
     with pytest.raises(Exception, match="outside the room"):
         params["acoustic.receiver"] = [9.0, 1.0, 1.0]
+
+
+def test_simulate_rejects_bad_parameters_and_handles_several_receivers():
+    import mitsuba as mi
+    from integrators.acoustic import default_params, rir, simulate
+    room = R.shoebox([6, 4, 3], [1, 1, 1], [[4, 3, 1.5], [2, 2, 2]], materials=0.2)
+    assert len(rir(room, 2, receiver=1)) != len(rir(room, 2, receiver=0))
+    p = default_params(room)
+    p["absorption"] = mi.Float64(np.full(42, 1.3))
+    with pytest.raises(RoomError, match="absorption coefficients must lie in"):
+        simulate(room, 2, params=p)
+    p = default_params(room)
+    p["receiver"] = mi.Vector3d(np.nan, 1.0, 1.0)
+    with pytest.raises(RoomError, match="NaN"):
+        simulate(room, 2, params=p)
+    p = default_params(room)
+    p["source"] = mi.Vector3d(1.0, 5.0, 1.0)
+    with pytest.raises(RoomError, match="outside the room"):
+        simulate(room, 2, params=p)
+    p = default_params(room)
+    p["dims"] = mi.Vector3d(6.0, 4.0, 0.5)   # the receiver at z = 1.5 is now outside
+    with pytest.raises(RoomError, match="outside the room"):
+        simulate(room, 2, params=p)
+    with pytest.raises(ValueError, match="order"):
+        simulate(room, -1)
