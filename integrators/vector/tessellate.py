@@ -390,15 +390,8 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
     if not len(a):
         return np.array(seg_a, np.int64), np.array(seg_b, np.int64)
     D = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
-    # quads
-    open_ = ~closed[owner]
-    qs = np.ones((len(a), 4), bool)
-    qs[:, 1] = open_ & (segs == last_seg[owner])    # end across the stroke: outline only at a cap
-    qs[:, 3] = open_ & (segs == first_seg[owner])
-    add_points(np.stack([a, b, b, a], 1).ravel(), np.repeat(segs, 4), 0, np.tile([1.0, 1.0, -1.0, -1.0], len(a)),
-               1.0, samp=qs.ravel())
-    poly_sizes += [4] * len(a)
-    poly_layer += list(np.repeat(layers[owner], 1))
+    ext_next = np.full(len(a), -1, np.int64)
+    ext_sigma = np.zeros(len(a))
     # joints
     j0 = np.nonzero(owner[:-1] == owner[1:])[0]
     j1 = j0 + 1
@@ -423,7 +416,11 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
         kind = np.where((kind == 0) & ~ratio_ok, 2, kind)
         kind = np.where(~corner & (turn > 0.5), 1, kind)  # sharp turns inside curves: round
         i0, i1 = segs[j0], segs[j1]
-        m = np.nonzero(active & (kind == 2))[0]
+        # smooth joints inside a curve: the outer-side wedge is folded into the piece's own polygon
+        smooth = active & (kind == 2) & ~corner & (turn < 0.5)
+        ext_next[j0[smooth]] = i1[smooth]
+        ext_sigma[j0[smooth]] = sigma[smooth]
+        m = np.nonzero(active & (kind == 2) & ~smooth)[0]
         if len(m):
             add_points(np.repeat(V[m], 3), np.stack([i0[m], i0[m], i1[m]], 1).ravel(), 0, np.repeat(sigma[m], 3),
                        np.tile([0.0, 1.0, 1.0], len(m)), n=3 * len(m), samp=np.tile([False, True, False], len(m)))
@@ -448,6 +445,23 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
                        lam, n=len(own), samp=(loc > 0) & (loc < n_pts[own] - 1))
             poly_sizes += list(n_pts)
             poly_layer += list(layers[jo[m]])
+    # one convex polygon per piece: a+, b+, [b + sigma h N_next], b-, a- (wedge folded in when smooth)
+    open_ = ~closed[owner]
+    endcap = open_ & (segs == last_seg[owner])
+    startcap = open_ & (segs == first_seg[owner])
+    ext = ext_next >= 0
+    nxt = np.where(ext, ext_next, segs)
+    V5 = np.stack([a, b, b, b, a], 1)
+    I5 = np.stack([segs, segs, nxt, segs, segs], 1)
+    S5 = np.stack([np.ones(len(a)), np.ones(len(a)), ext_sigma, -np.ones(len(a)), -np.ones(len(a))], 1)
+    # samp[k]: edge from point k to the next one can be on the outline
+    samp5 = np.stack([np.ones(len(a), bool), np.where(ext, ext_sigma > 0, endcap), ext & (ext_sigma < 0),
+                      np.ones(len(a), bool), startcap], 1)
+    keep5 = np.ones((len(a), 5), bool)
+    keep5[:, 2] = ext
+    add_points(V5[keep5], I5[keep5], 0, S5[keep5], 1.0, samp=samp5[keep5])
+    poly_sizes += list(4 + ext.astype(np.int64))
+    poly_layer += list(layers[owner])
     # caps of open subpaths
     op = np.nonzero(~closed & (ns > 0))[0]
     for end in (0, 1):
