@@ -146,41 +146,6 @@ def _synthesize(sample, amps, N, conv, Real, Int32, UInt32):
     return out
 
 
-def _synthesize_gather(sample, amps, N, conv, Real, Int32, UInt32):
-    """Same result as :func:`_synthesize`, organised by output sample: arrivals are sorted by their integer
-    sample, and lane n sums the kernels of the arrivals within taps // 2 of it (a symbolic loop with
-    per-lane trip counts). No atomics, every band accumulated at once: used when no derivative is
-    tracked (the scatter form's transpose structure is what reverse mode needs)."""
-    taps, half = conv.taps, conv.taps // 2
-    B = len(amps)
-    fl_np = np.floor(np.array(sample, dtype=np.float64)).astype(np.int64)
-    perm = np.argsort(fl_np, kind="stable")
-    fls = fl_np[perm]
-    n = np.arange(N)
-    start = np.searchsorted(fls, n - half, "left").astype(np.uint32)
-    end = np.searchsorted(fls, n + half, "right").astype(np.uint32)
-    permd = upload(UInt32, perm.astype(np.uint32))
-    ss = dr.gather(Real, sample, permd)
-    srt = [dr.gather(Real, a, permd) for a in amps]
-    dr.eval(ss, srt)
-    np_t = np.float32 if Real.__name__ == "Float" else np.float64
-    if conv.kernel == "sinc_lut":
-        lut, hann = sinc_table(taps, conv.lut_granularity, conv.delay_precision)
-        tables = (upload(Real, lut.astype(np_t)), upload(Real, hann.astype(np_t)))
-    else:
-        tables = None
-    acc = _gather_loop(ss, srt, upload(UInt32, start), upload(UInt32, end), dr.arange(Int32, N), tables,
-                       conv.taps, conv.lut_granularity)
-    dr.eval(acc)   # one kernel for all bands (else each band's output re-runs the loop)
-    if B == 1:
-        return acc[0]
-    out = dr.zeros(Real, B * N)
-    idx = dr.arange(UInt32, N)
-    for b in range(B):
-        dr.scatter(out, acc[b], idx + dr.opaque(UInt32, b * N))
-    return out
-
-
 def _kernel_weight_and_slope(frac, k, tables, taps, g):
     """(w, dw/dsample) of tap k for an arrival with fractional part ``frac``."""
     Real = type(frac)
