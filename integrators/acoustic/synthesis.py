@@ -9,8 +9,16 @@ Each arrival at ``sample = fs * d / c + lead_in`` is spread over ``taps`` sample
 * ``sinc_lut``: pyroomacoustics' builder: hann[k] (fixed on the tap grid) times the sinc table
   (``lut_granularity`` points per sample) linearly interpolated at ``k - taps//2 - frac``.
 
-The taps are unrolled (one scatter-add per tap and band): the reverse pass is then a gather per tap,
-with no atomic contention on the per-image gradients. ``frequency`` mode: see :func:`synthesize_frequency`.
+Two implementations give the same values and derivatives (a test compares them):
+
+* default (:class:`_SynthOp`, a Dr.Jit custom op): the arrivals are sorted by time and each output sample
+  sums the kernels of the arrivals within ``taps // 2`` of it (a symbolic loop, every band at once, no
+  atomics); the forward-mode derivative uses the same loop with the kernel's slope, the adjoint loops
+  over the taps of each arrival (gathers only). Fast in both directions.
+* ``PENUMBRA_SYNTH=scatter``: plain Dr.Jit expressions, one lane per (arrival, tap) and a scatter-add
+  per band, differentiated automatically (the reference implementation).
+
+``frequency`` mode: see :func:`synthesize_frequency`.
 """
 from __future__ import annotations
 
