@@ -35,11 +35,15 @@ class Pairs:
     dmin: object = None
     argmin: object = None
     inside: object = None
+    pair_tile: object = None  # mi.UInt32 (n_pairs) tile of each pair (avoids a binary search)
 
 
 def _decode(i, P: Pairs):
     mi = _mi()
-    t = dr.binary_search(0, P.n_tiles, lambda idx: dr.gather(mi.UInt32, P.pair_base, idx) <= i) - 1
+    if P.pair_tile is not None:
+        t = dr.gather(mi.UInt32, P.pair_tile, i)
+    else:
+        t = dr.binary_search(0, P.n_tiles, lambda idx: dr.gather(mi.UInt32, P.pair_base, idx) <= i) - 1
     p0 = dr.gather(mi.UInt32, P.point_start, t)
     S = dr.gather(mi.UInt32, P.point_start, t + 1) - p0
     local = i - dr.gather(mi.UInt32, P.pair_base, t)

@@ -270,6 +270,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         pair_base = np.concatenate([[0], np.cumsum(counts * n_cand)])
         P = Pairs(n_tiles, mi.UInt32(point_start), mi.UInt32(pair_base), mi.UInt32(bins.cand_start),
                   int(pair_base[-1]))
+        P.pair_tile = mi.UInt32(np.repeat(np.arange(n_tiles, dtype=np.uint32), counts * n_cand))
         coverage(px, py, P, bdev, prefilter=(filter == "prefilter"))
         ps = PointSet(len(tile_np), mi.UInt32(tile_np), P)
         if P.n_cov == 0:
