@@ -272,25 +272,43 @@ def _visible(scene, face_wall, seq, inter, source, receiver):
 
 
 def _exhaustive(W, K, up_to):
-    """All wall sequences without immediate repetition up to length ``up_to`` (padded to K)."""
-    rows = [np.full((1, K), -1, np.int64)]
-    cur = [()]
+    """All wall sequences without immediate repetition of lengths 1 .. ``up_to`` (padded to K)."""
+    out = []
+    cur = np.arange(W, dtype=np.int64)[:, None]
     for k in range(1, up_to + 1):
-        cur = [c + (w,) for c in cur for w in range(W) if not c or c[-1] != w]
-        a = np.full((len(cur), K), -1, np.int64)
-        a[:, :k] = np.array(cur)
-        rows.append(a)
-    return np.concatenate(rows[1:]) if len(rows) > 1 else np.zeros((0, K), np.int64)
+        if k > 1:
+            nxt = np.repeat(cur, W, axis=0)
+            last = np.tile(np.arange(W, dtype=np.int64), len(cur))
+            keep = nxt[:, -1] != last
+            cur = np.concatenate([nxt[keep], last[keep, None]], axis=1)
+        pad = np.full((len(cur), K), -1, np.int64)
+        pad[:, :k] = cur
+        out.append(pad)
+    return np.concatenate(out) if out else np.zeros((0, K), np.int64)
+
+
+def exhaustive_depth(W, order, budget):
+    """Largest k <= order with sum_{j <= k} W (W - 1)^(j - 1) <= budget (at least 1)."""
+    total, k = 0, 0
+    while k < order:
+        total += W * (W - 1) ** k
+        if total > budget:
+            break
+        k += 1
+    return max(k, 1)
 
 
 def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int = 4,
-               exhaustive: int = 3, second: bool = False, rays_from: str = "source"):
+               exhaustive: int = 1000, second: bool = False, rays_from: str = "source"):
     """Valid image sources of ``room`` up to ``order``: (positions mi.Vector3d, wall hits (M, W), orders (M,)).
 
     Candidates: ray-traced sequences (see the module docstring), then up to ``rounds`` rounds of
     sequences one edit away from the valid ones (adjacent transposition, one more wall at either end),
     which recovers the narrow beams that rays miss near edges and corners. All sequences up to
-    ``exhaustive`` reflections are tested as well (cheap: W (W - 1)^(k - 1))."""
+    ``k`` reflections are tested as well, for the largest ``k`` whose W (W - 1)^(j - 1) candidates
+    (summed over j <= k) fit in the ``exhaustive`` budget: up to that order the search is exact (the
+    classic method with Borish pruning and ray-traced visibility), and no rays are shot if it covers
+    ``order``."""
     mi = _mi()
     vertices = params["vertices"]
     V = np.array(dr.detach(vertices), dtype=np.float64).reshape(-1, 3)
@@ -303,9 +321,13 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     # order 0: the direct path
     cand = np.full((1, K), -1, np.int64)
     if order > 0:
-        rc = ray_candidates(scene, room, order, src_np, rcv_np, n_rays, rays_from) if n_rays > 0 else np.zeros((0, K), np.int64)
-        rc = rc[np.all((rc[:, 1:] != rc[:, :-1]) | (rc[:, 1:] < 0), axis=1)]
-        cand = np.concatenate([cand, rc, _exhaustive(W, K, min(exhaustive, order))])
+        depth = min(exhaustive_depth(W, order, exhaustive), order)
+        if depth < order and n_rays > 0:
+            rc = ray_candidates(scene, room, order, src_np, rcv_np, n_rays, rays_from)
+            rc = rc[np.all((rc[:, 1:] != rc[:, :-1]) | (rc[:, 1:] < 0), axis=1)]
+        else:
+            rc = np.zeros((0, K), np.int64)
+        cand = np.concatenate([cand, rc, _exhaustive(W, K, depth)])
     n_out, d_out = outward_planes(room, V)
     tested = np.zeros(0, np.int64)
     valid_rows, finals = [], []

@@ -84,3 +84,13 @@ def test_l_shaped_room_image_set_order_8():
     assert len(np.unique(np.round(ours, 3), axis=0)) == len(ours) == len(theirs)
     for p in theirs:
         assert np.min(np.linalg.norm(ours - p, axis=1)) < 1e-3
+
+
+def test_exhaustive_search_is_exact_at_low_order():
+    """With a budget covering every wall sequence, the polyhedral search is the classic exhaustive method
+    (no rays): the box mesh gives exactly the lattice at order 5."""
+    box, poly = _box_pair()
+    res = simulate(poly, 5, exhaustive=10 ** 6, n_rays=0)
+    assert res.n_paths == 231
+    a = rir(box, 5)
+    assert np.linalg.norm(a - res.numpy()) / np.linalg.norm(a) < 1e-10
