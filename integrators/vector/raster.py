@@ -30,7 +30,7 @@ from scenes.vector.model import VectorScene
 
 from .binning import bin_edges, resolve_constant_tiles
 from .compile import PAINT_LINEAR, PAINT_RADIAL, check_value, compile_scene, override_indices
-from .kernels import Pairs, PointSet, composite, coverage, paint, winding_at
+from .kernels import Pairs, PointSet, composite, coverage, coverage2, paint, winding_at
 from .tessellate import _compose, tessellate
 
 FILTERS = {"box": 0.5, "tent": 1.0, "gaussian": 1.5, "prefilter": 0.5}
@@ -263,15 +263,20 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     n_tiles = bins.tiles_x * bins.tiles_y
     n_cand = np.diff(bins.cand_start)
 
-    def evaluate(px, py, tile_np, differentiable):
-        """Composited premultiplied RGBA at points (sorted by tile)."""
+    def make_pairs(tile_np):
         counts = np.bincount(tile_np, minlength=n_tiles)
         point_start = np.concatenate([[0], np.cumsum(counts)])
         pair_base = np.concatenate([[0], np.cumsum(counts * n_cand)])
         P = Pairs(n_tiles, mi.UInt32(point_start), mi.UInt32(pair_base), mi.UInt32(bins.cand_start),
                   int(pair_base[-1]))
         P.pair_tile = mi.UInt32(np.repeat(np.arange(n_tiles, dtype=np.uint32), counts * n_cand))
-        coverage(px, py, P, bdev, prefilter=(filter == "prefilter"))
+        return P
+
+    def evaluate(px, py, tile_np, differentiable, P=None):
+        """Composited premultiplied RGBA at points (sorted by tile)."""
+        if P is None:
+            P = make_pairs(tile_np)
+            coverage(px, py, P, bdev, prefilter=(filter == "prefilter"))
         ps = PointSet(len(tile_np), mi.UInt32(tile_np), P)
         if P.n_cov == 0:
             return composite(None, None, None, None, ps), P
@@ -376,7 +381,12 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     info = {"n_pixel_samples": B * H * W * spp, "n_edges": len(np_edges), "n_pairs": Pmain.n_pairs, "n_covered": Pmain.n_cov,
             "n_candidates": len(bins.cand_layer)}
     if diff and filter != "prefilter" and len(np_edges):
-        img = _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate, bins, filter, W, H, Wp,
+        def evaluate_two_sided(pxm, pym, pxp, pyp, tile_np):
+            P = make_pairs(tile_np)
+            Pm, Pp = coverage2(pxm, pym, pxp, pyp, P, bdev)
+            return evaluate(pxm, pym, tile_np, False, Pm)[0], evaluate(pxp, pyp, tile_np, False, Pp)[0]
+
+        img = _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate_two_sided, bins, filter, W, H, Wp,
                         B, T, edge_density, seed, info)
     # --- straight alpha, (B, H, W, 4) tensor ------------------------------------------------------
     a = img[3]
@@ -431,19 +441,19 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
     n_np = nrm[s_edge]
     eps = 1e-3 * max(1.0, max(W, H) / 256.0)
     s_item = item[s_edge]
-    # both sides, grouped by tile
-    pts = np.concatenate([p_np - eps * n_np, p_np + eps * n_np])
-    it2 = np.concatenate([s_item, s_item])
-    col = np.clip(np.floor((pts[:, 0] - it2 * Wp) / T), 0, bins.tiles_x // B - 1).astype(np.int64) + it2 * (bins.tiles_x // B)
-    row = np.clip(np.floor(pts[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64)
+    # both sides in one pass, grouped by the tile of p (its lists hold for points within the margin)
+    col = np.clip(np.floor((p_np[:, 0] - s_item * Wp) / T), 0, bins.tiles_x // B - 1).astype(np.int64) + \
+        s_item * (bins.tiles_x // B)
+    row = np.clip(np.floor(p_np[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64)
     tile = row * bins.tiles_x + col
     order = np.argsort(tile, kind="stable")
-    vals, _ = evaluate(mi.Float(pts[order, 0]), mi.Float(pts[order, 1]), tile[order], False)
-    f = np.stack([np.array(vals.x), np.array(vals.y), np.array(vals.z), np.array(vals.w)], 1)
-    f_sorted = np.empty_like(f)
-    f_sorted[order] = f
+    pm, pp = (p_np - eps * n_np)[order], (p_np + eps * n_np)[order]
+    fm, fp = evaluate(mi.Float(pm[:, 0]), mi.Float(pm[:, 1]), mi.Float(pp[:, 0]), mi.Float(pp[:, 1]), tile[order])
+    df_sorted = np.stack([np.array(fm.x - fp.x), np.array(fm.y - fp.y), np.array(fm.z - fp.z),
+                          np.array(fm.w - fp.w)], 1)
+    df = np.empty_like(df_sorted)
+    df[order] = df_sorted                      # f(p - eps n) - f(p + eps n)
     N = len(p_np)
-    df = f_sorted[:N] - f_sorted[N:]          # f(p - eps n) - f(p + eps n)
     coef = df * (total / N)
     nz = np.any(df != 0, axis=1)
     info["n_boundary_samples"] = int(N)
