@@ -9,7 +9,9 @@ float64 array attached to the AD graph of whatever entries of ``params`` are dif
 * ``"vertices"``: mi.Float64 of the room mesh vertex positions (V * 3, row-major) of a polyhedral room
   (wall planes move with them; visibility is re-evaluated but not differentiated: moving a wall edge
   across a path, i.e. the visibility boundary term, is ignored);
-* ``"absorption"``: mi.Float64 (W * 7) energy absorption per wall and octave band (125 Hz - 8 kHz).
+* ``"absorption"``: mi.Float64 (W * 7) energy absorption per wall and octave band (125 Hz - 8 kHz);
+* ``"scattering"``: mi.Float64 (W * 7) scattering coefficients (used with ``tail=``: image sources keep
+  sqrt(1 - s) per reflection, the rays carry the rest).
 
 Per band b and path i, the pressure amplitude is
 ``a_bi = sign^k_i prod_w (1 - alpha_wb)^(h_iw / 2) exp(-m_b d_i / 2) / (d_i or 4 pi d_i)``, with h_iw the hits
@@ -61,7 +63,8 @@ def default_params(room: Room, source: int = 0, receiver: int = 0) -> dict:
     """Dr.Jit values of the room's differentiable quantities (detached copies; enable grads yourself)."""
     mi = _mi()
     p = {"source": _v3(room.sources[source]), "receiver": _v3(room.receivers[receiver]),
-         "absorption": mi.Float64(room.absorption().ravel())}
+         "absorption": mi.Float64(room.absorption().ravel()),
+         "scattering": mi.Float64(room.scattering().ravel())}
     if room.box is not None:
         p["dims"] = _v3(room.box)
     else:
@@ -112,10 +115,11 @@ def check_inputs(room: Room, params: dict):
         p = np.array(dr.detach(params[k]), dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(p)):
             raise RoomError(f"{k} position {p.tolist()} contains NaN/Inf")
-    a = np.array(dr.detach(params["absorption"]), dtype=np.float64)
-    if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
-        bad = a[~np.isfinite(a) | (a < 0) | (a > 1)]
-        raise RoomError(f"absorption coefficients must lie in [0, 1]; got {bad[:5].tolist()}")
+    for k in ("absorption", "scattering"):
+        a = np.array(dr.detach(params[k]), dtype=np.float64)
+        if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
+            bad = a[~np.isfinite(a) | (a < 0) | (a > 1)]
+            raise RoomError(f"{k} coefficients must lie in [0, 1]; got {bad[:5].tolist()}")
     if "dims" in params and room.box is not None:
         L = np.array(dr.detach(params["dims"]), dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(L)) or np.any(L <= 0):
@@ -189,17 +193,16 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
         spread = spread * upload(mi.Float64, np.where(orders % 2 == 1, -1.0, 1.0))
     hit_arr = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(W)]
     used = [w for w in range(W) if hits[:, w].any()]
+    if topts is not None:
+        scols = _band_values(0.5 * dr.log(dr.maximum(1.0 - p["scattering"], 1e-300)), W, B, mi)
     amps = []
     for b in range(B):
         s = dr.zeros(mi.Float64, dr.width(dist))
         for w in used:
             s = s + hit_arr[w] * cols[b][w]
         if topts is not None:  # hybrid: the scattered share of each reflection goes to the rays
-            scat = room.scattering()
-            sb = [float(scat[w, min(b, 6)]) for w in range(W)]
             for w in used:
-                if sb[w] > 0:
-                    s = s + hit_arr[w] * (0.5 * math.log(max(1.0 - sb[w], 1e-300)))
+                s = s + hit_arr[w] * scols[b][w]
         a = dr.exp(s) * spread
         if air[b] > 0:
             a = a * dr.exp(-0.5 * float(air[b]) * dist)
@@ -241,7 +244,7 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
                           receiver=np.array(dr.detach(p["receiver"]), dtype=np.float64).reshape(-1), vertices=V)
         bin_s = topts["bin_ms"] * 1e-3
         n_bins = int(math.ceil(topts["t_max"] / bin_s))
-        H = _tail.histograms(dep, p["absorption"], air, fs, n_bins, bin_s, B, W)
+        H = _tail.histograms(dep, p["absorption"], air, fs, n_bins, bin_s, B, W, scattering=p["scattering"])
         sig = sig + _tail.noise_tail(H, fs, N, n_bins, bin_s, conv.lead_in, topts["seed"])
     if conv.highpass is not None:
         sig = filterbank.highpass(sig, fs, float(conv.highpass[0]), int(conv.highpass[1]))

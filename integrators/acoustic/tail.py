@@ -4,8 +4,9 @@ pyroomacoustics' hybrid simulator (Scheibler et al., 2018; Schimmel et al., ICAS
 
 1. ``n_rays`` rays leave the source uniformly (Fibonacci sphere), each carrying 1 / n_rays of the
    energy. At each wall hit the ray is reflected specularly with probability 1 - s, otherwise into a
-   cosine (Lambert) lobe (s: the walls' broadband scattering, the mean over bands); its energy is
-   multiplied by (1 - alpha_wb) per band and by the air attenuation exp(-m_b L).
+   cosine (Lambert) lobe (s: the wall's scattering averaged over bands); its energy is multiplied by
+   (1 - alpha_wb) per band, by the air attenuation exp(-m_b L), and by s_wb / s (scattered) or
+   (1 - s_wb) / (1 - s) (specular), so that each band follows its own scattering coefficients.
 2. A ray crossing the receiver sphere (radius r) deposits 4 pi E chord / V_sphere into the energy
    histogram bin of its arrival time (``bin_ms``); 4 pi makes the unit match the image sources' 1/d
    amplitude law (a free-field image at distance d has energy 1/d^2 per sample, as the ray estimate
@@ -20,8 +21,8 @@ pyroomacoustics' hybrid simulator (Scheibler et al., 2018; Schimmel et al., ICAS
    band's share of a white signal's power), and the bands are summed.
 
 Geometry and random choices are traced once (detached, float32); the deposits' energies are evaluated
-in Dr.Jit float64 as exp(sum_w h_w log(1 - alpha_wb)) exp(-m_b L), so the tail is differentiable with
-respect to the absorption coefficients (not the positions: moving geometry changes which rays hit).
+in Dr.Jit float64 as products of those factors, so the tail is differentiable with respect to the
+absorption and scattering coefficients (not the positions: moving geometry changes which rays hit).
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ class Deposits:
     hits: np.ndarray        # (n, W) reflections per wall before the crossing
     n_rays: int
     radius: float
+    scat: np.ndarray = None  # (n, W) of which scattered (the rest specular)
+    s_mean: np.ndarray = None  # (W,) scattering probability used to choose directions
 
 
 def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: float = 0.5, seed: int = 0,
@@ -56,7 +59,7 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     src = np.asarray(room.sources[0] if source is None else source, np.float64)
     rcv = np.asarray(room.receivers[0] if receiver is None else receiver, np.float64)
     W = room.n_walls
-    s_wall = room.scattering().mean(axis=1)
+    s_wall = np.clip(room.scattering().mean(axis=1), 1e-6, 1 - 1e-6)
     fw = mi.Int32(room.face_wall.astype(np.int32))
     s_arr = mi.Float(s_wall.astype(np.float32))
     dirs = fibonacci_sphere(n_rays)
@@ -68,12 +71,13 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     scattered = dr.full(mi.Bool, False, n_rays)
     alive = dr.full(mi.Bool, True, n_rays)
     counts = [dr.zeros(mi.UInt32, n_rays) for _ in range(W)]
+    scounts = [dr.zeros(mi.UInt32, n_rays) for _ in range(W)]
     rng = mi.PCG32(size=n_rays, initstate=seed)
     c_pt = mi.Point3f(*[float(x) for x in rcv])
     r2 = radius * radius
     Lmax = room.c * t_max
     vol = 4.0 / 3.0 * math.pi * radius ** 3
-    out = {"t": [], "L": [], "w": [], "h": []}
+    out = {"t": [], "L": [], "w": [], "h": [], "s": []}
     for bounce in range(max_bounces):
         si = scene.ray_intersect(ray, alive)
         alive &= si.is_valid()
@@ -96,6 +100,7 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
             out["L"].append(np.array(Lc, np.float64))
             out["w"].append(np.array(dr.gather(mi.Float, chord, idx), np.float64) * 4 * math.pi / (vol * n_rays))
             out["h"].append(np.stack([np.array(dr.gather(mi.UInt32, cw, idx)) for cw in counts], axis=1))
+            out["s"].append(np.stack([np.array(dr.gather(mi.UInt32, cw, idx)) for cw in scounts], axis=1))
         # reflect
         L = L + tseg
         alive &= L < Lmax
@@ -114,12 +119,14 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
         do_scatter = u3 < s_hit
         new_d = dr.normalize(dr.select(do_scatter, diffuse, spec))
         scattered |= alive & do_scatter
+        for w in range(W):
+            scounts[w] = dr.select(alive & do_scatter & (wall == w), scounts[w] + 1, scounts[w])
         nspec = dr.select(alive & ~do_scatter, nspec + 1, nspec)
         ray = si.spawn_ray(new_d)
-        dr.eval(ray, L, alive, scattered, nspec, *counts)
+        dr.eval(ray, L, alive, scattered, nspec, *counts, *scounts)
     cat = (lambda k, shape: np.concatenate(out[k]) if out[k] else np.zeros(shape))
     return Deposits(cat("t", 0), cat("L", 0), cat("w", 0), cat("h", (0, W)).astype(np.int64).reshape(-1, W),
-                    n_rays, radius)
+                    n_rays, radius, cat("s", (0, W)).astype(np.int64).reshape(-1, W), s_wall)
 
 
 def band_masks(n_fft: int, fs: float) -> np.ndarray:
@@ -138,8 +145,12 @@ def band_power_share(fs: float, n_fft: int = 4096) -> np.ndarray:
     return p / p.sum()
 
 
-def histograms(dep: Deposits, absorption, air, fs: float, n_bins: int, bin_s: float, n_bands: int, W: int):
-    """Dr.Jit (B * n_bins) band-major energy histograms, differentiable w.r.t. ``absorption`` (W * 7)."""
+def histograms(dep: Deposits, absorption, air, fs: float, n_bins: int, bin_s: float, n_bands: int, W: int,
+               scattering=None):
+    """Dr.Jit (B * n_bins) band-major energy histograms, differentiable w.r.t. ``absorption`` (W * 7) and
+    ``scattering`` (W * 7, optional). Directions were drawn with the band-averaged scattering s_w; each
+    band's energy is reweighted by (s_wb / s_w) per scattered and ((1 - s_wb) / (1 - s_w)) per specular
+    reflection, which makes every band's estimate unbiased for its own scattering coefficients."""
     import mitsuba as mi
     from .rir import _band_values
     H = dr.zeros(mi.Float64, n_bands * n_bins)
@@ -154,10 +165,22 @@ def histograms(dep: Deposits, absorption, air, fs: float, n_bins: int, bin_s: fl
     used = [w for w in range(W) if dep.hits[:, w].any()]
     wgt = upload(mi.Float64, dep.weight)
     Ld = upload(mi.Float64, dep.length)
+    if scattering is not None and dep.scat is not None:
+        sm = dep.s_mean
+        ls = _band_values(dr.log(dr.maximum(scattering, 1e-300)) - mi.Float64(np.repeat(np.log(sm), 7)),
+                          W, n_bands, mi)
+        lp = _band_values(dr.log(dr.maximum(1.0 - scattering, 1e-300)) - mi.Float64(np.repeat(np.log(1 - sm), 7)),
+                          W, n_bands, mi)
+        nsc = [upload(mi.Float64, dep.scat[:, w].astype(np.float64)) for w in range(W)]
+        nsp = [upload(mi.Float64, (dep.hits[:, w] - dep.scat[:, w]).astype(np.float64)) for w in range(W)]
+    else:
+        ls = None
     for b in range(n_bands):
         s = dr.zeros(mi.Float64, len(dep.time))
         for w in used:
             s = s + hits[w] * cols[b][w]
+            if ls is not None:
+                s = s + nsc[w] * ls[b][w] + nsp[w] * lp[b][w]
         e = wgt * dr.exp(s) * float(share[b])
         if air[b] > 0:
             e = e * dr.exp(-float(air[b]) * Ld)
