@@ -300,7 +300,9 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
             sdf = dr.gather(mi.Bool, bdev["layer_sdf"], layer)
             half = dr.gather(mi.Float, bdev["layer_half"], layer)
             cov = dr.select(sdf, half - d + 0.5, dr.select(dr.gather(mi.Bool, P.inside, P.cov_pairs), d + 0.5, 0.5 - d))
-            a = a * dr.clip(cov, 0.0, 1.0)
+            # candidates of edge-free tiles (constant winding) have no nearest edge: fully covered
+            has_edge = dr.isfinite(dr.gather(mi.Float, P.dmin, P.cov_pairs))
+            a = a * dr.select(has_edge, dr.clip(cov, 0.0, 1.0), 1.0)
         PR, PG, PB = col[0] * a, col[1] * a, col[2] * a
         return composite(PR, PG, PB, a, ps, differentiable), P
 

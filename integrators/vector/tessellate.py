@@ -104,62 +104,49 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         return acc
     CPX, CPY = cp_coord(0), cp_coord(1)
 
-    # --- flattening -----------------------------------------------------------------------------------
-    v_base, v_t, v_sub, v_corner, v_shape = [], [], [], [], []
-    sub_first, sub_count, sub_closed, sub_shape = [], [], [], []
-    cp_off = 0
-    nv = 0
-    for si, (shape_i, sidx, _, _, is_line, closed) in enumerate(subs):
-        ncp = len(sidx)
-        nseg = (ncp - 1) // 3
-        P = cp_np[cp_off:cp_off + ncp]
-        sc = scale[shape_i]
-        if nseg:
-            seg = np.arange(nseg)
-            p0, p1, p2, p3 = P[3 * seg], P[3 * seg + 1], P[3 * seg + 2], P[3 * seg + 3]
-            dd = np.maximum(np.linalg.norm(p0 - 2 * p1 + p2, axis=1), np.linalg.norm(p1 - 2 * p2 + p3, axis=1)) * sc
-            n = np.ceil(np.sqrt(0.75 * dd / tol))
-            if shapes[shape_i].stroke is not None and half_np[shape_i] > 0:
-                # total turning of the control polygon bounds the curve's turning
-                d1, d2, d3 = p1 - p0, p2 - p1, p3 - p2
-                ang = _angle(d1, d2) + _angle(d2, d3)
-                theta_max = np.sqrt(8 * tol / max(half_np[shape_i] * sc, 1e-9))
-                n = np.maximum(n, np.ceil(ang / max(theta_max, 1e-3)))
-            n = np.clip(n, 1, 256)
-            n = np.where(n > 2, 2 * np.ceil(n / 2), n).astype(np.int64)  # even counts change less often
-            n[np.asarray(is_line, bool)] = 1
-            cnt = int(n.sum()) + 1
-            segrep = np.repeat(seg, n)
-            k = np.arange(cnt - 1) - np.repeat(np.cumsum(n) - n, n)
-            t = k / np.repeat(n, n)
-            base = cp_off + 3 * segrep
-            corner = k == 0
-            v_base += [base, [cp_off + 3 * (nseg - 1)]]
-            v_t += [t, [1.0]]
-            v_corner += [corner, [True]]
-        else:
-            cnt = 1
-            v_base.append([cp_off])
-            v_t.append([0.0])
-            v_corner.append([True])
-        v_sub.append(np.full(cnt, si))
-        v_shape.append(np.full(cnt, shape_i))
-        sub_first.append(nv)
-        sub_count.append(cnt)
-        sub_closed.append(closed)
-        sub_shape.append(shape_i)
-        nv += cnt
-        cp_off += ncp
-    if nv:
-        v_base = np.concatenate([np.asarray(a, np.int64) for a in v_base])
-        v_t = np.concatenate([np.asarray(a, np.float64) for a in v_t])
-        v_corner = np.concatenate([np.asarray(a, bool) for a in v_corner])
-        v_shape = np.concatenate(v_shape)
+    # --- flattening (vectorised over all cubic segments) ----------------------------------------------
+    S_ = len(subs)
+    ncp_s = np.array([len(sp[1]) for sp in subs], np.int64)
+    nseg_s = (ncp_s - 1) // 3
+    cpoff_s = np.cumsum(ncp_s) - ncp_s
+    sub_shape = np.array([sp[0] for sp in subs], np.int64)
+    sub_closed = np.array([sp[5] for sp in subs], bool)
+    is_line = np.concatenate([np.asarray(sp[4], bool) for sp in subs]) if S_ else np.zeros(0, bool)
+    p0i, seg_sub, seg_k = _seg_ranges(cpoff_s, nseg_s)
+    p0i = cpoff_s[seg_sub] + 3 * seg_k
+    if len(p0i):
+        p0, p1, p2, p3 = cp_np[p0i], cp_np[p0i + 1], cp_np[p0i + 2], cp_np[p0i + 3]
+        sc = scale[sub_shape[seg_sub]]
+        dd = np.maximum(np.linalg.norm(p0 - 2 * p1 + p2, axis=1), np.linalg.norm(p1 - 2 * p2 + p3, axis=1)) * sc
+        n = np.ceil(np.sqrt(0.75 * dd / tol))
+        stroked = np.array([s_.stroke is not None for s_ in shapes], bool)[sub_shape[seg_sub]] & \
+            (half_np[sub_shape[seg_sub]] > 0)
+        if stroked.any():
+            # total turning of the control polygon bounds the curve's turning
+            d1, d2, d3 = p1 - p0, p2 - p1, p3 - p2
+            ang = _angle(d1, d2) + _angle(d2, d3)
+            theta_max = np.maximum(np.sqrt(8 * tol / np.maximum(half_np[sub_shape[seg_sub]] * sc, 1e-9)), 1e-3)
+            n = np.where(stroked, np.maximum(n, np.ceil(ang / theta_max)), n)
+        n = np.clip(n, 1, 256)
+        n = np.where(n > 2, 2 * np.ceil(n / 2), n).astype(np.int64)  # even counts change less often
+        n[is_line] = 1
     else:
-        v_base, v_t, v_corner, v_shape = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool),
-                                          np.zeros(0, np.int64))
-    sub_first, sub_count = np.array(sub_first, np.int64), np.array(sub_count, np.int64)
-    sub_closed, sub_shape = np.array(sub_closed, bool), np.array(sub_shape, np.int64)
+        n = np.zeros(0, np.int64)
+    _, vseg, vk = _seg_ranges(np.zeros(len(n), np.int64), n)
+    # one terminal vertex per subpath: end of its last segment (or its only point)
+    term_base = np.where(nseg_s > 0, cpoff_s + 3 * np.maximum(nseg_s - 1, 0), cpoff_s)
+    term_t = np.where(nseg_s > 0, 1.0, 0.0)
+    v_sub_all = np.concatenate([seg_sub[vseg], np.arange(S_)])
+    key = 2 * v_sub_all + np.concatenate([np.zeros(len(vseg), np.int64), np.ones(S_, np.int64)])
+    order = np.argsort(key, kind="stable")
+    v_base = np.concatenate([p0i[vseg], term_base])[order]
+    v_t = np.concatenate([vk / np.maximum(n[vseg], 1), term_t])[order]
+    v_corner = np.concatenate([vk == 0, np.ones(S_, bool)])[order]
+    v_sub = v_sub_all[order]
+    v_shape = sub_shape[v_sub] if len(v_sub) else np.zeros(0, np.int64)
+    nv = len(v_base)
+    sub_count = np.bincount(v_sub, minlength=S_).astype(np.int64) if S_ else np.zeros(0, np.int64)
+    sub_first = np.cumsum(sub_count) - sub_count
     u = 1 - v_t
     Bw = np.stack([u ** 3, 3 * u * u * v_t, 3 * u * v_t * v_t, v_t ** 3], 1)
     fv_np = sum(Bw[:, i:i + 1] * cp_np[np.minimum(v_base + i, len(cp_np) - 1)] for i in range(4)) if nv else np.zeros((0, 2))
