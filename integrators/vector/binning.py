@@ -88,7 +88,9 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     group = edge_layer[er_edge] * tiles_y + er_row
     gx = xmax[er_edge]
     # sort by group, then by xmax descending
-    order = np.lexsort((-gx, group))
+    # one int64 key: group, then xmax descending (quantised to 1/1024 px; ties keep any order)
+    q = np.clip(((width + 4 * margin + 4 * T) - gx) * 1024.0, 0, 2 ** 30 - 1).astype(np.int64)
+    order = np.argsort(group.astype(np.int64) * 2 ** 30 + q, kind="stable")
     group, gx, er_edge = group[order], gx[order], er_edge[order]
     gstart = np.searchsorted(group, np.arange(L * tiles_y + 1))
     # candidates: every tile in each layer's bbox
@@ -121,7 +123,7 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     pos = np.searchsorted(t_key, c_key)
     crossed = (pos < len(t_key)) & (t_key[np.minimum(pos, len(t_key) - 1)] == c_key)
     tile = c_ty * tiles_x + c_tx
-    order = np.lexsort((c_layer, tile))
+    order = np.argsort(tile.astype(np.int64) * (n_layers + 1) + c_layer, kind="stable")
     tile, c_layer, c_e0, c_cnt, crossed = tile[order], c_layer[order], c_e0[order], c_cnt[order], crossed[order]
     cand_start = np.searchsorted(tile, np.arange(n_tiles + 1))
     binned = edges[er_edge].astype(np.float32)
