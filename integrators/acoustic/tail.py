@@ -123,7 +123,7 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
             scounts[w] = dr.select(alive & do_scatter & (wall == w), scounts[w] + 1, scounts[w])
         nspec = dr.select(alive & ~do_scatter, nspec + 1, nspec)
         ray = si.spawn_ray(new_d)
-        dr.eval(ray, L, alive, scattered, nspec, *counts, *scounts)
+        dr.eval(ray, L, alive, scattered, nspec, rng, *counts, *scounts)   # (rng: else its state grows)
     cat = (lambda k, shape: np.concatenate(out[k]) if out[k] else np.zeros(shape))
     return Deposits(cat("t", 0), cat("L", 0), cat("w", 0), cat("h", (0, W)).astype(np.int64).reshape(-1, W),
                     n_rays, radius, cat("s", (0, W)).astype(np.int64).reshape(-1, W), s_wall)
