@@ -41,6 +41,11 @@ def _types():
 # are summed -- much faster than contended atomics on the LLVM backend for these scatters.
 _SCATTER_MODE = getattr(dr.ReduceMode, os.environ.get("PENUMBRA_SCATTER_MODE", "Expand"))
 _LAYOUT = os.environ.get("PENUMBRA_SYNTH_LAYOUT", "image")
+
+
+def _mode(tp):
+    """Expand is an LLVM-backend strategy; elsewhere let Dr.Jit choose."""
+    return _SCATTER_MODE if dr.backend_v(tp) == dr.JitBackend.LLVM else dr.ReduceMode.Auto
 _INTERLEAVE = os.environ.get("PENUMBRA_SYNTH_INTERLEAVE", "1") == "1"
 _FAST = os.environ.get("PENUMBRA_SYNTH", "gather") == "gather"   # "scatter": plain Dr.Jit AD version
 
@@ -146,11 +151,11 @@ def _synthesize(sample, amps, N, conv, Real, Int32, UInt32):
         base = idx * B
         for b in range(B):
             a = dr.gather(Float64, amps[b], i)
-            dr.scatter_add(out, a * w, base + b, mode=_SCATTER_MODE)
+            dr.scatter_add(out, a * w, base + b, mode=_mode(Float64))
         return deinterleave(out, B, N)
     for b in range(B):
         a = dr.gather(Float64, amps[b], i)
-        dr.scatter_add(out, a * w, idx + dr.opaque(UInt32, b * N), mode=_SCATTER_MODE)
+        dr.scatter_add(out, a * w, idx + dr.opaque(UInt32, b * N), mode=_mode(Float64))
     return out
 
 
