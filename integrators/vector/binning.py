@@ -30,6 +30,7 @@ class Bins:
     edge_id: np.ndarray      # (B,) original edge index
     cand_w0: np.ndarray = None  # (C,) winding number carried in from a constant (edge-free) tile
     const: np.ndarray = None    # (C,) candidate whose tile no edge of the layer crosses
+    cand_dir: np.ndarray = None  # (C,) ray direction 0:+x 1:-x 2:+y 3:-y (edges stored transformed)
 
 
 def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: float, height: float,
@@ -41,7 +42,8 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     tiles_y = max(1, int(np.ceil(height / T)))
     n_tiles = tiles_x * tiles_y
     empty = Bins(T, tiles_x, tiles_y, np.zeros(n_tiles + 1, np.int64), np.zeros(0, np.int64),
-                 np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+                 np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
+                 np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64))
     if len(edges) == 0:
         return empty
     if layer_ok is not None:
@@ -78,21 +80,6 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     inside = (lx1[has] >= 0) & (ly1[has] >= 0) & (lx0[has] < width) & (ly0[has] < height)
     lay = np.nonzero(has)[0][inside]
     tx0, tx1, ty0, ty1 = tx0[inside], tx1[inside], ty0[inside], ty1[inside]
-    # (edge, row) pairs
-    r0 = np.clip(np.floor(ymin / T), 0, tiles_y - 1).astype(np.int64)
-    r1 = np.clip(np.floor(ymax / T), 0, tiles_y - 1).astype(np.int64)
-    vis = (ymax >= 0) & (ymin < height) & (xmax >= 0)
-    nrow = np.where(vis, r1 - r0 + 1, 0)
-    er_edge = np.repeat(np.arange(len(edges)), nrow)
-    er_row = np.repeat(r0, nrow) + (np.arange(nrow.sum()) - np.repeat(np.cumsum(nrow) - nrow, nrow))
-    group = edge_layer[er_edge] * tiles_y + er_row
-    gx = xmax[er_edge]
-    # sort by group, then by xmax descending
-    # one int64 key: group, then xmax descending (quantised to 1/1024 px; ties keep any order)
-    q = np.clip(((width + 4 * margin + 4 * T) - gx) * 1024.0, 0, 2 ** 30 - 1).astype(np.int64)
-    order = np.argsort(group.astype(np.int64) * 2 ** 30 + q, kind="stable")
-    group, gx, er_edge = group[order], gx[order], er_edge[order]
-    gstart = np.searchsorted(group, np.arange(L * tiles_y + 1))
     # candidates: every tile in each layer's bbox
     ncx, ncy = tx1 - tx0 + 1, ty1 - ty0 + 1
     nc = ncx * ncy
@@ -100,18 +87,55 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     loc = np.arange(nc.sum()) - np.repeat(np.cumsum(nc) - nc, nc)
     c_tx = np.repeat(tx0, nc) + loc % np.repeat(ncx, nc)
     c_ty = np.repeat(ty0, nc) + loc // np.repeat(ncx, nc)
-    g = c_layer * tiles_y + c_ty
-    g0, g1 = gstart[g], gstart[g + 1]
-    # within group g the xmax are descending: count those >= tile left side
-    thr = c_tx * T
-    # key search: encode (group, -xmax) monotonically
-    span = float(width + 4 * margin + 4 * T + 1)
-    key = group.astype(np.float64) + np.clip((-gx + width + 2 * margin + 2 * T) / span, 0, 0.999999)
-    q = g.astype(np.float64) + np.clip((-(thr.astype(np.float64)) + width + 2 * margin + 2 * T) / span, 0, 0.999999)
-    pos = np.searchsorted(key, q, side="right")
-    count = np.clip(pos - g0, 0, g1 - g0)
-    ok = count > 0
-    c_layer, c_tx, c_ty, c_e0, c_cnt = c_layer[ok], c_tx[ok], c_ty[ok], g0[ok], count[ok]
+    # per direction (+x, -x, +y, -y): edges of the layer in the tile's row (column) band that reach
+    # the tile's side facing the ray; each candidate then counts windings along the shortest list
+    e = edges
+    dirs = [  # (band lo, band hi, n bands, candidate band, value (desc), threshold, transformed edge)
+        (ymin, ymax, tiles_y, c_ty, xmax, c_tx * T, e),
+        (ymin, ymax, tiles_y, c_ty, -xmin, -(c_tx + 1) * T, np.stack([-e[:, 0], e[:, 1], -e[:, 2], e[:, 3]], 1)),
+        (xmin, xmax, tiles_x, c_tx, ymax, c_ty * T, np.stack([e[:, 1], e[:, 0], e[:, 3], e[:, 2]], 1)),
+        (xmin, xmax, tiles_x, c_tx, -ymin, -(c_ty + 1) * T, np.stack([-e[:, 1], e[:, 0], -e[:, 3], e[:, 2]], 1)),
+    ]
+    lists, starts, counts = [], [], []
+    offset = 0
+    span = float(max(width, height) + 4 * margin + 4 * T + 1)
+    big = float(max(width, height) + 2 * margin + 2 * T)
+    expanded = {}
+    for k, (blo, bhi, nb, cb, val, thr, te) in enumerate(dirs):
+        axis = k // 2
+        if axis not in expanded:  # (edge, band) pairs are shared by the two directions of an axis
+            b0 = np.clip(np.floor(blo / T), 0, nb - 1).astype(np.int64)
+            b1 = np.clip(np.floor(bhi / T), 0, nb - 1).astype(np.int64)
+            nbn = np.where((bhi >= 0) & (blo < nb * T), b1 - b0 + 1, 0)
+            pe = np.repeat(np.arange(len(edges)), nbn)
+            pb = np.repeat(b0, nbn) + (np.arange(nbn.sum()) - np.repeat(np.cumsum(nbn) - nbn, nbn))
+            expanded[axis] = (pe, (edge_layer[pe] * nb + pb).astype(np.int64))
+        er_edge, group = expanded[axis]
+        gv = val[er_edge]
+        qk = np.clip((big - gv) * 1024.0, 0, 2 ** 30 - 1).astype(np.int64)
+        order = np.argsort(group * 2 ** 30 + qk)
+        group, gv, er_edge = group[order], gv[order], er_edge[order]
+        gstart = np.searchsorted(group, np.arange(L * nb + 1))
+        g = c_layer * nb + cb
+        g0, g1 = gstart[g], gstart[g + 1]
+        key = group.astype(np.float64) + np.clip((big - gv) / span, 0, 0.999999)
+        qq = g.astype(np.float64) + np.clip((big - thr.astype(np.float64)) / span, 0, 0.999999)
+        pos = np.searchsorted(key, qq, side="right")
+        counts.append(np.clip(pos - g0, 0, g1 - g0))
+        starts.append(g0 + offset)
+        lists.append((er_edge, te[er_edge]))
+        offset += len(er_edge)
+        if len(lists) == 1:
+            er_edge_x, group_x = er_edge, group  # +x lists, used for the crossing test below
+    counts = np.stack(counts, 1)
+    starts = np.stack(starts, 1)
+    ok = counts[:, 0] > 0  # the +x list is empty only if nothing can wind around the tile
+    best = np.argmin(counts, axis=1)
+    c_dir = best[ok]
+    c_cnt = counts[ok, :][np.arange(ok.sum()), c_dir]
+    c_e0 = starts[ok, :][np.arange(ok.sum()), c_dir]
+    c_layer, c_tx, c_ty = c_layer[ok], c_tx[ok], c_ty[ok]
+    er_edge, group = er_edge_x, group_x
     # tiles that some edge of the layer actually crosses (within the margin); elsewhere the winding
     # number is constant over the tile (the "backdrop" of tile-based path renderers)
     cx0 = np.clip(np.floor(xmin[er_edge] / T), 0, tiles_x - 1).astype(np.int64)
@@ -125,10 +149,12 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     tile = c_ty * tiles_x + c_tx
     order = np.argsort(tile.astype(np.int64) * (n_layers + 1) + c_layer, kind="stable")
     tile, c_layer, c_e0, c_cnt, crossed = tile[order], c_layer[order], c_e0[order], c_cnt[order], crossed[order]
+    c_dir = c_dir[order]
     cand_start = np.searchsorted(tile, np.arange(n_tiles + 1))
-    binned = edges[er_edge].astype(np.float32)
-    return Bins(T, tiles_x, tiles_y, cand_start, c_layer, c_e0, c_cnt, binned, orig[er_edge],
-                np.zeros(len(c_layer), np.int64), ~crossed)
+    binned = np.concatenate([te for _, te in lists]).astype(np.float32)
+    ids = np.concatenate([orig[ee] for ee, _ in lists])
+    return Bins(T, tiles_x, tiles_y, cand_start, c_layer, c_e0, c_cnt, binned, ids,
+                np.zeros(len(c_layer), np.int64), ~crossed, c_dir)
 
 
 def resolve_constant_tiles(bins: Bins, winding_at, evenodd: np.ndarray, sdf: np.ndarray) -> Bins:
@@ -140,7 +166,8 @@ def resolve_constant_tiles(bins: Bins, winding_at, evenodd: np.ndarray, sdf: np.
         return bins
     tile = np.searchsorted(bins.cand_start, c, side="right") - 1
     tx, ty = tile % bins.tiles_x, tile // bins.tiles_x
-    w = winding_at((tx + 0.5) * bins.T, (ty + 0.5) * bins.T, bins.cand_edge0[c], bins.cand_count[c])
+    u, v = transform_points((tx + 0.5) * bins.T, (ty + 0.5) * bins.T, bins.cand_dir[c])
+    w = winding_at(u, v, bins.cand_edge0[c], bins.cand_count[c])
     lay = bins.cand_layer[c]
     inside = np.where(evenodd[lay], (w & 1) != 0, w != 0) & ~sdf[lay]
     keep = np.ones(len(bins.cand_layer), bool)
@@ -152,4 +179,12 @@ def resolve_constant_tiles(bins: Bins, winding_at, evenodd: np.ndarray, sdf: np.
     tile_of = np.searchsorted(bins.cand_start, np.arange(len(keep)), side="right") - 1
     new_start = np.searchsorted(tile_of[keep], np.arange(bins.tiles_x * bins.tiles_y + 1))
     return Bins(bins.T, bins.tiles_x, bins.tiles_y, new_start, bins.cand_layer[keep], bins.cand_edge0[keep],
-                cnt[keep], bins.edges, bins.edge_id, w0[keep], np.zeros(keep.sum(), bool))
+                cnt[keep], bins.edges, bins.edge_id, w0[keep], np.zeros(keep.sum(), bool), bins.cand_dir[keep])
+
+
+def transform_points(x, y, d):
+    """Map points into the frame of ray direction ``d`` (0:+x 1:-x 2:+y 3:-y), where the ray is +x."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    u = np.where(d >= 2, y, x) * np.where(d % 2 == 1, -1.0, 1.0)
+    v = np.where(d >= 2, x, y)
+    return u, v

@@ -115,6 +115,14 @@ def _winding_dist_loop(px, py, e0, cnt, E, w0):
     return w, d2, arg
 
 
+def _to_ray_frame(x, y, d):
+    """Point in the frame of the candidate's ray direction (0:+x 1:-x 2:+y 3:-y; edges of each
+    direction's list are stored already transformed, see binning)."""
+    swap = d >= 2
+    u = dr.select(swap, y, x)
+    return dr.select((d & 1) != 0, -u, u), dr.select(swap, x, y)
+
+
 def coverage2(px, py, qx, qy, P: Pairs, bins_dev):
     """Coverage at two point sets sharing tiles and candidates; returns the second side's Pairs."""
     import dataclasses
@@ -131,8 +139,10 @@ def coverage2(px, py, qx, qy, P: Pairs, bins_dev):
     e0 = dr.gather(mi.UInt32, bins_dev["cand_edge0"], c)
     cnt = dr.gather(mi.UInt32, bins_dev["cand_count"], c)
     w0 = dr.gather(mi.Int32, bins_dev["cand_w0"], c)
-    w, v = _winding_loop2(dr.gather(mi.Float, px, q), dr.gather(mi.Float, py, q), dr.gather(mi.Float, qx, q),
-                          dr.gather(mi.Float, qy, q), e0, cnt, bins_dev["edges"], w0)
+    d = dr.gather(mi.UInt32, bins_dev["cand_dir"], c)
+    u1, v1 = _to_ray_frame(dr.gather(mi.Float, px, q), dr.gather(mi.Float, py, q), d)
+    u2, v2 = _to_ray_frame(dr.gather(mi.Float, qx, q), dr.gather(mi.Float, qy, q), d)
+    w, v = _winding_loop2(u1, v1, u2, v2, e0, cnt, bins_dev["edges"], w0)
     evenodd = dr.gather(mi.Bool, bins_dev["layer_evenodd"], layer)
     out = []
     for wind in (w, v):
@@ -161,8 +171,8 @@ def coverage(px, py, P: Pairs, bins_dev, prefilter=False, sdf_layers=None):
     layer = dr.gather(mi.UInt32, bins_dev["cand_layer"], c)
     e0 = dr.gather(mi.UInt32, bins_dev["cand_edge0"], c)
     cnt = dr.gather(mi.UInt32, bins_dev["cand_count"], c)
-    x = dr.gather(mi.Float, px, q)
-    y = dr.gather(mi.Float, py, q)
+    d = dr.gather(mi.UInt32, bins_dev["cand_dir"], c)
+    x, y = _to_ray_frame(dr.gather(mi.Float, px, q), dr.gather(mi.Float, py, q), d)
     w0 = dr.gather(mi.Int32, bins_dev["cand_w0"], c)
     if prefilter:
         w, d2, arg = _winding_dist_loop(x, y, e0, cnt, bins_dev["edges"], w0)

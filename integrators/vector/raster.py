@@ -256,7 +256,8 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     edges_flat = mi.Float(bins.edges.reshape(-1))
     bins = resolve_constant_tiles(bins, lambda x, y, e0, cnt: winding_at(x, y, e0, cnt, edges_flat),
                                   evenodd_np, layer_sdf)
-    bdev = {"cand_layer": mi.UInt32(bins.cand_layer), "cand_w0": mi.Int32(bins.cand_w0), "cand_edge0": mi.UInt32(bins.cand_edge0),
+    bdev = {"cand_layer": mi.UInt32(bins.cand_layer), "cand_w0": mi.Int32(bins.cand_w0),
+            "cand_dir": mi.UInt32(bins.cand_dir), "cand_edge0": mi.UInt32(bins.cand_edge0),
             "cand_count": mi.UInt32(bins.cand_count), "edges": edges_flat,
             "layer_evenodd": mi.Bool(np.array([bool(x) for x in np.array(lay["evenodd"])] if L else [], bool)),
             "layer_sdf": mi.Bool(layer_sdf), "layer_half": mi.Float(layer_half)}
