@@ -94,3 +94,16 @@ def test_exhaustive_search_is_exact_at_low_order():
     assert res.n_paths == 231
     a = rir(box, 5)
     assert np.linalg.norm(a - res.numpy()) / np.linalg.norm(a) < 1e-10
+
+
+@pytest.mark.slow
+def test_l_shaped_room_image_set_order_10():
+    """Order 10: no path that pyroomacoustics lacks, and at least 99 % of its distinct images."""
+    from integrators.acoustic import default_params, polyhedral
+    _, images = _pra_l_room(10)
+    theirs = np.unique(np.round(images.astype(np.float64), 3), axis=0)
+    room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
+    pos, _, _ = polyhedral.find_paths(room, 10, default_params(room))
+    ours = np.stack([np.array(pos[a]) for a in range(3)], axis=1)
+    assert all(np.min(np.linalg.norm(theirs - p, axis=1)) < 1e-3 for p in ours)
+    assert len(ours) >= 0.99 * len(theirs)
