@@ -193,3 +193,16 @@ def test_group_opacity_gradient_transform_and_focal():
     # a linear ramp shifted under smooth loss weights changes the loss little: smaller absolute scale
     check(s, "r.fill.transform", h=0.5, ndirs=3, abs_=0.05, min_fd=0.1)
     check(s, "e.fill.focal", h=0.01)
+
+
+def test_batched_gradients_match_single_renders():
+    s = svg('<circle id="c" cx="15.3" cy="16.1" r="7" fill="#d02020" stroke="#000" stroke-width="2"/>')
+    r1, r2 = mi.Float([6.0]), mi.Float([9.0])
+    dr.enable_grad(r1, r2)
+    img = rasterize(s, W, H, spp=16, params=[{"c.radius": r1}, {"c.radius": r2}], edge_density=16, seed=5)
+    wts = mi.Float(np.concatenate([WEIGHTS.reshape(-1)] * 2))
+    dr.backward(dr.sum(img.array * wts))
+    for r, x in ((6.0, r1), (9.0, r2)):
+        s.params["c.radius"] = r
+        ref = fd_grad(s, "c.radius", 0.25, dirs=np.eye(1))[0]
+        assert abs(float(dr.grad(x)[0]) - ref) <= 0.08 * abs(ref) + 0.5, (r, dr.grad(x), ref)
