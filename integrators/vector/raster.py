@@ -156,7 +156,8 @@ def _layer_arrays(items, mi):
 
 
 def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box", params=None, seed: int = 0,
-              tile: int = 8, tol: float = 0.05, edge_density: float | None = None, return_info: bool = False):
+              tile: int = 8, tol: float = 0.05, edge_density: float | None = None, return_info: bool = False,
+              ray_directions: int = 1):
     """Rasterize ``scene`` (a :class:`VectorScene`, or a list of them) to straight-alpha RGBA.
 
     ``params`` overrides parameter values by name or glob pattern (``{"c.radius": r}``,
@@ -168,7 +169,8 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     ``spp`` samples per pixel (stratified when it is a square), ``filter`` in box | tent |
     gaussian | prefilter, ``tile`` the binning tile size, ``tol`` the flattening tolerance in pixels,
     ``edge_density`` boundary samples per pixel of outline length (gradients only; default: as many
-    boundary samples as pixel samples, at most one per pixel of outline).
+    boundary samples as pixel samples, at most one per pixel of outline). ``ray_directions`` (1, 2, 4)
+    lets each tile count windings along the shortest of the +x / -x / +y / -y edge lists.
     """
     ensure_variant()
     import mitsuba as mi
@@ -239,7 +241,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         Y1 = dr.concat([g.y1 for g in nonempty]) if len(nonempty) > 1 else nonempty[0].y1
     L = l_off
     bins = bin_edges(np_edges, edge_layer, L, B * Wp, TY * T, T=T, margin=margin,
-                     layer_item=layer_item, item_cols=TX)
+                     layer_item=layer_item, item_cols=TX, directions=ray_directions)
     layer_sdf = np.zeros(L, bool)
     layer_half = np.zeros(L)
     if filter == "prefilter":

@@ -155,3 +155,10 @@ def test_named_parameters_and_globs():
     assert sc.params["b.radius"] == 6
     text = to_svg_string(sc)
     assert 'r="6"' in text
+
+
+def test_ray_directions_give_identical_coverage():
+    sc = load_svg(os.path.join(ASSETS, "paths.svg"))
+    ref = np.array(rasterize(sc, spp=4, seed=1))
+    for d in (2, 4):
+        np.testing.assert_array_equal(np.array(rasterize(sc, spp=4, seed=1, ray_directions=d)), ref)
