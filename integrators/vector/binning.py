@@ -68,10 +68,17 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     ly0 = np.full(L, np.inf)
     lx1 = np.full(L, -np.inf)
     ly1 = np.full(L, -np.inf)
-    np.minimum.at(lx0, edge_layer, xmin)
-    np.minimum.at(ly0, edge_layer, ymin)
-    np.maximum.at(lx1, edge_layer, xmax)
-    np.maximum.at(ly1, edge_layer, ymax)
+    if np.all(edge_layer[1:] >= edge_layer[:-1]):  # edges come grouped by layer: segment reductions
+        uniq, first = np.unique(edge_layer, return_index=True)
+        lx0[uniq] = np.minimum.reduceat(xmin, first)
+        ly0[uniq] = np.minimum.reduceat(ymin, first)
+        lx1[uniq] = np.maximum.reduceat(xmax, first)
+        ly1[uniq] = np.maximum.reduceat(ymax, first)
+    else:
+        np.minimum.at(lx0, edge_layer, xmin)
+        np.minimum.at(ly0, edge_layer, ymin)
+        np.maximum.at(lx1, edge_layer, xmax)
+        np.maximum.at(ly1, edge_layer, ymax)
     has = np.isfinite(lx0)
     tx0 = np.clip(np.floor(lx0[has] / T), 0, tiles_x - 1).astype(np.int64)
     tx1 = np.clip(np.floor(lx1[has] / T), 0, tiles_x - 1).astype(np.int64)
@@ -94,11 +101,14 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     # per direction (+x, -x, +y, -y): edges of the layer in the tile's row (column) band that reach
     # the tile's side facing the ray; each candidate then counts windings along the shortest list
     e = edges
-    dirs = [  # (band lo, band hi, n bands, candidate band, value (desc), threshold, transformed edge)
-        (ymin, ymax, tiles_y, c_ty, xmax, c_tx * T, e),
-        (ymin, ymax, tiles_y, c_ty, -xmin, -(c_tx + 1) * T, np.stack([-e[:, 0], e[:, 1], -e[:, 2], e[:, 3]], 1)),
-        (xmin, xmax, tiles_x, c_tx, ymax, c_ty * T, np.stack([e[:, 1], e[:, 0], e[:, 3], e[:, 2]], 1)),
-        (xmin, xmax, tiles_x, c_tx, -ymin, -(c_ty + 1) * T, np.stack([-e[:, 1], e[:, 0], -e[:, 3], e[:, 2]], 1)),
+    flips = [lambda: e, lambda: np.stack([-e[:, 0], e[:, 1], -e[:, 2], e[:, 3]], 1),
+             lambda: np.stack([e[:, 1], e[:, 0], e[:, 3], e[:, 2]], 1),
+             lambda: np.stack([-e[:, 1], e[:, 0], -e[:, 3], e[:, 2]], 1)]
+    dirs = [  # (band lo, band hi, n bands, candidate band, value (desc), threshold, transformed edges)
+        (ymin, ymax, tiles_y, c_ty, xmax, c_tx * T, flips[0]),
+        (ymin, ymax, tiles_y, c_ty, -xmin, -(c_tx + 1) * T, flips[1]),
+        (xmin, xmax, tiles_x, c_tx, ymax, c_ty * T, flips[2]),
+        (xmin, xmax, tiles_x, c_tx, -ymin, -(c_ty + 1) * T, flips[3]),
     ]
     lists, starts, counts = [], [], []
     offset = 0
@@ -127,7 +137,7 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
         pos = np.searchsorted(key, qq, side="right")
         counts.append(np.clip(pos - g0, 0, g1 - g0))
         starts.append(g0 + offset)
-        lists.append((er_edge, te[er_edge]))
+        lists.append((er_edge, te()[er_edge]))
         offset += len(er_edge)
         if len(lists) == 1:
             er_edge_x, group_x = er_edge, group  # +x lists, used for the crossing test below
