@@ -62,8 +62,10 @@ def _winding_loop(px, py, e0, cnt, E, w0):
         e = dr.gather(mi.Vector4f, E, e0 + j)
         cross = (e.y <= py) != (e.w <= py)
         dy = e.w - e.y
-        xint = e.x + (py - e.y) * (e.z - e.x) / dr.select(cross, dy, 1.0)
-        w += dr.select(cross & (xint > px), dr.select(dy > 0, 1, -1), 0)
+        # the crossing lies right of p  <=>  sign((x0 - px) dy + (py - y0)(x1 - x0)) == sign(dy)
+        c = (e.x - px) * dy + (py - e.y) * (e.z - e.x)
+        up = dy > 0
+        w += dr.select(cross & dr.select(up, c > 0, c < 0), dr.select(up, 1, -1), 0)
         j += 1
     return w
 
@@ -79,12 +81,15 @@ def _winding_loop2(px, py, qx, qy, e0, cnt, E, w0):
     while j < cnt:
         e = dr.gather(mi.Vector4f, E, e0 + j)
         dy = e.w - e.y
-        dxdy = (e.z - e.x) / dr.select(dy != 0, dy, 1.0)
-        s = dr.select(dy > 0, 1, -1)
-        c1 = (e.y <= py) != (e.w <= py)
-        w += dr.select(c1 & (e.x + (py - e.y) * dxdy > px), s, 0)
-        c2 = (e.y <= qy) != (e.w <= qy)
-        v += dr.select(c2 & (e.x + (qy - e.y) * dxdy > qx), s, 0)
+        dx = e.z - e.x
+        up = dy > 0
+        s = dr.select(up, 1, -1)
+        k1 = (e.x - px) * dy + (py - e.y) * dx
+        c1 = ((e.y <= py) != (e.w <= py)) & dr.select(up, k1 > 0, k1 < 0)
+        w += dr.select(c1, s, 0)
+        k2 = (e.x - qx) * dy + (qy - e.y) * dx
+        c2 = ((e.y <= qy) != (e.w <= qy)) & dr.select(up, k2 > 0, k2 < 0)
+        v += dr.select(c2, s, 0)
         j += 1
     return w, v
 
