@@ -68,17 +68,15 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     ly0 = np.full(L, np.inf)
     lx1 = np.full(L, -np.inf)
     ly1 = np.full(L, -np.inf)
-    if np.all(edge_layer[1:] >= edge_layer[:-1]):  # edges come grouped by layer: segment reductions
-        uniq, first = np.unique(edge_layer, return_index=True)
-        lx0[uniq] = np.minimum.reduceat(xmin, first)
-        ly0[uniq] = np.minimum.reduceat(ymin, first)
-        lx1[uniq] = np.maximum.reduceat(xmax, first)
-        ly1[uniq] = np.maximum.reduceat(ymax, first)
-    else:
-        np.minimum.at(lx0, edge_layer, xmin)
-        np.minimum.at(ly0, edge_layer, ymin)
-        np.maximum.at(lx1, edge_layer, xmax)
-        np.maximum.at(ly1, edge_layer, ymax)
+    # per-layer boxes by segment reductions over edges sorted by layer (ufunc.at is ~10x slower)
+    srt = np.argsort(edge_layer, kind="stable")
+    sl = edge_layer[srt]
+    first = np.concatenate([[0], np.nonzero(sl[1:] != sl[:-1])[0] + 1])
+    uniq = sl[first]
+    lx0[uniq] = np.minimum.reduceat(xmin[srt], first)
+    ly0[uniq] = np.minimum.reduceat(ymin[srt], first)
+    lx1[uniq] = np.maximum.reduceat(xmax[srt], first)
+    ly1[uniq] = np.maximum.reduceat(ymax[srt], first)
     has = np.isfinite(lx0)
     tx0 = np.clip(np.floor(lx0[has] / T), 0, tiles_x - 1).astype(np.int64)
     tx1 = np.clip(np.floor(lx1[has] / T), 0, tiles_x - 1).astype(np.int64)

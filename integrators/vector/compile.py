@@ -35,7 +35,7 @@ def compile_scene(scene: VectorScene) -> Compiled:
     params = scene.params
     values, slots, off = [], {}, 0
     for name in params.keys():
-        v = params[name]
+        v = np.asarray(params._get_ref(name), dtype=np.float64)
         slots[name] = (off, v.shape)
         values.append(v.reshape(-1))
         off += v.size
