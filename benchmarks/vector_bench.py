@@ -43,7 +43,7 @@ def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run(n, size, reps=2):
+def run(n, size, reps=3):
     import drjit as dr
     import mitsuba as mi
     from integrators.vector import rasterize
