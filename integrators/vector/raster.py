@@ -30,7 +30,7 @@ from scenes.vector.model import VectorScene
 
 from .binning import bin_edges, resolve_constant_tiles
 from .compile import PAINT_LINEAR, PAINT_RADIAL, check_value, compile_scene, override_indices
-from .kernels import Pairs, PointSet, composite, coverage, coverage2, paint, winding_at
+from .kernels import Pairs, PointSet, _to_ray_frame, _winding_loop, composite, coverage, paint, winding_at
 from .tessellate import _compose, tessellate
 
 FILTERS = {"box": 0.5, "tent": 1.0, "gaussian": 1.5, "prefilter": 0.5}
@@ -386,10 +386,51 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     info = {"n_pixel_samples": B * H * W * spp, "n_edges": len(np_edges), "n_pairs": Pmain.n_pairs, "n_covered": Pmain.n_cov,
             "n_candidates": len(bins.cand_layer)}
     if diff and filter != "prefilter" and len(np_edges):
-        def evaluate_two_sided(pxm, pym, pxp, pyp, tile_np):
+        cand_tile = np.repeat(np.arange(n_tiles), n_cand)
+        cand_key = cand_tile * (L + 1) + bins.cand_layer   # sorted: candidates are in (tile, layer) order
+
+        def evaluate_two_sided(pxm, pym, pxp, pyp, tile_np, owner):
+            """Colours on both sides of boundary samples. Only the layer owning the sampled edge can
+            change coverage between the two (2 eps apart), so every candidate is tested at p - eps n
+            and just the owner's candidate again at p + eps n."""
             P = make_pairs(tile_np)
-            Pm, Pp = coverage2(pxm, pym, pxp, pyp, P, bdev)
-            return evaluate(pxm, pym, tile_np, False, Pm)[0], evaluate(pxp, pyp, tile_np, False, Pp)[0]
+            coverage(pxm, pym, P, bdev)
+            q = cand_key.searchsorted(tile_np * (L + 1) + owner) if len(cand_key) else np.zeros(len(owner), np.int64)
+            qc = np.minimum(q, max(len(cand_key) - 1, 0))
+            found = (q < len(cand_key)) & (cand_key[qc] == tile_np * (L + 1) + owner) if len(cand_key) else \
+                np.zeros(len(owner), bool)
+            counts = np.bincount(tile_np, minlength=n_tiles)
+            pstart = np.cumsum(counts) - counts
+            pbase = np.concatenate([[0], np.cumsum(counts * n_cand)])
+            k = qc - bins.cand_start[tile_np]
+            sidx = np.arange(len(tile_np)) - pstart[tile_np]
+            pair = pbase[tile_np] + k * counts[tile_np] + sidx
+            mask_p = own_side_mask(pxp, pyp, qc, found, pair, P.mask)
+            Q = Pairs(P.n_tiles, P.point_start, P.pair_base, P.cand_start, P.n_pairs)
+            Q.pair_tile = P.pair_tile
+            Q.mask = mask_p
+            Q.cov_pairs = dr.compress(mask_p)
+            Q.n_cov = dr.width(Q.cov_pairs)
+            Q.cov_index = dr.prefix_sum(mi.UInt32(dr.select(mask_p, 1, 0)))
+            return evaluate(pxm, pym, tile_np, False, P)[0], evaluate(pxp, pyp, tile_np, False, Q)[0]
+
+        def own_side_mask(px_, py_, c, found, pair, mask):
+            idx = np.nonzero(found)[0]
+            out = mi.Bool(mask)  # copy
+            if not len(idx):
+                return out
+            ci = mi.UInt32(c[idx])
+            x = dr.gather(mi.Float, px_, mi.UInt32(idx))
+            y = dr.gather(mi.Float, py_, mi.UInt32(idx))
+            d = dr.gather(mi.UInt32, bdev["cand_dir"], ci)
+            u, v = _to_ray_frame(x, y, d)
+            w = _winding_loop(u, v, dr.gather(mi.UInt32, bdev["cand_edge0"], ci),
+                              dr.gather(mi.UInt32, bdev["cand_count"], ci), bdev["edges"],
+                              dr.gather(mi.Int32, bdev["cand_w0"], ci))
+            lay_ = dr.gather(mi.UInt32, bdev["cand_layer"], ci)
+            inside = dr.select(dr.gather(mi.Bool, bdev["layer_evenodd"], lay_), (w & 1) != 0, w != 0)
+            dr.scatter(out, inside, mi.UInt32(pair[idx]))
+            return out
 
         img = _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate_two_sided, bins, filter, W, H, Wp,
                         B, T, edge_density, seed, info)
@@ -453,7 +494,8 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
     tile = row * bins.tiles_x + col
     order = np.argsort(tile, kind="stable")
     pm, pp = (p_np - eps * n_np)[order], (p_np + eps * n_np)[order]
-    fm, fp = evaluate(mi.Float(pm[:, 0]), mi.Float(pm[:, 1]), mi.Float(pp[:, 0]), mi.Float(pp[:, 1]), tile[order])
+    fm, fp = evaluate(mi.Float(pm[:, 0]), mi.Float(pm[:, 1]), mi.Float(pp[:, 0]), mi.Float(pp[:, 1]), tile[order],
+                      edge_layer[s_edge][order])
     df_sorted = np.stack([np.array(fm.x - fp.x), np.array(fm.y - fp.y), np.array(fm.z - fp.z),
                           np.array(fm.w - fp.w)], 1)
     df = np.empty_like(df_sorted)
