@@ -71,30 +71,6 @@ def _winding_loop(px, py, e0, cnt, E, w0):
 
 
 @dr.syntax
-def _winding_loop2(px, py, qx, qy, e0, cnt, E, w0):
-    """Winding numbers at two nearby points sharing one candidate edge list (both sides of a
-    boundary sample)."""
-    mi = _mi()
-    w = mi.Int32(w0)
-    v = mi.Int32(w0)
-    j = mi.UInt32(0)
-    while j < cnt:
-        e = dr.gather(mi.Vector4f, E, e0 + j)
-        dy = e.w - e.y
-        dx = e.z - e.x
-        up = dy > 0
-        s = dr.select(up, 1, -1)
-        k1 = (e.x - px) * dy + (py - e.y) * dx
-        c1 = ((e.y <= py) != (e.w <= py)) & dr.select(up, k1 > 0, k1 < 0)
-        w += dr.select(c1, s, 0)
-        k2 = (e.x - qx) * dy + (qy - e.y) * dx
-        c2 = ((e.y <= qy) != (e.w <= qy)) & dr.select(up, k2 > 0, k2 < 0)
-        v += dr.select(c2, s, 0)
-        j += 1
-    return w, v
-
-
-@dr.syntax
 def _winding_dist_loop(px, py, e0, cnt, E, w0):
     mi = _mi()
     w = mi.Int32(w0)
@@ -126,40 +102,6 @@ def _to_ray_frame(x, y, d):
     swap = d >= 2
     u = dr.select(swap, y, x)
     return dr.select((d & 1) != 0, -u, u), dr.select(swap, x, y)
-
-
-def coverage2(px, py, qx, qy, P: Pairs, bins_dev):
-    """Coverage at two point sets sharing tiles and candidates; returns the second side's Pairs."""
-    import dataclasses
-    mi = _mi()
-    if P.n_pairs == 0:
-        P.mask = mi.Bool()
-        P.cov_pairs = mi.UInt32()
-        P.cov_index = mi.UInt32()
-        P.n_cov = 0
-        return dataclasses.replace(P)
-    i = dr.arange(mi.UInt32, P.n_pairs)
-    t, q, c = _decode(i, P)
-    layer = dr.gather(mi.UInt32, bins_dev["cand_layer"], c)
-    e0 = dr.gather(mi.UInt32, bins_dev["cand_edge0"], c)
-    cnt = dr.gather(mi.UInt32, bins_dev["cand_count"], c)
-    w0 = dr.gather(mi.Int32, bins_dev["cand_w0"], c)
-    d = dr.gather(mi.UInt32, bins_dev["cand_dir"], c)
-    u1, v1 = _to_ray_frame(dr.gather(mi.Float, px, q), dr.gather(mi.Float, py, q), d)
-    u2, v2 = _to_ray_frame(dr.gather(mi.Float, qx, q), dr.gather(mi.Float, qy, q), d)
-    w, v = _winding_loop2(u1, v1, u2, v2, e0, cnt, bins_dev["edges"], w0)
-    evenodd = dr.gather(mi.Bool, bins_dev["layer_evenodd"], layer)
-    out = []
-    for wind in (w, v):
-        Q = dataclasses.replace(P)
-        Q.mask = dr.select(evenodd, (wind & 1) != 0, wind != 0)
-        dr.eval(Q.mask)
-        Q.cov_pairs = dr.compress(Q.mask)
-        Q.n_cov = dr.width(Q.cov_pairs)
-        Q.cov_index = dr.prefix_sum(mi.UInt32(dr.select(Q.mask, 1, 0)))
-        dr.eval(Q.cov_index)
-        out.append(Q)
-    return out
 
 
 def coverage(px, py, P: Pairs, bins_dev, prefilter=False, sdf_layers=None):
