@@ -87,6 +87,7 @@ class _Loader:
         if _strip_ns(root.tag) != "svg":
             raise SceneError(f"not an SVG document: the root element is <{_strip_ns(root.tag)}>")
         self.by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
+        self.root_attrib = dict(root.attrib)
 
     def problem(self, msg):
         if self.strict:
@@ -194,6 +195,10 @@ class _Loader:
             raise SceneError(f"cannot parse SVG {source_name}: {e}") from None
         width = svg.width if svg.width else (svg.viewbox.width if svg.viewbox else None)
         height = svg.height if svg.height else (svg.viewbox.height if svg.viewbox else None)
+        if "viewBox" not in self.root_attrib:
+            # no viewBox: missing width/height take the browsers' default size of 300 x 150
+            width = width if "width" in self.root_attrib else 300.0
+            height = height if "height" in self.root_attrib else 150.0
         if not width or not height or not np.isfinite(width) or not np.isfinite(height):
             raise SceneError(f"SVG {source_name}: needs width/height or a viewBox with a positive size")
         root_m = se.Matrix(svg.viewbox_transform) if svg.viewbox is not None and svg.viewbox_transform else se.Matrix()
