@@ -18,7 +18,7 @@ import drjit as dr
 import numpy as np
 
 from renderer import ensure_variant
-from renderer.arrays import from_numpy, is_drjit, to_numpy
+from renderer.arrays import from_numpy, is_drjit, is_transform, to_numpy
 
 from .adam import Adam
 from .transforms import Identity, Transform
@@ -52,7 +52,7 @@ def _as_drjit(x):
     import mitsuba as mi
     ensure_variant()
     if is_drjit(x):
-        return dr.detach(x) if not hasattr(x, "matrix") or dr.is_array_v(x) else x
+        return x if is_transform(x) else dr.detach(x)
     a = np.atleast_1d(np.asarray(x, dtype=np.float32))
     return mi.Float(a.ravel()) if a.ndim == 1 else mi.TensorXf(a)
 

@@ -117,7 +117,7 @@ class ParameterMap:
 
     def geometric(self) -> list[str]:
         """Differentiable parameters that move geometry (need visibility/boundary gradients)."""
-        return [k for k in self.keys() if self.info(k).differentiable and self.info(k).moves_geometry]
+        return [k for k in self.keys() if (i := self.info(k)).differentiable and i.moves_geometry]
 
     def describe(self) -> str:
         rows = [("name", "type", "shape", "diff", "geometry")]

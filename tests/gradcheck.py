@@ -59,7 +59,6 @@ def offset(params, key: str, direction) -> Callable:
 
 
 def _render(scene, params, integrator, spp, seed):
-    import mitsuba as mi
     from penumbra.render import render
     return render(scene, params, spp=spp, seed=seed, integrator=integrator)
 

@@ -187,23 +187,8 @@ def _kernel_weight_and_slope(frac, k, tables, taps, g):
 
 
 def _kernel_weight(frac, k, tables, taps, g):
-    Real = type(frac)
-    Int32 = dr.int32_array_t(Real)
-    UInt32 = dr.uint32_array_t(Real)
-    half = taps // 2
-    if tables is not None:
-        x = (1.0 - frac) * g
-        off = dr.floor(x)
-        x_off = x - off
-        p = UInt32(Int32(off)) + k * g
-        s0 = dr.gather(Real, tables[0], p)
-        s1 = dr.gather(Real, tables[0], p + 1)
-        return dr.gather(Real, tables[1], k) * (s0 + x_off * (s1 - s0))
-    t = Real(Int32(k) - half) - frac
-    pt = dr.pi * t
-    small = dr.abs(t) < 1e-9
-    sinc = dr.select(small, 1.0 - pt * pt / 6.0, dr.sin(pt) / dr.select(small, 1.0, pt))
-    return dr.select(dr.abs(t) <= half, 0.5 + 0.5 * dr.cos(2.0 * dr.pi * t / (taps - 1)), 0.0) * sinc
+    """Weight of tap k (the slope that ``_kernel_weight_and_slope`` also builds is never evaluated)."""
+    return _kernel_weight_and_slope(frac, k, tables, taps, g)[0]
 
 
 @dr.syntax

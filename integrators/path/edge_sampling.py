@@ -55,7 +55,7 @@ class EdgeSamplingIntegrator(PRBIntegrator):
         sensor = self._sensor(scene, sensor)
         with dr.resume_grad():
             boundary = primary_boundary_image(self, scene, sensor, int(seed), self.primary_spp)
-            g = grad_in if grad_in.shape[2] == 3 else mi.TensorXf(grad_in.array, grad_in.shape)[:, :, :3]
+            g = grad_in if grad_in.shape[2] == 3 else grad_in[:, :, :3]
             dr.backward_from(dr.sum(boundary * dr.detach(g), axis=None),
                              flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
 

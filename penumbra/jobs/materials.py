@@ -35,7 +35,6 @@ def add_parser(sub):
 
 
 def run(args):
-    import drjit as dr
     import mitsuba as mi
 
     import optim
@@ -83,7 +82,6 @@ def run(args):
     params.update(result.values)
     final = mi.render(scene, spp=args.target_spp, seed=7)
     renderer.write_image(os.path.join(args.out, "final.png"), final)
-    dr.eval(final)
 
     report, rows = {}, []
     for n in names:
