@@ -22,12 +22,11 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
+from .base import BoundaryTermIntegrator
 from .primary import primary_boundary_image
 
-PRBIntegrator = mi.ad.integrators.prb.PRBIntegrator
 
-
-class EdgeSamplingIntegrator(PRBIntegrator):
+class EdgeSamplingIntegrator(BoundaryTermIntegrator):
     def __init__(self, props):
         super().__init__(props)
         self.primary_spp = int(props.get("primary_spp", 4))
@@ -38,39 +37,14 @@ class EdgeSamplingIntegrator(PRBIntegrator):
             raise NotImplementedError("edge_sampling: secondary visibility (shadows, indirect edges) is not "
                                       "implemented yet; set secondary_spp=0")
 
-    def _sensor(self, scene, sensor):
-        return scene.sensors()[sensor] if isinstance(sensor, int) else sensor
-
-    def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
-        grad = super().render_forward(scene, params, sensor, seed, spp)
-        sensor = self._sensor(scene, sensor)
-        with dr.resume_grad():
-            boundary = primary_boundary_image(self, scene, sensor, int(seed), self.primary_spp)
-            dr.forward_to(boundary, flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
-            grad_b = dr.grad(boundary)
-        return grad + _match_channels(grad_b, grad)
-
-    def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
-        super().render_backward(scene, params, grad_in, sensor, seed, spp)
-        sensor = self._sensor(scene, sensor)
-        with dr.resume_grad():
-            boundary = primary_boundary_image(self, scene, sensor, int(seed), self.primary_spp)
-            g = grad_in if grad_in.shape[2] == 3 else grad_in[:, :, :3]
-            dr.backward_from(dr.sum(boundary * dr.detach(g), axis=None),
-                             flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
+    def extra_terms(self, scene, sensor, seed: int):
+        terms = super().extra_terms(scene, sensor, seed)
+        terms.append(primary_boundary_image(self, scene, sensor, seed, self.primary_spp))
+        return terms
 
     def to_string(self):
         return (f"EdgeSamplingIntegrator[max_depth = {self.max_depth}, rr_depth = {self.rr_depth}, "
                 f"primary_spp = {self.primary_spp}, secondary_spp = {self.secondary_spp}]")
-
-
-def _match_channels(img, like):
-    if img.shape == like.shape:
-        return img
-    import numpy as np
-    a = np.zeros(like.shape, dtype=np.float32)
-    a[..., :img.shape[2]] = np.array(img)
-    return mi.TensorXf(a)
 
 
 mi.register_integrator("edge_sampling", lambda props: EdgeSamplingIntegrator(props))
