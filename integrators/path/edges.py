@@ -86,3 +86,19 @@ def candidate_edges(V: np.ndarray, F: np.ndarray, o, flat_shaded: bool, crease_c
         keep[inner] |= np.einsum("ij,ij->i", n0, n1) < crease_cos
     keep &= length > 1e-12 * max(float(np.ptp(V, axis=0).max()), 1e-30)
     return np.flatnonzero(keep)
+
+
+def attached_edge_point(meshes, mesh, i0, i1, t):
+    """World point ``lerp(v[i0], v[i1], t)`` on the chosen edges, gathered from the meshes' vertex
+    buffers so that it is attached to whatever parameters move them (Dr.Jit; ``mesh`` indexes
+    ``meshes``, ``t`` is held fixed)."""
+    import drjit as dr
+    import mitsuba as mi
+    p = dr.zeros(mi.Point3f, dr.width(t))
+    for m, shape in enumerate(meshes):
+        active = mesh == m
+        buf = shape.vertex_positions_buffer()
+        v0 = dr.gather(mi.Point3f, buf, i0, active)
+        v1 = dr.gather(mi.Point3f, buf, i1, active)
+        p = dr.select(active, dr.lerp(v0, v1, t), p)
+    return p

@@ -26,7 +26,7 @@ import mitsuba as mi
 import numpy as np
 
 from .camera import PinholeCamera
-from .edges import candidate_edges, edge_topology
+from .edges import attached_edge_point, candidate_edges, edge_topology
 
 EPS_PIXELS = 1e-3  # offset of the two one-sided rays, in pixels
 
@@ -160,14 +160,7 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
         scale = edges.total_length / (N * filter_integral(film.rfilter()))
 
     # Attached edge point: gather the endpoints from the (AD-tracked) vertex buffers.
-    p = dr.zeros(mi.Point3f, N)
-    for m, shape_m in enumerate(edges.meshes):
-        active = mesh == m
-        buf = shape_m.vertex_positions_buffer()
-        v0 = dr.gather(mi.Point3f, buf, i0, active)
-        v1 = dr.gather(mi.Point3f, buf, i1, active)
-        p = dr.select(active, dr.lerp(v0, v1, t), p)
-    x_att = cam.film(p)
+    x_att = cam.film(attached_edge_point(edges.meshes, mesh, i0, i1, t))
     v_n = dr.dot(n, x_att - dr.detach(x_att))
     value = delta_L * (v_n * scale)
 
