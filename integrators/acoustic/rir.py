@@ -101,9 +101,8 @@ def find_paths(room: Room, order: int, params: dict, method: str = "auto", **kw)
     if method == "lattice":
         if room.box is None:
             raise RoomError("the shoebox lattice needs a shoebox room (pn.shoebox); use method='polyhedral'")
-        n = _shoebox.lattice(order)
-        pos = _shoebox.image_positions(n, params["dims"], params["source"])
-        return pos, _shoebox.wall_hits(n), np.abs(n).sum(axis=1)
+        pos = _shoebox.image_positions(order, params["dims"], params["source"])
+        return pos, _shoebox.device_lattice(order)[2], np.abs(_shoebox.lattice(order)).sum(axis=1)
     if method == "polyhedral":
         from . import polyhedral
         return polyhedral.find_paths(room, order, params, **kw)
@@ -111,32 +110,32 @@ def find_paths(room: Room, order: int, params: dict, method: str = "auto", **kw)
 
 
 def check_inputs(room: Room, params: dict):
+    host = {k: np.array(dr.detach(params[k]), dtype=np.float64).reshape(-1)
+            for k in ("source", "receiver", "absorption", "scattering", "dims", "vertices") if k in params}
     for k in ("source", "receiver"):
-        p = np.array(dr.detach(params[k]), dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(p)):
-            raise RoomError(f"{k} position {p.tolist()} contains NaN/Inf")
+        if not np.all(np.isfinite(host[k])):
+            raise RoomError(f"{k} position {host[k].tolist()} contains NaN/Inf")
     for k in ("absorption", "scattering"):
-        a = np.array(dr.detach(params[k]), dtype=np.float64)
+        a = host[k]
         if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
             bad = a[~np.isfinite(a) | (a < 0) | (a > 1)]
             raise RoomError(f"{k} coefficients must lie in [0, 1]; got {bad[:5].tolist()}")
     if "dims" in params and room.box is not None:
-        L = np.array(dr.detach(params["dims"]), dtype=np.float64).reshape(-1)
+        L = host["dims"]
         if not np.all(np.isfinite(L)) or np.any(L <= 0):
             raise RoomError(f"room dimensions must be positive and finite, got {L.tolist()}")
         for k in ("source", "receiver"):
-            p = np.array(dr.detach(params[k]), dtype=np.float64).reshape(-1)
+            p = host[k]
             if np.any(p <= 0) or np.any(p >= L):
                 raise RoomError(f"{k} at {np.round(p, 4).tolist()} is outside the room [0, {np.round(L, 4).tolist()}]")
     elif room.box is None:
         from scenes.room import point_inside
-        V = np.array(dr.detach(params["vertices"]), dtype=np.float64).reshape(-1, 3)
+        V = host["vertices"].reshape(-1, 3)
         if not np.all(np.isfinite(V)):
             raise RoomError("room vertex positions contain NaN/Inf")
         for k in ("source", "receiver"):
-            p = np.array(dr.detach(params[k]), dtype=np.float64).reshape(-1)
-            if not point_inside(p, V, room.faces):
-                raise RoomError(f"{k} at {np.round(p, 4).tolist()} is outside the room")
+            if not point_inside(host[k], V, room.faces):
+                raise RoomError(f"{k} at {np.round(host[k], 4).tolist()} is outside the room")
 
 
 def _tail_options(room, tail):
@@ -191,7 +190,10 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
     spread = 1.0 / dist if conv.amplitude == "1/r" else 1.0 / (4.0 * math.pi * dist)
     if conv.reflection_sign < 0:
         spread = spread * upload(mi.Float64, np.where(orders % 2 == 1, -1.0, 1.0))
-    hit_arr = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(W)]
+    if method == "lattice" or (method == "auto" and room.box is not None):
+        hit_arr = _shoebox.device_lattice(int(order))[3]      # uploaded once per order
+    else:
+        hit_arr = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(W)]
     used = [w for w in range(W) if hits[:, w].any()]
     if topts is not None:
         scols = _band_values(0.5 * dr.log(dr.maximum(1.0 - p["scattering"], 1e-300)), W, B, mi)

@@ -40,14 +40,25 @@ def wall_hits(n: np.ndarray) -> np.ndarray:
     return np.stack([low[:, 0], high[:, 0], low[:, 1], high[:, 1], low[:, 2], high[:, 2]], axis=1)
 
 
-def image_positions(n: np.ndarray, dims, source):
-    """Dr.Jit (mi.Vector3d) image positions for lattice indices ``n`` (M, 3); ``dims`` and ``source`` are
-    mi.Vector3d (possibly AD-attached)."""
+@functools.lru_cache(maxsize=8)
+def device_lattice(order: int):
+    """Per-order constants on the device, uploaded once: (lattice coordinates (3 x mi.Float64), odd-index
+    flags (3 x mi.Float64, 0/1), wall hits (M, 6) NumPy, hit counts per wall (6 x mi.Float64))."""
     import drjit as dr
     import mitsuba as mi
-    comps = []
-    for a in range(3):
-        na = upload(mi.Float64, n[:, a].astype(np.float64))
-        odd = upload(mi.Float64, (n[:, a] % 2 != 0).astype(np.float64)) > 0.5
-        comps.append(na * dims[a] + dr.select(odd, dims[a] - source[a], source[a]))
-    return mi.Vector3d(*comps)
+    n = lattice(order)
+    hits = wall_hits(n)
+    hits.setflags(write=False)
+    coords = [upload(mi.Float64, n[:, a].astype(np.float64)) for a in range(3)]
+    odd = [upload(mi.Float64, (n[:, a] % 2 != 0).astype(np.float64)) for a in range(3)]
+    cols = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(6)]
+    dr.eval(coords, odd, cols)
+    return coords, odd, hits, cols
+
+
+def image_positions(order: int, dims, source):
+    """Dr.Jit (mi.Vector3d) positions of the lattice images up to ``order``; ``dims`` and ``source`` are
+    mi.Vector3d (possibly AD-attached): n L + s (n even) or n L + L - s (n odd)."""
+    import mitsuba as mi
+    coords, odd, _, _ = device_lattice(order)
+    return mi.Vector3d(*[coords[a] * dims[a] + source[a] + odd[a] * (dims[a] - 2.0 * source[a]) for a in range(3)])

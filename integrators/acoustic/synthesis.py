@@ -248,6 +248,16 @@ def _adjoint_loop(s, amps, gout, N, tables, taps, g):
     return ga, gs
 
 
+@functools.lru_cache(maxsize=8)
+def _device_tables(Real, taps: int, g: int, precision: str):
+    """The sinc table and Hann window of :func:`sinc_table` on the device (uploaded once)."""
+    np_t = np.float32 if Real.__name__ == "Float" else np.float64
+    lut, hann = sinc_table(taps, g, precision)
+    out = (upload(Real, lut.astype(np_t)), upload(Real, hann.astype(np_t)))
+    dr.eval(out)
+    return out
+
+
 class _SynthOp(dr.CustomOp):
     def eval(self, sample, amps, N, conv):
         Real = type(sample)
@@ -262,12 +272,8 @@ class _SynthOp(dr.CustomOp):
         self.start = upload(UInt32, np.searchsorted(fls, n - half, "left").astype(np.uint32))
         self.end = upload(UInt32, np.searchsorted(fls, n + half, "right").astype(np.uint32))
         self.perm = upload(UInt32, perm.astype(np.uint32))
-        np_t = np.float32 if Real.__name__ == "Float" else np.float64
-        if conv.kernel == "sinc_lut":
-            lut, hann = sinc_table(conv.taps, conv.lut_granularity, conv.delay_precision)
-            self.tables = (upload(Real, lut.astype(np_t)), upload(Real, hann.astype(np_t)))
-        else:
-            self.tables = None
+        self.tables = _device_tables(Real, conv.taps, conv.lut_granularity, conv.delay_precision) \
+            if conv.kernel == "sinc_lut" else None
         ss = dr.gather(Real, sample, self.perm)
         srt = [dr.gather(Real, a, self.perm) for a in amps]
         dr.eval(ss, srt)
