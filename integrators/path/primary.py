@@ -29,6 +29,8 @@ from .camera import PinholeCamera
 from .edges import attached_edge_point, candidate_edges, edge_topology
 
 EPS_PIXELS = 1e-3  # offset of the two one-sided rays, in pixels
+SPLIT_PIXELS = 1e-4  # shift of the two halves of a sample that lies on a pixel border
+OCCLUSION_TOL = 1e-3  # an edge point is hidden by a hit nearer than (1 - tol) x its distance
 
 
 def filter_integral(rfilter) -> float:
@@ -37,7 +39,7 @@ def filter_integral(rfilter) -> float:
     if rfilter.is_box_filter():
         return (2 * r) ** 2
     xs = np.linspace(-r, r, 101)  # smooth filters: a coarse grid is enough
-    k1 = np.trapz([rfilter.eval(float(x)) for x in xs], xs)
+    k1 = np.trapezoid(np.array(rfilter.eval(mi.Float(xs)), dtype=np.float64), xs)
     return float(k1 * k1)
 
 
@@ -157,6 +159,13 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
                                                active=mi.Bool(True))
             side.append(L * w)
         delta_L = side[1] - side[0]  # L⁻ - L⁺
+        # An occluded edge contributes nothing, even where its projection coincides with a visible
+        # edge's (symmetric scenes): there its one-sided rays would see the visible edge's jump.
+        p = attached_edge_point(edges.meshes, mesh, i0, i1, t)
+        o = mi.Point3f(*(float(c) for c in cam.origin))
+        dist = dr.norm(p - o)
+        hidden = scene.ray_test(mi.Ray3f(mi.Ray3f(o, mi.Vector3f((p - o) / dist)), dist * (1 - OCCLUSION_TOL)))
+        delta_L = dr.select(hidden, 0.0, delta_L)
         scale = edges.total_length / (N * filter_integral(film.rfilter()))
 
     # Attached edge point: gather the endpoints from the (AD-tracked) vertex buffers.
@@ -166,5 +175,12 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
 
     block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 3, rfilter=film.rfilter(), border=False,
                           normalize=False, coalesce=False)
-    block.put(x, [value[0], value[1], value[2]])
+    # A sample exactly on a pixel border (a pixel-aligned edge, e.g. a symmetric mesh centred in
+    # view) is split half/half across it: with a box filter the pixel values have a kink there, and
+    # the two one-sided derivatives' mean is what central finite differences measure.
+    on_border = (x.x == dr.floor(x.x)) | (x.y == dr.floor(x.y))
+    half = dr.select(on_border, 0.5, 1.0)
+    for sgn in (+1, -1):
+        block.put(x + sgn * dr.select(on_border, SPLIT_PIXELS, 0.0) * n,
+                  [value[0] * half, value[1] * half, value[2] * half], active=on_border | (sgn > 0))
     return block.tensor()
