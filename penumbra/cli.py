@@ -9,6 +9,7 @@ import sys
 # One entry per job module (penumbra/jobs/<name>.py). Keep this list sorted.
 JOBS = [
     "materials",
+    "reconstruct",
     "rir",
     "room_design",
     "vectorize",

@@ -1,4 +1,4 @@
-"""Main job v0: recover reflectances and light intensity of a scene from a target image.
+"""Recover reflectances and light intensity of a scene from a target image.
 
 The target is rendered at high spp with the scene's true values; the job then forgets the chosen
 parameters (reflectances to grey, radiance to a guess), and recovers them with Adam through
@@ -18,8 +18,8 @@ DEFAULT_PARAMS = ["red.reflectance.value", "green.reflectance.value", "box-mat.r
 
 
 def add_parser(sub):
-    p = sub.add_parser("materials", aliases=["demo"], help="recover reflectances and light intensity of a "
-                       "scene from a target render (main job; `demo` runs it on the bundled scene)")
+    p = sub.add_parser("materials", help="recover reflectances and light intensity of a scene from a "
+                       "target render (the bundled Cornell box by default)")
     p.add_argument("--scene", help="Mitsuba XML scene (default: the bundled Cornell box)")
     p.add_argument("--params", nargs="+", default=None, help="parameter names to recover (default: the "
                    "bundled scene's wall/object reflectances and the light's radiance)")

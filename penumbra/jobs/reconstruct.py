@@ -1,0 +1,253 @@
+"""Main job: reconstruct a shape and its reflectance from several views (``penumbra reconstruct``,
+also ``penumbra demo``).
+
+Target images of a scene's mesh are rendered with Mitsuba's ``path`` integrator from every sensor
+of the scene. The mesh is then replaced by a sphere (flat-shaded, grey) and its vertex positions
+and diffuse reflectance are recovered by gradient descent through ``edge_sampling`` (path replay
+interior term + primary-visibility boundary term, so silhouettes pull the surface; Li et al. 2018),
+with the vertex positions parametrised by Large Steps (Nicolet, Jacobson, Jakob 2021:
+u = (I + λL) x, :mod:`optim.large_steps`) and updated by their uniform Adam. Each step renders a
+few views (cycling through all) and minimises the mean L1 image error.
+
+Writes ``target.png`` / ``initial.png`` / ``final.png`` (all views in a row), ``comparison.png``
+(rows: target, initial, final), ``loss.png`` / ``loss.json``, the recovered mesh ``mesh.ply`` /
+``mesh.obj`` and ``recovered.json`` (reflectance, Chamfer distance and silhouette IoU to the
+target, initial vs final), and prints the geometric errors. Flat shading is used because
+smooth-shaded low-poly silhouettes have a biased boundary term (README, path section).
+
+The helpers :func:`silhouettes`, :func:`iou`, :func:`chamfer` and :func:`fit` are shared with the
+tests (the Middlebury temple test reconstructs from photographs with them).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+
+def add_parser(sub):
+    p = sub.add_parser("reconstruct", aliases=["demo"],
+                       help="recover a mesh (Large Steps) and its reflectance from renders of several views "
+                       "(main job; `demo` runs it on the bundled blob scene)")
+    p.add_argument("--scene", help="Mitsuba XML scene with one or more sensors and the mesh to recover "
+                   "(default: the bundled blob)")
+    p.add_argument("--shape", default="target", help="id of the mesh to recover (default: target)")
+    p.add_argument("--steps", type=int, default=160)
+    p.add_argument("--views-per-step", type=int, default=4, help="views rendered per step (cycling through all)")
+    p.add_argument("--spp", type=int, default=4, help="samples per pixel per view and step")
+    p.add_argument("--target-spp", type=int, default=128)
+    p.add_argument("--res", type=int, default=64)
+    p.add_argument("--subdivisions", type=int, default=3, help="icosphere level of the initial sphere "
+                   "(3: 642 vertices)")
+    p.add_argument("--radius", type=float, default=0.8, help="initial sphere radius, as a fraction of the "
+                   "half-diagonal of the target mesh's bounding box divided by sqrt(3)")
+    p.add_argument("--lambda", dest="lambda_", type=float, default=20.0, help="Large Steps smoothing λ")
+    p.add_argument("--lr", type=float, default=0.02, help="learning rate of the Large Steps latent")
+    p.add_argument("--lr-reflectance", type=float, default=0.05)
+    p.add_argument("--out", default="out/reconstruct")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+# --- shared helpers ---------------------------------------------------------------------------------
+
+def silhouettes(vertices, faces, sensors) -> list[np.ndarray]:
+    """Binary (H, W) masks of the mesh seen through each sensor (one ray per pixel centre)."""
+    import drjit as dr
+    import mitsuba as mi
+    from scenes import mesh_from_arrays
+    scene = mi.load_dict({"type": "scene", "m": mesh_from_arrays(vertices, faces, allow_degenerate=True,
+                                                                 face_normals=True)})
+    masks = []
+    for sensor in sensors:
+        W, H = (int(v) for v in sensor.film().crop_size())
+        idx = dr.arange(mi.UInt32, W * H)
+        pos = mi.Point2f((mi.Float(idx % W) + 0.5) / W, (mi.Float(idx // W) + 0.5) / H)
+        ray, _ = sensor.sample_ray(0.0, 0.5, pos, mi.Point2f(0.5))
+        masks.append(np.array(scene.ray_intersect(ray).is_valid()).reshape(H, W))
+    return masks
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two binary masks (1 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def sample_surface(vertices, faces, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` points uniformly distributed (by area) on a triangle mesh."""
+    V, F = np.asarray(vertices, float), np.asarray(faces)
+    a, b, c = V[F[:, 0]], V[F[:, 1]], V[F[:, 2]]
+    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    rng = np.random.default_rng(seed)
+    f = rng.choice(len(F), n, p=area / area.sum())
+    r1, r2 = np.sqrt(rng.random(n)), rng.random(n)
+    return (1 - r1)[:, None] * a[f] + (r1 * (1 - r2))[:, None] * b[f] + (r1 * r2)[:, None] * c[f]
+
+
+def chamfer(mesh_a, mesh_b, n: int = 20000) -> float:
+    """Symmetric Chamfer distance between two meshes ((V, F) pairs): mean nearest-neighbour distance
+    of ``n`` area-uniform surface samples, averaged over both directions (same units as the mesh)."""
+    from scipy.spatial import cKDTree
+    pa, pb = sample_surface(*mesh_a, n, seed=1), sample_surface(*mesh_b, n, seed=2)
+    return float(0.5 * (cKDTree(pb).query(pa)[0].mean() + cKDTree(pa).query(pb)[0].mean()))
+
+
+def fit(scene, params, shape: str, targets: list, faces, steps: int, views_per_step: int = 4, spp: int = 4,
+        lambda_: float = 20.0, lr: float = 0.02, lr_reflectance: float | None = 0.05, loss=None,
+        out_dir: str | None = None, progress: bool = True, description: str = "reconstructing"):
+    """Optimize ``<shape>.vertex_positions`` (Large Steps) and, unless ``lr_reflectance`` is None,
+    ``<shape>.bsdf.reflectance.value`` so that the renders of ``scene``'s sensors match ``targets``
+    (a list of (H, W, 3) images, one per sensor). Returns :class:`optim.Result`."""
+    import mitsuba as mi
+
+    import optim
+    from optim.large_steps import LargeSteps, UniformAdam
+
+    if len(targets) != len(scene.sensors()):
+        raise ValueError(f"reconstruct: {len(targets)} target images for {len(scene.sensors())} sensors")
+    if steps < 1 or views_per_step < 1:
+        raise ValueError(f"reconstruct: steps and views_per_step must be >= 1, got {steps}, {views_per_step}")
+    pos, refl = f"{shape}.vertex_positions", f"{shape}.bsdf.reflectance.value"
+    x0 = np.array(params[pos])
+    variables = {pos: optim.Variable(x0, LargeSteps(x0.reshape(-1, 3), faces, lambda_), lr=lr)}
+    if lr_reflectance is not None:
+        # validate() gives the parameter's own type (Color3f): a value of another Dr.Jit type would be
+        # converted through NumPy by ParameterMap, silently detaching it from the AD graph
+        variables[refl] = optim.Variable(params.validate(refl, params.snapshot([refl])[refl]), optim.Unit,
+                                         lr=lr_reflectance)
+    targets = [t if isinstance(t, mi.TensorXf) else mi.TensorXf(np.asarray(t, np.float32)) for t in targets]
+    loss = loss or optim.losses.l1
+    n_views, k = len(targets), min(views_per_step, len(targets))
+    order = np.random.default_rng(0).permutation(n_views)
+    step = [0]
+
+    def objective(values):
+        params.update(values)
+        s = step[0]
+        step[0] += 1
+        views = [int(order[(s * k + j) % n_views]) for j in range(k)]
+        total = 0.0
+        for v in views:
+            image = mi.render(params.scene, params.mitsuba, sensor=v, spp=spp, seed=s * n_views + v)
+            total = total + loss(image, targets[v])
+        return total / k
+
+    result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform={pos}), out_dir=out_dir,
+                            schedule=optim.schedules.cosine(steps, final=0.1), progress=progress,
+                            description=description)
+    params.update(result.values)
+    return result
+
+
+def replace_shape(scene, shape_id: str, vertices, faces, reflectance=0.5, integrator=None):
+    """A new scene with the sensors, emitters and other shapes of ``scene`` and, instead of the mesh
+    ``shape_id``, a flat-shaded diffuse mesh (``vertices``, ``faces``) under the same id."""
+    import mitsuba as mi
+
+    from scenes import builders, load_scene, mesh_from_arrays
+    ids = [s.id() for s in scene.shapes()]
+    if shape_id not in ids:
+        raise KeyError(f"reconstruct: the scene has no shape with id {shape_id!r} (shapes: {ids})")
+    d = {"type": "scene", "integrator": integrator or {"type": "edge_sampling", "max_depth": 3, "primary_spp": 4}}
+    for i, s in enumerate(scene.sensors()):
+        d[s.id() or f"sensor{i}"] = s
+    for i, e in enumerate(scene.emitters()):
+        if e.get_shape() is None:
+            d[e.id() or f"emitter{i}"] = e
+    for i, s in enumerate(scene.shapes()):
+        if s.id() != shape_id:
+            d[s.id() or f"shape{i}"] = s
+    d[shape_id] = mesh_from_arrays(vertices, faces, name=shape_id, face_normals=True,
+                                   bsdf=mi.load_dict(builders.diffuse(reflectance)))
+    return load_scene(d)
+
+
+def side_by_side(rows: list[list[np.ndarray]]) -> np.ndarray:
+    """Tile images: one row per list, a 2-pixel gap between tiles."""
+    def pad(img):
+        return np.pad(np.asarray(img)[..., :3], ((1, 1), (1, 1), (0, 0)), constant_values=1.0)
+    return np.concatenate([np.concatenate([pad(i) for i in row], axis=1) for row in rows], axis=0)
+
+
+# --- the job ----------------------------------------------------------------------------------------
+
+def run(args):
+    import drjit as dr
+    import mitsuba as mi
+
+    import integrators  # noqa: F401  (registers edge_sampling)
+    import renderer
+    from penumbra.assets import asset
+    from scenes import ParameterMap, builders, load_scene, mesh_arrays, save_mesh
+
+    for name in ("steps", "res", "spp", "target_spp", "views_per_step"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0 <= args.subdivisions <= 5:
+        raise ValueError(f"--subdivisions must lie in [0, 5], got {args.subdivisions}")
+    scene_path = args.scene or asset("scenes", "blob", "scene.xml")
+    target_scene = load_scene(scene_path, res=args.res, spp=args.spp)
+    shapes = {s.id(): s for s in target_scene.shapes()}
+    if args.shape not in shapes or not shapes[args.shape].is_mesh():
+        raise KeyError(f"reconstruct: {scene_path} has no mesh with id {args.shape!r} "
+                       f"(meshes: {[k for k, s in shapes.items() if s.is_mesh()]})")
+    sensors = list(target_scene.sensors())
+    VT, FT = mesh_arrays(shapes[args.shape])
+    true_refl = ParameterMap(target_scene).snapshot([f"{args.shape}.bsdf.reflectance.value"])
+    true_refl = next(iter(true_refl.values())).ravel()
+    os.makedirs(args.out, exist_ok=True)
+
+    print(f"rendering {len(sensors)} target views with `path` ({args.target_spp} spp, {args.res}x{args.res}) ...")
+    targets = [mi.render(target_scene, sensor=i, spp=args.target_spp, seed=1000 + i) for i in range(len(sensors))]
+
+    center = 0.5 * (VT.min(0) + VT.max(0))
+    radius = args.radius * 0.5 * float(np.linalg.norm(VT.max(0) - VT.min(0))) / np.sqrt(3)
+    V0, F0 = builders.icosphere(args.subdivisions, radius, center)
+    scene = replace_shape(target_scene, args.shape, V0, F0, reflectance=0.5)
+    params = ParameterMap(scene)
+
+    def render_all(seed):
+        return [np.array(mi.render(scene, sensor=i, spp=args.target_spp, seed=seed + i)) for i in range(len(sensors))]
+
+    initial = render_all(2000)
+    tg = [np.array(t) for t in targets]
+    iou0 = [iou(a, b) for a, b in zip(silhouettes(V0, F0, sensors), silhouettes(VT, FT, sensors))]
+    cd0 = chamfer((V0, F0), (VT, FT))
+
+    result = fit(scene, params, args.shape, targets, F0, args.steps, args.views_per_step, args.spp,
+                 args.lambda_, args.lr, args.lr_reflectance, out_dir=args.out, progress=not args.quiet,
+                 description="reconstructing shape + reflectance")
+    V1 = np.array(dr.detach(params[f"{args.shape}.vertex_positions"])).reshape(-1, 3)
+    refl = np.array(params[f"{args.shape}.bsdf.reflectance.value"]).ravel()
+    final = render_all(3000)
+    iou1 = [iou(a, b) for a, b in zip(silhouettes(V1, F0, sensors), silhouettes(VT, FT, sensors))]
+    cd1 = chamfer((V1, F0), (VT, FT))
+
+    for name, imgs in (("target", tg), ("initial", initial), ("final", final)):
+        renderer.write_image(os.path.join(args.out, f"{name}.png"), side_by_side([imgs]))
+    renderer.write_image(os.path.join(args.out, "comparison.png"), side_by_side([tg, initial, final]))
+    save_mesh((V1, F0), os.path.join(args.out, "mesh.ply"))
+    save_mesh((V1, F0), os.path.join(args.out, "mesh.obj"))
+    mse = {k: float(np.mean([np.mean((a - b) ** 2) for a, b in zip(imgs, tg)]))
+           for k, imgs in (("initial", initial), ("final", final))}
+    report = {
+        "reflectance": {"true": true_refl.tolist(), "initial": [0.5, 0.5, 0.5], "recovered": refl.tolist(),
+                        "relative_error": float(np.linalg.norm(refl - true_refl) / np.linalg.norm(true_refl))},
+        "chamfer": {"initial": cd0, "final": cd1, "target_size": float(np.linalg.norm(VT.max(0) - VT.min(0)))},
+        "silhouette_iou": {"initial": float(np.mean(iou0)), "final": float(np.mean(iou1)),
+                           "per_view_final": iou1},
+        "image_mse": mse, "loss": {"first": result.history[0], "last": result.history[-1]},
+        "vertices": len(V1), "faces": len(F0), "steps": args.steps, "seconds": result.seconds,
+    }
+    with open(os.path.join(args.out, "recovered.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nreflectance: true {np.round(true_refl, 3).tolist()} -> recovered {np.round(refl, 3).tolist()} "
+          f"({100 * report['reflectance']['relative_error']:.1f}% error)")
+    print(f"Chamfer distance to the target: {cd0:.4f} -> {cd1:.4f} (target size {report['chamfer']['target_size']:.2f})")
+    print(f"silhouette IoU (mean of {len(sensors)} views): {np.mean(iou0):.3f} -> {np.mean(iou1):.3f}")
+    print(f"image MSE: {mse['initial']:.4g} -> {mse['final']:.4g}; {result.seconds:.1f} s for {args.steps} steps; "
+          f"outputs in {args.out}/")
+    return 0
