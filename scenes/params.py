@@ -192,6 +192,11 @@ class ParameterMap:
             raise ParameterError(f"parameter {name!r} already exists in the Mitsuba scene")
         self._extra[name] = _Extra(get, set, differentiable, moves_geometry, owner)
 
+    def add_transforms(self, ids=None) -> list[str]:
+        """Register a differentiable ``<id>.to_world`` per mesh (see :mod:`scenes.transforms`)."""
+        from .transforms import register_transforms
+        return register_transforms(self, ids)
+
 
 def _is_float_drjit(value) -> bool:
     import drjit as dr
