@@ -32,11 +32,12 @@ class BoundaryTermIntegrator(PRBIntegrator):
         grad = super().render_forward(scene, params, sensor, seed, spp)
         sensor = self._sensor(scene, sensor)
         with dr.resume_grad():
-            total = None
-            for term in self.extra_terms(scene, sensor, int(seed)):
-                dr.forward_to(term, flags=_FLAGS)
-                g = dr.grad(term)
-                total = g if total is None else total + g
+            total = self._sum_terms(scene, sensor, seed)
+            if total is not None:
+                # One traversal for all terms: ADFlag.Default clears the input tangents, so a
+                # second forward_to would see none.
+                dr.forward_to(total, flags=_FLAGS)
+                total = dr.grad(total)
         return grad if total is None else grad + _match_channels(total, grad)
 
     def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
@@ -44,8 +45,15 @@ class BoundaryTermIntegrator(PRBIntegrator):
         sensor = self._sensor(scene, sensor)
         g = grad_in if grad_in.shape[2] == 3 else grad_in[:, :, :3]
         with dr.resume_grad():
-            for term in self.extra_terms(scene, sensor, int(seed)):
-                dr.backward_from(dr.sum(term * dr.detach(g), axis=None), flags=_FLAGS)
+            total = self._sum_terms(scene, sensor, seed)
+            if total is not None:
+                dr.backward_from(dr.sum(total * dr.detach(g), axis=None), flags=_FLAGS)
+
+    def _sum_terms(self, scene, sensor, seed):
+        total = None
+        for term in self.extra_terms(scene, sensor, int(seed)):
+            total = term if total is None else total + term
+        return total
 
 
 def _match_channels(img, like):

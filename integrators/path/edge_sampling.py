@@ -24,6 +24,7 @@ import mitsuba as mi
 
 from .base import BoundaryTermIntegrator
 from .primary import primary_boundary_image
+from .secondary import secondary_boundary_image
 
 
 class EdgeSamplingIntegrator(BoundaryTermIntegrator):
@@ -33,13 +34,13 @@ class EdgeSamplingIntegrator(BoundaryTermIntegrator):
         self.secondary_spp = int(props.get("secondary_spp", 0))
         if self.primary_spp < 0:
             raise ValueError(f"edge_sampling: primary_spp must be >= 0, got {self.primary_spp}")
-        if self.secondary_spp != 0:
-            raise NotImplementedError("edge_sampling: secondary visibility (shadows, indirect edges) is not "
-                                      "implemented yet; set secondary_spp=0")
+        if self.secondary_spp < 0:
+            raise ValueError(f"edge_sampling: secondary_spp must be >= 0, got {self.secondary_spp}")
 
     def extra_terms(self, scene, sensor, seed: int):
         terms = super().extra_terms(scene, sensor, seed)
         terms.append(primary_boundary_image(self, scene, sensor, seed, self.primary_spp))
+        terms.append(secondary_boundary_image(self, scene, sensor, seed, self.secondary_spp))
         return terms
 
     def to_string(self):

@@ -1,0 +1,134 @@
+"""Secondary-visibility boundary term by edge sampling (Li et al. 2018, Sec. 5).
+
+At a path vertex x with outgoing direction ω_o, reflected radiance is an integral over incident
+directions, L_r(x, ω_o) = ∫_{S²} f(x, ω_o, ω) L_i(x, ω) dω. L_i jumps across the spherical
+projections of the scene's silhouette edges (shadows, reflections of edges) and, for flat-shaded
+meshes, of creases. Moving them adds a boundary integral over those curves on the sphere:
+
+    ∂L_r/∂θ |_boundary = ∫_Γ (f L_i⁻ - f L_i⁺)(ω) · v_n(ω) dℓ(ω)
+
+with m the unit normal of the plane through x and the edge (a great circle on the sphere, so m is
+also the curve's normal in the sphere's tangent plane), L_i^± the incident radiance just on the ±m
+side, and v_n = m · ∂ω/∂θ the normal velocity of the projected edge. A sample picks an edge e from
+the hierarchy (:mod:`integrators.path.edge_tree`, probability P(e | x)), a point p = v₀ + t (v₁ - v₀)
+with t uniform, checks that the edge is a silhouette (or flat crease) seen from x and that p is
+visible from x, estimates L_i^± with two correlated sub-paths (Mitsuba's path-replay integrator in
+primal mode, with the remaining depth) started a hair's width to each side, and weights by the
+Jacobian |∂ω/∂t| = |(I - ωωᵀ)(v₁ - v₀)| / |p - x|:
+
+    ⟨∂L_r/∂θ⟩ = (f L_i⁻ - f L_i⁺) · |∂ω/∂t| / P(e | x) · v_n .
+
+Vertices x come from camera paths traced by BSDF sampling (:mod:`integrators.path.vertices`); the
+contribution of a vertex is multiplied by the path throughput up to x and splatted at the camera
+sample's film position with the film's filter (normalised like Mitsuba's film), one edge sample per
+vertex, ``secondary_spp`` paths per pixel.
+
+As for the primary term, the estimator is a Dr.Jit expression of value 0 whose derivative is the
+boundary term: ``v_n = m · (ω(θ) - detach(ω(θ)))`` with ω(θ) = normalize(p(θ) - x(θ)), p gathered
+from the meshes' vertex buffers and x re-intersected with attachment to the moving geometry.
+"""
+from __future__ import annotations
+
+import drjit as dr
+import mitsuba as mi
+
+from .edge_tree import EdgeTree, light_cones, scene_edges
+from .edges import attached_edge_point
+from .vertices import camera_vertices
+
+EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
+
+
+def _incident_radiance(integrator, scene, sampler, si, ω, remaining_depth, active):
+    """L_i(x, ω) estimated by a path from x (emission at its first hit counted in full)."""
+    saved = integrator.max_depth, integrator.hide_emitters
+    integrator.max_depth, integrator.hide_emitters = remaining_depth, False
+    try:
+        L, _, _, _ = integrator.sample(mode=dr.ADMode.Primal, scene=scene, sampler=sampler,
+                                       ray=si.spawn_ray(ω), depth=mi.UInt32(0), δL=None, δaovs=None,
+                                       state_in=None, active=mi.Bool(active))
+    finally:
+        integrator.max_depth, integrator.hide_emitters = saved
+    return dr.select(active, L, 0.0)
+
+
+def _edge_sample(integrator, scene, tree, lights, meshes, sampler, vertex, remaining_depth):
+    """Zero-valued contribution (mi.Spectrum) of one edge sample at each vertex of ``vertex``."""
+    si, bsdf, active = vertex.si, vertex.bsdf, vertex.active
+    x = si.p
+    wo = -vertex.ray.d
+    n_side = dr.mulsign(si.n, dr.dot(si.n, wo))
+    one_sided = ~mi.has_flag(bsdf.flags(), mi.BSDFFlags.Transmission)
+    e, P_e, ok = tree.sample(sampler, x, n_side, one_sided, active, lights)
+    v0, v1 = tree.leaf("v0", e, ok), tree.leaf("v1", e, ok)
+    t = sampler.next_1d(ok)
+    p = dr.lerp(v0, v1, t)
+    dist = dr.norm(p - x)
+    ω = (p - x) / dr.maximum(dist, 1e-30)
+    # A discontinuity only where the edge is a silhouette (or a flat crease) seen from x ...
+    s0 = dr.dot(tree.leaf("n0", e, ok), x - v0)
+    s1 = dr.dot(tree.leaf("n1", e, ok), x - v0)
+    ok &= tree.leaf("always", e, ok) | (s0 * s1 <= 0)
+    m_raw = dr.cross(v0 - x, v1 - x)
+    ok &= (dist > 0) & (dr.squared_norm(m_raw) > 0)
+    m = dr.normalize(m_raw)
+    # ... and where p itself is visible from x.
+    ray_p = si.spawn_ray(ω)
+    ray_p.maxt = dist * (1 - 1e-3)
+    ok &= ~scene.ray_test(ray_p, ok)
+
+    ctx = mi.BSDFContext()
+    side = []
+    for sgn, smp in ((+1, sampler.clone()), (-1, sampler)):
+        ω_s = dr.normalize(ω + (sgn * EPS_ANGLE) * m)
+        f = bsdf.eval(ctx, si, si.to_local(ω_s), ok)
+        side.append(f * _incident_radiance(integrator, scene, smp, si, ω_s, remaining_depth, ok))
+    ΔI = side[1] - side[0]  # f L_i⁻ - f L_i⁺
+    dv = v1 - v0
+    J = dr.norm(dv - ω * dr.dot(ω, dv)) / dr.maximum(dist, 1e-30)
+    weight = dr.select(ok, vertex.β * ΔI * (J / dr.maximum(P_e, 1e-30)), 0.0)
+    ok_e = dr.select(ok, e, 0)
+
+    # Attached direction to the (moving) edge point from the (moving) shading point.
+    with dr.resume_grad():
+        p_att = attached_edge_point(meshes, tree.leaf("mesh", ok_e, ok), tree.leaf("i0", ok_e, ok),
+                                    tree.leaf("i1", ok_e, ok), t)
+        x_att = scene.ray_intersect(vertex.ray, ok).p
+        ω_att = dr.normalize(p_att - x_att)
+        v_n = dr.dot(m, ω_att - dr.detach(ω_att))
+        return dr.select(ok, weight * v_n, 0.0)
+
+
+def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
+    """Film-space image (mi.TensorXf (H, W, 3), value 0) whose derivative is the secondary
+    boundary term, for path vertices of depth 0 .. max_depth - 2."""
+    film = sensor.film()
+    W, H = (int(v) for v in film.crop_size())
+    zero = dr.zeros(mi.TensorXf, (H, W, 3))
+    max_depth = int(integrator.max_depth)
+    if spp <= 0 or max_depth < 2:
+        return zero
+    meshes = [s for s in scene.shapes() if s.is_mesh() and s.face_count() > 0]
+    tree = EdgeTree(scene_edges(meshes))
+    if tree.size == 0:
+        return zero
+    lights = light_cones(scene)
+
+    sampler = mi.load_dict({"type": "independent", "sample_count": spp})
+    sampler.seed(seed ^ 0x2ED6E, W * H * spp)
+    total = None
+    with dr.suspend_grad():
+        pos, vertices = camera_vertices(integrator, scene, sensor, sampler, max_depth - 1)
+    for depth, vertex in enumerate(vertices):
+        with dr.suspend_grad():
+            c = _edge_sample(integrator, scene, tree, lights, meshes, sampler, vertex, max_depth - depth - 1)
+        total = c if total is None else total + c
+        sampler.schedule_state()
+        dr.eval(total)
+
+    block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 4, rfilter=film.rfilter(), border=False,
+                          normalize=False, coalesce=False)
+    with dr.resume_grad():
+        block.put(pos, [total[0], total[1], total[2], mi.Float(1.0)])
+        t = block.tensor()
+        return t[:, :, :3] / dr.maximum(dr.detach(t[:, :, 3:4]), 1e-30)

@@ -1,0 +1,55 @@
+"""Camera path vertices for boundary terms at secondary bounces (wavefront, primal only).
+
+Boundary terms at a path vertex x_k (secondary edge sampling, warped-area sampling in direction
+space) need the vertex itself and the path throughput that carries its contribution to the film:
+
+    β_k = W(pos) · Π_{j<k} f(x_j, ω_{j-1}, ω_j) |cos| / p(ω_j)
+
+for a camera path traced by BSDF sampling. This module traces such paths one bounce at a time
+(each bounce evaluated before the next, so kernels stay small) and returns, per depth, the
+detached surface interaction, its BSDF, the ray that reached it, β_k and the lanes still alive.
+No emission is accumulated: the caller adds its own estimate at each vertex.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import drjit as dr
+import mitsuba as mi
+
+
+@dataclass
+class PathVertex:
+    si: mi.SurfaceInteraction3f
+    bsdf: mi.BSDFPtr
+    ray: mi.Ray3f        # the ray whose first hit is ``si`` (detached)
+    β: mi.Spectrum       # throughput from the sensor up to (excluding) the BSDF at ``si``
+    active: mi.Bool
+
+
+def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int):
+    """Trace ``sampler.sample_count()`` camera paths per pixel for ``n_vertices`` vertices.
+
+    Returns the film positions of the camera samples (pixels) and a list of :class:`PathVertex`,
+    one per depth 0 .. n_vertices - 1.
+    """
+    ray, weight, pos = integrator.sample_rays(scene, sensor, sampler)[:3]
+    ray = mi.Ray3f(ray)
+    β = mi.Spectrum(weight)
+    active = mi.Bool(True)
+    ctx = mi.BSDFContext()
+    vertices = []
+    for depth in range(n_vertices):
+        si = scene.ray_intersect(ray, ray_flags=mi.RayFlags.All, coherent=depth == 0, active=active)
+        active &= si.is_valid()
+        bsdf = si.bsdf(ray)
+        vertices.append(PathVertex(si, bsdf, mi.Ray3f(ray), mi.Spectrum(β), mi.Bool(active)))
+        if depth + 1 == n_vertices:
+            break
+        bs, bsdf_weight = bsdf.sample(ctx, si, sampler.next_1d(active), sampler.next_2d(active), active)
+        β *= bsdf_weight
+        active &= (bs.pdf > 0) & dr.any(β != 0)
+        ray = si.spawn_ray(si.to_world(bs.wo))
+        sampler.schedule_state()
+        dr.eval(ray, β, active, si)
+    return pos, vertices
