@@ -299,7 +299,7 @@ def exhaustive_depth(W, order, budget):
 
 
 def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int = 4,
-               exhaustive: int = 1000, second: bool = False, rays_from: str = "source"):
+               exhaustive: int = 1000, second: bool = False, rays_from: str = "source", search: str = "auto"):
     """Valid image sources of ``room`` up to ``order``: (positions mi.Vector3d, wall hits (M, W), orders (M,)).
 
     Candidates: ray-traced sequences (see the module docstring), then up to ``rounds`` rounds of
@@ -308,16 +308,33 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     ``k`` reflections are tested as well, for the largest ``k`` whose W (W - 1)^(j - 1) candidates
     (summed over j <= k) fit in the ``exhaustive`` budget: up to that order the search is exact (the
     classic method with Borish pruning and ray-traced visibility), and no rays are shot if it covers
-    ``order``."""
+    ``order``.
+
+    ``search``: ``"auto"`` (default) uses the exact beam tracing of :mod:`.prism` when the room is a
+    vertical prism (an extruded floor polygon: every path found, no rays) and the candidate rays
+    above otherwise; ``"beams"`` requires a prism, ``"rays"`` always uses the candidate rays."""
     mi = _mi()
+    if search not in ("auto", "beams", "rays"):
+        raise ValueError(f"search must be 'auto', 'beams' or 'rays', got {search!r}")
     vertices = params["vertices"]
     V = np.array(dr.detach(vertices), dtype=np.float64).reshape(-1, 3)
     src_np = np.array(dr.detach(params["source"]), dtype=np.float64).reshape(-1)
     rcv_np = np.array(dr.detach(params["receiver"]), dtype=np.float64).reshape(-1)
-    scene = _scene(V, room.faces)
     n_w, d_w = _planes(room, vertices)
     source = params["source"]
     W, K = room.n_walls, max(order, 1)
+    n_out, d_out = outward_planes(room, V)
+    if search != "rays":
+        from . import prism
+        seqs = prism.find_sequences(room, V, n_out, d_out, src_np, rcv_np, order)
+        if seqs is None and search == "beams":
+            raise ValueError("search='beams' needs a vertical prism room (an extruded floor polygon)")
+        if seqs is not None:
+            if len(seqs) == 0:
+                raise ValueError("no valid path between the source and the receiver up to this order")
+            final, _ = _images(seqs, n_w, d_w, source)
+            return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+    scene = _scene(V, room.faces)
     # order 0: the direct path
     cand = np.full((1, K), -1, np.int64)
     if order > 0:
@@ -328,7 +345,6 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
         else:
             rc = np.zeros((0, K), np.int64)
         cand = np.concatenate([cand, rc, _exhaustive(W, K, depth)])
-    n_out, d_out = outward_planes(room, V)
     tested = np.zeros(0, np.int64)
     valid_rows, finals = [], []
     for rnd in range(rounds + 1):
@@ -362,11 +378,16 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     pos = finals[0]
     for q in finals[1:]:
         pos = mi.Vector3d(*[_cat(pos[a], q[a]) for a in range(3)])
+    return pos, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+
+
+def _hit_counts(seqs, W):
+    """(M, W) number of reflections on each wall of padded sequences (M, K)."""
     hits = np.zeros((len(seqs), W), np.int64)
-    for j in range(K):
+    for j in range(seqs.shape[1]):
         m = seqs[:, j] >= 0
         np.add.at(hits, (np.flatnonzero(m), seqs[m, j]), 1)
-    return pos, hits, (seqs >= 0).sum(axis=1)
+    return hits
 
 
 def _cat(a, b):

@@ -26,10 +26,19 @@ def test_box_mesh_equals_lattice(order):
     assert len(a) == len(b) and np.linalg.norm(a - b) / np.linalg.norm(a) < 1e-10
 
 
-def test_box_mesh_completeness_order_10():
-    """Candidates come from rays (+ neighbour refinement): at order 10 nearly all 1561 images are found."""
+def test_box_mesh_beam_search_exact_order_12():
+    """A box mesh is a prism: the beam search finds exactly the lattice's (2N+1)(2N^2+2N+3)/3 images."""
     box, poly = _box_pair()
-    res = simulate(poly, 10)   # default n_rays
+    res = simulate(poly, 12)
+    assert res.n_paths == 25 * (2 * 144 + 24 + 3) // 3
+    a = rir(box, 12)
+    assert np.linalg.norm(a - res.numpy()) / np.linalg.norm(a) < 1e-10
+
+
+def test_box_mesh_ray_search_order_10():
+    """The candidate-ray search (used for rooms that are not prisms): nearly all 1561 images at order 10."""
+    box, poly = _box_pair()
+    res = simulate(poly, 10, search="rays")   # default n_rays
     assert res.n_paths >= 0.98 * 1561
     a = rir(box, 10)
     assert np.linalg.norm(a - res.numpy()) / np.linalg.norm(a) < 0.05
@@ -70,20 +79,47 @@ def test_shadowed_direct_path():
     assert np.abs(h[direct - 3:direct + 3]).max() < 0.1 * np.abs(h).max()
 
 
-@pytest.mark.slow
-def test_l_shaped_room_image_set_order_8():
-    """At order 8 pyroomacoustics counts two edge-grazing paths twice (two wall orders giving the same
-    image, both accepted by its visibility test); as sets of image positions the results agree."""
-    import drjit as dr
+def _image_sets(order, **kw):
     from integrators.acoustic import default_params, polyhedral
-    _, images = _pra_l_room(8)
-    room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
-    pos, _, _ = polyhedral.find_paths(room, 8, default_params(room))
-    ours = np.stack([np.array(pos[a]) for a in range(3)], axis=1)
+    _, images = _pra_l_room(order)
     theirs = np.unique(np.round(images.astype(np.float64), 3), axis=0)
+    room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
+    pos, _, _ = polyhedral.find_paths(room, order, default_params(room), **kw)
+    return np.stack([np.array(pos[a]) for a in range(3)], axis=1), theirs
+
+
+@pytest.mark.parametrize("order", [6, 8])
+def test_l_shaped_room_image_set_equals_pyroomacoustics(order):
+    """The exact beam search finds the same image set as pyroomacoustics' exhaustive enumeration (which
+    counts two edge-grazing paths twice at order 8: as sets the results agree), each image once."""
+    ours, theirs = _image_sets(order)
     assert len(np.unique(np.round(ours, 3), axis=0)) == len(ours) == len(theirs)
     for p in theirs:
-        assert np.min(np.linalg.norm(ours - p, axis=1)) < 1e-3
+        assert np.min(np.linalg.norm(ours - p, axis=1)) < 1e-6
+
+
+@pytest.mark.slow
+def test_l_shaped_room_image_set_order_10():
+    """Order 10: all 1177 distinct images of pyroomacoustics (which lists 1190: 13 duplicates), no other."""
+    ours, theirs = _image_sets(10)
+    assert len(theirs) == 1177 and len(ours) == len(theirs)
+    assert all(np.min(np.linalg.norm(ours - p, axis=1)) < 1e-6 for p in theirs)
+
+
+def test_non_prism_room_uses_rays():
+    """A sloped ceiling is not a prism: the beam search refuses it and the default falls back to the
+    candidate rays, which agree with the exhaustive classic method at order 4."""
+    from integrators.acoustic import default_params, polyhedral
+    room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
+    V = room.vertices.copy()
+    V[(V[:, 2] > 1) & (V[:, 0] > 4), 2] = 3.5
+    sloped = R.load_room((V, room.faces), src=SRC, receiver=RCV, materials=0.2)
+    with pytest.raises(ValueError, match="prism"):
+        polyhedral.find_paths(sloped, 2, default_params(sloped), search="beams")
+    a = simulate(sloped, 4)
+    b = simulate(sloped, 4, exhaustive=10 ** 6, n_rays=0)
+    assert a.n_paths == b.n_paths
+    assert np.linalg.norm(a.numpy() - b.numpy()) / np.linalg.norm(b.numpy()) < 1e-10
 
 
 def test_exhaustive_search_is_exact_at_low_order():
@@ -96,14 +132,3 @@ def test_exhaustive_search_is_exact_at_low_order():
     assert np.linalg.norm(a - res.numpy()) / np.linalg.norm(a) < 1e-10
 
 
-@pytest.mark.slow
-def test_l_shaped_room_image_set_order_10():
-    """Order 10: no path that pyroomacoustics lacks, and at least 99 % of its distinct images."""
-    from integrators.acoustic import default_params, polyhedral
-    _, images = _pra_l_room(10)
-    theirs = np.unique(np.round(images.astype(np.float64), 3), axis=0)
-    room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
-    pos, _, _ = polyhedral.find_paths(room, 10, default_params(room))
-    ours = np.stack([np.array(pos[a]) for a in range(3)], axis=1)
-    assert all(np.min(np.linalg.norm(theirs - p, axis=1)) < 1e-3 for p in ours)
-    assert len(ours) >= 0.99 * len(theirs)

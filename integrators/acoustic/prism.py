@@ -1,0 +1,209 @@
+"""Exact image-source search for prism rooms (a floor polygon extruded vertically: vertical walls, one
+flat floor and one flat ceiling), e.g. the L-shaped room, by 2D beam tracing.
+
+In such a room, reflections on the vertical walls change only (x, y) and those on the floor/ceiling
+only z, and the two kinds commute. A 3D specular path therefore projects onto a 2D specular path inside
+the floor polygon (its vertical-wall reflections), and its height profile is the 1D two-wall lattice
+(Allen & Berkley 1979): the image of a 2D wall sequence s and height index n_z is the 2D image of s
+lifted by n_z floor/ceiling reflections, and the path exists iff its 2D projection does. Every 2D path
+with k <= order reflections thus gives 2 (order - k) + 1 images.
+
+The 2D paths are found by beam tracing (Heckbert & Hanrahan, SIGGRAPH 1984; Drumm & Lam's adaptive
+beam tracing for rooms): a beam is an image point and a window (a segment of the last reflecting wall);
+the walls it sees are found exactly by splitting the window at the directions of every wall endpoint
+behind it and casting one ray per sub-window (in a sub-window the first wall hit cannot change, as the
+walls of a simple polygon do not cross); each visible piece is reflected into a child beam. The
+receiver receives a path when it lies in a beam and its last leg is unobstructed. Unlike candidate rays
+(:mod:`.polyhedral`), no beam can be narrower than the sampling, so the search is complete (up to
+paths that graze a wall endpoint exactly). All beams of one depth are processed together in NumPy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _cross(a, b):
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+def prism_structure(room, V, n_out, d_out, tol: float = 1e-6):
+    """``(segments A (E, 2), B (E, 2), segment wall ids (E,), floor wall, ceiling wall)`` when the room with
+    vertices ``V`` is a vertical prism (every wall vertical or horizontal, one horizontal wall at the lowest
+    and one at the highest height, every vertex at one of the two), else None. The segments are the
+    boundary edges of the floor; each belongs to the vertical wall whose plane contains it."""
+    scale = max(float(np.ptp(V, axis=0).max()), 1e-9)
+    nz = n_out[:, 2]
+    horiz = np.abs(np.abs(nz) - 1.0) < tol
+    if not np.all(horiz | (np.abs(nz) < tol)):
+        return None
+    z0, z1 = V[:, 2].min(), V[:, 2].max()
+    if not np.all((np.abs(V[:, 2] - z0) < tol * scale) | (np.abs(V[:, 2] - z1) < tol * scale)):
+        return None
+    hw = np.flatnonzero(horiz)
+    if len(hw) != 2:
+        return None
+    floor = int(hw[np.argmin(d_out[hw] * nz[hw])])       # outward normal -z at z0: n.p = -z0
+    ceiling = int(hw[np.argmax(d_out[hw] * nz[hw])])
+    if floor == ceiling or nz[floor] > 0 or nz[ceiling] < 0:
+        return None
+    F = room.faces[room.face_wall == floor]
+    e = np.sort(np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]]), axis=1)
+    edges, counts = np.unique(e, axis=0, return_counts=True)
+    edges = edges[counts == 1]
+    vert = np.flatnonzero(~horiz)
+    dist = np.abs(V[edges[:, 0]] @ n_out[vert].T - d_out[vert]) + np.abs(V[edges[:, 1]] @ n_out[vert].T - d_out[vert])
+    wall = vert[np.argmin(dist, axis=1)]
+    if len(edges) < 3 or np.any(dist.min(axis=1) > tol * scale):
+        return None
+    return V[edges[:, 0], :2], V[edges[:, 1], :2], wall, floor, ceiling
+
+
+def _first_hit(O, D, A, S, exclude):
+    """(segment index, ray parameter) of the first segment hit by rays O + t D, t > 0 (inf if none),
+    ignoring segment ``exclude`` per ray (-1: none)."""
+    den = _cross(D[:, None, :], S[None, :, :])
+    AO = A[None, :, :] - O[:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = _cross(AO, S[None, :, :]) / den
+        u = _cross(AO, D[:, None, :]) / den
+    ok = (np.abs(den) > 1e-300) & (t > 1e-9) & (u >= -1e-12) & (u <= 1 + 1e-12)
+    ok &= np.arange(len(A))[None, :] != exclude[:, None]
+    t = np.where(ok, t, np.inf)
+    e = np.argmin(t, axis=1)
+    return e, t[np.arange(len(O)), e]
+
+
+def _line_point(O, D, A, S):
+    """Intersection of rays O + t D with the lines of segments A + u S (row-wise)."""
+    t = _cross(A - O, S) / _cross(D, S)
+    return O + t[:, None] * D
+
+
+def _reflect(P, A, S):
+    n = np.stack([S[:, 1], -S[:, 0]], axis=1) / np.linalg.norm(S, axis=1, keepdims=True)
+    return P - 2.0 * np.einsum("ij,ij->i", P - A, n)[:, None] * n
+
+
+def _pieces(I, P, Q, last, A, B):
+    """Visible pieces of the walls seen by beams (image I, window P-Q on segment ``last``): flat arrays
+    (beam index, hit segment, piece start, piece end)."""
+    S = B - A
+    nb, E = len(I), len(A)
+    W = Q - P
+    X = np.concatenate([A, B])                                   # wall endpoints
+    D = X[None, :, :] - I[:, None, :]
+    den = _cross(W[:, None, :], D)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = _cross((I - P)[:, None, :], D) / den                 # where the ray I -> X crosses the window
+        t = _cross((I - P)[:, None, :], W[:, None, :]) / den     # window crossing (X at t = 1)
+    keep = np.isfinite(u) & (u > 1e-12) & (u < 1 - 1e-12) & (t > 0) & (t < 1)
+    u = np.sort(np.where(keep, u, np.nan), axis=1)
+    u = np.concatenate([np.zeros((nb, 1)), u, np.ones((nb, 1))], axis=1)
+    u = np.sort(u, axis=1)                                      # NaN last
+    ua, ub = u[:, :-1], u[:, 1:]
+    good = np.isfinite(ub) & (ub - ua > 1e-12)
+    bi, ci = np.nonzero(good)
+    ua, ub = ua[bi, ci], ub[bi, ci]
+    um = 0.5 * (ua + ub)
+    O = P[bi] + um[:, None] * W[bi]
+    seg, tt = _first_hit(O, O - I[bi], A, S, last[bi])
+    hit = np.isfinite(tt)
+    bi, seg, ua, ub = bi[hit], seg[hit], ua[hit], ub[hit]
+    # merge consecutive sub-windows of one beam that see the same wall
+    new = np.r_[True, (bi[1:] != bi[:-1]) | (seg[1:] != seg[:-1])]
+    start = np.flatnonzero(new)
+    end = np.r_[start[1:], len(bi)] - 1
+    bi, seg, ua, ub = bi[start], seg[start], ua[start], ub[end]
+    Pa = P[bi] + ua[:, None] * W[bi]
+    Pb = P[bi] + ub[:, None] * W[bi]
+    return bi, seg, _line_point(I[bi], Pa - I[bi], A[seg], S[seg]), _line_point(I[bi], Pb - I[bi], A[seg], S[seg])
+
+
+def _root_pieces(s, A, B):
+    """Visible pieces of the walls seen from the source point ``s`` (all directions)."""
+    S = B - A
+    X = np.concatenate([A, B]) - s
+    ang = np.unique(np.arctan2(X[:, 1], X[:, 0]))
+    lo, hi = ang, np.r_[ang[1:], ang[0] + 2 * np.pi]
+    mid = 0.5 * (lo + hi)
+    O = np.broadcast_to(s, (len(mid), 2))
+    seg, tt = _first_hit(O, np.stack([np.cos(mid), np.sin(mid)], 1), A, S, np.full(len(mid), -1))
+    if not np.all(np.isfinite(tt)):
+        raise ValueError("the source is not enclosed by the room's walls")
+    new = np.r_[True, seg[1:] != seg[:-1]]                      # merge neighbours that see the same wall
+    start = np.flatnonzero(new)
+    end = np.r_[start[1:], len(seg)] - 1
+    seg, lo, hi, O = seg[start], lo[start], hi[end], O[start]
+    Da = np.stack([np.cos(lo), np.sin(lo)], 1)
+    Db = np.stack([np.cos(hi), np.sin(hi)], 1)
+    return seg, _line_point(O, Da, A[seg], S[seg]), _line_point(O, Db, A[seg], S[seg])
+
+
+def _receives(I, P, Q, last, r, A, B):
+    """Boolean per beam: the receiver ``r`` lies in the beam and its last leg is unobstructed."""
+    S = B - A
+    W = Q - P
+    D = r[None, :] - I
+    den = _cross(W, D)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = _cross(I - P, D) / den
+        t = _cross(I - P, W) / den
+    ok = np.isfinite(u) & (u >= -1e-9) & (u <= 1 + 1e-9) & (t > 0) & (t < 1)
+    O = I + np.where(ok, t, 0.0)[:, None] * D
+    _, th = _first_hit(O, r[None, :] - O, A, S, last)
+    return ok & ~(th < 1 - 1e-9)
+
+
+def paths_2d(s, r, A, B, seg_wall, order: int):
+    """2D specular paths from ``s`` to ``r`` inside the polygon with wall segments A -> B, up to ``order``
+    reflections: (list of wall-id sequences, (n, 2) images). The direct path is included when visible."""
+    s, r = np.asarray(s, np.float64), np.asarray(r, np.float64)
+    S = B - A
+    seqs, images = [], []
+    _, th = _first_hit(s[None], (r - s)[None], A, S, np.array([-1]))
+    if not th[0] < 1 - 1e-9:
+        seqs.append(())
+        images.append(s)
+    if order == 0:
+        return seqs, np.array(images).reshape(-1, 2)
+    seg, P, Q = _root_pieces(s, A, B)
+    I = _reflect(np.broadcast_to(s, (len(seg), 2)), A[seg], S[seg])
+    hist = seg[:, None]
+    for depth in range(1, order + 1):
+        ok = _receives(I, P, Q, seg, r, A, B)
+        for i in np.flatnonzero(ok):
+            seqs.append(tuple(seg_wall[hist[i]].tolist()))
+            images.append(I[i])
+        if depth == order or len(I) == 0:
+            break
+        bi, seg, P, Q = _pieces(I, P, Q, seg, A, B)
+        I = _reflect(I[bi], A[seg], S[seg])
+        hist = np.concatenate([hist[bi], seg[:, None]], axis=1)
+    return seqs, np.array(images).reshape(-1, 2)
+
+
+def find_sequences(room, V, n_out, d_out, source, receiver, order: int, structure=None):
+    """Padded (M, max(order, 1)) wall sequences of every image source up to ``order`` in a prism room
+    (see the module docstring), or None if the room is not a prism. Sequences whose images coincide
+    (paths through a wall endpoint found from both sides) are kept once."""
+    st = structure if structure is not None else prism_structure(room, V, n_out, d_out)
+    if st is None:
+        return None
+    A, B, seg_wall, floor, ceiling = st
+    seqs, img = paths_2d(source[:2], receiver[:2], A, B, seg_wall, order)
+    if len(seqs) == 0:
+        return np.zeros((0, max(order, 1)), np.int64)
+    key = np.round(img / (1e-9 * max(float(np.ptp(V, axis=0).max()), 1e-9))).astype(np.int64)
+    _, first = np.unique(key, axis=0, return_index=True)
+    seqs = [seqs[i] for i in np.sort(first)]
+    K = max(order, 1)
+    rows = []
+    for s2 in seqs:
+        free = order - len(s2)
+        for n in range(-free, free + 1):
+            # n > 0: |n| alternating reflections ending on the ceiling; n < 0: ending on the floor
+            end, other = (ceiling, floor) if n > 0 else (floor, ceiling)
+            zs = [end if (abs(n) - 1 - j) % 2 == 0 else other for j in range(abs(n))]
+            row = list(s2) + zs
+            rows.append(row + [-1] * (K - len(row)))
+    return np.array(rows, np.int64).reshape(-1, K)
