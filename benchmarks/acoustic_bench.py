@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/acoustic_bench.py [--quick] [--repeats 5]
 
-Prints Markdown tables: RIR time (shoebox orders 10/20/40 at 16 kHz, flat and octave-band materials;
+Prints Markdown tables: RIR time (shoebox orders 2/5/10/20/40 at 16 kHz, flat and octave-band materials;
 L-shaped polyhedral room at orders 6/8/10), full-gradient time (reverse mode w.r.t. every parameter)
 against the forward time and against the cost of central finite differences (2 forwards per scalar
 parameter), and peak memory (peak resident set size growth of a fresh process). RIR times are medians
@@ -32,8 +32,8 @@ L_SRC, L_RCV = [1.0, 1.0, 1.2], [1.5, 5.0, 1.5]
 
 
 def paired(fn_a, fn_b, repeats):
-    """Medians of alternating runs of two functions (load changes on a shared machine hit both alike);
-    plus the first (cold) time of fn_b."""
+    """Alternating runs of two functions (load changes on a shared machine hit both alike): medians of
+    the times of each, the median of the per-pair ratios t_a / t_b, and the first (cold) time of fn_b."""
     import drjit as dr
     fn_a()
     t0 = time.perf_counter()
@@ -41,15 +41,14 @@ def paired(fn_a, fn_b, repeats):
     dr.sync_thread()
     cold = time.perf_counter() - t0
     ta, tb = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn_a()
-        ta.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        fn_b()
-        dr.sync_thread()
-        tb.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb), cold
+    for i in range(repeats):
+        for first in ((fn_a, ta), (fn_b, tb)) if i % 2 == 0 else ((fn_b, tb), (fn_a, ta)):
+            t0 = time.perf_counter()
+            first[0]()
+            dr.sync_thread()
+            first[1].append(time.perf_counter() - t0)
+    ratio = statistics.median(a / b for a, b in zip(ta, tb))
+    return statistics.median(ta), statistics.median(tb), cold, ratio
 
 
 def timeit(fn, repeats):
@@ -86,6 +85,18 @@ def pra_l_room(order):
     room.add_microphone(L_RCV)
     room.compute_rir()
     return room.rir[0][0]
+
+
+def pra_l_room_distinct(order):
+    """Number of distinct visible image positions of pyroomacoustics' L-room (it lists some twice)."""
+    import pyroomacoustics as pra
+    room = pra.Room.from_corners(np.array(L_CORNERS, float).T, fs=16000, max_order=order, materials=pra.Material(0.2))
+    room.extrude(3.0, materials=pra.Material(0.2))
+    room.add_source(L_SRC)
+    room.add_microphone(L_RCV)
+    room.image_source_model()
+    vis = np.asarray(room.visibility[0][0]).astype(bool)
+    return len(np.unique(np.round(room.sources[0].images[:, vis].T, 3), axis=0))
 
 
 def ours_shoebox(order, banded):
@@ -170,7 +181,7 @@ def memory(kind, order):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=21, help="paired runs per shoebox row (L-room: a third)")
     ap.add_argument("--quick", action="store_true", help="orders 10/20 and 6/8 only")
     ap.add_argument("--memory-child", nargs=2)
     args = ap.parse_args()
@@ -184,30 +195,30 @@ def main():
     print(f"# Penumbra acoustics benchmark ({os.cpu_count()} CPU cores, Dr.Jit {dr.__version__}, "
           f"variant {renderer.variant()})\n")
     print("## RIR forward time, 16 kHz (pyroomacoustics preset; median of warm runs)\n")
-    print("| room | order | paths | pyroomacoustics | Penumbra (cold) | Penumbra (warm) | speed-up | rel. L2 diff |")
+    print("| room | order | paths (L-room: ours / pyroomacoustics distinct) | pyroomacoustics | Penumbra (cold) | Penumbra (warm) | speed-up | rel. L2 diff |")
     print("|---|---|---|---|---|---|---|---|")
-    shoebox_orders = (10, 20) if args.quick else (10, 20, 40)
+    shoebox_orders = (2, 10, 20) if args.quick else (2, 5, 10, 20, 40)
     for banded in (False, True):
         for order in shoebox_orders:
             ref = pra_shoebox(order, banded)
             fn = ours_shoebox(order, banded)
-            t_pra, t_ours, cold = paired(lambda: pra_shoebox(order, banded), fn, args.repeats)
+            t_pra, t_ours, cold, ratio = paired(lambda: pra_shoebox(order, banded), fn, args.repeats)
             h = fn()
             err = np.linalg.norm(h - ref) / np.linalg.norm(ref)
             M = (2 * order + 1) * (2 * order ** 2 + 2 * order + 3) // 3
             name = "shoebox, 7-band materials" if banded else "shoebox, flat"
             print(f"| {name} | {order} | {M} | {t_pra * 1e3:.1f} ms | {cold * 1e3:.0f} ms | {t_ours * 1e3:.1f} ms | "
-                  f"{t_pra / t_ours:.2f}x | {err:.1e} |", flush=True)
+                  f"{ratio:.2f}x | {err:.1e} |", flush=True)
     for order in ((6, 8) if args.quick else (6, 8, 10)):
         ref = pra_l_room(order)
         fn = ours_l_room(order)
-        t_pra, t_ours, cold = paired(lambda: pra_l_room(order), fn, max(3, args.repeats // 2))
+        t_pra, t_ours, cold, ratio = paired(lambda: pra_l_room(order), fn, max(3, args.repeats // 3))
         h = fn()
         from integrators.acoustic import simulate
         n = simulate(R.extruded_room(L_CORNERS, 3.0, L_SRC, L_RCV, materials=0.2), order, "pyroomacoustics").n_paths
         err = np.linalg.norm(h - ref) / np.linalg.norm(ref)
-        print(f"| L-shaped (8 walls, non-convex) | {order} | {n} | {t_pra * 1e3:.0f} ms | {cold * 1e3:.0f} ms | "
-              f"{t_ours * 1e3:.0f} ms | {t_pra / t_ours:.1f}x | {err:.1e} |", flush=True)
+        print(f"| L-shaped (8 walls, non-convex) | {order} | {n} / {pra_l_room_distinct(order)} | {t_pra * 1e3:.0f} ms | "
+              f"{cold * 1e3:.0f} ms | {t_ours * 1e3:.1f} ms | {ratio:.1f}x | {err:.1e} |", flush=True)
 
     print("\n## Full gradient (reverse mode, every parameter) vs forward and vs finite differences\n")
     print("| case | scalar parameters | forward | forward + gradient | ratio | central FD (2 x params forwards) | FD / gradient |")

@@ -18,7 +18,8 @@ to the AD graph of ``h``. Use :func:`metrics_table` for plain numbers.
 * STI (IEC 60268-16, indirect method from the RIR): per octave band the modulation transfer function
   m(F) = |sum h_b^2 e^{-2 pi i F t}| / sum h_b^2 at 14 modulation frequencies, apparent SNR
   10 log10(m / (1 - m)) clipped to [-15, 15] dB, transmission index (SNR + 15) / 30, band weights alpha
-  and redundancy beta. ``smooth=True`` replaces the clip by a softplus-based soft clip (differentiable
+  and redundancy beta; optional ambient-noise, auditory-masking and reception-threshold corrections
+  (IEC 60268-16:2020, A.2.3-A.2.4, A.4) when the signal level is given. ``smooth=True`` replaces the clip by a softplus-based soft clip (differentiable
   everywhere). Band signals come from the energy-preserving Antoni octave filter bank (pyrato uses pyfar's
   Butterworth octave filters; the two agree to within the tolerance of the tests).
 """
@@ -34,6 +35,7 @@ from .linear_ops import reverse_cumsum
 
 STI_ALPHA = np.array([0.085, 0.127, 0.230, 0.233, 0.309, 0.224, 0.173])
 STI_BETA = np.array([0.085, 0.078, 0.065, 0.011, 0.047, 0.095])
+STI_THRESHOLD_DB = np.array([46.0, 27.0, 12.0, 6.5, 7.5, 8.0, 12.0])   # absolute reception threshold A_k
 STI_FM = np.array([0.63, 0.80, 1.0, 1.25, 1.60, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0, 10.0, 12.5])
 DECAY_RANGES = {"EDT": (-0.1, -10.1), "T20": (-5.0, -25.0), "T30": (-5.0, -35.0)}
 
@@ -228,9 +230,34 @@ def _softclip(x, lo, hi, k=1.0):
     return lo + softplus(x - lo) - softplus(x - hi)
 
 
-def sti(h, fs: int, smooth: bool = False, snr_db: float = np.inf, softness: float = 1.0):
-    """Speech Transmission Index from a RIR (IEC 60268-16:2020 indirect method, no masking / level
-    corrections; optional per-band ``snr_db`` factor 1 / (1 + 10^(-SNR/10))). Needs fs >= 16 kHz."""
+def level_correction(level_db, snr_db=np.inf, acoustical: bool = True) -> np.ndarray:
+    """(7,) factors I_k / (I_k + I_am,k + I_rt,k) by which IEC 60268-16:2020 (A.2.4) scales the MTF of each
+    octave band for the test-signal levels ``level_db`` (dB SPL per band, or one value for all) and the
+    signal-to-noise ratios ``snr_db``: I_k = 10^(L_k / 10) (1 + 10^(-SNR_k / 10)) is the received intensity;
+    auditory masking from the band below, I_am,k = I_(k-1) 10^(am_dB / 10) with the masking slope
+    am_dB(L) = 0.5 L - 65 (L < 63 dB), 1.8 L - 146.9 (63-67 dB), 0.5 L - 59.8 (67-100 dB), -10 dB above,
+    evaluated at the test-signal level L_(k-1) of the masking band; the absolute reception threshold
+    I_rt,k = 10^(A_k / 10), A = 46, 27, 12, 6.5, 7.5, 8, 12 dB. ``acoustical=False`` (electrical signals):
+    no masking and no threshold (factor 1)."""
+    L = np.broadcast_to(np.asarray(level_db, np.float64), (7,))
+    snr = np.broadcast_to(np.asarray(snr_db, np.float64), (7,))
+    if not np.all(np.isfinite(L)):
+        raise ValueError(f"level_db must be finite (dB SPL per octave band), got {L.tolist()}")
+    I = 10.0 ** (L / 10.0) * (1.0 + 10.0 ** (-snr / 10.0))
+    if not acoustical:
+        return np.ones(7)
+    am = np.select([L < 63, L < 67, L < 100], [0.5 * L - 65.0, 1.8 * L - 146.9, 0.5 * L - 59.8], -10.0)
+    I_am = np.r_[0.0, I[:-1] * 10.0 ** (am[:-1] / 10.0)]
+    I_rt = 10.0 ** (STI_THRESHOLD_DB / 10.0)
+    return I / (I + I_am + I_rt)
+
+
+def sti(h, fs: int, smooth: bool = False, snr_db=np.inf, softness: float = 1.0, level_db=None,
+        acoustical: bool = True):
+    """Speech Transmission Index from a RIR (IEC 60268-16:2020 indirect method). ``snr_db`` (one value or 7
+    per band) scales the MTF by 1 / (1 + 10^(-SNR/10)); with ``level_db`` (test-signal level in dB SPL,
+    one value or 7 per band) the MTF is also corrected for auditory masking and the reception threshold
+    (:func:`level_correction`; ``acoustical=False``: no masking). Needs fs >= 16 kHz."""
     mi = _mi()
     h = _as_dr(h)
     bands = band_signals(h, fs)
@@ -240,18 +267,23 @@ def sti(h, fs: int, smooth: bool = False, snr_db: float = np.inf, softness: floa
     t = np.arange(n) / fs
     cos = [mi.Float64(np.cos(2 * np.pi * F * t)) for F in STI_FM]
     sin = [mi.Float64(np.sin(2 * np.pi * F * t)) for F in STI_FM]
-    noise = 1.0 / (1.0 + 10 ** (-snr_db / 10)) if np.isfinite(snr_db) else 1.0
+    snr = np.broadcast_to(np.asarray(snr_db, np.float64), (7,))
+    if np.any(np.isnan(snr)):
+        raise ValueError(f"snr_db must not be NaN, got {snr.tolist()}")
+    scale = 1.0 / (1.0 + 10.0 ** (-snr / 10.0))
+    if level_db is not None:
+        scale = scale * level_correction(level_db, snr, acoustical)
     mti = []
     for b in range(7):
         e = bands[b] * bands[b]
         tot = dr.sum(e)
         ti_sum = 0.0
         for i in range(len(STI_FM)):
-            m = dr.sqrt(dr.square(dr.sum(e * cos[i])) + dr.square(dr.sum(e * sin[i]))) / tot * noise
+            m = dr.sqrt(dr.square(dr.sum(e * cos[i])) + dr.square(dr.sum(e * sin[i]))) / tot * float(scale[b])
             m = dr.clip(m, 1e-9, 1 - 1e-9)
-            snr = 10.0 * dr.log(m / (1.0 - m)) / math.log(10.0)
-            snr = _softclip(snr, -15.0, 15.0, softness) if smooth else dr.clip(snr, -15.0, 15.0)
-            ti_sum = ti_sum + (snr + 15.0) / 30.0
+            snr_app = 10.0 * dr.log(m / (1.0 - m)) / math.log(10.0)
+            snr_app = _softclip(snr_app, -15.0, 15.0, softness) if smooth else dr.clip(snr_app, -15.0, 15.0)
+            ti_sum = ti_sum + (snr_app + 15.0) / 30.0
         mti.append(ti_sum / len(STI_FM))
     out = sum(float(STI_ALPHA[b]) * mti[b] for b in range(7))
     out = out - sum(float(STI_BETA[b]) * dr.sqrt(mti[b] * mti[b + 1]) for b in range(6))

@@ -32,7 +32,7 @@ from scenes.room import BANDS_HZ, Room, RoomError
 from . import filterbank, shoebox as _shoebox
 from ._jit import bucket, upload
 from .conventions import conventions as _conventions
-from .synthesis import arrival_samples, rir_length, synthesize, synthesize_frequency
+from .synthesis import arrival_samples, prepare, rir_length, synthesize, synthesize_frequency
 
 
 @dataclasses.dataclass
@@ -80,9 +80,14 @@ def band_count(room: Room) -> int:
     return len(filterbank.band_centers(room.fs))
 
 
-def _band_values(v, W, B, mi):
+def _band_values(v, W, B, mi, host=None):
     """Per-wall per-simulation-band values from (W * 7) Dr.Jit values: the first B bands, or linear
-    extrapolation in log2(f) beyond 8 kHz (clipped to [0, 1]) when fs > 32 kHz."""
+    extrapolation in log2(f) beyond 8 kHz (clipped to [0, 1]) when fs > 32 kHz. Without gradients, the
+    values come from ``host`` (the same numbers in NumPy) as Python floats: no device reads."""
+    if host is not None and not dr.grad_enabled(v):
+        h = np.asarray(host, np.float64).reshape(W, 7)
+        ext = [h[:, b] if b < 7 else np.clip(h[:, 6] + (b - 6) * (h[:, 6] - h[:, 5]), 0.0, 1.0) for b in range(B)]
+        return [[float(x) for x in col] for col in ext]
     cols = []
     for b in range(B):
         if b < 7:
@@ -92,6 +97,15 @@ def _band_values(v, W, B, mi):
                 dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 6)) - dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 5))), 0.0, 1.0)
                 for w in range(W)])
     return cols
+
+
+def _log_reflection(a):
+    """0.5 log(1 - alpha) (pressure reflection factor in the log domain), Dr.Jit, NumPy or a Python float."""
+    if isinstance(a, float):
+        return 0.5 * math.log(max(1.0 - a, 1e-300))
+    if isinstance(a, np.ndarray):
+        return 0.5 * np.log(np.maximum(1.0 - a, 1e-300))
+    return 0.5 * dr.log(dr.maximum(1.0 - a, 1e-300))
 
 
 def find_paths(room: Room, order: int, params: dict, method: str = "auto", **kw):
@@ -109,9 +123,19 @@ def find_paths(room: Room, order: int, params: dict, method: str = "auto", **kw)
     raise ValueError(f"method must be 'auto', 'lattice' or 'polyhedral', got {method!r}")
 
 
-def check_inputs(room: Room, params: dict):
-    host = {k: np.array(dr.detach(params[k]), dtype=np.float64).reshape(-1)
-            for k in ("source", "receiver", "absorption", "scattering", "dims", "vertices") if k in params}
+def host_values(room: Room, params: dict, user: dict | None = None, source: int = 0, receiver: int = 0) -> dict:
+    """NumPy copies of the parameters: read back from the device for the entries the caller passed in
+    ``user``, taken from the room otherwise (no device round trip)."""
+    room_vals = {"source": room.sources[source], "receiver": room.receivers[receiver],
+                 "absorption": room.absorption().ravel(), "scattering": room.scattering().ravel(),
+                 "dims": room.box, "vertices": room.vertices.ravel()}
+    user = params if user is None else user
+    return {k: (np.array(dr.detach(params[k]), dtype=np.float64) if k in user else
+                np.asarray(room_vals[k], np.float64)).reshape(-1) for k in params if k in room_vals}
+
+
+def check_inputs(room: Room, params: dict, host: dict | None = None):
+    host = host_values(room, params) if host is None else host
     for k in ("source", "receiver"):
         if not np.all(np.isfinite(host[k])):
             raise RoomError(f"{k} position {host[k].tolist()} contains NaN/Inf")
@@ -166,24 +190,22 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
         raise ValueError(f"order must be a non-negative integer, got {order!r}")
     p = default_params(room, source, receiver)
     p.update(params or {})
-    check_inputs(room, p)
+    host = host_values(room, p, params or {}, source, receiver)
+    check_inputs(room, p, host)
     fs, c = room.fs, room.c
     pos, hits, orders = find_paths(room, int(order), p, method, **kw)
     rcv = p["receiver"]
     diff = pos - rcv
     dist = dr.norm(diff)
-    d_np = np.array(dr.detach(dist), dtype=np.float64)
-    if d_np.min() < 1e-6:
-        raise RoomError("the source and the receiver coincide; the direct path has zero length")
     W, B = room.n_walls, band_count(room)
     topts = _tail_options(room, tail)
     if topts is not None:
         B = len(filterbank.band_centers(fs))
-    alpha = p["absorption"]
-    log_r = 0.5 * dr.log(dr.maximum(1.0 - alpha, 1e-300))
-    cols = _band_values(log_r if B <= 7 else alpha, W, B, mi)
-    if B > 7:  # extrapolated absorption -> log reflection
-        cols = [[0.5 * dr.log(dr.maximum(1.0 - a, 1e-300)) for a in col] for col in cols]
+    alpha, alpha_np = p["absorption"], host["absorption"]
+    if B <= 7:
+        cols = _band_values(_log_reflection(alpha), W, B, mi, _log_reflection(alpha_np))
+    else:  # extrapolated absorption -> log reflection
+        cols = [[_log_reflection(a) for a in col] for col in _band_values(alpha, W, B, mi, alpha_np)]
     air = room.air_coefficients()
     if B > 7:
         air = np.concatenate([air, air[6] + np.arange(1, B - 6) * (air[6] - air[5])])
@@ -196,7 +218,7 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
         hit_arr = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(W)]
     used = [w for w in range(W) if hits[:, w].any()]
     if topts is not None:
-        scols = _band_values(0.5 * dr.log(dr.maximum(1.0 - p["scattering"], 1e-300)), W, B, mi)
+        scols = _band_values(_log_reflection(p["scattering"]), W, B, mi, _log_reflection(host["scattering"]))
     amps = []
     for b in range(B):
         s = dr.zeros(mi.Float64, dr.width(dist))
@@ -210,6 +232,12 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
             a = a * dr.exp(-0.5 * float(air[b]) * dist)
         amps.append(a)
     sample = arrival_samples(dist, fs, c, conv)
+    if conv.kernel != "frequency":
+        sample, amps = prepare(sample, amps, conv)     # one kernel: images, distances, amplitudes
+    dr.eval(dist, sample, amps)
+    d_np = np.array(dr.detach(dist), dtype=np.float64)
+    if d_np.min() < 1e-6:
+        raise RoomError("the source and the receiver coincide; the direct path has zero length")
     half = conv.taps // 2
     if conv.kernel != "frequency" and conv.lead_in < half:
         raise ValueError(f"lead_in ({conv.lead_in}) must be >= taps // 2 ({half}) for time-domain kernels")
@@ -220,14 +248,13 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
         keep = d_np * fs / c + conv.lead_in < N - half - 2
         if not keep.all():
             idx = upload(mi.UInt32, np.flatnonzero(keep).astype(np.uint32))
-            sample = dr.gather(mi.Float64, sample, idx)
-            amps = [dr.gather(mi.Float64, a, idx) for a in amps]
+            sample = dr.gather(type(sample), sample, idx)
+            amps = [dr.gather(type(a), a, idx) for a in amps]
     if conv.kernel == "frequency":
         bands = synthesize_frequency(sample, amps, N, fs, conv)
         Npad = N
     else:
         Npad = bucket(N)
-        dr.eval(sample, amps)
         bands = synthesize(sample, amps, Npad, fs, conv)
     if B > 1:
         sig = filterbank.combine_bands(bands, fs, N, Npad)

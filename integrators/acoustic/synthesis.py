@@ -91,6 +91,15 @@ def sinc_table(taps: int, g: int, precision: str = "float64"):
     return lut, hann
 
 
+def prepare(sample, amps, conv):
+    """The arrival positions and amplitudes in the precision of the synthesis (float32 for
+    ``delay_precision="float32"``, as pyroomacoustics), for :func:`synthesize`."""
+    if conv.delay_precision == "float32":
+        _, Float, _, _ = _types()
+        return Float(sample), [Float(a) for a in amps]
+    return sample, amps
+
+
 def synthesize(sample, amps, N: int, fs: float, conv):
     """Band-major flat array (B * N) of per-band RIRs from arrival positions ``sample`` (M) and a list of
     B per-band amplitudes (each M). Arrivals must satisfy taps//2 <= sample < N - taps//2 - 1.
@@ -99,15 +108,15 @@ def synthesize(sample, amps, N: int, fs: float, conv):
     scatter-adds into the time axis, and the reverse pass's scatter-adds into per-image gradients hit
     distinct addresses within each SIMD packet (no atomic contention)."""
     Float64, Float, Int32, UInt32 = _types()
+    sample, amps = prepare(sample, amps, conv)
     if _FAST:
         # gather formulation (no atomics) with hand-written derivatives (see _SynthOp)
-        if conv.delay_precision == "float32":
-            return Float64(_synth_op(Float(sample), [Float(a) for a in amps], N, conv))
-        return _synth_op(sample, amps, N, conv)
+        out = _synth_op(sample, amps, N, conv)
+        return Float64(out) if conv.delay_precision == "float32" else out
     if conv.delay_precision == "float32":
         # pyroomacoustics builds its RIRs in single precision: do the same (twice the SIMD width); the
         # arrival positions were already rounded to float32 by arrival_samples()
-        return Float64(_synthesize(Float(sample), [Float(a) for a in amps], N, conv, Float, Int32, UInt32))
+        return Float64(_synthesize(sample, amps, N, conv, Float, Int32, UInt32))
     return _synthesize(sample, amps, N, conv, Float64, Int32, UInt32)
 
 
@@ -265,7 +274,10 @@ class _SynthOp(dr.CustomOp):
         self.N, self.taps, self.g = N, conv.taps, conv.lut_granularity
         self.sample, self.amps = sample, list(amps)
         half = conv.taps // 2
-        fl_np = np.floor(np.array(sample, dtype=np.float64)).astype(np.int64)
+        # sort the arrivals by time on the host (one evaluation of the inputs, no extra kernel)
+        dr.eval(sample, amps)
+        s_np = np.array(sample)
+        fl_np = np.floor(s_np).astype(np.int64)
         perm = np.argsort(fl_np, kind="stable")
         fls = fl_np[perm]
         n = np.arange(N)
@@ -274,9 +286,8 @@ class _SynthOp(dr.CustomOp):
         self.perm = upload(UInt32, perm.astype(np.uint32))
         self.tables = _device_tables(Real, conv.taps, conv.lut_granularity, conv.delay_precision) \
             if conv.kernel == "sinc_lut" else None
-        ss = dr.gather(Real, sample, self.perm)
-        srt = [dr.gather(Real, a, self.perm) for a in amps]
-        dr.eval(ss, srt)
+        ss = upload(Real, s_np[perm])
+        srt = [upload(Real, np.array(a)[perm]) for a in amps]
         self.ss = ss
         acc = _gather_loop(ss, srt, UInt32(self.start), UInt32(self.end), dr.arange(Int32, N), self.tables,
                            self.taps, self.g)

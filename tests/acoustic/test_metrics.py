@@ -91,3 +91,25 @@ def test_metric_errors():
         M.c80(np.array([1.0, np.nan, 0.0]), FS)
     with pytest.raises(ValueError, match="16 kHz"):
         M.sti(np.random.default_rng(0).standard_normal(20000), 8000)
+
+
+def test_sti_level_corrections_match_pyrato(h):
+    """Masking + reception threshold (IEC 60268-16:2020, A.2.4): the correction factors equal pyrato's
+    for flat test-signal spectra in each branch of the masking slope (pyrato evaluates the slope at band
+    k's own level, the standard at the masking band k-1: identical when all bands have the same level),
+    and the STI change they cause matches pyrato's on the same IR."""
+    from pyrato.parameters import _ambient_noise_correction
+    for level in (40.0, 65.0, 80.0, 105.0):
+        lv, snr = np.full(7, level), np.full(7, 25.0)
+        ref = _ambient_noise_correction(np.ones((7, 14)), lv, snr, "acoustical")[:, 0]
+        if level < 100:  # above 100 dB pyrato uses L - 10 dB for the slope, the standard -10 dB
+            assert np.allclose(M.level_correction(level, 25.0), ref, rtol=1e-12)
+    assert np.allclose(M.level_correction(60.0, 25.0, acoustical=False), 1.0)
+    hl = np.concatenate([h, np.zeros(int(1.7 * FS))])
+    lv, snr = np.full(7, 40.0), np.full(7, 25.0)
+    sig = pf.Signal(hl, FS)
+    base_ref = float(np.squeeze(ra.parameters.speech_transmission_index_indirect(sig, snr=snr)))
+    lev_ref = float(np.squeeze(ra.parameters.speech_transmission_index_indirect(sig, level=lv, snr=snr)))
+    base, lev = _val(M.sti(hl, FS, snr_db=25.0)), _val(M.sti(hl, FS, snr_db=25.0, level_db=40.0))
+    assert lev - base == pytest.approx(lev_ref - base_ref, abs=0.005)
+    assert lev < base - 0.01       # 125 Hz below its reception threshold at 40 dB: a visible loss
