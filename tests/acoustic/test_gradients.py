@@ -276,3 +276,20 @@ def test_frequency_kernel_forward_and_receiver_gradient(mode):
         assert np.allclose([g[a][0] for a in range(3)], fd, rtol=1e-5)
     else:
         assert float(dr.forward_to(loss)[0]) == pytest.approx(float(np.dot(fd, [0.3, -0.5, 0.8])), rel=1e-5)
+
+
+def test_center_time_receiver_gradient_vs_fd():
+    """d Ts / d receiver (the room-design receiver study's gradient) against central differences of the
+    independent NumPy model: correct in sign and size although Ts(r) is rough (slopes of ~0.1 s/m)."""
+    a = np.full(6, 0.25)
+    room = R.shoebox(DIMS, SRC, RCV, materials=0.25, fs=FS)
+    p = default_params(room)
+    dr.enable_grad(p["receiver"])
+    ts = M.center_time(simulate(room, 10, "penumbra", params=p).signal, FS)
+    dr.backward(ts)
+    ad = np.array([float(np.array(dr.grad(p["receiver"])[k])[0]) for k in range(3)])
+
+    def f(r):
+        return float(np.array(M.center_time(shoebox_rir(DIMS, SRC, r, a, 10, fs=FS), FS))[0])
+    fd = _fd(f, RCV.astype(float), 1e-5)
+    assert np.allclose(ad, fd, rtol=2e-3, atol=1e-3 * np.abs(fd).max()), (ad, fd)
