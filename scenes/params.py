@@ -69,10 +69,12 @@ class ParameterMap:
         self.scene = scene
         self.mitsuba = mi.traverse(scene)  # the underlying mi.SceneParameters (pass to mi.render)
         self._extra: dict[str, _Extra] = {}
+        from .camera import register_camera_parameters
+        register_camera_parameters(self)  # camera pose / fov: differentiable in Penumbra
 
     # --- lookup -------------------------------------------------------------------------------
     def keys(self):
-        return list(self.mitsuba.keys()) + list(self._extra)
+        return list(self.mitsuba.keys()) + [k for k in self._extra if k not in self.mitsuba.properties]
 
     def __iter__(self):
         return iter(self.keys())
@@ -186,9 +188,11 @@ class ParameterMap:
         return {k: to_numpy(self[k]) for k in (names or self.differentiable())}
 
     # --- extension ----------------------------------------------------------------------------
-    def register(self, name, get, set, differentiable=True, moves_geometry=False, owner="penumbra"):
-        """Add a parameter that Mitsuba does not expose (e.g. a camera's field of view)."""
-        if name in self.mitsuba.properties:
+    def register(self, name, get, set, differentiable=True, moves_geometry=False, owner="penumbra",
+                 override=False):
+        """Add a parameter that Mitsuba does not expose (e.g. an acoustic material); ``override=True``
+        replaces the flags and setter of one it does (e.g. a camera's field of view)."""
+        if name in self.mitsuba.properties and not override:
             raise ParameterError(f"parameter {name!r} already exists in the Mitsuba scene")
         self._extra[name] = _Extra(get, set, differentiable, moves_geometry, owner)
 

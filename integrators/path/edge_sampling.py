@@ -22,12 +22,12 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
-from .base import BoundaryTermIntegrator
+from .camera_motion import CameraMotionIntegrator
 from .primary import primary_boundary_image
 from .secondary import secondary_boundary_image
 
 
-class EdgeSamplingIntegrator(BoundaryTermIntegrator):
+class EdgeSamplingIntegrator(CameraMotionIntegrator):
     def __init__(self, props):
         super().__init__(props)
         self.primary_spp = int(props.get("primary_spp", 4))
