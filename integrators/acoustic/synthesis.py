@@ -174,15 +174,14 @@ def _kernel_weight_and_slope(frac, k, tables, taps, g):
     Int32 = dr.int32_array_t(Real)
     UInt32 = dr.uint32_array_t(Real)
     half = taps // 2
-    if tables is not None:
+    if tables is not None:   # windowed table hann[k] lut[k g + j], j = 0 .. g (see _device_tables)
         x = (1.0 - frac) * g
         off = dr.floor(x)
         x_off = x - off
-        p = UInt32(Int32(off)) + k * g
-        s0 = dr.gather(Real, tables[0], p)
-        s1 = dr.gather(Real, tables[0], p + 1)
-        h = dr.gather(Real, tables[1], k)
-        return h * (s0 + x_off * (s1 - s0)), -g * h * (s1 - s0)
+        p = UInt32(Int32(off)) + k * (g + 1)
+        t0 = dr.gather(Real, tables, p)
+        t1 = dr.gather(Real, tables, p + 1)
+        return t0 + x_off * (t1 - t0), -g * (t1 - t0)
     t = Real(Int32(k) - half) - frac
     pt = dr.pi * t
     small = dr.abs(t) < 1e-6
@@ -259,10 +258,13 @@ def _adjoint_loop(s, amps, gout, N, tables, taps, g):
 
 @functools.lru_cache(maxsize=8)
 def _device_tables(Real, taps: int, g: int, precision: str):
-    """The sinc table and Hann window of :func:`sinc_table` on the device (uploaded once)."""
+    """The sinc table of :func:`sinc_table` premultiplied by the Hann window, per tap k the g + 1 entries
+    hann[k] lut[k g + j] (j = 0 .. g) that the linear interpolation of tap k can reach, on the device
+    (uploaded once; one gather fewer per tap)."""
     np_t = np.float32 if Real.__name__ == "Float" else np.float64
     lut, hann = sinc_table(taps, g, precision)
-    out = (upload(Real, lut.astype(np_t)), upload(Real, hann.astype(np_t)))
+    idx = np.arange(taps)[:, None] * g + np.arange(g + 1)[None, :]
+    out = upload(Real, (hann[:, None] * lut[idx]).astype(np_t).ravel())
     dr.eval(out)
     return out
 
