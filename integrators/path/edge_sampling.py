@@ -16,6 +16,7 @@ discontinuous, weighted by the difference of radiance across them and by their n
 Parameters (besides ``max_depth``, ``rr_depth``, ``hide_emitters`` of ``prb``):
 ``primary_spp`` (edge samples per pixel for the primary boundary term, default 4; 0 disables),
 ``secondary_spp`` (reserved for secondary visibility; not implemented yet: must be 0).
+``camera_spp`` (samples per pixel for camera pose/fov derivatives, :mod:`.camera_motion`, default 4).
 """
 from __future__ import annotations
 
