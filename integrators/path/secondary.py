@@ -39,50 +39,51 @@ from .vertices import camera_vertices
 EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
 
 
-def _incident_radiance(integrator, scene, sampler, si, ω, remaining_depth, active):
-    """L_i(x, ω) estimated by a path from x (emission at its first hit counted in full)."""
+def _incident_radiance(integrator, scene, sampler, ray, remaining_depth, active):
+    """L_i along ``ray`` estimated by a path (emission at its first hit counted in full)."""
     saved = integrator.max_depth, integrator.hide_emitters
     integrator.max_depth, integrator.hide_emitters = remaining_depth, False
     try:
         L, _, _, _ = integrator.sample(mode=dr.ADMode.Primal, scene=scene, sampler=sampler,
-                                       ray=si.spawn_ray(ω), depth=mi.UInt32(0), δL=None, δaovs=None,
+                                       ray=ray, depth=mi.UInt32(0), δL=None, δaovs=None,
                                        state_in=None, active=mi.Bool(active))
     finally:
         integrator.max_depth, integrator.hide_emitters = saved
     return dr.select(active, L, 0.0)
 
 
-def _edge_sample(integrator, scene, tree, lights, meshes, sampler, vertex, remaining_depth):
+def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, vertex, remaining_depth):
     """Zero-valued contribution (mi.Spectrum) of one edge sample at each vertex of ``vertex``."""
     si, bsdf, active = vertex.si, vertex.bsdf, vertex.active
     x = si.p
     wo = -vertex.ray.d
     n_side = dr.mulsign(si.n, dr.dot(si.n, wo))
     one_sided = ~mi.has_flag(bsdf.flags(), mi.BSDFFlags.Transmission)
-    e, P_e, ok = tree.sample(sampler, x, n_side, one_sided, active, lights)
+    x_moves = mi.Bool(False)
+    for shape in moving:
+        x_moves |= si.shape == mi.ShapePtr(shape)
+    e, P_e, ok = tree.sample(sampler, x, n_side, one_sided, x_moves, active, lights)
     v0, v1 = tree.leaf("v0", e, ok), tree.leaf("v1", e, ok)
     t = sampler.next_1d(ok)
     p = dr.lerp(v0, v1, t)
-    dist = dr.norm(p - x)
-    ω = (p - x) / dr.maximum(dist, 1e-30)
-    # A discontinuity only where the edge is a silhouette (or a flat crease) seen from x ...
-    s0 = dr.dot(tree.leaf("n0", e, ok), x - v0)
-    s1 = dr.dot(tree.leaf("n1", e, ok), x - v0)
-    ok &= tree.leaf("always", e, ok) | (s0 * s1 <= 0)
-    m_raw = dr.cross(v0 - x, v1 - x)
+    # Rays leave from Mitsuba's offset origin o (off the surface along its normal); measuring the
+    # geometry from o too keeps a ray aimed at p from grazing p's own adjacent faces first.
+    o = si.spawn_ray_to(p).o
+    dist = dr.norm(p - o)
+    ω = (p - o) / dr.maximum(dist, 1e-30)
+    m_raw = dr.cross(v0 - o, v1 - o)
     ok &= (dist > 0) & (dr.squared_norm(m_raw) > 0)
     m = dr.normalize(m_raw)
-    # ... and where p itself is visible from x.
-    ray_p = si.spawn_ray(ω)
-    ray_p.maxt = dist * (1 - 1e-3)
-    ok &= ~scene.ray_test(ray_p, ok)
+    # p must be visible from x (the tree only chose silhouettes / flat creases seen from x).
+    ok &= ~scene.ray_test(mi.Ray3f(o, ω, dist * (1 - 1e-3), si.time, si.wavelengths), ok)
 
     ctx = mi.BSDFContext()
     side = []
     for sgn, smp in ((+1, sampler.clone()), (-1, sampler)):
         ω_s = dr.normalize(ω + (sgn * EPS_ANGLE) * m)
         f = bsdf.eval(ctx, si, si.to_local(ω_s), ok)
-        side.append(f * _incident_radiance(integrator, scene, smp, si, ω_s, remaining_depth, ok))
+        ray_s = mi.Ray3f(o, ω_s, si.time, si.wavelengths)
+        side.append(f * _incident_radiance(integrator, scene, smp, ray_s, remaining_depth, ok))
     ΔI = side[1] - side[0]  # f L_i⁻ - f L_i⁺
     dv = v1 - v0
     J = dr.norm(dv - ω * dr.dot(ω, dv)) / dr.maximum(dist, 1e-30)
@@ -94,7 +95,7 @@ def _edge_sample(integrator, scene, tree, lights, meshes, sampler, vertex, remai
         p_att = attached_edge_point(meshes, tree.leaf("mesh", ok_e, ok), tree.leaf("i0", ok_e, ok),
                                     tree.leaf("i1", ok_e, ok), t)
         x_att = scene.ray_intersect(vertex.ray, ok).p
-        ω_att = dr.normalize(p_att - x_att)
+        ω_att = dr.normalize(p_att - (o + (x_att - dr.detach(x_att))))
         v_n = dr.dot(m, ω_att - dr.detach(ω_att))
         return dr.select(ok, weight * v_n, 0.0)
 
@@ -109,7 +110,10 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     if spp <= 0 or max_depth < 2:
         return zero
     meshes = [s for s in scene.shapes() if s.is_mesh() and s.face_count() > 0]
-    tree = EdgeTree(scene_edges(meshes))
+    moving = [m for m in meshes if dr.grad_enabled(m.vertex_positions_buffer())]
+    if not moving:  # nothing moves: no boundary moves either
+        return zero
+    tree = EdgeTree(scene_edges(meshes, [m in moving for m in meshes]))
     if tree.size == 0:
         return zero
     lights = light_cones(scene)
@@ -121,7 +125,8 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
         pos, vertices = camera_vertices(integrator, scene, sensor, sampler, max_depth - 1)
     for depth, vertex in enumerate(vertices):
         with dr.suspend_grad():
-            c = _edge_sample(integrator, scene, tree, lights, meshes, sampler, vertex, max_depth - depth - 1)
+            c = _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, vertex,
+                             max_depth - depth - 1)
         total = c if total is None else total + c
         sampler.schedule_state()
         dr.eval(total)
