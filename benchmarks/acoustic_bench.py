@@ -51,21 +51,6 @@ def paired(fn_a, fn_b, repeats):
     return statistics.median(ta), statistics.median(tb), cold, ratio
 
 
-def timeit(fn, repeats):
-    import drjit as dr
-    t0 = time.perf_counter()
-    fn()
-    dr.sync_thread()
-    cold = time.perf_counter() - t0
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        dr.sync_thread()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), cold
-
-
 def pra_shoebox(order, banded):
     import pyroomacoustics as pra
     m = pra.Material({"coeffs": BANDED, "center_freqs": [125, 250, 500, 1000, 2000, 4000, 8000]}) if banded \
@@ -195,30 +180,45 @@ def main():
     print(f"# Penumbra acoustics benchmark ({os.cpu_count()} CPU cores, Dr.Jit {dr.__version__}, "
           f"variant {renderer.variant()})\n")
     print("## RIR forward time, 16 kHz (pyroomacoustics preset; median of warm runs)\n")
-    print("| room | order | paths (L-room: ours / pyroomacoustics distinct) | pyroomacoustics | Penumbra (cold) | Penumbra (warm) | speed-up | rel. L2 diff |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("Speed-up: median of per-pair ratios of alternating runs. Last columns: the same pairing with Dr.Jit "
+          "limited to one thread (pyroomacoustics is single-threaded; on a loaded machine the 2-block kernel "
+          "split waits on descheduled workers).\n")
+    print("| room | order | paths (L-room: ours / pyroomacoustics distinct) | pyroomacoustics | Penumbra (cold) | "
+          "Penumbra (warm) | speed-up | rel. L2 diff | Penumbra, 1 thread | speed-up, 1 thread |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    n_threads = dr.thread_count()
+
+    def single_thread(fn_a, fn_b, repeats):
+        dr.set_thread_count(1)
+        try:
+            return paired(fn_a, fn_b, repeats)
+        finally:
+            dr.set_thread_count(n_threads)
     shoebox_orders = (2, 10, 20) if args.quick else (2, 5, 10, 20, 40)
     for banded in (False, True):
         for order in shoebox_orders:
             ref = pra_shoebox(order, banded)
             fn = ours_shoebox(order, banded)
             t_pra, t_ours, cold, ratio = paired(lambda: pra_shoebox(order, banded), fn, args.repeats)
+            _, t_one, _, ratio_one = single_thread(lambda: pra_shoebox(order, banded), fn, args.repeats)
             h = fn()
             err = np.linalg.norm(h - ref) / np.linalg.norm(ref)
             M = (2 * order + 1) * (2 * order ** 2 + 2 * order + 3) // 3
             name = "shoebox, 7-band materials" if banded else "shoebox, flat"
             print(f"| {name} | {order} | {M} | {t_pra * 1e3:.1f} ms | {cold * 1e3:.0f} ms | {t_ours * 1e3:.1f} ms | "
-                  f"{ratio:.2f}x | {err:.1e} |", flush=True)
+                  f"{ratio:.2f}x | {err:.1e} | {t_one * 1e3:.1f} ms | {ratio_one:.2f}x |", flush=True)
     for order in ((6, 8) if args.quick else (6, 8, 10)):
         ref = pra_l_room(order)
         fn = ours_l_room(order)
         t_pra, t_ours, cold, ratio = paired(lambda: pra_l_room(order), fn, max(3, args.repeats // 3))
+        _, t_one, _, ratio_one = single_thread(lambda: pra_l_room(order), fn, 3 if order < 10 else 1)
         h = fn()
         from integrators.acoustic import simulate
         n = simulate(R.extruded_room(L_CORNERS, 3.0, L_SRC, L_RCV, materials=0.2), order, "pyroomacoustics").n_paths
         err = np.linalg.norm(h - ref) / np.linalg.norm(ref)
         print(f"| L-shaped (8 walls, non-convex) | {order} | {n} / {pra_l_room_distinct(order)} | {t_pra * 1e3:.0f} ms | "
-              f"{cold * 1e3:.0f} ms | {t_ours * 1e3:.1f} ms | {ratio:.1f}x | {err:.1e} |", flush=True)
+              f"{cold * 1e3:.0f} ms | {t_ours * 1e3:.1f} ms | {ratio:.1f}x | {err:.1e} | {t_one * 1e3:.1f} ms | "
+              f"{ratio_one:.1f}x |", flush=True)
 
     print("\n## Full gradient (reverse mode, every parameter) vs forward and vs finite differences\n")
     print("| case | scalar parameters | forward | forward + gradient | ratio | central FD (2 x params forwards) | FD / gradient |")
@@ -230,9 +230,8 @@ def main():
               R.extruded_room(L_CORNERS, 3.0, L_SRC, L_RCV, materials=0.2), 10)]
     for name, room, order in cases:
         fwd, grad, n = gradient_case(room, order)
-        t_f, _ = timeit(fwd, args.repeats)
-        t_g, _ = timeit(grad, args.repeats)
-        print(f"| {name} | {n} | {t_f * 1e3:.1f} ms | {t_g * 1e3:.1f} ms | {t_g / t_f:.2f}x | "
+        t_g, t_f, _, ratio = paired(grad, fwd, args.repeats)     # alternating; ratio = median t_g / t_f
+        print(f"| {name} | {n} | {t_f * 1e3:.1f} ms | {t_g * 1e3:.1f} ms | {ratio:.2f}x | "
               f"{2 * n * t_f * 1e3:.0f} ms | {2 * n * t_f / t_g:.0f}x |", flush=True)
 
     print("\n## Peak memory (RSS growth of a fresh process), shoebox 7-band\n")

@@ -21,7 +21,9 @@ exponential in the order. Following the candidate-then-refine idea of Sionna RT 
 
 Step 3 is exact, so no invalid path is ever used; step 1 can miss sequences whose beam is narrower than
 the ray spacing (very high orders, tiny walls). Increase ``n_rays`` for completeness (the tests compare a
-box meshed as a polyhedron against the exact shoebox lattice).
+box meshed as a polyhedron against the exact shoebox lattice). Rooms that are vertical prisms (an extruded
+floor polygon, e.g. the L-shaped room or a box mesh) skip all this: :mod:`.prism` finds every path exactly
+by 2D beam tracing (``find_paths(..., search="auto")``).
 """
 from __future__ import annotations
 

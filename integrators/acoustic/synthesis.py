@@ -174,11 +174,11 @@ def _kernel_weight_and_slope(frac, k, tables, taps, g):
     Int32 = dr.int32_array_t(Real)
     UInt32 = dr.uint32_array_t(Real)
     half = taps // 2
-    if tables is not None:   # windowed table hann[k] lut[k g + j], j = 0 .. g (see _device_tables)
+    if tables is not None:   # windowed table hann[k] lut[k g + j], j = 0 .. g + 1 (see windowed_table)
         x = (1.0 - frac) * g
         off = dr.floor(x)
         x_off = x - off
-        p = UInt32(Int32(off)) + k * (g + 1)
+        p = UInt32(Int32(off)) + k * (g + 2)
         t0 = dr.gather(Real, tables, p)
         t1 = dr.gather(Real, tables, p + 1)
         return t0 + x_off * (t1 - t0), -g * (t1 - t0)
@@ -212,6 +212,64 @@ def _gather_loop(ss, srt, j, e, nn, tables, taps, g):
         acc = [acc[b] + dr.gather(Real, srt[b], j) * w for b in range(len(srt))]
         j += 1
     return acc
+
+
+@dr.syntax
+def _packet_loop(ss, srt, start, end, N, P, tables, taps, g):
+    """The same sums as :func:`_gather_loop` computed by ``P`` lanes (one SIMD packet) that walk the time
+    axis together (lane l handles samples q P + l, q = 0, 1, ...): a kernel of one packet is one work
+    unit for Dr.Jit's thread pool, so a small synthesis never waits on another thread (see
+    :func:`_single_packet`). Returns the band-major (B * N) output."""
+    Real = type(ss)
+    UInt32 = dr.uint32_array_t(Real)
+    Int32 = dr.int32_array_t(Real)
+    half = taps // 2
+    B = len(srt)
+    lane = dr.arange(UInt32, P)
+    out = dr.zeros(Real, B * N)
+    q = UInt32(0)
+    while q < (N + P - 1) // P:
+        n = q * P + lane
+        act = n < N
+        j = dr.gather(UInt32, start, n, act)
+        e = dr.gather(UInt32, end, n, act)
+        acc = [Real(0.0) for _ in range(B)]
+        while j < e:
+            s = dr.gather(Real, ss, j)
+            fl = dr.floor(s)
+            k = UInt32(Int32(n) - Int32(fl) + half)
+            w = _kernel_weight(s - fl, k, tables, taps, g)
+            acc = [acc[b] + dr.gather(Real, srt[b], j) * w for b in range(B)]
+            j += 1
+        for b in range(B):
+            dr.scatter(out, acc[b], n + b * N, act)
+        q += 1
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def packet_width() -> int:
+    """SIMD width (lanes) of Dr.Jit's LLVM kernels on this CPU: 16 with AVX-512, 8 with AVX, else 4
+    (read from /proc/cpuinfo; 0 if unknown, which disables :func:`_packet_loop`)."""
+    import platform
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith(("flags", "Features"))), [])
+    except OSError:
+        return 0
+    if platform.machine() in ("x86_64", "AMD64"):
+        return 16 if "avx512f" in flags else 8 if "avx" in flags else 4
+    return 4 if platform.machine() in ("aarch64", "arm64") else 0
+
+
+def _single_packet(M: int, B: int, taps: int) -> bool:
+    """Run the synthesis as one SIMD packet when it is small (estimated < ~4 ms on one core): Dr.Jit
+    splits every larger kernel over all cores, and on a busy machine the caller then waits for a
+    descheduled worker thread far longer than the split saves (measured: 2 cores, load ~5, order-20
+    shoebox: median 13 ms instead of 1.5-2 ms). ``PENUMBRA_SYNTH_PACKET=0`` disables it."""
+    if os.environ.get("PENUMBRA_SYNTH_PACKET", "1") == "0" or packet_width() == 0:
+        return False
+    return M * taps * (1 + B / 3) < 3.3e6
 
 
 @dr.syntax
@@ -256,15 +314,41 @@ def _adjoint_loop(s, amps, gout, N, tables, taps, g):
     return ga, gs
 
 
+@functools.lru_cache(maxsize=32)
+def lane_order(N: int, chunk: int = 16):
+    """(output sample per lane, lane per output sample) for the per-sample synthesis loops. Dr.Jit's LLVM
+    backend hands contiguous ranges of lanes to its threads, but the work per output sample grows with
+    the arrival density (~t^2 for image sources), so lanes in time order leave one thread with most of
+    the work (and, on a loaded machine, the caller waiting for it). Here chunks of ``chunk`` consecutive
+    samples (one SIMD packet shares similar loop trip counts) are visited in golden-ratio order, so every
+    contiguous range of lanes spans the whole time axis."""
+    C = -(-N // chunk)
+    chunks = np.argsort((np.arange(C) * 0.6180339887498949) % 1.0, kind="stable")
+    n = (chunks[:, None] * chunk + np.arange(chunk)[None, :]).ravel()
+    n = n[n < N]
+    inv = np.argsort(n).astype(np.uint32)
+    n.setflags(write=False)
+    inv.setflags(write=False)
+    return n, inv
+
+
+@functools.lru_cache(maxsize=8)
+def windowed_table(taps: int, g: int, precision: str) -> np.ndarray:
+    """(taps, g + 2) sinc table premultiplied by the Hann window: entry [k, j] = hann[k] lut[k g + j], the
+    values the linear interpolation of tap k can reach (j = off, off + 1 with off = floor((1 - frac) g))."""
+    lut, hann = sinc_table(taps, g, precision)
+    idx = np.arange(taps)[:, None] * g + np.arange(g + 2)[None, :]
+    out = hann[:, None] * lut[idx]
+    out.setflags(write=False)
+    return out
+
+
 @functools.lru_cache(maxsize=8)
 def _device_tables(Real, taps: int, g: int, precision: str):
-    """The sinc table of :func:`sinc_table` premultiplied by the Hann window, per tap k the g + 1 entries
-    hann[k] lut[k g + j] (j = 0 .. g) that the linear interpolation of tap k can reach, on the device
-    (uploaded once; one gather fewer per tap)."""
+    """:func:`windowed_table` on the device, flattened (uploaded once; one gather fewer per tap than a
+    separate window)."""
     np_t = np.float32 if Real.__name__ == "Float" else np.float64
-    lut, hann = sinc_table(taps, g, precision)
-    idx = np.arange(taps)[:, None] * g + np.arange(g + 1)[None, :]
-    out = upload(Real, (hann[:, None] * lut[idx]).astype(np_t).ravel())
+    out = upload(Real, windowed_table(taps, g, precision).astype(np_t).ravel())
     dr.eval(out)
     return out
 
@@ -282,22 +366,32 @@ class _SynthOp(dr.CustomOp):
         fl_np = np.floor(s_np).astype(np.int64)
         perm = np.argsort(fl_np, kind="stable")
         fls = fl_np[perm]
-        n = np.arange(N)
-        self.start = upload(UInt32, np.searchsorted(fls, n - half, "left").astype(np.uint32))
-        self.end = upload(UInt32, np.searchsorted(fls, n + half, "right").astype(np.uint32))
+        start = np.searchsorted(fls, np.arange(-half, N - half), "left").astype(np.uint32)
+        end = np.searchsorted(fls, np.arange(half, N + half), "right").astype(np.uint32)
+        self.start_t, self.end_t = upload(UInt32, start), upload(UInt32, end)     # per sample, time order
+        n, self.inv = lane_order(N)             # lanes in a load-balanced order of output samples
+        self.nn = upload(Int32, n.astype(np.int32))
+        self.start, self.end = upload(UInt32, start[n]), upload(UInt32, end[n])
         self.perm = upload(UInt32, perm.astype(np.uint32))
         self.tables = _device_tables(Real, conv.taps, conv.lut_granularity, conv.delay_precision) \
             if conv.kernel == "sinc_lut" else None
         ss = upload(Real, s_np[perm])
         srt = [upload(Real, np.array(a)[perm]) for a in amps]
         self.ss = ss
-        acc = _gather_loop(ss, srt, UInt32(self.start), UInt32(self.end), dr.arange(Int32, N), self.tables,
+        if _single_packet(len(s_np), len(srt), conv.taps):
+            out = _packet_loop(ss, srt, self.start_t, self.end_t, N, packet_width(), self.tables, self.taps, self.g)
+            dr.eval(out)
+            return out
+        acc = _gather_loop(ss, srt, UInt32(self.start), UInt32(self.end), Int32(self.nn), self.tables,
                            self.taps, self.g)
         dr.eval(acc)
         return self._flat(acc)
 
     def _flat(self, acc):
+        """Band-major (B * N) output from per-lane accumulators (lanes in :func:`lane_order`)."""
         Real = type(acc[0])
+        inv = upload(dr.uint32_array_t(Real), self.inv)
+        acc = [dr.gather(Real, a, inv) for a in acc]
         if len(acc) == 1:
             return acc[0]
         out = dr.zeros(Real, len(acc) * self.N)
@@ -316,7 +410,7 @@ class _SynthOp(dr.CustomOp):
         c2 = [dr.gather(Real, a * ds, self.perm) for a in self.amps]
         dr.eval(c1, c2)
         Int32, UInt32 = dr.int32_array_t(Real), dr.uint32_array_t(Real)
-        acc = _gather_loop2(self.ss, c1, c2, UInt32(self.start), UInt32(self.end), dr.arange(Int32, self.N),
+        acc = _gather_loop2(self.ss, c1, c2, UInt32(self.start), UInt32(self.end), Int32(self.nn),
                             self.tables, self.taps, self.g)
         dr.eval(acc)
         self.set_grad_out(self._flat(acc))

@@ -220,10 +220,13 @@ def test_sti_smooth_gradient_sign_and_fd():
 
 
 @pytest.mark.parametrize("preset", ["penumbra", "pyroomacoustics"])
-def test_gather_synthesis_matches_plain_scatter_autodiff(preset, monkeypatch):
-    """The fast gather-form synthesis (custom derivatives) equals the plain Dr.Jit scatter form
-    (automatic derivatives), values and reverse-mode gradients."""
+@pytest.mark.parametrize("packet", ["1", "0"])
+def test_gather_synthesis_matches_plain_scatter_autodiff(preset, packet, monkeypatch):
+    """The fast gather-form synthesis (custom derivatives; primal as one SIMD packet or one lane per
+    sample) equals the plain Dr.Jit scatter form (automatic derivatives), values and reverse-mode
+    gradients."""
     from integrators.acoustic import synthesis
+    monkeypatch.setenv("PENUMBRA_SYNTH_PACKET", packet)
     room = _room(BANDED)
 
     def run():
