@@ -1,14 +1,25 @@
 """Tile binning: the acceleration structure that keeps the rasterizer away from
 O(pixels x paths) work.
 
-The canvas is cut into ``T x T`` pixel tiles. For every tile we list the *candidate layers*
-(a layer is one shape's fill or stroke) whose bounding box touches the tile, in draw order, and
-for each candidate the edges that can change a winding number inside the tile: those of the
-layer that overlap the tile's row band and reach at least its left side (the winding number is
-counted along a ray towards +x). Edges are grouped by (layer, tile row) and sorted by their
-right end, so each candidate's list is a prefix of its group. This is the same per-tile culling
-idea as GPU path renderers' tile binning; diffvg instead uses a BVH per shape.
-Pure NumPy on detached edge positions.
+The canvas is cut into ``T x T`` pixel tiles. Every tile lists its *candidate layers* (a layer is
+one shape's fill or stroke) whose bounding box touches it, in draw order. A candidate's winding
+number at a point ``p`` of the tile is counted along the ray towards +x and split in two parts
+(the tile "backdrop" of GPU path renderers such as Vello / Pathfinder, made exact per sample):
+
+* edges that overlap the tile's *column* (its box grown by the margin) are tested as usual;
+* edges entirely right of the column are crossed by the ray iff ``y0 <= p.y < y1`` (sign of the
+  edge), i.e. each contributes ``H(p.y - y0) - H(p.y - y1)`` with ``H`` the unit step. Summed over
+  a chain of such edges the steps at shared vertices cancel, so what remains are steps where the
+  outline enters or leaves the region right of the column. Steps above the tile's row band are a
+  constant (``cand_w0``); steps inside it become vertical *stub* edges far to the right (crossed
+  iff ``p.y >= y``), so the same winding loop evaluates both parts.
+
+With ``K_e`` the number of tile columns for which edge ``e`` lies right of the column, the step
+left at a vertex between edges ``a -> b`` is ``[c < K_b] - [c < K_a]``: non-zero only for columns
+between the two, so stubs are few. Edge adjacency is recovered from exact shared coordinates of
+consecutive edges (and the closing edge of each run); an unmatched endpoint only costs stubs.
+Candidates without edges or stubs have a constant winding number ``cand_w0``: kept with an empty
+list when inside, dropped when outside. Pure NumPy on detached edge positions.
 """
 from __future__ import annotations
 
@@ -16,187 +27,165 @@ from dataclasses import dataclass
 
 import numpy as np
 
+STUB = 1e18   # x of the stub edges (right of every evaluated point) and their far y end
+
 
 @dataclass
 class Bins:
     T: int
     tiles_x: int
     tiles_y: int
-    cand_start: np.ndarray   # (n_tiles + 1,) CSR into candidate arrays
-    cand_layer: np.ndarray   # (C,)
-    cand_edge0: np.ndarray   # (C,) start into the binned edge list
-    cand_count: np.ndarray   # (C,)
-    edges: np.ndarray        # (B, 4) binned edge coordinates (float32), candidate lists are slices
-    edge_id: np.ndarray      # (B,) original edge index
-    cand_w0: np.ndarray = None  # (C,) winding number carried in from a constant (edge-free) tile
-    const: np.ndarray = None    # (C,) candidate whose tile no edge of the layer crosses
-    cand_dir: np.ndarray = None  # (C,) ray direction 0:+x 1:-x 2:+y 3:-y (edges stored transformed)
+    cand_start: np.ndarray   # (n_tiles + 1,) CSR into the candidate arrays
+    cand_layer: np.ndarray   # (C,) layer, in draw order within a tile
+    cand_edge0: np.ndarray   # (C,) start of the candidate's list in ``edges``
+    cand_count: np.ndarray   # (C,) length of that list (column edges, then stubs)
+    edges: np.ndarray        # (E, 4) float32 x0 y0 x1 y1 of the listed edges and stubs
+    edge_id: np.ndarray      # (E,) original edge index (0 for stubs, whose x0 is STUB)
+    cand_w0: np.ndarray      # (C,) winding number of the steps above the tile's row band
+
+
+def _expand(lo, n):
+    """Owner index and ``lo + k`` for k < n, for every owner (flattened ranges)."""
+    owner = np.repeat(np.arange(len(n)), n)
+    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    return owner, lo[owner] + k
+
+
+def _links(e, layer):
+    """(incoming, outgoing) edge pairs that share a vertex: consecutive edges in either orientation
+    and the closing edge of each run; every endpoint is used at most once."""
+    n = len(e)
+    end_used = np.zeros(n, bool)
+    start_used = np.zeros(n, bool)
+    same = layer[:-1] == layer[1:]
+    fwd = same & (e[:-1, 2] == e[1:, 0]) & (e[:-1, 3] == e[1:, 1])          # i -> i + 1
+    i = np.nonzero(fwd)[0]
+    end_used[i], start_used[i + 1] = True, True
+    bwd = same & (e[1:, 2] == e[:-1, 0]) & (e[1:, 3] == e[:-1, 1])          # i + 1 -> i
+    bwd &= ~end_used[1:] & ~start_used[:-1]
+    j = np.nonzero(bwd)[0]
+    end_used[j + 1], start_used[j] = True, True
+    a_in, a_out = np.concatenate([i, j + 1]), np.concatenate([i + 1, j])
+    # closing link of each run of linked edges
+    linked = fwd | bwd
+    s = np.nonzero(np.concatenate([[True], ~linked]))[0]
+    t = np.concatenate([s[1:] - 1, [n - 1]])
+    s, t = s[t > s], t[t > s]
+    c1 = (e[t, 2] == e[s, 0]) & (e[t, 3] == e[s, 1]) & ~end_used[t] & ~start_used[s]
+    c2 = ~c1 & (e[s, 2] == e[t, 0]) & (e[s, 3] == e[t, 1]) & ~end_used[s] & ~start_used[t]
+    end_used[t[c1]], start_used[s[c1]] = True, True
+    end_used[s[c2]], start_used[t[c2]] = True, True
+    a_in = np.concatenate([a_in, t[c1], s[c2]])
+    a_out = np.concatenate([a_out, s[c1], t[c2]])
+    return a_in, a_out, ~start_used, ~end_used
 
 
 def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: float, height: float,
-              T: int = 16, margin: float = 0.0, layer_ok: np.ndarray | None = None,
-              layer_item: np.ndarray | None = None, item_cols: int | None = None, directions: int = 1) -> Bins:
-    """``layer_item``/``item_cols``: batch layout, item ``b`` owns tile columns
-    ``[b * item_cols, (b + 1) * item_cols)``; its layers are confined to them. ``directions``: 1 (rays
-    along +x), 2 (+-x) or 4 (+-x, +-y): each candidate counts windings along the shortest of these
-    edge lists (fewer edge tests, more binning work; measured roughly break-even on 2 cores)."""
-    if directions not in (1, 2, 4):
-        raise ValueError(f"bin_edges(): directions must be 1, 2 or 4, got {directions}")
+              T: int = 8, margin: float = 0.0, evenodd: np.ndarray | None = None, sdf: np.ndarray | None = None,
+              layer_item: np.ndarray | None = None, item_cols: int | None = None) -> Bins:
+    """Bin ``edges`` (N, 4) of ``n_layers`` layers on a ``width x height`` canvas. The lists are valid
+    for points within ``margin`` of their tile. ``evenodd`` (fill rule) and ``sdf`` (prefiltered
+    strokes, which need edges) per layer decide which edge-free candidates are kept.
+    ``layer_item``/``item_cols``: batch layout, item ``b`` owns tile columns
+    ``[b * item_cols, (b + 1) * item_cols)``; its layers are confined to them."""
     tiles_x = max(1, int(np.ceil(width / T)))
     tiles_y = max(1, int(np.ceil(height / T)))
     n_tiles = tiles_x * tiles_y
-    empty = Bins(T, tiles_x, tiles_y, np.zeros(n_tiles + 1, np.int64), np.zeros(0, np.int64),
-                 np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
-                 np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64))
+    L = int(n_layers)
+    evenodd = np.zeros(L, bool) if evenodd is None else np.asarray(evenodd, bool)
+    sdf = np.zeros(L, bool) if sdf is None else np.asarray(sdf, bool)
+    empty = Bins(T, tiles_x, tiles_y, np.zeros(n_tiles + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                 np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64))
     if len(edges) == 0:
         return empty
-    if layer_ok is not None:
-        keep = layer_ok[edge_layer]
-        edges, edge_layer = edges[keep], edge_layer[keep]
-        orig = np.nonzero(keep)[0]
-    else:
-        orig = np.arange(len(edges))
-    if len(edges) == 0:
-        return empty
-    xmin = np.minimum(edges[:, 0], edges[:, 2]) - margin
-    xmax = np.maximum(edges[:, 0], edges[:, 2]) + margin
-    ymin = np.minimum(edges[:, 1], edges[:, 3]) - margin
-    ymax = np.maximum(edges[:, 1], edges[:, 3]) + margin
-    # layer bounding boxes, clipped to the canvas (in tiles)
-    L = n_layers
-    lx0 = np.full(L, np.inf)
-    ly0 = np.full(L, np.inf)
-    lx1 = np.full(L, -np.inf)
-    ly1 = np.full(L, -np.inf)
-    # per-layer boxes by segment reductions over edges sorted by layer (ufunc.at is ~10x slower)
-    srt = np.argsort(edge_layer, kind="stable")
-    sl = edge_layer[srt]
+    e = np.asarray(edges, np.float64)
+    lay = np.asarray(edge_layer, np.int64)
+    m = float(margin)
+    xmin, xmax = np.minimum(e[:, 0], e[:, 2]), np.maximum(e[:, 0], e[:, 2])
+    ymin, ymax = np.minimum(e[:, 1], e[:, 3]), np.maximum(e[:, 1], e[:, 3])
+    # layer bounding boxes in tiles (segment reductions over edges sorted by layer), clipped to the canvas
+    lx0, ly0 = np.full(L, np.inf), np.full(L, np.inf)
+    lx1, ly1 = np.full(L, -np.inf), np.full(L, -np.inf)
+    srt = np.argsort(lay, kind="stable")
+    sl = lay[srt]
     first = np.concatenate([[0], np.nonzero(sl[1:] != sl[:-1])[0] + 1])
     uniq = sl[first]
-    lx0[uniq] = np.minimum.reduceat(xmin[srt], first)
-    ly0[uniq] = np.minimum.reduceat(ymin[srt], first)
-    lx1[uniq] = np.maximum.reduceat(xmax[srt], first)
-    ly1[uniq] = np.maximum.reduceat(ymax[srt], first)
-    has = np.isfinite(lx0)
-    tx0 = np.clip(np.floor(lx0[has] / T), 0, tiles_x - 1).astype(np.int64)
-    tx1 = np.clip(np.floor(lx1[has] / T), 0, tiles_x - 1).astype(np.int64)
-    ty0 = np.clip(np.floor(ly0[has] / T), 0, tiles_y - 1).astype(np.int64)
-    ty1 = np.clip(np.floor(ly1[has] / T), 0, tiles_y - 1).astype(np.int64)
+    lx0[uniq] = np.minimum.reduceat(xmin[srt], first) - m
+    ly0[uniq] = np.minimum.reduceat(ymin[srt], first) - m
+    lx1[uniq] = np.maximum.reduceat(xmax[srt], first) + m
+    ly1[uniq] = np.maximum.reduceat(ymax[srt], first) + m
+    has = np.isfinite(lx0) & (lx1 >= 0) & (ly1 >= 0) & (lx0 < width) & (ly0 < height)
+    tx0, tx1, ty0, ty1 = (np.clip(np.floor(np.where(has, v, 0.0) / T), 0, n - 1).astype(np.int64)
+                          for v, n in ((lx0, tiles_x), (lx1, tiles_x), (ly0, tiles_y), (ly1, tiles_y)))
     if layer_item is not None:
-        lo = layer_item[has] * item_cols
-        tx0 = np.clip(tx0, lo, lo + item_cols - 1)
-        tx1 = np.clip(tx1, lo, lo + item_cols - 1)
-    inside = (lx1[has] >= 0) & (ly1[has] >= 0) & (lx0[has] < width) & (ly0[has] < height)
-    lay = np.nonzero(has)[0][inside]
-    tx0, tx1, ty0, ty1 = tx0[inside], tx1[inside], ty0[inside], ty1[inside]
-    # candidates: every tile in each layer's bbox
-    ncx, ncy = tx1 - tx0 + 1, ty1 - ty0 + 1
-    nc = ncx * ncy
-    c_layer = np.repeat(lay, nc)
-    loc = np.arange(nc.sum()) - np.repeat(np.cumsum(nc) - nc, nc)
-    c_tx = np.repeat(tx0, nc) + loc % np.repeat(ncx, nc)
-    c_ty = np.repeat(ty0, nc) + loc // np.repeat(ncx, nc)
-    # per direction (+x, -x, +y, -y): edges of the layer in the tile's row (column) band that reach
-    # the tile's side facing the ray; each candidate then counts windings along the shortest list
-    e = edges
-    flips = [lambda: e, lambda: np.stack([-e[:, 0], e[:, 1], -e[:, 2], e[:, 3]], 1),
-             lambda: np.stack([e[:, 1], e[:, 0], e[:, 3], e[:, 2]], 1),
-             lambda: np.stack([-e[:, 1], e[:, 0], -e[:, 3], e[:, 2]], 1)]
-    dirs = [  # (band lo, band hi, n bands, candidate band, value (desc), threshold, transformed edges)
-        (ymin, ymax, tiles_y, c_ty, xmax, c_tx * T, flips[0]),
-        (ymin, ymax, tiles_y, c_ty, -xmin, -(c_tx + 1) * T, flips[1]),
-        (xmin, xmax, tiles_x, c_tx, ymax, c_ty * T, flips[2]),
-        (xmin, xmax, tiles_x, c_tx, -ymin, -(c_ty + 1) * T, flips[3]),
-    ]
-    lists, starts, counts = [], [], []
-    offset = 0
-    span = float(max(width, height) + 4 * margin + 4 * T + 1)
-    big = float(max(width, height) + 2 * margin + 2 * T)
-    expanded = {}
-    for k, (blo, bhi, nb, cb, val, thr, te) in enumerate(dirs[:directions]):
-        axis = k // 2
-        if axis not in expanded:  # (edge, band) pairs are shared by the two directions of an axis
-            b0 = np.clip(np.floor(blo / T), 0, nb - 1).astype(np.int64)
-            b1 = np.clip(np.floor(bhi / T), 0, nb - 1).astype(np.int64)
-            nbn = np.where((bhi >= 0) & (blo < nb * T), b1 - b0 + 1, 0)
-            pe = np.repeat(np.arange(len(edges)), nbn)
-            pb = np.repeat(b0, nbn) + (np.arange(nbn.sum()) - np.repeat(np.cumsum(nbn) - nbn, nbn))
-            expanded[axis] = (pe, (edge_layer[pe] * nb + pb).astype(np.int64))
-        er_edge, group = expanded[axis]
-        gv = val[er_edge]
-        qk = np.clip((big - gv) * 1024.0, 0, 2 ** 30 - 1).astype(np.int64)
-        order = np.argsort(group * 2 ** 30 + qk)
-        group, gv, er_edge = group[order], gv[order], er_edge[order]
-        gstart = np.searchsorted(group, np.arange(L * nb + 1))
-        g = c_layer * nb + cb
-        g0, g1 = gstart[g], gstart[g + 1]
-        key = group.astype(np.float64) + np.clip((big - gv) / span, 0, 0.999999)
-        qq = g.astype(np.float64) + np.clip((big - thr.astype(np.float64)) / span, 0, 0.999999)
-        pos = np.searchsorted(key, qq, side="right")
-        counts.append(np.clip(pos - g0, 0, g1 - g0))
-        starts.append(g0 + offset)
-        lists.append((er_edge, te()[er_edge]))
-        offset += len(er_edge)
-        if len(lists) == 1:
-            er_edge_x, group_x = er_edge, group  # +x lists, used for the crossing test below
-    counts = np.stack(counts, 1)
-    starts = np.stack(starts, 1)
-    ok = counts[:, 0] > 0  # the +x list is empty only if nothing can wind around the tile
-    best = np.argmin(counts, axis=1)
-    c_dir = best[ok]
-    c_cnt = counts[ok, :][np.arange(ok.sum()), c_dir]
-    c_e0 = starts[ok, :][np.arange(ok.sum()), c_dir]
-    c_layer, c_tx, c_ty = c_layer[ok], c_tx[ok], c_ty[ok]
-    er_edge, group = er_edge_x, group_x
-    # tiles that some edge of the layer actually crosses (within the margin); elsewhere the winding
-    # number is constant over the tile (the "backdrop" of tile-based path renderers)
-    cx0 = np.clip(np.floor(xmin[er_edge] / T), 0, tiles_x - 1).astype(np.int64)
-    cx1 = np.clip(np.floor(xmax[er_edge] / T), 0, tiles_x - 1).astype(np.int64)
-    ncol = np.where(xmax[er_edge] >= 0, cx1 - cx0 + 1, 0)
-    t_col = np.repeat(cx0, ncol) + (np.arange(ncol.sum()) - np.repeat(np.cumsum(ncol) - ncol, ncol))
-    t_key = np.unique(np.repeat(group, ncol) * tiles_x + t_col)
-    c_key = (c_layer * tiles_y + c_ty) * tiles_x + c_tx
-    pos = np.searchsorted(t_key, c_key)
-    crossed = (pos < len(t_key)) & (t_key[np.minimum(pos, len(t_key) - 1)] == c_key)
-    tile = c_ty * tiles_x + c_tx
-    order = np.argsort(tile.astype(np.int64) * (n_layers + 1) + c_layer, kind="stable")
-    tile, c_layer, c_e0, c_cnt, crossed = tile[order], c_layer[order], c_e0[order], c_cnt[order], crossed[order]
-    c_dir = c_dir[order]
-    cand_start = np.searchsorted(tile, np.arange(n_tiles + 1))
-    binned = np.concatenate([te for _, te in lists]).astype(np.float32)
-    ids = np.concatenate([orig[ee] for ee, _ in lists])
-    return Bins(T, tiles_x, tiles_y, cand_start, c_layer, c_e0, c_cnt, binned, ids,
-                np.zeros(len(c_layer), np.int64), ~crossed, c_dir)
+        lo = np.asarray(layer_item, np.int64) * item_cols
+        tx0, tx1 = np.clip(tx0, lo, lo + item_cols - 1), np.clip(tx1, lo, lo + item_cols - 1)
+    ncx = np.where(has, tx1 - tx0 + 1, 0)
+    ncy = np.where(has, ty1 - ty0 + 1, 0)
+    cbase = np.cumsum(ncx * ncy) - ncx * ncy
+    C0 = int((ncx * ncy).sum())
 
+    def cand(l, r, c):  # candidate index (layer-major, then row, then column)
+        return cbase[l] + (r - ty0[l]) * ncx[l] + (c - tx0[l])
 
-def resolve_constant_tiles(bins: Bins, winding_at, evenodd: np.ndarray, sdf: np.ndarray) -> Bins:
-    """Replace candidates whose tile no edge crosses by their constant winding number (computed once
-    at the tile centre by ``winding_at(x, y, e0, count)``): dropped when outside, kept with an empty
-    edge list and that winding when inside. Cuts the work of thin strokes with large bounding boxes."""
-    c = np.nonzero(bins.const)[0]
-    if not len(c):
-        return bins
-    tile = np.searchsorted(bins.cand_start, c, side="right") - 1
-    tx, ty = tile % bins.tiles_x, tile // bins.tiles_x
-    u, v = transform_points((tx + 0.5) * bins.T, (ty + 0.5) * bins.T, bins.cand_dir[c])
-    w = winding_at(u, v, bins.cand_edge0[c], bins.cand_count[c])
-    lay = bins.cand_layer[c]
-    inside = np.where(evenodd[lay], (w & 1) != 0, w != 0) & ~sdf[lay]
-    keep = np.ones(len(bins.cand_layer), bool)
-    keep[c[~inside]] = False
-    w0 = bins.cand_w0.copy()
-    w0[c] = w
-    cnt = bins.cand_count.copy()
-    cnt[c] = 0
-    tile_of = np.searchsorted(bins.cand_start, np.arange(len(keep)), side="right") - 1
-    new_start = np.searchsorted(tile_of[keep], np.arange(bins.tiles_x * bins.tiles_y + 1))
-    return Bins(bins.T, bins.tiles_x, bins.tiles_y, new_start, bins.cand_layer[keep], bins.cand_edge0[keep],
-                cnt[keep], bins.edges, bins.edge_id, w0[keep], np.zeros(keep.sum(), bool), bins.cand_dir[keep])
+    # per edge: right of the column for tile columns c < K; tested in columns [K, floor((xmax + m) / T)]
+    K = np.maximum(0.0, np.ceil((xmin - m) / T - 1.0)).astype(np.int64)
+    c_lo = np.maximum(K, tx0[lay])
+    c_hi = np.minimum(np.floor((xmax + m) / T).astype(np.int64), tx1[lay])
+    r_lo = np.maximum(np.ceil((ymin - m) / T).astype(np.int64) - 1, ty0[lay])
+    r_hi = np.minimum(np.floor((ymax + m) / T).astype(np.int64), ty1[lay])
+    nc = np.where(has[lay], np.maximum(c_hi - c_lo + 1, 0), 0)
+    nr = np.where(has[lay], np.maximum(r_hi - r_lo + 1, 0), 0)
+    pe, k = _expand(np.zeros(len(e), np.int64), nc * nr)
+    col_e = c_lo[pe] + k % nc[pe]
+    row_e = r_lo[pe] + k // nc[pe]
+    cand_e = cand(lay[pe], row_e, col_e)
 
+    # steps of the edges right of the column: +1 at a start, -1 at an end, for columns c < K
+    a_in, a_out, free_start, free_end = _links(e, lay)
+    fs, fe = np.nonzero(free_start)[0], np.nonzero(free_end)[0]
+    ev_l = np.concatenate([lay[a_in], lay[fs], lay[fe]])
+    ev_y = np.concatenate([e[a_in, 3], e[fs, 1], e[fe, 3]])
+    ka, kb = K[a_in], K[a_out]
+    ev_ca = np.concatenate([np.minimum(ka, kb), np.zeros(len(fs) + len(fe), np.int64)])
+    ev_cb = np.concatenate([np.maximum(ka, kb), K[fs], K[fe]])
+    ev_d = np.concatenate([np.where(kb > ka, 1, -1), np.ones(len(fs), np.int64), -np.ones(len(fe), np.int64)])
+    ev_ca = np.maximum(ev_ca, tx0[ev_l])
+    ev_cb = np.minimum(ev_cb, tx1[ev_l] + 1)
+    ok = has[ev_l] & (ev_cb > ev_ca)
+    ev_l, ev_y, ev_ca, ev_cb, ev_d = ev_l[ok], ev_y[ok], ev_ca[ok], ev_cb[ok], ev_d[ok]
+    ncol = ev_cb - ev_ca
+    # rows whose points may lie on either side of the step get a stub; rows below it the constant
+    s_lo = np.maximum(np.ceil((ev_y - m) / T).astype(np.int64) - 1, ty0[ev_l])
+    s_hi = np.minimum(np.ceil((ev_y + m) / T).astype(np.int64) - 1, ty1[ev_l])
+    f_lo = np.maximum(s_hi + 1, ty0[ev_l])
+    nrs = np.maximum(s_hi - s_lo + 1, 0)
+    nrf = np.maximum(ty1[ev_l] - f_lo + 1, 0)
+    ps, k = _expand(np.zeros(len(ev_l), np.int64), nrs * ncol)
+    cand_s = cand(ev_l[ps], s_lo[ps] + k // ncol[ps], ev_ca[ps] + k % ncol[ps])
+    pf, k = _expand(np.zeros(len(ev_l), np.int64), nrf * ncol)
+    cand_f = cand(ev_l[pf], f_lo[pf] + k // ncol[pf], ev_ca[pf] + k % ncol[pf])
+    w0 = np.bincount(cand_f, weights=ev_d[pf], minlength=C0).astype(np.int64)
 
-def transform_points(x, y, d):
-    """Map points into the frame of ray direction ``d`` (0:+x 1:-x 2:+y 3:-y), where the ray is +x."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    u = np.where(d >= 2, y, x) * np.where(d % 2 == 1, -1.0, 1.0)
-    v = np.where(d >= 2, x, y)
-    return u, v
+    # the lists: column edges, then stubs, grouped by candidate
+    sy = ev_y[ps]
+    up = ev_d[ps] > 0
+    stubs = np.stack([np.full(len(ps), STUB), np.where(up, sy, STUB), np.full(len(ps), STUB),
+                      np.where(up, STUB, sy)], 1)
+    owner = np.concatenate([cand_e, cand_s])
+    src = np.concatenate([pe, len(e) + np.arange(len(ps))])[np.argsort(owner)]  # order within a list is free
+    binned = np.concatenate([e.astype(np.float32), stubs.astype(np.float32)])[src]
+    ids = np.where(src < len(e), src, 0)
+    count = np.bincount(owner, minlength=C0)
+    edge0 = np.cumsum(count) - count
+
+    # candidates in (tile, layer) order; edge-free ones kept only when inside
+    c_layer, loc = _expand(np.zeros(L, np.int64), ncx * ncy)
+    c_tx = tx0[c_layer] + loc % np.maximum(ncx[c_layer], 1)
+    c_ty = ty0[c_layer] + loc // np.maximum(ncx[c_layer], 1)
+    inside = np.where(evenodd[c_layer], (w0 & 1) != 0, w0 != 0) & ~sdf[c_layer]
+    keep = (count > 0) | inside
+    tile = (c_ty * tiles_x + c_tx)[keep]
+    sel = np.nonzero(keep)[0][np.argsort(tile * (L + 1) + c_layer[keep], kind="stable")]
+    cand_start = np.searchsorted((c_ty * tiles_x + c_tx)[sel], np.arange(n_tiles + 1))
+    return Bins(T, tiles_x, tiles_y, cand_start, c_layer[sel], edge0[sel], count[sel], binned, ids, w0[sel])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import drjit as dr
 import numpy as np
 
+from .binning import STUB
 from .compile import PAINT_LINEAR, PAINT_RADIAL, PAINT_SOLID
 
 
@@ -89,19 +90,11 @@ def _winding_dist_loop(px, py, e0, cnt, E, w0):
         qx = px - e.x - tt * dx
         qy = py - e.y - tt * dy
         dd = qx * qx + qy * qy
-        better = dd < d2
+        better = (dd < d2) & (e.x < 0.5 * STUB)  # stubs carry windings, not distances
         d2 = dr.select(better, dd, d2)
         arg = dr.select(better, e0 + j, arg)
         j += 1
     return w, d2, arg
-
-
-def _to_ray_frame(x, y, d):
-    """Point in the frame of the candidate's ray direction (0:+x 1:-x 2:+y 3:-y; edges of each
-    direction's list are stored already transformed, see binning)."""
-    swap = d >= 2
-    u = dr.select(swap, y, x)
-    return dr.select((d & 1) != 0, -u, u), dr.select(swap, x, y)
 
 
 def coverage(px, py, P: Pairs, bins_dev, prefilter=False, sdf_layers=None):
@@ -118,8 +111,7 @@ def coverage(px, py, P: Pairs, bins_dev, prefilter=False, sdf_layers=None):
     layer = dr.gather(mi.UInt32, bins_dev["cand_layer"], c)
     e0 = dr.gather(mi.UInt32, bins_dev["cand_edge0"], c)
     cnt = dr.gather(mi.UInt32, bins_dev["cand_count"], c)
-    d = dr.gather(mi.UInt32, bins_dev["cand_dir"], c)
-    x, y = _to_ray_frame(dr.gather(mi.Float, px, q), dr.gather(mi.Float, py, q), d)
+    x, y = dr.gather(mi.Float, px, q), dr.gather(mi.Float, py, q)
     w0 = dr.gather(mi.Int32, bins_dev["cand_w0"], c)
     if prefilter:
         w, d2, arg = _winding_dist_loop(x, y, e0, cnt, bins_dev["edges"], w0)

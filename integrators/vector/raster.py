@@ -28,9 +28,9 @@ from renderer import ensure_variant
 from scenes.errors import ParameterError, SceneError
 from scenes.vector.model import VectorScene
 
-from .binning import bin_edges, resolve_constant_tiles
+from .binning import bin_edges
 from .compile import PAINT_LINEAR, PAINT_RADIAL, check_value, compile_scene, override_indices
-from .kernels import Pairs, PointSet, _to_ray_frame, _winding_loop, composite, coverage, paint, winding_at
+from .kernels import Pairs, PointSet, _winding_loop, composite, coverage, paint
 from .tessellate import _compose, tessellate
 
 FILTERS = {"box": 0.5, "tent": 1.0, "gaussian": 1.5, "prefilter": 0.5}
@@ -156,8 +156,7 @@ def _layer_arrays(items, mi):
 
 
 def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box", params=None, seed: int = 0,
-              tile: int = 8, tol: float = 0.05, edge_density: float | None = None, return_info: bool = False,
-              ray_directions: int = 1):
+              tile: int = 8, tol: float = 0.05, edge_density: float | None = None, return_info: bool = False):
     """Rasterize ``scene`` (a :class:`VectorScene`, or a list of them) to straight-alpha RGBA.
 
     ``params`` overrides parameter values by name or glob pattern (``{"c.radius": r}``,
@@ -169,8 +168,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     ``spp`` samples per pixel (stratified when it is a square), ``filter`` in box | tent |
     gaussian | prefilter, ``tile`` the binning tile size, ``tol`` the flattening tolerance in pixels,
     ``edge_density`` boundary samples per pixel of outline length (gradients only; default: as many
-    boundary samples as pixel samples, at most one per pixel of outline). ``ray_directions`` (1, 2, 4)
-    lets each tile count windings along the shortest of the +x / -x / +y / -y edge lists.
+    boundary samples as pixel samples, at most one per pixel of outline).
     """
     ensure_variant()
     import mitsuba as mi
@@ -240,8 +238,6 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         X1 = dr.concat([g.x1 for g in nonempty]) if len(nonempty) > 1 else nonempty[0].x1
         Y1 = dr.concat([g.y1 for g in nonempty]) if len(nonempty) > 1 else nonempty[0].y1
     L = l_off
-    bins = bin_edges(np_edges, edge_layer, L, B * Wp, TY * T, T=T, margin=margin,
-                     layer_item=layer_item, item_cols=TX, directions=ray_directions)
     layer_sdf = np.zeros(L, bool)
     layer_half = np.zeros(L)
     if filter == "prefilter":
@@ -254,14 +250,14 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
                     layer_half[off + li] = 0.5 * it.theta_np[it.comp.width_slot[layer["shape"]]] * \
                         np.sqrt(abs(s[0] * s[3] - s[1] * s[2]))
             off += len(it.comp.layers)
+    if layer_sdf.any():  # prefiltered strokes cover up to their half width from the centre line
+        margin += float(layer_half[layer_sdf].max())
     evenodd_np = np.array([bool(x) for x in np.array(lay["evenodd"])] if L else [], bool)
-    edges_flat = mi.Float(bins.edges.reshape(-1))
-    bins = resolve_constant_tiles(bins, lambda x, y, e0, cnt: winding_at(x, y, e0, cnt, edges_flat),
-                                  evenodd_np, layer_sdf)
+    bins = bin_edges(np_edges, edge_layer, L, B * Wp, TY * T, T=T, margin=margin, evenodd=evenodd_np, sdf=layer_sdf,
+                     layer_item=layer_item, item_cols=TX)
     bdev = {"cand_layer": mi.UInt32(bins.cand_layer), "cand_w0": mi.Int32(bins.cand_w0),
-            "cand_dir": mi.UInt32(bins.cand_dir), "cand_edge0": mi.UInt32(bins.cand_edge0),
-            "cand_count": mi.UInt32(bins.cand_count), "edges": edges_flat,
-            "layer_evenodd": mi.Bool(np.array([bool(x) for x in np.array(lay["evenodd"])] if L else [], bool)),
+            "cand_edge0": mi.UInt32(bins.cand_edge0), "cand_count": mi.UInt32(bins.cand_count),
+            "edges": mi.Float(bins.edges.reshape(-1)), "layer_evenodd": mi.Bool(evenodd_np),
             "layer_sdf": mi.Bool(layer_sdf), "layer_half": mi.Float(layer_half)}
     n_tiles = bins.tiles_x * bins.tiles_y
     n_cand = np.diff(bins.cand_start)
@@ -422,9 +418,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
             ci = mi.UInt32(c[idx])
             x = dr.gather(mi.Float, px_, mi.UInt32(idx))
             y = dr.gather(mi.Float, py_, mi.UInt32(idx))
-            d = dr.gather(mi.UInt32, bdev["cand_dir"], ci)
-            u, v = _to_ray_frame(x, y, d)
-            w = _winding_loop(u, v, dr.gather(mi.UInt32, bdev["cand_edge0"], ci),
+            w = _winding_loop(x, y, dr.gather(mi.UInt32, bdev["cand_edge0"], ci),
                               dr.gather(mi.UInt32, bdev["cand_count"], ci), bdev["edges"],
                               dr.gather(mi.Int32, bdev["cand_w0"], ci))
             lay_ = dr.gather(mi.UInt32, bdev["cand_layer"], ci)
