@@ -212,37 +212,21 @@ def _tile_info(q, t, P):
 
 
 @dr.syntax
-def _composite_fwd(s, S, base, n, mask, cov_index, PR, PG, PB, PA, prev0, prev1, prev2, prev3):
+def _composite_over(s, S, base, n, mask, cov_index, PR, PG, PB, PA, prev=None):
+    """Source-over of each point's covered layers, bottom to top. With ``prev`` (4 arrays, one slot
+    per covered pair) it also records the composite below each layer, which the derivative sweeps
+    of :class:`Composite` need."""
     mi = _mi()
     r, g, b, a = mi.Float(0), mi.Float(0), mi.Float(0), mi.Float(0)
+    record = prev is not None
     k = mi.UInt32(0)
     while k < n:
         pi = base + k * S + s
         m = dr.gather(mi.Bool, mask, pi)
         ci = dr.gather(mi.UInt32, cov_index, pi, m)
-        dr.scatter(prev0, r, ci, m)
-        dr.scatter(prev1, g, ci, m)
-        dr.scatter(prev2, b, ci, m)
-        dr.scatter(prev3, a, ci, m)
-        pa = dr.gather(mi.Float, PA, ci, m)
-        one_m = 1.0 - pa
-        r = dr.select(m, dr.gather(mi.Float, PR, ci, m) + one_m * r, r)
-        g = dr.select(m, dr.gather(mi.Float, PG, ci, m) + one_m * g, g)
-        b = dr.select(m, dr.gather(mi.Float, PB, ci, m) + one_m * b, b)
-        a = dr.select(m, pa + one_m * a, a)
-        k += 1
-    return r, g, b, a
-
-
-@dr.syntax
-def _composite_plain(s, S, base, n, mask, cov_index, PR, PG, PB, PA):
-    mi = _mi()
-    r, g, b, a = mi.Float(0), mi.Float(0), mi.Float(0), mi.Float(0)
-    k = mi.UInt32(0)
-    while k < n:
-        pi = base + k * S + s
-        m = dr.gather(mi.Bool, mask, pi)
-        ci = dr.gather(mi.UInt32, cov_index, pi, m)
+        if record:
+            for dst, v in zip(prev, (r, g, b, a)):
+                dr.scatter(dst, v, ci, m)
         pa = dr.gather(mi.Float, PA, ci, m)
         one_m = 1.0 - pa
         r = dr.select(m, dr.gather(mi.Float, PR, ci, m) + one_m * r, r)
@@ -311,7 +295,7 @@ class Composite(dr.CustomOp):
         q = dr.arange(mi.UInt32, ps.n_points)
         self.info = _tile_info(q, ps.tile, P)
         self.prev = [dr.zeros(mi.Float, P.n_cov) for _ in range(4)]
-        out = _composite_fwd(*self.info, P.mask, P.cov_index, PR, PG, PB, PA, *self.prev)
+        out = _composite_over(*self.info, P.mask, P.cov_index, PR, PG, PB, PA, self.prev)
         dr.eval(out, self.prev)
         return mi.Vector4f(*out)
 
@@ -347,7 +331,7 @@ def composite(PR, PG, PB, PA, ps: PointSet, differentiable=True):
         return dr.custom(Composite, PR, PG, PB, PA, ps)
     q = dr.arange(mi.UInt32, ps.n_points)
     info = _tile_info(q, ps.tile, ps.P)
-    out = _composite_plain(*info, ps.P.mask, ps.P.cov_index, dr.detach(PR), dr.detach(PG), dr.detach(PB),
+    out = _composite_over(*info, ps.P.mask, ps.P.cov_index, dr.detach(PR), dr.detach(PG), dr.detach(PB),
                            dr.detach(PA))
     return mi.Vector4f(*out)
 
