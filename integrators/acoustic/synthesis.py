@@ -112,7 +112,10 @@ def synthesize(sample, amps, N: int, fs: float, conv):
     if _FAST:
         # gather formulation (no atomics) with hand-written derivatives (see _SynthOp)
         out = _synth_op(sample, amps, N, conv)
-        return Float64(out) if conv.delay_precision == "float32" else out
+        if conv.delay_precision != "float32":
+            return out
+        # widen to float64; without gradients on the host (a copy, not one more parallel kernel)
+        return Float64(out) if dr.grad_enabled(out) else upload(Float64, np.array(out, dtype=np.float64))
     if conv.delay_precision == "float32":
         # pyroomacoustics builds its RIRs in single precision: do the same (twice the SIMD width); the
         # arrival positions were already rounded to float32 by arrival_samples()
@@ -226,7 +229,7 @@ def _packet_loop(ss, srt, start, end, N, P, tables, taps, g):
     half = taps // 2
     B = len(srt)
     lane = dr.arange(UInt32, P)
-    out = dr.zeros(Real, B * N)
+    out = dr.empty(Real, B * N)      # every sample is written below
     q = UInt32(0)
     while q < (N + P - 1) // P:
         n = q * P + lane
