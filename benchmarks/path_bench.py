@@ -1,0 +1,127 @@
+"""Benchmark: visibility-gradient error at equal time, and forward throughput, for ``edge_sampling``.
+
+For each scene of the correctness suite (tests/path), a high-spp central finite-difference image
+of Mitsuba's ``path`` is the reference. Every integrator first runs one gradient at a small
+sample count to measure its cost, then runs again with the sample count scaled so that one
+gradient takes about ``--budget`` seconds; the table reports the error of that equal-time
+gradient image (relative L2 and the floored mean relative error of tests/gradcheck.py) and its
+ratio to ``edge_sampling``'s. Peers, measured in the same run: Mitsuba 3.9's ``prb_projective``
+and ``direct_projective`` (default guiding and ``guiding='none'``) and ``prb``. Forward
+throughput: samples/s of ``edge_sampling``'s primal render against Mitsuba's ``path`` on the same
+scene.
+
+    .venv/bin/python benchmarks/path_bench.py [--quick] [--budget SECONDS]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import integrators  # noqa: E402,F401
+from tests.gradcheck import compare, fd_image, forward_grad  # noqa: E402
+
+
+def scenes_under_test(res):
+    from tests.path import test_edge_sampling as P, test_secondary as S
+    from tests.gradcheck import offset
+    out = {}
+    scene, params, V = P.triangle_scene(res)
+    out["triangle silhouette"] = (scene, params, offset(params, "tri.vertex_positions", V.ravel()), 2)
+    scene, params, V = P.flat_sphere_scene(res)
+    out["flat sphere, depth motion"] = (scene, params,
+                                        offset(params, "ball.vertex_positions", np.tile([0, 0, 1.0], len(V))), 2)
+    out["sphere-mesh shadow"] = S.sphere_shadow(res, flat=False)
+    out["indirect occluder"] = S.indirect_occluder(res)
+    return out
+
+
+def peers(depth):
+    es = {"type": "edge_sampling", "max_depth": depth, "primary_spp": 4, "secondary_spp": 4}
+    return {
+        "edge_sampling": (es, "spp"),
+        "prb_projective": ({"type": "prb_projective", "max_depth": depth}, "spp"),
+        "prb_projective (no guiding)": ({"type": "prb_projective", "max_depth": depth, "guiding": "none"}, "spp"),
+        "direct_projective": ({"type": "direct_projective"}, "spp"),
+        "direct_projective (no guiding)": ({"type": "direct_projective", "guiding": "none"}, "spp"),
+        "prb": ({"type": "prb", "max_depth": depth}, "spp"),
+    }
+
+
+def scaled(cfg, k):
+    """The configuration with all its sample counts multiplied by k."""
+    out = dict(cfg)
+    for key in ("primary_spp", "secondary_spp", "sppc", "sppp", "sppi"):
+        if key in out:
+            out[key] = max(1, int(round(out[key] * k)))
+    return out
+
+
+def timed_grad(scene, params, perturb, cfg, spp, seed=1):
+    t = time.perf_counter()
+    g = forward_grad(scene, params, perturb, cfg, spp=spp, seed=seed)
+    return g, time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="small images, short budget")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per gradient (default 4, quick 1)")
+    args = ap.parse_args()
+    res = 16 if args.quick else 32
+    budget = args.budget or (1.0 if args.quick else 4.0)
+    ref_spp, ref_passes = (4096, 2) if args.quick else (8192, 4)
+    import mitsuba as mi
+    mi.set_log_level(mi.LogLevel.Error)
+    print(f"# edge_sampling benchmark: {res}x{res}, {budget:.1f} s per gradient, reference FD of path "
+          f"at {ref_spp} spp x {ref_passes} passes; variant {mi.variant()}, {os.cpu_count()} CPUs")
+    rows = []
+    for name, (scene, params, perturb, depth) in scenes_under_test(res).items():
+        ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth},
+                       spp=ref_spp, passes=ref_passes)
+        results = {}
+        for peer, (cfg, _) in peers(depth).items():
+            try:
+                timed_grad(scene, params, perturb, cfg, spp=4)          # compile / warm up
+                _, t1 = timed_grad(scene, params, perturb, cfg, spp=4)
+                k = max(budget / max(t1, 1e-3), 1.0)
+                big, spp = scaled(cfg, k), max(1, int(4 * k))
+                timed_grad(scene, params, perturb, big, spp=spp, seed=2)   # kernels for these sizes
+                g, t = timed_grad(scene, params, perturb, big, spp=spp)
+                results[peer] = (compare(g, ref), t)
+            except Exception as e:  # a peer that cannot run this scene is reported, not fatal
+                results[peer] = (f"{type(e).__name__}: {str(e).splitlines()[0][:60]}", 0.0)
+        base = results["edge_sampling"][0]
+        print(f"\n## {name}")
+        print(f"{'integrator':32s} {'time s':>7s} {'rel L2':>8s} {'mean rel':>9s} {'sum err':>8s} {'L2 / ES':>8s}")
+        for peer, (rep, t) in results.items():
+            if isinstance(rep, str):
+                print(f"{peer:32s} {'':>7s} {rep}")
+                continue
+            ratio = rep.rel_l2 / max(base.rel_l2, 1e-12) if not isinstance(base, str) else float("nan")
+            print(f"{peer:32s} {t:7.2f} {100 * rep.rel_l2:7.1f}% {100 * rep.mean_rel:8.1f}% "
+                  f"{100 * rep.sum_rel:7.1f}% {ratio:8.2f}")
+            rows.append((name, peer, rep, t))
+
+        # Forward throughput: primal render, same spp, vs Mitsuba's path.
+        spp = 64
+        tp = {}
+        for peer, cfg in (("path", {"type": "path", "max_depth": depth}),
+                          ("edge_sampling", {"type": "edge_sampling", "max_depth": depth})):
+            integrator = mi.load_dict(cfg)
+            mi.render(scene, integrator=integrator, spp=spp)
+            t = time.perf_counter()
+            img = mi.render(scene, integrator=integrator, spp=spp)
+            np.array(img)
+            tp[peer] = res * res * spp / (time.perf_counter() - t)
+        print(f"forward: edge_sampling {tp['edge_sampling'] / 1e6:.2f} Msamples/s, path "
+              f"{tp['path'] / 1e6:.2f} Msamples/s, ratio path/edge_sampling {tp['path'] / tp['edge_sampling']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
