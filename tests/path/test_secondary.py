@@ -122,3 +122,20 @@ def test_secondary_backward_agrees_with_forward():
     w = np.random.default_rng(1).random(g.shape)
     back = reverse_grad(scene, params, perturb, es, w, spp=4, seed=3)
     assert back == pytest.approx(float((w * g).sum()), rel=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="open: measured at 8192 secondary spp on a 327,680-triangle sphere: "
+                   "mean relative error 9 %, image sum 8-9 %, sign 100 % (edge tree bounds are loose on "
+                   "finely tessellated silhouettes)")
+def test_large_mesh_shadow():
+    """A 327,680-triangle smooth sphere mesh casting a shadow: the edge hierarchy scales to it."""
+    import tests.path.test_secondary as T
+
+    def big(res=16):
+        V, F = b.icosphere(7, 0.35)
+        V = V + np.array([0, 0, 0.6])
+        scene = T._long_shadow_scene(scenes.mesh_from_arrays(V, F, name="occ", bsdf=b.diffuse(0.5)), res)
+        params = scenes.ParameterMap(scene)
+        return scene, params, _scale_about_centre(params, "occ.vertex_positions", [0, 0, 0.6]), 2
+    check(big, 8192, 8192, 4)
