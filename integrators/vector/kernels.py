@@ -39,6 +39,18 @@ class Pairs:
     pair_tile: object = None  # mi.UInt32 (n_pairs) tile of each pair (avoids a binary search)
 
 
+def segment_ids(start):
+    """Segment index of every element for segments ``[start[t], start[t + 1])`` (NumPy ``start``):
+    ``np.repeat(arange, sizes)`` on the device, as a prefix sum of the index steps at segment starts."""
+    mi = _mi()
+    n = int(start[-1])
+    nz = np.nonzero(np.diff(start))[0]
+    ids = dr.zeros(mi.UInt32, n)
+    if len(nz):
+        dr.scatter(ids, mi.UInt32(np.diff(nz, prepend=0)), mi.UInt32(start[nz]))
+    return dr.cumsum(ids)
+
+
 def _decode(i, P: Pairs):
     mi = _mi()
     if P.pair_tile is not None:

@@ -30,7 +30,7 @@ from scenes.vector.model import VectorScene
 
 from .binning import bin_edges
 from .compile import PAINT_LINEAR, PAINT_RADIAL, check_value, compile_scene, override_indices
-from .kernels import Pairs, PointSet, _winding_loop, composite, coverage, paint
+from .kernels import Pairs, PointSet, _winding_loop, composite, coverage, paint, segment_ids
 from .tessellate import _compose, tessellate
 
 FILTERS = {"box": 0.5, "tent": 1.0, "gaussian": 1.5, "prefilter": 0.5}
@@ -268,7 +268,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         pair_base = np.concatenate([[0], np.cumsum(counts * n_cand)])
         P = Pairs(n_tiles, mi.UInt32(point_start), mi.UInt32(pair_base), mi.UInt32(bins.cand_start),
                   int(pair_base[-1]))
-        P.pair_tile = mi.UInt32(np.repeat(np.arange(n_tiles, dtype=np.uint32), counts * n_cand))
+        P.pair_tile = segment_ids(pair_base)
         return P
 
     def evaluate(px, py, tile_np, differentiable, P=None):
