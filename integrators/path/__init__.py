@@ -4,3 +4,4 @@ import renderer
 renderer.ensure_variant()
 
 from .edge_sampling import EdgeSamplingIntegrator  # noqa: E402,F401  (registers "edge_sampling")
+from .warped_area import WarpedAreaIntegrator  # noqa: E402,F401  (registers "warped_area")

@@ -1,0 +1,139 @@
+"""Harmonic-weighted warp field estimated from auxiliary rays (Bangaru, Li, Durand 2020, Sec. 5-6).
+
+"Unbiased Warped-Area Sampling for Differentiable Rendering" turns the boundary integral of a
+visibility derivative, ∫_Γ Δf (v · n) dℓ, into an area integral ∫ ∇·(f V) dx of the divergence of a
+*warp field* V (the divergence theorem applied region by region). Any V works as long as it is
+continuous inside the domain and equals the velocity v of the discontinuity on every boundary
+(the *boundary-consistency* condition). The paper builds one as a normalised convolution of the
+velocities v(x') of the surface points seen through nearby samples x':
+
+    V(x) = ∫ w(x, x') v(x') dx' / ∫ w(x, x') dx',   w(x, x') = (D(x, x') + B(x'))^(-γ)
+
+with D(x, x') = exp(κ |x - x'|² / 2) - 1 (zero at x' = x; 1 / (1 + D) is the Gaussian kernel, the
+flat-domain counterpart of a von Mises-Fisher lobe) and B(x') >= 0 a *boundary test* that is zero
+exactly on the curves where the integrand may be discontinuous. For γ >= 1 the weight is not
+integrable where both vanish, so as x approaches a boundary the samples next to it on the occluding
+side dominate and V(x) tends to the boundary's own velocity; elsewhere V is smooth in x.
+
+Here the domain is the film (pixel units) and B is the distance, in the same units as D, from the
+auxiliary ray to the nearest edge of the triangle it hits (every mesh edge is a potential
+silhouette or crease; edges that are not discontinuities do no harm because the surface velocity
+is continuous across them). Rays that miss see the static environment: v = 0, B = B_MISS.
+
+The integrals are estimated with i.i.d. auxiliary samples x' = x + o, o ~ N(0, 1/κ). With
+w̃ = w / p (the Gaussian pdf, up to a constant) and W = Σ w̃_i:
+
+    V̂ = Σ w̃_i v_i / W,   ∇·V̂ = Σ ∇ₓw̃_i · v_i / W - (V̂ · Σ ∇ₓw̃_i) / W + V̂ · Σ ∇ₓ log p(x'_i | x),
+
+where ∇ₓ differentiates with respect to the kernel centre x with the auxiliary points held fixed,
+and the last (score) term accounts for the samples being drawn around x: with it, the divergence
+estimate is unbiased for ∇·E[V̂], so the estimator integrates the divergence of one well-defined
+continuous field, E[V̂]. E[V̂] is boundary-consistent up to the chance that no auxiliary ray lands
+on the moving side of a boundary (about 2^-n for n rays at a straight silhouette): rays that leave
+the scene get a large boundary test B_MISS, so any ray that hits the occluder dominates the ratio.
+(Auxiliary samples in antithetic pairs ±o would have no such score correction; antithetic
+sampling is applied to the film samples instead, see :mod:`integrators.path.warped_area`.)
+
+Both are linear in the velocities, so they are returned as *attached, zero-valued* Dr.Jit
+expressions built from ``x'_i(θ) - detach(x'_i(θ))`` (the film projection of the hit point
+following its shape): their derivatives are V̂ and ∇·V̂ for any parameter tangent, in forward and in
+reverse mode.
+"""
+from __future__ import annotations
+
+import drjit as dr
+import mitsuba as mi
+
+B_MISS = 1e3        # boundary test of rays that leave the scene (no edge anywhere there)
+W_DENOM_MIN = 1e-6  # floor of D + B (the weight is singular where both vanish)
+
+
+def harmonic_weight(D, B, kappa: float, power: float, o):
+    """w̃ = (D+1)(D+B)^-γ and its gradient with respect to the kernel centre, for offset ``o = x' - x``."""
+    denom = dr.maximum(D + B, W_DENOM_MIN)
+    w = (D + 1) * dr.power(denom, -power)
+    grad_w = (power * kappa) * (D + 1) * (D + 1) * dr.power(denom, -power - 1) * o
+    return w, grad_w
+
+
+def edge_sine_distance(scene, si, origin):
+    """Sine of the angle between the ray origin -> ``si.p`` and the nearest edge of the hit triangle.
+
+    Each edge (a, b) spans a plane through ``origin``; |u · n_ab| with u the unit direction to the hit
+    point and n_ab the plane's unit normal is the sine of the angular distance to that edge's great
+    circle, zero exactly when the ray grazes the edge. Works for vertices behind the origin too.
+    """
+    s = dr.full(mi.Float, 1.0, dr.width(si.t))
+    u = dr.normalize(dr.detach(si.p) - origin)
+    for shape in scene.shapes():
+        if not shape.is_mesh():
+            continue
+        active = si.is_valid() & (si.shape == mi.ShapePtr(shape))
+        F = shape.faces_buffer()
+        P = dr.detach(shape.vertex_positions_buffer())
+        idx = [dr.gather(mi.UInt32, F, si.prim_index * 3 + k, active) for k in range(3)]
+        q = [dr.gather(mi.Point3f, P, i, active) - origin for i in idx]
+        for a, b in ((0, 1), (1, 2), (2, 0)):
+            n = dr.cross(q[a], q[b])
+            sk = dr.abs(dr.dot(u, n)) * dr.rsqrt(dr.maximum(dr.squared_norm(n), 1e-30))
+            s = dr.select(active, dr.minimum(s, sk), s)
+    return s
+
+
+class FilmWarp:
+    """Film-space (primary visibility) warp field of a pinhole camera, estimated per film sample."""
+
+    def __init__(self, scene, sensor, camera, aux_rays: int, kappa: float, power: float):
+        self.scene, self.sensor, self.camera = scene, sensor, camera
+        self.aux_rays, self.kappa, self.power = aux_rays, kappa, power
+        # Film pixels per radian of view angle at the image centre (converts the edge test to pixels).
+        self.f_px = 0.5 * camera.W / camera.tx
+
+    def _ray(self, x):
+        inv = mi.ScalarVector2f(1.0 / self.camera.W, 1.0 / self.camera.H)
+        ray, _ = self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, x * inv, mi.Point2f(0.5))
+        return ray
+
+    def estimate(self, x, sampler, partner=None):
+        """Attached zero-valued (ΔX, Δdiv) for film points ``x``: derivatives V̂(x) and ∇·V̂(x).
+
+        ``partner`` (optional UInt32 lane indices) names, per lane, another lane whose estimate is
+        independent of this one's auxiliary samples; its V̂ is used as a baseline of the score term
+        ((V̂ - V̂_partner) · Σ ∇ₓ log p has the same mean, as Σ ∇ₓ log p has mean zero, and much less
+        variance when the two points see the same motion).
+        """
+        kappa, n = self.kappa, dr.width(x)
+        A = dr.zeros(mi.Vector2f, n)   # Σ w̃_i ΔX_i
+        C = dr.zeros(mi.Float, n)      # Σ ∇w̃_i · ΔX_i
+        W = dr.zeros(mi.Float, n)      # Σ w̃_i
+        G = dr.zeros(mi.Vector2f, n)   # Σ ∇w̃_i
+        S = dr.zeros(mi.Vector2f, n)   # Σ ∇ₓ log p(x'_i | x) = κ Σ o_i
+        for _ in range(self.aux_rays):
+            with dr.suspend_grad():
+                o = mi.warp.square_to_std_normal(sampler.next_2d()) * float(kappa ** -0.5)
+                ray = self._ray(dr.detach(x) + o)
+            # Hit point following its shape (barycentrics fixed): its film projection moves with θ.
+            si = self.scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape, coherent=True)
+            hit = si.is_valid()
+            with dr.suspend_grad():
+                s = edge_sine_distance(self.scene, si, ray.o) * self.f_px
+                B = dr.select(hit, 0.5 * kappa * s * s, B_MISS)
+                D = dr.exp(0.5 * kappa * dr.squared_norm(o)) - 1
+                w, gw = harmonic_weight(D, B, kappa, self.power, o)
+            Xi = self.camera.film(dr.select(hit, si.p, ray.o + ray.d))  # misses: a static point
+            dX = dr.select(hit, Xi - dr.detach(Xi), mi.Vector2f(0))
+            A += w * dX
+            C += dr.dot(gw, dX)
+            W += w
+            G += gw
+            S += kappa * o
+            sampler.schedule_state()  # one kernel per auxiliary ray, not one that grows with aux_rays
+            dr.eval(A, C, W, G, S)
+        W = dr.maximum(W, 1e-30)
+        dV = A / W
+        # ∇·V̂ with the auxiliary points held fixed, plus the score term V̂ · Σ ∇ₓ log p(x'_i | x):
+        # the samples are drawn around x, so this is what makes E[Δdiv'] = ∇·E[V̂] (without it the
+        # estimate is biased by ~15-20 % of the boundary term, see tests/path/test_warped_area.py).
+        baseline = dr.gather(mi.Vector2f, dV, partner) if partner is not None else 0
+        dDiv = C / W - dr.dot(dV, G) / W + dr.dot(dV - baseline, S)
+        return dV, dDiv

@@ -1,0 +1,144 @@
+"""``warped_area``: a path tracer with visibility-aware gradients by warped-area sampling.
+
+Bangaru, Li, Durand 2020, "Unbiased Warped-Area Sampling for Differentiable Rendering".
+
+Like ``edge_sampling``, the derivative is Mitsuba 3.9's ``prb`` interior term plus the boundary
+term ``prb`` lacks, but the boundary term is estimated without sampling edges: for pixel j with a
+continuous reconstruction filter k_j, the Reynolds transport theorem applied region by region and
+the divergence theorem give
+
+    ∂I_j/∂θ = ∫ ∂_θ f_j dx + ∫ ∇·(f_j V) dx,    f_j(x) = k_j(x) L(x) / K,
+
+for any warp field V that is continuous and equals the discontinuities' velocity on them
+(:mod:`integrators.path.warp_field` builds one from auxiliary rays). The second integral is
+estimated at ordinary film samples x: ``∇·(f V) = ∇f · V + f ∇·V``. Rather than differentiating
+with respect to x by hand, the film sample is *reparameterized*: x(θ) = x + ΔX with ΔX a zero-valued
+expression whose derivative is V̂(x), the radiance is traced along x(θ) with Dr.Jit AD, weighted by
+1 + Δdiv (derivative ∇·V̂) and splatted at x(θ) (the filter's ∇k_j · V); the same estimate at the
+fixed x is subtracted, so that ``prb``'s interior term ∂_θ f is not counted twice. The result is a
+zero-valued image whose derivative is the boundary term, so forward and reverse mode share the code.
+
+Parameters (besides ``max_depth``, ``rr_depth``, ``hide_emitters`` of ``prb``): ``primary_spp``
+(film samples per pixel for the boundary term, default 4; 0 disables), ``aux_rays`` (auxiliary
+rays per sample, default 8), ``primary_kappa`` (concentration of the film-space Gaussian kernel,
+1/σ² in pixels⁻², default 16), ``power`` (harmonic exponent γ >= 1, default 2), ``antithetic``
+(film samples in pairs ±δ about the pixel centre, default true), ``secondary_spp`` (reserved:
+must be 0; secondary visibility is not implemented).
+
+Requirements: a continuous reconstruction filter (``gaussian``, ``tent``...): a box filter's pixel
+borders are static discontinuities of f_j that no warp field following the geometry can satisfy.
+"""
+from __future__ import annotations
+
+import math
+
+import drjit as dr
+import mitsuba as mi
+
+from .base import BoundaryTermIntegrator
+from .camera import PinholeCamera
+from .primary import filter_integral
+from .warp_field import FilmWarp
+
+
+def _option(props, name, default, kind, check, message):
+    value = kind(props.get(name, default))
+    if not check(value):
+        raise ValueError(f"warped_area: {name} {message}, got {value}")
+    return value
+
+
+def _filter_distribution(rfilter, n: int = 512):
+    """1D sampling distribution proportional to the reconstruction filter (Mitsuba filters are separable)."""
+    r = float(rfilter.radius())
+    table = rfilter.eval(dr.linspace(mi.Float, -r, r, n))
+    return mi.ContinuousDistribution(mi.ScalarVector2f(-r, r), table)
+
+
+class WarpedAreaIntegrator(BoundaryTermIntegrator):
+    def __init__(self, props):
+        super().__init__(props)
+        self.primary_spp = _option(props, "primary_spp", 4, int, lambda v: v >= 0, "must be >= 0")
+        self.aux_rays = _option(props, "aux_rays", 8, int, lambda v: v >= 1, "must be >= 1")
+        self.primary_kappa = _option(props, "primary_kappa", 16.0, float, lambda v: math.isfinite(v) and v > 0,
+                                     "must be a finite number > 0")
+        self.power = _option(props, "power", 2.0, float, lambda v: math.isfinite(v) and v >= 1,
+                             "(harmonic exponent) must be >= 1 for the warp field to be boundary-consistent")
+        self.antithetic = bool(props.get("antithetic", True))
+        self.secondary_spp = _option(props, "secondary_spp", 0, int, lambda v: v >= 0, "must be >= 0")
+        if self.secondary_spp != 0:
+            raise NotImplementedError("warped_area: secondary visibility (shadows, indirect) is not implemented "
+                                      "yet; set secondary_spp=0")
+        self._path = mi.load_dict({"type": "path", "max_depth": self.max_depth, "rr_depth": self.rr_depth,
+                                   "hide_emitters": self.hide_emitters})
+
+    def extra_terms(self, scene, sensor, seed: int):
+        terms = super().extra_terms(scene, sensor, seed)
+        if self.primary_spp > 0:
+            terms.append(self.primary_boundary_image(scene, sensor, seed))
+        return terms
+
+    def radiance(self, scene, sensor, x, sampler):
+        """Radiance through film points ``x`` (pixels), differentiable in x and in the scene."""
+        W, H = (int(v) for v in sensor.film().crop_size())
+        ray, weight = sensor.sample_ray(sensor.shutter_open(), 0.5, x * mi.ScalarVector2f(1 / W, 1 / H),
+                                        mi.Point2f(0.5))
+        # Evaluated loops: the AD graph of the path is recorded, so reverse mode works too.
+        with dr.scoped_set_flag(dr.JitFlag.SymbolicLoops, False):
+            L, _, _ = self._path.sample(scene, sampler, ray)
+        return L * weight
+
+    def primary_boundary_image(self, scene, sensor, seed: int):
+        """Zero-valued film image whose derivative is the primary-visibility boundary term.
+
+        Gathered per pixel: pixel j draws x = c_j + δ, δ distributed like the filter, in
+        antithetic pairs ±δ, so the filter-gradient term ∇k_j · V L (zero-mean wherever V L is
+        locally constant) cancels pairwise instead of adding noise to every covered pixel.
+        """
+        film = sensor.film()
+        rfilter = film.rfilter()
+        if rfilter.is_box_filter():
+            raise ValueError("warped_area: the film's box filter is discontinuous at pixel borders, which the "
+                             "warp field cannot follow; use a continuous filter (e.g. 'gaussian' or 'tent')")
+        cam = PinholeCamera(sensor)
+        spp = self.primary_spp + self.primary_spp % 2  # whole pairs (antithetic, score baseline)
+        N = spp * cam.W * cam.H
+        sampler = mi.load_dict({"type": "independent"})
+        sampler.seed(seed ^ 0x3A9F, N)
+        with dr.suspend_grad():
+            idx = dr.arange(mi.UInt32, N)
+            pix = idx // spp
+            centre = mi.Point2f(mi.Float(pix % cam.W) + 0.5, mi.Float(pix // cam.W) + 0.5)
+            u = sampler.next_2d()
+            if self.antithetic:
+                u = dr.gather(mi.Point2f, u, idx - idx % 2)
+            sign = dr.select((idx % 2 == 0) | (not self.antithetic), 1.0, -1.0)
+            # δ drawn from the (separable) filter itself, so that k(δ) / p(δ) is about constant.
+            k1 = _filter_distribution(rfilter)
+            delta = sign * mi.Vector2f(k1.sample(u.x), k1.sample(u.y))
+            pdf = k1.eval_pdf_normalized(delta.x) * k1.eval_pdf_normalized(delta.y)
+            x = centre + delta
+        warp = FilmWarp(scene, sensor, cam, self.aux_rays, self.primary_kappa, self.power)
+        dV, dDiv = warp.estimate(x, sampler, partner=idx ^ 1)
+        # Control variate: ∫ ∇·(k_j V) dx = 0 (V continuous, k_j zero on its support's border), so
+        # any constant C_j may be subtracted from L; L at the pixel centre, traced with the same path
+        # random numbers, makes the integrand vanish wherever the filter sees one smooth region.
+        with dr.suspend_grad():
+            C = self.radiance(scene, sensor, centre, sampler.clone())
+        L_att = self.radiance(scene, sensor, x + dV, sampler.clone()) - C
+        L_fix = self.radiance(scene, sensor, x, sampler) - C
+        d_att = delta + dV
+        k_att = rfilter.eval(d_att.x) * rfilter.eval(d_att.y)
+        k_fix = dr.detach(rfilter.eval(delta.x) * rfilter.eval(delta.y))
+        scale = dr.rcp(pdf * (spp * filter_integral(rfilter)))
+        value = (L_att * (k_att * (1 + dDiv)) - L_fix * k_fix) * scale
+        img = dr.block_sum(value, spp)
+        return mi.TensorXf(dr.ravel(img), shape=(cam.H, cam.W, 3))
+
+    def to_string(self):
+        return (f"WarpedAreaIntegrator[max_depth = {self.max_depth}, primary_spp = {self.primary_spp}, "
+                f"aux_rays = {self.aux_rays}, primary_kappa = {self.primary_kappa}, power = {self.power}, "
+                f"antithetic = {self.antithetic}, secondary_spp = {self.secondary_spp}]")
+
+
+mi.register_integrator("warped_area", lambda props: WarpedAreaIntegrator(props))
