@@ -117,13 +117,17 @@ class LargeSteps(Transform):
             raise ValueError(f"Large Steps: expected {3 * self.n} values (3 x {self.n} vertices), got {dr.width(a)}")
 
     def _solve(self, u):
+        # cholespy reads and writes Dr.Jit buffers in place (DLPack): no NumPy round trip, whose
+        # unaligned host buffers would make the renderer's kernels miss Dr.Jit's cache every step
         import mitsuba as mi
         ensure_variant()
         self._check(u)
-        b = np.ascontiguousarray(to_numpy(u).reshape(self.n, 3), dtype=np.float32)
-        x = np.zeros_like(b)
+        b = mi.TensorXf(dr.detach(u) + 0.0, shape=(self.n, 3))
+        x = dr.empty(mi.TensorXf, (self.n, 3))
+        dr.eval(b, x)
+        dr.sync_thread()  # LLVM launches are asynchronous
         self._solver.solve(b, x)
-        return mi.Float(x.ravel())
+        return x.array
 
     def forward(self, latent):
         self._check(latent)
