@@ -177,11 +177,28 @@ def _planes(room, vertices):
         pts.append(mi.Vector3d(*[dr.gather(mi.Float64, vertices, upload(mi.UInt32, (3 * idx + a).astype(np.uint32)))
                                  for a in range(3)]))
     n = dr.normalize(dr.cross(pts[1] - pts[0], pts[2] - pts[0]))
-    return n, dr.dot(n, pts[0])
+    d = dr.dot(n, pts[0])
+    dr.eval(n, d)          # one small kernel (gathers from unevaluated planes would launch one each)
+    return n, d
 
 
 def outward_planes(room, V):
-    """(normals (W, 3), offsets (W,)) of the wall planes with normals pointing out of the room."""
+    """(normals (W, 3), offsets (W,)) of the wall planes with normals pointing out of the room (cached per
+    geometry: the inside tests cost a few ms)."""
+    V = np.ascontiguousarray(V, np.float64)
+    key = (V.tobytes(), np.ascontiguousarray(room.faces).tobytes(), np.ascontiguousarray(room.face_wall).tobytes())
+    hit = _OUTWARD.get(key)
+    if hit is None:
+        hit = _OUTWARD[key] = _outward_planes(room, V)
+        while len(_OUTWARD) > 16:
+            _OUTWARD.pop(next(iter(_OUTWARD)))
+    return hit[0].copy(), hit[1].copy()
+
+
+_OUTWARD: dict = {}
+
+
+def _outward_planes(room, V):
     from scenes.room import point_inside
     rep = room.wall_triangles()
     a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
@@ -216,9 +233,10 @@ def borish_valid(seq, n_out, d_out, source, receiver, tol=1e-9):
     return ok & (~has | (rside < -tol))
 
 
-def _images(seq, n_w, d_w, source):
+def _images(seq, n_w, d_w, source, intermediate: bool = True):
     """Final images (mi.Vector3d, AD) of ``source`` through each padded row of ``seq`` (n, order), and the
-    flat detached float32 array of all intermediate images (j * n + i) for the visibility test."""
+    list of detached float32 intermediate images per reflection for the visibility test (with
+    ``intermediate=False``: none, and the final images stay one lazy expression: no kernel launches)."""
     mi = _mi()
     n, K = seq.shape
     k = (seq >= 0).sum(axis=1)
@@ -236,8 +254,9 @@ def _images(seq, n_w, d_w, source):
         cur = cur - 2.0 * (dr.dot(nn, cur) - d) * nn
         last = upload(mi.Float64, (k == j + 1).astype(np.float64)) > 0.5
         final = dr.select(last, cur, final)
-        inter.append(mi.Vector3f(dr.detach(cur)))
-        dr.eval(cur, final)
+        if intermediate:
+            inter.append(mi.Vector3f(dr.detach(cur)))
+            dr.eval(cur, final)
     return final, inter
 
 
@@ -334,7 +353,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
         if seqs is not None:
             if len(seqs) == 0:
                 raise ValueError("no valid path between the source and the receiver up to this order")
-            final, _ = _images(seqs, n_w, d_w, source)
+            final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
             return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
     scene = _scene(V, room.faces)
     # order 0: the direct path

@@ -26,7 +26,20 @@ def _cross(a, b):
     return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
 
 
+_STRUCTURES: dict = {}
+
+
 def prism_structure(room, V, n_out, d_out, tol: float = 1e-6):
+    """Cached :func:`_prism_structure` (per geometry)."""
+    key = (np.ascontiguousarray(V).tobytes(), room.faces.tobytes(), room.face_wall.tobytes(), tol)
+    if key not in _STRUCTURES:
+        _STRUCTURES[key] = _prism_structure(room, V, n_out, d_out, tol)
+        while len(_STRUCTURES) > 16:
+            _STRUCTURES.pop(next(iter(_STRUCTURES)))
+    return _STRUCTURES[key]
+
+
+def _prism_structure(room, V, n_out, d_out, tol):
     """``(segments A (E, 2), B (E, 2), segment wall ids (E,), floor wall, ceiling wall)`` when the room with
     vertices ``V`` is a vertical prism (every wall vertical or horizontal, one horizontal wall at the lowest
     and one at the highest height, every vertex at one of the two), else None. The segments are the
@@ -197,13 +210,22 @@ def find_sequences(room, V, n_out, d_out, source, receiver, order: int, structur
     _, first = np.unique(key, axis=0, return_index=True)
     seqs = [seqs[i] for i in np.sort(first)]
     K = max(order, 1)
-    rows = []
-    for s2 in seqs:
-        free = order - len(s2)
-        for n in range(-free, free + 1):
-            # n > 0: |n| alternating reflections ending on the ceiling; n < 0: ending on the floor
-            end, other = (ceiling, floor) if n > 0 else (floor, ceiling)
-            zs = [end if (abs(n) - 1 - j) % 2 == 0 else other for j in range(abs(n))]
-            row = list(s2) + zs
-            rows.append(row + [-1] * (K - len(row)))
-    return np.array(rows, np.int64).reshape(-1, K)
+    L2 = np.array([len(q) for q in seqs])
+    S2 = np.full((len(seqs), K), -1, np.int64)
+    for i, q in enumerate(seqs):
+        S2[i, :len(q)] = q
+    # height indices n in [-(order - k), order - k] for a 2D path of k reflections
+    free = order - L2
+    rep = np.repeat(np.arange(len(seqs)), 2 * free + 1)
+    nz = np.arange(len(rep)) - np.repeat(np.cumsum(2 * free + 1) - (2 * free + 1), 2 * free + 1) - free[rep]
+    rows = S2[rep]
+    # n > 0: |n| alternating floor/ceiling reflections ending on the ceiling; n < 0: ending on the floor
+    j = np.arange(K)[None, :]
+    m = np.abs(nz)[:, None]
+    end = np.where(nz > 0, ceiling, floor)[:, None]
+    other = np.where(nz > 0, floor, ceiling)[:, None]
+    zs = np.where((m - 1 - j) % 2 == 0, end, other)
+    cols = L2[rep][:, None] + j
+    put = j < m
+    rows[np.nonzero(put)[0], cols[put]] = zs[put]
+    return rows
