@@ -4,7 +4,9 @@ Configurations (the issue's): 128 / 512 / 2048 random cubic paths with strokes a
 2x2 spp, 2 threads. Peers: diffvg is not installable here, so its figures are the ones measured on
 this kind of machine and quoted in the issue (512 strokes @ 256^2: 0.6 s fwd + 3 s bwd; 2048 @ 512^2:
 5.3 s fwd + 25.6 s bwd); resvg (via resvg-py, forward only, no gradients, 1 thread) is measured in
-the same run on the same scene as a runnable baseline. Memory: peak RSS of this process.
+the same run on the same scene as a runnable baseline. Memory: peak RSS of this process. The
+machine is shared: the 1-minute load average before each configuration and the process CPU time
+(all threads) are printed beside the wall-clock times, so that runs under load can be judged.
 
     .venv/bin/python benchmarks/vector_bench.py [--quick]
 """
@@ -52,12 +54,12 @@ def run(n, size, reps=3):
     names = ["*.points", "*.stroke_width", "*.stroke.color"]
     vals = {k: sc.params.pack(k) for k in names}
     w = mi.Float(np.random.default_rng(1).random(size * size * 4).astype(np.float32))
-    best_f = best_b = np.inf
+    best_f = best_b = best_cpu = np.inf
     for _ in range(reps):
         xs = {k: mi.Float(v) for k, v in vals.items()}
         for x in xs.values():
             dr.enable_grad(x)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         img = rasterize(sc, size, size, spp=4, params=xs)
         dr.eval(img)
         dr.sync_thread()
@@ -67,8 +69,8 @@ def run(n, size, reps=3):
         grads = [dr.grad(x) for x in xs.values()]
         dr.eval(grads)
         dr.sync_thread()
-        t2 = time.perf_counter()
-        best_f, best_b = min(best_f, t1 - t0), min(best_b, t2 - t1)
+        t2, c2 = time.perf_counter(), time.process_time()
+        best_f, best_b, best_cpu = min(best_f, t1 - t0), min(best_b, t2 - t1), min(best_cpu, c2 - c0)
     # resvg forward on the same scene
     try:
         import resvg_py
@@ -78,7 +80,7 @@ def run(n, size, reps=3):
         t_resvg = time.perf_counter() - t0
     except ImportError:
         t_resvg = float("nan")
-    return best_f, best_b, t_resvg
+    return best_f, best_b, best_cpu, t_resvg
 
 
 def main(argv=None):
@@ -94,14 +96,17 @@ def main(argv=None):
         configs = configs[:2]
     run(16, 64, reps=1)  # JIT warm-up (kernel compilation is cached afterwards)
     print(f"threads={args.threads}  spp=4 (2x2)  variant={renderer.variant()}")
-    print("| paths | size | forward s | backward s | fwd+bwd s | resvg fwd s | diffvg fwd+bwd s | speed-up vs diffvg | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| paths | size | load | forward s | backward s | fwd+bwd s | CPU s | resvg fwd s | diffvg fwd+bwd s "
+          "| speed-up vs diffvg | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n, size in configs:
-        f, b, r = run(n, size)
+        load = os.getloadavg()[0]
+        f, b, c, r = run(n, size)
         d = DIFFVG.get((n, size))
         dv = f"{sum(d):.1f}" if d else "-"
         sp = f"{sum(d) / (f + b):.1f}x" if d else "-"
-        print(f"| {n} | {size}^2 | {f:.3f} | {b:.3f} | {f + b:.3f} | {r:.3f} | {dv} | {sp} | {peak_mb():.0f} |", flush=True)
+        print(f"| {n} | {size}^2 | {load:.1f} | {f:.3f} | {b:.3f} | {f + b:.3f} | {c:.2f} | {r:.3f} | {dv} | {sp} "
+              f"| {peak_mb():.0f} |", flush=True)
 
 
 if __name__ == "__main__":
