@@ -383,7 +383,13 @@ class _SynthOp(dr.CustomOp):
         self.ss = ss
         if _single_packet(len(s_np), len(srt), conv.taps):
             out = _packet_loop(ss, srt, self.start_t, self.end_t, N, packet_width(), self.tables, self.taps, self.g)
-            dr.eval(out)
+            if os.environ.get("PENUMBRA_SYNTH_BLOCKING", "1") == "1":
+                # wait right at the launch: the calling thread, already running, usually takes the single
+                # work unit itself instead of a worker that must first be woken (and may be preempted)
+                with dr.scoped_set_flag(dr.JitFlag.LaunchBlocking, True):
+                    dr.eval(out)
+            else:
+                dr.eval(out)
             return out
         acc = _gather_loop(ss, srt, UInt32(self.start), UInt32(self.end), Int32(self.nn), self.tables,
                            self.taps, self.g)
