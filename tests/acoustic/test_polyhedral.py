@@ -163,3 +163,24 @@ def test_l_shaped_room_rir_matches_pyroomacoustics_with_its_duplicates(monkeypat
     h = rir(room, 8, "pyroomacoustics")
     assert np.linalg.norm(h - ref) / np.linalg.norm(ref) < 3e-4
     assert np.linalg.norm(plain - ref) / np.linalg.norm(ref) > 1e-2
+
+
+def test_prism_with_pillar_equals_exhaustive_search():
+    """A vertical prism with a hole (a free-standing pillar shadowing the direct path): the beam search
+    equals the classic exhaustive method (every wall sequence, ray-traced visibility) at order 4."""
+    H = 3.0
+    P = np.array([[0, 0], [6, 0], [6, 5], [0, 5], [2.5, 2.0], [3.5, 2.0], [3.5, 3.0], [2.5, 3.0]], float)
+    V = np.concatenate([np.c_[P, np.zeros(8)], np.c_[P, np.full(8, H)]])
+    F = []
+    for i in range(4):
+        j = (i + 1) % 4
+        o0, o1, i0, i1 = i, j, 4 + i, 4 + j
+        F += [[o0, i1, o1], [o0, i0, i1], [8 + o0, 8 + o1, 8 + i1], [8 + o0, 8 + i1, 8 + i0],   # floor, ceiling
+              [o0, o1, 8 + o1], [o0, 8 + o1, 8 + o0], [i0, 8 + i1, i1], [i0, 8 + i0, 8 + i1]]    # walls, pillar
+    room = R.load_room((V, np.array(F)), src=[1.13, 0.97, 1.2], receiver=[5.07, 4.21, 1.6], materials=0.2)
+    with pytest.raises(ValueError, match="no valid path"):
+        simulate(room, 0)                      # the pillar blocks the direct path
+    a = simulate(room, 4)
+    b = simulate(room, 4, search="rays", exhaustive=10 ** 6, n_rays=0)
+    assert a.n_paths == b.n_paths == 37
+    assert np.linalg.norm(a.numpy() - b.numpy()) / np.linalg.norm(b.numpy()) < 1e-10
