@@ -14,7 +14,9 @@ Two implementations give the same values and derivatives (a test compares them):
 * default (:class:`_SynthOp`, a Dr.Jit custom op): the arrivals are sorted by time and each output sample
   sums the kernels of the arrivals within ``taps // 2`` of it (a symbolic loop, every band at once, no
   atomics); the forward-mode derivative uses the same loop with the kernel's slope, the adjoint loops
-  over the taps of each arrival (gathers only). Fast in both directions.
+  over the taps of each arrival (gathers only). Fast in both directions. Small RIRs run the primal as
+  one SIMD packet walking the time axis (:func:`_packet_loop`, one work unit of Dr.Jit's thread pool),
+  larger ones one lane per output sample in a load-balanced order (:func:`lane_order`).
 * ``PENUMBRA_SYNTH=scatter``: plain Dr.Jit expressions, one lane per (arrival, tap) and a scatter-add
   per band, differentiated automatically (the reference implementation).
 
