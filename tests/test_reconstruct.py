@@ -17,6 +17,7 @@ def test_reconstruct_job_writes_its_outputs_and_improves(tmp_out):
         assert os.path.getsize(os.path.join(tmp_out, f)) > 100, f
     rep = json.load(open(os.path.join(tmp_out, "recovered.json")))
     loss = json.load(open(os.path.join(tmp_out, "loss.json")))["loss"]
+    print(rep["silhouette_iou"], rep["chamfer"], rep["reflectance"]["relative_error"], loss[:3], loss[-3:])
     assert len(loss) == 10 and np.mean(loss[-3:]) < np.mean(loss[:3])
     assert rep["silhouette_iou"]["final"] > rep["silhouette_iou"]["initial"]
     assert rep["chamfer"]["final"] < rep["chamfer"]["initial"]
