@@ -166,7 +166,9 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
         dist = dr.norm(p - o)
         hidden = scene.ray_test(mi.Ray3f(mi.Ray3f(o, mi.Vector3f((p - o) / dist)), dist * (1 - OCCLUSION_TOL)))
         delta_L = dr.select(hidden, 0.0, delta_L)
-        scale = edges.total_length / (N * filter_integral(film.rfilter()))
+        # Opaque: a per-call Python float would be baked into the kernel as a literal and force a
+        # recompilation whenever the geometry (total edge length) changes.
+        scale = dr.opaque(mi.Float, edges.total_length / (N * filter_integral(film.rfilter())))
 
     # Attached edge point: gather the endpoints from the (AD-tracked) vertex buffers.
     x_att = cam.film(attached_edge_point(edges.meshes, mesh, i0, i1, t))
