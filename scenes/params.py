@@ -137,6 +137,15 @@ class ParameterMap:
         current = self[name]
         if is_drjit(value) and type(value) is type(current):
             converted = value
+        elif is_drjit(value) and _grad_enabled(value):
+            # A differentiable value of another Dr.Jit type: convert inside Dr.Jit (a NumPy round
+            # trip would silently drop its gradient).
+            try:
+                converted = type(current)(value)
+            except Exception as e:
+                raise ParameterError(f"parameter {name!r} is a {type(current).__name__}; got a differentiable "
+                                     f"{type(value).__name__} that cannot be converted without losing its "
+                                     f"gradient ({e})") from None
         else:
             arr = to_numpy(value)
             if _is_float_drjit(current) or isinstance(current, float):
@@ -200,6 +209,11 @@ class ParameterMap:
         """Register a differentiable ``<id>.to_world`` per mesh (see :mod:`scenes.transforms`)."""
         from .transforms import register_transforms
         return register_transforms(self, ids)
+
+
+def _grad_enabled(value) -> bool:
+    import drjit as dr
+    return bool(dr.grad_enabled(value))
 
 
 def _is_float_drjit(value) -> bool:

@@ -108,3 +108,19 @@ def test_bad_meshes_get_clear_errors(tmp_path):
     (tmp_path / "garbage.ply").write_text("ply\nthis is not a mesh\n")
     with pytest.raises(SceneError, match="garbage.ply"):
         scenes.load_mesh(tmp_path / "garbage.ply")
+
+
+def test_differentiable_value_of_another_type_keeps_its_gradient():
+    """A grad-enabled mi.Float written to a Color3f parameter must not be detached (a NumPy round
+    trip used to drop the gradient silently)."""
+    import drjit as dr
+    import mitsuba as mi
+    scene = scenes.load_scene("assets/scenes/cbox/scene.xml")
+    params = scenes.ParameterMap(scene)
+    name = [n for n in params.differentiable() if n.endswith("reflectance.value")][0]
+    x = mi.Float(0.3)
+    dr.enable_grad(x)
+    params[name] = x
+    params.update()
+    dr.backward(dr.sum(params[name], axis=None))
+    assert float(dr.grad(x)[0]) == 3.0
