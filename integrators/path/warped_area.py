@@ -22,8 +22,9 @@ Parameters (besides ``max_depth``, ``rr_depth``, ``hide_emitters`` of ``prb``): 
 (film samples per pixel for the boundary term, default 4; 0 disables), ``aux_rays`` (auxiliary
 rays per sample, default 8), ``primary_kappa`` (concentration of the film-space Gaussian kernel,
 1/σ² in pixels⁻², default 16), ``power`` (harmonic exponent γ >= 1, default 2), ``antithetic``
-(film samples in pairs ±δ about the pixel centre, default true), ``secondary_spp`` (reserved:
-must be 0; secondary visibility is not implemented).
+(film samples in pairs ±δ about the pixel centre, default true), ``samples_per_pass`` (film
+samples per forward-mode AD traversal, bounds memory; default 2^19), ``secondary_spp`` (reserved: must be 0;
+secondary visibility is not implemented).
 
 Requirements: a continuous reconstruction filter (``gaussian``, ``tent``...): a box filter's pixel
 borders are static discontinuities of f_j that no warp field following the geometry can satisfy.
@@ -34,6 +35,7 @@ import math
 
 import drjit as dr
 import mitsuba as mi
+import numpy as np
 
 from .base import BoundaryTermIntegrator
 from .camera import PinholeCamera
@@ -69,14 +71,50 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
         if self.secondary_spp != 0:
             raise NotImplementedError("warped_area: secondary visibility (shadows, indirect) is not implemented "
                                       "yet; set secondary_spp=0")
+        self.samples_per_pass = _option(props, "samples_per_pass", 1 << 19, int, lambda v: v >= 2, "must be >= 2")
         self._path = mi.load_dict({"type": "path", "max_depth": self.max_depth, "rr_depth": self.rr_depth,
                                    "hide_emitters": self.hide_emitters})
 
-    def extra_terms(self, scene, sensor, seed: int):
-        terms = super().extra_terms(scene, sensor, seed)
-        if self.primary_spp > 0:
-            terms.append(self.primary_boundary_image(scene, sensor, seed))
-        return terms
+    # The boundary term is evaluated in passes of at most ``samples_per_pass`` film samples (whole
+    # pixel rows). In forward mode each pass is traversed on its own, so the AD graph of the
+    # reparameterized path evaluations (~0.8 KiB per sample) is bounded by the pass size instead
+    # of growing with spp x pixels; reverse mode traverses once (see render_backward).
+    def _passes(self, sensor):
+        W, H = (int(v) for v in sensor.film().crop_size())
+        spp = self.primary_spp + self.primary_spp % 2
+        rows = max(1, self.samples_per_pass // max(spp * W, 1))
+        return [(r, min(r + rows, H)) for r in range(0, H, rows)] if self.primary_spp > 0 else []
+
+    def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
+        grad = super().render_forward(scene, params, sensor, seed, spp)
+        sensor = self._sensor(scene, sensor)
+        H, W, C = grad.shape
+        acc = np.zeros((H, W, 3), dtype=np.float32)
+        with dr.resume_grad():
+            for k, (r0, r1) in enumerate(self._passes(sensor)):
+                img = self.primary_boundary_image(scene, sensor, seed, r0, r1, k)
+                # Keep the input (parameter) tangents for the next pass: no ADFlag.ClearInput.
+                dr.forward_to(img, flags=dr.ADFlag.ClearEdges | dr.ADFlag.ClearInterior | dr.ADFlag.AllowNoGrad)
+                acc[r0:r1] += np.array(dr.grad(img))
+        out = np.array(grad)
+        out[..., :3] += acc
+        return mi.TensorXf(out)
+
+    def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
+        super().render_backward(scene, params, grad_in, sensor, seed, spp)
+        sensor = self._sensor(scene, sensor)
+        g = np.array(grad_in)[..., :3]
+        with dr.resume_grad():
+            # One traversal for all passes: clearing edges after a pass would also cut the graph
+            # *above* the scene parameters (e.g. theta -> vertex positions), so reverse mode keeps
+            # every pass's graph until the end (memory is bounded in forward mode only).
+            loss = None
+            for k, (r0, r1) in enumerate(self._passes(sensor)):
+                img = self.primary_boundary_image(scene, sensor, seed, r0, r1, k)
+                term = dr.sum(img * mi.TensorXf(np.ascontiguousarray(g[r0:r1])), axis=None)
+                loss = term if loss is None else loss + term
+            if loss is not None:
+                dr.backward_from(loss, flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
 
     def radiance(self, scene, sensor, x, sampler):
         """Radiance through film points ``x`` (pixels), differentiable in x and in the scene."""
@@ -88,8 +126,9 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
             L, _, _ = self._path.sample(scene, sampler, ray)
         return L * weight
 
-    def primary_boundary_image(self, scene, sensor, seed: int):
-        """Zero-valued film image whose derivative is the primary-visibility boundary term.
+    def primary_boundary_image(self, scene, sensor, seed: int, row0: int = 0, row1: int | None = None,
+                               pass_index: int = 0):
+        """Zero-valued image of film rows [row0, row1) whose derivative is the primary boundary term.
 
         Gathered per pixel: pixel j draws x = c_j + δ, δ distributed like the filter, in
         antithetic pairs ±δ, so the filter-gradient term ∇k_j · V L (zero-mean wherever V L is
@@ -102,12 +141,13 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
                              "warp field cannot follow; use a continuous filter (e.g. 'gaussian' or 'tent')")
         cam = PinholeCamera(sensor)
         spp = self.primary_spp + self.primary_spp % 2  # whole pairs (antithetic, score baseline)
-        N = spp * cam.W * cam.H
+        row1 = cam.H if row1 is None else row1
+        N = spp * cam.W * (row1 - row0)
         sampler = mi.load_dict({"type": "independent"})
-        sampler.seed(seed ^ 0x3A9F, N)
+        sampler.seed((seed ^ 0x3A9F) + 0x10000 * pass_index, N)
         with dr.suspend_grad():
             idx = dr.arange(mi.UInt32, N)
-            pix = idx // spp
+            pix = idx // spp + row0 * cam.W
             centre = mi.Point2f(mi.Float(pix % cam.W) + 0.5, mi.Float(pix // cam.W) + 0.5)
             u = sampler.next_2d()
             if self.antithetic:
@@ -133,7 +173,7 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
         scale = dr.rcp(pdf * (spp * filter_integral(rfilter)))
         value = (L_att * (k_att * (1 + dDiv)) - L_fix * k_fix) * scale
         img = dr.block_sum(value, spp)
-        return mi.TensorXf(dr.ravel(img), shape=(cam.H, cam.W, 3))
+        return mi.TensorXf(dr.ravel(img), shape=(row1 - row0, cam.W, 3))
 
     def to_string(self):
         return (f"WarpedAreaIntegrator[max_depth = {self.max_depth}, primary_spp = {self.primary_spp}, "
