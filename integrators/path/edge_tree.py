@@ -36,7 +36,7 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
-from .edges import edge_topology, face_normals
+from .edges import edge_topology, face_normals, mesh_arrays
 
 
 def _morton3(q: np.ndarray) -> np.ndarray:
@@ -72,12 +72,10 @@ def scene_edges(meshes, moving=None) -> EdgeSet:
     derivatives (default: all)."""
     cols = {k: [] for k in EdgeSet.__dataclass_fields__}
     for m, shape in enumerate(meshes):
-        V = np.array(dr.detach(shape.vertex_positions_buffer()), dtype=np.float64).reshape(-1, 3)
-        F = np.array(shape.faces_buffer(), dtype=np.int64).reshape(-1, 3)
-        if len(F) == 0:
+        arrays = mesh_arrays(shape)
+        if arrays is None:
             continue
-        if not np.all(np.isfinite(V)):
-            raise ValueError(f"edge sampling: mesh {shape.id()!r} has NaN/Inf vertex positions")
+        V, F = arrays
         topo = edge_topology(F)
         E, Fa = topo.edges, topo.faces
         N = face_normals(V, F)

@@ -88,6 +88,19 @@ def candidate_edges(V: np.ndarray, F: np.ndarray, o, flat_shaded: bool, crease_c
     return np.flatnonzero(keep)
 
 
+def mesh_arrays(shape):
+    """(V (N, 3) float64, F (M, 3) int64) of a Mitsuba mesh, detached; None for an empty mesh.
+    Raises ValueError naming the mesh when a vertex position is NaN/Inf."""
+    import drjit as dr
+    V = np.array(dr.detach(shape.vertex_positions_buffer()), dtype=np.float64).reshape(-1, 3)
+    F = np.array(shape.faces_buffer(), dtype=np.int64).reshape(-1, 3)
+    if len(F) == 0:
+        return None
+    if not np.all(np.isfinite(V)):
+        raise ValueError(f"edge sampling: mesh {shape.id()!r} has NaN/Inf vertex positions")
+    return V, F
+
+
 def attached_edge_point(meshes, mesh, i0, i1, t):
     """World point ``lerp(v[i0], v[i1], t)`` on the chosen edges, gathered from the meshes' vertex
     buffers so that it is attached to whatever parameters move them (Dr.Jit; ``mesh`` indexes

@@ -26,7 +26,7 @@ import mitsuba as mi
 import numpy as np
 
 from .camera import PinholeCamera
-from .edges import attached_edge_point, candidate_edges, edge_topology
+from .edges import attached_edge_point, candidate_edges, edge_topology, mesh_arrays
 
 EPS_PIXELS = 1e-3  # offset of the two one-sided rays, in pixels
 SPLIT_PIXELS = 1e-4  # shift of the two halves of a sample that lies on a pixel border
@@ -84,12 +84,10 @@ class PrimaryEdges:
         for shape in scene.shapes():
             if not shape.is_mesh():
                 continue
-            V = np.array(dr.detach(shape.vertex_positions_buffer()), dtype=np.float64).reshape(-1, 3)
-            F = np.array(shape.faces_buffer(), dtype=np.int64).reshape(-1, 3)
-            if len(F) == 0:
+            arrays = mesh_arrays(shape)
+            if arrays is None:
                 continue
-            if not np.all(np.isfinite(V)):
-                raise ValueError(f"edge sampling: mesh {shape.id()!r} has NaN/Inf vertex positions")
+            V, F = arrays
             idx = candidate_edges(V, F, cam.origin, flat_shaded=not shape.has_vertex_normals())
             E = edge_topology(F).edges[idx]
             if len(E) == 0:
