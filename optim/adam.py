@@ -33,10 +33,14 @@ class Adam:
             self.v[k] = self.beta_2 * self.v[k] + (1 - self.beta_2) * dr.square(g)
             rate = (lr or {}).get(k, self.lr) * scale
             rate_t = float(rate * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t))
-            out[k] = dr.detach(x[k]) - rate_t * self.m[k] / (dr.sqrt(self.v[k]) + self.eps)
+            out[k] = dr.detach(x[k]) - rate_t * self.m[k] / self._denominator(k)
             dr.schedule(out[k], self.m[k], self.v[k])
         dr.eval()
         return out
+
+    def _denominator(self, k):
+        """sqrt(v̂) + eps, per entry (subclasses may pool the second moment)."""
+        return dr.sqrt(self.v[k]) + self.eps
 
     def state_dict(self) -> dict:
         return {"m": {k: to_numpy(v) for k, v in self.m.items()},

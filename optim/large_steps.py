@@ -153,21 +153,7 @@ class UniformAdam(Adam):
         super().__init__(**kwargs)
         self.uniform = set(uniform)
 
-    def step(self, x: dict, grad: dict, lr: dict | None = None, scale: float = 1.0) -> dict:
-        plain = {k: g for k, g in grad.items() if k not in self.uniform}
-        out = super().step(x, plain, lr, scale) if plain else {}
-        for k in (k for k in grad if k in self.uniform):
-            g = dr.detach(grad[k])
-            if k not in self.m:
-                self.m[k], self.v[k], self.t[k] = dr.zeros(type(g), dr.shape(g)), dr.zeros(type(g), dr.shape(g)), 0
-            self.t[k] += 1
-            t = self.t[k]
-            self.m[k] = self.beta_1 * self.m[k] + (1 - self.beta_1) * g
-            self.v[k] = self.beta_2 * self.v[k] + (1 - self.beta_2) * dr.square(g)
-            rate = (lr or {}).get(k, self.lr) * scale
-            rate_t = float(rate * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t))
-            denom = dr.sqrt(dr.max(self.v[k], axis=None)) + self.eps
-            out[k] = dr.detach(x[k]) - rate_t * self.m[k] / denom
-            dr.schedule(out[k], self.m[k], self.v[k])
-        dr.eval()
-        return out
+    def _denominator(self, k):
+        if k in self.uniform:
+            return dr.sqrt(dr.max(self.v[k], axis=None)) + self.eps
+        return super()._denominator(k)
