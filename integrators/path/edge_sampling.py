@@ -37,6 +37,9 @@ class EdgeSamplingIntegrator(CameraMotionIntegrator):
             raise ValueError(f"edge_sampling: primary_spp must be >= 0, got {self.primary_spp}")
         if self.secondary_spp < 0:
             raise ValueError(f"edge_sampling: secondary_spp must be >= 0, got {self.secondary_spp}")
+        if self.secondary_spp > 0 and self.max_depth >= 2 ** 31:
+            # The secondary term visits every bounce as a separate wavefront pass.
+            raise ValueError("edge_sampling: secondary_spp > 0 needs a finite max_depth (got -1 = unbounded)")
 
     def extra_terms(self, scene, sensor, seed: int):
         terms = super().extra_terms(scene, sensor, seed)

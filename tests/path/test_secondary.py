@@ -139,3 +139,10 @@ def test_large_mesh_shadow():
         params = scenes.ParameterMap(scene)
         return scene, params, _scale_about_centre(params, "occ.vertex_positions", [0, 0, 0.6]), 2
     check(big, 8192, 8192, 4)
+
+
+def test_unbounded_depth_with_secondary_terms_is_refused():
+    import mitsuba as mi
+    with pytest.raises(Exception, match="finite max_depth"):  # Mitsuba wraps it in RuntimeError
+        mi.load_dict({"type": "edge_sampling", "max_depth": -1, "secondary_spp": 4})
+    mi.load_dict({"type": "edge_sampling", "max_depth": -1})  # fine without secondary terms
