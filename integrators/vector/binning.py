@@ -173,7 +173,8 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     stubs = np.stack([np.full(len(ps), STUB), np.where(up, sy, STUB), np.full(len(ps), STUB),
                       np.where(up, STUB, sy)], 1)
     owner = np.concatenate([cand_e, cand_s])
-    src = np.concatenate([pe, len(e) + np.arange(len(ps))])[np.argsort(owner)]  # order within a list is free
+    # order within a list is free; owner is nearly sorted (layer-major), which timsort exploits
+    src = np.concatenate([pe, len(e) + np.arange(len(ps))])[np.argsort(owner, kind="stable")]
     binned = np.concatenate([e.astype(np.float32), stubs.astype(np.float32)])[src]
     ids = np.where(src < len(e), src, 0)
     count = np.bincount(owner, minlength=C0)

@@ -3,6 +3,8 @@ control points, transforms, opacities, widths and paints. Pure NumPy; evaluated 
 :mod:`integrators.vector.tessellate` so that every named parameter is differentiable."""
 from __future__ import annotations
 
+import fnmatch
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,15 +102,37 @@ def _paint_record(paint, prefix, slots):
     return rec
 
 
+NONNEGATIVE = (".stroke_width", ".radius", ".size", ".corner_radius")
+
+
 def override_indices(comp: Compiled, scene: VectorScene, pattern: str):
-    """theta indices (in value order) addressed by a parameter name or glob pattern."""
-    names = scene.params.select(pattern)
-    idx = [np.arange(comp.slots[n][0], comp.slots[n][0] + int(np.prod(comp.slots[n][1]) or 1)) for n in names]
-    return names, np.concatenate(idx)
+    """Names addressed by a parameter name or glob pattern, their theta indices (in value order)
+    and the element count of each name."""
+    if pattern in comp.slots:
+        names = [pattern]
+    else:
+        names = fnmatch.filter(comp.slots, pattern)
+        if not names:
+            scene.params.select(pattern)  # raises ParameterError naming the pattern
+    off = np.array([comp.slots[n][0] for n in names], np.int64)
+    size = np.array([math.prod(comp.slots[n][1]) for n in names], np.int64)
+    idx = np.repeat(off - (np.cumsum(size) - size), size) + np.arange(int(size.sum()))
+    return names, idx, size
+
+
+def check_values(names, sizes, values):
+    """Finite values, and non-negative ones for widths, radii and sizes (vectorised; the error
+    names the first offending parameter)."""
+    nonneg = np.repeat([n.endswith(NONNEGATIVE) for n in names], sizes)
+    bad = ~np.isfinite(values) | (nonneg & (values < 0))
+    if bad.any():
+        k = int(np.searchsorted(np.cumsum(sizes), np.argmax(bad), side="right"))
+        lo = int(np.sum(sizes[:k]))
+        check_value(names[k], values[lo:lo + sizes[k]])
 
 
 def check_value(name, arr):
     if not np.all(np.isfinite(arr)):
         raise ParameterError(f"parameter {name!r}: value contains NaN or Inf")
-    if name.endswith((".stroke_width", ".radius", ".size", ".corner_radius")) and np.any(arr < 0):
+    if name.endswith(NONNEGATIVE) and np.any(arr < 0):
         raise ParameterError(f"parameter {name!r} must be >= 0, got {arr.min():g}")

@@ -348,6 +348,47 @@ def composite(PR, PG, PB, PA, ps: PointSet, differentiable=True):
     return mi.Vector4f(*out)
 
 
+@dr.syntax
+def _jump_over(s, S, base, n, mask, union, cov_index, own_k, PR, PG, PB, PA):
+    """One sweep over a point's candidates: composite ``B`` of the covered layers below the owner
+    (candidate ``own_k``), transmittance ``T`` of those above it, and the owner's colour."""
+    mi = _mi()
+    r, g, b, a = mi.Float(0), mi.Float(0), mi.Float(0), mi.Float(0)
+    o0, o1, o2, o3 = mi.Float(0), mi.Float(0), mi.Float(0), mi.Float(0)
+    T = mi.Float(1)
+    k = mi.UInt32(0)
+    while k < n:
+        pi = base + k * S + s
+        u = dr.gather(mi.Bool, union, pi)
+        m = dr.gather(mi.Bool, mask, pi, u)
+        ci = dr.gather(mi.UInt32, cov_index, pi, u)
+        pr, pg, pb = dr.gather(mi.Float, PR, ci, u), dr.gather(mi.Float, PG, ci, u), dr.gather(mi.Float, PB, ci, u)
+        pa = dr.gather(mi.Float, PA, ci, u)
+        below = m & (k < own_k)
+        r = dr.select(below, pr + (1.0 - pa) * r, r)
+        g = dr.select(below, pg + (1.0 - pa) * g, g)
+        b = dr.select(below, pb + (1.0 - pa) * b, b)
+        a = dr.select(below, pa + (1.0 - pa) * a, a)
+        T = dr.select(m & (k > own_k), T * (1.0 - pa), T)
+        own = u & (k == own_k)
+        o0, o1, o2, o3 = dr.select(own, pr, o0), dr.select(own, pg, o1), dr.select(own, pb, o2), dr.select(own, pa, o3)
+        k += 1
+    return r, g, b, a, T, o0, o1, o2, o3
+
+
+def jump(PR, PG, PB, PA, ps: PointSet, mask_minus, own_k, cov_minus, cov_plus):
+    """Premultiplied colour jump ``f(p-) - f(p+)`` where only the owner layer's coverage differs
+    between the two sides: covering the owner changes the composite by ``T (c - a B)``."""
+    mi = _mi()
+    q = dr.arange(mi.UInt32, ps.n_points)
+    info = _tile_info(q, ps.tile, ps.P)
+    r, g, b, a, T, o0, o1, o2, o3 = _jump_over(*info, mask_minus, ps.P.mask, ps.P.cov_index, own_k,
+                                               PR, PG, PB, PA)
+    sgn = dr.select(cov_minus, 1.0, 0.0) - dr.select(cov_plus, 1.0, 0.0)
+    w = sgn * T
+    return [w * (o0 - o3 * r), w * (o1 - o3 * g), w * (o2 - o3 * b), w * (o3 - o3 * a)]
+
+
 def winding_at(x, y, e0, cnt, edges_flat):
     """Winding numbers at a few points (NumPy in and out), e.g. tile centres."""
     mi = _mi()

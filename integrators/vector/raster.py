@@ -29,8 +29,8 @@ from scenes.errors import ParameterError, SceneError
 from scenes.vector.model import VectorScene
 
 from .binning import bin_edges
-from .compile import PAINT_LINEAR, PAINT_RADIAL, check_value, compile_scene, override_indices
-from .kernels import Pairs, PointSet, _winding_loop, composite, coverage, paint, segment_ids
+from .compile import PAINT_LINEAR, PAINT_RADIAL, check_values, compile_scene, override_indices
+from .kernels import Pairs, PointSet, _winding_loop, composite, coverage, jump, paint, segment_ids
 from .tessellate import _compose, tessellate
 
 FILTERS = {"box": 0.5, "tent": 1.0, "gaussian": 1.5, "prefilter": 0.5}
@@ -61,6 +61,11 @@ def _integral1d(lo, hi, kind):
     return GAUSS_SIGMA * np.sqrt(np.pi / 2) * (erf(hi / s) - erf(lo / s))
 
 
+def _side_eps(W, H):
+    """Offset of the two sides of a boundary sample from the edge (pixels)."""
+    return 1e-3 * max(1.0, max(W, H) / 256.0)
+
+
 class _Item:
     pass
 
@@ -76,7 +81,7 @@ def _as_theta(comp, scene, overrides, sx, sy, xoff):
     theta_np = theta0.copy()
     theta = mi.Float(theta0)
     for pattern, value in (overrides or {}).items():
-        names, idx = override_indices(comp, scene, pattern)
+        names, idx, sizes = override_indices(comp, scene, pattern)
         if dr.is_array_v(value):
             v = value.array if dr.is_tensor_v(value) else (dr.ravel(value) if dr.depth_v(value) > 1 else value)
             v = mi.Float(v) if type(v) is not mi.Float else v
@@ -86,9 +91,7 @@ def _as_theta(comp, scene, overrides, sx, sy, xoff):
             v = mi.Float(vnp)
         if vnp.size != idx.size:
             raise ParameterError(f"parameter {pattern!r} ({len(names)} name(s)) expects {idx.size} values, got {vnp.size}")
-        sizes = [int(np.prod(comp.slots[n][1]) or 1) for n in names]
-        for n, chunk in zip(names, np.split(vnp, np.cumsum(sizes)[:-1])):
-            check_value(n, chunk)
+        check_values(names, sizes, vnp)
         theta_np[idx] = vnp
         pos = np.full(theta0.size, -1, np.int64)
         pos[idx] = np.arange(idx.size)
@@ -156,7 +159,7 @@ def _layer_arrays(items, mi):
 
 
 def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box", params=None, seed: int = 0,
-              tile: int = 8, tol: float = 0.05, edge_density: float | None = None, return_info: bool = False):
+              tile: int = 4, tol: float = 0.05, edge_density: float | None = None, return_info: bool = False):
     """Rasterize ``scene`` (a :class:`VectorScene`, or a list of them) to straight-alpha RGBA.
 
     ``params`` overrides parameter values by name or glob pattern (``{"c.radius": r}``,
@@ -201,7 +204,11 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     Wp = TX * T
     B = len(scenes)
     radius = FILTERS[filter]
-    margin = radius + 1.0 + (0.0 if filter != "prefilter" else 0.0)
+    # Tile lists must hold for every point evaluated in a tile: pixel samples lie inside it; boundary
+    # samples p +- eps n (eps = _side_eps) sit near the tile of p, or up to radius - 0.5 px outside the
+    # canvas in a border tile (farther out their filter weight is 0); prefiltered coverage reaches
+    # 0.5 px (+ the half width of strokes) beyond an edge. Every extra pixel of margin grows the lists.
+    margin = 0.05 + 2 * _side_eps(W, H) + (0.5 if filter == "prefilter" else radius - 0.5)
 
     items = []
     for b, (sc, pr) in enumerate(zip(scenes, plist)):
@@ -271,14 +278,8 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         P.pair_tile = segment_ids(pair_base)
         return P
 
-    def evaluate(px, py, tile_np, differentiable, P=None):
-        """Composited premultiplied RGBA at points (sorted by tile)."""
-        if P is None:
-            P = make_pairs(tile_np)
-            coverage(px, py, P, bdev, prefilter=(filter == "prefilter"))
-        ps = PointSet(len(tile_np), mi.UInt32(tile_np), P)
-        if P.n_cov == 0:
-            return composite(None, None, None, None, ps), P
+    def premultiplied(px, py, P, differentiable):
+        """Premultiplied RGBA of every covered pair's layer paint (layer opacity included)."""
         from .kernels import _decode
         t, q, c = _decode(P.cov_pairs, P)
         layer = dr.gather(mi.UInt32, bdev["cand_layer"], c)
@@ -302,8 +303,16 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
             # candidates of edge-free tiles (constant winding) have no nearest edge: fully covered
             has_edge = dr.isfinite(dr.gather(mi.Float, P.dmin, P.cov_pairs))
             a = a * dr.select(has_edge, dr.clip(cov, 0.0, 1.0), 1.0)
-        PR, PG, PB = col[0] * a, col[1] * a, col[2] * a
-        return composite(PR, PG, PB, a, ps, differentiable), P
+        return col[0] * a, col[1] * a, col[2] * a, a
+
+    def evaluate(px, py, tile_np, differentiable):
+        """Composited premultiplied RGBA at points (sorted by tile)."""
+        P = make_pairs(tile_np)
+        coverage(px, py, P, bdev, prefilter=(filter == "prefilter"))
+        ps = PointSet(len(tile_np), mi.UInt32(tile_np), P)
+        if P.n_cov == 0:
+            return composite(None, None, None, None, ps), P
+        return composite(*premultiplied(px, py, P, differentiable), ps, differentiable), P
 
     # --- regular samples ------------------------------------------------------------------------
     S = T * T * spp
@@ -385,48 +394,49 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         cand_tile = np.repeat(np.arange(n_tiles), n_cand)
         cand_key = cand_tile * (L + 1) + bins.cand_layer   # sorted: candidates are in (tile, layer) order
 
-        def evaluate_two_sided(pxm, pym, pxp, pyp, tile_np, owner):
-            """Colours on both sides of boundary samples. Only the layer owning the sampled edge can
-            change coverage between the two (2 eps apart), so every candidate is tested at p - eps n
-            and just the owner's candidate again at p + eps n."""
+        def evaluate_jump(pxm, pym, pxp, pyp, tile_np, owner):
+            """Colour jump ``f(p - eps n) - f(p + eps n)`` across boundary samples (premultiplied
+            RGBA). Only the layer owning the sampled edge changes coverage between the two sides
+            (2 eps apart): every candidate is tested at p - eps n, the owner again at p + eps n, and
+            the jump is ``+-T_above (c_own - a_own B_below)`` from one compositing sweep."""
             P = make_pairs(tile_np)
             coverage(pxm, pym, P, bdev)
-            q = cand_key.searchsorted(tile_np * (L + 1) + owner) if len(cand_key) else np.zeros(len(owner), np.int64)
+            n_s = len(tile_np)
+            key = tile_np * (L + 1) + owner
+            q = cand_key.searchsorted(key) if len(cand_key) else np.zeros(n_s, np.int64)
             qc = np.minimum(q, max(len(cand_key) - 1, 0))
-            found = (q < len(cand_key)) & (cand_key[qc] == tile_np * (L + 1) + owner) if len(cand_key) else \
-                np.zeros(len(owner), bool)
+            found = (q < len(cand_key)) & (cand_key[qc] == key) if len(cand_key) else np.zeros(n_s, bool)
             counts = np.bincount(tile_np, minlength=n_tiles)
             pstart = np.cumsum(counts) - counts
             pbase = np.concatenate([[0], np.cumsum(counts * n_cand)])
             k = qc - bins.cand_start[tile_np]
-            sidx = np.arange(len(tile_np)) - pstart[tile_np]
-            pair = pbase[tile_np] + k * counts[tile_np] + sidx
-            mask_p = own_side_mask(pxp, pyp, qc, found, pair, P.mask)
-            Q = Pairs(P.n_tiles, P.point_start, P.pair_base, P.cand_start, P.n_pairs)
-            Q.pair_tile = P.pair_tile
-            Q.mask = mask_p
-            Q.cov_pairs = dr.compress(mask_p)
-            Q.n_cov = dr.width(Q.cov_pairs)
-            Q.cov_index = dr.prefix_sum(mi.UInt32(dr.select(mask_p, 1, 0)))
-            return evaluate(pxm, pym, tile_np, False, P)[0], evaluate(pxp, pyp, tile_np, False, Q)[0]
-
-        def own_side_mask(px_, py_, c, found, pair, mask):
+            pair = pbase[tile_np] + k * counts[tile_np] + np.arange(n_s) - pstart[tile_np]
             idx = np.nonzero(found)[0]
-            out = mi.Bool(mask)  # copy
-            if not len(idx):
-                return out
-            ci = mi.UInt32(c[idx])
-            x = dr.gather(mi.Float, px_, mi.UInt32(idx))
-            y = dr.gather(mi.Float, py_, mi.UInt32(idx))
-            w = _winding_loop(x, y, dr.gather(mi.UInt32, bdev["cand_edge0"], ci),
-                              dr.gather(mi.UInt32, bdev["cand_count"], ci), bdev["edges"],
-                              dr.gather(mi.Int32, bdev["cand_w0"], ci))
-            lay_ = dr.gather(mi.UInt32, bdev["cand_layer"], ci)
-            inside = dr.select(dr.gather(mi.Bool, bdev["layer_evenodd"], lay_), (w & 1) != 0, w != 0)
-            dr.scatter(out, inside, mi.UInt32(pair[idx]))
-            return out
+            cov_m = dr.zeros(mi.Bool, n_s)
+            cov_p = dr.zeros(mi.Bool, n_s)
+            union = mi.Bool(P.mask)  # copy: covered at p - eps n, or the owner covered at p + eps n
+            if len(idx):
+                ii, ci, pi = mi.UInt32(idx), mi.UInt32(qc[idx]), mi.UInt32(pair[idx])
+                w = _winding_loop(dr.gather(mi.Float, pxp, ii), dr.gather(mi.Float, pyp, ii),
+                                  dr.gather(mi.UInt32, bdev["cand_edge0"], ci), dr.gather(mi.UInt32, bdev["cand_count"], ci),
+                                  bdev["edges"], dr.gather(mi.Int32, bdev["cand_w0"], ci))
+                eo = dr.gather(mi.Bool, bdev["layer_evenodd"], dr.gather(mi.UInt32, bdev["cand_layer"], ci))
+                inside = dr.select(eo, (w & 1) != 0, w != 0)
+                dr.scatter(cov_p, inside, ii)
+                dr.scatter(cov_m, dr.gather(mi.Bool, P.mask, pi), ii)
+                dr.scatter(union, True, pi, inside)
+            own_k = mi.UInt32(np.where(found, k, 0xFFFFFFFF).astype(np.uint32))
+            U = Pairs(P.n_tiles, P.point_start, P.pair_base, P.cand_start, P.n_pairs)
+            U.pair_tile, U.mask = P.pair_tile, union
+            U.cov_pairs = dr.compress(union)
+            U.n_cov = dr.width(U.cov_pairs)
+            U.cov_index = dr.prefix_sum(mi.UInt32(dr.select(union, 1, 0)))
+            if U.n_cov == 0:
+                return [dr.zeros(mi.Float, n_s) for _ in range(4)]
+            ps = PointSet(n_s, mi.UInt32(tile_np), U)
+            return jump(*premultiplied(pxm, pym, U, False), ps, P.mask, own_k, cov_m, cov_p)
 
-        img = _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate_two_sided, bins, filter, W, H, Wp,
+        img = _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate_jump, bins, filter, W, H, Wp,
                         B, T, edge_density, seed, info)
     # --- straight alpha, (B, H, W, 4) tensor ------------------------------------------------------
     a = img[3]
@@ -479,7 +489,7 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
     nrm = np.stack([d[:, 1], -d[:, 0]], 1) / np.maximum(length, 1e-30)[:, None]
     p_np = e[s_edge, :2] + t[:, None] * d[s_edge]
     n_np = nrm[s_edge]
-    eps = 1e-3 * max(1.0, max(W, H) / 256.0)
+    eps = _side_eps(W, H)
     s_item = item[s_edge]
     # both sides in one pass, grouped by the tile of p (its lists hold for points within the margin)
     col = np.clip(np.floor((p_np[:, 0] - s_item * Wp) / T), 0, bins.tiles_x // B - 1).astype(np.int64) + \
@@ -488,10 +498,10 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
     tile = row * bins.tiles_x + col
     order = np.argsort(tile, kind="stable")
     pm, pp = (p_np - eps * n_np)[order], (p_np + eps * n_np)[order]
-    fm, fp = evaluate(mi.Float(pm[:, 0]), mi.Float(pm[:, 1]), mi.Float(pp[:, 0]), mi.Float(pp[:, 1]), tile[order],
-                      edge_layer[s_edge][order])
-    df_sorted = np.stack([np.array(fm.x - fp.x), np.array(fm.y - fp.y), np.array(fm.z - fp.z),
-                          np.array(fm.w - fp.w)], 1)
+    jmp = evaluate(mi.Float(pm[:, 0]), mi.Float(pm[:, 1]), mi.Float(pp[:, 0]), mi.Float(pp[:, 1]), tile[order],
+                   edge_layer[s_edge][order])
+    dr.eval(jmp)
+    df_sorted = np.stack([np.array(c) for c in jmp], 1)
     df = np.empty_like(df_sorted)
     df[order] = df_sorted                      # f(p - eps n) - f(p + eps n)
     N = len(p_np)

@@ -100,6 +100,8 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
     def cp_coord(k):
         acc = mi.Float(const[:, k])
         for t in range(3):
+            if not coef[:, k, t].any():
+                continue
             acc = acc + mi.Float(coef[:, k, t]) * dr.gather(mi.Float, theta, mi.UInt32(idx[:, k, t]))
         return acc
     CPX, CPY = cp_coord(0), cp_coord(1)

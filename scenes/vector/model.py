@@ -246,12 +246,13 @@ class Shape:
                         cur += 3
                     is_line.append(kd == "L")
                 n = len(rows)
+                r = np.array(rows)
+                base, d = slot("points", 0), np.arange(2)
                 idx = np.zeros((n, 2, 3), np.int64)
                 coef = np.zeros((n, 2, 3))
-                for i, (i0, w0, i1, w1) in enumerate(rows):
-                    for d in (0, 1):
-                        idx[i, d, 0], coef[i, d, 0] = slot("points", 2 * i0 + d), w0
-                        idx[i, d, 1], coef[i, d, 1] = slot("points", 2 * i1 + d), w1
+                idx[:, :, 0] = base + 2 * r[:, 0:1].astype(np.int64) + d
+                idx[:, :, 1] = base + 2 * r[:, 2:3].astype(np.int64) + d
+                coef[:, :, 0], coef[:, :, 1] = r[:, 1:2], r[:, 3:4]
                 out.append((idx, coef, np.zeros((n, 2)), np.array(is_line, bool), closed))
                 start = cur + 1
         return out
