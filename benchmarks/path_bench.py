@@ -8,7 +8,7 @@ gradient image (relative L2 and the floored mean relative error of tests/gradche
 ratio to ``edge_sampling``'s. Peers, measured in the same run: Mitsuba 3.9's ``prb_projective``
 and ``direct_projective`` (default guiding and ``guiding='none'``) and ``prb``. Forward
 throughput: samples/s of ``edge_sampling``'s primal render against Mitsuba's ``path`` on the same
-scene.
+scene at 128x128, 64 spp (at 16x16 both are dominated by per-call tracing overhead).
 
     .venv/bin/python benchmarks/path_bench.py [--quick] [--budget SECONDS]
 """
@@ -108,8 +108,10 @@ def main():
                   f"{100 * rep.sum_rel:7.1f}% {ratio:8.2f}")
             rows.append((name, peer, rep, t))
 
-        # Forward throughput: primal render, same spp, vs Mitsuba's path.
-        spp = 64
+        # Forward throughput: primal render, same spp, vs Mitsuba's path, at a size where the
+        # per-call overhead (Python tracing, kernel-cache lookup) does not dominate.
+        spp, tp_res = 64, max(res, 128)
+        scene = scenes_under_test(tp_res)[name][0]
         tp = {}
         for peer, cfg in (("path", {"type": "path", "max_depth": depth}),
                           ("edge_sampling", {"type": "edge_sampling", "max_depth": depth})):
@@ -118,7 +120,7 @@ def main():
             t = time.perf_counter()
             img = mi.render(scene, integrator=integrator, spp=spp)
             np.array(img)
-            tp[peer] = res * res * spp / (time.perf_counter() - t)
+            tp[peer] = tp_res * tp_res * spp / (time.perf_counter() - t)
         print(f"forward: edge_sampling {tp['edge_sampling'] / 1e6:.2f} Msamples/s, path "
               f"{tp['path'] / 1e6:.2f} Msamples/s, ratio path/edge_sampling {tp['path'] / tp['edge_sampling']:.2f}")
 

@@ -71,6 +71,8 @@ class ParameterMap:
         self._extra: dict[str, _Extra] = {}
         from .camera import register_camera_parameters
         register_camera_parameters(self)  # camera pose / fov: differentiable in Penumbra
+        from .emitters import register_emitter_parameters
+        register_emitter_parameters(self)  # point-light positions: differentiable in Penumbra
 
     # --- lookup -------------------------------------------------------------------------------
     def keys(self):

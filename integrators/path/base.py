@@ -7,12 +7,23 @@ sampling, warped-area sampling) and camera motion. Subclasses return those extra
 :meth:`BoundaryTermIntegrator.extra_terms` as *zero-valued* Dr.Jit images attached to the scene
 parameters; forward mode propagates tangents into them, reverse mode back-propagates the image
 adjoint through them, so one expression serves both modes.
+
+The *primal* image (``mi.render`` without derivatives, and the primal pass that ``mi.render``
+runs before a derivative) is the same estimator as Mitsuba's C++ ``path`` integrator (unidirectional
+path tracing with next-event estimation, MIS and Russian roulette from ``rr_depth``), so it is
+delegated to a ``path`` instance with the same ``max_depth``, ``rr_depth`` and ``hide_emitters``:
+primal throughput is ``path``'s. The derivative passes (``render_forward``/``render_backward``)
+run ``prb``'s replay and this package's own terms.
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import drjit as dr
 import mitsuba as mi
 import numpy as np
+
+from .emitter_motion import emitter_motion_image, moving_emitters
 
 PRBIntegrator = mi.ad.integrators.prb.PRBIntegrator
 
@@ -20,16 +31,57 @@ _FLAGS = dr.ADFlag.Default | dr.ADFlag.AllowNoGrad
 
 
 class BoundaryTermIntegrator(PRBIntegrator):
+    """``prb`` plus zero-valued extra derivative terms. Property ``emitter_spp`` (default 4): camera
+    paths per pixel for the derivative of next-event estimation w.r.t. moving lights
+    (:mod:`.emitter_motion`; 0 disables it)."""
+
+    def __init__(self, props):
+        super().__init__(props)
+        self.emitter_spp = int(props.get("emitter_spp", 4))
+        if self.emitter_spp < 0:
+            raise ValueError(f"{type(self).__name__}: emitter_spp must be >= 0, got {self.emitter_spp}")
+        # True while only this package's terms carry derivatives (a camera pose, a point light's
+        # position): prb's replay would then refuse to run ("not attached to the AD graph").
+        self._interior_detached = False
+
+    def sample(self, mode, scene, sampler, ray, δL, state_in, active, **kwargs):
+        if mode != dr.ADMode.Primal and self._interior_detached:
+            zero = dr.zeros(mi.Spectrum, dr.width(ray))
+            return zero, mi.Bool(True), [], zero
+        return super().sample(mode, scene, sampler, ray, δL, state_in, active, **kwargs)
+
+    @contextmanager
+    def _interior_scope(self, scene):
+        saved = self._interior_detached
+        if not saved and not scene_attached(scene) and any(pos is not None for _, pos in moving_emitters(scene)):
+            self._interior_detached = True
+        try:
+            yield
+        finally:
+            self._interior_detached = saved
+
+    def render(self, scene, sensor=0, seed=0, spp=0, develop=True, evaluate=True):
+        """Primal image by Mitsuba's ``path`` with this integrator's settings (see module docstring)."""
+        key = (-1 if self.max_depth >= 2 ** 31 else int(self.max_depth), int(self.rr_depth),
+               bool(self.hide_emitters))
+        if getattr(self, "_primal", (None,))[0] != key:
+            self._primal = key, mi.load_dict({"type": "path", "max_depth": key[0], "rr_depth": key[1],
+                                              "hide_emitters": key[2]})
+        with dr.suspend_grad():
+            return self._primal[1].render(scene, sensor, seed, spp, develop, evaluate)
+
     def extra_terms(self, scene, sensor, seed: int) -> list:
         """Zero-valued (H, W, 3) ``mi.TensorXf`` images whose derivatives are added to ``prb``'s."""
-        return []
+        term = emitter_motion_image(self, scene, self._sensor(scene, sensor), seed, self.emitter_spp)
+        return [] if term is None else [term]
 
     @staticmethod
     def _sensor(scene, sensor):
         return scene.sensors()[sensor] if isinstance(sensor, int) else sensor
 
     def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
-        grad = super().render_forward(scene, params, sensor, seed, spp)
+        with self._interior_scope(scene):
+            grad = super().render_forward(scene, params, sensor, seed, spp)
         sensor = self._sensor(scene, sensor)
         with dr.resume_grad():
             total = self._sum_terms(scene, sensor, seed)
@@ -41,7 +93,8 @@ class BoundaryTermIntegrator(PRBIntegrator):
         return grad if total is None else grad + _match_channels(total, grad)
 
     def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
-        super().render_backward(scene, params, grad_in, sensor, seed, spp)
+        with self._interior_scope(scene):
+            super().render_backward(scene, params, grad_in, sensor, seed, spp)
         sensor = self._sensor(scene, sensor)
         g = grad_in if grad_in.shape[2] == 3 else grad_in[:, :, :3]
         with dr.resume_grad():
@@ -63,3 +116,18 @@ def _match_channels(img, like):
     a = np.zeros(like.shape, dtype=np.float32)
     a[..., :img.shape[2]] = np.array(img)
     return mi.TensorXf(a)
+
+
+def scene_attached(scene) -> bool:
+    """Whether a scene parameter that ``prb`` differentiates carries a gradient (sensor parameters and
+    point-light positions are handled by this package's terms only)."""
+    mp = mi.traverse(scene)
+    for key in mp.keys():
+        value, _, node, _ = mp.properties[key]
+        if isinstance(node, mi.Sensor) or not (dr.is_array_v(value) or hasattr(value, "matrix")):
+            continue
+        if isinstance(node, mi.Emitter) and node.class_name() == "PointLight" and key.endswith(".position"):
+            continue
+        if dr.grad_enabled(value.matrix if hasattr(value, "matrix") else value):
+            return True
+    return False

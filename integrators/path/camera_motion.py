@@ -58,7 +58,7 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
-from .base import BoundaryTermIntegrator
+from .base import BoundaryTermIntegrator, scene_attached
 from .camera import camera_matrices, camera_radiance
 
 
@@ -348,7 +348,6 @@ class CameraMotionIntegrator(BoundaryTermIntegrator):
         self.camera_spp = int(props.get("camera_spp", 4))
         if self.camera_spp < 0:
             raise ValueError(f"camera_spp must be >= 0, got {self.camera_spp}")
-        self._interior_detached = False
 
     def extra_terms(self, scene, sensor, seed: int):
         terms = super().extra_terms(scene, sensor, seed)
@@ -357,20 +356,12 @@ class CameraMotionIntegrator(BoundaryTermIntegrator):
             terms.append(warp)
         return terms
 
-    def sample(self, mode, scene, sampler, ray, δL, state_in, active, **kwargs):
-        if mode != dr.ADMode.Primal and self._interior_detached:
-            # Only the film warp carries gradients: the interior derivative is zero, and prb would
-            # refuse to run ("contribution ... not attached to the AD graph").
-            zero = dr.zeros(mi.Spectrum, dr.width(ray))
-            return zero, mi.Bool(True), [], zero
-        return super().sample(mode, scene, sampler, ray, δL, state_in, active, **kwargs)
-
     @contextmanager
     def _camera_scope(self, scene, sensor, forward):
         nee = self.max_depth < 0 or self.max_depth > 1
         with translation_as_scene_motion(scene, sensor, forward, nee) as moved:
             self._interior_detached = camera_gradients(sensor)[0] and not moved and \
-                not _scene_attached(scene)
+                not scene_attached(scene)
             try:
                 yield
             finally:
@@ -383,15 +374,3 @@ class CameraMotionIntegrator(BoundaryTermIntegrator):
     def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
         with self._camera_scope(scene, self._sensor(scene, sensor), False):
             return super().render_backward(scene, params, grad_in, sensor, seed, spp)
-
-
-def _scene_attached(scene) -> bool:
-    """Whether any scene parameter other than a sensor's carries a gradient."""
-    mp = mi.traverse(scene)
-    for key in mp.keys():
-        value, _, node, _ = mp.properties[key]
-        if isinstance(node, mi.Sensor) or not (dr.is_array_v(value) or hasattr(value, "matrix")):
-            continue
-        if dr.grad_enabled(value.matrix if hasattr(value, "matrix") else value):
-            return True
-    return False

@@ -34,7 +34,7 @@ import mitsuba as mi
 
 from .edge_tree import EdgeTree, light_cones, scene_edges
 from .edges import attached_edge_point
-from .vertices import camera_vertices
+from .vertices import vertex_term_image
 
 EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
 
@@ -78,16 +78,17 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
     ok &= ~scene.ray_test(mi.Ray3f(o, ω, dist * (1 - 1e-3), si.time, si.wavelengths), ok)
 
     ctx = mi.BSDFContext()
-    side = []
+    side, nee = [], []
     for sgn, smp in ((+1, sampler.clone()), (-1, sampler)):
         ω_s = dr.normalize(ω + (sgn * EPS_ANGLE) * m)
         f = bsdf.eval(ctx, si, si.to_local(ω_s), ok)
         ray_s = mi.Ray3f(o, ω_s, si.time, si.wavelengths)
         side.append(f * _incident_radiance(integrator, scene, smp, ray_s, remaining_depth, ok))
+        nee.append(_nee_share(scene, si, bsdf, ray_s, f, ok))
     ΔI = side[1] - side[0]  # f L_i⁻ - f L_i⁺
     dv = v1 - v0
     J = dr.norm(dv - ω * dr.dot(ω, dv)) / dr.maximum(dist, 1e-30)
-    weight = dr.select(ok, vertex.β * ΔI * (J / dr.maximum(P_e, 1e-30)), 0.0)
+    scale = dr.select(ok, vertex.β * (J / dr.maximum(P_e, 1e-30)), 0.0)
     ok_e = dr.select(ok, e, 0)
 
     # Attached direction to the (moving) edge point from the (moving) shading point.
@@ -95,9 +96,36 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
         p_att = attached_edge_point(meshes, tree.leaf("mesh", ok_e, ok), tree.leaf("i0", ok_e, ok),
                                     tree.leaf("i1", ok_e, ok), t)
         x_att = scene.ray_intersect(vertex.ray, ok).p
-        ω_att = dr.normalize(p_att - (o + (x_att - dr.detach(x_att))))
+        o_att = o + (x_att - dr.detach(x_att))
+        ω_att = dr.normalize(p_att - o_att)
         v_n = dr.dot(m, ω_att - dr.detach(ω_att))
-        return dr.select(ok, weight * v_n, 0.0)
+        # Next-event estimation differentiates its share w_e f L_e in the light's own (moving) area
+        # parameterisation (.emitter_motion), where the boundary moves at v_n minus the velocity of
+        # the light point behind it: remove that point's motion from the NEE share of the jump.
+        corr = 0.0
+        for sgn, (E, p_L) in zip((-1, +1), nee):
+            ω_L = dr.normalize(p_L - o_att)
+            corr += sgn * E * dr.dot(m, ω_L - dr.detach(ω_L))
+        return dr.select(ok, scale * (ΔI * v_n - corr), 0.0)
+
+
+def _nee_share(scene, si, bsdf, ray, f, active):
+    """The part of f L_i along ``ray`` that next-event estimation at ``si`` accounts for
+    (w_e f L_e when the first hit is an emitter), and the hit point attached to the emitter's
+    motion (``RayFlags.FollowShape``; detached for static emitters)."""
+    active = active & mi.has_flag(bsdf.flags(), mi.BSDFFlags.Smooth)
+    hit = scene.ray_intersect(ray, active)
+    active &= hit.is_valid()  # environment emitters sit at infinity: they do not move
+    em = hit.emitter(scene, active)  # null where the surface does not emit: pdf_e = L_e = 0
+    ds = mi.DirectionSample3f(scene, hit, si)
+    pdf_e = scene.pdf_emitter_direction(si, ds, active)
+    pdf_b = bsdf.pdf(mi.BSDFContext(), si, si.to_local(ray.d), active)
+    w_e = dr.select(pdf_e > 0, dr.square(pdf_e) / (dr.square(pdf_e) + dr.square(pdf_b)), 0.0)
+    E = dr.select(active, w_e * f * em.eval(hit, active), 0.0)
+    with dr.resume_grad():
+        p_L = scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape,
+                                  coherent=False, active=active).p
+        return E, dr.select(active, p_L, dr.detach(p_L))  # (inside: a select outside would detach)
 
 
 def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
@@ -118,22 +146,7 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
         return zero
     lights = light_cones(scene)
 
-    sampler = mi.load_dict({"type": "independent", "sample_count": spp})
-    sampler.seed(seed ^ 0x2ED6E, W * H * spp)
-    total = None
-    with dr.suspend_grad():
-        pos, vertices = camera_vertices(integrator, scene, sensor, sampler, max_depth - 1)
-    for depth, vertex in enumerate(vertices):
-        with dr.suspend_grad():
-            c = _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, vertex,
-                             max_depth - depth - 1)
-        total = c if total is None else total + c
-        sampler.schedule_state()
-        dr.eval(total)
-
-    block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 4, rfilter=film.rfilter(), border=False,
-                          normalize=False, coalesce=False)
-    with dr.resume_grad():
-        block.put(pos, [total[0], total[1], total[2], mi.Float(1.0)])
-        t = block.tensor()
-        return t[:, :, :3] / dr.maximum(dr.detach(t[:, :, 3:4]), 1e-30)
+    return vertex_term_image(
+        integrator, scene, sensor, seed ^ 0x2ED6E, spp, max_depth - 1,
+        lambda sampler, vertex, depth: _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler,
+                                                    vertex, max_depth - depth - 1))

@@ -9,6 +9,7 @@ for a camera path traced by BSDF sampling. This module traces such paths one bou
 (each bounce evaluated before the next, so kernels stay small) and returns, per depth, the
 detached surface interaction, its BSDF, the ray that reached it, β_k and the lanes still alive.
 No emission is accumulated: the caller adds its own estimate at each vertex.
+:func:`vertex_term_image` runs such a per-vertex estimate over all depths and splats it to the film.
 """
 from __future__ import annotations
 
@@ -53,3 +54,29 @@ def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int):
         sampler.schedule_state()
         dr.eval(ray, β, active, si)
     return pos, vertices
+
+
+def vertex_term_image(integrator, scene, sensor, seed: int, spp: int, n_vertices: int, estimate):
+    """Film image (mi.TensorXf (H, W, 3)) of ``Σ_k estimate(sampler, vertex_k, k)`` over the camera-path
+    vertices k = 0 .. n_vertices - 1 of ``spp`` paths per pixel, splatted at each path's camera
+    sample with the film's filter and normalised per pixel like Mitsuba's film. ``estimate`` runs
+    with derivative tracking suspended (it resumes it for what it attaches) and returns a
+    (zero-valued) mi.Spectrum per lane."""
+    film = sensor.film()
+    W, H = (int(v) for v in film.crop_size())
+    sampler = mi.load_dict({"type": "independent", "sample_count": spp})
+    sampler.seed(seed, W * H * spp)
+    total = None
+    with dr.suspend_grad():
+        pos, vertices = camera_vertices(integrator, scene, sensor, sampler, n_vertices)
+        for depth, vertex in enumerate(vertices):
+            c = estimate(sampler, vertex, depth)
+            total = c if total is None else total + c
+            sampler.schedule_state()
+            dr.eval(total)
+    block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 4, rfilter=film.rfilter(), border=False,
+                          normalize=False, coalesce=False)
+    with dr.resume_grad():
+        block.put(pos, [total[0], total[1], total[2], mi.Float(1.0)])
+        t = block.tensor()
+        return t[:, :, :3] / dr.maximum(dr.detach(t[:, :, 3:4]), 1e-30)

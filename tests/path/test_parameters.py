@@ -168,15 +168,95 @@ def test_emitter_radiance_and_roughness(tmp_path):
         assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0, (key, rep)
 
 
-def test_point_light_position_is_not_differentiable():
-    """Mitsuba 3.9 flags a point light's ``position`` non-differentiable and prb produces no derivative
-    for it: the parameter layer says so rather than returning silent zeros."""
-    pt = {"type": "point", "position": [0.3, 0.5, 0.5], "intensity": b.rgb(2.0)}
-    scene = scenes.load_scene(b.scene(b.camera(resolution=8), shapes={"floor": b.rectangle()},
-                                      emitters={"pt": pt}))
+# --- illumination from moving lights (next-event estimation, integrators/path/emitter_motion.py) ---
+# A diffuse floor seen from a camera just below a light (the light is out of view: no primary
+# term), lit by a light that moves up and sideways. prb alone gives exactly 0 here; the NEE term
+# differentiates the light sample in the light's own moving parameterisation, and the secondary
+# term keeps only the BSDF-sampled share of the light's outline (with secondary_spp > 0 the
+# mesh light's edges are sampled: without that correction the image sum came out doubled).
+
+_LIGHT_ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 16, "emitter_spp": 1024}
+
+
+def _lit_floor(light_shape=None, emitters=None, floor=None):
+    floor = floor or b.rectangle((0, 0, 0), 3.0, bsdf=b.diffuse(0.8))
+    shapes = {"floor": floor, **({"light": light_shape} if light_shape else {})}
+    return scenes.load_scene(b.scene(b.camera((0.05, -0.01, 0.8), (0.05, 0, 0), fov=70, resolution=16),
+                                     shapes=shapes, emitters=emitters or {}))
+
+
+def _down_quad(tmp_path, name="down.ply", z=1.0, half=0.3):
+    Q = np.array([[-half, -half, z], [half, -half, z], [half, half, z], [-half, half, z]])
+    return scenes.save_mesh((Q, np.array([[0, 2, 1], [0, 3, 2]])), tmp_path / name)  # faces -z
+
+
+def _check_light(scene, params, perturb, secondary_spp=0, spp=64):
+    ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": 2}, spp=16384, passes=2)
+    rep = compare(forward_grad(scene, params, perturb, {**_LIGHT_ES, "secondary_spp": secondary_spp},
+                               spp=spp, seed=1), ref)
+    assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.05, rep
+    return rep
+
+
+def test_moving_mesh_light_illumination(tmp_path):
+    """Measured: 2.8 % / 1.6 % / 0.6 % / 100 % (without the NEE term: sum 0.4 % of the reference)."""
+    scene = _lit_floor({**b.mesh_file(_down_quad(tmp_path), face_normals=True), "emitter": b.area_light(5.0)})
     params = scenes.ParameterMap(scene)
-    assert not params.info("pt.position").differentiable
-    assert "pt.position" not in params.differentiable()
+    params.add_transforms(["light"])
+    _check_light(scene, params, _tr(params, "light.to_world", (0.15, 0.1, 0.3)), secondary_spp=4)
+
+
+def test_moving_rectangle_light_illumination():
+    """An analytic ``rectangle`` light moved through Mitsuba's own ``to_world`` (2.1 % / 1.6 % / 0.8 %)."""
+    import mitsuba as mi
+    scene = _lit_floor(b.rectangle((0, 0, 1.0), 0.6, normal=(0, 0, -1), emitter=b.area_light(5.0)))
+    params = scenes.ParameterMap(scene)
+    T0 = mi.Transform4f(params["light.to_world"])
+
+    def perturb(theta):
+        th = mi.Float(theta) if isinstance(theta, (int, float)) else theta
+        params["light.to_world"] = mi.Transform4f().translate(mi.Vector3f(0.15 * th, 0.1 * th, 0.3 * th)) @ T0
+        params.update()
+    _check_light(scene, params, perturb)
+
+
+def test_point_light_position():
+    """Mitsuba 3.9 flags a point light's ``position`` non-differentiable (prb gives 0); Penumbra lists it
+    as differentiable and the NEE term differentiates it (measured 0.9 % / 0.7 % / 0.05 %)."""
+    pt = {"type": "point", "position": [0.3, 0.2, 0.8], "intensity": b.rgb(2.0)}
+    scene = _lit_floor(emitters={"pt": pt})
+    params = scenes.ParameterMap(scene)
+    assert params.info("pt.position").differentiable and "pt.position" in params.differentiable()
+    with pytest.raises(scenes.ParameterError, match="pt.position"):
+        params["pt.position"] = [0.0, float("nan"), 1.0]
+    _check_light(scene, params, offset(params, "pt.position", [0.15, 0.1, 0.3]))
+
+
+def test_receiver_moving_under_static_mesh_light(tmp_path):
+    """The floor (a mesh) rises towards a static mesh light: prb's NEE differentiates the moving
+    shading point; the secondary term samples the light's edges where the floor moves and must
+    count only their BSDF-sampled share (measured 1.7 % / 2.1 % / 0.8 %)."""
+    Fq = np.array([[-1.5, -1.5, 0], [1.5, -1.5, 0], [1.5, 1.5, 0], [-1.5, 1.5, 0]])
+    floor = {**b.mesh_file(scenes.save_mesh((Fq, np.array([[0, 1, 2], [0, 2, 3]])), tmp_path / "floor.ply"),
+                           face_normals=True), "bsdf": b.diffuse(0.8)}
+    scene = _lit_floor({**b.mesh_file(_down_quad(tmp_path), face_normals=True), "emitter": b.area_light(5.0)},
+                       floor=floor)
+    params = scenes.ParameterMap(scene)
+    params.add_transforms(["floor"])
+    _check_light(scene, params, _tr(params, "floor.to_world", (0.0, 0.0, 0.3)), secondary_spp=4, spp=256)
+
+
+def test_moving_light_adjoint(tmp_path):
+    """Reverse mode of the NEE term agrees with forward mode (<weights, forward> == reverse)."""
+    scene = _lit_floor({**b.mesh_file(_down_quad(tmp_path), face_normals=True), "emitter": b.area_light(5.0)})
+    params = scenes.ParameterMap(scene)
+    params.add_transforms(["light"])
+    perturb = _tr(params, "light.to_world", (0.15, 0.1, 0.3))
+    cfg = {**_LIGHT_ES, "emitter_spp": 16, "secondary_spp": 2}
+    fwd = forward_grad(scene, params, perturb, cfg, spp=8, seed=3)
+    w = np.random.default_rng(0).uniform(-1, 1, fwd.shape)
+    rev = reverse_grad(scene, params, perturb, cfg, w, spp=8, seed=3)
+    assert abs(rev - np.sum(w * fwd)) <= 1e-4 * max(1.0, np.abs(w * fwd).sum()), (rev, np.sum(w * fwd))
 
 
 # --- textures -------------------------------------------------------------------------------------
