@@ -137,3 +137,81 @@ class FilmWarp:
         baseline = dr.gather(mi.Vector2f, dV, partner) if partner is not None else 0
         dDiv = C / W - dr.dot(dV, G) / W + dr.dot(dV - baseline, S)
         return dV, dDiv
+
+
+class DirectionWarp:
+    """Warp field on the sphere of directions at path vertices (secondary visibility, Sec. 6 of the paper).
+
+    At a vertex x, incident radiance is discontinuous in the direction ω where the scene's silhouettes
+    project onto the sphere around x. Auxiliary directions ω'_i ~ vMF(ω, κ) are traced from x; the hit
+    point p_i follows its shape, so its direction ω_i(θ) = normalize(p_i(θ) - x(θ)) moves with the
+    geometry (x follows the moving surface it lies on, as in :mod:`.secondary`); rays that leave the
+    scene see the static environment (velocity 0). Kernel and boundary test are the film's, with
+    1 - ω·ω' in place of |x - x'|²/2: D = exp(κ (1 - ω·ω')) - 1 (the vMF lobe), B = κ s²/2 with s
+    the sine of the angle between ω'_i and the nearest edge of the triangle it hits, seen from x.
+
+    Let U = Σ r_i v_i (r_i = w̃_i / W, v_i = ∂ω_i/∂θ, 3D) and V = P_ω U its tangential part. With
+    o_i the tangential coordinates of ω'_i in ω's frame, ∇_ω D = -κ (D+1) o_i, so ``harmonic_weight``
+    applies unchanged, and the surface divergence of V is
+
+        ∇·V = Σ_i v_i · (g_i - r_i G) / W - 2 ω·U  +  Σ_i r_i² s_i · (v_i - U_{-i}),
+
+    g_i = ∂w̃_i/∂ω (kernel part), G = Σ g_i, s_i = ∇_ω log p(ω'_i | ω) = κ o_i, U_{-i} the ratio
+    without sample i. The last sum is the sampling part of ∇·E[V̂]: the derivative of the proposal
+    density inside w̃ = w / p, -Σ r_i s_i·(v_i - U), plus the score term Σ s_i·(U - U_{-i}) with a
+    leave-one-out baseline (independent of ω'_i, so it adds no bias); the two combine to the
+    second-order sum above, small unless one auxiliary ray dominates.
+    """
+
+    def __init__(self, scene, aux_rays: int, kappa: float, power: float):
+        self.scene, self.aux_rays, self.kappa, self.power = scene, aux_rays, kappa, power
+
+    def estimate(self, o, x_shift, frame, sampler, active):
+        """Attached zero-valued (ΔV, Δdiv) at directions ``frame.n`` from ray origins ``o``.
+
+        ``x_shift`` is the zero-valued motion of the vertex (``x - detach(x)``, attached) or None;
+        ΔV is returned in ``frame``'s tangential coordinates (s, t).
+        """
+        kappa, n = self.kappa, self.aux_rays
+        rows = []
+        for _ in range(n):
+            with dr.suspend_grad():
+                u = mi.warp.square_to_von_mises_fisher(sampler.next_2d(active), kappa)
+                off = mi.Vector2f(u.x, u.y)
+                # 1 - cos from the tangential part (exact where 1 - u.z underflows in float32).
+                one_minus_cos = dr.squared_norm(off) / (1 + u.z)
+                ray = mi.Ray3f(o, frame.to_world(u))
+            si = self.scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape,
+                                          coherent=False, active=active)
+            hit = si.is_valid()
+            with dr.suspend_grad():
+                s = edge_sine_distance(self.scene, si, o)
+                B = dr.select(hit, 0.5 * kappa * s * s, B_MISS)
+                D = dr.exp(dr.minimum(kappa * one_minus_cos, 60.0)) - 1
+                w, g = harmonic_weight(D, B, kappa, self.power, off)
+                w = dr.select(active, w, 1.0)
+            p = si.p if x_shift is None else si.p - x_shift
+            ω_i = dr.normalize(p - o)
+            v = dr.select(hit & active, ω_i - dr.detach(ω_i), mi.Vector3f(0))
+            sampler.schedule_state()
+            dr.eval(w, g, v)
+            rows.append((w, g, off, v))
+        with dr.suspend_grad():
+            W = dr.maximum(sum(r[0] for r in rows), 1e-30)
+            r = [row[0] / W for row in rows]
+            G = sum(row[1] for row in rows)
+            # Leave-one-out sums W_{-j} / W, summed explicitly (1 - r_j cancels when r_j ~ 1).
+            t = [dr.square(r[j]) * (kappa * rows[j][2]) / dr.maximum(sum(r[k] for k in range(n) if k != j), 1e-30)
+                 for j in range(n)]
+            coef = []
+            for i in range(n):
+                loo = sum((t[j] for j in range(n) if j != i), mi.Vector2f(0))
+                α = dr.square(r[i]) * (kappa * rows[i][2]) - r[i] * loo
+                coef.append((rows[i][1] - r[i] * G) / W + α)
+        ΔU = sum(r[i] * rows[i][3] for i in range(n))
+        ΔV = mi.Vector2f(dr.dot(frame.s, ΔU), dr.dot(frame.t, ΔU))
+        Δdiv = -2 * dr.dot(frame.n, ΔU)
+        for i in range(n):
+            v = rows[i][3]
+            Δdiv += coef[i].x * dr.dot(frame.s, v) + coef[i].y * dr.dot(frame.t, v)
+        return ΔV, Δdiv

@@ -41,6 +41,7 @@ from .base import BoundaryTermIntegrator
 from .camera import PinholeCamera
 from .primary import filter_integral
 from .warp_field import FilmWarp
+from .warped_secondary import secondary_boundary_image
 
 
 def _option(props, name, default, kind, check, message):
@@ -68,22 +69,48 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
                              "(harmonic exponent) must be >= 1 for the warp field to be boundary-consistent")
         self.antithetic = bool(props.get("antithetic", True))
         self.secondary_spp = _option(props, "secondary_spp", 0, int, lambda v: v >= 0, "must be >= 0")
-        if self.secondary_spp != 0:
-            raise NotImplementedError("warped_area: secondary visibility (shadows, indirect) is not implemented "
-                                      "yet; set secondary_spp=0")
+        if self.secondary_spp > 0 and self.max_depth >= 2 ** 31:
+            # The secondary term visits every bounce as a separate wavefront pass.
+            raise ValueError("warped_area: secondary_spp > 0 needs a finite max_depth (got -1 = unbounded)")
+        self.secondary_kappa = _option(props, "secondary_kappa", 1e5, float, lambda v: math.isfinite(v) and v > 0,
+                                       "must be a finite number > 0")
+        self._incident = {}
         self.samples_per_pass = _option(props, "samples_per_pass", 1 << 19, int, lambda v: v >= 2, "must be >= 2")
         self._path = mi.load_dict({"type": "path", "max_depth": self.max_depth, "rr_depth": self.rr_depth,
                                    "hide_emitters": self.hide_emitters})
 
-    # The boundary term is evaluated in passes of at most ``samples_per_pass`` film samples (whole
-    # pixel rows). In forward mode each pass is traversed on its own, so the AD graph of the
-    # reparameterized path evaluations (~0.8 KiB per sample) is bounded by the pass size instead
-    # of growing with spp x pixels; reverse mode traverses once (see render_backward).
+    # The boundary terms are evaluated in passes: the primary term in blocks of at most
+    # ``samples_per_pass`` film samples (whole pixel rows), the secondary term in blocks of at most
+    # ``samples_per_pass`` camera paths (whole samples per pixel). In forward mode each pass is
+    # traversed on its own, so the AD graph of the reparameterized path evaluations (~0.8 KiB per
+    # primary sample) is bounded by the pass size instead of growing with spp x pixels; reverse
+    # mode traverses once (see render_backward).
     def _passes(self, sensor):
         W, H = (int(v) for v in sensor.film().crop_size())
         spp = self.primary_spp + self.primary_spp % 2
         rows = max(1, self.samples_per_pass // max(spp * W, 1))
         return [(r, min(r + rows, H)) for r in range(0, H, rows)] if self.primary_spp > 0 else []
+
+    def _secondary_passes(self, sensor):
+        W, H = (int(v) for v in sensor.film().crop_size())
+        per = max(1, min(self.secondary_spp, self.samples_per_pass // (W * H)))
+        return [min(per, self.secondary_spp - k) for k in range(0, self.secondary_spp, per)]
+
+    def _boundary_images(self, scene, sensor, seed):
+        """Yield (row0, row1, zero-valued image of those rows) for every pass of both terms."""
+        H = int(sensor.film().crop_size()[1])
+        for k, (r0, r1) in enumerate(self._passes(sensor)):
+            yield r0, r1, self.primary_boundary_image(scene, sensor, seed, r0, r1, k)
+        for k, spp in enumerate(self._secondary_passes(sensor)):
+            img = secondary_boundary_image(self, scene, sensor, seed, spp, k)
+            yield 0, H, img * (spp / self.secondary_spp)
+
+    def incident_path(self, max_depth: int):
+        """Mitsuba's ``path`` for incident radiance with ``max_depth`` segments (emitters visible)."""
+        if max_depth not in self._incident:
+            self._incident[max_depth] = mi.load_dict({"type": "path", "max_depth": max_depth,
+                                                      "rr_depth": self.rr_depth, "hide_emitters": False})
+        return self._incident[max_depth]
 
     def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
         grad = super().render_forward(scene, params, sensor, seed, spp)
@@ -91,8 +118,7 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
         H, W, C = grad.shape
         acc = np.zeros((H, W, 3), dtype=np.float32)
         with dr.resume_grad():
-            for k, (r0, r1) in enumerate(self._passes(sensor)):
-                img = self.primary_boundary_image(scene, sensor, seed, r0, r1, k)
+            for r0, r1, img in self._boundary_images(scene, sensor, int(seed)):
                 # Keep the input (parameter) tangents for the next pass: no ADFlag.ClearInput.
                 dr.forward_to(img, flags=dr.ADFlag.ClearEdges | dr.ADFlag.ClearInterior | dr.ADFlag.AllowNoGrad)
                 acc[r0:r1] += np.array(dr.grad(img))
@@ -109,8 +135,7 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
             # *above* the scene parameters (e.g. theta -> vertex positions), so reverse mode keeps
             # every pass's graph until the end (memory is bounded in forward mode only).
             loss = None
-            for k, (r0, r1) in enumerate(self._passes(sensor)):
-                img = self.primary_boundary_image(scene, sensor, seed, r0, r1, k)
+            for r0, r1, img in self._boundary_images(scene, sensor, int(seed)):
                 term = dr.sum(img * mi.TensorXf(np.ascontiguousarray(g[r0:r1])), axis=None)
                 loss = term if loss is None else loss + term
             if loss is not None:
