@@ -39,9 +39,18 @@ class Bins:
     cand_layer: np.ndarray   # (C,) layer, in draw order within a tile
     cand_edge0: np.ndarray   # (C,) start of the candidate's list in ``edges``
     cand_count: np.ndarray   # (C,) length of that list (column edges, then stubs)
-    edges: np.ndarray        # (E, 4) float32 x0 y0 x1 y1 of the listed edges and stubs
+    src: np.ndarray          # (E,) row of each listed entry in ``rows`` = [input edges; stubs]
+    stubs: np.ndarray        # (S, 4) float32 stub edges
     edge_id: np.ndarray      # (E,) original edge index (0 for stubs, whose x0 is STUB)
     cand_w0: np.ndarray      # (C,) winding number of the steps above the tile's row band
+    input_edges: np.ndarray = None   # (N, 4) the binned edges
+
+    @property
+    def edges(self) -> np.ndarray:
+        """(E, 4) float32 x0 y0 x1 y1 of the listed edges and stubs (built on demand: the
+        rasterizer gathers them on the device, see :func:`device_edges`)."""
+        rows = np.concatenate([np.asarray(self.input_edges, np.float32).reshape(-1, 4), self.stubs])
+        return rows[self.src]
 
 
 def _expand(lo, n):
@@ -95,7 +104,8 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     evenodd = np.zeros(L, bool) if evenodd is None else np.asarray(evenodd, bool)
     sdf = np.zeros(L, bool) if sdf is None else np.asarray(sdf, bool)
     empty = Bins(T, tiles_x, tiles_y, np.zeros(n_tiles + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                 np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64))
+                 np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
+                 np.zeros(0, np.int64), np.zeros((0, 4)))
     if len(edges) == 0:
         return empty
     e = np.asarray(edges, np.float64)
@@ -175,7 +185,6 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     owner = np.concatenate([cand_e, cand_s])
     # order within a list is free; owner is nearly sorted (layer-major), which timsort exploits
     src = np.concatenate([pe, len(e) + np.arange(len(ps))])[np.argsort(owner, kind="stable")]
-    binned = np.concatenate([e.astype(np.float32), stubs.astype(np.float32)])[src]
     ids = np.where(src < len(e), src, 0)
     count = np.bincount(owner, minlength=C0)
     edge0 = np.cumsum(count) - count
@@ -189,4 +198,25 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     tile = (c_ty * tiles_x + c_tx)[keep]
     sel = np.nonzero(keep)[0][np.argsort(tile * (L + 1) + c_layer[keep], kind="stable")]
     cand_start = np.searchsorted((c_ty * tiles_x + c_tx)[sel], np.arange(n_tiles + 1))
-    return Bins(T, tiles_x, tiles_y, cand_start, c_layer[sel], edge0[sel], count[sel], binned, ids, w0[sel])
+    return Bins(T, tiles_x, tiles_y, cand_start, c_layer[sel], edge0[sel], count[sel], src, stubs.astype(np.float32), ids,
+                w0[sel], edges)
+
+
+def device_edges(bins: Bins, x0, y0, x1, y1):
+    """The listed edges as a flat ``mi.Float`` (x0 y0 x1 y1 per entry), gathered on the device from
+    the edge endpoints ``x0 .. y1`` (``mi.Float``, the values that were binned) and the stubs."""
+    import drjit as dr
+    import mitsuba as mi
+    n, ns = dr.width(x0) if len(bins.input_edges) else 0, len(bins.stubs)
+    rows = dr.zeros(mi.Float, 4 * (n + ns))
+    if n:
+        k = 4 * dr.arange(mi.UInt32, n)
+        for c, v in enumerate((x0, y0, x1, y1)):
+            dr.scatter(rows, dr.detach(v), k + c)
+    if ns:
+        dr.scatter(rows, mi.Float(np.ascontiguousarray(bins.stubs.reshape(-1))), 4 * n + dr.arange(mi.UInt32, 4 * ns))
+    i = dr.arange(mi.UInt32, 4 * len(bins.src))
+    r = i // 4
+    flat = dr.gather(mi.Float, rows, 4 * dr.gather(mi.UInt32, mi.UInt32(bins.src.astype(np.uint32)), r) + (i - 4 * r))
+    dr.eval(flat)
+    return flat

@@ -28,7 +28,7 @@ from renderer import ensure_variant
 from scenes.errors import ParameterError, SceneError
 from scenes.vector.model import VectorScene
 
-from .binning import bin_edges
+from .binning import bin_edges, device_edges
 from .compile import PAINT_LINEAR, PAINT_RADIAL, check_values, compile_scene, override_indices
 from .kernels import Pairs, PointSet, _winding_loop, composite, coverage, jump, paint, segment_ids
 from .tessellate import _compose, tessellate
@@ -264,7 +264,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
                      layer_item=layer_item, item_cols=TX)
     bdev = {"cand_layer": mi.UInt32(bins.cand_layer), "cand_w0": mi.Int32(bins.cand_w0),
             "cand_edge0": mi.UInt32(bins.cand_edge0), "cand_count": mi.UInt32(bins.cand_count),
-            "edges": mi.Float(bins.edges.reshape(-1)), "layer_evenodd": mi.Bool(evenodd_np),
+            "edges": device_edges(bins, X0, Y0, X1, Y1) if nonempty else mi.Float(), "layer_evenodd": mi.Bool(evenodd_np),
             "layer_sdf": mi.Bool(layer_sdf), "layer_half": mi.Float(layer_half)}
     n_tiles = bins.tiles_x * bins.tiles_y
     n_cand = np.diff(bins.cand_start)
@@ -464,19 +464,21 @@ def _detached(lay):
 def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate, bins, filt, W, H, Wp, B, T,
               density, seed, info):
     import mitsuba as mi
-    e = np_edges
+    cand = np.nonzero(edge_samp)[0]
+    e = np_edges[cand]
     d = e[:, 2:] - e[:, :2]
-    length = np.linalg.norm(d, axis=1)
-    item = layer_item[edge_layer]
-    lx = e[:, [0, 2]] - (item * Wp)[:, None]
+    length = np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
+    lx = e[:, [0, 2]] - (layer_item[edge_layer[cand]] * Wp)[:, None]
     R = FILTERS[filt] + 0.5
-    vis = edge_samp & (length > 0) & (lx.max(1) > -R) & (lx.min(1) < W + R) & (e[:, [1, 3]].max(1) > -R) & \
+    vis = (length > 0) & (lx.max(1) > -R) & (lx.min(1) < W + R) & (e[:, [1, 3]].max(1) > -R) & \
         (e[:, [1, 3]].min(1) < H + R)
-    eid = np.nonzero(vis)[0]
-    if not len(eid):
+    vi = np.nonzero(vis)[0]
+    if not len(vi):
         return img
+    eid = cand[vi]
+    d, length = d[vi], length[vi]
     # stratified samples along the concatenated outline (probability proportional to length)
-    cum = np.cumsum(length[eid])
+    cum = np.cumsum(length)
     total = float(cum[-1])
     if density is None:  # diffvg-like budget: as many boundary samples as pixel samples, <= 1 per pixel
         density = min(1.0, info["n_pixel_samples"] / max(total, 1e-9))
@@ -485,10 +487,11 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
     u = (np.arange(N) + rng.random(N)) * (total / N)
     j = np.minimum(np.searchsorted(cum, u, side="right"), len(eid) - 1)
     s_edge = eid[j]
-    t = np.clip((u - (cum[j] - length[s_edge])) / length[s_edge], 0.0, 1.0)
-    nrm = np.stack([d[:, 1], -d[:, 0]], 1) / np.maximum(length, 1e-30)[:, None]
-    p_np = e[s_edge, :2] + t[:, None] * d[s_edge]
-    n_np = nrm[s_edge]
+    t = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
+    dj = d[j]
+    p_np = e[vi[j], :2] + t[:, None] * dj
+    n_np = np.stack([dj[:, 1], -dj[:, 0]], 1) / length[j][:, None]
+    item = layer_item[edge_layer]
     eps = _side_eps(W, H)
     s_item = item[s_edge]
     # both sides in one pass, grouped by the tile of p (its lists hold for points within the margin)
@@ -501,7 +504,7 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
     jmp = evaluate(mi.Float(pm[:, 0]), mi.Float(pm[:, 1]), mi.Float(pp[:, 0]), mi.Float(pp[:, 1]), tile[order],
                    edge_layer[s_edge][order])
     dr.eval(jmp)
-    df_sorted = np.stack([np.array(c) for c in jmp], 1)
+    df_sorted = np.stack([c.numpy() for c in jmp], 1)
     df = np.empty_like(df_sorted)
     df[order] = df_sorted                      # f(p - eps n) - f(p + eps n)
     N = len(p_np)

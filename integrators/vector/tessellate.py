@@ -232,10 +232,11 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         m = [dr.gather(mi.Float, M[k], si) for k in range(6)]
         CX = m[0] * PX + m[2] * PY + m[4]
         CY = m[1] * PX + m[3] * PY + m[5]
-        pts_np = np.stack([np.array(dr.detach(CX)), np.array(dr.detach(CY))], 1).astype(np.float64)
+        dr.eval(CX, CY)
+        ptx, pty = dr.detach(CX).numpy().astype(np.float64), dr.detach(CY).numpy().astype(np.float64)
     else:
         CX = CY = None
-        pts_np = np.zeros((0, 2))
+        ptx = pty = np.zeros(0)
     # --- edges of each polygon, oriented (strokes) -------------------------------------------------
     poly_sizes = np.array(poly_sizes, np.int64)
     poly_layer = np.array(poly_layer, np.int64)
@@ -246,10 +247,9 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         e1 = e0 + 1
         last = start + poly_sizes - 1
         e1[last] = start
-        p0, p1 = pts_np[e0], pts_np[e1]
-        cr = p0[:, 0] * p1[:, 1] - p1[:, 0] * p0[:, 1]
+        cr = ptx[e0] * pty[e1] - ptx[e1] * pty[e0]
         area = np.add.reduceat(cr, start) if len(start) else np.zeros(0)
-        is_stroke = np.array([comp.layers[l]["kind"] == "stroke" for l in poly_layer], bool)
+        is_stroke = np.array([l["kind"] == "stroke" for l in comp.layers], bool)[poly_layer]
         center = is_stroke & (mode == "prefilter")
         flip = is_stroke & (area < 0) & ~center
         keep_poly = ~is_stroke | (np.abs(area) > 1e-12) | center
@@ -258,7 +258,8 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         eb = np.where(f_e, e0, e1)
         first = np.zeros(npts, bool)
         first[start] = True
-        ke = keep_poly[pid] & (np.any(pts_np[ea] != pts_np[eb], axis=1) | center[pid]) & (~center[pid] | first)
+        moves = (ptx[ea] != ptx[eb]) | (pty[ea] != pty[eb])
+        ke = keep_poly[pid] & (moves | center[pid]) & (~center[pid] | first)
         ea, eb = ea[ke], eb[ke]
         edge_layer = poly_layer[pid][ke]
         edge_samp = cat["samp"].astype(bool)[ke]
@@ -269,7 +270,7 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         ia, ib = mi.UInt32(ea), mi.UInt32(eb)
         x0, y0 = dr.gather(mi.Float, CX, ia), dr.gather(mi.Float, CY, ia)
         x1, y1 = dr.gather(mi.Float, CX, ib), dr.gather(mi.Float, CY, ib)
-        np_edges = np.concatenate([pts_np[ea], pts_np[eb]], 1)
+        np_edges = np.stack([ptx[ea], pty[ea], ptx[eb], pty[eb]], 1)
     else:
         x0 = y0 = x1 = y1 = mi.Float()
         np_edges = np.zeros((0, 4))
