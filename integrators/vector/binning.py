@@ -53,6 +53,21 @@ class Bins:
         return rows[self.src]
 
 
+def argsort_small(key):
+    """Stable argsort of non-negative integer keys by LSD radix passes over 16-bit digits (NumPy
+    sorts uint16 keys by radix sort: O(n) per pass, 3-4x faster than comparison sorts here)."""
+    key = np.asarray(key, np.int64)
+    order = np.arange(len(key))
+    top = int(key.max()) if len(key) else 0
+    shift = 0
+    while True:
+        digit = ((key[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+        if top >> shift == 0:
+            return order
+
+
 def _expand(lo, n):
     """Owner index and ``lo + k`` for k < n, for every owner (flattened ranges)."""
     owner = np.repeat(np.arange(len(n)), n)
@@ -183,8 +198,7 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     stubs = np.stack([np.full(len(ps), STUB), np.where(up, sy, STUB), np.full(len(ps), STUB),
                       np.where(up, STUB, sy)], 1)
     owner = np.concatenate([cand_e, cand_s])
-    # order within a list is free; owner is nearly sorted (layer-major), which timsort exploits
-    src = np.concatenate([pe, len(e) + np.arange(len(ps))])[np.argsort(owner, kind="stable")]
+    src = np.concatenate([pe, len(e) + np.arange(len(ps))])[argsort_small(owner)]
     ids = np.where(src < len(e), src, 0)
     count = np.bincount(owner, minlength=C0)
     edge0 = np.cumsum(count) - count
@@ -196,7 +210,7 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     inside = np.where(evenodd[c_layer], (w0 & 1) != 0, w0 != 0) & ~sdf[c_layer]
     keep = (count > 0) | inside
     tile = (c_ty * tiles_x + c_tx)[keep]
-    sel = np.nonzero(keep)[0][np.argsort(tile * (L + 1) + c_layer[keep], kind="stable")]
+    sel = np.nonzero(keep)[0][argsort_small(tile * (L + 1) + c_layer[keep])]
     cand_start = np.searchsorted((c_ty * tiles_x + c_tx)[sel], np.arange(n_tiles + 1))
     return Bins(T, tiles_x, tiles_y, cand_start, c_layer[sel], edge0[sel], count[sel], src, stubs.astype(np.float32), ids,
                 w0[sel], edges)

@@ -28,7 +28,7 @@ from renderer import ensure_variant
 from scenes.errors import ParameterError, SceneError
 from scenes.vector.model import VectorScene
 
-from .binning import bin_edges, device_edges
+from .binning import argsort_small, bin_edges, device_edges
 from .compile import PAINT_LINEAR, PAINT_RADIAL, check_values, compile_scene, override_indices
 from .kernels import Pairs, PointSet, _winding_loop, composite, coverage, jump, paint, segment_ids
 from .tessellate import _compose, tessellate
@@ -499,9 +499,9 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
         s_item * (bins.tiles_x // B)
     row = np.clip(np.floor(p_np[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64)
     tile = row * bins.tiles_x + col
-    order = np.argsort(tile, kind="stable")
-    pm, pp = (p_np - eps * n_np)[order], (p_np + eps * n_np)[order]
-    jmp = evaluate(mi.Float(pm[:, 0]), mi.Float(pm[:, 1]), mi.Float(pp[:, 0]), mi.Float(pp[:, 1]), tile[order],
+    order = argsort_small(tile)
+    pox, poy, nox, noy = (mi.Float(np.ascontiguousarray(v[order])) for v in (p_np[:, 0], p_np[:, 1], n_np[:, 0], n_np[:, 1]))
+    jmp = evaluate(pox - eps * nox, poy - eps * noy, pox + eps * nox, poy + eps * noy, tile[order],
                    edge_layer[s_edge][order])
     dr.eval(jmp)
     df_sorted = np.stack([c.numpy() for c in jmp], 1)
