@@ -71,7 +71,8 @@ def vertex_term_image(integrator, scene, sensor, seed: int, spp: int, n_vertices
         pos, vertices = camera_vertices(integrator, scene, sensor, sampler, n_vertices)
         for depth, vertex in enumerate(vertices):
             c = estimate(sampler, vertex, depth)
-            total = c if total is None else total + c
+            with dr.resume_grad():  # (a sum under suspend_grad would detach the terms)
+                total = c if total is None else total + c
             sampler.schedule_state()
             dr.eval(total)
     block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 4, rfilter=film.rfilter(), border=False,
