@@ -37,11 +37,11 @@ the derivative is computed, so that ``prb``'s interior term (attached intersecti
 primary boundary term (edge motion on the film) pick up the translation exactly as they do for
 moving geometry; the original values (with their own gradients) are restored afterwards. A dedicated
 interior term for a moving ray origin would have to replay whole paths; ``prb`` already does it.
-One gap: ``prb`` keeps the positions of next-event-estimation emitter samples fixed (it has no
-emitter-motion derivative: moving an area light's mesh gives it a zero gradient), so with *finite*
-emitters the scene would not move rigidly and the derivative would be biased (measured: wrong sign
-of the image sum). Translation derivatives therefore refuse finite emitters unless ``max_depth=1``
-(no emitter sampling); infinite emitters (environment, constant, directional) are invariant.
+``prb`` keeps the positions of next-event-estimation emitter samples fixed; the light-motion part
+comes from :mod:`.emitter_motion` (area lights on shapes, point lights), so the scene moves
+rigidly. Other finite emitters (spot, projector lights) have no such term: with them, translation
+derivatives are refused unless ``max_depth=1`` (no emitter sampling). Infinite emitters
+(environment, constant, directional) are invariant.
 
 :class:`CameraMotionIntegrator` wires both into a :class:`~.base.BoundaryTermIntegrator` (property
 ``camera_spp``: film samples per pixel and samples per pixel edge for the warp term, default 4).
@@ -121,7 +121,7 @@ def translation_as_scene_motion(scene, sensor, forward: bool = False, nee: bool 
     ``forward=True`` (forward mode) pushes t's tangent into the moved values (and what the shapes
     derive from them on update) right away: ``prb`` propagates tangents inside an isolated AD scope
     that cannot reach edges created outside it. ``nee``: the integrator samples emitters at path
-    vertices (max_depth != 1); then finite emitters are refused (see the module docstring)."""
+    vertices (max_depth != 1); then spot and projector lights are refused (see the module docstring)."""
     if not camera_gradients(sensor)[1]:
         yield False
         return
@@ -129,13 +129,13 @@ def translation_as_scene_motion(scene, sensor, forward: bool = False, nee: bool 
     t = mi.Vector3f(M[0][3], M[1][3], M[2][3])
     delta = dr.detach(t) - t  # value 0, derivative -dt
     for em in scene.emitters() if nee else ():
-        if not em.flags() & int(mi.EmitterFlags.Infinite):
-            name = em.get_shape().id() if em.get_shape() is not None else em.id()
+        if not em.flags() & int(mi.EmitterFlags.Infinite) and em.get_shape() is None \
+                and em.class_name() != "PointLight":
             raise NotImplementedError(
-                f"camera translation derivatives: the scene has the finite emitter {name!r} "
-                f"({em.class_name()}); prb does not differentiate the positions of its emitter samples "
-                "(next-event estimation), so the light's motion relative to the moving scene would be "
-                "missing. Supported: environment, constant and directional lights, or max_depth=1")
+                f"camera translation derivatives: the scene has the finite emitter {em.id()!r} "
+                f"({em.class_name()}), whose motion next-event estimation does not differentiate "
+                "(supported: area lights on shapes, point lights, environment, constant and directional "
+                "lights, or max_depth=1)")
     mp = mi.traverse(scene)
     saved, moved = {}, {}
     for key in mp.keys():
