@@ -27,6 +27,8 @@ class Compiled:
     opac: np.ndarray                   # (n_shapes, D) theta offsets of opacities
     width_slot: np.ndarray             # (n_shapes,) theta offset of the stroke width (or ZERO)
     subpaths: list = field(default_factory=list)  # (shape index, idx, coef, const, is_line, closed)
+    nodes: list = field(default_factory=list)     # (opacity slot, first layer, end layer, depth): groups
+    #                                               and shapes with >= 2 layers (isolated when opacity < 1)
     layers: list = field(default_factory=list)    # dicts: shape, kind('fill'|'stroke'), rule, paint
     identity_slot: int = 0
     one_slot: int = 0
@@ -53,10 +55,11 @@ def compile_scene(scene: VectorScene) -> Compiled:
     off += 6
     theta0 = np.concatenate(values) if values else np.zeros(0)
 
-    shapes, chains, opac = [], [], []
+    shapes, chains, opac, groups_of = [], [], [], []
     for node, chain in scene.walk():
         if not isinstance(node, Shape):
             continue
+        groups_of.append(chain[1:])
         tr = [root_t] + [slots[f"{g.id}.transform"][0] for g in chain[1:]] + [slots[f"{node.id}.transform"][0]]
         op = [slots[f"{g.id}.opacity"][0] for g in chain[1:]] + [slots[f"{node.id}.opacity"][0]]
         shapes.append(node)
@@ -73,11 +76,13 @@ def compile_scene(scene: VectorScene) -> Compiled:
                           np.int64)
     comp = Compiled(scene.width, scene.height, theta0, slots, shapes, chains_a, opac_a, width_slot,
                     identity_slot=ident, one_slot=one, zero_slot=zero)
+    span = {}
     for si, s in enumerate(shapes):
         def slot(name, i, s=s):
             return slots[f"{s.id}.{name}"][0] + i
         for idx, coef, const, is_line, closed in s.outline(slot):
             comp.subpaths.append((si, idx, coef, const, is_line, closed))
+        first = len(comp.layers)
         for kind in ("fill", "stroke"):
             paint = getattr(s, kind)
             if paint is None:
@@ -85,6 +90,12 @@ def compile_scene(scene: VectorScene) -> Compiled:
             comp.layers.append({"shape": si, "kind": kind,
                                 "rule": 1 if (kind == "fill" and s.fill_rule == "evenodd") else 0,
                                 "paint": _paint_record(paint, f"{s.id}.{kind}", slots)})
+        # layer ranges of the opacity nodes (a subtree's layers are contiguous in draw order)
+        for depth, node in enumerate(groups_of[si] + [s]):
+            lo, hi, _ = span.setdefault(id(node), [first, len(comp.layers), (node, depth)])
+            span[id(node)][:2] = [min(lo, first), max(hi, len(comp.layers))]
+    comp.nodes = [(slots[f"{node.id}.opacity"][0], lo, hi, depth) for lo, hi, (node, depth) in span.values()
+                  if hi - lo >= 2]
     return comp
 
 

@@ -389,6 +389,53 @@ def jump(PR, PG, PB, PA, ps: PointSet, mask_minus, own_k, cov_minus, cov_plus):
     return [w * (o0 - o3 * r), w * (o1 - o3 * g), w * (o2 - o3 * b), w * (o3 - o3 * a)]
 
 
+@dr.syntax
+def _last_covered(s, S, base, n, mask, cov_index):
+    """Slot (among covered pairs) of each point's last covered candidate, or 0xFFFFFFFF."""
+    mi = _mi()
+    last = mi.UInt32(0xFFFFFFFF)
+    k = mi.UInt32(0)
+    while k < n:
+        pi = base + k * S + s
+        m = dr.gather(mi.Bool, mask, pi)
+        last = dr.select(m, dr.gather(mi.UInt32, cov_index, pi, m), last)
+        k += 1
+    return last
+
+
+def isolate(vals, P: Pairs, tile, cand_layer, theta, iso, differentiable=True):
+    """SVG group opacity: each node ``(opacity index in theta, first layer, end layer, depth)`` of
+    ``iso`` (innermost first) is composited on its own (source-over of its layers from transparent),
+    and the result, times the node's opacity ``o``, replaces the node's layers in the parent
+    composite: it is put on the node's last covered pair of each point, the node's other pairs
+    become transparent no-ops. ``vals``: premultiplied RGBA per covered pair of ``P``."""
+    if not iso or P.n_cov == 0:
+        return vals
+    mi = _mi()
+    n_points = dr.width(tile)
+    _, _, c_all = _decode(dr.arange(mi.UInt32, P.n_pairs), P)
+    layer_all = dr.gather(mi.UInt32, cand_layer, c_all)
+    _, q_cov, c_cov = _decode(P.cov_pairs, P)
+    layer_cov = dr.gather(mi.UInt32, cand_layer, c_cov)
+    info = _tile_info(dr.arange(mi.UInt32, n_points), tile, P)
+    vals = list(vals)
+    for o_idx, lo, hi, _ in iso:
+        mask = P.mask & (layer_all >= lo) & (layer_all < hi)
+        dr.eval(mask)
+        G = Pairs(P.n_tiles, P.point_start, P.pair_base, P.cand_start, P.n_pairs, mask, P.cov_pairs, P.cov_index,
+                  P.n_cov, pair_tile=P.pair_tile)
+        group = composite(*vals, PointSet(n_points, tile, G), differentiable)
+        rep_slot = _last_covered(*info, mask, P.cov_index)
+        rep = dr.zeros(mi.Bool, P.n_cov)
+        dr.scatter(rep, True, rep_slot, rep_slot != 0xFFFFFFFF)
+        inside = (layer_cov >= lo) & (layer_cov < hi)
+        o = dr.gather(mi.Float, theta if differentiable else dr.detach(theta), mi.UInt32(o_idx))
+        vals = [dr.select(rep, o * dr.gather(mi.Float, g, q_cov), dr.select(inside, 0.0, v))
+                for g, v in zip((group.x, group.y, group.z, group.w), vals)]
+        dr.eval(vals)
+    return vals
+
+
 def winding_at(x, y, e0, cnt, edges_flat):
     """Winding numbers at a few points (NumPy in and out), e.g. tile centres."""
     mi = _mi()

@@ -30,7 +30,7 @@ from scenes.vector.model import VectorScene
 
 from .binning import argsort_small, bin_edges, device_edges
 from .compile import PAINT_LINEAR, PAINT_RADIAL, check_values, compile_scene, override_indices
-from .kernels import Pairs, PointSet, _winding_loop, composite, coverage, jump, paint, segment_ids
+from .kernels import Pairs, PointSet, _winding_loop, composite, coverage, isolate, jump, paint, segment_ids
 from .tessellate import _compose, tessellate
 
 FILTERS = {"box": 0.5, "tent": 1.0, "gaussian": 1.5, "prefilter": 0.5}
@@ -80,6 +80,7 @@ def _as_theta(comp, scene, overrides, sx, sy, xoff):
     theta0[-6:] = root
     theta_np = theta0.copy()
     theta = mi.Float(theta0)
+    overridden = np.zeros(theta0.size, bool)
     for pattern, value in (overrides or {}).items():
         names, idx, sizes = override_indices(comp, scene, pattern)
         if dr.is_array_v(value):
@@ -93,18 +94,20 @@ def _as_theta(comp, scene, overrides, sx, sy, xoff):
             raise ParameterError(f"parameter {pattern!r} ({len(names)} name(s)) expects {idx.size} values, got {vnp.size}")
         check_values(names, sizes, vnp)
         theta_np[idx] = vnp
+        overridden[idx] = True
         pos = np.full(theta0.size, -1, np.int64)
         pos[idx] = np.arange(idx.size)
         sel = pos >= 0
         theta = dr.select(mi.Bool(sel), dr.gather(mi.Float, v, mi.UInt32(np.maximum(pos, 0))), theta)
-    return theta, theta_np
+    return theta, theta_np, overridden
 
 
 def _layer_arrays(items, mi):
     """Per-layer device arrays (all batch items concatenated; theta slots shifted)."""
     rec = {k: [] for k in ("ptype", "color", "offsets", "colors", "nstops", "a", "b", "r", "spread", "gt", "evenodd", "shape")}
-    thetas, alphas, mats = [], [], [[] for _ in range(6)]
+    thetas, alphas, mats, iso = [], [], [[] for _ in range(6)], []
     shift = 0
+    l_base = 0
     shape_shift = 0
     max_stops = 1
     has_grad = False
@@ -127,8 +130,17 @@ def _layer_arrays(items, mi):
             max_stops = max(max_stops, p.get("n", 1))
             has_grad |= p["type"] in (PAINT_LINEAR, PAINT_RADIAL)
         thetas.append(it.theta)
-        alphas.append(np.array([comp.opac[l["shape"]] + shift for l in comp.layers], np.int64).reshape(
-            len(comp.layers), comp.opac.shape[1]))
+        opac = np.array([comp.opac[l["shape"]] for l in comp.layers], np.int64).reshape(
+            len(comp.layers), comp.opac.shape[1])
+        # opacity nodes (groups, shapes with fill and stroke) whose opacity may differ from 1 are
+        # composited in isolation (see ``_isolate``); their opacity leaves the layers' own alpha
+        for slot, lo, hi, depth in comp.nodes:
+            if it.theta_np[slot] != 1.0 or it.overridden[slot]:
+                iso.append((shift + slot, l_base + lo, l_base + hi, depth))
+                rows = opac[lo:hi]
+                rows[rows == slot] = comp.one_slot
+        alphas.append(opac + shift)
+        l_base += len(comp.layers)
         for k in range(6):
             mats[k].append(it.geom.matrices[k] if it.geom.matrices is not None else mi.Float())
         shift += dr.width(it.theta)
@@ -145,6 +157,7 @@ def _layer_arrays(items, mi):
         col = slots[:, k]
         alpha = alpha * dr.select(mi.Bool(col >= 0), dr.gather(mi.Float, theta, mi.UInt32(np.maximum(col, 0))), 1.0)
     lay["alpha"] = alpha
+    lay["iso"] = sorted(iso, key=lambda n: -n[3])   # innermost first
     if has_grad and len(rec["shape"]):
         M = [dr.gather(mi.Float, dr.concat(m) if len(m) > 1 else m[0], lay["shape"]) for m in mats]
         GT = [dr.gather(mi.Float, theta, lay["gt"] + k) for k in range(6)]
@@ -215,7 +228,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         it = _Item()
         it.scene = sc
         it.comp = compile_scene(sc)
-        it.theta, it.theta_np = _as_theta(it.comp, sc, pr, W / sc.width, H / sc.height, b * Wp)
+        it.theta, it.theta_np, it.overridden = _as_theta(it.comp, sc, pr, W / sc.width, H / sc.height, b * Wp)
         it.geom = tessellate(it.comp, it.theta, it.theta_np, tol=tol / max(1.0, 1.0), mode=filter)
         items.append(it)
     shape = (B, H, W, 4) if batched else (H, W, 4)
@@ -312,7 +325,9 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         ps = PointSet(len(tile_np), mi.UInt32(tile_np), P)
         if P.n_cov == 0:
             return composite(None, None, None, None, ps), P
-        return composite(*premultiplied(px, py, P, differentiable), ps, differentiable), P
+        vals = isolate(premultiplied(px, py, P, differentiable), P, ps.tile, bdev["cand_layer"], theta_all, lay["iso"],
+                       differentiable)
+        return composite(*vals, ps, differentiable), P
 
     # --- regular samples ------------------------------------------------------------------------
     S = T * T * spp
@@ -434,7 +449,22 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
             if U.n_cov == 0:
                 return [dr.zeros(mi.Float, n_s) for _ in range(4)]
             ps = PointSet(n_s, mi.UInt32(tile_np), U)
-            return jump(*premultiplied(pxm, pym, U, False), ps, P.mask, own_k, cov_m, cov_p)
+            vals = premultiplied(pxm, pym, U, False)
+            if not lay["iso"]:
+                return jump(*vals, ps, P.mask, own_k, cov_m, cov_p)
+            # isolated groups: composite both sides (they differ in the owner's coverage only)
+            f = []
+            for side in (P.mask, U.mask):
+                if side is U.mask:   # p + eps n: the owner as seen there
+                    side = mi.Bool(P.mask)
+                    if len(idx):
+                        dr.scatter(side, inside, pi)
+                S_ = Pairs(U.n_tiles, U.point_start, U.pair_base, U.cand_start, U.n_pairs, side, U.cov_pairs,
+                           U.cov_index, U.n_cov, pair_tile=U.pair_tile)
+                ps_ = PointSet(n_s, ps.tile, S_)
+                f.append(composite(*isolate(vals, S_, ps.tile, bdev["cand_layer"], theta_all, lay["iso"], False),
+                                   ps_, False))
+            return [f[0][c] - f[1][c] for c in range(4)]
 
         img = _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, evaluate_jump, bins, filter, W, H, Wp,
                         B, T, edge_density, seed, info)

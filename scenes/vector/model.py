@@ -276,9 +276,9 @@ def _lerp_ab(a, b, t):
 
 @dataclass
 class Group:
-    """A group: an affine ``transform`` and an ``opacity`` applied to its children. Opacity is
-    multiplied into each child's alpha (exact when the children do not overlap; SVG's isolated
-    group compositing differs where they do)."""
+    """A group: an affine ``transform`` and an ``opacity`` applied to its children. As in SVG, a
+    group whose opacity is not 1 is composited in isolation (its children over transparent, then
+    the result at the group's opacity); so is a shape's own ``opacity`` over its fill and stroke."""
     id: str
     children: list = field(default_factory=list)
     transform: np.ndarray = field(default_factory=lambda: IDENTITY.copy())

@@ -195,6 +195,23 @@ def test_group_opacity_gradient_transform_and_focal():
     check(s, "e.fill.focal", h=0.01)
 
 
+def test_isolated_group_opacity_gradients():
+    """Group opacity composited in isolation (overlapping children): gradients of the group opacity
+    (interior term), of a child's points and colour inside the group (boundary and interior terms
+    through the group composite) and of an element opacity on a filled and stroked shape."""
+    s = svg('<g id="g" opacity="0.6"><rect id="a" x="4.3" y="5.2" width="15" height="17" fill="#e03020"/>'
+            '<polygon id="p" points="10.2,9.1 27.6,12.3 20.4,27.7" fill="#2050d0"/></g>'
+            '<circle id="c" cx="23.4" cy="9.3" r="5.2" fill="#f0f0f0" stroke="#102010" stroke-width="3" '
+            'opacity="0.5"/>')
+    check(s, "g.opacity", h=0.02)
+    check(s, "p.points", ndirs=3)
+    check(s, "p.fill.color", h=0.02)
+    check(s, "a.size")
+    check(s, "c.opacity", h=0.02)
+    check(s, "c.radius")
+    check(s, "g.opacity", h=0.02, mode="forward")
+
+
 def test_batched_gradients_match_single_renders():
     s = svg('<circle id="c" cx="15.3" cy="16.1" r="7" fill="#d02020" stroke="#000" stroke-width="2"/>')
     r1, r2 = mi.Float([6.0]), mi.Float([9.0])
