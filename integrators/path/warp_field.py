@@ -45,6 +45,7 @@ import drjit as dr
 import mitsuba as mi
 
 B_MISS = 1e3        # boundary test of rays that leave the scene (no edge anywhere there)
+STATIC_BOUNDARY_SCALE = 100.0  # direction space: boundary test of static hits x this (DirectionWarp)
 W_DENOM_MIN = 1e-6  # floor of D + B (the weight is singular where both vanish)
 
 
@@ -161,16 +162,27 @@ class DirectionWarp:
     density inside w̃ = w / p, -Σ r_i s_i·(v_i - U), plus the score term Σ s_i·(U - U_{-i}) with a
     leave-one-out baseline (independent of ω'_i, so it adds no bias); the two combine to the
     second-order sum above, small unless one auxiliary ray dominates.
+
+    *Static geometry.* On the sphere a moving silhouette is often seen in front of a static surface
+    with edges of its own (an area light: its border, its triangulation). Samples on such a surface
+    have velocity 0 and, with B = κ s²/2, enough weight to pull V on the moving silhouette towards
+    0 at finite ``aux_rays`` (measured: E[V̂]·n 15 % low on a triangle's edge seen against a light
+    at κ = 10⁴, 8 rays; shadow image sums 22 % low). Static hits therefore get B x 100: still zero
+    exactly on their own edges (V stays consistent there), but they dominate only within a tenth of
+    the kernel width of them (E[V̂]·n 5-7 % low; image sums 12-14 % low at κ = 10⁴, ~6 % at 10⁵).
+    A vertex lying on a moving shape makes every hit move (x moves).
     """
 
     def __init__(self, scene, aux_rays: int, kappa: float, power: float):
         self.scene, self.aux_rays, self.kappa, self.power = scene, aux_rays, kappa, power
+        self.moving = [s for s in scene.shapes() if s.is_mesh() and dr.grad_enabled(s.vertex_positions_buffer())]
 
-    def estimate(self, o, x_shift, frame, sampler, active):
+    def estimate(self, o, x_shift, frame, sampler, active, x_moves=False):
         """Attached zero-valued (ΔV, Δdiv) at directions ``frame.n`` from ray origins ``o``.
 
-        ``x_shift`` is the zero-valued motion of the vertex (``x - detach(x)``, attached) or None;
-        ΔV is returned in ``frame``'s tangential coordinates (s, t).
+        ``x_shift`` is the zero-valued motion of the vertex (``x - detach(x)``, attached) or None,
+        ``x_moves`` whether the vertex lies on a moving shape; ΔV is returned in ``frame``'s
+        tangential coordinates (s, t).
         """
         kappa, n = self.kappa, self.aux_rays
         rows = []
@@ -186,7 +198,10 @@ class DirectionWarp:
             hit = si.is_valid()
             with dr.suspend_grad():
                 s = edge_sine_distance(self.scene, si, o)
-                B = dr.select(hit, 0.5 * kappa * s * s, B_MISS)
+                moving = mi.Bool(x_moves)
+                for shape in self.moving:
+                    moving |= si.shape == mi.ShapePtr(shape)
+                B = dr.select(hit, dr.select(moving, 0.5, 0.5 * STATIC_BOUNDARY_SCALE) * kappa * s * s, B_MISS)
                 D = dr.exp(dr.minimum(kappa * one_minus_cos, 60.0)) - 1
                 w, g = harmonic_weight(D, B, kappa, self.power, off)
                 w = dr.select(active, w, 1.0)

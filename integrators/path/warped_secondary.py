@@ -55,6 +55,10 @@ class _Vertex:
         with dr.resume_grad():
             x_att = scene.ray_intersect(vertex.ray, vertex.active).p
             self.x_shift = x_att - dr.detach(x_att)
+        self.x_moves = mi.Bool(False)
+        for shape in scene.shapes():
+            if shape.is_mesh() and dr.grad_enabled(shape.vertex_positions_buffer()):
+                self.x_moves |= self.si.shape == mi.ShapePtr(shape)
 
 
 def _direction_term(integrator, scene, warp, v: _Vertex, ω, weight, active, sampler, g):
@@ -62,7 +66,7 @@ def _direction_term(integrator, scene, warp, v: _Vertex, ω, weight, active, sam
     si = v.si
     o = si.spawn_ray(ω).o
     frame = mi.Frame3f(ω)
-    ΔV, Δdiv = warp.estimate(o, v.x_shift, frame, sampler, active)
+    ΔV, Δdiv = warp.estimate(o, v.x_shift, frame, sampler, active, v.x_moves)
     ω_att = dr.normalize(ω + frame.s * ΔV.x + frame.t * ΔV.y)
     ray_att = mi.Ray3f(o, ω_att, si.time, si.wavelengths)
     ray_fix = mi.Ray3f(o, ω, si.time, si.wavelengths)
