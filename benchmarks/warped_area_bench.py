@@ -8,6 +8,10 @@
    ``edge_sampling``, and that ratio times sqrt(time ratio) (error at exactly equal time, as Monte
    Carlo error falls like 1/sqrt(time)). Peak memory: the peak RSS of a fresh process running one
    such gradient (and its growth during the gradient).
+   Secondary visibility: the triangle-shadow configuration of tests/path/test_secondary.py (the
+   occluder is out of view, box filter), ``warped_area`` against ``edge_sampling``, both with only
+   their secondary terms on (``secondary_spp`` scaled to the budget), plus ``prb`` and
+   ``prb_projective``.
 2. Large meshes: time per gradient on an icosphere of ~1.3M triangles (``--tris`` levels), for
    ``warped_area`` (no per-edge structure: it traces auxiliary rays) and ``edge_sampling`` (edge
    topology + silhouette selection), at the same sample counts.
@@ -30,7 +34,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
 import integrators  # noqa: E402,F401
-from path_bench import scaled, timed_grad  # noqa: E402
+from path_bench import timed_grad  # noqa: E402
 from tests.gradcheck import compare, fd_image, offset  # noqa: E402
 
 PEERS = {
@@ -41,14 +45,37 @@ PEERS = {
 }
 
 
+SHADOW_PEERS = {
+    "warped_area": {"type": "warped_area", "max_depth": 2, "primary_spp": 0, "secondary_spp": 16},
+    "edge_sampling": {"type": "edge_sampling", "max_depth": 2, "primary_spp": 0, "secondary_spp": 16},
+    "prb_projective": {"type": "prb_projective", "max_depth": 2},
+    "prb": {"type": "prb", "max_depth": 2},
+}
+
+
 def configs(res):
+    """name -> (scene, params, perturbation, peers, FD step, reference depth)."""
+    from tests.path import test_secondary as S
     from tests.path import test_warped_area as T
     out = {}
     scene, params, V = T.triangle_scene(res)
-    out["triangle silhouette (scaling)"] = (scene, params, offset(params, "tri.vertex_positions", V.ravel()))
+    out["triangle silhouette (scaling)"] = (scene, params, offset(params, "tri.vertex_positions", V.ravel()),
+                                            PEERS, 0.01, 2)
     scene, params, V = T.flat_sphere_scene(res)
     out["flat sphere (depth motion)"] = (scene, params,
-                                         offset(params, "ball.vertex_positions", np.tile([0, 0, 1.0], len(V))))
+                                         offset(params, "ball.vertex_positions", np.tile([0, 0, 1.0], len(V))),
+                                         PEERS, 0.01, 2)
+    scene, params, perturb, depth = S.triangle_shadow(res)
+    out["triangle shadow (secondary, scaling)"] = (scene, params, perturb, SHADOW_PEERS, 0.02, depth)
+    return out
+
+
+def scaled(cfg, k):
+    """The configuration with its non-zero boundary sample counts multiplied by k."""
+    out = dict(cfg)
+    for key in ("primary_spp", "secondary_spp"):
+        if out.get(key, 0) > 0:
+            out[key] = max(1, int(round(out[key] * k)))
     return out
 
 
@@ -75,7 +102,7 @@ def _hwm_mib():
 
 def child(args):
     """Run one gradient in this fresh process and print its peak RSS (MiB) and time."""
-    scene, params, perturb = configs(args.res)[args.config]
+    scene, params, perturb = configs(args.res)[args.config][:3]
     cfg = json.loads(args.cfg)
     base = _hwm_mib()
     _, t = timed_grad(scene, params, perturb, cfg, spp=args.spp)
@@ -92,12 +119,14 @@ def peak_memory(res, config, cfg, spp):
         return {"peak_mib": float("nan"), "growth_mib": float("nan"), "time": float("nan")}
 
 
-def equal_time(res, budget, ref_spp, ref_passes):
-    for name, (scene, params, perturb) in configs(res).items():
-        ref = fd_image(scene, params, perturb, 0.01, reference={"type": "path", "max_depth": 2},
+def equal_time(res, budget, ref_spp, ref_passes, only=None):
+    for name, (scene, params, perturb, peers, h, depth) in configs(res).items():
+        if only and only not in name:
+            continue
+        ref = fd_image(scene, params, perturb, h, reference={"type": "path", "max_depth": depth},
                        spp=ref_spp, passes=ref_passes)
         results = {}
-        for peer, cfg in PEERS.items():
+        for peer, cfg in peers.items():
             try:
                 big, spp = equal_time_spp(scene, params, perturb, cfg, budget)
                 timed_grad(scene, params, perturb, big, spp=spp, seed=2)  # kernels for these sizes
@@ -148,6 +177,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small images, short budget, smaller mesh")
     ap.add_argument("--budget", type=float, default=None, help="seconds per gradient (default 4, quick 1)")
     ap.add_argument("--level", type=int, default=None, help="icosphere subdivision level (8: 1.3M triangles)")
+    ap.add_argument("--only", default=None, help="run only the configurations whose name contains this")
+    ap.add_argument("--no-large", action="store_true", help="skip the large-mesh timing")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--res", type=int, default=24, help=argparse.SUPPRESS)
     ap.add_argument("--config", help=argparse.SUPPRESS)
@@ -164,8 +195,9 @@ def main():
     level = args.level or (6 if args.quick else 8)
     print(f"# warped_area benchmark: {res}x{res}, {budget:.1f} s per gradient, reference FD of path at "
           f"{ref_spp} spp x {ref_passes} passes; variant {mi.variant()}, {os.cpu_count()} CPUs")
-    equal_time(res, budget, ref_spp, ref_passes)
-    large_mesh(level, 32, 4)
+    equal_time(res, budget, ref_spp, ref_passes, args.only)
+    if not args.no_large:
+        large_mesh(level, 32, 4)
 
 
 if __name__ == "__main__":

@@ -17,17 +17,24 @@ expression whose derivative is V̂(x), the radiance is traced along x(θ) with D
 1 + Δdiv (derivative ∇·V̂) and splatted at x(θ) (the filter's ∇k_j · V); the same estimate at the
 fixed x is subtracted, so that ``prb``'s interior term ∂_θ f is not counted twice. The result is a
 zero-valued image whose derivative is the boundary term, so forward and reverse mode share the code.
+Secondary visibility (shadows, indirect visibility) is the same construction on the sphere of
+directions at every path vertex (:mod:`integrators.path.warped_secondary`).
 
 Parameters (besides ``max_depth``, ``rr_depth``, ``hide_emitters`` of ``prb``): ``primary_spp``
 (film samples per pixel for the boundary term, default 4; 0 disables), ``aux_rays`` (auxiliary
-rays per sample, default 8), ``primary_kappa`` (concentration of the film-space Gaussian kernel,
-1/σ² in pixels⁻², default 16), ``power`` (harmonic exponent γ >= 1, default 2), ``antithetic``
-(film samples in pairs ±δ about the pixel centre, default true), ``samples_per_pass`` (film
-samples per forward-mode AD traversal, bounds memory; default 2^19), ``secondary_spp`` (reserved: must be 0;
-secondary visibility is not implemented).
+rays per sample, default 8, both terms), ``primary_kappa`` (concentration of the film-space Gaussian
+kernel, 1/σ² in pixels⁻², default 16), ``power`` (harmonic exponent γ >= 1, default 2),
+``antithetic`` (film samples in pairs ±δ about the pixel centre, default true), ``samples_per_pass``
+(film samples or camera paths per forward-mode AD traversal, bounds memory; default 2^19),
+``secondary_spp`` (camera paths per pixel for the secondary boundary term at every path vertex of
+depth 0 .. max_depth - 2, :mod:`.warped_secondary`; default 0 = off, needs a finite ``max_depth``),
+``secondary_kappa`` (concentration of the von Mises-Fisher kernel on the sphere of directions,
+default 1e5, i.e. a kernel width of ~3 mrad: the estimate's bias shrinks with the width, its
+variance grows).
 
-Requirements: a continuous reconstruction filter (``gaussian``, ``tent``...): a box filter's pixel
-borders are static discontinuities of f_j that no warp field following the geometry can satisfy.
+Requirements: for the primary term, a continuous reconstruction filter (``gaussian``, ``tent``...): a
+box filter's pixel borders are static discontinuities of f_j that no warp field following the
+geometry can satisfy. The secondary term works with any filter (it splats at fixed film positions).
 """
 from __future__ import annotations
 
