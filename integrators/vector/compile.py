@@ -27,6 +27,7 @@ class Compiled:
     opac: np.ndarray                   # (n_shapes, D) theta offsets of opacities
     width_slot: np.ndarray             # (n_shapes,) theta offset of the stroke width (or ZERO)
     subpaths: list = field(default_factory=list)  # (shape index, idx, coef, const, is_line, closed)
+    arcs: list = field(default_factory=list)      # elliptical arcs: global control-point rows and slots
     nodes: list = field(default_factory=list)     # (opacity slot, first layer, end layer, depth): groups
     #                                               and shapes with >= 2 layers (isolated when opacity < 1)
     layers: list = field(default_factory=list)    # dicts: shape, kind('fill'|'stroke'), rule, paint
@@ -77,11 +78,14 @@ def compile_scene(scene: VectorScene) -> Compiled:
     comp = Compiled(scene.width, scene.height, theta0, slots, shapes, chains_a, opac_a, width_slot,
                     identity_slot=ident, one_slot=one, zero_slot=zero)
     span = {}
+    row = 0   # control-point rows of the subpaths so far (the tessellator concatenates them)
     for si, s in enumerate(shapes):
         def slot(name, i, s=s):
             return slots[f"{s.id}.{name}"][0] + i
-        for idx, coef, const, is_line, closed in s.outline(slot):
+        for idx, coef, const, is_line, closed, arcs in s.outline(slot):
             comp.subpaths.append((si, idx, coef, const, is_line, closed))
+            comp.arcs += [(r0 + row, a + row, b + row, *rest) for r0, a, b, *rest in arcs]
+            row += len(idx)
         first = len(comp.layers)
         for kind in ("fill", "stroke"):
             paint = getattr(s, kind)
@@ -113,7 +117,7 @@ def _paint_record(paint, prefix, slots):
     return rec
 
 
-NONNEGATIVE = (".stroke_width", ".radius", ".size", ".corner_radius")
+NONNEGATIVE = (".stroke_width", ".radius", ".size", ".corner_radius", ".arc_radii")
 
 
 def override_indices(comp: Compiled, scene: VectorScene, pattern: str):

@@ -12,8 +12,8 @@ Geometry is canonicalised to cubic Bézier subpaths whose control points are *af
 the parameters (``x = sum_j coef_j * theta[idx_j] + const``): circles/ellipses use the four-arc
 kappa approximation (radial error 2.7e-4 r), rectangles with rounded corners likewise, quadratic
 segments are degree-elevated exactly, lines are cubic with collinear controls. Elliptical arcs of
-SVG paths are converted to cubics when loaded (the path's ``points`` then hold those cubic
-control points). Colours are straight-alpha sRGB values in [0, 1] (SVG composites in sRGB).
+SVG paths keep their end point in ``points`` and their radii / rotation as parameters; their four
+cubic pieces are computed (non-linearly, differentiably) by the tessellator. Colours are straight-alpha sRGB values in [0, 1] (SVG composites in sRGB).
 """
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ CAPS = ("butt", "round", "square")
 FILL_RULES = ("nonzero", "evenodd")
 SPREADS = ("pad", "reflect", "repeat")
 KAPPA = 0.5522847498307936
+ARC_PIECES = 4          # cubic pieces per elliptical arc (<= 90 degrees each: radial error 2.7e-4 r)
+SEGMENT_POINTS = {"L": 1, "Q": 2, "C": 3, "A00": 1, "A01": 1, "A10": 1, "A11": 1}
 IDENTITY = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])  # SVG matrix(a b c d e f)
 
 
@@ -102,8 +104,11 @@ class Shape:
     - ellipse: ``center`` (2,), ``radius`` (2,) (rx, ry)
     - rect: ``position`` (2,), ``size`` (2,), ``corner_radius`` (2,) (rx, ry; 0 for sharp corners)
     - path: ``points`` (n, 2), with ``subpaths``: list of ``(segment_kinds, closed)`` where each
-      kind is ``"L"`` (1 point), ``"Q"`` (2 points) or ``"C"`` (3 points) after the subpath's start
-      point. Points of consecutive subpaths follow each other in ``points``.
+      kind is ``"L"`` (1 point), ``"Q"`` (2 points), ``"C"`` (3 points) or an SVG elliptical arc
+      ``"A<large-arc-flag><sweep-flag>"`` such as ``"A01"`` (1 point: its end) after the subpath's
+      start point. Points of consecutive subpaths follow each other in ``points``. Paths with arcs
+      also hold ``arc_radii`` (m, 2) (rx, ry) and ``arc_rotation`` (m,) (x-axis rotation in
+      degrees), one row per arc in order.
     """
     id: str
     kind: str
@@ -133,6 +138,14 @@ class Shape:
         shapes = {"circle": {"center": (2,), "radius": ()}, "ellipse": {"center": (2,), "radius": (2,)},
                   "rect": {"position": (2,), "size": (2,), "corner_radius": (2,)},
                   "path": {"points": (-1, 2)}}[self.kind]
+        for kinds, _ in (self.subpaths or ()) if self.kind == "path" else ():
+            for k in kinds:
+                if k not in SEGMENT_POINTS:
+                    raise SceneError(f"{where}: unknown path segment kind {k!r} (use L, Q, C, A00, A01, A10, A11)")
+        n_arcs = sum(str(k).startswith("A") for kinds, _ in (self.subpaths or ()) for k in kinds) \
+            if self.kind == "path" else 0
+        if n_arcs:
+            shapes = dict(shapes, arc_radii=(n_arcs, 2), arc_rotation=(n_arcs,))
         g = {}
         for k, shp in shapes.items():
             if k not in self.geom:
@@ -144,6 +157,8 @@ class Shape:
             if not np.all(np.isfinite(g[k])):
                 raise SceneError(f"{where}: {k} contains NaN or Inf")
         self.geom = g
+        if n_arcs and np.any(g["arc_radii"] < 0):
+            raise SceneError(f"{where}: negative arc radius {g['arc_radii'].min():g}")
         if self.kind in ("circle", "ellipse") and np.any(g["radius"] < 0):
             raise SceneError(f"{where}: negative radius {g['radius']}")
         if self.kind == "rect":
@@ -153,7 +168,7 @@ class Shape:
         if self.kind == "path":
             if self.subpaths is None:
                 raise SceneError(f"{where}: a path needs its subpath structure")
-            need = sum(1 + sum({"L": 1, "Q": 2, "C": 3}[s] for s in kinds) for kinds, _ in self.subpaths)
+            need = sum(1 + sum(SEGMENT_POINTS[s] for s in kinds) for kinds, _ in self.subpaths)
             if need != len(g["points"]):
                 raise SceneError(f"{where}: subpath structure needs {need} points, got {len(g['points'])}")
         self.stroke_width = _arr(self.stroke_width, (), f"{where} stroke_width")
@@ -170,9 +185,11 @@ class Shape:
 
     # --- canonical cubic outline as affine formulas of theta ---------------------------------
     def outline(self, slot):
-        """Subpaths as ``(idx, coef, const, is_line, closed)``: control points (1 + 3 n_seg, 2)
+        """Subpaths as ``(idx, coef, const, is_line, closed, arcs)``: control points (1 + 3 n_seg, 2)
         with ``x = sum_t coef[..., t] * theta[idx[..., t]] + const`` (3 terms), ``slot(name, i)``
-        mapping parameter element ``i`` of geometry ``name`` to its index in theta."""
+        mapping parameter element ``i`` of geometry ``name`` to its index in theta. ``arcs``: per
+        elliptical arc ``(first replaced row, start row, end row, rx slot, ry slot, rotation slot,
+        large, sweep)``; rows first .. end - 1 are computed from those by the tessellator."""
         out = []
         if self.kind in ("circle", "ellipse"):
             c = slot("center", 0), slot("center", 1)
@@ -188,7 +205,7 @@ class Shape:
                 for d, uu in ((0, ux), (1, uy)):
                     idx[i, d, 0], coef[i, d, 0] = c[d], 1.0
                     idx[i, d, 1], coef[i, d, 1] = r[d], uu
-            out.append((idx, coef, np.zeros((n, 2)), np.zeros(4, bool), True))
+            out.append((idx, coef, np.zeros((n, 2)), np.zeros(4, bool), True, []))
         elif self.kind == "rect":
             p = slot("position", 0), slot("position", 1)
             s = slot("size", 0), slot("size", 1)
@@ -227,14 +244,27 @@ class Shape:
                     a, b = axes[d]
                     idx[i, d] = (p[d], s[d], rr[d])
                     coef[i, d] = (1.0, a, b)
-            out.append((idx, coef, np.zeros((n, 2)), np.array([kd == "L" for kd in kinds]), True))
+            out.append((idx, coef, np.zeros((n, 2)), np.array([kd == "L" for kd in kinds]), True, []))
         else:
             start = 0
+            n_arc = 0
             for kinds, closed in self.subpaths:
                 rows = [(start, 1.0, start, 0.0)]  # (i0, w0, i1, w1): point = w0*P[i0] + w1*P[i1]
                 cur = start
                 is_line = []
+                arcs = []
                 for kd in kinds:
+                    if kd[0] == "A":
+                        # ARC_PIECES cubics; their inner control points are not affine in theta: the
+                        # placeholders (on the chord) are replaced by the tessellator (``arcs`` rows)
+                        m = 3 * ARC_PIECES
+                        arcs.append((len(rows), len(rows) - 1, len(rows) + m - 1, slot("arc_radii", 2 * n_arc),
+                                     slot("arc_radii", 2 * n_arc + 1), slot("arc_rotation", n_arc), int(kd[1]), int(kd[2])))
+                        rows += [(cur, 1 - (i + 1) / m, cur + 1, (i + 1) / m) for i in range(m)]
+                        cur += 1
+                        n_arc += 1
+                        is_line += [False] * ARC_PIECES
+                        continue
                     if kd == "L":
                         rows += [(cur, 2 / 3, cur + 1, 1 / 3), (cur, 1 / 3, cur + 1, 2 / 3), (cur + 1, 1.0, cur + 1, 0.0)]
                         cur += 1
@@ -253,7 +283,7 @@ class Shape:
                 idx[:, :, 0] = base + 2 * r[:, 0:1].astype(np.int64) + d
                 idx[:, :, 1] = base + 2 * r[:, 2:3].astype(np.int64) + d
                 coef[:, :, 0], coef[:, :, 1] = r[:, 1:2], r[:, 3:4]
-                out.append((idx, coef, np.zeros((n, 2)), np.array(is_line, bool), closed))
+                out.append((idx, coef, np.zeros((n, 2)), np.array(is_line, bool), closed, arcs))
                 start = cur + 1
         return out
 
@@ -421,7 +451,7 @@ class VectorParameters:
         a = a.reshape(want)
         if not np.all(np.isfinite(a)):
             raise ParameterError(f"parameter {name!r}: value contains NaN or Inf")
-        if name.endswith((".stroke_width", ".radius", ".size", ".corner_radius")) and np.any(a < 0):
+        if name.endswith((".stroke_width", ".radius", ".size", ".corner_radius", ".arc_radii")) and np.any(a < 0):
             raise ParameterError(f"parameter {name!r} must be >= 0, got {a.min():g}")
         return a
 

@@ -9,8 +9,8 @@ not model them). Anything it cannot draw faithfully (``<text>``, ``<image>``, da
 patterns, masks, clip paths, filters) raises :class:`scenes.SceneError` naming the element, unless
 ``strict=False``, which skips it with a warning.
 
-:func:`save_svg` writes the scene back with its current parameter values (elliptical arcs were
-converted to cubic Béziers on load and are written as such).
+:func:`save_svg` writes the scene back with its current parameter values; elliptical arcs stay arcs
+(end point, ``arc_radii``, ``arc_rotation`` in degrees, flags).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from ..errors import SceneError
-from .model import IDENTITY, Gradient, Group, Shape, VectorScene
+from .model import IDENTITY, SEGMENT_POINTS, Gradient, Group, Shape, VectorScene
 
 _UNSUPPORTED_TAGS = {"text", "image", "pattern", "mask", "clipPath", "filter", "marker", "foreignObject",
                      "switch", "tspan", "textPath"}
@@ -296,7 +296,9 @@ class _Loader:
         import svgelements as se
         segs = list(se.Path(el).segments(transformed=False)) if not isinstance(el, se.Path) else \
             list(el.segments(transformed=False))
-        points, subpaths = [], []
+        points, subpaths, radii, rotation = [], [], [], []
+        written = _arc_arguments((el.values.get("attributes") or {}).get("d", "")) if isinstance(el, se.Path) else None
+        n_arc = 0
         kinds, closed, start = None, False, None
 
         def flush():
@@ -333,15 +335,21 @@ class _Loader:
                 kinds.append("C")
                 points += [[s.control1.x, s.control1.y], [s.control2.x, s.control2.y], [s.end.x, s.end.y]]
             elif isinstance(s, se.Arc):
+                arg = written[n_arc] if written is not None and n_arc < len(written) else None
+                n_arc += 1
                 if s.start == s.end:
                     continue
                 if s.rx == 0 or s.ry == 0:
                     kinds.append("L")
                     points.append([s.end.x, s.end.y])
                 else:
-                    for c in s.as_cubic_curves():
-                        kinds.append("C")
-                        points += [[c.control1.x, c.control1.y], [c.control2.x, c.control2.y], [c.end.x, c.end.y]]
+                    points.append([s.end.x, s.end.y])
+                    # the arc as written when it can be matched (svgelements' radii are scaled to fit)
+                    rx, ry, rot, large, sweep = arg if arg is not None and arg[0] > 0 and arg[1] > 0 else \
+                        (s.rx, s.ry, np.degrees(float(s.get_rotation())), int(abs(s.sweep) > np.pi), int(s.sweep > 0))
+                    kinds.append(f"A{large}{sweep}")
+                    radii.append([rx, ry])
+                    rotation.append(rot)
             else:
                 raise SceneError(f"{where}: unsupported path segment {type(s).__name__}")
             cur = s.end
@@ -349,7 +357,47 @@ class _Loader:
         if tag == "polygon" and subpaths:
             subpaths = [(k, True) for k, _ in subpaths]
         pts = np.array(points, dtype=np.float64).reshape(-1, 2)
-        return {"points": pts}, subpaths
+        geom = {"points": pts}
+        if radii:
+            geom["arc_radii"], geom["arc_rotation"] = np.array(radii), np.array(rotation)
+        return geom, subpaths
+
+
+_PATH_TOKEN = re.compile(r"([MmZzLlHhVvCcSsQqTtAa])|([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+_PATH_ARGS = {"m": 2, "z": 0, "l": 2, "h": 1, "v": 1, "c": 6, "s": 4, "q": 4, "t": 2, "a": 7}
+
+
+def _arc_arguments(d):
+    """(rx, ry, x-axis rotation, large-arc flag, sweep flag) of every arc command of SVG path data ``d``, in order, as written
+    (svgelements only keeps radii already scaled to fit the chord, which puts them exactly on the
+    non-differentiable point of the radii -> arc map). Arc flags may be written without separators."""
+    out, cmd, args, pos = [], None, [], 0
+    d = str(d)
+    while pos < len(d):
+        if d[pos] in " \t\r\n,":
+            pos += 1
+            continue
+        if cmd is not None and cmd in "aA" and len(args) in (3, 4) and d[pos] in "01":   # a flag: one digit
+            args.append(float(d[pos]))
+            pos += 1
+        else:
+            m = _PATH_TOKEN.match(d, pos)
+            if m is None:
+                return None
+            pos = m.end()
+            if m.group(1):
+                cmd, args = m.group(1), []
+                continue
+            args.append(float(m.group(2)))
+        if cmd is None:
+            return None
+        if len(args) == _PATH_ARGS[cmd.lower()]:
+            if cmd in "aA":
+                out.append((abs(args[0]), abs(args[1]), args[2], int(args[3] != 0), int(args[4] != 0)))
+            args = []
+            if cmd in "mM":
+                cmd = "l" if cmd == "m" else "L"   # implicit line-tos after a move-to
+    return out
 
 
 def load_svg(source, strict: bool = True) -> VectorScene:
@@ -408,12 +456,18 @@ def _paint_attr(which, paint, defs, gid):
 
 def _path_d(shape):
     p = shape.geom["points"]
-    out, i = [], 0
+    out, i, a = [], 0, 0
     for kinds, closed in shape.subpaths:
         out.append(f"M{_f(p[i, 0])} {_f(p[i, 1])}")
         i += 1
         for k in kinds:
-            n = {"L": 1, "Q": 2, "C": 3}[k]
+            if k[0] == "A":
+                rx, ry = shape.geom["arc_radii"][a]
+                out.append(f"A{_f(rx)} {_f(ry)} {_f(shape.geom['arc_rotation'][a])} {k[1]} {k[2]} "
+                           f"{_f(p[i, 0])} {_f(p[i, 1])}")
+                i, a = i + 1, a + 1
+                continue
+            n = SEGMENT_POINTS[k]
             out.append(k + " ".join(f"{_f(p[j, 0])} {_f(p[j, 1])}" for j in range(i, i + n)))
             i += n
         if closed:

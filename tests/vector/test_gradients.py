@@ -212,6 +212,23 @@ def test_isolated_group_opacity_gradients():
     check(s, "g.opacity", h=0.02, mode="forward")
 
 
+def test_elliptical_arc_radii_and_rotation():
+    """SVG arcs: radii and x-axis rotation are differentiable through the endpoint-to-centre
+    conversion (fill boundaries, a stroked arc, and radii written too small for the chord)."""
+    s = svg('<path id="a" d="M5.3 20.2 A 18 12 25 0 1 26.4 14.1 L 18.2 27.3 Z" fill="#c03030"/>'
+            '<path id="b" d="M6.1 7.2 A 16 5 -10 0 0 25.3 8.4" fill="#60d0f0" stroke="#2050a0" stroke-width="2.5"/>')
+    check(s, "a.arc_radii", h=0.25, ndirs=2)
+    check(s, "a.arc_rotation", h=1.0)
+    check(s, "b.arc_radii", h=0.25, ndirs=2)
+    check(s, "b.arc_rotation", h=1.0)
+    check(s, "a.points", ndirs=2)
+    check(s, "a.arc_rotation", h=1.0, mode="forward")
+    # radii written too small for the chord (SVG scales them up: only their ratio matters)
+    s2 = svg('<path id="c" d="M6.2 9.1 A 6 2 40 0 1 25.7 21.3 Z" fill="#30a050"/>')
+    check(s2, "c.arc_radii", h=0.1, ndirs=2)
+    check(s2, "c.arc_rotation", h=1.0)
+
+
 def test_batched_gradients_match_single_renders():
     s = svg('<circle id="c" cx="15.3" cy="16.1" r="7" fill="#d02020" stroke="#000" stroke-width="2"/>')
     r1, r2 = mi.Float([6.0]), mi.Float([9.0])
