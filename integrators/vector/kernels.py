@@ -134,8 +134,8 @@ def coverage(px, py, P: Pairs, bins_dev, prefilter=False, sdf_layers=None):
     if prefilter:
         d = dr.sqrt(d2)
         sdf = dr.gather(mi.Bool, bins_dev["layer_sdf"], layer)
-        half = dr.gather(mi.Float, bins_dev["layer_half"], layer)
-        cov = dr.select(sdf, half - d + 0.5, dr.select(inside, d + 0.5, 0.5 - d))
+        reach = dr.gather(mi.Float, bins_dev["layer_reach"], layer)   # conservative: joins and caps
+        cov = dr.select(sdf, reach - d + 0.5, dr.select(inside, d + 0.5, 0.5 - d))
         P.mask = cov > 0
         P.dmin, P.argmin, P.inside = d, arg, inside
     else:

@@ -238,10 +238,13 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     theta_all, lay, has_grad = _layer_arrays(items, mi)
     # concatenated edges / layers
     e_off, l_off = 0, 0
-    np_edges, edge_layer, edge_item, layer_item, edge_samp = [], [], [], [], []
+    np_edges, edge_layer, edge_item, layer_item, edge_samp, edge_end, edge_nb = [], [], [], [], [], [], []
     for b, it in enumerate(items):
         g = it.geom
         np_edges.append(g.np_edges)
+        edge_end.append(g.edge_end)
+        edge_nb.append(g.edge_nb + e_off)
+        e_off += len(g.np_edges)
         edge_layer.append(g.edge_layer + l_off)
         edge_samp.append(g.edge_samp)
         edge_item.append(np.full(len(g.edge_layer), b))
@@ -260,25 +263,42 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     L = l_off
     layer_sdf = np.zeros(L, bool)
     layer_half = np.zeros(L)
+    layer_reach = np.zeros(L)
+    layer_mlim = np.ones(L)
+    half_ad = mi.Float()
     if filter == "prefilter":
-        off = 0
+        # prefiltered strokes: distance to the centre line, within the half width (scaled by the
+        # transform's area factor), shaped beyond the pieces' ends by the SVG joins and caps
+        off, shift = 0, 0
+        wslot, wscale = np.zeros(L, np.int64), np.zeros(L)
         for it in items:
             for li, layer in enumerate(it.comp.layers):
                 if layer["kind"] == "stroke":
+                    sh = it.comp.shapes[layer["shape"]]
                     layer_sdf[off + li] = True
                     s = it.geom.matrices_np[layer["shape"]]
-                    layer_half[off + li] = 0.5 * it.theta_np[it.comp.width_slot[layer["shape"]]] * \
-                        np.sqrt(abs(s[0] * s[3] - s[1] * s[2]))
+                    wscale[off + li] = 0.5 * np.sqrt(abs(s[0] * s[3] - s[1] * s[2]))
+                    wslot[off + li] = shift + it.comp.width_slot[layer["shape"]]
+                    layer_half[off + li] = wscale[off + li] * it.theta_np[it.comp.width_slot[layer["shape"]]]
+                    layer_mlim[off + li] = sh.miter_limit
+                    ext = max(1.0, sh.miter_limit if sh.join == "miter" else 1.0, np.sqrt(2) if sh.cap == "square" else 1.0)
+                    layer_reach[off + li] = layer_half[off + li] * ext
             off += len(it.comp.layers)
-    if layer_sdf.any():  # prefiltered strokes cover up to their half width from the centre line
-        margin += float(layer_half[layer_sdf].max())
+            shift += dr.width(it.theta)
+        half_ad = dr.gather(mi.Float, theta_all, mi.UInt32(wslot)) * mi.Float(wscale)
+    if layer_sdf.any():  # prefiltered strokes reach their half width (miter tips, square caps: more)
+        margin += float(layer_reach[layer_sdf].max())
     evenodd_np = np.array([bool(x) for x in np.array(lay["evenodd"])] if L else [], bool)
+    if filter == "prefilter" and nonempty:
+        ends, nbs = np.concatenate(edge_end), np.concatenate(edge_nb)
+        edev = {"end0": mi.UInt32(ends[:, 0]), "end1": mi.UInt32(ends[:, 1]), "nb0": mi.UInt32(nbs[:, 0]),
+                "nb1": mi.UInt32(nbs[:, 1]), "X0": X0, "Y0": Y0, "X1": X1, "Y1": Y1}
     bins = bin_edges(np_edges, edge_layer, L, B * Wp, TY * T, T=T, margin=margin, evenodd=evenodd_np, sdf=layer_sdf,
                      layer_item=layer_item, item_cols=TX)
     bdev = {"cand_layer": mi.UInt32(bins.cand_layer), "cand_w0": mi.Int32(bins.cand_w0),
             "cand_edge0": mi.UInt32(bins.cand_edge0), "cand_count": mi.UInt32(bins.cand_count),
             "edges": device_edges(bins, X0, Y0, X1, Y1) if nonempty else mi.Float(), "layer_evenodd": mi.Bool(evenodd_np),
-            "layer_sdf": mi.Bool(layer_sdf), "layer_half": mi.Float(layer_half)}
+            "layer_sdf": mi.Bool(layer_sdf), "layer_half": mi.Float(layer_half), "layer_reach": mi.Float(layer_reach)}
     n_tiles = bins.tiles_x * bins.tiles_y
     n_cand = np.diff(bins.cand_start)
 
@@ -308,11 +328,14 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
             if not differentiable:
                 ex0, ey0, ex1, ey1 = map(dr.detach, (ex0, ey0, ex1, ey1))
             dx, dy = ex1 - ex0, ey1 - ey0
-            tt = dr.clip(((x - ex0) * dx + (y - ey0) * dy) / dr.maximum(dx * dx + dy * dy, 1e-20), 0.0, 1.0)
+            t_raw = ((x - ex0) * dx + (y - ey0) * dy) / dr.maximum(dx * dx + dy * dy, 1e-20)
+            tt = dr.clip(t_raw, 0.0, 1.0)
             d = dr.sqrt(dr.square(x - ex0 - tt * dx) + dr.square(y - ey0 - tt * dy))
             sdf = dr.gather(mi.Bool, bdev["layer_sdf"], layer)
-            half = dr.gather(mi.Float, bdev["layer_half"], layer)
-            cov = dr.select(sdf, half - d + 0.5, dr.select(dr.gather(mi.Bool, P.inside, P.cov_pairs), d + 0.5, 0.5 - d))
+            half = dr.gather(mi.Float, half_ad if differentiable else dr.detach(half_ad), layer)
+            sd = _stroke_sd(x, y, ex0, ey0, dx, dy, t_raw, d, half, ei, dr.gather(mi.Float, mi.Float(layer_mlim), layer),
+                            edev, differentiable)
+            cov = dr.select(sdf, 0.5 - sd, dr.select(dr.gather(mi.Bool, P.inside, P.cov_pairs), d + 0.5, 0.5 - d))
             # candidates of edge-free tiles (constant winding) have no nearest edge: fully covered
             has_edge = dr.isfinite(dr.gather(mi.Float, P.dmin, P.cov_pairs))
             a = a * dr.select(has_edge, dr.clip(cov, 0.0, 1.0), 1.0)
@@ -482,6 +505,52 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     shape = (B, H, W, 4) if batched else (H, W, 4)
     tensor = mi.TensorXf(flat, shape)
     return (tensor, info) if return_info else tensor
+
+
+def _stroke_sd(x, y, ex0, ey0, dx, dy, t_raw, d, half, ei, mlim, edev, differentiable):
+    """Signed distance to a prefiltered stroke whose nearest centre-line piece is ``ei``: ``d - half``
+    along the piece; beyond an end of it, the SVG join with the neighbouring piece (miter within
+    the miter limit: the two offset lines; bevel: the chord between them; round) or the cap (butt:
+    the end line, square: half a width further, round)."""
+    import mitsuba as mi
+    from .tessellate import END_BEVEL, END_BUTT, END_MITER, END_SQUARE, JOIN_FLAG
+    at0 = t_raw <= 0.0
+    beyond = at0 | (t_raw >= 1.0)
+    k = dr.select(at0, dr.gather(mi.UInt32, edev["end0"], ei), dr.gather(mi.UInt32, edev["end1"], ei))
+    k = dr.select(beyond, k, 0)
+    kind, joined = k & (JOIN_FLAG - 1), (k & JOIN_FLAG) != 0
+    vx, vy = dr.select(at0, ex0, ex0 + dx), dr.select(at0, ey0, ey0 + dy)
+    l2 = dx * dx + dy * dy
+    has_dir = l2 > 1e-20
+    ln = dr.sqrt(dr.select(has_dir, l2, 1.0))
+    ux, uy = dr.select(has_dir, dx / ln, 1.0), dr.select(has_dir, dy / ln, 0.0)   # zero length: user x axis
+    px, py = x - vx, y - vy
+    along, across = px * ux + py * uy, -px * uy + py * ux
+    out = dr.select(at0, -along, along)
+    side = dr.maximum(dr.abs(across) - half, out)
+    sd_cap = dr.select(kind == END_BUTT, side, dr.maximum(dr.abs(across) - half, dr.select(
+        has_dir, out, dr.abs(along)) - half))
+    # the neighbour piece at this end (the same travel direction through the vertex)
+    nb = dr.select(at0, dr.gather(mi.UInt32, edev["nb0"], ei), dr.gather(mi.UInt32, edev["nb1"], ei))
+    nx0, ny0, nx1, ny1 = (dr.gather(mi.Float, edev[k_] if differentiable else dr.detach(edev[k_]), nb)
+                          for k_ in ("X0", "Y0", "X1", "Y1"))
+    ndx, ndy = nx1 - nx0, ny1 - ny0
+    nl = dr.sqrt(dr.maximum(ndx * ndx + ndy * ndy, 1e-20))
+    wx, wy = ndx / nl, ndy / nl
+    # outer side of the turn (incoming x outgoing direction; at a start the neighbour comes first)
+    turn = ux * wy - uy * wx
+    sgn = dr.select(dr.select(at0, -turn, turn) > 0, -1.0, 1.0)
+    ax, ay, bx, by = -sgn * uy, sgn * ux, -sgn * wy, sgn * wx         # outer offset normals
+    sd_miter = dr.maximum(px * ax + py * ay, px * bx + py * by) - half
+    mx, my = ax + bx, ay + by
+    mn = dr.sqrt(dr.maximum(mx * mx + my * my, 1e-20))
+    mx, my = mx / mn, my / mn
+    sd_bevel = px * mx + py * my - half * (ax * mx + ay * my)
+    cos_turn = ux * wx + uy * wy
+    miter_ok = dr.rsqrt(dr.maximum(0.5 * (1.0 + cos_turn), 1e-30)) <= mlim
+    sd_join = dr.select((kind == END_MITER) & miter_ok, sd_miter,
+                        dr.select((kind == END_MITER) | (kind == END_BEVEL), sd_bevel, d - half))
+    return dr.select((kind == END_BUTT) | (kind == END_SQUARE), sd_cap, dr.select(joined, sd_join, d - half))
 
 
 def _detached(lay):

@@ -45,6 +45,8 @@ class Geometry:
     matrices_np: np.ndarray  # (S, 6)
     theta: object
     edge_samp: np.ndarray = None   # (E,) edge may lie on the outline (gets boundary samples)
+    edge_end: np.ndarray = None    # (E, 2) prefiltered stroke pieces: END_* kind of each end (+ JOIN_FLAG)
+    edge_nb: np.ndarray = None     # (E, 2) prefiltered stroke pieces: neighbour piece (edge) at each end
 
 
 def _compose(A, B):
@@ -171,16 +173,17 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
     # --- outline point records -------------------------------------------------------------------
     # point = V[v] + h * (alpha * rot(sigma * N[i0], lam * angle(N[i0], N[i1]) + phi)
     #                     + beta * D[i0] + gamma * sigma * (N0 + N1) / (1 + N0.N1))
-    rec = {k: [] for k in ("v", "i0", "i1", "sigma", "alpha", "beta", "gamma", "lam", "phi", "samp")}
+    rec = {k: [] for k in ("v", "i0", "i1", "sigma", "alpha", "beta", "gamma", "lam", "phi", "samp", "end0", "end1")}
     poly_sizes, poly_layer = [], []
     seg_a, seg_b = [], []
 
-    def add_points(v, i0=0, i1=0, sigma=1.0, alpha=0.0, beta=0.0, gamma=0.0, lam=0.0, phi=0.0, n=None, samp=True):
+    def add_points(v, i0=0, i1=0, sigma=1.0, alpha=0.0, beta=0.0, gamma=0.0, lam=0.0, phi=0.0, n=None, samp=True,
+                   end0=0, end1=0):
         """``samp``: whether the edge starting at this point can lie on the outline (stroke pieces'
         shared ends and wedge sides are interior by construction and get no boundary samples)."""
         n = len(np.atleast_1d(v)) if n is None else n
         for k, val in (("v", v), ("i0", i0), ("i1", i1), ("sigma", sigma), ("alpha", alpha), ("beta", beta),
-                       ("gamma", gamma), ("lam", lam), ("phi", phi), ("samp", samp)):
+                       ("gamma", gamma), ("lam", lam), ("phi", phi), ("samp", samp), ("end0", end0), ("end1", end1)):
             rec[k].append(np.full(n, val) if np.isscalar(val) else np.asarray(val))
 
     layer_shape = np.array([l["shape"] for l in comp.layers], np.int64)
@@ -271,9 +274,15 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         ea, eb = ea[ke], eb[ke]
         edge_layer = poly_layer[pid][ke]
         edge_samp = cat["samp"].astype(bool)[ke]
+        # prefiltered stroke pieces: end kinds, and neighbour pieces as edge indices
+        edge_end = np.stack([cat["end0"], cat["end1"]], 1).astype(np.int64)[ke]
+        cen_ids = np.nonzero(center[pid][ke])[0]
+        nb = np.stack([cat["i0"], cat["i1"]], 1).astype(np.int64)[ke]
+        edge_nb = cen_ids[np.clip(nb, 0, len(cen_ids) - 1)] if len(cen_ids) else np.zeros_like(nb)
     else:
         ea = eb = edge_layer = np.zeros(0, np.int64)
         edge_samp = np.zeros(0, bool)
+        edge_end = edge_nb = np.zeros((0, 2), np.int64)
     if len(ea):
         ia, ib = mi.UInt32(ea), mi.UInt32(eb)
         x0, y0 = dr.gather(mi.Float, CX, ia), dr.gather(mi.Float, CY, ia)
@@ -288,7 +297,8 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
     for lvl in range(comp.opac.shape[1]):
         if len(layer_shape):
             alpha = alpha * dr.gather(mi.Float, theta, mi.UInt32(comp.opac[layer_shape, lvl]))
-    return Geometry(x0, y0, x1, y1, np_edges, edge_layer, layer_shape, alpha, M, Mn, theta, edge_samp)
+    return Geometry(x0, y0, x1, y1, np_edges, edge_layer, layer_shape, alpha, M, Mn, theta, edge_samp, edge_end,
+                    edge_nb)
 
 
 def _arc_control_points(arcs, CPX, CPY, theta):
@@ -346,6 +356,12 @@ def _arc_control_points(arcs, CPX, CPY, theta):
     slot[row0[arc] + i] = np.arange(len(arc))
     sel, is_arc = mi.UInt32(np.maximum(slot, 0)), mi.Bool(slot >= 0)
     return dr.select(is_arc, dr.gather(mi.Float, VX, sel), CPX), dr.select(is_arc, dr.gather(mi.Float, VY, sel), CPY)
+
+
+# ends of prefiltered stroke pieces: round (joins inside curves too), SVG joins, SVG caps; joins
+# carry JOIN_FLAG (their neighbour piece is known)
+END_ROUND, END_MITER, END_BEVEL, END_BUTT, END_SQUARE = 0, 1, 2, 3, 4
+JOIN_FLAG = 8
 
 
 def _angle(u, v):
@@ -417,14 +433,32 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
     seg_a, seg_b = list(a), list(b)
     dots = np.nonzero(ns == 0)[0]
     if mode == "prefilter":
-        # prefiltered strokes: distance to the centre line (round joins and caps, as diffvg)
+        # prefiltered strokes: distance to the centre line pieces; each piece records what its ends
+        # are (``end0``/``end1``, see END_*: a join with the neighbouring piece, or a cap) and
+        # that neighbour (``i0``/``i1``, a piece index), so that the rasterizer can shape the
+        # region beyond a piece's end like the SVG join / cap
         if len(a):
-            add_points(np.stack([a, b], 1).ravel())
+            first = np.zeros(len(a), bool)
+            first[1:] = owner[1:] != owner[:-1]
+            first[0] = True
+            last = np.append(first[1:], True)
+            cl = closed[owner]
+            prev = np.where(first, np.where(cl, last_seg[owner], -1), np.arange(len(a)) - 1)
+            nxt = np.where(last, np.where(cl, first_seg[owner], -1), np.arange(len(a)) + 1)
+            join_kind = np.array([END_MITER, END_ROUND, END_BEVEL])[join[owner]]
+            cap_kind = np.array([END_BUTT, END_ROUND, END_SQUARE])[cap[owner]]
+            # joins at segment corners (and at the closing vertex); smooth flattening vertices: round
+            e0 = np.where(prev < 0, cap_kind, np.where(v_corner[a] | first, join_kind, END_ROUND))
+            e1 = np.where(nxt < 0, cap_kind, np.where(v_corner[b] | last, join_kind, END_ROUND))
+            add_points(np.stack([a, b], 1).ravel(), np.repeat(np.maximum(prev, 0), 2), np.repeat(np.maximum(nxt, 0), 2),
+                       end0=np.repeat(np.where(prev < 0, e0, e0 + JOIN_FLAG * (prev >= 0)), 2),
+                       end1=np.repeat(np.where(nxt < 0, e1, e1 + JOIN_FLAG * (nxt >= 0)), 2))
             poly_sizes += [2] * len(a)
             poly_layer += list(layers[owner])
-        d = dots[cap[dots] == 1]
+        d = dots[(cap[dots] == 1) | (cap[dots] == 2)]   # SVG: dots for round caps, squares for square caps
         if len(d):
-            add_points(np.repeat(f[d], 2))
+            kind = np.where(cap[d] == 2, END_SQUARE, END_ROUND)
+            add_points(np.repeat(f[d], 2), end0=np.repeat(kind, 2), end1=np.repeat(kind, 2))
             poly_sizes += [2] * len(d)
             poly_layer += list(layers[d])
         return np.array(seg_a + list(f[d]), np.int64), np.array(seg_b + list(f[d]), np.int64)

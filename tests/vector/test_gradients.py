@@ -176,6 +176,18 @@ def test_prefilter_circle_gradients_nonzero():
     check(s, "c.center", filter="prefilter", h=0.05)
 
 
+def test_prefilter_stroke_joins_and_caps():
+    """Prefiltered strokes with a miter join, a bevel join, butt and square caps: points and
+    stroke width (the half width is differentiable in prefilter mode)."""
+    s = svg('<polyline id="m" points="4.3,26.2 11.1,8.4 17.6,25.3" fill="none" stroke="#c02020" stroke-width="3.5"/>'
+            '<polyline id="b" points="19.2,6.3 28.4,13.1 20.7,27.2" fill="none" stroke="#2040c0" stroke-width="3" '
+            'stroke-linejoin="bevel" stroke-linecap="square"/>')
+    check(s, "m.points", filter="prefilter", h=0.1, ndirs=3)
+    check(s, "m.stroke_width", filter="prefilter", h=0.1)
+    check(s, "b.points", filter="prefilter", h=0.1, ndirs=3)
+    check(s, "b.stroke_width", filter="prefilter", h=0.1)
+
+
 @pytest.mark.parametrize("filt", ["tent", "gaussian"])
 def test_filters(filt):
     s = svg('<circle id="c" cx="15.3" cy="16.1" r="9.2" fill="#d02020"/>')
