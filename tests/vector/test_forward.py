@@ -313,3 +313,24 @@ def test_prefilter_strokes_have_svg_joins_and_caps():
     assert psnr(pre, box) >= 35.0
     np.testing.assert_allclose(pre[12, 20], ref[12, 20], atol=0.02)     # inside the miter tip
     np.testing.assert_allclose(pre[58, 87], (170 / 255, 0, 170 / 255, 1), atol=0.02)   # the square dot
+
+
+def test_bad_and_degenerate_input_of_the_new_features():
+    """Arcs with zero radii (a line, as SVG says) or equal end points (dropped), empty groups with
+    opacity, zero-length subpaths in prefilter mode: finite, well-defined images; NaN / negative
+    arc parameters and opacities: ParameterError naming the parameter."""
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24"><g id="e" opacity="0.5"></g>'
+           '<g id="g" opacity="0.5"><g id="e2" opacity="0.3"/>'
+           '<path id="a" d="M2 2 A 0 5 0 0 1 20 4 A 4 4 0 0 1 20 4 A 6 3 10 0 1 6 20 Z" fill="#f00" stroke="#000"/></g>'
+           '<path id="z" d="M12 12 Z" stroke="#000" stroke-width="3" stroke-linecap="square"/></svg>')
+    sc = load_svg(svg)
+    assert sc.shapes()[0].subpaths == [(["L", "A01"], True)]
+    for filt in ("box", "prefilter"):
+        img = np.array(rasterize(sc, filter=filt, spp=4))
+        assert np.isfinite(img).all() and img[..., 3].max() > 0.4
+    with pytest.raises(ParameterError, match="a.arc_rotation.*NaN"):
+        rasterize(sc, params={"a.arc_rotation": [np.nan]})
+    with pytest.raises(ParameterError, match="a.arc_radii"):
+        sc.params["a.arc_radii"] = [[-1.0, 2.0]]
+    with pytest.raises(ParameterError, match="g.opacity.*NaN"):
+        rasterize(sc, params={"g.opacity": np.nan})
