@@ -22,8 +22,9 @@ directions at every path vertex (:mod:`integrators.path.warped_secondary`).
 
 Parameters (besides ``max_depth``, ``rr_depth``, ``hide_emitters`` of ``prb``): ``primary_spp``
 (film samples per pixel for the boundary term, default 4; 0 disables), ``aux_rays`` (auxiliary
-rays per sample, default 8, both terms), ``primary_kappa`` (concentration of the film-space Gaussian
-kernel, 1/σ² in pixels⁻², default 16), ``power`` (harmonic exponent γ >= 1, default 2),
+rays per film sample, default 16), ``secondary_aux_rays`` (per direction sample of the secondary
+term, default 8), ``primary_kappa`` (concentration of the film-space Gaussian kernel, 1/σ² in
+pixels⁻², default 16), ``power`` (harmonic exponent γ >= 1, default 2),
 ``antithetic`` (film samples in pairs ±δ about the pixel centre, default true), ``samples_per_pass``
 (film samples or camera paths per forward-mode AD traversal, bounds memory; default 2^19),
 ``secondary_spp`` (camera paths per pixel for the secondary boundary term at every path vertex of
@@ -69,7 +70,8 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
     def __init__(self, props):
         super().__init__(props)
         self.primary_spp = _option(props, "primary_spp", 4, int, lambda v: v >= 0, "must be >= 0")
-        self.aux_rays = _option(props, "aux_rays", 8, int, lambda v: v >= 1, "must be >= 1")
+        self.aux_rays = _option(props, "aux_rays", 16, int, lambda v: v >= 1, "must be >= 1")
+        self.secondary_aux_rays = _option(props, "secondary_aux_rays", 8, int, lambda v: v >= 1, "must be >= 1")
         self.primary_kappa = _option(props, "primary_kappa", 16.0, float, lambda v: math.isfinite(v) and v > 0,
                                      "must be a finite number > 0")
         self.power = _option(props, "power", 2.0, float, lambda v: math.isfinite(v) and v >= 1,
@@ -191,7 +193,7 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
             pdf = k1.eval_pdf_normalized(delta.x) * k1.eval_pdf_normalized(delta.y)
             x = centre + delta
         warp = FilmWarp(scene, sensor, cam, self.aux_rays, self.primary_kappa, self.power)
-        dV, dDiv = warp.estimate(x, sampler, partner=idx ^ 1)
+        dV, dDiv = warp.estimate(x, sampler)
         # Control variate: ∫ ∇·(k_j V) dx = 0 (V continuous, k_j zero on its support's border), so
         # any constant C_j may be subtracted from L; L at the pixel centre, traced with the same path
         # random numbers, makes the integrand vanish wherever the filter sees one smooth region.
@@ -209,7 +211,8 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
 
     def to_string(self):
         return (f"WarpedAreaIntegrator[max_depth = {self.max_depth}, primary_spp = {self.primary_spp}, "
-                f"aux_rays = {self.aux_rays}, primary_kappa = {self.primary_kappa}, power = {self.power}, "
+                f"aux_rays = {self.aux_rays}, secondary_aux_rays = {self.secondary_aux_rays}, "
+                f"primary_kappa = {self.primary_kappa}, power = {self.power}, "
                 f"antithetic = {self.antithetic}, secondary_spp = {self.secondary_spp}]")
 
 

@@ -128,7 +128,7 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pas
     meshes = [s for s in scene.shapes() if s.is_mesh() and s.face_count() > 0]
     if not any(dr.grad_enabled(m.vertex_positions_buffer()) for m in meshes):
         return zero  # nothing moves: no boundary moves either
-    warp = DirectionWarp(scene, integrator.aux_rays, integrator.secondary_kappa, integrator.power)
+    warp = DirectionWarp(scene, integrator.secondary_aux_rays, integrator.secondary_kappa, integrator.power)
     sampler = mi.load_dict({"type": "independent", "sample_count": spp})
     sampler.seed((seed ^ 0x5EC0D) + 0x10000 * pass_index, W * H * spp)
     with dr.suspend_grad():

@@ -79,7 +79,7 @@ def sphere():
 
 def test_triangle_silhouette_scaling(triangle):
     scene, params, perturb, ref = triangle
-    rep = compare(forward_grad(scene, params, perturb, wa(4096), spp=16, seed=1), ref)
+    rep = compare(forward_grad(scene, params, perturb, wa(2048), spp=16, seed=1), ref)
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0, rep
     # Mitsuba's prb has no boundary term: it misses the silhouette derivative entirely.
     prb = compare(forward_grad(scene, params, perturb, {"type": "prb", "max_depth": 2}, spp=16, seed=1), ref)
@@ -154,7 +154,7 @@ def test_warp_field_is_boundary_consistent():
 
 
 def test_bad_options_and_filters():
-    for kw, msg in [({"primary_spp": -1}, "primary_spp must be >= 0"), ({"aux_rays": 0}, "aux_rays must be >= 1"),
+    for kw, msg in [({"primary_spp": -1}, "primary_spp must be >= 0"), ({"aux_rays": 0}, "aux_rays must be >= 1"), ({"secondary_aux_rays": 0}, "secondary_aux_rays must be"),
                     ({"power": 0.5}, "power"), ({"primary_kappa": 0.0}, "primary_kappa")]:
         with pytest.raises(Exception, match=msg):  # Mitsuba wraps plugin errors in RuntimeError
             mi.load_dict(wa(4, **kw))
@@ -304,7 +304,7 @@ def test_direction_warp_divergence_matches_finite_differences():
     kappa, aux, reps = 2000.0, 8, 1 << 17
     scene, perturb, x, w0, m, _ = _edge_view(kappa)
     e = np.cross(w0, m)
-    h = 0.3 / np.sqrt(kappa)
+    h = 0.1 / np.sqrt(kappa)   # 0.3 kernel widths: FD truncation error of 4-9 % near the edge
     fd, est = [], []
     for off in (-1.0, 0.0, 1.0):
         w = w0 + m * off / np.sqrt(kappa)
@@ -313,7 +313,43 @@ def test_direction_warp_divergence_matches_finite_differences():
         fd.append(((V["m+"] - V["m-"]) @ m + (V["e+"] - V["e-"]) @ e) / (2 * h))
         est.append(_direction_warp(scene, perturb, x, w, aux, kappa, reps, "div"))
     fd, est = np.array(fd), np.array(est)
-    assert np.abs(est - fd).max() <= 0.1 * np.abs(fd).max(), (fd, est)
+    assert np.abs(est - fd).max() <= 0.03 * np.abs(fd).max(), (fd, est)
+
+
+def test_film_warp_divergence_matches_finite_differences():
+    """The same identity for the film-space field (primary term), across the triangle's bottom edge."""
+    scene, params, V = triangle_scene()
+    sensor = scene.sensors()[0]
+    cam = PinholeCamera(sensor)
+    kappa, reps = 16.0, 1 << 17
+    xe, xe1 = (cam.film_np(cam.camera_space((V[0] + t * (V[1] - V[0]))[None]))[0] for t in (0.5, 0.6))
+    t = (xe1 - xe) / np.linalg.norm(xe1 - xe)
+    n = np.array([-t[1], t[0]])
+    perturb = offset(params, "tri.vertex_positions", V.ravel())
+
+    def mean(x, what):
+        theta = mi.Float(0.0)
+        dr.enable_grad(theta)
+        perturb(theta)
+        dr.forward(theta, dr.ADFlag.ClearEdges)
+        sampler = mi.load_dict({"type": "independent"})
+        sampler.seed(5, reps)
+        xs = mi.Point2f(mi.Float(np.full(reps, x[0])), mi.Float(np.full(reps, x[1])))
+        dV, dDiv = FilmWarp(scene, sensor, cam, 8, kappa, 2.0).estimate(xs, sampler)
+        q = dV if what == "V" else dDiv
+        dr.forward_to(q)
+        g = dr.grad(q)
+        perturb(0.0)
+        return np.array([np.array(g.x).mean(), np.array(g.y).mean()]) if what == "V" else float(np.array(g).mean())
+    h = 0.1 / np.sqrt(kappa)
+    fd, est = [], []
+    for off in (-1.0, 0.0, 1.0):
+        x = xe + n * off / np.sqrt(kappa)
+        fd.append(((mean(x + h * n, "V") - mean(x - h * n, "V")) @ n
+                   + (mean(x + h * t, "V") - mean(x - h * t, "V")) @ t) / (2 * h))
+        est.append(mean(x, "div"))
+    fd, est = np.array(fd), np.array(est)
+    assert np.abs(est - fd).max() <= 0.03 * np.abs(fd).max(), (fd, est)
 
 
 def test_direction_warp_is_boundary_consistent():
