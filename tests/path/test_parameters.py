@@ -89,9 +89,11 @@ def test_transform_equals_vertex_perturbation():
 def test_transform_translation_vs_fd():
     scene, params, _ = cube_scene()
     perturb = _tr(params, "cube.to_world", (0.4, 0.2, 1.0))  # includes depth: the image sum is conditioned
-    ref = fd_image(scene, params, perturb, 0.02, reference=PATH, spp=8192, passes=2)
-    rep = compare(forward_grad(scene, params, perturb, {**ES, "primary_spp": 256}, spp=8, seed=1), ref)
-    # Image sum: FD (1-2 %) and edge-sample (~2 %) noise at these counts; held at 4 % (see README).
+    ref = fd_image(scene, params, perturb, 0.02, reference=PATH, spp=16384, passes=4)
+    rep = compare(forward_grad(scene, params, perturb, {**ES, "primary_spp": 1024}, spp=16, seed=1), ref)
+    # Image sum: noise-limited, held at 4 %. Measured: FD references of 8192 x 2 and 16384 x 2 spp
+    # differ by 5 % in sum (19.02 vs 18.05); edge_sampling's sum over 8 seeds at 256 edge spp has
+    # a 2 % standard deviation; here 1.0-2.5 % over three seeds.
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.04 and rep.sign == 1.0 and rep.rel_l2 <= 0.1, rep
 
 
