@@ -339,7 +339,9 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
             # candidates of edge-free tiles (constant winding) have no nearest edge: fully covered
             has_edge = dr.isfinite(dr.gather(mi.Float, P.dmin, P.cov_pairs))
             a = a * dr.select(has_edge, dr.clip(cov, 0.0, 1.0), 1.0)
-        return col[0] * a, col[1] * a, col[2] * a, a
+        out = (col[0] * a, col[1] * a, col[2] * a, a)
+        dr.eval(out)   # one kernel (each gather source evaluated on its own would re-run the paint 4x)
+        return out
 
     def evaluate(px, py, tile_np, differentiable):
         """Composited premultiplied RGBA at points (sorted by tile)."""
