@@ -249,8 +249,8 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         CX = CY = None
         ptx = pty = np.zeros(0)
     # --- edges of each polygon, oriented (strokes) -------------------------------------------------
-    poly_sizes = np.array(poly_sizes, np.int64)
-    poly_layer = np.array(poly_layer, np.int64)
+    poly_sizes = np.concatenate(poly_sizes) if poly_sizes else np.zeros(0, np.int64)
+    poly_layer = np.concatenate(poly_layer) if poly_layer else np.zeros(0, np.int64)
     if len(poly_sizes):
         start = np.cumsum(poly_sizes) - poly_sizes
         e0 = np.arange(npts)
@@ -390,8 +390,8 @@ def _fill_records(fv_np, sub_first, sub_count, subs, layers, add_points, poly_si
         v, _, _ = _seg_ranges(f, c)
         if len(v):
             add_points(v)
-            poly_sizes += list(c)
-            poly_layer += list(layers)
+            poly_sizes.append(np.asarray(c, np.int64).reshape(-1))
+            poly_layer.append(np.asarray(layers, np.int64).reshape(-1))
     return [], []
 
 
@@ -430,7 +430,8 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
     segs = np.arange(len(a))
     first_seg = np.cumsum(ns) - ns
     last_seg = first_seg + ns - 1
-    seg_a, seg_b = list(a), list(b)
+    seg_a, seg_b = [a], [b]     # arrays; dots add one fake piece each
+    n_seg = len(a)
     dots = np.nonzero(ns == 0)[0]
     if mode == "prefilter":
         # prefiltered strokes: distance to the centre line pieces; each piece records what its ends
@@ -453,31 +454,32 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
             add_points(np.stack([a, b], 1).ravel(), np.repeat(np.maximum(prev, 0), 2), np.repeat(np.maximum(nxt, 0), 2),
                        end0=np.repeat(np.where(prev < 0, e0, e0 + JOIN_FLAG * (prev >= 0)), 2),
                        end1=np.repeat(np.where(nxt < 0, e1, e1 + JOIN_FLAG * (nxt >= 0)), 2))
-            poly_sizes += [2] * len(a)
-            poly_layer += list(layers[owner])
+            poly_sizes.append(np.full(len(a), 2, np.int64))
+            poly_layer.append(np.asarray(layers[owner], np.int64).reshape(-1))
         d = dots[(cap[dots] == 1) | (cap[dots] == 2)]   # SVG: dots for round caps, squares for square caps
         if len(d):
             kind = np.where(cap[d] == 2, END_SQUARE, END_ROUND)
             add_points(np.repeat(f[d], 2), end0=np.repeat(kind, 2), end1=np.repeat(kind, 2))
-            poly_sizes += [2] * len(d)
-            poly_layer += list(layers[d])
-        return np.array(seg_a + list(f[d]), np.int64), np.array(seg_b + list(f[d]), np.int64)
+            poly_sizes.append(np.full(len(d), 2, np.int64))
+            poly_layer.append(np.asarray(layers[d], np.int64).reshape(-1))
+        return np.concatenate(seg_a + [f[d]]).astype(np.int64), np.concatenate(seg_b + [f[d]]).astype(np.int64)
     # zero-length subpaths: SVG draws a dot (round cap) or an axis-aligned square (square cap)
     for s_ in dots:
-        fake = len(seg_a)
-        seg_a.append(f[s_])
-        seg_b.append(f[s_])
+        fake = n_seg
+        n_seg += 1
+        seg_a.append(f[s_:s_ + 1])
+        seg_b.append(f[s_:s_ + 1])
         if cap[s_] == 1:
             K = int(max(8, 2 * np.ceil(np.pi / theta_max[s_])))
             add_points(f[s_], fake, fake, 1.0, 1.0, 0, 0, 0, 2 * np.pi * np.arange(K) / K, n=K)
-            poly_sizes.append(K)
-            poly_layer.append(layers[s_])
+            poly_sizes.append(np.array([K], np.int64))
+            poly_layer.append(np.array([layers[s_]], np.int64))
         elif cap[s_] == 2:
             add_points(f[s_], fake, fake, [1, 1, -1, -1], 1.0, [-1, 1, 1, -1], n=4)
-            poly_sizes.append(4)
-            poly_layer.append(layers[s_])
+            poly_sizes.append(np.array([4], np.int64))
+            poly_layer.append(np.array([layers[s_]], np.int64))
     if not len(a):
-        return np.array(seg_a, np.int64), np.array(seg_b, np.int64)
+        return np.concatenate(seg_a).astype(np.int64), np.concatenate(seg_b).astype(np.int64)
     D = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
     ext_next = np.full(len(a), -1, np.int64)
     ext_sigma = np.zeros(len(a))
@@ -513,16 +515,16 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
         if len(m):
             add_points(np.repeat(V[m], 3), np.stack([i0[m], i0[m], i1[m]], 1).ravel(), 0, np.repeat(sigma[m], 3),
                        np.tile([0.0, 1.0, 1.0], len(m)), n=3 * len(m), samp=np.tile([False, True, False], len(m)))
-            poly_sizes += [3] * len(m)
-            poly_layer += list(layers[jo[m]])
+            poly_sizes.append(np.full(len(m), 3, np.int64))
+            poly_layer.append(np.asarray(layers[jo[m]], np.int64).reshape(-1))
         m = np.nonzero(active & (kind == 0))[0]
         if len(m):
             add_points(np.repeat(V[m], 4), np.stack([i0[m], i0[m], i0[m], i1[m]], 1).ravel(), np.repeat(i1[m], 4),
                        np.repeat(sigma[m], 4), np.tile([0.0, 1.0, 0.0, 1.0], len(m)), 0.0,
                        np.tile([0.0, 0.0, 1.0, 0.0], len(m)), n=4 * len(m),
                        samp=np.tile([False, True, True, False], len(m)))
-            poly_sizes += [4] * len(m)
-            poly_layer += list(layers[jo[m]])
+            poly_sizes.append(np.full(len(m), 4, np.int64))
+            poly_layer.append(np.asarray(layers[jo[m]], np.int64).reshape(-1))
         m = np.nonzero(active & (kind == 1))[0]
         if len(m):
             K = np.maximum(1, np.ceil(turn[m] / theta_max[jo[m]])).astype(np.int64)
@@ -532,8 +534,8 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
             lam = np.where(loc == 0, 0.0, (loc - 1) / Kr)
             add_points(V[m][own], i0[m][own], i1[m][own], sigma[m][own], np.where(loc == 0, 0.0, 1.0), 0.0, 0.0,
                        lam, n=len(own), samp=(loc > 0) & (loc < n_pts[own] - 1))
-            poly_sizes += list(n_pts)
-            poly_layer += list(layers[jo[m]])
+            poly_sizes.append(np.asarray(n_pts, np.int64).reshape(-1))
+            poly_layer.append(np.asarray(layers[jo[m]], np.int64).reshape(-1))
     # one convex polygon per piece: a+, b+, [b + sigma h N_next], b-, a- (wedge folded in when smooth)
     open_ = ~closed[owner]
     endcap = open_ & (segs == last_seg[owner])
@@ -549,8 +551,8 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
     keep5 = np.ones((len(a), 5), bool)
     keep5[:, 2] = ext
     add_points(V5[keep5], I5[keep5], 0, S5[keep5], 1.0, samp=samp5[keep5])
-    poly_sizes += list(4 + ext.astype(np.int64))
-    poly_layer += list(layers[owner])
+    poly_sizes.append(np.asarray(4 + ext.astype(np.int64), np.int64).reshape(-1))
+    poly_layer.append(np.asarray(layers[owner], np.int64).reshape(-1))
     # caps of open subpaths
     op = np.nonzero(~closed & (ns > 0))[0]
     for end in (0, 1):
@@ -562,14 +564,14 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
             be = [0, -1, -1, 0] if end == 0 else [0, 1, 1, 0]
             add_points(np.repeat(Vc[m], 4), np.repeat(sg_idx[m], 4), 0, np.tile(sg, len(m)), 1.0, np.tile(be, len(m)),
                        n=4 * len(m), samp=np.tile([True, True, True, False], len(m)))
-            poly_sizes += [4] * len(m)
-            poly_layer += list(layers[op[m]])
+            poly_sizes.append(np.full(len(m), 4, np.int64))
+            poly_layer.append(np.asarray(layers[op[m]], np.int64).reshape(-1))
         m = np.nonzero(cap[op] == 1)[0]
         if len(m):
             K = np.maximum(2, np.ceil(np.pi / theta_max[op[m]])).astype(np.int64)
             _, own, loc = _seg_ranges(np.zeros(len(m), np.int64), K + 1)
             add_points(Vc[m][own], sg_idx[m][own], sg_idx[m][own], 1.0 if end == 0 else -1.0, 1.0, 0, 0, 0,
                        np.pi * loc / K[own], n=len(own), samp=loc < K[own])
-            poly_sizes += list(K + 1)
-            poly_layer += list(layers[op[m]])
-    return np.array(seg_a, np.int64), np.array(seg_b, np.int64)
+            poly_sizes.append(np.asarray(K + 1, np.int64).reshape(-1))
+            poly_layer.append(np.asarray(layers[op[m]], np.int64).reshape(-1))
+    return np.concatenate(seg_a).astype(np.int64), np.concatenate(seg_b).astype(np.int64)
