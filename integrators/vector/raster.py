@@ -636,8 +636,10 @@ def _boundary(img, X0, Y0, X1, Y1, np_edges, edge_layer, layer_item, edge_samp, 
             m = w > 0
             rows_s.append(sel[m])
             rows_p.append(((s_item[sel][m] * H + cy[m]) * W + cx[m]))
-            rows_w.append(w[m][:, None] * coef[m])
-    rs, rp, rw = np.concatenate(rows_s), np.concatenate(rows_p), np.concatenate(rows_w)
+            wm, cm = w[m].astype(np.float32), coef[m].astype(np.float32)
+            rows_w.append([wm * cm[:, c] for c in range(4)])
+    rs, rp = np.concatenate(rows_s), np.concatenate(rows_p)
+    rw = [np.concatenate([r[c] for r in rows_w]) for c in range(4)]   # per channel, float32
     # zero-valued term whose derivative is sum_rows w * n . dp/dtheta (custom op: see _BoundaryOp)
     return [img[c] + v for c, v in enumerate(dr.custom(_BoundaryOp, X0, Y0, X1, Y1, (s_edge, t, n_np, rs, rp, rw, B * H * W)))]
 
@@ -656,7 +658,7 @@ class _BoundaryOp(dr.CustomOp):
         self.t = mi.Float(t)
         self.nx, self.ny = mi.Float(n_np[:, 0]), mi.Float(n_np[:, 1])
         self.rs, self.rp = mi.UInt32(rs), mi.UInt32(rp)
-        self.rw = [mi.Float(np.ascontiguousarray(rw[:, c])) for c in range(4)]
+        self.rw = [mi.Float(v) for v in rw]
         self.npix = npix
         return tuple(dr.zeros(mi.Float, npix) for _ in range(4))
 
