@@ -5,7 +5,10 @@ of Mitsuba's ``path`` is the reference. Every integrator first runs one gradient
 sample count to measure its cost, then runs again with the sample count scaled so that one
 gradient takes about ``--budget`` seconds; the table reports the error of that equal-time
 gradient image (relative L2 and the floored mean relative error of tests/gradcheck.py) and its
-ratio to ``edge_sampling``'s. Peers, measured in the same run: Mitsuba 3.9's ``prb_projective``
+ratio to ``edge_sampling``'s. The reference is itself noisy, which pulls every ratio towards 1:
+it is rendered as two independent halves a, b, and the squared error is also reported with the
+reference's own variance |a - b|²/4 removed (E|g - ref|² = E|g - true|² + E|ref - true|² for
+independent g, ref); the ratio column uses that corrected relative L2. Peers, measured in the same run: Mitsuba 3.9's ``prb_projective``
 and ``direct_projective`` (default guiding and ``guiding='none'``) and ``prb``. Forward
 throughput: samples/s of ``edge_sampling``'s primal render against Mitsuba's ``path`` on the same
 scene at 128x128, 64 spp (at 16x16 both are dominated by per-call tracing overhead).
@@ -42,7 +45,9 @@ def scenes_under_test(res):
 
 
 def peers(depth):
-    es = {"type": "edge_sampling", "max_depth": depth, "primary_spp": 4, "secondary_spp": 4}
+    # Boundary samples at 4x the interior count: measured (16x16, benchmarks scenes) the boundary
+    # terms dominate edge_sampling's error and cost about as much per sample as the interior.
+    es = {"type": "edge_sampling", "max_depth": depth, "primary_spp": 16, "secondary_spp": 16}
     return {
         "edge_sampling": (es, "spp"),
         "prb_projective": ({"type": "prb_projective", "max_depth": depth}, "spp"),
@@ -82,31 +87,44 @@ def main():
           f"at {ref_spp} spp x {ref_passes} passes; variant {mi.variant()}, {os.cpu_count()} CPUs")
     rows = []
     for name, (scene, params, perturb, depth) in scenes_under_test(res).items():
-        ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth},
-                       spp=ref_spp, passes=ref_passes)
+        halves = [fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth},
+                           spp=ref_spp, passes=ref_passes // 2, seed=7 + 1000 * i) for i in range(2)]
+        ref = (halves[0] + halves[1]) / 2
+        noise2 = float(np.sum((halves[0] - halves[1]) ** 2)) / 4  # variance of ref, summed over pixels
+        ref_norm = float(np.linalg.norm(ref))
+
+        def corrected(g):
+            return np.sqrt(max(float(np.sum((g - ref) ** 2)) - noise2, 0.0)) / ref_norm
         results = {}
         for peer, (cfg, _) in peers(depth).items():
             try:
                 timed_grad(scene, params, perturb, cfg, spp=4)          # compile / warm up
-                _, t1 = timed_grad(scene, params, perturb, cfg, spp=4)
-                k = max(budget / max(t1, 1e-3), 1.0)
-                big, spp = scaled(cfg, k), max(1, int(4 * k))
-                timed_grad(scene, params, perturb, big, spp=spp, seed=2)   # kernels for these sizes
-                g, t = timed_grad(scene, params, perturb, big, spp=spp)
-                results[peer] = (compare(g, ref), t)
+                _, t = timed_grad(scene, params, perturb, cfg, spp=4)
+                # Cost is not linear in the sample count at small sizes (per-call overhead, fixed
+                # guiding cost): rescale until the gradient takes the budget (within 25 %).
+                k = 1.0
+                for _ in range(3):
+                    k = max(k * budget / max(t, 1e-3), 1.0)
+                    big, spp = scaled(cfg, k), max(1, int(4 * k))
+                    timed_grad(scene, params, perturb, big, spp=spp, seed=2)   # kernels for these sizes
+                    g, t = timed_grad(scene, params, perturb, big, spp=spp)
+                    if abs(t / budget - 1) < 0.25 or (k == 1.0 and t > budget):
+                        break
+                results[peer] = (compare(g, ref), t, corrected(g))
             except Exception as e:  # a peer that cannot run this scene is reported, not fatal
-                results[peer] = (f"{type(e).__name__}: {str(e).splitlines()[0][:60]}", 0.0)
-        base = results["edge_sampling"][0]
-        print(f"\n## {name}")
-        print(f"{'integrator':32s} {'time s':>7s} {'rel L2':>8s} {'mean rel':>9s} {'sum err':>8s} {'L2 / ES':>8s}")
-        for peer, (rep, t) in results.items():
+                results[peer] = (f"{type(e).__name__}: {str(e).splitlines()[0][:60]}", 0.0, None)
+        base = results["edge_sampling"][2]
+        print(f"\n## {name} (reference self-noise: rel L2 {100 * np.sqrt(noise2) / ref_norm:.1f}%)")
+        print(f"{'integrator':32s} {'time s':>7s} {'rel L2':>8s} {'corr. L2':>9s} {'mean rel':>9s} {'sum err':>8s} "
+              f"{'L2 / ES':>8s}")
+        for peer, (rep, t, c) in results.items():
             if isinstance(rep, str):
                 print(f"{peer:32s} {'':>7s} {rep}")
                 continue
-            ratio = rep.rel_l2 / max(base.rel_l2, 1e-12) if not isinstance(base, str) else float("nan")
-            print(f"{peer:32s} {t:7.2f} {100 * rep.rel_l2:7.1f}% {100 * rep.mean_rel:8.1f}% "
+            ratio = c / max(base, 1e-12) if base is not None else float("nan")
+            print(f"{peer:32s} {t:7.2f} {100 * rep.rel_l2:7.1f}% {100 * c:8.1f}% {100 * rep.mean_rel:8.1f}% "
                   f"{100 * rep.sum_rel:7.1f}% {ratio:8.2f}")
-            rows.append((name, peer, rep, t))
+            rows.append((name, peer, rep, t, c))
 
         # Forward throughput: primal render, same spp, vs Mitsuba's path, at a size where the
         # per-call overhead (Python tracing, kernel-cache lookup) does not dominate.

@@ -128,12 +128,15 @@ class PrimaryEdges:
     def __len__(self):
         return len(self.table)
 
-    def sample(self, u_edge, u_pos, weights=None):
+    def sample(self, u, weights=None):
         """Sample edge points (edges ∝ ``weights``, default their length; a point uniform along the
-        visible part); returns (edge, mesh id, v0 idx, v1 idx, t on the 3D edge, film point, normal)."""
+        visible part) from one number u per lane: the edge by inverting the discrete CDF and the
+        position along it from the reused remainder, so that stratified u spread the points evenly
+        over the concatenated edges. Returns (edge, mesh id, v0 idx, v1 idx, t on the 3D edge, film
+        point, normal)."""
         T = self.table
         w = T[:, 13] if weights is None else weights
-        e = mi.DiscreteDistribution(mi.Float(w.astype(np.float32))).sample(u_edge)
+        e, u_pos = mi.DiscreteDistribution(mi.Float(w.astype(np.float32))).sample_reuse(u)
 
         def col(j, tp=mi.Float):
             return dr.gather(tp, tp(T[:, j].astype(np.float32 if tp is mi.Float else np.uint32)), e)
@@ -210,7 +213,10 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
                 continue
             sampler = mi.load_dict({"type": "independent"})
             sampler.seed(seed ^ salt, n_lanes)
-            sample = edges.sample(sampler.next_1d(), sampler.next_1d(),
+            # Stratified over the lanes (jittered i/n): each pixel crossed by an edge receives an
+            # almost fixed number of samples instead of a Poisson-distributed one.
+            u = mi.Float((dr.arange(mi.Float64, n_lanes) + mi.Float64(sampler.next_1d())) / n_lanes)
+            sample = edges.sample(dr.minimum(u, 1.0 - 2.0 ** -24),
                                   None if density is None else length * density)
             ΔL = _jump(integrator, scene, sensor, edges, sampler, sample)
             batches.append((sample, ΔL))
