@@ -130,7 +130,9 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pas
         return zero  # nothing moves: no boundary moves either
     warp = DirectionWarp(scene, integrator.secondary_aux_rays, integrator.secondary_kappa, integrator.power)
     sampler = mi.load_dict({"type": "independent", "sample_count": spp})
-    sampler.seed((seed ^ 0x5EC0D) + 0x10000 * pass_index, W * H * spp)
+    # Wavefront size as prb's sample_rays sees it (films that sample their border are larger).
+    b = 2 * film.rfilter().border_size() if film.sample_border() else 0
+    sampler.seed((seed ^ 0x5EC0D) + 0x10000 * pass_index, (W + b) * (H + b) * spp)
     with dr.suspend_grad():
         pos, vertices = camera_vertices(integrator, scene, sensor, sampler, max_depth - 1)
     total = None

@@ -11,7 +11,8 @@ configurations), the warp field is boundary-consistent, and bad options are reje
 Secondary visibility (direction-space warp at path vertices), on the configurations of
 ``test_secondary.py`` (same scenes, FD references, perturbations and issue tolerances): a triangle's
 shadow, a sphere mesh's shadow (flat and smooth shading), an indirectly lit occluder (depth 3). The
-occluders are out of view and these scenes use a box filter, so ``primary_spp`` is 0 there. The
+shadow scenes' occluders are out of view and they use a box filter, so ``primary_spp`` is 0 there;
+the indirect scene shows its occluder and runs with a Gaussian filter and the primary term. The
 direction-space estimator is consistent, not unbiased at a finite kernel concentration: its
 image sums come out low by an amount that shrinks like the kernel width (measured on the triangle's
 shadow, 8192 secondary spp, 8 auxiliary rays: 12.7 % at secondary_kappa = 10⁴, 4.8 % at 10⁵, 2.5 % at
@@ -19,6 +20,9 @@ shadow, 8192 secondary spp, 8 auxiliary rays: 12.7 % at secondary_kappa = 10⁴,
 triangle configuration; the issue's tolerances are asserted in slow tests marked xfail with the
 measured numbers.
 """
+import functools
+from unittest import mock
+
 import drjit as dr
 import mitsuba as mi
 import numpy as np
@@ -176,23 +180,34 @@ def test_bad_options_and_filters():
 
 SPHERE_REASON = ("measured at 8192 secondary spp (flat and smooth cast the same shadow): mean rel. 8.6 %, rel. L2 "
                  "11.7 %, image sum 2.6 %, sign 100 % (targets 5 % / 2 %)")
-INDIRECT_REASON = ("measured at 8192 secondary spp: mean rel. 18.1 %, rel. L2 22.6 %, image sum 12.3 % (low), sign "
-                   "100 %: the kernel-width bias is larger behind an indirectly lit occluder")
+INDIRECT_REASON = ("measured at 8192 secondary + 1024 primary spp: mean rel. 13.4 %, rel. L2 14.5 %, image sum "
+                   "9.8 % (low), sign 100 %: the secondary estimate is noisy and low here (5-10 % between seeds)")
 
 
 def wa2(depth, secondary_spp, **kw):
     return {"type": "warped_area", "max_depth": depth, "primary_spp": 0, "secondary_spp": secondary_spp, **kw}
 
 
-def check_secondary(config, secondary_spp, ref_spp, ref_passes, tol, **kwargs):
+def with_gaussian_filter(config):
+    """``config`` built with a Gaussian reconstruction filter (for scenes where the occluder is also
+    in view: warped-area sampling's primary term needs a continuous filter)."""
+    def build(**kwargs):
+        with mock.patch.object(b, "camera", functools.partial(b.camera, filter="gaussian")):
+            return config(**kwargs)
+    build.__name__ = config.__name__ + "_gaussian"
+    return build
+
+
+def check_secondary(config, secondary_spp, ref_spp, ref_passes, tol, primary_spp=0, **kwargs):
     scene, params, perturb, depth = config(**kwargs)
     ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth},
                    spp=ref_spp, passes=ref_passes)
-    rep = compare(forward_grad(scene, params, perturb, wa2(depth, secondary_spp), spp=16, seed=1), ref)
+    cfg = wa2(depth, secondary_spp, primary_spp=primary_spp)
+    rep = compare(forward_grad(scene, params, perturb, cfg, spp=16, seed=1), ref)
     print(config.__name__, kwargs, rep)
     assert rep.mean_rel <= tol[0] and rep.sum_rel <= tol[1] and rep.sign == 1.0, rep
     # Without the secondary term the shadow derivative is missing.
-    miss = compare(forward_grad(scene, params, perturb, wa2(depth, 0), spp=16, seed=1), ref)
+    miss = compare(forward_grad(scene, params, perturb, {**cfg, "secondary_spp": 0}, spp=16, seed=1), ref)
     assert miss.rel_l2 > 0.5, miss
     return rep
 
@@ -231,7 +246,9 @@ def test_sphere_mesh_shadow(flat):
 @pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason=INDIRECT_REASON)
 def test_indirectly_lit_occluder():
-    check_secondary(S.indirect_occluder, 8192, 8192, 8, (0.05, 0.02), res=12)
+    """The occluder is also in view here (its primary term is 7.6 % of the image sum), so this runs
+    on the same scene with a Gaussian filter and the primary term on."""
+    check_secondary(with_gaussian_filter(S.indirect_occluder), 8192, 8192, 8, (0.05, 0.02), primary_spp=1024, res=12)
 
 
 def test_secondary_error_falls_with_spp(shadow):
