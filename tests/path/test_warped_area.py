@@ -158,7 +158,8 @@ def test_warp_field_is_boundary_consistent():
 
 
 def test_bad_options_and_filters():
-    for kw, msg in [({"primary_spp": -1}, "primary_spp must be >= 0"), ({"aux_rays": 0}, "aux_rays must be >= 1"), ({"secondary_aux_rays": 0}, "secondary_aux_rays must be"),
+    for kw, msg in [({"primary_spp": -1}, "primary_spp must be >= 0"), ({"aux_rays": 0}, "aux_rays must be >= 1"),
+                    ({"secondary_aux_rays": 0}, "secondary_aux_rays must be"),
                     ({"power": 0.5}, "power"), ({"primary_kappa": 0.0}, "primary_kappa")]:
         with pytest.raises(Exception, match=msg):  # Mitsuba wraps plugin errors in RuntimeError
             mi.load_dict(wa(4, **kw))
@@ -373,5 +374,6 @@ def test_direction_warp_is_boundary_consistent():
     """E[V̂]·m on a moving silhouette tends to the silhouette's own normal velocity as auxiliary rays grow."""
     kappa = 1e4
     scene, perturb, x, w0, m, v = _edge_view(kappa)
-    err = [abs(_direction_warp(scene, perturb, x, w0, aux, kappa, 1 << 15, "V") @ m / (v @ m) - 1) for aux in (2, 8, 32)]
+    err = [abs(_direction_warp(scene, perturb, x, w0, aux, kappa, 1 << 15, "V") @ m / (v @ m) - 1)
+           for aux in (2, 8, 32)]
     assert err[0] > err[1] > err[2] and err[2] < 0.03, err
