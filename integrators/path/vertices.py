@@ -64,6 +64,8 @@ def vertex_term_image(integrator, scene, sensor, seed: int, spp: int, n_vertices
     (zero-valued) mi.Spectrum per lane."""
     film = sensor.film()
     W, H = (int(v) for v in film.crop_size())
+    if film.sample_border():  # sample_rays() then covers the border too (Gaussian filters)
+        W, H = W + 2 * film.rfilter().border_size(), H + 2 * film.rfilter().border_size()
     sampler = mi.load_dict({"type": "independent", "sample_count": spp})
     sampler.seed(seed, W * H * spp)
     total = None

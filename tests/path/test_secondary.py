@@ -147,3 +147,20 @@ def test_unbounded_depth_with_secondary_terms_is_refused():
     with pytest.raises(Exception, match="finite max_depth"):  # Mitsuba wraps it in RuntimeError
         mi.load_dict({"type": "edge_sampling", "max_depth": -1, "secondary_spp": 4})
     mi.load_dict({"type": "edge_sampling", "max_depth": -1})  # fine without secondary terms
+
+
+def test_secondary_with_border_sampling_filter():
+    """A Gaussian filter makes the film sample its border: the camera paths of the secondary and
+    emitter-motion terms must use the bordered size too (was: "operands have incompatible sizes")."""
+    V = np.array([[0.0, -0.35, 0.3], [0.0, 0.35, 0.35], [0.05, 0.0, 0.95]])
+    occ = scenes.mesh_from_arrays(V, [[0, 1, 2]], name="occ", bsdf=b.diffuse(0.5))
+    scene = scenes.load_scene(b.scene(
+        b.camera((-1.3, 0, 2.5), (-1.3, 0, 0), fov=40, resolution=12, filter="gaussian"),
+        shapes={"occ": occ, "floor": _floor(),
+                "light": b.rectangle((1.5, 0, 1.2), 0.5, normal=(-1.5, 0, -0.6), emitter=b.area_light(30.0))}))
+    params = scenes.ParameterMap(scene)
+    perturb = _scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0))
+    ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": 2}, spp=8192, passes=2)
+    es = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 4, "secondary_spp": 2048}
+    rep = compare(forward_grad(scene, params, perturb, es, spp=4, seed=1), ref)
+    assert rep.sign == 1.0 and rep.sum_rel <= 0.05 and rep.mean_rel <= 0.1, rep
