@@ -180,11 +180,13 @@ def reconstruct_temple(width, height, steps, views_per_step=4, spp=4, subdivisio
 
 
 def test_temple_silhouettes_improve():
-    """20 steps (4 views each) at 48x36 from 8 views: held-out silhouette IoU improves by >= 0.05."""
-    before, after, result = reconstruct_temple(48, 36, steps=20, lr=0.015)
+    """40 steps (4 views each) at 48x36 from 8 views: held-out silhouette IoU improves by >= 0.05."""
+    before, after, result = reconstruct_temple(48, 36, steps=40, lr=0.015)
     print(f"held-out IoU {before['held_out']:.3f} -> {after['held_out']:.3f}, "
           f"train {before['train']:.3f} -> {after['train']:.3f}, {result.seconds:.1f} s")
-    # measured: held-out 0.548 -> 0.643, train 0.518 -> 0.627, loss -18 % (~45 s on 2 loaded cores)
+    # measured: held-out 0.548 -> 0.653, train 0.518 -> 0.630 (~20 s, quiet machine). With 20 steps
+    # the outcome depended on the random streams: 0.57-0.64 held out across equally unbiased
+    # variants of the primary edge sampler, so 20 steps left no margin.
     assert np.mean(result.history[-5:]) < 0.9 * np.mean(result.history[:5])
     assert after["held_out"] > before["held_out"] + 0.05
     assert after["train"] > before["train"] + 0.05
