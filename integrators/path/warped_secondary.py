@@ -31,7 +31,7 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
-from .vertices import camera_vertices
+from .vertices import vertex_term_image
 from .warp_field import DirectionWarp
 
 
@@ -129,22 +129,9 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pas
     if not any(dr.grad_enabled(m.vertex_positions_buffer()) for m in meshes):
         return zero  # nothing moves: no boundary moves either
     warp = DirectionWarp(scene, integrator.secondary_aux_rays, integrator.secondary_kappa, integrator.power)
-    sampler = mi.load_dict({"type": "independent", "sample_count": spp})
-    # Wavefront size as prb's sample_rays sees it (films that sample their border are larger).
-    b = 2 * film.rfilter().border_size() if film.sample_border() else 0
-    sampler.seed((seed ^ 0x5EC0D) + 0x10000 * pass_index, (W + b) * (H + b) * spp)
-    with dr.suspend_grad():
-        pos, vertices = camera_vertices(integrator, scene, sensor, sampler, max_depth - 1)
-    total = None
-    for depth, vertex in enumerate(vertices):
-        with dr.resume_grad():
-            c = _vertex_terms(integrator, scene, warp, vertex, sampler, max_depth - depth - 1)
-        total = c if total is None else total + c
-        sampler.schedule_state()
-        dr.eval(total)
-    block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 4, rfilter=film.rfilter(), border=False,
-                          normalize=False, coalesce=False)
-    with dr.resume_grad():
-        block.put(pos, [total[0], total[1], total[2], mi.Float(1.0)])
-        t = block.tensor()
-        return t[:, :, :3] / dr.maximum(dr.detach(t[:, :, 3:4]), 1e-30)
+
+    def estimate(sampler, vertex, depth):
+        with dr.resume_grad():  # the direction samples are traced with AD (reparameterised)
+            return _vertex_terms(integrator, scene, warp, vertex, sampler, max_depth - depth - 1)
+    return vertex_term_image(integrator, scene, sensor, (seed ^ 0x5EC0D) + 0x10000 * pass_index, spp,
+                             max_depth - 1, estimate)
