@@ -10,13 +10,19 @@ discontinuous, weighted by the difference of radiance across them and by their n
   and MIS, constant memory in path length, including the terms for parameters that move geometry
   (attached intersections and the solid-angle/area Jacobian of emitter samples). This is Mitsuba
   3.9's ``prb`` estimator, which this integrator extends.
-- Primary boundary: silhouette and crease edges projected on the film, sampled by length
-  (:mod:`integrators.path.primary`).
+- Primary boundary: silhouette and crease edges projected on the film, chosen by length and a
+  pilot estimate of their radiance jump, stratified (:mod:`integrators.path.primary`).
+- Secondary boundary: at every vertex of camera paths, an edge of a moving mesh from a hierarchy
+  (:mod:`.secondary`, :mod:`.edge_tree`).
+- Moving lights: next-event estimation differentiated in the light's moving parameterisation
+  (:mod:`.emitter_motion`, in the base class).
 
 Parameters (besides ``max_depth``, ``rr_depth``, ``hide_emitters`` of ``prb``):
 ``primary_spp`` (edge samples per pixel for the primary boundary term, default 4; 0 disables),
-``secondary_spp`` (reserved for secondary visibility; not implemented yet: must be 0).
-``camera_spp`` (samples per pixel for camera pose/fov derivatives, :mod:`.camera_motion`, default 4).
+``secondary_spp`` (camera paths per pixel for the secondary term, default 0; needs a finite
+``max_depth``), ``camera_spp`` (samples per pixel for camera pose/fov derivatives,
+:mod:`.camera_motion`, default 4), ``emitter_spp`` (camera paths per pixel for moving lights,
+default 4). The primal image is Mitsuba's ``path`` (:mod:`.base`).
 """
 from __future__ import annotations
 
