@@ -59,10 +59,10 @@ def peers(depth):
 
 
 def scaled(cfg, k):
-    """The configuration with all its sample counts multiplied by k."""
+    """The configuration with its non-zero extra sample counts multiplied by k (0 stays off)."""
     out = dict(cfg)
     for key in ("primary_spp", "secondary_spp", "sppc", "sppp", "sppi"):
-        if key in out:
+        if out.get(key, 0) > 0:
             out[key] = max(1, int(round(out[key] * k)))
     return out
 
@@ -71,6 +71,23 @@ def timed_grad(scene, params, perturb, cfg, spp, seed=1):
     t = time.perf_counter()
     g = forward_grad(scene, params, perturb, cfg, spp=spp, seed=seed)
     return g, time.perf_counter() - t
+
+
+def equal_time(scene, params, perturb, cfg, budget):
+    """Scale ``cfg``'s sample counts (and the render spp, 4 x k) until one gradient takes ``budget``
+    seconds (within 25 %; at most three rescales: cost is not linear in the counts at small sizes,
+    per-call overhead and fixed guiding costs). Returns (config, spp, gradient image, seconds)."""
+    timed_grad(scene, params, perturb, cfg, spp=4)          # compile / warm up
+    _, t = timed_grad(scene, params, perturb, cfg, spp=4)
+    k = 1.0
+    for _ in range(3):
+        k = max(k * budget / max(t, 1e-3), 1.0)
+        big, spp = scaled(cfg, k), max(1, int(4 * k))
+        timed_grad(scene, params, perturb, big, spp=spp, seed=2)   # kernels for these sizes
+        g, t = timed_grad(scene, params, perturb, big, spp=spp)
+        if abs(t / budget - 1) < 0.25 or (k == 1.0 and t > budget):
+            break
+    return big, spp, g, t
 
 
 def main():
@@ -102,18 +119,7 @@ def main():
         results = {}
         for peer, (cfg, _) in peers(depth).items():
             try:
-                timed_grad(scene, params, perturb, cfg, spp=4)          # compile / warm up
-                _, t = timed_grad(scene, params, perturb, cfg, spp=4)
-                # Cost is not linear in the sample count at small sizes (per-call overhead, fixed
-                # guiding cost): rescale until the gradient takes the budget (within 25 %).
-                k = 1.0
-                for _ in range(3):
-                    k = max(k * budget / max(t, 1e-3), 1.0)
-                    big, spp = scaled(cfg, k), max(1, int(4 * k))
-                    timed_grad(scene, params, perturb, big, spp=spp, seed=2)   # kernels for these sizes
-                    g, t = timed_grad(scene, params, perturb, big, spp=spp)
-                    if abs(t / budget - 1) < 0.25 or (k == 1.0 and t > budget):
-                        break
+                _, _, g, t = equal_time(scene, params, perturb, cfg, budget)
                 results[peer] = (compare(g, ref), t, corrected(g))
             except Exception as e:  # a peer that cannot run this scene is reported, not fatal
                 results[peer] = (f"{type(e).__name__}: {str(e).splitlines()[0][:60]}", 0.0, None)

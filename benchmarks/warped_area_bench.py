@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
 import integrators  # noqa: E402,F401
-from path_bench import timed_grad  # noqa: E402
+from path_bench import equal_time as equal_time_gradient, timed_grad  # noqa: E402
 from tests.gradcheck import compare, fd_image, offset  # noqa: E402
 
 PEERS = {
@@ -68,27 +68,6 @@ def configs(res):
     scene, params, perturb, depth = S.triangle_shadow(res)
     out["triangle shadow (secondary, scaling)"] = (scene, params, perturb, SHADOW_PEERS, 0.02, depth)
     return out
-
-
-def scaled(cfg, k):
-    """The configuration with its non-zero boundary sample counts multiplied by k."""
-    out = dict(cfg)
-    for key in ("primary_spp", "secondary_spp"):
-        if out.get(key, 0) > 0:
-            out[key] = max(1, int(round(out[key] * k)))
-    return out
-
-
-def equal_time_spp(scene, params, perturb, cfg, budget):
-    """Sample counts for ~``budget`` s per gradient: scale from a small run, then correct once."""
-    timed_grad(scene, params, perturb, cfg, spp=4)            # compile / warm up
-    _, t1 = timed_grad(scene, params, perturb, cfg, spp=4)
-    k = max(budget / max(t1, 1e-3), 1.0)
-    for _ in range(2):  # costs are not linear in the counts at small sizes: measure and rescale
-        timed_grad(scene, params, perturb, scaled(cfg, k), spp=max(1, int(4 * k)), seed=3)
-        _, t = timed_grad(scene, params, perturb, scaled(cfg, k), spp=max(1, int(4 * k)), seed=3)
-        k = max(k * budget / max(t, 1e-3), 1.0)
-    return scaled(cfg, k), max(1, int(4 * k))
 
 
 def _hwm_mib():
@@ -128,9 +107,7 @@ def equal_time(res, budget, ref_spp, ref_passes, only=None):
         results = {}
         for peer, cfg in peers.items():
             try:
-                big, spp = equal_time_spp(scene, params, perturb, cfg, budget)
-                timed_grad(scene, params, perturb, big, spp=spp, seed=2)  # kernels for these sizes
-                g, t = timed_grad(scene, params, perturb, big, spp=spp)
+                big, spp, g, t = equal_time_gradient(scene, params, perturb, cfg, budget)
                 mem = peak_memory(res, name, big, spp)
                 results[peer] = (compare(g, ref), t, mem)
             except Exception as e:  # a peer that cannot run this scene is reported, not fatal
