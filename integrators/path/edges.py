@@ -88,6 +88,13 @@ def candidate_edges(V: np.ndarray, F: np.ndarray, o, flat_shaded: bool, crease_c
     return np.flatnonzero(keep)
 
 
+def scene_meshes(scene):
+    """(non-empty meshes of ``scene``, those whose vertex buffer carries a derivative)."""
+    import drjit as dr
+    meshes = [s for s in scene.shapes() if s.is_mesh() and s.face_count() > 0]
+    return meshes, [m for m in meshes if dr.grad_enabled(m.vertex_positions_buffer())]
+
+
 def mesh_arrays(shape):
     """(V (N, 3) float64, F (M, 3) int64) of a Mitsuba mesh, detached; None for an empty mesh.
     Raises ValueError naming the mesh when a vertex position is NaN/Inf."""

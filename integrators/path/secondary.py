@@ -33,7 +33,8 @@ import drjit as dr
 import mitsuba as mi
 
 from .edge_tree import EdgeTree, light_cones, scene_edges
-from .edges import attached_edge_point
+from .edges import attached_edge_point, scene_meshes
+from .emitter_motion import mis_weight
 from .vertices import vertex_term_image
 
 EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
@@ -120,7 +121,7 @@ def _nee_share(scene, si, bsdf, ray, f, active):
     ds = mi.DirectionSample3f(scene, hit, si)
     pdf_e = scene.pdf_emitter_direction(si, ds, active)
     pdf_b = bsdf.pdf(mi.BSDFContext(), si, si.to_local(ray.d), active)
-    w_e = dr.select(pdf_e > 0, dr.square(pdf_e) / (dr.square(pdf_e) + dr.square(pdf_b)), 0.0)
+    w_e = mis_weight(pdf_e, pdf_b)  # prb's power heuristic (0 where pdf_e = 0)
     E = dr.select(active, w_e * f * em.eval(hit, active), 0.0)
     with dr.resume_grad():
         p_L = scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape,
@@ -137,8 +138,7 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     max_depth = int(integrator.max_depth)
     if spp <= 0 or max_depth < 2:
         return zero
-    meshes = [s for s in scene.shapes() if s.is_mesh() and s.face_count() > 0]
-    moving = [m for m in meshes if dr.grad_enabled(m.vertex_positions_buffer())]
+    meshes, moving = scene_meshes(scene)
     if not moving:  # nothing moves: no boundary moves either
         return zero
     tree = EdgeTree(scene_edges(meshes, [m in moving for m in meshes]))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
+from .edges import scene_meshes
 from .vertices import vertex_term_image
 from .warp_field import DirectionWarp
 
@@ -125,8 +126,7 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pas
     max_depth = int(integrator.max_depth)
     if spp <= 0 or max_depth < 2:
         return zero
-    meshes = [s for s in scene.shapes() if s.is_mesh() and s.face_count() > 0]
-    if not any(dr.grad_enabled(m.vertex_positions_buffer()) for m in meshes):
+    if not scene_meshes(scene)[1]:
         return zero  # nothing moves: no boundary moves either
     warp = DirectionWarp(scene, integrator.secondary_aux_rays, integrator.secondary_kappa, integrator.power)
 
