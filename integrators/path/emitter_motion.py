@@ -34,6 +34,8 @@ import mitsuba as mi
 
 from .vertices import vertex_term_image
 
+mis_weight = mi.ad.integrators.common.mis_weight  # power heuristic, as prb weights its NEE
+
 
 def moving_emitters(scene) -> list:
     """(emitter, attached position value or None) for emitters whose position carries a derivative:
@@ -107,7 +109,7 @@ def _nee_light_motion(scene, sampler, vertex, emitters):
     ds, em_weight = scene.sample_emitter_direction(si, sampler.next_2d(active), True, active)
     active &= (ds.pdf != 0) & dr.any(em_weight != 0)
     wo = si.to_local(ds.d)
-    mis = dr.select(ds.delta, 1.0, _power_heuristic(ds.pdf, bsdf.pdf(ctx, si, wo, active)))
+    mis = dr.select(ds.delta, 1.0, mis_weight(ds.pdf, bsdf.pdf(ctx, si, wo, active)))
     x = si.p
 
     def contribution(p, n, a):
@@ -123,11 +125,6 @@ def _nee_light_motion(scene, sampler, vertex, emitters):
         moved = contribution(p, n, a)
         fixed = contribution(dr.detach(p), dr.detach(n), 1.0)
         return dr.select(active, vertex.β * em_weight * mis * (moved - fixed), 0.0)
-
-
-def _power_heuristic(a, b):
-    a2, b2 = dr.square(a), dr.square(b)
-    return dr.select(a2 + b2 > 0, a2 / (a2 + b2), 0.0)
 
 
 def emitter_motion_image(integrator, scene, sensor, seed: int, spp: int):
