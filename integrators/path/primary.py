@@ -47,7 +47,6 @@ SPLIT_PIXELS = 1e-4  # shift of the two halves of a sample that lies on a pixel 
 OCCLUSION_TOL = 1e-3  # an edge point is hidden by a hit nearer than (1 - tol) x its distance
 PILOT = 0.25  # fraction of the primary samples that pick edges by length only (0: no guiding)
 DEFENSIVE = 0.1  # guided weight floor, relative to the mean pilot jump
-STRATIFY = True  # jittered i/N edge choice (see primary_boundary_image)
 
 
 def filter_integral(rfilter) -> float:
@@ -216,10 +215,7 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
             sampler.seed(seed ^ salt, n_lanes)
             # Stratified over the lanes (jittered i/n): each pixel crossed by an edge receives an
             # almost fixed number of samples instead of a Poisson-distributed one.
-            if STRATIFY:
-                u = mi.Float((dr.arange(mi.Float64, n_lanes) + mi.Float64(sampler.next_1d())) / n_lanes)
-            else:
-                u = sampler.next_1d()
+            u = mi.Float((dr.arange(mi.Float64, n_lanes) + mi.Float64(sampler.next_1d())) / n_lanes)
             sample = edges.sample(dr.minimum(u, 1.0 - 2.0 ** -24),
                                   None if density is None else length * density)
             ΔL = _jump(integrator, scene, sensor, edges, sampler, sample)
