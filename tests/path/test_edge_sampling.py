@@ -90,3 +90,5 @@ def test_degenerate_and_bad_geometry():
         params["m.vertex_positions"] = np.full(12, np.nan)
     with pytest.raises(Exception, match="primary_spp must be >= 0"):  # Mitsuba wraps it in RuntimeError
         mi.load_dict({"type": "edge_sampling", "primary_spp": -1})
+    with pytest.raises(Exception, match="emitter_spp must be >= 0"):
+        mi.load_dict({"type": "edge_sampling", "emitter_spp": -1})
