@@ -49,6 +49,7 @@ import mitsuba as mi
 
 B_MISS = 1e3        # boundary test of rays that leave the scene (no edge anywhere there)
 STATIC_BOUNDARY_SCALE = 100.0  # direction space: boundary test of static hits x this (DirectionWarp)
+LOBE_SCALES = (1.0, 100.0)  # direction space: concentrations of the proposal's vMF lobes / κ
 W_DENOM_MIN = 1e-6  # floor of D + B (the weight is singular where both vanish)
 
 
@@ -60,12 +61,36 @@ def harmonic_weight(D, B, kappa: float, power: float, o):
     return w, grad_w
 
 
-def ratio_field(rows, kappa: float):
+def mixture_weight(one_minus_cos, B, kappa: float, power: float, o, scales, j: int):
+    """Weight, kernel-centre gradient and score of an auxiliary direction drawn from component ``j``
+    of an equal-weight mixture of von Mises-Fisher lobes with concentrations ``kappa * scales``.
+
+    w̃ = (D+B)^-γ / p̂ with D = exp(κ (1 - ω·ω')) - 1 and p̂ = Σ_k m_k exp(-κ m_k (1 - ω·ω')) / K the
+    mixture density up to a constant (one component: p̂ = 1 / (D+1), the single-lobe weight of
+    :func:`harmonic_weight`). The gradient with respect to ω (auxiliary direction held fixed) has the
+    kernel part and the proposal part -w̃ ∇log p̂; :func:`ratio_field` adds -w̃ s_j itself (s_j = κ m_j o,
+    the score of the component the sample was drawn from), so the proposal part passed here is
+    w̃ (s_j - ∇log p̂), zero for one component. Returns (w̃, gradient, s_j).
+    """
+    terms = [(m / len(scales)) * dr.exp(-kappa * m * one_minus_cos) for m in scales]
+    p = dr.maximum(sum(terms[1:], terms[0]), 1e-30)
+    grad_log_p = (kappa * sum((t * m for t, m in zip(terms[1:], scales[1:])), terms[0] * scales[0]) / p) * o
+    D = dr.exp(dr.minimum(kappa * one_minus_cos, 60.0)) - 1
+    denom = dr.maximum(D + B, W_DENOM_MIN)
+    w = dr.power(denom, -power) / p
+    s = (kappa * scales[j]) * o
+    grad = (power * kappa) * (D + 1) * dr.power(denom, -power - 1) / p * o + w * (s - grad_log_p)
+    return w, grad, s
+
+
+def ratio_field(rows):
     """ΔV and Δdiv (attached, zero-valued) of the ratio estimate from auxiliary samples ``rows``.
 
-    ``rows[i] = (w̃_i, g_i, o_i, v_i)``: weight, its kernel gradient with respect to the kernel centre
-    (``harmonic_weight``), the sample's offset from the centre (tangential coordinates; Gaussian/vMF
-    proposal, so ∇ log p(x'_i | x) = s_i = κ o_i) and its attached zero-valued 2D velocity. With
+    ``rows[i] = (w̃_i, g_i, s_i, v_i)``: weight, its gradient with respect to the kernel centre with
+    the sample held fixed, less the part -w̃_i s_i of its own proposal density (``harmonic_weight``,
+    ``mixture_weight``), the score s_i = ∇ log p_i(x'_i | x) of the density it was drawn from (κ o_i
+    for a Gaussian/vMF lobe of concentration κ, o_i the tangential offset) and its attached
+    zero-valued 2D velocity. With
     r_i = w̃_i / W, V̂ = Σ r_i v_i and
 
         ∇·E[V̂] = E[ Σ_i (g_i - w̃_i s_i) · (v_i - V̂) / W  +  Σ_j s_j · (V̂ - V̂_{-j}) ],
@@ -81,12 +106,12 @@ def ratio_field(rows, kappa: float):
         r = [row[0] / W for row in rows]
         G = sum(row[1] for row in rows)
         # r_j² s_j / (W_{-j} / W), with W_{-j} summed explicitly (1 - r_j cancels when r_j ~ 1).
-        t = [dr.square(r[j]) * (kappa * rows[j][2]) / dr.maximum(sum(r[k] for k in range(n) if k != j), 1e-30)
+        t = [dr.square(r[j]) * rows[j][2] / dr.maximum(sum(r[k] for k in range(n) if k != j), 1e-30)
              for j in range(n)]
         coef = []
         for i in range(n):
             loo = sum((t[j] for j in range(n) if j != i), mi.Vector2f(0))
-            coef.append((rows[i][1] - r[i] * G) / W + dr.square(r[i]) * (kappa * rows[i][2]) - r[i] * loo)
+            coef.append((rows[i][1] - r[i] * G) / W + dr.square(r[i]) * rows[i][2] - r[i] * loo)
     ΔV = sum((r[i] * rows[i][3] for i in range(1, n)), r[0] * rows[0][3])
     Δdiv = sum((dr.dot(coef[i], rows[i][3]) for i in range(1, n)), dr.dot(coef[0], rows[0][3]))
     return ΔV, Δdiv, r
@@ -150,8 +175,8 @@ class FilmWarp:
             dX = dr.select(hit, Xi - dr.detach(Xi), mi.Vector2f(0))
             sampler.schedule_state()  # one kernel per auxiliary ray, not one that grows with aux_rays
             dr.eval(w, gw, o, dX)
-            rows.append((w, gw, o, dX))
-        ΔX, Δdiv, _ = ratio_field(rows, kappa)
+            rows.append((w, gw, kappa * o, dX))
+        ΔX, Δdiv, _ = ratio_field(rows)
         return ΔX, Δdiv
 
 
@@ -186,8 +211,9 @@ class DirectionWarp:
     A vertex lying on a moving shape makes every hit move (x moves).
     """
 
-    def __init__(self, scene, aux_rays: int, kappa: float, power: float):
+    def __init__(self, scene, aux_rays: int, kappa: float, power: float, scales=LOBE_SCALES):
         self.scene, self.aux_rays, self.kappa, self.power = scene, aux_rays, kappa, power
+        self.scales = tuple(float(m) for m in scales)
         self.moving = [s for s in scene.shapes() if s.is_mesh() and dr.grad_enabled(s.vertex_positions_buffer())]
 
     def estimate(self, o, x_shift, frame, sampler, active, x_moves=False):
@@ -199,9 +225,10 @@ class DirectionWarp:
         """
         kappa, n = self.kappa, self.aux_rays
         rows = []
-        for _ in range(n):
+        for i in range(n):
+            j = i % len(self.scales)  # deterministic allocation to the mixture's lobes
             with dr.suspend_grad():
-                u = mi.warp.square_to_von_mises_fisher(sampler.next_2d(active), kappa)
+                u = mi.warp.square_to_von_mises_fisher(sampler.next_2d(active), kappa * self.scales[j])
                 off = mi.Vector2f(u.x, u.y)
                 # 1 - cos from the tangential part (exact where 1 - u.z underflows in float32).
                 one_minus_cos = dr.squared_norm(off) / (1 + u.z)
@@ -215,17 +242,16 @@ class DirectionWarp:
                 for shape in self.moving:
                     moving |= si.shape == mi.ShapePtr(shape)
                 B = dr.select(hit, dr.select(moving, 0.5, 0.5 * STATIC_BOUNDARY_SCALE) * kappa * s * s, B_MISS)
-                D = dr.exp(dr.minimum(kappa * one_minus_cos, 60.0)) - 1
-                w, g = harmonic_weight(D, B, kappa, self.power, off)
+                w, g, score = mixture_weight(one_minus_cos, B, kappa, self.power, off, self.scales, j)
                 w = dr.select(active, w, 1.0)
             p = si.p if x_shift is None else si.p - x_shift
             ω_i = dr.normalize(p - o)
             v = dr.select(hit & active, ω_i - dr.detach(ω_i), mi.Vector3f(0))
             sampler.schedule_state()
-            dr.eval(w, g, off, v)
-            rows.append((w, g, off, v))
-        ΔV, Δdiv, r = ratio_field([(w, g, off, mi.Vector2f(dr.dot(frame.s, v), dr.dot(frame.t, v)))
-                                   for w, g, off, v in rows], kappa)
+            dr.eval(w, g, score, v)
+            rows.append((w, g, score, v))
+        ΔV, Δdiv, r = ratio_field([(w, g, score, mi.Vector2f(dr.dot(frame.s, v), dr.dot(frame.t, v)))
+                                   for w, g, score, v in rows])
         # The sphere's curvature term of ∇·(P_ω U) (O(|v| / κ), kept for completeness).
         Δdiv -= 2 * sum(r[i] * dr.dot(frame.n, rows[i][3]) for i in range(len(rows)))
         return ΔV, Δdiv

@@ -92,8 +92,8 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
     # ``samples_per_pass`` film samples (whole pixel rows), the secondary term in blocks of at most
     # ``samples_per_pass`` camera paths (whole samples per pixel). In forward mode each pass is
     # traversed on its own, so the AD graph of the reparameterized path evaluations (~0.8 KiB per
-    # primary sample) is bounded by the pass size instead of growing with spp x pixels; reverse
-    # mode traverses once (see render_backward).
+    # primary sample) is bounded by the pass size instead of growing with spp x pixels; so does
+    # reverse mode (one traversal per pass, see render_backward).
     def _passes(self, sensor):
         W, H = (int(v) for v in sensor.film().crop_size())
         spp = self.primary_spp + self.primary_spp % 2
@@ -140,15 +140,14 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
         sensor = self._sensor(scene, sensor)
         g = np.array(grad_in)[..., :3]
         with dr.resume_grad():
-            # One traversal for all passes: clearing edges after a pass would also cut the graph
-            # *above* the scene parameters (e.g. theta -> vertex positions), so reverse mode keeps
-            # every pass's graph until the end (memory is bounded in forward mode only).
-            loss = None
+            # One traversal per pass, like forward mode, so that only one pass's AD graph is alive at
+            # a time. ClearInterior without ClearEdges: clearing the traversed edges would also cut
+            # the graph *above* the scene parameters (e.g. theta -> vertex positions) that later
+            # passes still need; the pass's own nodes are freed with its image.
             for r0, r1, img in self._boundary_images(scene, sensor, int(seed)):
                 term = dr.sum(img * mi.TensorXf(np.ascontiguousarray(g[r0:r1])), axis=None)
-                loss = term if loss is None else loss + term
-            if loss is not None:
-                dr.backward_from(loss, flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
+                dr.backward_from(term, flags=dr.ADFlag.ClearInterior | dr.ADFlag.AllowNoGrad)
+                del term, img
 
     def radiance(self, scene, sensor, x, sampler):
         """Radiance through film points ``x`` (pixels), differentiable in x and in the scene."""
