@@ -30,8 +30,8 @@ pixels⁻², default 16), ``power`` (harmonic exponent γ >= 1, default 2),
 ``secondary_spp`` (camera paths per pixel for the secondary boundary term at every path vertex of
 depth 0 .. max_depth - 2, :mod:`.warped_secondary`; default 0 = off, needs a finite ``max_depth``),
 ``secondary_kappa`` (concentration of the von Mises-Fisher kernel on the sphere of directions,
-default 1e5, i.e. a kernel width of ~3 mrad: the estimate's bias shrinks with the width, its
-variance grows).
+default 1e5, i.e. a kernel width of ~3 mrad; the auxiliary directions come from lobes of 1, 30 and
+1000 times this concentration, see :class:`.warp_field.DirectionWarp`).
 
 Requirements: for the primary term, a continuous reconstruction filter (``gaussian``, ``tent``...): a
 box filter's pixel borders are static discontinuities of f_j that no warp field following the

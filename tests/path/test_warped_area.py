@@ -221,20 +221,19 @@ def shadow():
 
 
 def test_triangle_shadow_default(shadow):
-    """Fast default-run check with stated looser bounds (the kernel-width bias is ~5 % at the default
-    secondary_kappa = 1e5; measured at 2048 spp: mean rel. 10-15 %, image sum 3-6 %, sign 100 %)."""
+    """Fast default-run check: the image sum meets the issue's bound; the per-pixel error is noise
+    at this sample count (measured at 4096 spp: mean rel. 19-20 %, image sum 0.1-1.0 %, sign 100 %)."""
     scene, params, perturb, depth, ref = shadow
-    rep = compare(forward_grad(scene, params, perturb, wa2(depth, 2048), spp=16, seed=1), ref)
-    assert rep.mean_rel <= 0.25 and rep.sum_rel <= 0.10 and rep.sign == 1.0, rep
+    rep = compare(forward_grad(scene, params, perturb, wa2(depth, 4096), spp=16, seed=1), ref)
+    assert rep.mean_rel <= 0.25 and rep.sum_rel <= 0.02 and rep.sign == 1.0, rep
     miss = compare(forward_grad(scene, params, perturb, wa2(depth, 0), spp=16, seed=1), ref)
     assert miss.rel_l2 > 0.5, miss
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="measured at 8192 secondary spp, secondary_kappa 1e5, 8 aux rays: mean rel. "
-                   "10.5 %, image sum 4.8 %, sign 100 % (targets 5 % / 2 %): kernel-width bias of E[V] plus noise")
 def test_triangle_shadow():
-    check_secondary(S.triangle_shadow, 8192, 8192, 4, (0.05, 0.02))
+    """The issue's tolerances (measured: mean rel. 4.8 %, rel. L2 5.8 %, image sum 1.2 %, sign 100 %)."""
+    check_secondary(S.triangle_shadow, 131072, 8192, 8, (0.05, 0.02))
 
 
 @pytest.mark.slow
@@ -323,9 +322,9 @@ def test_direction_warp_divergence_matches_finite_differences():
     kappa, aux, reps = 2000.0, 8, 1 << 18
     scene, perturb, x, w0, m, _ = _edge_view(kappa)
     e = np.cross(w0, m)
-    # The proposal's narrow lobe (concentration 100 κ) makes E[V̂] vary on 0.1 kernel widths next to
-    # the edge: a step of 0.1 widths left 40 % FD truncation error there, 0.02 widths ~1 %.
-    h = 0.02 / np.sqrt(kappa)
+    # The proposal's narrow lobes (up to 1000 κ) make E[V̂] vary on ~0.03 kernel widths next to the
+    # edge: a step of 0.1 widths left 40 % FD truncation error there, 0.005 widths ~2 %.
+    h = 0.005 / np.sqrt(kappa)
     fd, est = [], []
     for off in (-1.0, 0.0, 1.0):
         w = w0 + m * off / np.sqrt(kappa)
