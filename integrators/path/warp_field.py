@@ -57,26 +57,20 @@ LOBE_SCALES = (1.0, 30.0, 1000.0)  # direction space: concentrations of the prop
 W_DENOM_MIN = 1e-6  # floor of D + B (the weight is singular where both vanish)
 
 
-def harmonic_weight(D, B, kappa: float, power: float, o):
-    """w̃ = (D+1)(D+B)^-γ and its gradient with respect to the kernel centre, for offset ``o = x' - x``."""
-    denom = dr.maximum(D + B, W_DENOM_MIN)
-    w = (D + 1) * dr.power(denom, -power)
-    grad_w = (power * kappa) * (D + 1) * (D + 1) * dr.power(denom, -power - 1) * o
-    return w, grad_w
+def mixture_weight(one_minus_cos, B, kappa: float, power: float, o, scales, j: int, n: int):
+    """Weight, kernel-centre gradient and score of an auxiliary direction drawn from lobe ``j`` of
+    von Mises-Fisher lobes with concentrations ``kappa * scales``, sample i of n using lobe i mod K.
 
-
-def mixture_weight(one_minus_cos, B, kappa: float, power: float, o, scales, j: int):
-    """Weight, kernel-centre gradient and score of an auxiliary direction drawn from component ``j``
-    of an equal-weight mixture of von Mises-Fisher lobes with concentrations ``kappa * scales``.
-
-    w̃ = (D+B)^-γ / p̂ with D = exp(κ (1 - ω·ω')) - 1 and p̂ = Σ_k m_k exp(-κ m_k (1 - ω·ω')) / K the
-    mixture density up to a constant (one component: p̂ = 1 / (D+1), the single-lobe weight of
-    :func:`harmonic_weight`). The gradient with respect to ω (auxiliary direction held fixed) has the
+    w̃ = (D+B)^-γ / p̂ with D = exp(κ (1 - ω·ω')) - 1 and p̂ = Σ_k c_k m_k exp(-κ m_k (1 - ω·ω')) the
+    density of the n samples' mixture up to a constant (c_k: share of the samples from lobe k; one
+    lobe: p̂ = 1 / (D+1)). On the film, with Gaussian lobes, 1 - ω·ω' is |o|²/2 and everything else
+    is the same. The gradient with respect to ω (auxiliary direction held fixed) has the
     kernel part and the proposal part -w̃ ∇log p̂; :func:`ratio_field` adds -w̃ s_j itself (s_j = κ m_j o,
     the score of the component the sample was drawn from), so the proposal part passed here is
     w̃ (s_j - ∇log p̂), zero for one component. Returns (w̃, gradient, s_j).
     """
-    terms = [(m / len(scales)) * dr.exp(-kappa * m * one_minus_cos) for m in scales]
+    K = len(scales)
+    terms = [(len(range(k, n, K)) / n * m) * dr.exp(-kappa * m * one_minus_cos) for k, m in enumerate(scales)]
     p = dr.maximum(sum(terms[1:], terms[0]), 1e-30)
     grad_log_p = (kappa * sum((t * m for t, m in zip(terms[1:], scales[1:])), terms[0] * scales[0]) / p) * o
     D = dr.exp(dr.minimum(kappa * one_minus_cos, 60.0)) - 1
@@ -108,8 +102,8 @@ def ratio_field(rows):
     """ΔV and Δdiv (attached, zero-valued) of the ratio estimate from auxiliary samples ``rows``.
 
     ``rows[i] = (w̃_i, g_i, s_i, v_i)``: weight, its gradient with respect to the kernel centre with
-    the sample held fixed, less the part -w̃_i s_i of its own proposal density (``harmonic_weight``,
-    ``mixture_weight``), the score s_i = ∇ log p_i(x'_i | x) of the density it was drawn from (κ o_i
+    the sample held fixed, less the part -w̃_i s_i of its own proposal density
+    (``mixture_weight``), the score s_i = ∇ log p_i(x'_i | x) of the density it was drawn from (κ o_i
     for a Gaussian/vMF lobe of concentration κ, o_i the tangential offset) and its attached
     zero-valued 2D velocity. With
     r_i = w̃_i / W, V̂ = Σ r_i v_i and
@@ -165,9 +159,10 @@ def edge_sine_distance(scene, si, origin):
 class FilmWarp:
     """Film-space (primary visibility) warp field of a pinhole camera, estimated per film sample."""
 
-    def __init__(self, scene, sensor, camera, aux_rays: int, kappa: float, power: float):
+    def __init__(self, scene, sensor, camera, aux_rays: int, kappa: float, power: float, scales=LOBE_SCALES):
         self.scene, self.sensor, self.camera = scene, sensor, camera
         self.aux_rays, self.kappa, self.power = aux_rays, kappa, power
+        self.scales = tuple(float(m) for m in scales)  # Gaussian lobes of variance 1 / (κ m), as on the sphere
         # Film pixels per radian of view angle at the image centre (converts the edge test to pixels).
         self.f_px = 0.5 * camera.W / camera.tx
 
@@ -180,9 +175,10 @@ class FilmWarp:
         """Attached zero-valued (ΔX, Δdiv) for film points ``x``: derivatives V̂(x) and ∇·E[V̂](x)."""
         kappa = self.kappa
         rows = []
-        for _ in range(self.aux_rays):
+        for i in range(self.aux_rays):
+            j = i % len(self.scales)
             with dr.suspend_grad():
-                o = mi.warp.square_to_std_normal(sampler.next_2d()) * float(kappa ** -0.5)
+                o = mi.warp.square_to_std_normal(sampler.next_2d()) * float((kappa * self.scales[j]) ** -0.5)
                 ray = self._ray(dr.detach(x) + o)
             # Hit point following its shape (barycentrics fixed): its film projection moves with θ.
             si = self.scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape, coherent=True)
@@ -190,13 +186,13 @@ class FilmWarp:
             with dr.suspend_grad():
                 s = edge_sine_distance(self.scene, si, ray.o) * self.f_px
                 B = dr.select(hit, 0.5 * kappa * s * s, B_MISS)
-                D = dr.exp(0.5 * kappa * dr.squared_norm(o)) - 1
-                w, gw = harmonic_weight(D, B, kappa, self.power, o)
+                w, gw, score = mixture_weight(0.5 * dr.squared_norm(o), B, kappa, self.power, o, self.scales, j,
+                                              self.aux_rays)
             Xi = self.camera.film(dr.select(hit, si.p, ray.o + ray.d))  # misses: a static point
             dX = dr.select(hit, Xi - dr.detach(Xi), mi.Vector2f(0))
             sampler.schedule_state()  # one kernel per auxiliary ray, not one that grows with aux_rays
-            dr.eval(w, gw, o, dX)
-            rows.append((w, gw, kappa * o, dX))
+            dr.eval(w, gw, score, dX)
+            rows.append((w, gw, score, dX))
         ΔX, Δdiv, _ = ratio_field(rows)
         return ΔX, Δdiv
 
@@ -213,7 +209,7 @@ class DirectionWarp:
     the sine of the angle between ω'_i and the nearest edge of the triangle it hits, seen from x.
 
     Let U = Σ r_i v_i (r_i = w̃_i / W, v_i = ∂ω_i/∂θ, 3D) and V = P_ω U its tangential part. With
-    o_i the tangential coordinates of ω'_i in ω's frame, ∇_ω D = -κ (D+1) o_i, so ``harmonic_weight``
+    o_i the tangential coordinates of ω'_i in ω's frame, ∇_ω D = -κ (D+1) o_i, so ``mixture_weight``
     applies unchanged, and the surface divergence of V is
 
         ∇·V = Σ_i v_i · (g_i - r_i G) / W - 2 ω·U  +  Σ_i r_i² s_i · (v_i - U_{-i}),
@@ -269,7 +265,7 @@ class DirectionWarp:
                 for shape in self.moving:
                     moving |= si.shape == mi.ShapePtr(shape)
                 B = dr.select(hit, dr.select(moving, 0.5, 0.5 * STATIC_BOUNDARY_SCALE) * kappa * s * s, B_MISS)
-                w, g, score = mixture_weight(one_minus_cos, B, kappa, self.power, off, self.scales, j)
+                w, g, score = mixture_weight(one_minus_cos, B, kappa, self.power, off, self.scales, j, n)
                 w = dr.select(active, w, 1.0)
             p = si.p if x_shift is None else si.p - x_shift
             ω_i = dr.normalize(p - o)
