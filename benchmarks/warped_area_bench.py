@@ -7,7 +7,8 @@
    high-spp central-FD image of Mitsuba's ``path``, image-sum error, and the L2 ratio to
    ``edge_sampling``, and that ratio times sqrt(time ratio) (error at exactly equal time, as Monte
    Carlo error falls like 1/sqrt(time)). Peak memory: the peak RSS of a fresh process running one
-   such gradient (and its growth during the gradient).
+   such gradient (and its growth during the gradient), in forward mode and in reverse mode
+   (``render_backward`` with unit weights, same sample counts).
    Secondary visibility: the triangle-shadow configuration of tests/path/test_secondary.py (the
    occluder is out of view, box filter), ``warped_area`` against ``edge_sampling``, both with only
    their secondary terms on (``secondary_spp`` scaled to the budget), plus ``prb`` and
@@ -35,7 +36,7 @@ sys.path.insert(0, HERE)
 
 import integrators  # noqa: E402,F401
 from path_bench import equal_time as equal_time_gradient, timed_grad  # noqa: E402
-from tests.gradcheck import compare, fd_image, offset  # noqa: E402
+from tests.gradcheck import compare, fd_image, offset, reverse_grad  # noqa: E402
 
 PEERS = {
     "warped_area": {"type": "warped_area", "max_depth": 2, "primary_spp": 4},
@@ -84,14 +85,21 @@ def child(args):
     scene, params, perturb = configs(args.res)[args.config][:3]
     cfg = json.loads(args.cfg)
     base = _hwm_mib()
-    _, t = timed_grad(scene, params, perturb, cfg, spp=args.spp)
+    if args.reverse:
+        H, W = (int(v) for v in scene.sensors()[0].film().crop_size())[::-1]
+        t = time.perf_counter()
+        reverse_grad(scene, params, perturb, cfg, np.ones((H, W, 3)), spp=args.spp)
+        t = time.perf_counter() - t
+    else:
+        _, t = timed_grad(scene, params, perturb, cfg, spp=args.spp)
     peak = _hwm_mib()
     print(json.dumps({"peak_mib": peak, "growth_mib": peak - base, "time": t}))
 
 
-def peak_memory(res, config, cfg, spp):
+def peak_memory(res, config, cfg, spp, reverse=False):
     out = subprocess.run([sys.executable, __file__, "--child", "--res", str(res), "--config", config,
-                          "--cfg", json.dumps(cfg), "--spp", str(spp)], capture_output=True, text=True)
+                          "--cfg", json.dumps(cfg), "--spp", str(spp)] + (["--reverse"] if reverse else []),
+                         capture_output=True, text=True)
     try:
         return json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -109,13 +117,14 @@ def equal_time(res, budget, ref_spp, ref_passes, only=None):
             try:
                 big, spp, g, t = equal_time_gradient(scene, params, perturb, cfg, budget)
                 mem = peak_memory(res, name, big, spp)
+                mem["rev_peak_mib"] = peak_memory(res, name, big, spp, reverse=True)["peak_mib"]
                 results[peer] = (compare(g, ref), t, mem)
             except Exception as e:  # a peer that cannot run this scene is reported, not fatal
                 results[peer] = (f"{type(e).__name__}: {str(e).splitlines()[0][:60]}", 0.0, None)
         base = results["edge_sampling"][0]
         print(f"\n## {name}")
         print(f"{'integrator':18s} {'time s':>7s} {'rel L2':>8s} {'mean rel':>9s} {'sum err':>8s} {'L2 / ES':>8s} "
-              f"{'eff. / ES':>9s} {'peak RSS':>9s}")
+              f"{'eff. / ES':>9s} {'peak RSS fwd (growth)':>22s} {'rev':>9s}")
         for peer, (rep, t, mem) in results.items():
             if isinstance(rep, str):
                 print(f"{peer:18s} {'':>7s} {rep}")
@@ -125,7 +134,7 @@ def equal_time(res, budget, ref_spp, ref_passes, only=None):
             eff = ratio * (t / max(results["edge_sampling"][1], 1e-9)) ** 0.5
             print(f"{peer:18s} {t:7.2f} {100 * rep.rel_l2:7.1f}% {100 * rep.mean_rel:8.1f}% "
                   f"{100 * rep.sum_rel:7.1f}% {ratio:8.2f} {eff:9.2f} {mem['peak_mib']:6.0f} MiB "
-                  f"(+{mem['growth_mib']:.0f})", flush=True)
+                  f"(+{mem['growth_mib']:.0f}) {mem['rev_peak_mib']:6.0f} MiB", flush=True)
 
 
 def large_mesh(level, res, spp):
@@ -161,6 +170,7 @@ def main():
     ap.add_argument("--config", help=argparse.SUPPRESS)
     ap.add_argument("--cfg", help=argparse.SUPPRESS)
     ap.add_argument("--spp", type=int, default=4, help=argparse.SUPPRESS)
+    ap.add_argument("--reverse", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     import mitsuba as mi
     mi.set_log_level(mi.LogLevel.Error)
