@@ -58,6 +58,36 @@ def face_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     return np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
 
 
+def is_planar(V: np.ndarray, F: np.ndarray, rtol: float = 1e-6) -> bool:
+    """Whether all vertices lie in the first face's plane (to ``rtol`` of the mesh's extent)."""
+    if len(F) == 0:
+        return True
+    n = face_normals(V, F[:1])[0]
+    n = n / max(float(np.linalg.norm(n)), 1e-30)
+    return bool(np.all(np.abs((V - V[F[0, 0]]) @ n) <= rtol * max(float(np.ptp(V, axis=0).max()), 1e-30)))
+
+
+def is_closed_convex(V: np.ndarray, F: np.ndarray, rtol: float = 1e-6) -> bool:
+    """Whether the mesh is closed (every edge has exactly two faces), connected and convex at every edge
+    with outward normals (the face across each edge lies on or below this face's plane): a
+    closed connected surface that is locally convex everywhere bounds a convex solid, so its
+    outside sees none of its own edges above a shading point's horizon."""
+    F = np.asarray(F, dtype=np.int64)
+    topo = edge_topology(F)
+    if len(F) == 0 or np.any(topo.faces[:, 1] < 0) or np.any(topo.nonmanifold):
+        return False
+    f0, f1 = topo.faces[:, 0], topo.faces[:, 1]
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    if connected_components(coo_matrix((np.ones(len(f0)), (f0, f1)), shape=(len(F), len(F))))[0] != 1:
+        return False  # two convex pieces can see each other
+    N = face_normals(V, F)
+    unit = N / np.maximum(np.linalg.norm(N, axis=1, keepdims=True), 1e-30)
+    opposite = F[f1].sum(axis=1) - topo.edges.sum(axis=1)  # f1's vertex off the edge
+    height = np.einsum("ij,ij->i", unit[f0], V[opposite] - V[topo.edges[:, 0]])
+    return bool(np.all(height <= rtol * max(float(np.ptp(V, axis=0).max()), 1e-30)))
+
+
 def candidate_edges(V: np.ndarray, F: np.ndarray, o, flat_shaded: bool, crease_cos: float = 1 - 1e-6):
     """Indices into ``edge_topology(F).edges`` of the edges that can be discontinuities seen from ``o``.
 

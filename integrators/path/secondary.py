@@ -33,7 +33,7 @@ import drjit as dr
 import mitsuba as mi
 
 from .edge_tree import EdgeTree, light_cones, scene_edges
-from .edges import attached_edge_point, scene_meshes
+from .edges import attached_edge_point, is_closed_convex, is_planar, mesh_arrays, scene_meshes
 from .emitter_motion import mis_weight
 from .vertices import vertex_term_image
 
@@ -149,6 +149,22 @@ def _nee_share(scene, si, bsdf, ray, hit, f, active):
         return E, dr.select(active, p_L, dr.detach(p_L))  # (inside: a select outside would detach)
 
 
+def _no_secondary_edges(scene, meshes) -> bool:
+    """True when no shading point can see an edge above its horizon: the scene's only shape is
+    a planar mesh, or a closed convex one reflecting on its front side only (a single object in
+    front of an environment light: its primary silhouette is all there is). Skipping the term
+    then saves its camera paths and tree descents (most of an equal-time budget)."""
+    shapes = scene.shapes()
+    if len(shapes) != 1 or len(meshes) != 1:
+        return False
+    arrays = mesh_arrays(meshes[0])
+    if arrays is None:
+        return True
+    V, F = arrays
+    front_only = not mi.has_flag(meshes[0].bsdf().flags(), mi.BSDFFlags.BackSide)
+    return is_planar(V, F) or (front_only and is_closed_convex(V, F))
+
+
 def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     """Film-space image (mi.TensorXf (H, W, 3), value 0) whose derivative is the secondary
     boundary term, for path vertices of depth 0 .. max_depth - 2."""
@@ -159,7 +175,7 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     if spp <= 0 or max_depth < 2:
         return zero
     meshes, moving = scene_meshes(scene)
-    if not moving:  # nothing moves: no boundary moves either
+    if not moving or _no_secondary_edges(scene, meshes):  # then no secondary boundary moves
         return zero
     tree = EdgeTree(scene_edges(meshes, [m in moving for m in meshes]))
     if tree.count == 0:

@@ -162,3 +162,32 @@ def test_secondary_with_border_sampling_filter():
     es = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 4, "secondary_spp": 2048}
     rep = compare(forward_grad(scene, params, perturb, es, spp=4, seed=1), ref)
     assert rep.sign == 1.0 and rep.sum_rel <= 0.05 and rep.mean_rel <= 0.1, rep
+
+
+def test_secondary_term_skipped_only_where_it_vanishes():
+    """A lone planar or closed convex mesh sees none of its edges above a shading point's
+    horizon: the term is skipped there (its cost is most of an equal-time budget), and computing
+    it anyway gives exactly nothing. Dented, open, two-piece or backside-lit meshes are kept."""
+    from unittest import mock
+    import integrators.path.secondary as sec
+    from integrators.path.edges import is_closed_convex, is_planar, scene_meshes
+    from tests.path import test_edge_sampling as P
+
+    V, F = b.icosphere(2, 1.0)
+    assert is_closed_convex(V, F) and not is_closed_convex(V, F[:, ::-1])  # inward normals: no
+    dented = V.copy()
+    dented[0] *= 0.5
+    assert not is_closed_convex(dented, F) and not is_closed_convex(V, F[1:])  # dented, open
+    assert not is_closed_convex(np.concatenate([V, V + 3]), np.concatenate([F, F + len(V)]))
+    assert is_planar(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0.0]]), np.array([[0, 1, 2]]))
+    for scene, skip in ((P.triangle_scene(8)[0], True), (P.flat_sphere_scene(8)[0], True),
+                        (sphere_shadow(8)[0], False), (glossy_reflection(8)[0], False)):
+        assert sec._no_secondary_edges(scene, scene_meshes(scene)[0]) == skip
+
+    scene, params, V = P.flat_sphere_scene(8)
+    perturb = offset(params, "ball.vertex_positions", np.tile([0, 0, 1.0], len(V)))
+    es = {"type": "edge_sampling", "max_depth": 3, "primary_spp": 0, "secondary_spp": 64}
+    without = forward_grad(scene, params, perturb, {**es, "secondary_spp": 0}, spp=2, seed=4)
+    with mock.patch.object(sec, "_no_secondary_edges", lambda *a: False):
+        computed = forward_grad(scene, params, perturb, es, spp=2, seed=4)
+    assert np.array_equal(computed, without)
