@@ -166,7 +166,7 @@ def test_secondary_with_border_sampling_filter():
 
 def test_secondary_term_skipped_only_where_it_vanishes():
     """A lone planar or closed convex mesh sees none of its edges above a shading point's
-    horizon: the term is skipped there (its cost is most of an equal-time budget), and computing
+    horizon: the term is skipped there (saving its camera paths), and computing
     it anyway gives exactly nothing. Dented, open, two-piece or backside-lit meshes are kept."""
     from unittest import mock
     import integrators.path.secondary as sec
