@@ -13,7 +13,10 @@ and ``direct_projective`` (default guiding and ``guiding='none'``) and ``prb``. 
 throughput: samples/s of ``edge_sampling``'s primal render against Mitsuba's ``path`` on the same
 scene at 128x128, 64 spp (at 16x16 both are dominated by per-call tracing overhead).
 
-    .venv/bin/python benchmarks/path_bench.py [--quick] [--budget SECONDS]
+    .venv/bin/python benchmarks/path_bench.py [--quick] [--budget SECONDS] [--filter gaussian]
+
+``warped_area`` is a peer too; its primary term refuses box filters, so its rows need
+``--filter gaussian`` (every integrator and the reference then use that filter).
 """
 from __future__ import annotations
 
@@ -55,6 +58,9 @@ def peers(depth):
         "direct_projective": ({"type": "direct_projective"}, "spp"),
         "direct_projective (no guiding)": ({"type": "direct_projective", "guiding": "none"}, "spp"),
         "prb": ({"type": "prb", "max_depth": depth}, "spp"),
+        # Warped-area sampling needs a continuous filter for its primary term (run with
+        # --filter gaussian; on the box-filter scenes its row reports the refusal).
+        "warped_area": ({"type": "warped_area", "max_depth": depth, "primary_spp": 16, "secondary_spp": 16}, "spp"),
     }
 
 
@@ -94,7 +100,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small images, short budget")
     ap.add_argument("--budget", type=float, default=None, help="seconds per gradient (default 4, quick 1)")
+    ap.add_argument("--filter", default="box", help="reconstruction filter of every scene (warped_area needs "
+                    "a continuous one, e.g. gaussian)")
     args = ap.parse_args()
+    if args.filter != "box":  # the same scenes, every integrator and the reference with this filter
+        import functools
+        from unittest import mock
+        from scenes import builders
+        mock.patch.object(builders, "camera", functools.partial(builders.camera, filter=args.filter)).start()
     res = 16 if args.quick else 32
     budget = args.budget or (1.0 if args.quick else 4.0)
     # FD step: with h = 0.02 edges moved ~0.4 px across box-filtered pixel borders and every
@@ -104,7 +117,7 @@ def main():
     ref_spp, ref_passes = (4096, 8) if args.quick else (8192, 16)
     import mitsuba as mi
     mi.set_log_level(mi.LogLevel.Error)
-    print(f"# edge_sampling benchmark: {res}x{res}, {budget:.1f} s per gradient, reference FD of path "
+    print(f"# edge_sampling benchmark: {res}x{res}, {args.filter} filter, {budget:.1f} s per gradient, reference FD of path "
           f"at {ref_spp} spp x {ref_passes} passes, h = {h}; variant {mi.variant()}, {os.cpu_count()} CPUs")
     rows = []
     for name, (scene, params, perturb, depth) in scenes_under_test(res).items():

@@ -53,7 +53,7 @@ import mitsuba as mi
 
 B_MISS = 1e3        # boundary test of rays that leave the scene (no edge anywhere there)
 STATIC_BOUNDARY_SCALE = 100.0  # direction space: boundary test of static hits x this (DirectionWarp)
-LOBE_SCALES = (1.0, 30.0, 1000.0)  # direction space: concentrations of the proposal's vMF lobes / κ
+LOBE_SCALES = (1.0, 30.0, 1000.0)  # proposal lobes of the auxiliary samples: concentrations / κ (film and sphere)
 W_DENOM_MIN = 1e-6  # floor of D + B (the weight is singular where both vanish)
 
 
