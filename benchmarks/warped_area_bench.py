@@ -86,7 +86,7 @@ def child(args):
     cfg = json.loads(args.cfg)
     base = _hwm_mib()
     if args.reverse:
-        H, W = (int(v) for v in scene.sensors()[0].film().crop_size())[::-1]
+        W, H = (int(v) for v in scene.sensors()[0].film().crop_size())
         t = time.perf_counter()
         reverse_grad(scene, params, perturb, cfg, np.ones((H, W, 3)), spp=args.spp)
         t = time.perf_counter() - t
