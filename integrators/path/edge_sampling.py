@@ -11,7 +11,8 @@ discontinuous, weighted by the difference of radiance across them and by their n
   (attached intersections and the solid-angle/area Jacobian of emitter samples). This is Mitsuba
   3.9's ``prb`` estimator, which this integrator extends.
 - Primary boundary: silhouette and crease edges projected on the film, chosen by length and a
-  pilot estimate of their radiance jump, stratified (:mod:`integrators.path.primary`).
+  pilot estimate of their radiance jump, stratified (:mod:`integrators.path.primary`); and the
+  shading-normal terminator inside smooth-shaded meshes (:mod:`.terminator`).
 - Secondary boundary: at every vertex of camera paths, an edge of a moving mesh from a hierarchy
   (:mod:`.secondary`, :mod:`.edge_tree`).
 - Moving lights: next-event estimation differentiated in the light's moving parameterisation
@@ -32,6 +33,7 @@ import mitsuba as mi
 from .camera_motion import CameraMotionIntegrator
 from .primary import primary_boundary_image
 from .secondary import secondary_boundary_image
+from .terminator import terminator_boundary_image
 
 
 class EdgeSamplingIntegrator(CameraMotionIntegrator):
@@ -50,6 +52,7 @@ class EdgeSamplingIntegrator(CameraMotionIntegrator):
     def extra_terms(self, scene, sensor, seed: int):
         terms = super().extra_terms(scene, sensor, seed)
         terms.append(primary_boundary_image(self, scene, sensor, seed, self.primary_spp))
+        terms.append(terminator_boundary_image(self, scene, sensor, seed, self.primary_spp))
         terms.append(secondary_boundary_image(self, scene, sensor, seed, self.secondary_spp))
         return terms
 
