@@ -138,17 +138,25 @@ def mesh_arrays(shape):
     return V, F
 
 
+def gather_per_mesh(meshes, mesh, buffer, indices, active=True, tp=None):
+    """Per lane, ``buffer(meshes[mesh])`` gathered at each of ``indices`` (a list of mi.UInt32;
+    entries of type ``tp``, default mi.Point3f): one masked gather per mesh, so that the values stay
+    attached to whatever parameters the buffers carry. Lanes of no mesh get zeros."""
+    import drjit as dr
+    import mitsuba as mi
+    tp = tp or mi.Point3f
+    out = [dr.zeros(tp, dr.width(mesh)) for _ in indices]
+    for m, shape in enumerate(meshes):
+        on = (mesh == m) & active
+        buf = buffer(shape)
+        out = [dr.select(on, dr.gather(tp, buf, i, on), o) for i, o in zip(indices, out)]
+    return out
+
+
 def attached_edge_point(meshes, mesh, i0, i1, t):
     """World point ``lerp(v[i0], v[i1], t)`` on the chosen edges, gathered from the meshes' vertex
     buffers so that it is attached to whatever parameters move them (Dr.Jit; ``mesh`` indexes
     ``meshes``, ``t`` is held fixed)."""
     import drjit as dr
-    import mitsuba as mi
-    p = dr.zeros(mi.Point3f, dr.width(t))
-    for m, shape in enumerate(meshes):
-        active = mesh == m
-        buf = shape.vertex_positions_buffer()
-        v0 = dr.gather(mi.Point3f, buf, i0, active)
-        v1 = dr.gather(mi.Point3f, buf, i1, active)
-        p = dr.select(active, dr.lerp(v0, v1, t), p)
-    return p
+    v0, v1 = gather_per_mesh(meshes, mesh, lambda shape: shape.vertex_positions_buffer(), [i0, i1])
+    return dr.lerp(v0, v1, t)

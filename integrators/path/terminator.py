@@ -43,7 +43,7 @@ import mitsuba as mi
 import numpy as np
 
 from .camera import PinholeCamera, camera_radiance
-from .edges import mesh_arrays
+from .edges import gather_per_mesh, mesh_arrays
 from .primary import EPS_PIXELS, filter_integral
 
 GRAD_STEP = 1e-3  # film-space step (pixels) of the central differences of g
@@ -99,16 +99,6 @@ class TerminatorTriangles:
         d = [(float(cam.cx) - mi.Float64(y.x)) * (2.0 * float(cam.tx) / cam.W),
              (float(cam.cy) - mi.Float64(y.y)) * (2.0 * float(cam.ty) / cam.H), mi.Float64(1.0)]
         return mi.Vector3d(*(R[i][0] * d[0] + R[i][1] * d[1] + R[i][2] * d[2] for i in range(3)))
-
-
-def _vertices(meshes, mesh, idx, buffer, active, tp=mi.Point3f):
-    """Per lane, the three vertices' entries of ``buffer(shape)`` (attached), for triangle ``idx``."""
-    out = [dr.zeros(tp, dr.width(mesh)) for _ in range(3)]
-    for m, shape in enumerate(meshes):
-        on = active & (mesh == m)
-        buf = buffer(shape)
-        out = [dr.select(on, dr.gather(tp, buf, idx[k], on), out[k]) for k in range(3)]
-    return out
 
 
 def _plane_point(c, D, p):
@@ -179,8 +169,8 @@ def terminator_boundary_image(integrator, scene, sensor, seed: int, spp: int):
         y_A, y_B = s * e + λ_lo * d, s * e + dr.maximum(λ_hi, λ_lo + 1.0) * d
         active = w > 0
         # Geometry in float64: the 3D line in T's plane and g along it (a quadratic in τ).
-        p = [mi.Point3d(v) for v in _vertices(tris.meshes, mesh, idx, lambda sh: dr.detach(sh.vertex_positions_buffer()), active)]
-        n = [mi.Vector3d(v) for v in _vertices(tris.meshes, mesh, idx, lambda sh: dr.detach(sh.vertex_normals_buffer()), active, mi.Vector3f)]
+        p = [mi.Point3d(v) for v in gather_per_mesh(tris.meshes, mesh, lambda sh: dr.detach(sh.vertex_positions_buffer()), idx, active)]
+        n = [mi.Vector3d(v) for v in gather_per_mesh(tris.meshes, mesh, lambda sh: dr.detach(sh.vertex_normals_buffer()), idx, active, mi.Vector3f)]
         Q_A, b_A, ok_A = _plane_point(c64, tris.direction(y_A), p)
         Q_B, b_B, ok_B = _plane_point(c64, tris.direction(y_B), p)
         active &= ok_A & ok_B
@@ -231,8 +221,8 @@ def terminator_boundary_image(integrator, scene, sensor, seed: int, spp: int):
 
     for ok, y, D, weight in per_root:
         # ġ at the fixed film point y: the ray through y against the moving triangle and normals.
-        p_att = _vertices(tris.meshes, mesh, idx, lambda sh: sh.vertex_positions_buffer(), ok)
-        n_att = _vertices(tris.meshes, mesh, idx, lambda sh: sh.vertex_normals_buffer(), ok, mi.Vector3f)
+        p_att = gather_per_mesh(tris.meshes, mesh, lambda sh: sh.vertex_positions_buffer(), idx, ok)
+        n_att = gather_per_mesh(tris.meshes, mesh, lambda sh: sh.vertex_normals_buffer(), idx, ok, mi.Vector3f)
         Q, b, _ = _plane_point(c32, mi.Vector3f(D), p_att)
         g = _g(c32, Q, b, n_att)
         value = dr.select(ok, weight * (g - dr.detach(g)), 0.0)
