@@ -122,13 +122,18 @@ def scalar_perturbation(params, name, step):
 
 
 def check(scene, params, perturb, h, integrator, ref=PATH, spp=16, sum_tol=0.02, spp_fd=4096):
-    """Forward-mode gradient vs central FD of ``ref``; returns the report (sum_tol None: sum not
-    checked, e.g. in-plane motion where the true image sum is ~0)."""
+    """Forward-mode gradient vs central FD of ``ref``; returns the report. sum_tol None: in-plane
+    motion, where the true image sum is a near-cancelling difference (yaw: sum 5 against an L1 norm
+    of 950, and the FD reference's own passes spread from 2 to 7), so the sum error is bounded by 2 %
+    of the reference's L1 norm instead of 2 % of the sum."""
     ref_img = fd_image(scene, params, perturb, h, reference=ref, spp=spp_fd)
     rep = compare(forward_grad(scene, params, perturb, integrator, spp=spp, seed=1), ref_img)
     print(rep)
     assert rep.mean_rel <= 0.05 and rep.sign == 1.0, rep
-    assert sum_tol is None or rep.sum_rel <= sum_tol, rep
+    if sum_tol is None:
+        assert abs(rep.sum_grad - rep.sum_ref) <= 0.02 * float(np.abs(ref_img).sum()), rep
+    else:
+        assert rep.sum_rel <= sum_tol, rep
     return rep
 
 
@@ -170,11 +175,11 @@ PATH1 = {"type": "path", "max_depth": 1}
 
 
 def test_translation_depth():
-    # Image-sum tolerance 3 %: noise-limited here (measured 1.0-2.3 % at 16-32 spp); the FD
-    # reference's own sum agrees with itself to 0.2 % between seeds.
+    # Measured: image sum 0.3-0.4 % off a 4 x 4096-spp reference (whose single passes spread by
+    # +-0.5 %), edge_sampling's sum spread 0.06 % over four seeds.
     scene, params = parallax_scene()
     check(scene, params, pose_perturbation(params, translate=(0, 0, -1.0)), 0.02, es1(primary_spp=128),
-          ref=PATH1, spp=32, sum_tol=0.03)
+          ref=PATH1, spp=32)
 
 
 @pytest.mark.slow
