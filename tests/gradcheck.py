@@ -16,6 +16,8 @@ Reported metrics (:class:`GradReport`):
   floored, it under-reports errors on sparse derivative images, hence also:
 - ``rel_l2``: ``||g - r|| / ||r||`` over the whole image;
 - ``sum_rel``: ``|sum g - sum r| / |sum r|``, the error of the image-sum derivative;
+- ``sum_rel_l1``: ``|sum g - sum r| / sum |r|``, the same error relative to the reference's L1
+  norm, for perturbations whose true image sum is a near-cancelling difference (in-plane motion);
 - ``sign``: fraction of significant reference pixels (``|r| > sign_threshold * max|r|``) whose
   sign ``g`` reproduces.
 """
@@ -35,6 +37,7 @@ class GradReport:
     sign: float
     sum_grad: float
     sum_ref: float
+    sum_rel_l1: float = float("nan")
 
     def __str__(self):
         return (f"mean rel. err {100 * self.mean_rel:.2f}%, rel. L2 err {100 * self.rel_l2:.2f}%, image-sum err {100 * self.sum_rel:.2f}% "
@@ -139,4 +142,4 @@ def compare(grad: np.ndarray, ref: np.ndarray, floor_fraction: float = 0.05,
     sig = np.abs(r) > sign_threshold * scale
     sign = float(np.mean(np.sign(g[sig]) == np.sign(r[sig]))) if sig.any() else 1.0
     rel_l2 = float(np.linalg.norm(g - r) / np.linalg.norm(r))
-    return GradReport(mean_rel, rel_l2, sum_rel, sign, sg, sr)
+    return GradReport(mean_rel, rel_l2, sum_rel, sign, sg, sr, abs(sg - sr) / float(np.abs(r).sum()))

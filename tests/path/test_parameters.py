@@ -101,21 +101,24 @@ def test_transform_translation_vs_fd():
 def test_transform_rotation_vs_fd():
     """Rotation about an axis through the origin: equal to the first-order vertex motion
     (pi/180 deg) axis x v through vertex_positions, and close to FD. The rotation's image sum is
-    ~0 (ill-conditioned) and its derivative image small, so FD noise dominates the L2 error
-    (measured 21 %); mean relative error and sign are asserted at the issue's levels."""
+    ~0 (0.16 against an L1 norm of 55), so its error is bounded relative to the L1 norm. The L2
+    error is the interior term's noise (the shading of the turning faces under the sky): 21 % at
+    8 spp, 7.7 % at 64, 4.1 % at 256, and not the FD reference's (16384 x 2 spp, h = 0.02: its
+    halves agree to 0.9 % when averaged over 8 passes each), nor the edge term's (21 % at 256 and
+    at 2048 edge spp)."""
     scene, params, V = cube_scene()
     axis = np.array([0.2, 1.0, 0.1]) / np.linalg.norm([0.2, 1.0, 0.1])
     perturb = _tr(params, "cube.to_world", axis=axis, degrees=30.0)
     es = {**ES, "primary_spp": 256}
-    g = forward_grad(scene, params, perturb, es, spp=8, seed=1)
+    g = forward_grad(scene, params, perturb, es, spp=64, seed=1)
     params["cube.to_world"] = np.eye(4)
     params.update()
     velocity = np.radians(30.0) * np.cross(axis, V)
-    g_v = forward_grad(scene, params, offset(params, "cube.vertex_positions", velocity.ravel()), es, spp=8, seed=1)
+    g_v = forward_grad(scene, params, offset(params, "cube.vertex_positions", velocity.ravel()), es, spp=64, seed=1)
     np.testing.assert_allclose(g, g_v, rtol=1e-3, atol=1e-3 * np.abs(g_v).max())
     ref = fd_image(scene, params, perturb, 0.02, reference=PATH, spp=8192, passes=2)
     rep = compare(g, ref)
-    assert rep.mean_rel <= 0.05 and rep.sign == 1.0 and rep.rel_l2 <= 0.3, rep
+    assert rep.mean_rel <= 0.05 and rep.sign == 1.0 and rep.rel_l2 <= 0.12 and rep.sum_rel_l1 <= 0.02, rep
 
 
 def test_transform_adjoint():
@@ -318,8 +321,9 @@ def test_directional_icosphere_sideways():
     perturb = offset(params, "ball.vertex_positions", np.tile([0.6, 0.3, 0.0], len(V)))
     ref = fd_image(scene, params, perturb, 0.005, reference=PATH, spp=16384, passes=2)
     rep = compare(forward_grad(scene, params, perturb, {**ES, "primary_spp": 256}, spp=4, seed=1), ref)
-    # FD noise alone is ~2 % rel. L2 here, the edge estimate's ~4 %; the image sum is in-plane (ill-conditioned).
-    assert rep.mean_rel <= 0.05 and rep.sign == 1.0 and rep.rel_l2 <= 0.08, rep
+    # FD noise alone is ~2 % rel. L2 here, the edge estimate's ~4 %; the image sum is in-plane
+    # (near-cancelling), so its error is bounded relative to the L1 norm.
+    assert rep.mean_rel <= 0.05 and rep.sign == 1.0 and rep.rel_l2 <= 0.08 and rep.sum_rel_l1 <= 0.02, rep
 
 
 # --- degenerate input -----------------------------------------------------------------------------

@@ -158,10 +158,12 @@ def test_secondary_with_border_sampling_filter():
                 "light": b.rectangle((1.5, 0, 1.2), 0.5, normal=(-1.5, 0, -0.6), emitter=b.area_light(30.0))}))
     params = scenes.ParameterMap(scene)
     perturb = _scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0))
-    ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": 2}, spp=8192, passes=2)
-    es = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 4, "secondary_spp": 2048}
+    # At the tolerances. Measured against 8 x 8192 spp: 2048 edge spp 0.6-1.7 % image sum,
+    # 2.2 % mean rel.; 8192: 0.1 %, 1.4-1.6 %.
+    ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": 2}, spp=8192, passes=8)
+    es = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 4, "secondary_spp": 4096}
     rep = compare(forward_grad(scene, params, perturb, es, spp=4, seed=1), ref)
-    assert rep.sign == 1.0 and rep.sum_rel <= 0.05 and rep.mean_rel <= 0.1, rep
+    assert rep.sign == 1.0 and rep.sum_rel <= 0.02 and rep.mean_rel <= 0.05, rep
 
 
 def test_secondary_term_skipped_only_where_it_vanishes():
