@@ -34,7 +34,10 @@ through it hits T itself (visibility).
 Candidates: triangles of meshes with vertex normals where n_i·(c - p_j) <= 0 for some (i, j) and
 > 0 for another (otherwise g has one sign on T), with all vertices in front of the near plane and
 the projection overlapping the film (plus the filter's reach). Left out: triangles crossing the
-near plane, and camera-motion derivatives of the curve (the camera centre is held fixed here).
+near plane. Camera motion needs nothing here: the centre c is a constant in this module, but a
+camera translation is differentiated as the scene moving the other way (:mod:`.camera_motion`),
+which ġ sees through the attached vertex buffers; rotation and field of view leave g unchanged and
+are covered by the camera warp term.
 """
 from __future__ import annotations
 
