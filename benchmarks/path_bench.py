@@ -34,16 +34,23 @@ from tests.gradcheck import compare, fd_image, forward_grad  # noqa: E402
 
 
 def scenes_under_test(res):
+    """name -> (scene, params, perturbation, max_depth, exact derivative image or None)."""
     from tests.path import test_edge_sampling as P, test_secondary as S
     from tests.gradcheck import offset
+    from coverage_reference import exact_derivative
     out = {}
+    # The two primary scenes are a convex diffuse object under a uniform sky: their derivative is
+    # known exactly from pixel coverage (coverage_reference.py; radiances from the test scenes'
+    # albedo x sky), and checked against the FD reference below.
     scene, params, V = P.triangle_scene(res)
-    out["triangle silhouette"] = (scene, params, offset(params, "tri.vertex_positions", V.ravel()), 2)
+    out["triangle silhouette"] = (scene, params, offset(params, "tri.vertex_positions", V.ravel()), 2,
+                                  lambda s=scene, V=V: exact_derivative(s.sensors()[0], V, V, [0.8, 0.3, 0.2], [1.0] * 3))
     scene, params, V = P.flat_sphere_scene(res)
-    out["flat sphere, depth motion"] = (scene, params,
-                                        offset(params, "ball.vertex_positions", np.tile([0, 0, 1.0], len(V))), 2)
-    out["sphere-mesh shadow"] = S.sphere_shadow(res, flat=False)
-    out["indirect occluder"] = S.indirect_occluder(res)
+    D = np.tile([0, 0, 1.0], (len(V), 1))
+    out["flat sphere, depth motion"] = (scene, params, offset(params, "ball.vertex_positions", D.ravel()), 2,
+                                        lambda s=scene, V=V, D=D: exact_derivative(s.sensors()[0], V, D, [0.21] * 3, [0.3] * 3))
+    out["sphere-mesh shadow"] = S.sphere_shadow(res, flat=False) + (None,)
+    out["indirect occluder"] = S.indirect_occluder(res) + (None,)
     return out
 
 
@@ -120,11 +127,19 @@ def main():
     print(f"# edge_sampling benchmark: {res}x{res}, {args.filter} filter, {budget:.1f} s per gradient, reference FD of path "
           f"at {ref_spp} spp x {ref_passes} passes, h = {h}; variant {mi.variant()}, {os.cpu_count()} CPUs")
     rows = []
-    for name, (scene, params, perturb, depth) in scenes_under_test(res).items():
+    for name, (scene, params, perturb, depth, exact) in scenes_under_test(res).items():
         halves = [fd_image(scene, params, perturb, h, reference={"type": "path", "max_depth": depth},
                            spp=ref_spp, passes=ref_passes // 2, seed=7 + 1000 * i) for i in range(2)]
         ref = (halves[0] + halves[1]) / 2
         noise2 = float(np.sum((halves[0] - halves[1]) ** 2)) / 4  # variance of ref, summed over pixels
+        check = ""
+        if exact is not None:  # the exact image replaces the FD one, once they are seen to agree
+            ex = exact()
+            fd_vs_exact = compare(ref, ex)
+            if fd_vs_exact.sum_rel > 0.02 or fd_vs_exact.rel_l2 > 0.1:
+                raise RuntimeError(f"{name}: the exact-coverage reference disagrees with FD of path: {fd_vs_exact}")
+            check = f"; exact coverage derivative used, FD of path vs it: rel L2 {100 * fd_vs_exact.rel_l2:.1f}%"
+            ref, noise2 = ex, 0.0
         ref_norm = float(np.linalg.norm(ref))
 
         def corrected(g):
@@ -137,7 +152,7 @@ def main():
             except Exception as e:  # a peer that cannot run this scene is reported, not fatal
                 results[peer] = (f"{type(e).__name__}: {str(e).splitlines()[0][:60]}", 0.0, None)
         base = results["edge_sampling"][2]
-        print(f"\n## {name} (reference self-noise: rel L2 {100 * np.sqrt(noise2) / ref_norm:.1f}%)")
+        print(f"\n## {name} (reference self-noise: rel L2 {100 * np.sqrt(noise2) / ref_norm:.1f}%{check})")
         print(f"{'integrator':32s} {'time s':>7s} {'rel L2':>8s} {'corr. L2':>9s} {'mean rel':>9s} {'sum err':>8s} "
               f"{'L2 / ES':>8s}")
         for peer, (rep, t, c) in results.items():
