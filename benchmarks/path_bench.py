@@ -49,6 +49,10 @@ def scenes_under_test(res):
     D = np.tile([0, 0, 1.0], (len(V), 1))
     out["flat sphere, depth motion"] = (scene, params, offset(params, "ball.vertex_positions", D.ravel()), 2,
                                         lambda s=scene, V=V, D=D: exact_derivative(s.sensors()[0], V, D, [0.21] * 3, [0.3] * 3))
+    # Its creases carry real jumps under a sun (FD reference only).
+    scene, params, V = P.flat_sphere_sun_scene(res)
+    out["flat sphere under a sun, depth motion"] = (scene, params, offset(params, "ball.vertex_positions", D.ravel()), 2,
+                                                    None)
     out["sphere-mesh shadow"] = S.sphere_shadow(res, flat=False) + (None,)
     out["indirect occluder"] = S.indirect_occluder(res) + (None,)
     return out
