@@ -27,34 +27,30 @@ def triangle_scene(res=32):
     return scene, scenes.ParameterMap(scene), V
 
 
+def icosphere_scene(res=32, flat=True, sun=False):
+    """A diffuse icosphere(1) of radius 0.6 in view under a uniform sky (and a sun). Flat-shaded under
+    the sky alone, its creases carry no radiance jump (sampling them must not bias the estimate);
+    under a sun they do. Smooth-shaded, it has a shading terminator (see terminator.py)."""
+    V, F = b.icosphere(1, 0.6)
+    ball = scenes.mesh_from_arrays(V, F, name="ball", bsdf=b.diffuse(0.7), face_normals=flat)
+    emitters = {"sky": b.constant_environment(0.3)}
+    if sun:
+        emitters["sun"] = {"type": "directional", "direction": [0.4, -0.5, -1.0], "irradiance": b.rgb(3.0)}
+    scene = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=40, resolution=res),
+                                      shapes={"ball": ball}, emitters=emitters))
+    return scene, scenes.ParameterMap(scene), V
+
+
 def flat_sphere_scene(res=32):
-    """Flat-shaded icosphere under a uniform sky: primary silhouettes plus crease edges (which carry
-    no radiance jump here, so sampling them must not bias the estimate)."""
-    V, F = b.icosphere(1, 0.6)
-    ball = scenes.mesh_from_arrays(V, F, name="ball", bsdf=b.diffuse(0.7), face_normals=True)
-    scene = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=40, resolution=res),
-                                      shapes={"ball": ball}, emitters={"sky": b.constant_environment(0.3)}))
-    return scene, scenes.ParameterMap(scene), V
-
-
-def smooth_sphere_scene(res=24):
-    """Smooth-shaded icosphere(1) under a uniform sky: silhouettes plus the shading terminator."""
-    V, F = b.icosphere(1, 0.6)
-    ball = scenes.mesh_from_arrays(V, F, name="ball", bsdf=b.diffuse(0.7))
-    scene = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=40, resolution=res),
-                                      shapes={"ball": ball}, emitters={"sky": b.constant_environment(0.3)}))
-    return scene, scenes.ParameterMap(scene), V
+    return icosphere_scene(res)
 
 
 def flat_sphere_sun_scene(res=32):
-    """The flat-shaded icosphere of :func:`flat_sphere_scene` lit by a sun as well: its faces differ in
-    brightness, so every crease is a visible discontinuity."""
-    V, F = b.icosphere(1, 0.6)
-    ball = scenes.mesh_from_arrays(V, F, name="ball", bsdf=b.diffuse(0.7), face_normals=True)
-    sun = {"type": "directional", "direction": [0.4, -0.5, -1.0], "irradiance": b.rgb(3.0)}
-    scene = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=40, resolution=res),
-                                      shapes={"ball": ball}, emitters={"sun": sun, "sky": b.constant_environment(0.3)}))
-    return scene, scenes.ParameterMap(scene), V
+    return icosphere_scene(res, sun=True)
+
+
+def smooth_sphere_scene(res=24):
+    return icosphere_scene(res, flat=False)
 
 
 def test_triangle_silhouette_scaling():
