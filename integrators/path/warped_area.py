@@ -23,15 +23,17 @@ directions at every path vertex (:mod:`integrators.path.warped_secondary`).
 Parameters (besides ``max_depth``, ``rr_depth``, ``hide_emitters`` of ``prb``): ``primary_spp``
 (film samples per pixel for the boundary term, default 4; 0 disables), ``aux_rays`` (auxiliary
 rays per film sample, default 16), ``secondary_aux_rays`` (per direction sample of the secondary
-term, default 8), ``primary_kappa`` (concentration of the film-space Gaussian kernel, 1/σ² in
+term, default 16), ``primary_kappa`` (concentration of the film-space Gaussian kernel, 1/σ² in
 pixels⁻², default 16), ``power`` (harmonic exponent γ >= 1, default 2),
 ``antithetic`` (film samples in pairs ±δ about the pixel centre, default true), ``samples_per_pass``
 (film samples or camera paths per forward-mode AD traversal, bounds memory; default 2^19),
 ``secondary_spp`` (camera paths per pixel for the secondary boundary term at every path vertex of
 depth 0 .. max_depth - 2, :mod:`.warped_secondary`; default 0 = off, needs a finite ``max_depth``),
 ``secondary_kappa`` (concentration of the von Mises-Fisher kernel on the sphere of directions,
-default 1e5, i.e. a kernel width of ~3 mrad; the auxiliary directions come from lobes of 1, 30 and
-1000 times this concentration, see :class:`.warp_field.DirectionWarp`).
+default 1e5, i.e. a kernel width of ~3 mrad), ``primary_lobes`` and ``secondary_lobes`` (the proposal
+of the auxiliary samples: comma-separated concentrations in units of the kernel's, sample i drawn from
+entry i mod K, so a repeated entry gets a larger share; default "1,30,1000" for both, see
+:class:`.warp_field.DirectionWarp`).
 
 Requirements: for the primary term, a continuous reconstruction filter (``gaussian``, ``tent``...): a
 box filter's pixel borders are static discontinuities of f_j that no warp field following the
@@ -48,7 +50,7 @@ import numpy as np
 from .base import BoundaryTermIntegrator
 from .camera import PinholeCamera
 from .primary import filter_integral
-from .warp_field import FilmWarp
+from .warp_field import LOBE_SCALES, FilmWarp
 from .warped_secondary import secondary_boundary_image
 
 
@@ -57,6 +59,19 @@ def _option(props, name, default, kind, check, message):
     if not check(value):
         raise ValueError(f"warped_area: {name} {message}, got {value}")
     return value
+
+
+def _lobes(props, name, default):
+    """Proposal lobes of the auxiliary samples: comma-separated concentrations in units of κ."""
+    value = props.get(name, ",".join(f"{m:g}" for m in default))
+    try:
+        scales = tuple(float(m) for m in str(value).split(","))
+    except ValueError:
+        scales = ()
+    if not scales or not all(math.isfinite(m) and m > 0 for m in scales):
+        raise ValueError(f"warped_area: {name} must be a comma-separated list of finite numbers > 0 "
+                         f"(lobe concentrations in units of the kernel's), got {value!r}")
+    return scales
 
 
 def _filter_distribution(rfilter, n: int = 512):
@@ -71,7 +86,7 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
         super().__init__(props)
         self.primary_spp = _option(props, "primary_spp", 4, int, lambda v: v >= 0, "must be >= 0")
         self.aux_rays = _option(props, "aux_rays", 16, int, lambda v: v >= 1, "must be >= 1")
-        self.secondary_aux_rays = _option(props, "secondary_aux_rays", 8, int, lambda v: v >= 1, "must be >= 1")
+        self.secondary_aux_rays = _option(props, "secondary_aux_rays", 16, int, lambda v: v >= 1, "must be >= 1")
         self.primary_kappa = _option(props, "primary_kappa", 16.0, float, lambda v: math.isfinite(v) and v > 0,
                                      "must be a finite number > 0")
         self.power = _option(props, "power", 2.0, float, lambda v: math.isfinite(v) and v >= 1,
@@ -83,6 +98,8 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
             raise ValueError("warped_area: secondary_spp > 0 needs a finite max_depth (got -1 = unbounded)")
         self.secondary_kappa = _option(props, "secondary_kappa", 1e5, float, lambda v: math.isfinite(v) and v > 0,
                                        "must be a finite number > 0")
+        self.primary_lobes = _lobes(props, "primary_lobes", LOBE_SCALES)
+        self.secondary_lobes = _lobes(props, "secondary_lobes", LOBE_SCALES)
         self._incident = {}
         self.samples_per_pass = _option(props, "samples_per_pass", 1 << 19, int, lambda v: v >= 2, "must be >= 2")
         self._path = mi.load_dict({"type": "path", "max_depth": self.max_depth, "rr_depth": self.rr_depth,
@@ -191,7 +208,7 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
             delta = sign * mi.Vector2f(k1.sample(u.x), k1.sample(u.y))
             pdf = k1.eval_pdf_normalized(delta.x) * k1.eval_pdf_normalized(delta.y)
             x = centre + delta
-        warp = FilmWarp(scene, sensor, cam, self.aux_rays, self.primary_kappa, self.power)
+        warp = FilmWarp(scene, sensor, cam, self.aux_rays, self.primary_kappa, self.power, self.primary_lobes)
         dV, dDiv = warp.estimate(x, sampler)
         # Control variate: ∫ ∇·(k_j V) dx = 0 (V continuous, k_j zero on its support's border), so
         # any constant C_j may be subtracted from L; L at the pixel centre, traced with the same path
@@ -212,7 +229,8 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
         return (f"WarpedAreaIntegrator[max_depth = {self.max_depth}, primary_spp = {self.primary_spp}, "
                 f"aux_rays = {self.aux_rays}, secondary_aux_rays = {self.secondary_aux_rays}, "
                 f"primary_kappa = {self.primary_kappa}, power = {self.power}, "
-                f"antithetic = {self.antithetic}, secondary_spp = {self.secondary_spp}]")
+                f"antithetic = {self.antithetic}, secondary_spp = {self.secondary_spp}, "
+                f"primary_lobes = {self.primary_lobes}, secondary_lobes = {self.secondary_lobes}]")
 
 
 mi.register_integrator("warped_area", lambda props: WarpedAreaIntegrator(props))

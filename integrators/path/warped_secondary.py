@@ -128,7 +128,8 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pas
         return zero
     if not scene_meshes(scene)[1]:
         return zero  # nothing moves: no boundary moves either
-    warp = DirectionWarp(scene, integrator.secondary_aux_rays, integrator.secondary_kappa, integrator.power)
+    warp = DirectionWarp(scene, integrator.secondary_aux_rays, integrator.secondary_kappa, integrator.power,
+                         integrator.secondary_lobes)
 
     def estimate(sampler, vertex, depth):
         with dr.resume_grad():  # the direction samples are traced with AD (reparameterised)

@@ -15,8 +15,8 @@ shadow scenes' occluders are out of view and they use a box filter, so ``primary
 the indirect scene shows its occluder and runs with a Gaussian filter and the primary term. The
 per-pixel error of the secondary term is noise-limited at default-run sample counts, so the default
 run asserts the issue's image-sum bound and sign on the triangle shadow with a looser per-pixel
-bound; the slow tests assert the issue's tolerances at high spp (triangle shadow passes; the
-sphere-mesh shadow and indirect configurations are xfail with the measured numbers).
+bound; the slow tests assert the issue's tolerances at high spp (triangle and sphere-mesh shadows
+pass; the indirect configuration is xfail with the measured numbers).
 """
 import functools
 from unittest import mock
@@ -160,6 +160,12 @@ def test_bad_options_and_filters():
                     ({"power": 0.5}, "power"), ({"primary_kappa": 0.0}, "primary_kappa")]:
         with pytest.raises(Exception, match=msg):  # Mitsuba wraps plugin errors in RuntimeError
             mi.load_dict(wa(4, **kw))
+    for bad in ("", "1,0", "1,x", "nan"):
+        with pytest.raises(Exception, match="secondary_lobes must be a comma-separated list"):
+            mi.load_dict(wa(4, secondary_lobes=bad))
+    with pytest.raises(Exception, match="primary_lobes"):
+        mi.load_dict(wa(4, primary_lobes="-1"))
+    assert mi.load_dict(wa(4, secondary_lobes="1, 30,1000,1000")).secondary_lobes == (1.0, 30.0, 1000.0, 1000.0)
     with pytest.raises(Exception, match="secondary_kappa"):
         mi.load_dict(wa(4, secondary_spp=4, secondary_kappa=-1.0))
     with pytest.raises(Exception, match="finite max_depth"):
@@ -176,12 +182,9 @@ def test_bad_options_and_filters():
 # ---------------------------------------------------------------------------------------------
 # Secondary visibility (shadows, indirect)
 
-SPHERE_REASON = ("measured at 65536 secondary spp (flat and smooth cast the same shadow), two seeds: mean rel. "
-                 "5.1 %, rel. L2 6.5-6.8 %, image sum 2.3-2.4 % low, sign 100 % (targets 5 % / 2 %): short "
-                 "silhouette segments clipped by the light's border at the outer penumbra; a 4th lobe (30000 "
-                 "kappa) gives 0.6 % sum but 11.1 % L2")
-INDIRECT_REASON = ("measured at 32768 secondary + 2048 primary spp: mean rel. 8.6 %, rel. L2 11.2 %, image sum "
-                   "2.6 % low, sign 100 % (8192 + 1024 spp: 13.7 % / 14.6 % / 2.3 %)")
+INDIRECT_REASON = ("measured at 65536 secondary + 2048 primary spp (16 auxiliary rays): mean rel. 5.7 %, rel. L2 "
+                   "5.8 %, image sum 1.7 % high, sign 100 %; the per-pixel error is secondary-term noise on the "
+                   "dim floor (two seeds at 32768 spp: 7.4 % and 5.9 % each, 4.9 % averaged)")
 
 
 def wa2(depth, secondary_spp, **kw):
@@ -236,9 +239,11 @@ def test_triangle_shadow():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=SPHERE_REASON)
 @pytest.mark.parametrize("flat", [True, False], ids=["flat", "smooth"])
 def test_sphere_mesh_shadow(flat):
+    """The issue's tolerances. Measured (flat and smooth cast the same shadow): mean rel. 4.0 %, rel. L2
+    6.2 %, image sum 1.75 % low, sign 100 %; with 8 auxiliary rays and the light's diagonal counted
+    as an edge (before): 5.0-5.1 % / 6.5 % / 2.4 % low."""
     check_secondary(S.sphere_shadow, 65536, 16384, 2, (0.05, 0.02), flat=flat)
 
 
@@ -247,7 +252,7 @@ def test_sphere_mesh_shadow(flat):
 def test_indirectly_lit_occluder():
     """The occluder is also in view here (its primary term is 7.6 % of the image sum), so this runs
     on the same scene with a Gaussian filter and the primary term on."""
-    check_secondary(with_gaussian_filter(S.indirect_occluder), 32768, 8192, 8, (0.05, 0.02), primary_spp=2048, res=12)
+    check_secondary(with_gaussian_filter(S.indirect_occluder), 65536, 8192, 8, (0.05, 0.02), primary_spp=2048, res=12)
 
 
 def test_secondary_error_falls_with_spp(shadow):
@@ -378,3 +383,22 @@ def test_direction_warp_is_boundary_consistent():
     err = [abs(_direction_warp(scene, perturb, x, w0, aux, kappa, 1 << 15, "V") @ m / (v @ m) - 1)
            for aux in (2, 8, 32)]
     assert err[0] > err[1] > err[2] and err[2] < 0.03, err
+
+
+def test_static_edge_masks_leave_out_coplanar_diagonals():
+    """A static rectangle's diagonal (between two coplanar faces) gets no boundary test; its border
+    edges and every edge of a moving mesh keep theirs."""
+    from integrators.path.warp_field import static_edge_masks
+    scene, params, perturb, _ = S.sphere_shadow(8)
+    theta = mi.Float(0.0)
+    dr.enable_grad(theta)
+    perturb(theta)
+    masks = {shape.id(): shape for shape in static_edge_masks(scene)}
+    assert sorted(masks) == ["floor", "light"]  # the occluder moves
+    for shape, bits in static_edge_masks(scene).items():
+        F = np.array(shape.faces_buffer()).reshape(-1, 3)
+        counted = {tuple(sorted((F[f, e], F[f, (e + 1) % 3]))) for f in range(len(F)) for e in range(3)
+                   if int(np.array(bits)[f]) >> e & 1}
+        shared = set.intersection(*[{tuple(sorted((f[e], f[(e + 1) % 3]))) for e in range(3)} for f in F])
+        assert len(counted) == 4 and not counted & shared, (shape.id(), counted, shared)
+    perturb(0.0)
