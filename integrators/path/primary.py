@@ -219,6 +219,10 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
             sample = edges.sample(dr.minimum(u, 1.0 - 2.0 ** -24),
                                   None if density is None else length * density)
             ΔL = _jump(integrator, scene, sensor, edges, sampler, sample)
+            # Materialise the jumps (and the samples): every later use (pilot statistics, the primal
+            # splats, the forward/backward traversal) would otherwise re-trace both camera paths in
+            # its own kernel (measured: 3 path kernels per batch instead of 1, 2.4x the time).
+            dr.eval(sample, ΔL)
             batches.append((sample, ΔL))
             if density is None and N_m > 0 and n_lanes == N_p:
                 g = _guided_weights(edges, sample, ΔL)
