@@ -234,7 +234,8 @@ def test_triangle_shadow_default(shadow):
 
 @pytest.mark.slow
 def test_triangle_shadow():
-    """The issue's tolerances (measured: mean rel. 4.8 %, rel. L2 5.8 %, image sum 1.2 %, sign 100 %)."""
+    """The issue's tolerances (measured with 16 auxiliary rays: mean rel. 3.8 %, rel. L2 4.7 %, image sum
+    0.3 %, sign 100 %; with 8: 4.8 % / 5.8 % / 1.2 %)."""
     check_secondary(S.triangle_shadow, 131072, 8192, 8, (0.05, 0.02))
 
 
