@@ -35,7 +35,7 @@ import mitsuba as mi
 from .edge_tree import EdgeTree, light_cones, scene_edges
 from .edges import attached_edge_point, is_closed_convex, is_planar, mesh_arrays, scene_meshes
 from .emitter_motion import mis_weight
-from .vertices import vertex_term_image
+from .vertices import secondary_term_zero, vertex_term_image
 
 EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
 
@@ -168,12 +168,10 @@ def _no_secondary_edges(scene, meshes) -> bool:
 def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     """Film-space image (mi.TensorXf (H, W, 3), value 0) whose derivative is the secondary
     boundary term, for path vertices of depth 0 .. max_depth - 2."""
-    film = sensor.film()
-    W, H = (int(v) for v in film.crop_size())
-    zero = dr.zeros(mi.TensorXf, (H, W, 3))
-    max_depth = int(integrator.max_depth)
-    if spp <= 0 or max_depth < 2:
+    zero, runs = secondary_term_zero(integrator, sensor, spp)
+    if not runs:
         return zero
+    max_depth = int(integrator.max_depth)
     meshes, moving = scene_meshes(scene)
     if not moving or _no_secondary_edges(scene, meshes):  # then no secondary boundary moves
         return zero

@@ -56,6 +56,13 @@ def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int):
     return pos, vertices
 
 
+def secondary_term_zero(integrator, sensor, spp: int):
+    """The zero (H, W, 3) film image of a secondary boundary term, and whether the term has anything
+    to estimate at all (``spp`` > 0 and paths with a vertex that can see past a first bounce)."""
+    W, H = (int(v) for v in sensor.film().crop_size())
+    return dr.zeros(mi.TensorXf, (H, W, 3)), spp > 0 and int(integrator.max_depth) >= 2
+
+
 def vertex_term_image(integrator, scene, sensor, seed: int, spp: int, n_vertices: int, estimate):
     """Film image (mi.TensorXf (H, W, 3)) of ``Σ_k estimate(sampler, vertex_k, k)`` over the camera-path
     vertices k = 0 .. n_vertices - 1 of ``spp`` paths per pixel, splatted at each path's camera

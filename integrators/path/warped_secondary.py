@@ -32,7 +32,7 @@ import drjit as dr
 import mitsuba as mi
 
 from .edges import scene_meshes
-from .vertices import vertex_term_image
+from .vertices import secondary_term_zero, vertex_term_image
 from .warp_field import DirectionWarp
 
 
@@ -120,12 +120,10 @@ def _vertex_terms(integrator, scene, warp, vertex, sampler, remaining_depth):
 def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pass_index: int = 0):
     """Zero-valued (H, W, 3) image whose derivative is the secondary boundary term, from ``spp``
     camera paths per pixel (vertices of depth 0 .. max_depth - 2); ``pass_index`` decorrelates passes."""
-    film = sensor.film()
-    W, H = (int(v) for v in film.crop_size())
-    zero = dr.zeros(mi.TensorXf, (H, W, 3))
-    max_depth = int(integrator.max_depth)
-    if spp <= 0 or max_depth < 2:
+    zero, runs = secondary_term_zero(integrator, sensor, spp)
+    if not runs:
         return zero
+    max_depth = int(integrator.max_depth)
     if not scene_meshes(scene)[1]:
         return zero  # nothing moves: no boundary moves either
     warp = DirectionWarp(scene, integrator.secondary_aux_rays, integrator.secondary_kappa, integrator.power,
