@@ -72,18 +72,26 @@ def _integrator(integrator):
         if isinstance(integrator, (str, dict)) else integrator
 
 
-def forward_grad(scene, params, perturb, integrator, spp: int, seed: int = 0) -> np.ndarray:
-    """Forward-mode derivative image d image / d theta at theta = 0.
-
-    As in Mitsuba's own AD tests: theta's tangent is first pushed to the scene parameters
-    (``dr.forward(theta, ClearEdges)``), then the integrator's ``render_forward`` propagates it.
-    """
+def attached_theta(perturb):
+    """A grad-enabled θ = 0 written into the scene through ``perturb``, with its unit tangent already
+    pushed to the scene parameters (``dr.forward(θ, ClearEdges)``, as in Mitsuba's own AD tests):
+    forward-mode derivatives of anything computed from the scene afterwards are d/dθ."""
     import drjit as dr
     import mitsuba as mi
     theta = mi.Float(0.0)
     dr.enable_grad(theta)
     perturb(theta)
     dr.forward(theta, dr.ADFlag.ClearEdges)
+    return theta
+
+
+def forward_grad(scene, params, perturb, integrator, spp: int, seed: int = 0) -> np.ndarray:
+    """Forward-mode derivative image d image / d theta at theta = 0.
+
+    As in Mitsuba's own AD tests: theta's tangent is first pushed to the scene parameters
+    (``dr.forward(theta, ClearEdges)``), then the integrator's ``render_forward`` propagates it.
+    """
+    theta = attached_theta(perturb)
     image = _integrator(integrator).render_forward(scene, params=theta, spp=spp, seed=seed)
     grad = np.array(image)
     perturb(0.0)

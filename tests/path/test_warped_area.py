@@ -32,7 +32,7 @@ from integrators.path.camera import PinholeCamera
 from integrators.path.warp_field import DirectionWarp, FilmWarp
 from scenes import builders as b
 from tests.path import test_secondary as S
-from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
+from tests.gradcheck import attached_theta, compare, fd_image, forward_grad, offset, reverse_grad
 
 PATH = {"type": "path", "max_depth": 2}
 
@@ -139,10 +139,7 @@ def test_warp_field_is_boundary_consistent():
     xs = mi.Point2f(*[mi.Float(np.repeat(x[:, k], reps)) for k in range(2)])
     errors = []
     for aux in (2, 8, 64):
-        theta = mi.Float(0.0)
-        dr.enable_grad(theta)
-        offset(params, "tri.vertex_positions", V.ravel())(theta)
-        dr.forward(theta, dr.ADFlag.ClearEdges)
+        attached_theta(offset(params, "tri.vertex_positions", V.ravel()))
         sampler = mi.load_dict({"type": "independent"})
         sampler.seed(5, dr.width(xs))
         dV, _ = FilmWarp(scene, sensor, cam, aux_rays=aux, kappa=16.0, power=2.0).estimate(xs, sampler)
@@ -299,10 +296,7 @@ def _edge_view(kappa):
 def _direction_warp(scene, perturb, x, w, aux, kappa, reps, what):
     """Mean of V̂ (3D) or of Δdiv's derivative over ``reps`` estimates at direction ``w`` from ``x``."""
     w = w / np.linalg.norm(w)
-    theta = mi.Float(0.0)
-    dr.enable_grad(theta)
-    perturb(theta)
-    dr.forward(theta, dr.ADFlag.ClearEdges)
+    attached_theta(perturb)
     sampler = mi.load_dict({"type": "independent"})
     sampler.seed(3, reps)
     o = mi.Point3f(*[mi.Float(np.full(reps, x[k] + 1e-4 * (k == 2))) for k in range(3)])
@@ -353,10 +347,7 @@ def test_film_warp_divergence_matches_finite_differences():
     perturb = offset(params, "tri.vertex_positions", V.ravel())
 
     def mean(x, what):
-        theta = mi.Float(0.0)
-        dr.enable_grad(theta)
-        perturb(theta)
-        dr.forward(theta, dr.ADFlag.ClearEdges)
+        attached_theta(perturb)
         sampler = mi.load_dict({"type": "independent"})
         sampler.seed(5, reps)
         xs = mi.Point2f(mi.Float(np.full(reps, x[0])), mi.Float(np.full(reps, x[1])))
@@ -394,9 +385,9 @@ def test_static_edge_masks_leave_out_coplanar_diagonals():
     theta = mi.Float(0.0)
     dr.enable_grad(theta)
     perturb(theta)
-    masks = {shape.id(): shape for shape in static_edge_masks(scene)}
-    assert sorted(masks) == ["floor", "light"]  # the occluder moves
-    for shape, bits in static_edge_masks(scene).items():
+    masks = static_edge_masks(scene)
+    assert sorted(shape.id() for shape in masks) == ["floor", "light"]  # the occluder moves
+    for shape, bits in masks.items():
         F = np.array(shape.faces_buffer()).reshape(-1, 3)
         counted = {tuple(sorted((F[f, e], F[f, (e + 1) % 3]))) for f in range(len(F)) for e in range(3)
                    if int(np.array(bits)[f]) >> e & 1}
