@@ -131,6 +131,8 @@ def main():
     print(f"# edge_sampling benchmark: {res}x{res}, {args.filter} filter, {budget:.1f} s per gradient, reference FD of path "
           f"at {ref_spp} spp x {ref_passes} passes, h = {h}; variant {mi.variant()}, {os.cpu_count()} CPUs")
     rows = []
+    spp_tp, tp_res = 64, max(res, 128)
+    tp_scenes = None  # the same scenes at the throughput resolution, built once on first use
     for name, (scene, params, perturb, depth, exact) in scenes_under_test(res).items():
         halves = [fd_image(scene, params, perturb, h, reference={"type": "path", "max_depth": depth},
                            spp=ref_spp, passes=ref_passes // 2, seed=7 + 1000 * i) for i in range(2)]
@@ -171,17 +173,17 @@ def main():
 
         # Forward throughput: primal render, same spp, vs Mitsuba's path, at a size where the
         # per-call overhead (Python tracing, kernel-cache lookup) does not dominate.
-        spp, tp_res = 64, max(res, 128)
-        scene = scenes_under_test(tp_res)[name][0]
+        tp_scenes = tp_scenes or scenes_under_test(tp_res)
+        scene = tp_scenes[name][0]
         tp = {}
         for peer, cfg in (("path", {"type": "path", "max_depth": depth}),
                           ("edge_sampling", {"type": "edge_sampling", "max_depth": depth})):
             integrator = mi.load_dict(cfg)
-            mi.render(scene, integrator=integrator, spp=spp)
+            mi.render(scene, integrator=integrator, spp=spp_tp)
             t = time.perf_counter()
-            img = mi.render(scene, integrator=integrator, spp=spp)
+            img = mi.render(scene, integrator=integrator, spp=spp_tp)
             np.array(img)
-            tp[peer] = tp_res * tp_res * spp / (time.perf_counter() - t)
+            tp[peer] = tp_res * tp_res * spp_tp / (time.perf_counter() - t)
         print(f"forward: edge_sampling {tp['edge_sampling'] / 1e6:.2f} Msamples/s, path "
               f"{tp['path'] / 1e6:.2f} Msamples/s, ratio path/edge_sampling {tp['path'] / tp['edge_sampling']:.2f}")
 
