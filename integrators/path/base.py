@@ -79,18 +79,34 @@ class BoundaryTermIntegrator(PRBIntegrator):
     def _sensor(scene, sensor):
         return scene.sensors()[sensor] if isinstance(sensor, int) else sensor
 
+    def extra_passes(self, scene, sensor, seed: int):
+        """Yield ``(row0, row1, image)``: zero-valued images of film rows [row0, row1) whose
+        derivatives are added to ``prb``'s, each differentiated on its own so that only one
+        pass's AD graph is alive at a time (bounded memory; none here, see ``warped_area``)."""
+        return iter(())
+
     def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
         with self._interior_scope(scene):
             grad = super().render_forward(scene, params, sensor, seed, spp)
         sensor = self._sensor(scene, sensor)
+        acc = None
         with dr.resume_grad():
+            for r0, r1, img in self.extra_passes(scene, sensor, int(seed)):
+                # Keep the input (parameter) tangents for the next pass and for the terms below:
+                # no ADFlag.ClearInput.
+                dr.forward_to(img, flags=dr.ADFlag.ClearEdges | dr.ADFlag.ClearInterior | dr.ADFlag.AllowNoGrad)
+                if acc is None:
+                    acc = np.zeros((grad.shape[0], grad.shape[1], 3), dtype=np.float32)
+                acc[r0:r1] += np.array(dr.grad(img))
+                del img
             total = self._sum_terms(scene, sensor, seed)
             if total is not None:
-                # One traversal for all terms: ADFlag.Default clears the input tangents, so a
-                # second forward_to would see none.
+                # One traversal for all whole-image terms: ADFlag.Default clears the input
+                # tangents, so a second forward_to would see none.
                 dr.forward_to(total, flags=_FLAGS)
-                total = dr.grad(total)
-        return grad if total is None else grad + _match_channels(total, grad)
+                total = np.array(dr.grad(total))[..., :3]
+                acc = total if acc is None else acc + total
+        return grad if acc is None else grad + _match_channels(mi.TensorXf(acc), grad)
 
     def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
         with self._interior_scope(scene):
@@ -98,6 +114,17 @@ class BoundaryTermIntegrator(PRBIntegrator):
         sensor = self._sensor(scene, sensor)
         g = grad_in if grad_in.shape[2] == 3 else grad_in[:, :, :3]
         with dr.resume_grad():
+            g_np = None
+            # One traversal per pass, like forward mode. ClearInterior without ClearEdges: clearing
+            # the traversed edges would also cut the graph *above* the scene parameters (e.g.
+            # theta -> vertex positions) that later passes still need; the pass's own nodes are
+            # freed with its image.
+            for r0, r1, img in self.extra_passes(scene, sensor, int(seed)):
+                if g_np is None:
+                    g_np = np.array(g)
+                term = dr.sum(img * mi.TensorXf(np.ascontiguousarray(g_np[r0:r1])), axis=None)
+                dr.backward_from(term, flags=dr.ADFlag.ClearInterior | dr.ADFlag.AllowNoGrad)
+                del term, img
             total = self._sum_terms(scene, sensor, seed)
             if total is not None:
                 dr.backward_from(dr.sum(total * dr.detach(g), axis=None), flags=_FLAGS)

@@ -45,10 +45,9 @@ import math
 
 import drjit as dr
 import mitsuba as mi
-import numpy as np
 
-from .base import BoundaryTermIntegrator
 from .camera import PinholeCamera
+from .camera_motion import CameraMotionIntegrator
 from .primary import filter_integral
 from .warp_field import LOBE_SCALES, FilmWarp
 from .warped_secondary import secondary_boundary_image
@@ -81,7 +80,7 @@ def _filter_distribution(rfilter, n: int = 512):
     return mi.ContinuousDistribution(mi.ScalarVector2f(-r, r), table)
 
 
-class WarpedAreaIntegrator(BoundaryTermIntegrator):
+class WarpedAreaIntegrator(CameraMotionIntegrator):
     def __init__(self, props):
         super().__init__(props)
         self.primary_spp = _option(props, "primary_spp", 4, int, lambda v: v >= 0, "must be >= 0")
@@ -110,7 +109,7 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
     # ``samples_per_pass`` camera paths (whole samples per pixel). In forward mode each pass is
     # traversed on its own, so the AD graph of the reparameterized path evaluations (~0.8 KiB per
     # primary sample) is bounded by the pass size instead of growing with spp x pixels; so does
-    # reverse mode (one traversal per pass, see render_backward).
+    # reverse mode (one traversal per pass, :meth:`.base.BoundaryTermIntegrator.render_backward`).
     def _passes(self, sensor):
         W, H = (int(v) for v in sensor.film().crop_size())
         spp = self.primary_spp + self.primary_spp % 2
@@ -122,7 +121,7 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
         per = max(1, min(self.secondary_spp, self.samples_per_pass // (W * H)))
         return [min(per, self.secondary_spp - k) for k in range(0, self.secondary_spp, per)]
 
-    def _boundary_images(self, scene, sensor, seed):
+    def extra_passes(self, scene, sensor, seed):
         """Yield (row0, row1, zero-valued image of those rows) for every pass of both terms."""
         H = int(sensor.film().crop_size()[1])
         for k, (r0, r1) in enumerate(self._passes(sensor)):
@@ -137,34 +136,6 @@ class WarpedAreaIntegrator(BoundaryTermIntegrator):
             self._incident[max_depth] = mi.load_dict({"type": "path", "max_depth": max_depth,
                                                       "rr_depth": self.rr_depth, "hide_emitters": False})
         return self._incident[max_depth]
-
-    def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
-        grad = super().render_forward(scene, params, sensor, seed, spp)
-        sensor = self._sensor(scene, sensor)
-        H, W, C = grad.shape
-        acc = np.zeros((H, W, 3), dtype=np.float32)
-        with dr.resume_grad():
-            for r0, r1, img in self._boundary_images(scene, sensor, int(seed)):
-                # Keep the input (parameter) tangents for the next pass: no ADFlag.ClearInput.
-                dr.forward_to(img, flags=dr.ADFlag.ClearEdges | dr.ADFlag.ClearInterior | dr.ADFlag.AllowNoGrad)
-                acc[r0:r1] += np.array(dr.grad(img))
-        out = np.array(grad)
-        out[..., :3] += acc
-        return mi.TensorXf(out)
-
-    def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
-        super().render_backward(scene, params, grad_in, sensor, seed, spp)
-        sensor = self._sensor(scene, sensor)
-        g = np.array(grad_in)[..., :3]
-        with dr.resume_grad():
-            # One traversal per pass, like forward mode, so that only one pass's AD graph is alive at
-            # a time. ClearInterior without ClearEdges: clearing the traversed edges would also cut
-            # the graph *above* the scene parameters (e.g. theta -> vertex positions) that later
-            # passes still need; the pass's own nodes are freed with its image.
-            for r0, r1, img in self._boundary_images(scene, sensor, int(seed)):
-                term = dr.sum(img * mi.TensorXf(np.ascontiguousarray(g[r0:r1])), axis=None)
-                dr.backward_from(term, flags=dr.ADFlag.ClearInterior | dr.ADFlag.AllowNoGrad)
-                del term, img
 
     def radiance(self, scene, sensor, x, sampler):
         """Radiance through film points ``x`` (pixels), differentiable in x and in the scene."""
