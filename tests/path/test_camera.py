@@ -1,10 +1,14 @@
-"""Camera derivatives of ``edge_sampling`` (pose, field of view, principal point) and the camera model.
+"""Camera derivatives (pose, field of view, principal point) of both estimators, and the camera model.
 
-Gradients are compared with central finite differences of Mitsuba's ``path`` at high spp
-(tests/gradcheck.py): mean per-pixel relative error <= 5 % (floored denominator), image-sum error
-<= 2 % where the sum is well conditioned, sign agreement 100 % on significant pixels; reverse mode
-must reproduce <weights, forward image> (adjoint test). The camera model itself is checked against
-``Sensor.sample_direction`` (projection) and ``Sensor.sample_ray`` (film -> direction).
+Gradients of ``edge_sampling`` and ``warped_area`` are compared with central finite differences of
+Mitsuba's ``path`` at high spp (tests/gradcheck.py): mean per-pixel relative error <= 5 % (floored
+denominator), image-sum error <= 2 % where the sum is well conditioned, sign agreement 100 % on
+significant pixels; reverse mode must reproduce <weights, forward image> (adjoint test). Both share
+the camera terms (:mod:`integrators.path.camera_motion`): rotation and fov are a film warp,
+translation moves the scene, whose silhouettes each estimator's own primary term then follows
+(``warped_area`` runs on the same scenes with a Gaussian filter, which its primary term needs). The
+camera model itself is checked against ``Sensor.sample_direction`` (projection) and
+``Sensor.sample_ray`` (film -> direction).
 """
 import numpy as np
 import pytest
@@ -17,12 +21,17 @@ from tests.gradcheck import compare, fd_image, forward_grad, reverse_grad
 PATH = {"type": "path", "max_depth": 2}
 
 
-def es(camera_spp=16, primary_spp=32):
-    return {"type": "edge_sampling", "max_depth": 2, "primary_spp": primary_spp, "camera_spp": camera_spp}
+ESTIMATORS = ("edge_sampling", "warped_area")
+FILTER = {"edge_sampling": "box", "warped_area": "gaussian"}  # warped_area's primary term needs a smooth filter
+FD_PASSES = {"edge_sampling": 1, "warped_area": 8}  # Gaussian-filtered FD images are noisier (test_fov)
+
+
+def es(camera_spp=16, primary_spp=32, estimator="edge_sampling", max_depth=2):
+    return {"type": estimator, "max_depth": max_depth, "primary_spp": primary_spp, "camera_spp": camera_spp}
 
 
 def es1(**kw):
-    return {**es(**kw), "max_depth": 1}
+    return es(max_depth=1, **kw)
 
 
 def two_balls_scene(res=32, filter="box", fov=40.0, sky=0.25, lamp=True):
@@ -42,7 +51,7 @@ def two_balls_scene(res=32, filter="box", fov=40.0, sky=0.25, lamp=True):
     return scene, scenes.ParameterMap(scene)
 
 
-def parallax_scene(res=32):
+def parallax_scene(res=32, filter="box"):
     """Two flat-shaded icospheres in front of an emissive backdrop with a smooth texture, under a sky,
     rendered with max_depth=1 (no emitter sampling: see camera_motion's note on finite emitters).
     Camera translation moves the texture (interior term) and the silhouettes (boundary term) by
@@ -56,7 +65,7 @@ def parallax_scene(res=32):
     shapes = {"a": scenes.mesh_from_arrays(Va, Fa, name="a", bsdf=b.diffuse(0.0), face_normals=True),
               "b": scenes.mesh_from_arrays(Vb, Fb, name="b", bsdf=b.diffuse(0.0), face_normals=True),
               "backdrop": backdrop}
-    cam = b.camera((0.1, 0.3, 3.0), (0, 0, -0.2), fov=40.0, resolution=res)
+    cam = b.camera((0.1, 0.3, 3.0), (0, 0, -0.2), fov=40.0, resolution=res, filter=filter)
     scene = scenes.load_scene(b.scene(cam, shapes=shapes, emitters={"sky": b.constant_environment(0.3)}))
     return scene, scenes.ParameterMap(scene)
 
@@ -121,12 +130,12 @@ def scalar_perturbation(params, name, step):
     return perturb
 
 
-def check(scene, params, perturb, h, integrator, ref=PATH, spp=16, sum_tol=0.02, spp_fd=4096):
+def check(scene, params, perturb, h, integrator, ref=PATH, spp=16, sum_tol=0.02, spp_fd=4096, passes=1):
     """Forward-mode gradient vs central FD of ``ref``; returns the report. sum_tol None: in-plane
     motion, where the true image sum is a near-cancelling difference (yaw: sum 5 against an L1 norm
     of 950, and the FD reference's own passes spread from 2 to 7), so the sum error is bounded by 2 %
     of the reference's L1 norm instead of 2 % of the sum."""
-    ref_img = fd_image(scene, params, perturb, h, reference=ref, spp=spp_fd)
+    ref_img = fd_image(scene, params, perturb, h, reference=ref, spp=spp_fd, passes=passes)
     rep = compare(forward_grad(scene, params, perturb, integrator, spp=spp, seed=1), ref_img)
     print(rep)
     assert rep.mean_rel <= 0.05 and rep.sign == 1.0, rep
@@ -174,63 +183,82 @@ def test_projection_matches_mitsuba(pp):
 PATH1 = {"type": "path", "max_depth": 1}
 
 
-def test_translation_depth():
-    # Measured: image sum 0.3-0.4 % off a 4 x 4096-spp reference (whose single passes spread by
-    # +-0.5 %), edge_sampling's sum spread 0.06 % over four seeds.
-    scene, params = parallax_scene()
-    check(scene, params, pose_perturbation(params, translate=(0, 0, -1.0)), 0.02, es1(primary_spp=128),
-          ref=PATH1, spp=32)
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_translation_depth(estimator):
+    # edge_sampling: image sum 0.3-0.4 % off a 4 x 4096-spp reference (whose single passes spread by
+    # +-0.5 %), its own sum spread 0.06 % over four seeds. warped_area (4096 film samples per pixel,
+    # Gaussian filter): 2.8 % / 4.6-4.9 % L2 / 0.3-0.6 % over two seeds; at 128 samples 12 % mean rel.
+    scene, params = parallax_scene(filter=FILTER[estimator])
+    spp = {"edge_sampling": 128, "warped_area": 4096}[estimator]
+    check(scene, params, pose_perturbation(params, translate=(0, 0, -1.0)), 0.02,
+          es1(primary_spp=spp, estimator=estimator), ref=PATH1, spp=32, passes=2)
 
 
 @pytest.mark.slow
-def test_translation_sideways():
-    scene, params = parallax_scene()
-    check(scene, params, pose_perturbation(params, translate=(1.0, 0.4, 0)), 0.01, es1(primary_spp=128),
-          ref=PATH1, spp=32, sum_tol=None)
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_translation_sideways(estimator):
+    scene, params = parallax_scene(filter=FILTER[estimator])
+    spp = {"edge_sampling": 128, "warped_area": 4096}[estimator]
+    check(scene, params, pose_perturbation(params, translate=(1.0, 0.4, 0)), 0.01,
+          es1(primary_spp=spp, estimator=estimator), ref=PATH1, spp=32, sum_tol=None, passes=2)
 
 
-def test_translation_with_area_light_and_nee():
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_translation_with_area_light_and_nee(estimator):
     """Camera translation with a finite (mesh) area light and next-event estimation: the scene moves
     rigidly, prb differentiates the shading points, the NEE term (emitter_motion) the light samples
     (before that term existed this configuration gave the wrong image-sum sign and was refused).
     No sky: with it the image sum is a difference of two parts (sky -29.8, lamp +23.0) and
-    ill-conditioned. Measured 3.7 % / 11.7 % L2 / 0.6 % / 100 %."""
-    scene, params = two_balls_scene(res=24, sky=0.0)
+    ill-conditioned. Measured (edge_sampling) 3.7 % / 11.7 % L2 / 0.6 % / 100 %."""
+    scene, params = two_balls_scene(res=24, sky=0.0, filter=FILTER[estimator])
+    spp = {"edge_sampling": 128, "warped_area": 4096}[estimator]
     check(scene, params, pose_perturbation(params, translate=(0, 0, -1.0)), 0.02,
-          {**es(primary_spp=128), "emitter_spp": 256}, spp=128, spp_fd=16384)
+          {**es(primary_spp=spp, estimator=estimator), "emitter_spp": 256}, spp=128, spp_fd=16384)
 
 
-def test_translation_refuses_spot_lights_with_nee():
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_translation_refuses_spot_lights_with_nee(estimator):
     spot = {"type": "spot", "to_world": __import__("mitsuba").ScalarTransform4f().look_at(
         origin=[0, 2, 3], target=[0, 0, 0], up=[0, 1, 0]), "intensity": b.rgb(5.0)}
-    scene = scenes.load_scene(b.scene(b.camera(resolution=8), shapes={"floor": b.rectangle()},
-                                      emitters={"spot": spot}))
+    scene = scenes.load_scene(b.scene(b.camera(resolution=8, filter=FILTER[estimator]),
+                                      shapes={"floor": b.rectangle()}, emitters={"spot": spot}))
     params = scenes.ParameterMap(scene)
     with pytest.raises(NotImplementedError, match="finite emitter 'spot'"):
-        forward_grad(scene, params, pose_perturbation(params, translate=(0, 0, 1.0)), es(), spp=1)
+        forward_grad(scene, params, pose_perturbation(params, translate=(0, 0, 1.0)), es(estimator=estimator),
+                     spp=1)
 
 
-def test_rotation_yaw():
-    # In-plane image motion: the true image sum is ill-conditioned (not checked).
-    scene, params = two_balls_scene()
-    check(scene, params, pose_perturbation(params, axis=(0, 1, 0)), 0.004, es(camera_spp=256), sum_tol=None)
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_rotation_yaw(estimator):
+    # In-plane image motion: the true image sum is ill-conditioned (not checked). With the Gaussian
+    # filter the warp term is noisier: 256 samples gave 4.5-5.1 % mean rel., 1024 give 2.6-2.8 %.
+    scene, params = two_balls_scene(filter=FILTER[estimator])
+    camera_spp = {"edge_sampling": 256, "warped_area": 1024}[estimator]
+    check(scene, params, pose_perturbation(params, axis=(0, 1, 0)), 0.004,
+          es(camera_spp=camera_spp, estimator=estimator), sum_tol=None, passes=FD_PASSES[estimator])
 
 
-def test_fov():
-    scene, params = two_balls_scene()
-    check(scene, params, scalar_perturbation(params, "sensor.x_fov", 1.0), 0.2, es(camera_spp=256))
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_fov(estimator):
+    # warped_area (Gaussian filter, 1024 samples): 2.0 % / 0.8-1.0 % against 8 reference passes;
+    # a single 4096-spp pass is itself ~2 % off in the image sum with this filter.
+    scene, params = two_balls_scene(filter=FILTER[estimator])
+    camera_spp = {"edge_sampling": 256, "warped_area": 1024}[estimator]
+    check(scene, params, scalar_perturbation(params, "sensor.x_fov", 1.0), 0.2,
+          es(camera_spp=camera_spp, estimator=estimator), passes=FD_PASSES[estimator])
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize("what", ["pose", "fov"])
-def test_backward_agrees_with_forward(what):
+def test_backward_agrees_with_forward(what, estimator):
     if what == "pose":  # translation (through the scene) and rotation (film warp) at once
-        scene, params = parallax_scene(res=16)
+        scene, params = parallax_scene(res=16, filter=FILTER[estimator])
         perturb = pose_perturbation(params, translate=(0.3, -0.2, 0.5), axis=(1, 2, 0.5))
-        integ = es1(camera_spp=4, primary_spp=8)
+        integ = es1(camera_spp=4, primary_spp=8, estimator=estimator)
     else:
-        scene, params = two_balls_scene(res=16)
+        scene, params = two_balls_scene(res=16, filter=FILTER[estimator])
         perturb = scalar_perturbation(params, "sensor.x_fov", 1.0)
-        integ = es(camera_spp=4, primary_spp=8)
+        integ = es(camera_spp=4, primary_spp=8, estimator=estimator)
     g = forward_grad(scene, params, perturb, integ, spp=4, seed=3)
     w = np.random.default_rng(0).random(g.shape)
     back = reverse_grad(scene, params, perturb, integ, w, spp=4, seed=3)
