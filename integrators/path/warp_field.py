@@ -286,12 +286,14 @@ class DirectionWarp:
         self.moving = [s for s in scene.shapes() if s.is_mesh() and dr.grad_enabled(s.vertex_positions_buffer())]
         self.masks = static_edge_masks(scene)
 
-    def estimate(self, o, x_shift, frame, sampler, active, x_moves=False):
+    def estimate(self, o, x_shift, frame, sampler, active, x_moves=False, reference=None):
         """Attached zero-valued (ΔV, Δdiv) at directions ``frame.n`` from ray origins ``o``.
 
         ``x_shift`` is the zero-valued motion of the vertex (``x - detach(x)``, attached) or None,
         ``x_moves`` whether the vertex lies on a moving shape; ΔV is returned in ``frame``'s
-        tangential coordinates (s, t).
+        tangential coordinates (s, t). ``reference = (shape, u)`` measures the field relative to a
+        moving surface: hits on ``shape`` (a ``ShapePtr`` per lane) get velocity 0 and all others
+        ``v - u`` (``u`` zero-valued, attached: that surface's direction velocity at ``frame.n``).
         """
         kappa, n = self.kappa, self.aux_rays
         rows = []
@@ -314,6 +316,8 @@ class DirectionWarp:
             p = si.p if x_shift is None else si.p - x_shift
             ω_i = dr.normalize(p - o)
             v = dr.select(hit & active, ω_i - dr.detach(ω_i), mi.Vector3f(0))
+            if reference is not None:
+                v = dr.select(active & ~(hit & (si.shape == reference[0])), v - reference[1], mi.Vector3f(0))
             sampler.schedule_state()
             dr.eval(w, g, score, v)
             rows.append((w, g, score, v))
