@@ -13,15 +13,20 @@ and ``direct_projective`` (default guiding and ``guiding='none'``) and ``prb``. 
 throughput: samples/s of ``edge_sampling``'s primal render against Mitsuba's ``path`` on the same
 scene at 128x128, 64 spp (at 16x16 both are dominated by per-call tracing overhead).
 
-    .venv/bin/python benchmarks/path_bench.py [--quick] [--budget SECONDS] [--filter gaussian]
+    .venv/bin/python benchmarks/path_bench.py [--quick] [--budget SECONDS] [--filter gaussian] [--memory]
 
 ``warped_area`` is a peer too; its primary term refuses box filters, so its rows need
-``--filter gaussian`` (every integrator and the reference then use that filter).
+``--filter gaussian`` (every integrator and the reference then use that filter). ``--memory`` adds
+each integrator's peak memory: the peak resident set (VmHWM) of a fresh process that builds the
+scenes and runs that equal-time gradient once in forward mode and once in reverse mode
+(``render_backward`` with unit weights), and its growth during the gradient.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -30,7 +35,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import integrators  # noqa: E402,F401
-from tests.gradcheck import compare, fd_image, forward_grad  # noqa: E402
+from tests.gradcheck import compare, fd_image, forward_grad, reverse_grad  # noqa: E402
 
 
 def scenes_under_test(res):
@@ -107,30 +112,75 @@ def equal_time(scene, params, perturb, cfg, budget):
     return big, spp, g, t
 
 
+def _hwm_mib():
+    """This process's peak resident set (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(args):
+    """Run one gradient of scene ``args.scene`` in this fresh process; print peak RSS (MiB) and time."""
+    scene, params, perturb = scenes_under_test(args.res)[args.scene][:3]
+    cfg = json.loads(args.cfg)
+    base = _hwm_mib()
+    t = time.perf_counter()
+    if args.reverse:
+        W, H = (int(v) for v in scene.sensors()[0].film().crop_size())
+        reverse_grad(scene, params, perturb, cfg, np.ones((H, W, 3)), spp=args.spp)
+    else:
+        forward_grad(scene, params, perturb, cfg, spp=args.spp)
+    t = time.perf_counter() - t
+    peak = _hwm_mib()
+    print(json.dumps({"peak_mib": peak, "growth_mib": peak - base, "time": t}))
+
+
+def peak_memory(args, scene, cfg, spp, reverse=False):
+    """Peak RSS of a fresh process running one gradient (see :func:`child`); NaNs if it failed."""
+    out = subprocess.run([sys.executable, __file__, "--child", "--res", str(args.res), "--filter", args.filter,
+                          "--scene", scene, "--cfg", json.dumps(cfg), "--spp", str(spp)]
+                         + (["--reverse"] if reverse else []), capture_output=True, text=True)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"peak_mib": float("nan"), "growth_mib": float("nan"), "time": float("nan")}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small images, short budget")
     ap.add_argument("--budget", type=float, default=None, help="seconds per gradient (default 4, quick 1)")
     ap.add_argument("--filter", default="box", help="reconstruction filter of every scene (warped_area needs "
                     "a continuous one, e.g. gaussian)")
+    ap.add_argument("--memory", action="store_true", help="also measure each integrator's peak memory "
+                    "(fresh process per gradient, forward and reverse mode)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--res", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--scene", help=argparse.SUPPRESS)
+    ap.add_argument("--cfg", help=argparse.SUPPRESS)
+    ap.add_argument("--spp", type=int, default=4, help=argparse.SUPPRESS)
+    ap.add_argument("--reverse", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.filter != "box":  # the same scenes, every integrator and the reference with this filter
         import functools
         from unittest import mock
         from scenes import builders
         mock.patch.object(builders, "camera", functools.partial(builders.camera, filter=args.filter)).start()
-    res = 16 if args.quick else 32
+    import mitsuba as mi
+    mi.set_log_level(mi.LogLevel.Error)
+    if args.child:
+        return child(args)
+    res = args.res = args.res or (16 if args.quick else 32)
     budget = args.budget or (1.0 if args.quick else 4.0)
     # FD step: with h = 0.02 edges moved ~0.4 px across box-filtered pixel borders and every
     # integrator agreed with the others but not with the FD image (11.5 % rel. L2 floor on the
     # triangle); h = 0.005 keeps the motion ~0.1 px, with more passes for the 4x noisier quotient.
     h = 0.005
     ref_spp, ref_passes = (4096, 8) if args.quick else (8192, 16)
-    import mitsuba as mi
-    mi.set_log_level(mi.LogLevel.Error)
     print(f"# edge_sampling benchmark: {res}x{res}, {args.filter} filter, {budget:.1f} s per gradient, reference FD of path "
           f"at {ref_spp} spp x {ref_passes} passes, h = {h}; variant {mi.variant()}, {os.cpu_count()} CPUs")
-    rows = []
     spp_tp, tp_res = 64, max(res, 128)
     tp_scenes = None  # the same scenes at the throughput resolution, built once on first use
     for name, (scene, params, perturb, depth, exact) in scenes_under_test(res).items():
@@ -153,23 +203,26 @@ def main():
         results = {}
         for peer, (cfg, _) in peers(depth).items():
             try:
-                _, _, g, t = equal_time(scene, params, perturb, cfg, budget)
-                results[peer] = (compare(g, ref), t, corrected(g))
+                big, spp, g, t = equal_time(scene, params, perturb, cfg, budget)
+                mem = ""
+                if args.memory:
+                    fwd, rev = (peak_memory(args, name, big, spp, reverse=r) for r in (False, True))
+                    mem = f" {fwd['peak_mib']:6.0f} MiB (+{fwd['growth_mib']:.0f}) {rev['peak_mib']:6.0f} MiB"
+                results[peer] = (compare(g, ref), t, corrected(g), mem)
             except Exception as e:  # a peer that cannot run this scene is reported, not fatal
-                results[peer] = (f"{type(e).__name__}: {str(e).splitlines()[0][:60]}", 0.0, None)
+                results[peer] = (f"{type(e).__name__}: {str(e).splitlines()[0][:60]}", 0.0, None, "")
         base = results["edge_sampling"][2]
         print(f"\n## {name} (reference self-noise: rel L2 {100 * np.sqrt(noise2) / ref_norm:.1f}%{check})")
         print(f"{'integrator':32s} {'time s':>7s} {'rel L2':>8s} {'corr. L2':>9s} {'mean rel':>9s} {'sum err':>8s} "
-              f"{'L2 / ES':>8s}")
-        for peer, (rep, t, c) in results.items():
+              f"{'L2 / ES':>8s}" + (f" {'peak RSS fwd (growth)':>22s} {'rev':>10s}" if args.memory else ""))
+        for peer, (rep, t, c, mem) in results.items():
             if isinstance(rep, str):
                 print(f"{peer:32s} {'':>7s} {rep}")
                 continue
             # No ratio when edge_sampling's corrected error is 0 (below the reference's noise).
             ratio = f"{c / base:8.2f}" if base else f"{'-':>8s}"
             print(f"{peer:32s} {t:7.2f} {100 * rep.rel_l2:7.1f}% {100 * c:8.1f}% {100 * rep.mean_rel:8.1f}% "
-                  f"{100 * rep.sum_rel:7.1f}% {ratio}")
-            rows.append((name, peer, rep, t, c))
+                  f"{100 * rep.sum_rel:7.1f}% {ratio}{mem}", flush=True)
 
         # Forward throughput: primal render, same spp, vs Mitsuba's path, at a size where the
         # per-call overhead (Python tracing, kernel-cache lookup) does not dominate.
