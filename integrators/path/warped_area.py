@@ -33,7 +33,10 @@ depth 0 .. max_depth - 2, :mod:`.warped_secondary`; default 0 = off, needs a fin
 default 1e5, i.e. a kernel width of ~3 mrad), ``primary_lobes`` and ``secondary_lobes`` (the proposal
 of the auxiliary samples: comma-separated concentrations in units of the kernel's, sample i drawn from
 entry i mod K, so a repeated entry gets a larger share; default "1,30,1000" for both, see
-:class:`.warp_field.DirectionWarp`).
+:class:`.warp_field.DirectionWarp`). Shared with ``edge_sampling``: ``camera_spp`` (camera pose and
+field of view, :mod:`.camera_motion`: rotation and fov are an exact film warp, a translation moves
+the scene instead, whose silhouettes this integrator's warp field then follows; default 4) and
+``emitter_spp`` (next-event estimation under moving lights, :mod:`.emitter_motion`; default 4).
 
 Requirements: for the primary term, a continuous reconstruction filter (``gaussian``, ``tent``...): a
 box filter's pixel borders are static discontinuities of f_j that no warp field following the
