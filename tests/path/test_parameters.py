@@ -200,6 +200,7 @@ def test_area_light_seen_directly_moving(tmp_path, estimator):
     ref = fd_image(scene, params, perturb, 0.01, reference=PATH, spp=8192, passes=WA_LIGHT_PASSES[estimator])
     spp = {"edge_sampling": 64, "warped_area": WA_LIGHT_SPP}[estimator]
     rep = compare(forward_grad(scene, params, perturb, boundary(estimator, primary_spp=spp), spp=4, seed=1), ref)
+    print(estimator, rep)
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.1, rep
 
 
@@ -247,6 +248,7 @@ def _check_light(scene, params, perturb, secondary_spp=0, spp=64, estimator="edg
     cfg = {**_LIGHT_ES, "type": estimator, "secondary_spp": secondary_spp,
            **({"primary_spp": 0} if estimator == "warped_area" else {})}
     rep = compare(forward_grad(scene, params, perturb, cfg, spp=spp, seed=1), ref)
+    print(estimator, rep)
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.05, rep
     return rep
 
