@@ -21,7 +21,7 @@ tolerances at high spp. Measured (mean rel. / rel. L2 / image sum / sign, second
 triangle shadow 3.8 / 4.7 / 0.3 / 100 % (131072), sphere-mesh shadows 4.0 / 6.2 / 1.75 / 100 %
 (65536), indirect occluder 4.8 / 5.4 / 0.6 / 100 % (131072 + 2048 primary; 7 min), glossy
 reflection 11.6 / 10.0 / 0.06 / 100 % (32768, default run; 262144: 5.06 / 5.3 / 1.1 / 100 %,
-slow, xfail), large mesh LARGE.
+slow, xfail), icosphere(7) shadow 4.4 / 6.2 / 0.07 / 100 % (65536; 2 min).
 """
 import functools
 from unittest import mock
@@ -293,7 +293,7 @@ def large_sphere_shadow(res=12):
 def test_large_mesh_shadow():
     """A 327,680-triangle mesh's shadow at the issue's tolerances. Warped-area sampling needs no
     per-edge structure: the boundary test only looks at the three edges of the triangle an auxiliary
-    ray hits (measured: see the module docstring)."""
+    ray hits. Measured: mean rel. 4.4 %, rel. L2 6.2 %, image sum 0.07 %, sign 100 %, 2 min."""
     check_secondary(large_sphere_shadow, 65536, 8192, 16, (0.05, 0.02))
 
 
