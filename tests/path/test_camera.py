@@ -13,17 +13,18 @@ camera model itself is checked against ``Sensor.sample_direction`` (projection) 
 import numpy as np
 import pytest
 
-import integrators  # noqa: F401  (registers edge_sampling)
+import integrators  # noqa: F401  (registers edge_sampling, warped_area)
 import scenes
 from scenes import builders as b
 from tests.gradcheck import compare, fd_image, forward_grad, reverse_grad
+from tests.path.estimators import ESTIMATORS, FILTER
 
 PATH = {"type": "path", "max_depth": 2}
 
 
-ESTIMATORS = ("edge_sampling", "warped_area")
-FILTER = {"edge_sampling": "box", "warped_area": "gaussian"}  # warped_area's primary term needs a smooth filter
 FD_PASSES = {"edge_sampling": 1, "warped_area": 8}  # Gaussian-filtered FD images are noisier (test_fov)
+PRIMARY_SPP = {"edge_sampling": 128, "warped_area": 4096}  # boundary samples per pixel under translation
+CAMERA_SPP = {"edge_sampling": 256, "warped_area": 1024}  # warp-term samples (rotation, fov)
 
 
 def es(camera_spp=16, primary_spp=32, estimator="edge_sampling", max_depth=2):
@@ -189,7 +190,7 @@ def test_translation_depth(estimator):
     # +-0.5 %), its own sum spread 0.06 % over four seeds. warped_area (4096 film samples per pixel,
     # Gaussian filter): 2.8 % / 4.6-4.9 % L2 / 0.3-0.6 % over two seeds; at 128 samples 12 % mean rel.
     scene, params = parallax_scene(filter=FILTER[estimator])
-    spp = {"edge_sampling": 128, "warped_area": 4096}[estimator]
+    spp = PRIMARY_SPP[estimator]
     check(scene, params, pose_perturbation(params, translate=(0, 0, -1.0)), 0.02,
           es1(primary_spp=spp, estimator=estimator), ref=PATH1, spp=32, passes=2)
 
@@ -198,7 +199,7 @@ def test_translation_depth(estimator):
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_translation_sideways(estimator):
     scene, params = parallax_scene(filter=FILTER[estimator])
-    spp = {"edge_sampling": 128, "warped_area": 4096}[estimator]
+    spp = PRIMARY_SPP[estimator]
     check(scene, params, pose_perturbation(params, translate=(1.0, 0.4, 0)), 0.01,
           es1(primary_spp=spp, estimator=estimator), ref=PATH1, spp=32, sum_tol=None, passes=2)
 
@@ -211,7 +212,7 @@ def test_translation_with_area_light_and_nee(estimator):
     No sky: with it the image sum is a difference of two parts (sky -29.8, lamp +23.0) and
     ill-conditioned. Measured (edge_sampling) 3.7 % / 11.7 % L2 / 0.6 % / 100 %."""
     scene, params = two_balls_scene(res=24, sky=0.0, filter=FILTER[estimator])
-    spp = {"edge_sampling": 128, "warped_area": 4096}[estimator]
+    spp = PRIMARY_SPP[estimator]
     check(scene, params, pose_perturbation(params, translate=(0, 0, -1.0)), 0.02,
           {**es(primary_spp=spp, estimator=estimator), "emitter_spp": 256}, spp=128, spp_fd=16384)
 
@@ -233,7 +234,7 @@ def test_rotation_yaw(estimator):
     # In-plane image motion: the true image sum is ill-conditioned (not checked). With the Gaussian
     # filter the warp term is noisier: 256 samples gave 4.5-5.1 % mean rel., 1024 give 2.6-2.8 %.
     scene, params = two_balls_scene(filter=FILTER[estimator])
-    camera_spp = {"edge_sampling": 256, "warped_area": 1024}[estimator]
+    camera_spp = CAMERA_SPP[estimator]
     check(scene, params, pose_perturbation(params, axis=(0, 1, 0)), 0.004,
           es(camera_spp=camera_spp, estimator=estimator), sum_tol=None, passes=FD_PASSES[estimator])
 
@@ -243,7 +244,7 @@ def test_fov(estimator):
     # warped_area (Gaussian filter, 1024 samples): 2.0 % / 0.8-1.0 % against 8 reference passes;
     # a single 4096-spp pass is itself ~2 % off in the image sum with this filter.
     scene, params = two_balls_scene(filter=FILTER[estimator])
-    camera_spp = {"edge_sampling": 256, "warped_area": 1024}[estimator]
+    camera_spp = CAMERA_SPP[estimator]
     check(scene, params, scalar_perturbation(params, "sensor.x_fov", 1.0), 0.2,
           es(camera_spp=camera_spp, estimator=estimator), passes=FD_PASSES[estimator])
 

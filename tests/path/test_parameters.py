@@ -16,15 +16,14 @@ is checked on a depth (or scaling) motion instead. The adjoint test requires rev
 import numpy as np
 import pytest
 
-import integrators  # noqa: F401  (registers edge_sampling)
+import integrators  # noqa: F401  (registers edge_sampling, warped_area)
 import scenes
 from scenes import builders as b
 from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
+from tests.path.estimators import ESTIMATORS, FILTER
 
 ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 64}
 PATH = {"type": "path", "max_depth": 2}
-ESTIMATORS = ("edge_sampling", "warped_area")
-FILTER = {"edge_sampling": "box", "warped_area": "gaussian"}  # warped_area's primary term needs a smooth filter
 
 
 # warped_area's primary term at the tolerances: film samples per pixel (measured below).
