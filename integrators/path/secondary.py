@@ -29,12 +29,14 @@ from the meshes' vertex buffers and x re-intersected with attachment to the movi
 """
 from __future__ import annotations
 
+import warnings
+
 import drjit as dr
 import mitsuba as mi
 
 from .edge_tree import EdgeTree, light_cones, scene_edges
 from .edges import attached_edge_point, is_closed_convex, is_planar, mesh_arrays, scene_meshes
-from .emitter_motion import mis_weight
+from .emitter_motion import mis_weight, moving_emitters
 from .vertices import secondary_term_zero, vertex_term_image
 
 EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
@@ -165,6 +167,22 @@ def _no_secondary_edges(scene, meshes) -> bool:
     return is_planar(V, F) or (front_only and is_closed_convex(V, F))
 
 
+def warn_static_occluders_under_moving_lights(scene, meshes, moving):
+    """Warn when a light moves and a static mesh may shadow it: that shadow moves *relative to the
+    light*, a share this term does not sample (it samples moving meshes' edges, and the NEE
+    light-motion term freezes visibility on the light's surface). Measured: 24 % image-sum error
+    on a triangle's shadow under a moving light; ``warped_area`` handles it. A lone planar static
+    mesh (a floor) cannot shadow itself and is not warned about."""
+    lights = {em.get_shape() for em, _ in moving_emitters(scene)}
+    if not lights:
+        return
+    static = [m for m in meshes if m not in moving and m not in lights]
+    if len(static) > 1 or (static and not is_planar(*mesh_arrays(static[0]))):
+        warnings.warn("edge_sampling: a light moves and static meshes may shadow it; the motion of "
+                      "their shadows relative to the light is not differentiated (use warped_area "
+                      "with secondary_spp > 0 for it)", stacklevel=2)
+
+
 def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     """Film-space image (mi.TensorXf (H, W, 3), value 0) whose derivative is the secondary
     boundary term, for path vertices of depth 0 .. max_depth - 2."""
@@ -173,6 +191,7 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
         return zero
     max_depth = int(integrator.max_depth)
     meshes, moving = scene_meshes(scene)
+    warn_static_occluders_under_moving_lights(scene, meshes, moving)
     if not moving or _no_secondary_edges(scene, meshes):  # then no secondary boundary moves
         return zero
     tree = EdgeTree(scene_edges(meshes, [m in moving for m in meshes]))

@@ -331,6 +331,10 @@ def test_moving_light_shadow_of_static_occluder_warped_area():
     print(rep, miss)
     assert rep.sign == 1.0 and rep.sum_rel <= 0.1 and rep.mean_rel <= 0.2, rep
     assert miss.sum_rel > 0.2 and miss.sign < 0.8, miss
+    # edge_sampling says that it leaves this share out.
+    with pytest.warns(UserWarning, match="static meshes may shadow it"):
+        forward_grad(scene, params, perturb, {"type": "edge_sampling", "max_depth": depth, "primary_spp": 0,
+                                              "secondary_spp": 2}, spp=1)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
