@@ -14,6 +14,7 @@ throughput: samples/s of ``edge_sampling``'s primal render against Mitsuba's ``p
 scene at 128x128, 64 spp (at 16x16 both are dominated by per-call tracing overhead).
 
     .venv/bin/python benchmarks/path_bench.py [--quick] [--budget SECONDS] [--filter gaussian] [--memory]
+                                              [--only SCENE-NAME-PART]
 
 ``warped_area`` is a peer too; its primary term refuses box filters, so its rows need
 ``--filter gaussian`` (every integrator and the reference then use that filter). ``--memory`` adds
@@ -154,6 +155,7 @@ def main():
     ap.add_argument("--budget", type=float, default=None, help="seconds per gradient (default 4, quick 1)")
     ap.add_argument("--filter", default="box", help="reconstruction filter of every scene (warped_area needs "
                     "a continuous one, e.g. gaussian)")
+    ap.add_argument("--only", default=None, help="run only the scenes whose name contains this")
     ap.add_argument("--memory", action="store_true", help="also measure each integrator's peak memory "
                     "(fresh process per gradient, forward and reverse mode)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -184,6 +186,8 @@ def main():
     spp_tp, tp_res = 64, max(res, 128)
     tp_scenes = None  # the same scenes at the throughput resolution, built once on first use
     for name, (scene, params, perturb, depth, exact) in scenes_under_test(res).items():
+        if args.only and args.only not in name:
+            continue
         halves = [fd_image(scene, params, perturb, h, reference={"type": "path", "max_depth": depth},
                            spp=ref_spp, passes=ref_passes // 2, seed=7 + 1000 * i) for i in range(2)]
         ref = (halves[0] + halves[1]) / 2
