@@ -151,11 +151,12 @@ def _nee_share(scene, si, bsdf, ray, hit, f, active):
         return E, dr.select(active, p_L, dr.detach(p_L))  # (inside: a select outside would detach)
 
 
-def _no_secondary_edges(scene, meshes) -> bool:
+def no_secondary_edges(scene, meshes) -> bool:
     """True when no shading point can see an edge above its horizon: the scene's only shape is
     a planar mesh, or a closed convex one reflecting on its front side only (a single object in
     front of an environment light: its primary silhouette is all there is). Skipping the term
-    then saves its camera paths and tree descents (~10 % of a gradient on a flat icosphere)."""
+    then saves its camera paths and tree descents (~10 % of a gradient on a flat icosphere), and
+    ``warped_area``'s direction-space term (shared: both terms vanish there)."""
     shapes = scene.shapes()
     if len(shapes) != 1 or len(meshes) != 1:
         return False
@@ -192,7 +193,7 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     max_depth = int(integrator.max_depth)
     meshes, moving = scene_meshes(scene)
     warn_static_occluders_under_moving_lights(scene, meshes, moving)
-    if not moving or _no_secondary_edges(scene, meshes):  # then no secondary boundary moves
+    if not moving or no_secondary_edges(scene, meshes):  # then no secondary boundary moves
         return zero
     tree = EdgeTree(scene_edges(meshes, [m in moving for m in meshes]))
     if tree.count == 0:

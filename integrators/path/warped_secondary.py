@@ -42,6 +42,7 @@ import mitsuba as mi
 
 from .edges import scene_meshes
 from .emitter_motion import attached_emitter_point, moving_emitters
+from .secondary import no_secondary_edges
 from .vertices import secondary_term_zero, vertex_term_image
 from .warp_field import DirectionWarp
 
@@ -173,8 +174,9 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pas
     if not runs:
         return zero
     max_depth = int(integrator.max_depth)
-    if not scene_meshes(scene)[1]:
-        return zero  # nothing moves: no boundary moves either
+    meshes, moving = scene_meshes(scene)
+    if not moving or no_secondary_edges(scene, meshes):
+        return zero  # no boundary moves: nothing moves, or no shading point sees an edge
     warp = DirectionWarp(scene, integrator.secondary_aux_rays, integrator.secondary_kappa, integrator.power,
                          integrator.secondary_lobes)
 

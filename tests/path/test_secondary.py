@@ -184,12 +184,20 @@ def test_secondary_term_skipped_only_where_it_vanishes():
     assert is_planar(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0.0]]), np.array([[0, 1, 2]]))
     for scene, skip in ((P.triangle_scene(8)[0], True), (P.flat_sphere_scene(8)[0], True),
                         (sphere_shadow(8)[0], False), (glossy_reflection(8)[0], False)):
-        assert sec._no_secondary_edges(scene, scene_meshes(scene)[0]) == skip
+        assert sec.no_secondary_edges(scene, scene_meshes(scene)[0]) == skip
 
     scene, params, V = P.flat_sphere_scene(8)
     perturb = offset(params, "ball.vertex_positions", np.tile([0, 0, 1.0], len(V)))
     es = {"type": "edge_sampling", "max_depth": 3, "primary_spp": 0, "secondary_spp": 64}
     without = forward_grad(scene, params, perturb, {**es, "secondary_spp": 0}, spp=2, seed=4)
-    with mock.patch.object(sec, "_no_secondary_edges", lambda *a: False):
+    with mock.patch.object(sec, "no_secondary_edges", lambda *a: False):
         computed = forward_grad(scene, params, perturb, es, spp=2, seed=4)
+    assert np.array_equal(computed, without)
+    # warped_area's direction-space term skips the same scenes: every auxiliary ray from the
+    # sphere sees the sky, so the warp is 0 and the term exactly nothing.
+    import integrators.path.warped_secondary as ws
+    wa = {**es, "type": "warped_area", "secondary_spp": 16}
+    without = forward_grad(scene, params, perturb, {**wa, "secondary_spp": 0}, spp=2, seed=4)
+    with mock.patch.object(ws, "no_secondary_edges", lambda *a: False):
+        computed = forward_grad(scene, params, perturb, wa, spp=2, seed=4)
     assert np.array_equal(computed, without)
