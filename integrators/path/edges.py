@@ -125,6 +125,25 @@ def scene_meshes(scene):
     return meshes, [m for m in meshes if dr.grad_enabled(m.vertex_positions_buffer())]
 
 
+def no_secondary_edges(scene, meshes) -> bool:
+    """True when no shading point can see an edge above its horizon: the scene's only shape is
+    a planar mesh, or a closed convex one reflecting on its front side only (a single object in
+    front of an environment light: its primary silhouette is all there is). Skipping the term
+    then saves the secondary terms of both estimators (``edge_sampling``'s camera paths and tree
+    descents, ~10 % of a gradient on a flat icosphere; ``warped_area``'s direction-space warps,
+    which on path_bench's lone objects had taken most of its budget): both vanish there."""
+    import mitsuba as mi
+    shapes = scene.shapes()
+    if len(shapes) != 1 or len(meshes) != 1:
+        return False
+    arrays = mesh_arrays(meshes[0])
+    if arrays is None:
+        return True
+    V, F = arrays
+    front_only = not mi.has_flag(meshes[0].bsdf().flags(), mi.BSDFFlags.BackSide)
+    return is_planar(V, F) or (front_only and is_closed_convex(V, F))
+
+
 def mesh_arrays(shape):
     """(V (N, 3) float64, F (M, 3) int64) of a Mitsuba mesh, detached; None for an empty mesh.
     Raises ValueError naming the mesh when a vertex position is NaN/Inf."""

@@ -35,7 +35,7 @@ import drjit as dr
 import mitsuba as mi
 
 from .edge_tree import EdgeTree, light_cones, scene_edges
-from .edges import attached_edge_point, is_closed_convex, is_planar, mesh_arrays, scene_meshes
+from .edges import attached_edge_point, is_planar, mesh_arrays, no_secondary_edges, scene_meshes
 from .emitter_motion import mis_weight, moving_emitters
 from .vertices import secondary_term_zero, vertex_term_image
 
@@ -149,23 +149,6 @@ def _nee_share(scene, si, bsdf, ray, hit, f, active):
         p_L = scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape,
                                   coherent=False, active=active).p
         return E, dr.select(active, p_L, dr.detach(p_L))  # (inside: a select outside would detach)
-
-
-def no_secondary_edges(scene, meshes) -> bool:
-    """True when no shading point can see an edge above its horizon: the scene's only shape is
-    a planar mesh, or a closed convex one reflecting on its front side only (a single object in
-    front of an environment light: its primary silhouette is all there is). Skipping the term
-    then saves its camera paths and tree descents (~10 % of a gradient on a flat icosphere), and
-    ``warped_area``'s direction-space term (shared: both terms vanish there)."""
-    shapes = scene.shapes()
-    if len(shapes) != 1 or len(meshes) != 1:
-        return False
-    arrays = mesh_arrays(meshes[0])
-    if arrays is None:
-        return True
-    V, F = arrays
-    front_only = not mi.has_flag(meshes[0].bsdf().flags(), mi.BSDFFlags.BackSide)
-    return is_planar(V, F) or (front_only and is_closed_convex(V, F))
 
 
 def warn_static_occluders_under_moving_lights(scene, meshes, moving):

@@ -40,9 +40,8 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
-from .edges import scene_meshes
+from .edges import no_secondary_edges, scene_meshes
 from .emitter_motion import attached_emitter_point, moving_emitters
-from .secondary import no_secondary_edges
 from .vertices import secondary_term_zero, vertex_term_image
 from .warp_field import DirectionWarp
 
