@@ -229,6 +229,12 @@ def test_emitter_radiance_and_roughness(tmp_path):
 _LIGHT_ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 16, "emitter_spp": 1024}
 
 
+def _light_config(estimator, **kw):
+    """``_LIGHT_ES`` for ``estimator``; the light is out of view (box filter), so ``warped_area``
+    runs without its primary term."""
+    return {**_LIGHT_ES, "type": estimator, **({"primary_spp": 0} if estimator == "warped_area" else {}), **kw}
+
+
 def _lit_floor(light_shape=None, emitters=None, floor=None):
     floor = floor or b.rectangle((0, 0, 0), 3.0, bsdf=b.diffuse(0.8))
     shapes = {"floor": floor, **({"light": light_shape} if light_shape else {})}
@@ -243,9 +249,7 @@ def _down_quad(tmp_path, name="down.ply", z=1.0, half=0.3):
 
 def _check_light(scene, params, perturb, secondary_spp=0, spp=64, estimator="edge_sampling"):
     ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": 2}, spp=16384, passes=2)
-    # The light is out of view (box filter): warped_area runs without its primary term.
-    cfg = {**_LIGHT_ES, "type": estimator, "secondary_spp": secondary_spp,
-           **({"primary_spp": 0} if estimator == "warped_area" else {})}
+    cfg = _light_config(estimator, secondary_spp=secondary_spp)
     rep = compare(forward_grad(scene, params, perturb, cfg, spp=spp, seed=1), ref)
     print(estimator, rep)
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.05, rep
@@ -345,8 +349,7 @@ def test_moving_light_adjoint(tmp_path, estimator):
     params = scenes.ParameterMap(scene)
     params.add_transforms(["light"])
     perturb = _tr(params, "light.to_world", (0.15, 0.1, 0.3))
-    cfg = {**_LIGHT_ES, "type": estimator, "emitter_spp": 16, "secondary_spp": 2,
-           **({"primary_spp": 0} if estimator == "warped_area" else {})}
+    cfg = _light_config(estimator, emitter_spp=16, secondary_spp=2)
     fwd = forward_grad(scene, params, perturb, cfg, spp=8, seed=3)
     w = np.random.default_rng(0).uniform(-1, 1, fwd.shape)
     rev = reverse_grad(scene, params, perturb, cfg, w, spp=8, seed=3)
