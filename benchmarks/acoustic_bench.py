@@ -89,15 +89,15 @@ def pra_l_room_distinct(order):
 
 
 def ours_shoebox(order, banded):
-    import scenes.room as R
-    from integrators.acoustic import rir
+    import penumbra.scenes.room as R
+    from penumbra.integrators.acoustic import rir
     room = R.shoebox(DIMS, SRC, RCV, materials=BANDED if banded else 0.3)
     return lambda: rir(room, order, "pyroomacoustics")
 
 
 def ours_l_room(order):
-    import scenes.room as R
-    from integrators.acoustic import rir
+    import penumbra.scenes.room as R
+    from penumbra.integrators.acoustic import rir
     room = R.extruded_room(L_CORNERS, 3.0, L_SRC, L_RCV, materials=0.2)
     return lambda: rir(room, order, "pyroomacoustics")
 
@@ -105,7 +105,7 @@ def ours_l_room(order):
 def gradient_case(room, order, conv="pyroomacoustics"):
     """(forward fn, forward+reverse fn, number of scalar parameters)."""
     import drjit as dr
-    from integrators.acoustic import default_params, simulate
+    from penumbra.integrators.acoustic import default_params, simulate
 
     def forward():
         with dr.suspend_grad():
@@ -129,9 +129,9 @@ def gradient_case(room, order, conv="pyroomacoustics"):
 
 def memory_child(kind, order):
     """Runs in a fresh process: RSS growth (MiB) of one computation."""
-    import renderer
+    from penumbra import renderer
     renderer.ensure_variant()
-    import scenes.room as R
+    import penumbra.scenes.room as R
     import drjit as dr
     if kind == "pra":
         import pyroomacoustics  # noqa: F401
@@ -176,10 +176,10 @@ def main():
     args = ap.parse_args()
     if args.memory_child:
         return memory_child(args.memory_child[0], int(args.memory_child[1]))
-    import renderer
+    from penumbra import renderer
     renderer.ensure_variant()
     import drjit as dr
-    import scenes.room as R
+    import penumbra.scenes.room as R
 
     print(f"# Penumbra acoustics benchmark ({os.cpu_count()} CPU cores, Dr.Jit {dr.__version__}, "
           f"variant {renderer.variant()})\n")
@@ -218,7 +218,7 @@ def main():
         t_pra, t_ours, cold, ratio = paired(lambda: pra_l_room(order), fn, max(3, args.repeats // 3), w)
         _, t_one, _, ratio_one = single_thread(lambda: pra_l_room(order), fn, 3 if order < 10 else 1, w)
         h = fn()
-        from integrators.acoustic import simulate
+        from penumbra.integrators.acoustic import simulate
         n = simulate(R.extruded_room(L_CORNERS, 3.0, L_SRC, L_RCV, materials=0.2), order, "pyroomacoustics").n_paths
         err = np.linalg.norm(h - ref) / np.linalg.norm(ref)
         print(f"| L-shaped (8 walls, non-convex) | {order} | {n} / {pra_l_room_distinct(order)} | {t_pra * 1e3:.0f} ms | "

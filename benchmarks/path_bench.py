@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-import integrators  # noqa: E402,F401
+from penumbra import integrators  # noqa: E402,F401
 from tests.gradcheck import compare, fd_image, forward_grad, reverse_grad  # noqa: E402
 
 
@@ -168,7 +168,7 @@ def main():
     if args.filter != "box":  # the same scenes, every integrator and the reference with this filter
         import functools
         from unittest import mock
-        from scenes import builders
+        from penumbra.scenes import builders
         mock.patch.object(builders, "camera", functools.partial(builders.camera, filter=args.filter)).start()
     import mitsuba as mi
     mi.set_log_level(mi.LogLevel.Error)

@@ -22,13 +22,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-import renderer  # noqa: E402
+from penumbra import renderer  # noqa: E402
 
 DIFFVG = {(512, 256): (0.6, 3.0), (2048, 512): (5.3, 25.6)}
 
 
 def random_scene(n, size, seed=0):
-    from scenes.vector import VectorScene, path
+    from penumbra.scenes.vector import VectorScene, path
     rng = np.random.default_rng(seed)
     sc = VectorScene(size, size)
     for i in range(n):
@@ -48,8 +48,8 @@ def peak_mb():
 def run(n, size, reps=3):
     import drjit as dr
     import mitsuba as mi
-    from integrators.vector import rasterize
-    from scenes.vector import to_svg_string
+    from penumbra.integrators.vector import rasterize
+    from penumbra.scenes.vector import to_svg_string
     sc = random_scene(n, size)
     names = ["*.points", "*.stroke_width", "*.stroke.color"]
     vals = {k: sc.params.pack(k) for k in names}

@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
-import integrators  # noqa: E402,F401
+from penumbra import integrators  # noqa: E402,F401
 from path_bench import timed_grad  # noqa: E402
 from tests.gradcheck import offset  # noqa: E402
 
@@ -35,8 +35,8 @@ PEERS = {
 
 
 def large_mesh(level, res, spp):
-    import scenes
-    from scenes import builders as b
+    from penumbra import scenes
+    from penumbra.scenes import builders as b
     V, F = b.icosphere(level, 0.6)
     ball = scenes.mesh_from_arrays(V, F, name="ball", bsdf=b.diffuse(0.7))
     scene = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=40, resolution=res, filter="gaussian"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import drjit as dr
 import numpy as np
 
-from renderer.arrays import from_numpy, to_numpy
+from penumbra.renderer.arrays import from_numpy, to_numpy
 
 
 class Adam:

@@ -31,8 +31,8 @@ import drjit as dr
 import numpy as np
 import scipy.sparse as sp
 
-from renderer import ensure_variant
-from renderer.arrays import to_numpy
+from penumbra.renderer import ensure_variant
+from penumbra.renderer.arrays import to_numpy
 
 from .adam import Adam
 from .transforms import Transform

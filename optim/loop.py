@@ -17,8 +17,8 @@ from typing import Callable
 import drjit as dr
 import numpy as np
 
-from renderer import ensure_variant
-from renderer.arrays import from_numpy, is_drjit, is_transform, to_numpy
+from penumbra.renderer import ensure_variant
+from penumbra.renderer.arrays import from_numpy, is_drjit, is_transform, to_numpy
 
 from .adam import Adam
 from .transforms import Identity, Transform

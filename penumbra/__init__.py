@@ -1,7 +1,9 @@
 """Penumbra: differentiable rendering and inverse graphics on Dr.Jit and Mitsuba 3.
 
 ``import penumbra as pn`` is the front door. It selects a backend lazily (CUDA when usable, else
-LLVM; see :func:`set_variant`) and re-exports the public API of the floors below::
+LLVM; see :func:`set_variant`), registers the Mitsuba plugins ``edge_sampling`` and ``warped_area``
+for every differentiable variant that becomes active, and re-exports the public API of the floors
+below::
 
     scene  = pn.load_scene("scene.xml")
     params = pn.ParameterMap(scene)
@@ -14,46 +16,60 @@ from __future__ import annotations
 
 import importlib
 
-import renderer as _renderer  # configures libLLVM before anything imports drjit
-from renderer import (BackendError, ensure_variant, read_image, read_wav, set_variant, variant,
-                      write_image, write_wav)
+import penumbra.renderer as _renderer  # configures libLLVM before anything imports drjit
+from penumbra.renderer import (BackendError, ensure_variant, read_image, read_wav, set_variant, variant,
+                               write_image, write_wav)
 
 __version__ = "0.1.0"
 
+
+def _register_plugins(*_args) -> None:
+    from penumbra.integrators import register_plugins
+    register_plugins()
+
+
+def _watch_variants() -> None:
+    import mitsuba as mi
+    mi.detail.add_variant_callback(_register_plugins)
+    _register_plugins()
+
+
+_watch_variants()
+
 _LAZY = {
     # scene layer
-    "load_scene": "scenes:load_scene",
+    "load_scene": "penumbra.scenes:load_scene",
     "ParameterMap": "scenes:ParameterMap",
     "ParameterError": "scenes:ParameterError",
     "SceneError": "scenes:SceneError",
-    "load_mesh": "scenes:load_mesh",
-    "save_mesh": "scenes:save_mesh",
-    "mesh_from_arrays": "scenes:mesh_from_arrays",
-    "builders": "scenes.builders",
+    "load_mesh": "penumbra.scenes:load_mesh",
+    "save_mesh": "penumbra.scenes:save_mesh",
+    "mesh_from_arrays": "penumbra.scenes:mesh_from_arrays",
+    "builders": "penumbra.scenes.builders",
     # optimizer layer
     "optim": "optim",
-    "optimize": "optim:optimize",
+    "optimize": "penumbra.optim:optimize",
     "Variable": "optim:Variable",
     # rendering
     "render": "penumbra.render:render",
-    "torch_function": "renderer.torch_bridge:torch_function",
-    "render_function": "renderer.torch_bridge:render_function",
+    "torch_function": "penumbra.renderer.torch_bridge:torch_function",
+    "render_function": "penumbra.renderer.torch_bridge:render_function",
     # vector graphics (integrators/vector)
-    "load_svg": "scenes.vector:load_svg",
-    "save_svg": "scenes.vector:save_svg",
-    "rasterize": "integrators.vector:rasterize",
-    "VectorScene": "scenes.vector:VectorScene",
-    "vector": "scenes.vector",
+    "load_svg": "penumbra.scenes.vector:load_svg",
+    "save_svg": "penumbra.scenes.vector:save_svg",
+    "rasterize": "penumbra.integrators.vector:rasterize",
+    "VectorScene": "penumbra.scenes.vector:VectorScene",
+    "vector": "penumbra.scenes.vector",
     # room acoustics (integrators/acoustic)
-    "shoebox": "scenes.room:shoebox",
-    "load_room": "scenes.room:load_room",
-    "extruded_room": "scenes.room:extruded_room",
-    "acoustic_material": "scenes.room:material",
-    "simulate_rir": "integrators.acoustic:simulate",
-    "rir": "integrators.acoustic:rir",
-    "acoustics": "integrators.acoustic",
-    "room_metrics": "integrators.acoustic.metrics",
-    "register_acoustic_parameters": "scenes.room:register_acoustic_parameters",
+    "shoebox": "penumbra.scenes.room:shoebox",
+    "load_room": "penumbra.scenes.room:load_room",
+    "extruded_room": "penumbra.scenes.room:extruded_room",
+    "acoustic_material": "penumbra.scenes.room:material",
+    "simulate_rir": "penumbra.integrators.acoustic:simulate",
+    "rir": "penumbra.integrators.acoustic:rir",
+    "acoustics": "penumbra.integrators.acoustic",
+    "room_metrics": "penumbra.integrators.acoustic.metrics",
+    "register_acoustic_parameters": "penumbra.scenes.room:register_acoustic_parameters",
 }
 
 

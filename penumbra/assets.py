@@ -1,15 +1,16 @@
-"""Locations of the bundled assets (``assets/`` at the repository root)."""
+"""Locations of the bundled assets (``assets/`` in the repository, installed as ``penumbra.data``)."""
 from __future__ import annotations
 
+import importlib.resources
 import os
 
-ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
+ROOT = str(importlib.resources.files("penumbra.data"))
 
 
 def asset(*parts) -> str:
-    """Path of a bundled asset; FileNotFoundError naming it when missing (e.g. non-editable install)."""
+    """Path of a bundled asset; FileNotFoundError naming it when missing."""
     path = os.path.join(ROOT, *parts)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"bundled asset not found: {path} (install Penumbra from its repository "
-                                "with `pip install -e .`, or pass your own file)")
+        raise FileNotFoundError(f"bundled asset not found: {path} (the Penumbra installation is incomplete: "
+                                "reinstall it, or pass your own file)")
     return path

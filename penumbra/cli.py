@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    import renderer
+    from penumbra import renderer
     try:
         renderer.set_variant(args.variant)
         return int(args.func(args) or 0)

@@ -1,7 +1,7 @@
 """``pn.render``: Mitsuba's render call with Penumbra's backend selection and parameter map."""
 from __future__ import annotations
 
-from renderer import ensure_variant
+from penumbra.renderer import ensure_variant
 
 
 def render(scene, params=None, spp: int | None = None, seed: int = 0, integrator=None, sensor=0):

@@ -11,7 +11,7 @@ import numpy as np
 
 def _T():
     import mitsuba as mi
-    from renderer import ensure_variant
+    from penumbra.renderer import ensure_variant
     ensure_variant()
     return mi.ScalarTransform4f
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from renderer.arrays import to_numpy
+from penumbra.renderer.arrays import to_numpy
 
 from .errors import ParameterError
 

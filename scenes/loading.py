@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 
-from renderer import ensure_variant
+from penumbra.renderer import ensure_variant
 
 from .errors import SceneError
 

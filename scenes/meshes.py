@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from renderer import ensure_variant
+from penumbra.renderer import ensure_variant
 
 from .errors import SceneError
 

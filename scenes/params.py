@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from renderer.arrays import from_numpy, is_drjit, is_finite, is_transform, to_numpy
+from penumbra.renderer.arrays import from_numpy, is_drjit, is_finite, is_transform, to_numpy
 
 from .errors import ParameterError
 

@@ -461,7 +461,7 @@ def load_room(source, receiver=None, src=None, materials=None, default_material=
     ``temperature``, ``humidity``, ``air_absorption``; keyword arguments override the file.
     """
     import mitsuba as mi
-    from renderer import ensure_variant
+    from penumbra.renderer import ensure_variant
     kw = dict(fs=fs, c=c, temperature=temperature, humidity=humidity, air_absorption=air_absorption)
     if isinstance(source, (str, os.PathLike)) and os.fspath(source).lower().endswith(".json"):
         path = os.fspath(source)

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-import renderer  # noqa: F401  (configures libLLVM before drjit is imported)
+from penumbra import renderer  # noqa: F401  (configures libLLVM before drjit is imported)
 
 
 @pytest.fixture(scope="session", autouse=True)

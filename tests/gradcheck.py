@@ -47,7 +47,7 @@ class GradReport:
 def offset(params, key: str, direction) -> Callable:
     """Perturbation ``params[key] = base + theta * direction`` (direction shaped like the value)."""
     import mitsuba as mi
-    from renderer.arrays import from_numpy, to_numpy
+    from penumbra.renderer.arrays import from_numpy, to_numpy
     current = params[key]
     # A deep copy: Mitsuba writes new values into the stored object's components in place, and a
     # shallow copy (Color3f(value)) would share them, so the "base" would drift with each update.

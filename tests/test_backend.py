@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-import renderer
-from renderer import backend
+from penumbra import renderer
+from penumbra.renderer import backend
 
 
 def test_default_variant_is_llvm_without_cuda():
@@ -37,14 +37,14 @@ def test_bad_variant_names_are_explained(name, message):
 def test_env_override_and_old_llvm_message():
     # In a fresh process: PENUMBRA_VARIANT picks the variant, and a libLLVM 15 forced through
     # DRJIT_LIBLLVM_PATH is refused with the fix instead of crashing inside LLVM.
-    code = "import renderer; print(renderer.set_variant())"
+    code = "from penumbra import renderer; print(renderer.set_variant())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PENUMBRA_VARIANT": "llvm_ad_rgb"})
     assert out.stdout.strip() == "llvm_ad_rgb", out.stderr
     old = [p for major, p in backend.find_libllvm() if major < backend.MIN_LLVM]
     if not old:
         pytest.skip("no libLLVM < 16 on this machine to test the refusal")
-    code = ("import renderer\ntry:\n    renderer.set_variant('llvm_ad_rgb')\nexcept renderer.BackendError as e:\n"
+    code = ("from penumbra import renderer\ntry:\n    renderer.set_variant('llvm_ad_rgb')\nexcept renderer.BackendError as e:\n"
             "    print('REFUSED', e)\n")
     env = {**os.environ, "DRJIT_LIBLLVM_PATH": old[0]}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -8,7 +8,7 @@ relative L2 error <= 5 %, image-sum error <= 2 %, sign agreement 100 % on signif
 import numpy as np
 import pytest
 
-import scenes
+from penumbra import scenes
 from penumbra.assets import asset
 from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
 

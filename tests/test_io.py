@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import renderer
+from penumbra import renderer
 
 
 def test_png_roundtrip_is_srgb_encoded(tmp_path):

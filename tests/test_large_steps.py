@@ -4,9 +4,9 @@ import mitsuba as mi
 import numpy as np
 import pytest
 
-import optim
-from optim.large_steps import LargeSteps, UniformAdam, laplacian
-from scenes.builders import icosphere
+from penumbra import optim
+from penumbra.optim.large_steps import LargeSteps, UniformAdam, laplacian
+from penumbra.scenes.builders import icosphere
 
 
 @pytest.fixture

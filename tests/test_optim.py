@@ -6,7 +6,7 @@ import mitsuba as mi
 import numpy as np
 import pytest
 
-import optim
+from penumbra import optim
 
 
 @pytest.mark.parametrize("transform, value", [(optim.Identity(), -3.0), (optim.Positive(), 0.02),

@@ -41,7 +41,7 @@ def test_reconstruct_errors_are_clear(tmp_out, capsys):
 def test_metrics_closed_forms():
     """Chamfer distance of concentric spheres ~ their radius difference; IoU of known masks."""
     from penumbra.jobs.reconstruct import chamfer, iou
-    from scenes.builders import icosphere
+    from penumbra.scenes.builders import icosphere
     V, F = icosphere(4)
     assert chamfer((V, F), (1.1 * V, F)) == pytest.approx(0.1, rel=0.05)
     a = np.zeros((4, 4), bool)

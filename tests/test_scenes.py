@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-import scenes
+from penumbra import scenes
 from penumbra.assets import asset
-from scenes import ParameterError, SceneError
-from scenes import builders as b
+from penumbra.scenes import ParameterError, SceneError
+from penumbra.scenes import builders as b
 
 CBOX = asset("scenes", "cbox", "scene.xml")
 

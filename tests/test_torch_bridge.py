@@ -8,9 +8,9 @@ def test_render_inside_torch_autograd_matches_drjit_gradient():
     import drjit as dr
     import mitsuba as mi
 
-    import scenes
-    from renderer.torch_bridge import render_function
-    from scenes import builders as b
+    from penumbra import scenes
+    from penumbra.renderer.torch_bridge import render_function
+    from penumbra.scenes import builders as b
 
     scene = scenes.load_scene(b.scene(b.camera(resolution=16), b.integrator("prb"),
                                       shapes={"wall": b.rectangle((0, 0, 0), 4, bsdf=b.diffuse(0.5))},

@@ -42,7 +42,7 @@ DECAY_RANGES = {"EDT": (-0.1, -10.1), "T20": (-5.0, -25.0), "T30": (-5.0, -35.0)
 
 def _mi():
     import mitsuba as mi
-    from renderer import ensure_variant
+    from penumbra.renderer import ensure_variant
     ensure_variant()
     return mi
 

@@ -50,7 +50,7 @@ def fibonacci_sphere(n: int) -> np.ndarray:
 
 def _scene(V, F):
     mi = _mi()
-    from scenes.meshes import mesh_from_arrays
+    from penumbra.scenes.meshes import mesh_from_arrays
     mesh = mesh_from_arrays(V, F, name="room", allow_degenerate=True)
     return mi.load_dict({"type": "scene", "room": mesh})
 
@@ -199,7 +199,7 @@ _OUTWARD: dict = {}
 
 
 def _outward_planes(room, V):
-    from scenes.room import point_inside
+    from penumbra.scenes.room import point_inside
     rep = room.wall_triangles()
     a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
     n = np.cross(b - a, c - a)

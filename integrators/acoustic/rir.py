@@ -27,7 +27,7 @@ import math
 import drjit as dr
 import numpy as np
 
-from scenes.room import BANDS_HZ, Room, RoomError
+from penumbra.scenes.room import BANDS_HZ, Room, RoomError
 
 from . import filterbank, shoebox as _shoebox
 from ._jit import bucket, upload
@@ -49,7 +49,7 @@ class RIR:
 
 def _mi():
     import mitsuba as mi
-    from renderer import ensure_variant
+    from penumbra.renderer import ensure_variant
     ensure_variant()
     return mi
 
@@ -153,7 +153,7 @@ def check_inputs(room: Room, params: dict, host: dict | None = None):
             if np.any(p <= 0) or np.any(p >= L):
                 raise RoomError(f"{k} at {np.round(p, 4).tolist()} is outside the room [0, {np.round(L, 4).tolist()}]")
     elif room.box is None:
-        from scenes.room import point_inside
+        from penumbra.scenes.room import point_inside
         V = host["vertices"].reshape(-1, 3)
         if not np.all(np.isfinite(V)):
             raise RoomError("room vertex positions contain NaN/Inf")

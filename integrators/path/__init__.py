@@ -1,5 +1,5 @@
 """Physically based path tracing with visibility-aware gradients (registers Mitsuba plugins)."""
-import renderer
+from penumbra import renderer
 
 renderer.ensure_variant()
 

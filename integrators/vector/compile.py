@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scenes.errors import ParameterError
-from scenes.vector.model import IDENTITY, Gradient, Group, Shape, VectorScene
+from penumbra.scenes.errors import ParameterError
+from penumbra.scenes.vector.model import IDENTITY, Gradient, Group, Shape, VectorScene
 
 PAINT_NONE, PAINT_SOLID, PAINT_LINEAR, PAINT_RADIAL = 0, 1, 2, 3
 SPREAD = {"pad": 0, "reflect": 1, "repeat": 2}

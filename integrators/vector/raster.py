@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 import drjit as dr
 
-from renderer import ensure_variant
-from scenes.errors import ParameterError, SceneError
-from scenes.vector.model import VectorScene
+from penumbra.renderer import ensure_variant
+from penumbra.scenes.errors import ParameterError, SceneError
+from penumbra.scenes.vector.model import VectorScene
 
 from .binning import argsort_small, bin_edges, device_edges
 from .compile import PAINT_LINEAR, PAINT_RADIAL, check_values, compile_scene, override_indices

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import drjit as dr
 import numpy as np
 
-from scenes.vector.model import ARC_PIECES
+from penumbra.scenes.vector.model import ARC_PIECES
 
 from .compile import Compiled
 

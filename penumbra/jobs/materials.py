@@ -37,10 +37,10 @@ def add_parser(sub):
 def run(args):
     import mitsuba as mi
 
-    import optim
-    import renderer
+    from penumbra import optim
+    from penumbra import renderer
     from penumbra.assets import asset
-    from scenes import ParameterMap, load_scene
+    from penumbra.scenes import ParameterMap, load_scene
 
     scene_path = args.scene or asset("scenes", "cbox", "scene.xml")
     scene = load_scene(scene_path, res=args.res, spp=args.spp)

@@ -57,7 +57,7 @@ def silhouettes(vertices, faces, sensors) -> list[np.ndarray]:
     """Binary (H, W) masks of the mesh seen through each sensor (one ray per pixel centre)."""
     import drjit as dr
     import mitsuba as mi
-    from scenes import mesh_from_arrays
+    from penumbra.scenes import mesh_from_arrays
     scene = mi.load_dict({"type": "scene", "m": mesh_from_arrays(vertices, faces, allow_degenerate=True,
                                                                  face_normals=True)})
     masks = []
@@ -103,8 +103,8 @@ def fit(scene, params, shape: str, targets: list, faces, steps: int, views_per_s
     (a list of (H, W, 3) images, one per sensor). Returns :class:`optim.Result`."""
     import mitsuba as mi
 
-    import optim
-    from optim.large_steps import LargeSteps, UniformAdam
+    from penumbra import optim
+    from penumbra.optim.large_steps import LargeSteps, UniformAdam
 
     if len(targets) != len(scene.sensors()):
         raise ValueError(f"reconstruct: {len(targets)} target images for {len(scene.sensors())} sensors")
@@ -147,7 +147,7 @@ def replace_shape(scene, shape_id: str, vertices, faces, reflectance=0.5, integr
     ``shape_id``, a flat-shaded diffuse mesh (``vertices``, ``faces``) under the same id."""
     import mitsuba as mi
 
-    from scenes import builders, load_scene, mesh_from_arrays
+    from penumbra.scenes import builders, load_scene, mesh_from_arrays
     ids = [s.id() for s in scene.shapes()]
     if shape_id not in ids:
         raise KeyError(f"reconstruct: the scene has no shape with id {shape_id!r} (shapes: {ids})")
@@ -178,10 +178,10 @@ def run(args):
     import drjit as dr
     import mitsuba as mi
 
-    import integrators  # noqa: F401  (registers edge_sampling)
-    import renderer
+    from penumbra import integrators  # noqa: F401  (registers edge_sampling)
+    from penumbra import renderer
     from penumbra.assets import asset
-    from scenes import ParameterMap, builders, load_scene, mesh_arrays, save_mesh
+    from penumbra.scenes import ParameterMap, builders, load_scene, mesh_arrays, save_mesh
 
     for name in ("steps", "res", "spp", "target_spp", "views_per_step"):
         if getattr(args, name) < 1:

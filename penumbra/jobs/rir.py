@@ -28,7 +28,7 @@ def add_parser(sub):
 
 
 def load(args):
-    import scenes.room as R
+    import penumbra.scenes.room as R
     from penumbra.assets import asset
     path = args.room or asset("rooms", "default.json")
     kw = {}
@@ -66,8 +66,8 @@ def run(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import renderer
-    from integrators.acoustic import conventions, filterbank, metrics, simulate
+    from penumbra import renderer
+    from penumbra.integrators.acoustic import conventions, filterbank, metrics, simulate
 
     room = load(args)
     conv = conventions(args.conventions, **({"kernel": args.kernel} if args.kernel else {}))

@@ -35,7 +35,7 @@ def add_parser(sub):
 
 
 def _room(dims=(5.0, 4.0, 3.0), src=(1.2, 1.5, 1.4), rcv=(3.6, 2.7, 1.6), absorption=0.3, fs=16000):
-    import scenes.room as R
+    import penumbra.scenes.room as R
     return R.shoebox(list(dims), list(src), list(rcv), materials=absorption, fs=fs)
 
 
@@ -43,9 +43,9 @@ def study_materials(args, out):
     import drjit as dr
     import mitsuba as mi
 
-    import optim
-    import scenes.room as R
-    from integrators.acoustic import default_params, metrics, simulate
+    from penumbra import optim
+    import penumbra.scenes.room as R
+    from penumbra.integrators.acoustic import default_params, metrics, simulate
 
     init = np.array([0.30, 0.30, 0.30, 0.30, 0.30, 0.30])
     room = _room(absorption=0.3)
@@ -113,8 +113,8 @@ def study_receiver(args, out):
     import drjit as dr
     import mitsuba as mi
 
-    import optim
-    from integrators.acoustic import default_params, metrics, simulate
+    from penumbra import optim
+    from penumbra.integrators.acoustic import default_params, metrics, simulate
 
     room = _room(absorption=0.25)
     fs = room.fs
@@ -180,7 +180,7 @@ def study_receiver(args, out):
 
 def smooth(x, fs, sigma_ms):
     """Gaussian low-pass of a Dr.Jit signal (a symmetric 'same' convolution, hence self-adjoint)."""
-    from integrators.acoustic.linear_ops import linear_op
+    from penumbra.integrators.acoustic.linear_ops import linear_op
     sg = sigma_ms * 1e-3 * fs
     k = np.exp(-0.5 * (np.arange(-int(4 * sg), int(4 * sg) + 1) / sg) ** 2)
     k /= k.sum()
@@ -198,8 +198,8 @@ def study_dimensions(args, out):
     import drjit as dr
     import mitsuba as mi
 
-    import optim
-    from integrators.acoustic import default_params, simulate
+    from penumbra import optim
+    from penumbra.integrators.acoustic import default_params, simulate
 
     true = np.array([6.0, 4.0, 3.0])
     init = np.array([5.7, 4.25, 2.8])

@@ -33,7 +33,7 @@ def add_parser(sub):
 
 
 def initial_scene(target, n, segments, strokes, rng):
-    from scenes.vector import VectorScene, path
+    from penumbra.scenes.vector import VectorScene, path
     H, W = target.shape[:2]
     sc = VectorScene(W, H)
     radius = 0.08 * max(W, H)
@@ -60,11 +60,11 @@ def run(args):
     import drjit as dr
     import mitsuba as mi
 
-    import optim
-    import renderer
-    from integrators.vector import rasterize
+    from penumbra import optim
+    from penumbra import renderer
+    from penumbra.integrators.vector import rasterize
     from penumbra.assets import asset
-    from scenes.vector import save_svg
+    from penumbra.scenes.vector import save_svg
 
     renderer.ensure_variant()
     src = args.image or asset("svg", "default_photo.png")

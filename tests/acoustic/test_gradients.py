@@ -7,9 +7,9 @@ import mitsuba as mi
 import numpy as np
 import pytest
 
-import scenes.room as R
-from integrators.acoustic import default_params, simulate
-from integrators.acoustic import metrics as M
+import penumbra.scenes.room as R
+from penumbra.integrators.acoustic import default_params, simulate
+from penumbra.integrators.acoustic import metrics as M
 
 from .reference import shoebox_rir
 
@@ -225,7 +225,7 @@ def test_gather_synthesis_matches_plain_scatter_autodiff(preset, packet, monkeyp
     """The fast gather-form synthesis (custom derivatives; primal as one SIMD packet or one lane per
     sample) equals the plain Dr.Jit scatter form (automatic derivatives), values and reverse-mode
     gradients."""
-    from integrators.acoustic import synthesis
+    from penumbra.integrators.acoustic import synthesis
     monkeypatch.setenv("PENUMBRA_SYNTH_PACKET", packet)
     room = _room(BANDED)
 
@@ -260,7 +260,7 @@ def _freq_ref(rcv, order=2, N=900):
 
 @pytest.mark.parametrize("mode", ["reverse", "forward"])
 def test_frequency_kernel_forward_and_receiver_gradient(mode):
-    from integrators.acoustic import conventions
+    from penumbra.integrators.acoustic import conventions
     room = _room(FLAT)
     N = 900
     w = np.random.default_rng(5).standard_normal(N)

@@ -15,7 +15,7 @@ def test_rir_job_writes_wav_plot_and_metrics(tmp_path):
         assert os.path.exists(os.path.join(out, f)), f
     m = json.load(open(os.path.join(out, "metrics.json")))
     assert 0 < m["EDT"]["broadband"] < 3 and len(m["EDT"]["bands"]) == 7
-    import renderer
+    from penumbra import renderer
     h, fs = renderer.read_wav(os.path.join(out, "rir.wav"))
     assert fs == 16000 and np.abs(h).max() > 0.9
 

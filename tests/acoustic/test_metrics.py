@@ -6,9 +6,9 @@ import pytest
 pf = pytest.importorskip("pyfar")
 ra = pytest.importorskip("pyrato")
 
-import scenes.room as R
-from integrators.acoustic import metrics as M
-from integrators.acoustic import rir
+import penumbra.scenes.room as R
+from penumbra.integrators.acoustic import metrics as M
+from penumbra.integrators.acoustic import rir
 
 FS = 16000
 

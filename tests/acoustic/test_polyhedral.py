@@ -5,8 +5,8 @@ import functools
 import numpy as np
 import pytest
 
-import scenes.room as R
-from integrators.acoustic import rir, simulate
+import penumbra.scenes.room as R
+from penumbra.integrators.acoustic import rir, simulate
 
 L_CORNERS = np.array([[0, 0], [6, 0], [6, 3], [3, 3], [3, 6], [0, 6]], float)
 SRC, RCV = [1.0, 1.0, 1.2], [1.5, 5.0, 1.5]
@@ -83,7 +83,7 @@ def test_shadowed_direct_path():
 
 
 def _image_sets(order, **kw):
-    from integrators.acoustic import default_params, polyhedral
+    from penumbra.integrators.acoustic import default_params, polyhedral
     _, images = _pra_l_room(order)
     theirs = np.unique(np.round(images.astype(np.float64), 3), axis=0)
     room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
@@ -112,7 +112,7 @@ def test_l_shaped_room_image_set_order_10():
 def test_non_prism_room_uses_rays():
     """A sloped ceiling is not a prism: the beam search refuses it and the default falls back to the
     candidate rays, which agree with the exhaustive classic method at order 4."""
-    from integrators.acoustic import default_params, polyhedral
+    from penumbra.integrators.acoustic import default_params, polyhedral
     room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
     V = room.vertices.copy()
     V[(V[:, 2] > 1) & (V[:, 0] > 4), 2] = 3.5
@@ -143,7 +143,7 @@ def test_l_shaped_room_rir_matches_pyroomacoustics_with_its_duplicates(monkeypat
     without them the difference is those two arrivals (2e-2)."""
     import drjit as dr
     import mitsuba as mi
-    from integrators.acoustic import polyhedral
+    from penumbra.integrators.acoustic import polyhedral
     ref, images = _pra_l_room(8)
     u, counts = np.unique(np.round(images.astype(np.float64), 3), axis=0, return_counts=True)
     dups = u[counts > 1]

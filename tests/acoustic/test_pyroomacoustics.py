@@ -5,9 +5,9 @@ import pytest
 
 pra = pytest.importorskip("pyroomacoustics")
 
-import scenes.room as R
-from integrators.acoustic import filterbank, rir
-from integrators.acoustic.conventions import conventions
+import penumbra.scenes.room as R
+from penumbra.integrators.acoustic import filterbank, rir
+from penumbra.integrators.acoustic.conventions import conventions
 
 CENTERS = [125, 250, 500, 1000, 2000, 4000, 8000]
 BANDED = [0.08, 0.15, 0.3, 0.45, 0.55, 0.6, 0.65]

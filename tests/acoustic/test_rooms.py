@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-import scenes.room as R
-from scenes.room import RoomError
+import penumbra.scenes.room as R
+from penumbra.scenes.room import RoomError
 
 
 def test_material_table_and_specs():
@@ -82,9 +82,9 @@ def test_polyhedral_source_outside():
 
 
 def test_acoustic_parameters_in_the_shared_parameter_map():
-    import renderer
+    from penumbra import renderer
     renderer.ensure_variant()
-    from scenes import ParameterMap, load_scene
+    from penumbra.scenes import ParameterMap, load_scene
     box = R.shoebox([5, 4, 3], [1, 1, 1], [4, 3, 2])
     scene = load_scene(box.mitsuba_scene_dict())          # the renderable scene of the same walls
     room = R.load_room(scene, src=[1, 1, 1], receiver=[4, 3, 2])
@@ -101,7 +101,7 @@ def test_acoustic_parameters_in_the_shared_parameter_map():
 
 def test_simulate_rejects_bad_parameters_and_handles_several_receivers():
     import mitsuba as mi
-    from integrators.acoustic import default_params, rir, simulate
+    from penumbra.integrators.acoustic import default_params, rir, simulate
     room = R.shoebox([6, 4, 3], [1, 1, 1], [[4, 3, 1.5], [2, 2, 2]], materials=0.2)
     assert len(rir(room, 2, receiver=1)) != len(rir(room, 2, receiver=0))
     p = default_params(room)

@@ -5,11 +5,11 @@ import mitsuba as mi
 import numpy as np
 import pytest
 
-import scenes.room as R
-from integrators.acoustic import default_params, filterbank, rir, simulate
-from integrators.acoustic import metrics as M
-from integrators.acoustic import tail as T
-from integrators.acoustic import shoebox as S
+import penumbra.scenes.room as R
+from penumbra.integrators.acoustic import default_params, filterbank, rir, simulate
+from penumbra.integrators.acoustic import metrics as M
+from penumbra.integrators.acoustic import tail as T
+from penumbra.integrators.acoustic import shoebox as S
 
 FS = 16000
 DIMS, SRC, RCV = np.array([6.0, 4.0, 3.0]), np.array([1.1, 1.3, 1.2]), np.array([4.3, 2.9, 1.7])

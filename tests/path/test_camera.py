@@ -13,9 +13,9 @@ camera model itself is checked against ``Sensor.sample_direction`` (projection) 
 import numpy as np
 import pytest
 
-import integrators  # noqa: F401  (registers edge_sampling, warped_area)
-import scenes
-from scenes import builders as b
+from penumbra import integrators  # noqa: F401  (registers edge_sampling, warped_area)
+from penumbra import scenes
+from penumbra.scenes import builders as b
 from tests.gradcheck import compare, fd_image, forward_grad, reverse_grad
 from tests.path.estimators import ESTIMATORS, FILTER
 
@@ -152,7 +152,7 @@ def check(scene, params, perturb, h, integrator, ref=PATH, spp=16, sum_tol=0.02,
 def test_projection_matches_mitsuba(pp):
     import drjit as dr
     import mitsuba as mi
-    from integrators.path.camera import PinholeCamera, camera_matrices
+    from penumbra.integrators.path.camera import PinholeCamera, camera_matrices
     scene, params = two_balls_scene(res=(24, 16), fov=55.0)
     params["sensor.principal_point_offset_x"], params["sensor.principal_point_offset_y"] = pp
     params.update()

@@ -9,9 +9,9 @@ on significant pixels; the adjoint test requires reverse == <weights, forward> t
 import numpy as np
 import pytest
 
-import integrators  # noqa: F401  (registers edge_sampling)
-import scenes
-from scenes import builders as b
+from penumbra import integrators  # noqa: F401  (registers edge_sampling)
+from penumbra import scenes
+from penumbra.scenes import builders as b
 from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
 
 ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 32}
@@ -140,7 +140,7 @@ def test_smooth_low_poly_sphere_terminator():
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.15, rep
     # Without the terminator term the derivative is 2.6x too large.
     from unittest import mock
-    import integrators.path.edge_sampling as E
+    import penumbra.integrators.path.edge_sampling as E
     with mock.patch.object(E, "terminator_boundary_image", lambda *a: 0.0):
         miss = compare(forward_grad(scene, params, perturb, {**ES, "primary_spp": 64}, spp=64, seed=1), ref)
     assert miss.sum_rel > 1.0, miss
@@ -160,7 +160,7 @@ def test_smooth_sphere_terminator_under_camera_translation():
     rep = compare(forward_grad(scene, params, perturb, es, spp=16384, seed=1), ref)
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.2, rep
     from unittest import mock
-    import integrators.path.edge_sampling as E
+    import penumbra.integrators.path.edge_sampling as E
     with mock.patch.object(E, "terminator_boundary_image", lambda *a: 0.0):
         miss = compare(forward_grad(scene, params, perturb, {**es, "primary_spp": 64}, spp=64, seed=1), ref)
     assert miss.sum_rel > 1.0, miss

@@ -86,7 +86,7 @@ def load_view(name, K, width, height):
     """(linear RGB photo resampled to the film, coverage mask in [0, 1] of the temple)."""
     from PIL import Image
 
-    import renderer
+    from penumbra import renderer
     box, _ = source_window(K, width, height)
     img = Image.open(os.path.join(DATA, name)).convert("RGB")
     full = renderer.srgb_to_linear(np.asarray(img, np.float32) / 255.0)
@@ -143,9 +143,9 @@ def reconstruct_temple(width, height, steps, views_per_step=4, spp=4, subdivisio
     """Fit an ellipsoid to the even views; returns IoU (initial, final) on the odd and even views."""
     import mitsuba as mi
 
-    import integrators  # noqa: F401  (registers edge_sampling)
+    from penumbra import integrators  # noqa: F401  (registers edge_sampling)
     from penumbra.jobs.reconstruct import fit, iou, silhouettes
-    from scenes import ParameterMap, builders, load_scene, mesh_from_arrays
+    from penumbra.scenes import ParameterMap, builders, load_scene, mesh_from_arrays
     train, held_out = list(range(0, 16, 2)), list(range(1, 16, 2))
     _, sensors, photos, masks = setup(range(16), width, height, spp)
     center, half = BBOX.mean(axis=0), 0.5 * np.ptp(BBOX, axis=0)

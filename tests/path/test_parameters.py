@@ -16,9 +16,9 @@ is checked on a depth (or scaling) motion instead. The adjoint test requires rev
 import numpy as np
 import pytest
 
-import integrators  # noqa: F401  (registers edge_sampling, warped_area)
-import scenes
-from scenes import builders as b
+from penumbra import integrators  # noqa: F401  (registers edge_sampling, warped_area)
+from penumbra import scenes
+from penumbra.scenes import builders as b
 from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
 from tests.path.estimators import ESTIMATORS, FILTER
 

@@ -15,9 +15,9 @@ the default run allows, and the slow variants (``-m slow``) use 4x more samples.
 import numpy as np
 import pytest
 
-import integrators  # noqa: F401  (registers edge_sampling)
-import scenes
-from scenes import builders as b
+from penumbra import integrators  # noqa: F401  (registers edge_sampling)
+from penumbra import scenes
+from penumbra.scenes import builders as b
 from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
 
 
@@ -171,8 +171,8 @@ def test_secondary_term_skipped_only_where_it_vanishes():
     horizon: the term is skipped there (saving its camera paths), and computing
     it anyway gives exactly nothing. Dented, open, two-piece or backside-lit meshes are kept."""
     from unittest import mock
-    import integrators.path.secondary as sec
-    from integrators.path.edges import is_closed_convex, is_planar, scene_meshes
+    import penumbra.integrators.path.secondary as sec
+    from penumbra.integrators.path.edges import is_closed_convex, is_planar, scene_meshes
     from tests.path import test_edge_sampling as P
 
     V, F = b.icosphere(2, 1.0)
@@ -195,7 +195,7 @@ def test_secondary_term_skipped_only_where_it_vanishes():
     assert np.array_equal(computed, without)
     # warped_area's direction-space term skips the same scenes: every auxiliary ray from the
     # sphere sees the sky, so the warp is 0 and the term exactly nothing.
-    import integrators.path.warped_secondary as ws
+    import penumbra.integrators.path.warped_secondary as ws
     wa = {**es, "type": "warped_area", "secondary_spp": 16}
     without = forward_grad(scene, params, perturb, {**wa, "secondary_spp": 0}, spp=2, seed=4)
     with mock.patch.object(ws, "no_secondary_edges", lambda *a: False):

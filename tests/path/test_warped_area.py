@@ -31,11 +31,11 @@ import mitsuba as mi
 import numpy as np
 import pytest
 
-import integrators  # noqa: F401  (registers warped_area)
-import scenes
-from integrators.path.camera import PinholeCamera
-from integrators.path.warp_field import DirectionWarp, FilmWarp
-from scenes import builders as b
+from penumbra import integrators  # noqa: F401  (registers warped_area)
+from penumbra import scenes
+from penumbra.integrators.path.camera import PinholeCamera
+from penumbra.integrators.path.warp_field import DirectionWarp, FilmWarp
+from penumbra.scenes import builders as b
 from tests.path import test_secondary as S
 from tests.gradcheck import attached_theta, compare, fd_image, forward_grad, offset, reverse_grad
 
@@ -420,7 +420,7 @@ def test_direction_warp_is_boundary_consistent():
 def test_static_edge_masks_leave_out_coplanar_diagonals():
     """A static rectangle's diagonal (between two coplanar faces) gets no boundary test; its border
     edges and every edge of a moving mesh keep theirs."""
-    from integrators.path.warp_field import static_edge_masks
+    from penumbra.integrators.path.warp_field import static_edge_masks
     scene, params, perturb, _ = S.sphere_shadow(8)
     theta = mi.Float(0.0)
     dr.enable_grad(theta)

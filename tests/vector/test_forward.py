@@ -6,15 +6,15 @@ import os
 import numpy as np
 import pytest
 
-import renderer
+from penumbra import renderer
 
 renderer.ensure_variant()
 import drjit as dr  # noqa: E402
 import mitsuba as mi  # noqa: E402
 
-from integrators.vector import rasterize  # noqa: E402
-from scenes.errors import ParameterError, SceneError  # noqa: E402
-from scenes.vector import circle, load_svg, path, save_svg, to_svg_string, VectorScene  # noqa: E402
+from penumbra.integrators.vector import rasterize  # noqa: E402
+from penumbra.scenes.errors import ParameterError, SceneError  # noqa: E402
+from penumbra.scenes.vector import circle, load_svg, path, save_svg, to_svg_string, VectorScene  # noqa: E402
 
 ASSETS = os.path.join(os.path.dirname(__file__), "..", "..", "assets", "svg")
 resvg_py = pytest.importorskip("resvg_py")
@@ -178,8 +178,8 @@ def test_tile_lists_give_exact_winding_numbers(T):
     """Column edges + stubs + backdrop of every candidate reproduce the brute-force winding number
     of its layer at random points (inside tiles and up to the margin outside); layers that are
     not candidates of a tile have winding 0 (or even, for even-odd) there."""
-    from integrators.vector.binning import bin_edges
-    from integrators.vector.kernels import winding_at
+    from penumbra.integrators.vector.binning import bin_edges
+    from penumbra.integrators.vector.kernels import winding_at
     rng = np.random.default_rng(3)
     W, H, margin, polys, layer = 61, 45, 1.5, [], []
     for l in range(12):   # random star polygons (self-intersecting), some reversed, some with repeated vertices

@@ -7,14 +7,14 @@ import zlib
 import numpy as np
 import pytest
 
-import renderer
+from penumbra import renderer
 
 renderer.ensure_variant()
 import drjit as dr  # noqa: E402
 import mitsuba as mi  # noqa: E402
 
-from integrators.vector import rasterize  # noqa: E402
-from scenes.vector import load_svg  # noqa: E402
+from penumbra.integrators.vector import rasterize  # noqa: E402
+from penumbra.scenes.vector import load_svg  # noqa: E402
 
 W = H = 32
 _y, _x = np.mgrid[0:H, 0:W] + 0.5

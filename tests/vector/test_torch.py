@@ -5,13 +5,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
-import renderer  # noqa: E402
+from penumbra import renderer  # noqa: E402
 
 renderer.ensure_variant()
 
-from integrators.vector import rasterize  # noqa: E402
-from renderer.torch_bridge import torch_function  # noqa: E402
-from scenes.vector import load_svg  # noqa: E402
+from penumbra.integrators.vector import rasterize  # noqa: E402
+from penumbra.renderer.torch_bridge import torch_function  # noqa: E402
+from penumbra.scenes.vector import load_svg  # noqa: E402
 
 
 def test_torch_gradients_match_drjit():

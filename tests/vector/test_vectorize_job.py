@@ -14,7 +14,7 @@ def test_vectorize_job_writes_outputs_and_lowers_the_loss(tmp_path):
         assert (out / f).exists(), f
     loss = json.load(open(out / "loss.json"))["loss"]
     assert len(loss) == 12 and loss[-1] < 0.8 * loss[0]
-    from scenes.vector import load_svg
+    from penumbra.scenes.vector import load_svg
     sc = load_svg(str(out / "vectorized.svg"))
     assert len(sc.shapes()) == 12
 

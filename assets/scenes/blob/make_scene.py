@@ -4,8 +4,8 @@
 # rectangular area light). Run from the repository root: .venv/bin/python assets/scenes/blob/make_scene.py
 import numpy as np
 
-import renderer
-from scenes import builders, save_mesh
+from penumbra import renderer
+from penumbra.scenes import builders, save_mesh
 
 renderer.ensure_variant()
 V, F = builders.icosphere(4)

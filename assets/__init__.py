@@ -1,0 +1,1 @@
+"""Penumbra's bundled assets (scenes, meshes, rooms, SVGs), installed as ``penumbra.data``."""
