@@ -7,13 +7,16 @@ from __future__ import annotations
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer import checks
 from penumbra.renderer.arrays import from_numpy, to_numpy
 
 
 class Adam:
     def __init__(self, lr: float = 1e-2, beta_1: float = 0.9, beta_2: float = 0.999, eps: float = 1e-8):
-        if not lr > 0:
-            raise ValueError(f"Adam: learning rate must be > 0, got {lr}")
+        checks.positive("Adam(lr=...)", lr)
+        checks.number("Adam(beta_1=...)", beta_1, 0.0, 1.0, open_hi=True)
+        checks.number("Adam(beta_2=...)", beta_2, 0.0, 1.0, open_hi=True)
+        checks.positive("Adam(eps=...)", eps)
         self.lr, self.beta_1, self.beta_2, self.eps = lr, beta_1, beta_2, eps
         self.m, self.v, self.t = {}, {}, {}
 

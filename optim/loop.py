@@ -17,7 +17,7 @@ from typing import Callable
 import drjit as dr
 import numpy as np
 
-from penumbra.renderer import ensure_variant
+from penumbra.renderer import checks, ensure_variant
 from penumbra.renderer.arrays import from_numpy, is_drjit, is_transform, to_numpy
 
 from .adam import Adam
@@ -96,12 +96,19 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
 
     ``objective`` receives ``{name: value}`` (Dr.Jit arrays attached to the AD graph) and returns a
     scalar Dr.Jit loss. With ``out_dir``, writes ``loss.json``/``loss.png`` at the end and, when
-    ``checkpoint_every > 0``, ``checkpoint.npz`` every that many steps; ``resume=True`` continues
-    from an existing checkpoint there.
+    ``checkpoint_every > 0``, ``checkpoint.npz`` every that many steps (written atomically, with a
+    format version, the parameter names and shapes and the step); ``resume=True`` continues from an
+    existing checkpoint there, after checking that it matches the variables and is not beyond
+    ``steps`` (:class:`CheckpointError` otherwise). ``steps=0`` returns the initial values.
     """
     from tqdm.auto import tqdm
     if not variables:
         raise ValueError("optimize(): no variables to optimize")
+    steps = checks.integer("optimize(steps=...)", steps, lo=0)
+    checkpoint_every = checks.integer("optimize(checkpoint_every=...)", checkpoint_every, lo=0)
+    for name, var in variables.items():
+        if var.lr is not None:
+            checks.positive(f"learning rate of parameter {name!r}", var.lr)
     optimizer = optimizer or Adam()
     schedule = schedule or (lambda step: 1.0)
     latent = {}
@@ -118,7 +125,7 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     if resume and ckpt and os.path.exists(ckpt):
-        start, history = _load_checkpoint(ckpt, latent, optimizer)
+        start, history = _load_checkpoint(ckpt, latent, optimizer, steps)
 
     t0 = time.perf_counter()
     bar = tqdm(range(start, steps), desc=description, disable=not progress, initial=start, total=steps,
@@ -138,7 +145,8 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
         dr.backward(loss)
         grads = {n: dr.grad(x) for n, x in latent.items()}
         _check_finite("gradient", grads, step)
-        latent = optimizer.step(latent, grads, rates, schedule(step))
+        scale = checks.number(f"schedule({step})", schedule(step), lo=0.0)
+        latent = optimizer.step(latent, grads, rates, scale)
         _check_finite("value", latent, step)
         history.append(loss_value)
         bar.set_postfix(loss=f"{loss_value:.4g}")
@@ -160,26 +168,65 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
     return result
 
 
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be resumed: unreadable, of another format version, or for other variables,
+    shapes or step counts than the run resuming it. The message names the file."""
+
+
 def _save_checkpoint(path, step, latent, optimizer, history):
+    """Write the checkpoint atomically: a complete temporary file, flushed, then renamed over ``path``."""
     state = optimizer.state_dict()
     arrays = {f"x/{k}": to_numpy(v) for k, v in latent.items()}
     arrays.update({f"m/{k}": v for k, v in state["m"].items()})
     arrays.update({f"v/{k}": v for k, v in state["v"].items()})
-    meta = json.dumps({"step": step, "t": state["t"], "history": history})
+    meta = json.dumps({"format": "penumbra-checkpoint", "version": CHECKPOINT_VERSION, "step": step,
+                       "t": state["t"], "history": history,
+                       "shapes": {k: list(np.shape(arrays[f"x/{k}"])) for k in latent}})
     tmp = path + ".tmp.npz"
-    np.savez(tmp, __meta__=np.array(meta), **arrays)
+    with open(tmp, "wb") as f:
+        np.savez(f, __meta__=np.array(meta), **arrays)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
-def _load_checkpoint(path, latent, optimizer):
-    data = np.load(path)
-    meta = json.loads(str(data["__meta__"]))
-    missing = [k for k in latent if f"x/{k}" not in data]
-    if missing:
-        raise ValueError(f"checkpoint {path} does not match the variables: missing {missing}")
+def _load_checkpoint(path, latent, optimizer, steps):
+    """Restore ``latent`` and the optimizer state from ``path``; return (step, history).
+
+    Refuses, naming the file, a checkpoint that is unreadable, of another format or version, for
+    other parameter names or shapes, or further along than ``steps``."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except Exception as e:   # truncated, empty or foreign files raise zipfile/EOF/JSON/key errors
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); delete it "
+                              "or pass resume=False to start afresh") from None
+    if not isinstance(meta, dict) or meta.get("format") != "penumbra-checkpoint":
+        raise CheckpointError(f"checkpoint {path} is not a Penumbra checkpoint")
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has format version {meta.get('version')}; this Penumbra "
+                              f"reads version {CHECKPOINT_VERSION}")
+    names = set(meta["shapes"])
+    if names != set(latent):
+        raise CheckpointError(f"checkpoint {path} is for parameters {sorted(names)}, not {sorted(latent)}")
+    for k, x in latent.items():
+        want = list(np.shape(to_numpy(x)))
+        if meta["shapes"][k] != want:
+            raise CheckpointError(f"checkpoint {path}: parameter {k!r} has shape {meta['shapes'][k]}, "
+                                  f"the run has {want}")
+    step, history = int(meta["step"]), list(meta["history"])
+    if len(history) != step:
+        raise CheckpointError(f"checkpoint {path} is inconsistent: step {step} with {len(history)} losses")
+    if step > steps:
+        raise CheckpointError(f"checkpoint {path} is at step {step}, beyond steps={steps}; pass steps >= "
+                              f"{step} to continue, or resume=False to start afresh")
     for k in latent:
-        latent[k] = from_numpy(latent[k], data[f"x/{k}"])
-    optimizer.load_state_dict({"m": {k[2:]: data[k] for k in data.files if k.startswith("m/")},
-                               "v": {k[2:]: data[k] for k in data.files if k.startswith("v/")},
+        latent[k] = from_numpy(latent[k], arrays[f"x/{k}"])
+    optimizer.load_state_dict({"m": {k[2:]: a for k, a in arrays.items() if k.startswith("m/")},
+                               "v": {k[2:]: a for k, a in arrays.items() if k.startswith("v/")},
                                "t": meta["t"]}, like=latent)
-    return int(meta["step"]), list(meta["history"])
+    return step, history

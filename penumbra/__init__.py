@@ -39,17 +39,17 @@ _watch_variants()
 _LAZY = {
     # scene layer
     "load_scene": "penumbra.scenes:load_scene",
-    "ParameterMap": "scenes:ParameterMap",
-    "ParameterError": "scenes:ParameterError",
-    "SceneError": "scenes:SceneError",
+    "ParameterMap": "penumbra.scenes:ParameterMap",
+    "ParameterError": "penumbra.scenes:ParameterError",
+    "SceneError": "penumbra.scenes:SceneError",
     "load_mesh": "penumbra.scenes:load_mesh",
     "save_mesh": "penumbra.scenes:save_mesh",
     "mesh_from_arrays": "penumbra.scenes:mesh_from_arrays",
     "builders": "penumbra.scenes.builders",
     # optimizer layer
-    "optim": "optim",
+    "optim": "penumbra.optim",
     "optimize": "penumbra.optim:optimize",
-    "Variable": "optim:Variable",
+    "Variable": "penumbra.optim:Variable",
     # rendering
     "render": "penumbra.render:render",
     "torch_function": "penumbra.renderer.torch_bridge:torch_function",

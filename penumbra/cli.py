@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     try:
         renderer.set_variant(args.variant)
         return int(args.func(args) or 0)
-    except (renderer.BackendError, FileNotFoundError, ValueError, KeyError) as e:
+    except (renderer.BackendError, FileNotFoundError, ValueError, KeyError, MemoryError) as e:
         print(f"penumbra {args.command}: error: {e}", file=sys.stderr)
         return 1
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
+
 from penumbra.renderer import ensure_variant
 
 from .errors import SceneError
@@ -49,17 +51,45 @@ def load_scene(source, merge: bool = False, **parameters):
         if isinstance(source, dict):
             if "type" not in source:
                 raise SceneError(f"cannot load {what}: a scene dict needs a 'type' entry (usually 'scene')")
-            return mi.load_dict(source, optimize=merge)
+            return validate_scene(mi.load_dict(source, optimize=merge), what)
         s = os.fspath(source)
         params = {k: str(v) for k, v in parameters.items()}
         if s.lstrip().startswith("<"):
-            return mi.load_string(s, optimize=merge, **params)
+            return validate_scene(mi.load_string(s, optimize=merge, **params), what)
         if not os.path.exists(s):
             raise FileNotFoundError(f"scene file not found: {s}")
         # Resolve meshes/textures relative to the scene file, as a user expects.
         mi.file_resolver().prepend(os.path.dirname(os.path.abspath(s)))
-        return mi.load_file(s, optimize=merge, **params)
+        scene = mi.load_file(s, optimize=merge, **params)
     except (SceneError, FileNotFoundError):
         raise
     except Exception as e:  # Mitsuba reports parse and plugin errors as RuntimeError / ValueError
         raise SceneError(f"cannot load {what}: {_clean(e)}") from e
+    return validate_scene(scene, what)
+
+
+def validate_scene(scene, what: str = "scene"):
+    """Refuse a loaded scene that Mitsuba accepted but that would crash or render wrongly: a sampler
+    with no samples (a floating-point exception in the next render), an empty film, or a NaN/Inf
+    value in any parameter (a NaN sphere radius makes the sphere vanish silently)."""
+    import drjit as dr
+    import mitsuba as mi
+    for i, sensor in enumerate(scene.sensors()):
+        name = sensor.id() or f"sensor {i}"
+        if sensor.sampler().sample_count() < 1:
+            raise SceneError(f"{what}: {name} has a sampler with sample_count "
+                             f"{sensor.sampler().sample_count()}; it must be >= 1")
+        w, h = sensor.film().crop_size()
+        if w < 1 or h < 1:
+            raise SceneError(f"{what}: {name} has an empty film ({w}x{h})")
+    for key, value in mi.traverse(scene).items():
+        value = getattr(value, "matrix", value)   # transforms: check their matrix
+        if not (dr.is_array_v(value) and dr.is_float_v(value)) or dr.width(value) == 0:
+            continue
+        if dr.is_matrix_v(value):
+            finite = bool(np.all(np.isfinite(np.asarray(value))))
+        else:
+            finite = bool(dr.all(dr.isfinite(value), axis=None))
+        if not finite:
+            raise SceneError(f"{what}: parameter {key!r} contains NaN/Inf")
+    return scene

@@ -75,3 +75,10 @@ def test_wheel_installs_and_renders(tmp_path):
             "img = np.asarray(pn.render(scene))\n"
             "print(img.shape, float(img.mean()) > 0)\n") % str(venv)
     assert _python(code, cwd=tmp_path, python=py).strip() == "(16, 16, 3) True"
+
+
+def test_every_public_name_comes_from_the_namespace(tmp_path):
+    code = ("import sys, penumbra as pn\n"
+            "for name in pn.__all__: getattr(pn, name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('renderer', 'scenes', 'integrators', 'optim')))")
+    assert _python(code, cwd=tmp_path).strip() == "[]"

@@ -30,6 +30,8 @@ import math
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer import checks
+
 from . import filterbank
 from .linear_ops import reverse_cumsum
 
@@ -260,6 +262,7 @@ def sti(h, fs: int, smooth: bool = False, snr_db=np.inf, softness: float = 1.0, 
     (:func:`level_correction`; ``acoustical=False``: no masking). Needs fs >= 16 kHz."""
     mi = _mi()
     h = _as_dr(h)
+    fs = checks.integer("sti(fs=...)", fs, lo=1)
     bands = band_signals(h, fs)
     if len(bands) < 7:
         raise ValueError(f"STI needs the 7 octave bands 125 Hz - 8 kHz, i.e. fs >= 16 kHz (got {fs} Hz)")
@@ -277,6 +280,9 @@ def sti(h, fs: int, smooth: bool = False, snr_db=np.inf, softness: float = 1.0, 
     for b in range(7):
         e = bands[b] * bands[b]
         tot = dr.sum(e)
+        if not _np(tot)[0] > 0:
+            raise ValueError(f"STI: the impulse response has no energy in the {125 * 2 ** b} Hz octave band "
+                             f"({n} samples); pass a longer, non-zero impulse response")
         ti_sum = 0.0
         for i in range(len(STI_FM)):
             m = dr.sqrt(dr.square(dr.sum(e * cos[i])) + dr.square(dr.sum(e * sin[i]))) / tot * float(scale[b])

@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from penumbra.renderer import checks
+
 DEFAULT_PARAMS = ["red.reflectance.value", "green.reflectance.value", "box-mat.reflectance.value",
                   "ball-mat.reflectance.value", "light.emitter.radiance.value"]
 
@@ -23,11 +25,11 @@ def add_parser(sub):
     p.add_argument("--scene", help="Mitsuba XML scene (default: the bundled Cornell box)")
     p.add_argument("--params", nargs="+", default=None, help="parameter names to recover (default: the "
                    "bundled scene's wall/object reflectances and the light's radiance)")
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--spp", type=int, default=8, help="samples per pixel per optimization step")
-    p.add_argument("--target-spp", type=int, default=256)
-    p.add_argument("--res", type=int, default=96)
-    p.add_argument("--lr", type=float, default=0.08)
+    p.add_argument("--steps", type=checks.cli_int(lo=1), default=200)
+    p.add_argument("--spp", type=checks.cli_int(lo=1), default=8, help="samples per pixel per optimization step")
+    p.add_argument("--target-spp", type=checks.cli_int(lo=1), default=256)
+    p.add_argument("--res", type=checks.cli_int(lo=1), default=96)
+    p.add_argument("--lr", type=checks.cli_float(0.0, open_lo=True), default=0.08)
     p.add_argument("--out", default="out/materials")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -17,6 +17,8 @@ import os
 
 import numpy as np
 
+from penumbra.renderer import checks
+
 STUDIES = ("materials", "receiver", "dimensions")
 SIGMA_MS = 8.0  # envelope smoothing of the dimension study (wide enough for overlapping reflections)
 
@@ -26,8 +28,8 @@ def add_parser(sub):
                        "(materials for reverberation change, receiver placement for centre time, dimensions "
                        "from a measured RIR)")
     p.add_argument("--study", choices=STUDIES + ("all",), default="all")
-    p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--order", type=int, default=12)
+    p.add_argument("--steps", type=checks.cli_int(lo=1), default=60)
+    p.add_argument("--order", type=checks.cli_int(lo=0), default=12)
     p.add_argument("--out", default="out/room-design")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

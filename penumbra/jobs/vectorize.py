@@ -13,19 +13,21 @@ import os
 
 import numpy as np
 
+from penumbra.renderer import checks
+
 
 def add_parser(sub):
     p = sub.add_parser("vectorize", help="approximate an image by N optimized vector paths (writes SVG, "
                        "raster, side-by-side PNG and the loss curve)")
     p.add_argument("image", nargs="?", help="target image (PNG/JPEG; default: the bundled photo)")
-    p.add_argument("--paths", type=int, default=96, help="number of paths (default 96)")
-    p.add_argument("--segments", type=int, default=3, help="cubic segments per path (default 3)")
+    p.add_argument("--paths", type=checks.cli_int(lo=1), default=96, help="number of paths (default 96)")
+    p.add_argument("--segments", type=checks.cli_int(lo=1), default=3, help="cubic segments per path (default 3)")
     p.add_argument("--strokes", action="store_true", help="open stroked paths instead of filled blobs")
-    p.add_argument("--steps", type=int, default=150)
-    p.add_argument("--size", type=int, default=96, help="longest side of the working resolution")
-    p.add_argument("--spp", type=int, default=4)
-    p.add_argument("--lr", type=float, default=0.5, help="learning rate of the points (pixels)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=checks.cli_int(lo=1), default=150)
+    p.add_argument("--size", type=checks.cli_int(lo=1), default=96, help="longest side of the working resolution")
+    p.add_argument("--spp", type=checks.cli_int(lo=1), default=4)
+    p.add_argument("--lr", type=checks.cli_float(0.0, open_lo=True), default=0.5, help="learning rate of the points (pixels)")
+    p.add_argument("--seed", type=checks.cli_int(lo=0), default=0)
     p.add_argument("--out", default="out/vectorize")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -1,0 +1,78 @@
+"""Memory guard: entry points estimate their peak memory from their arguments and refuse, before
+allocating, when the estimate exceeds a limit.
+
+The limit is ``PENUMBRA_MEMORY_LIMIT`` (bytes, or with a K/M/G/T suffix; ``0`` disables the guard)
+or :func:`set_memory_limit`, by default 75 % of the memory this process may use: the machine's
+physical memory, or the cgroup limit where one is set (containers, CI runners).
+"""
+from __future__ import annotations
+
+import os
+import re
+
+DEFAULT_FRACTION = 0.75
+_override: int | None = None
+
+
+class MemoryLimitError(MemoryError):
+    """A call would need more memory than the configured limit; the message says how much and which
+    argument to change."""
+
+
+def _parse_bytes(text: str) -> int:
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([kKmMgGtT]?)i?[bB]?\s*", text)
+    if not m:
+        raise ValueError(f"PENUMBRA_MEMORY_LIMIT must be a byte count such as '8G' or '500M', got {text!r}")
+    scale = {"": 1, "k": 2 ** 10, "m": 2 ** 20, "g": 2 ** 30, "t": 2 ** 40}[m.group(2).lower()]
+    return int(float(m.group(1)) * scale)
+
+
+def machine_memory() -> int:
+    """Bytes this process may use: physical memory, capped by a cgroup (v2 or v1) limit."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def memory_limit() -> int | None:
+    """The limit in bytes, or None when the guard is disabled."""
+    if _override is not None:
+        return _override or None
+    env = os.environ.get("PENUMBRA_MEMORY_LIMIT")
+    if env is not None:
+        return _parse_bytes(env) or None
+    return int(DEFAULT_FRACTION * machine_memory())
+
+
+def set_memory_limit(nbytes: int | str | None) -> None:
+    """Set the limit for this process (bytes or a string such as '8G'; 0 disables the guard;
+    None returns to ``PENUMBRA_MEMORY_LIMIT`` or the default)."""
+    global _override
+    _override = None if nbytes is None else (_parse_bytes(nbytes) if isinstance(nbytes, str) else int(nbytes))
+
+
+def _fmt(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def guard(what: str, estimate: float, knob: str) -> None:
+    """Raise :class:`MemoryLimitError` when ``estimate`` bytes exceed the limit.
+
+    ``what`` names the call and its arguments, ``knob`` says which argument lowers the estimate.
+    """
+    limit = memory_limit()
+    if limit is not None and estimate > limit:
+        raise MemoryLimitError(f"{what} would need about {_fmt(estimate)}, above the memory limit of "
+                               f"{_fmt(limit)}; reduce {knob}, or raise the limit with "
+                               "PENUMBRA_MEMORY_LIMIT (e.g. '32G'; '0' disables the guard)")

@@ -1,0 +1,170 @@
+"""Bad inputs get a clear error naming the input, before any kernel runs: one case per rule of the
+shared checks (penumbra.renderer.checks / memory), the scene loader, pn.render, the optimizer and its
+checkpoints, the acoustic metrics and the CLI parsers."""
+import os
+import re
+
+import numpy as np
+import pytest
+
+import penumbra as pn
+from penumbra import optim
+from penumbra.assets import asset
+from penumbra.renderer import checks, memory
+
+CBOX = asset("scenes", "cbox", "scene.xml")
+NAN_SPHERE = ('<scene version="3.0.0"><shape type="sphere" id="ball">'
+              '<float name="radius" value="nan"/></shape></scene>')
+
+
+@pytest.fixture(scope="module")
+def small_scene():
+    return pn.load_scene(CBOX, res=8, spp=1)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: pn.load_scene(CBOX, spp=0), pn.SceneError, "sample_count 0; it must be >= 1"),
+    (lambda: pn.load_scene(CBOX, res=0), pn.SceneError, "empty film"),
+    (lambda: pn.load_scene(NAN_SPHERE), pn.SceneError, "'ball.to_world' contains NaN"),
+], ids=["spp0", "res0", "nan-radius"])
+def test_scene_loading(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(spp=0), r"render\(spp=...\) must be >= 1, got 0"),
+    (dict(spp=2.5), r"render\(spp=...\) must be an integer"),
+    (dict(sensor=7), r"render\(sensor=...\) must be in \[0, 0\], got 7"),
+    (dict(seed=-1), r"render\(seed=...\) must be in \[0, 4294967295\]"),
+], ids=["spp0", "spp-float", "sensor7", "seed-neg"])
+def test_render_arguments(small_scene, kwargs, match):
+    with pytest.raises(checks.InputError, match=match):
+        pn.render(small_scene, **kwargs)
+
+
+def test_render_memory_guard(monkeypatch):
+    scene = pn.load_scene(CBOX, res=28000, spp=1)
+    with pytest.raises(memory.MemoryLimitError, match=r"28000x28000 film would need about 46.7 GiB.*"
+                       r"reduce the film resolution.*PENUMBRA_MEMORY_LIMIT"):
+        pn.render(scene)
+    monkeypatch.setenv("PENUMBRA_MEMORY_LIMIT", "1M")
+    with pytest.raises(memory.MemoryLimitError, match="limit of 1.0 MiB"):
+        pn.render(pn.load_scene(CBOX, res=256, spp=1))
+
+
+def test_memory_limit_settings(monkeypatch):
+    monkeypatch.setenv("PENUMBRA_MEMORY_LIMIT", "2G")
+    assert memory.memory_limit() == 2 * 2 ** 30
+    monkeypatch.setenv("PENUMBRA_MEMORY_LIMIT", "0")
+    assert memory.memory_limit() is None
+    memory.guard("anything", 1e18, "nothing")          # disabled: no error
+    monkeypatch.setenv("PENUMBRA_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="PENUMBRA_MEMORY_LIMIT must be a byte count"):
+        memory.memory_limit()
+    monkeypatch.delenv("PENUMBRA_MEMORY_LIMIT")
+    assert 0 < memory.memory_limit() <= memory.machine_memory()
+    memory.set_memory_limit("3M")
+    try:
+        assert memory.memory_limit() == 3 * 2 ** 20
+    finally:
+        memory.set_memory_limit(None)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: checks.integer("n", True), "n must be an integer"),
+    (lambda: checks.number("humidity", float("nan"), 0, 100), "humidity must be finite"),
+    (lambda: checks.number("humidity", 120, 0, 100), r"humidity must be in \[0, 100\], got 120"),
+    (lambda: checks.positive("fs", 0), "fs must be > 0"),
+    (lambda: checks.finite_array("points", [[0, 1], [np.inf, 2]]), r"entry \(1, 0\) is inf"),
+    (lambda: checks.index_array("faces", [[0, 1, 5]], 4), r"must index \[0, 4\); entry 2 \(flat\) is 5"),
+    (lambda: checks.index_array("faces", [[0, 1, -1]], 4), r"entry 2 \(flat\) is -1"),
+    (lambda: checks.choice("cap", "bevel", ("butt", "round")), "cap must be one of 'butt', 'round'"),
+], ids=["bool", "nan", "range", "positive", "finite-array", "index-high", "index-neg", "choice"])
+def test_shared_checks(call, match):
+    with pytest.raises(checks.InputError, match=match):
+        call()
+
+
+def _quadratic(values):
+    import drjit as dr
+    return dr.sum(dr.square(values["x"] - 3.0), axis=None)
+
+
+def test_optimizer_arguments():
+    with pytest.raises(ValueError, match="Adam.lr=.... must be > 0"):
+        optim.Adam(lr=-0.1)
+    with pytest.raises(ValueError, match="learning rate of parameter 'x' must be > 0"):
+        optim.optimize(_quadratic, {"x": optim.Variable(np.zeros(2), lr=-1.0)}, steps=2, progress=False)
+    with pytest.raises(ValueError, match=r"optimize\(steps=...\) must be >= 0"):
+        optim.optimize(_quadratic, {"x": optim.Variable(np.zeros(2))}, steps=-1, progress=False)
+    with pytest.raises(ValueError, match=r"schedule\(0\) must be >= 0"):
+        optim.optimize(_quadratic, {"x": optim.Variable(np.zeros(2))}, steps=2, progress=False,
+                       schedule=lambda step: -1.0)
+    result = optim.optimize(_quadratic, {"x": optim.Variable(np.zeros(2))}, steps=0, progress=False)
+    assert result.history == [] and np.allclose(result.numpy()["x"], 0)
+
+
+def _run(out, steps, resume=True, init=np.zeros(2)):
+    return optim.optimize(_quadratic, {"x": optim.Variable(init)}, steps=steps, out_dir=str(out),
+                          checkpoint_every=2, resume=resume, progress=False)
+
+
+def test_checkpoint_resume_and_refusals(tmp_path):
+    full = _run(tmp_path / "full", 6, resume=False)
+    _run(tmp_path / "part", 4, resume=False)
+    resumed = _run(tmp_path / "part", 6)
+    assert resumed.history == pytest.approx(full.history) and len(resumed.history) == 6
+    np.testing.assert_allclose(resumed.numpy()["x"], full.numpy()["x"], rtol=1e-6)
+    ckpt = tmp_path / "part" / "checkpoint.npz"
+    before = ckpt.read_bytes()
+    with pytest.raises(optim.CheckpointError, match=r"checkpoint .*checkpoint.npz is at step 6, beyond steps=3"):
+        _run(tmp_path / "part", 3)
+    assert ckpt.read_bytes() == before, "a refused resume must not rewrite the checkpoint"
+    with pytest.raises(optim.CheckpointError, match=r"parameter 'x' has shape \[2\], the run has \[3\]"):
+        _run(tmp_path / "part", 8, init=np.zeros(3))
+    with pytest.raises(optim.CheckpointError, match=r"is for parameters \['x'\], not \['y'\]"):
+        optim.optimize(lambda v: _quadratic({"x": v["y"]}), {"y": optim.Variable(np.zeros(2))}, steps=8,
+                       out_dir=str(tmp_path / "part"), checkpoint_every=2, resume=True, progress=False)
+    assert not list((tmp_path / "part").glob("*.tmp*")), "no temporary file is left behind"
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04truncated", None, b"not a zip at all"],
+                         ids=["empty", "truncated", "foreign-npz", "garbage"])
+def test_unreadable_checkpoint_names_the_file(tmp_path, content):
+    path = tmp_path / "checkpoint.npz"
+    if content is None:
+        np.savez(path, something=np.zeros(3))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(optim.CheckpointError, match=f"checkpoint {path}"):
+        _run(tmp_path, 4)
+
+
+@pytest.mark.parametrize("h, match", [
+    (np.zeros(16000), "no energy in the 125 Hz octave band"),
+    (np.array([1.0, 0.5, 0.2]), "no energy in the 125 Hz octave band"),
+], ids=["all-zero", "three-samples"])
+def test_sti_degenerate(h, match):
+    from penumbra.integrators.acoustic import metrics
+    with pytest.raises(ValueError, match=match):
+        metrics.sti(h, 16000)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["rir", "--fs", "0"], "argument --fs: the value must be >= 1, got 0"),
+    (["room-design", "--steps", "0"], "argument --steps: the value must be >= 1, got 0"),
+    (["materials", "--steps", "0"], "argument --steps: the value must be >= 1, got 0"),
+    (["vectorize", "--lr", "-1"], "argument --lr: the value must be > 0, got -1"),
+    (["vectorize", "--size", "nan"], "argument --size: the value must be an integer, got 'nan'"),
+    (["rir", "--source", "1", "nan", "2"], "argument --source: the value must be finite"),
+    (["reconstruct", "--subdivisions", "12"], r"argument --subdivisions: the value must be in \[0, 8\]"),
+], ids=["rir-fs", "room-design-steps", "materials-steps", "vectorize-lr", "size-nan", "source-nan",
+        "subdivisions"])
+def test_cli_arguments_are_range_checked(argv, match, capsys, tmp_path):
+    from penumbra.cli import main
+    with pytest.raises(SystemExit) as exit_:
+        main(argv + ["--out", str(tmp_path)] if argv[0] != "rir" else argv)
+    assert exit_.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert not os.listdir(tmp_path), "nothing is written for a refused command"
