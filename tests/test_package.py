@@ -1,6 +1,7 @@
 """Packaging: one installed namespace (``penumbra.*``), plugins registered by ``import penumbra``,
 and a wheel that installs into a clean virtual environment and renders."""
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -55,8 +56,10 @@ def test_import_penumbra_registers_plugins(tmp_path, order):
 def test_wheel_installs_and_renders(tmp_path):
     """Build the wheel, install it (no dependencies) into a fresh venv that sees the project's
     dependencies but not its editable install, and render the bundled default scene there."""
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), ROOT],
+    src, dist = tmp_path / "src", tmp_path / "dist"   # a copy: building writes build/ beside the sources
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__",
+                                                              ".pytest_cache", "site"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(src)],
                    check=True, capture_output=True, timeout=600)
     wheel, = dist.glob("penumbra-*.whl")
     venv = tmp_path / "venv"
