@@ -14,6 +14,7 @@ import numpy as np
 from penumbra.renderer import ensure_variant
 
 from .errors import SceneError
+from .meshes import check_face_indices
 
 
 def _describe(source) -> str:
@@ -82,6 +83,9 @@ def validate_scene(scene, what: str = "scene"):
         w, h = sensor.film().crop_size()
         if w < 1 or h < 1:
             raise SceneError(f"{what}: {name} has an empty film ({w}x{h})")
+    for shape in scene.shapes():
+        if isinstance(shape, mi.Mesh):
+            check_face_indices(shape, f"{what}: shape {shape.id()!r}")
     for key, value in mi.traverse(scene).items():
         value = getattr(value, "matrix", value)   # transforms: check their matrix
         if not (dr.is_array_v(value) and dr.is_float_v(value)) or dr.width(value) == 0:

@@ -27,9 +27,24 @@ def load_mesh(path, **props):
     if not os.path.exists(path):
         raise FileNotFoundError(f"mesh file not found: {path}")
     try:
-        return mi.load_dict({"type": _LOADERS[ext], "filename": path, **props})
+        mesh = mi.load_dict({"type": _LOADERS[ext], "filename": path, **props})
     except Exception as e:
         raise SceneError(f"cannot load mesh {path!r}: {e}") from e
+    return check_face_indices(mesh, f"mesh {path!r}")
+
+
+def check_face_indices(mesh, what: str):
+    """Refuse a mesh whose faces index vertices it does not have (Mitsuba's PLY loader accepts them,
+    and the next ray traced against the mesh reads out of bounds); return the mesh."""
+    import drjit as dr
+    import mitsuba as mi
+    faces = mi.traverse(mesh)["faces"]
+    if dr.width(faces):
+        top = int(dr.max(faces, axis=None)[0])
+        if top >= mesh.vertex_count():
+            raise SceneError(f"{what}: a face refers to vertex {top}, but the mesh has {mesh.vertex_count()} "
+                             "vertices")
+    return mesh
 
 
 def mesh_arrays(mesh) -> tuple[np.ndarray, np.ndarray]:

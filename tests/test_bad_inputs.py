@@ -168,3 +168,17 @@ def test_cli_arguments_are_range_checked(argv, match, capsys, tmp_path):
     assert exit_.value.code == 2
     assert re.search(match, capsys.readouterr().err)
     assert not os.listdir(tmp_path), "nothing is written for a refused command"
+
+
+BAD_PLY = ("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+           "element face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n")
+
+
+def test_out_of_range_ply_faces_are_refused(tmp_path):
+    path = tmp_path / "bad.ply"
+    path.write_text(BAD_PLY)
+    with pytest.raises(pn.SceneError, match="a face refers to vertex 7, but the mesh has 3 vertices"):
+        pn.load_mesh(path)
+    xml = f'<scene version="3.0.0"><shape type="ply" id="b"><string name="filename" value="{path}"/></shape></scene>'
+    with pytest.raises(pn.SceneError, match="shape 'b': a face refers to vertex 7"):
+        pn.load_scene(xml)
