@@ -37,8 +37,7 @@ def check_face_indices(mesh, what: str):
     """Refuse a mesh whose faces index vertices it does not have (Mitsuba's PLY loader accepts them,
     and the next ray traced against the mesh reads out of bounds); return the mesh."""
     import drjit as dr
-    import mitsuba as mi
-    faces = mi.traverse(mesh)["faces"]
+    faces = mesh.faces_buffer()
     if dr.width(faces):
         top = int(dr.max(faces, axis=None)[0])
         if top >= mesh.vertex_count():
