@@ -74,8 +74,13 @@ def _color(value, what, current="black"):
     return np.array([c.red / 255.0, c.green / 255.0, c.blue / 255.0, c.alpha / 255.0])
 
 
+# Attributes whose values are names or text, not numbers: never scanned for NaN/Inf.
+_TEXT_ATTRIBUTES = {"id", "class", "href", "font-family", "lang", "title"}
+_NON_FINITE = re.compile(r"(?<![\w#.-])[+-]?(nan|inf(inity)?)(?![\w-])", re.IGNORECASE)
+
+
 class _Loader:
-    def __init__(self, text, strict):
+    def __init__(self, text, strict, name="<string>"):
         self.text = text
         self.strict = strict
         self.used_ids = set()
@@ -83,9 +88,14 @@ class _Loader:
         try:
             root = ET.fromstring(text)
         except ET.ParseError as e:
-            raise SceneError(f"malformed SVG: {e}") from None
+            raise SceneError(f"malformed SVG {name}: {e}") from None
         if _strip_ns(root.tag) != "svg":
-            raise SceneError(f"not an SVG document: the root element is <{_strip_ns(root.tag)}>")
+            raise SceneError(f"SVG {name} is not an SVG document: the root element is <{_strip_ns(root.tag)}>")
+        for el in root.iter():
+            for key, value in el.attrib.items():
+                if _strip_ns(key) not in _TEXT_ATTRIBUTES and _NON_FINITE.search(value):
+                    raise SceneError(f"SVG {name}: <{_strip_ns(el.tag)}> attribute {_strip_ns(key)}={value!r} "
+                                     "holds a non-finite number (NaN/Inf)")
         self.by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
         self.root_attrib = dict(root.attrib)
 
@@ -199,12 +209,23 @@ class _Loader:
             # no viewBox: missing width/height take the browsers' default size of 300 x 150
             width = width if "width" in self.root_attrib else 300.0
             height = height if "height" in self.root_attrib else 150.0
-        if not width or not height or not np.isfinite(width) or not np.isfinite(height):
-            raise SceneError(f"SVG {source_name}: needs width/height or a viewBox with a positive size")
+        if not (width and height and np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
+            raise SceneError(f"SVG {source_name}: needs width/height or a viewBox with a positive size "
+                             f"(got width {width}, height {height})")
+        vb = svg.viewbox
+        if vb is not None:
+            box = [vb.x, vb.y, vb.width, vb.height]
+            if not (all(isinstance(v, (int, float)) and np.isfinite(v) for v in box) and box[2] > 0 and box[3] > 0):
+                raise SceneError(f"SVG {source_name}: viewBox {self.root_attrib.get('viewBox')!r} must have a "
+                                 "finite position and a positive width and height")
         root_m = se.Matrix(svg.viewbox_transform) if svg.viewbox is not None and svg.viewbox_transform else se.Matrix()
         self.viewport = (svg.viewbox.width, svg.viewbox.height) if svg.viewbox is not None else (width, height)
         scene = VectorScene(width, height, root_transform=_matrix6(root_m))
-        self.walk(svg, scene.root, root_m)
+        try:
+            self.walk(svg, scene.root, root_m)
+        except (ZeroDivisionError, OverflowError) as e:   # svgelements inverting a singular transform
+            raise SceneError(f"SVG {source_name}: a transform or the viewBox scaling is degenerate "
+                             f"(not invertible or overflowing): {e}") from None
         return scene
 
     def walk(self, parent_el, group, parent_m):
@@ -413,7 +434,7 @@ def load_svg(source, strict: bool = True) -> VectorScene:
         with open(path, encoding="utf-8") as f:
             text = f.read()
         name = path
-    return _Loader(text, strict).load(name)
+    return _Loader(text, strict, name).load(name)
 
 
 # --- export ---------------------------------------------------------------------------------------
