@@ -182,3 +182,22 @@ def test_out_of_range_ply_faces_are_refused(tmp_path):
     xml = f'<scene version="3.0.0"><shape type="ply" id="b"><string name="filename" value="{path}"/></shape></scene>'
     with pytest.raises(pn.SceneError, match="shape 'b': a face refers to vertex 7"):
         pn.load_scene(xml)
+
+
+def test_saved_svg_ids_are_escaped(tmp_path):
+    text = ('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><g id="g&lt;1&quot;">'
+            '<rect id="a&amp;b c" width="3" height="4" fill="red"/></g></svg>')
+    path = tmp_path / "ids.svg"
+    pn.save_svg(pn.load_svg(text), path)
+    assert [s.id for s in pn.load_svg(path).shapes()] == ["a&b c"]
+
+
+@pytest.mark.parametrize("svg, match", [
+    ('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8" viewBox="0 0 0 0"/>', "viewBox '0 0 0 0' must"),
+    ('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><path d="M 0 0 L nan 3 Z"/></svg>',
+     "<path> attribute d='M 0 0 L nan 3 Z' holds a non-finite number"),
+    ('<svg xmlns="http://www.w3.org/2000/svg" width="-8" height="8"/>', "needs width/height or a viewBox"),
+], ids=["viewbox-zero", "nan-coordinate", "negative-width"])
+def test_svg_refusals(svg, match):
+    with pytest.raises(pn.SceneError, match=match):
+        pn.load_svg(svg)

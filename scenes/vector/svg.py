@@ -19,6 +19,7 @@ import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
+import xml.sax.saxutils
 
 import numpy as np
 
@@ -442,6 +443,11 @@ def _f(x):
     return f"{float(x):.6g}"
 
 
+def _esc(text) -> str:
+    """``text`` escaped for a double-quoted XML attribute."""
+    return xml.sax.saxutils.escape(str(text), {'"': "&quot;"})
+
+
 def _mat(t):
     t = np.asarray(t)
     if np.allclose(t, IDENTITY):
@@ -461,7 +467,7 @@ def _paint_attr(which, paint, defs, gid):
         g = paint
         stops = "".join(f'<stop offset="{_f(o)}" stop-color="{_rgb(c)}" stop-opacity="{_f(np.clip(c[3], 0, 1))}"/>'
                         for o, c in zip(g.offsets, g.colors))
-        common = f'id="{gid}" gradientUnits="userSpaceOnUse" spreadMethod="{g.spread}"' + \
+        common = f'id="{_esc(gid)}" gradientUnits="userSpaceOnUse" spreadMethod="{g.spread}"' + \
             (f' gradientTransform="matrix({" ".join(_f(v) for v in g.transform)})"'
              if not np.allclose(g.transform, IDENTITY) else "")
         if g.kind == "linear":
@@ -470,7 +476,7 @@ def _paint_attr(which, paint, defs, gid):
         else:
             defs.append(f'<radialGradient {common} cx="{_f(g.center[0])}" cy="{_f(g.center[1])}" '
                         f'r="{_f(g.radius)}" fx="{_f(g.focal[0])}" fy="{_f(g.focal[1])}">{stops}</radialGradient>')
-        return f' {which}="url(#{gid})"'
+        return f' {which}="url(#{_esc(gid)})"'
     c = np.asarray(paint)
     return f' {which}="{_rgb(c)}"' + (f' {which}-opacity="{_f(np.clip(c[3], 0, 1))}"' if c[3] < 1 else "")
 
@@ -503,7 +509,7 @@ def to_svg_string(scene: VectorScene) -> str:
         pad = "  " * depth
         if isinstance(node, Group):
             op = f' opacity="{_f(node.opacity)}"' if node.opacity != 1 else ""
-            body.append(f'{pad}<g id="{node.id}"{_mat(node.transform)}{op}>')
+            body.append(f'{pad}<g id="{_esc(node.id)}"{_mat(node.transform)}{op}>')
             for c in node.children:
                 emit(c, depth + 1)
             body.append(f"{pad}</g>")
@@ -530,7 +536,7 @@ def to_svg_string(scene: VectorScene) -> str:
             attrs += f' fill-rule="{s.fill_rule}"'
         if s.opacity != 1:
             attrs += f' opacity="{_f(s.opacity)}"'
-        body.append(f'{pad}{head} id="{s.id}"{attrs}{_mat(s.transform)}/>')
+        body.append(f'{pad}{head} id="{_esc(s.id)}"{attrs}{_mat(s.transform)}/>')
 
     emit(scene.root, 1)
     w, h = _f(scene.width), _f(scene.height)
