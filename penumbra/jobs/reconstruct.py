@@ -13,7 +13,7 @@ Writes ``target.png`` / ``initial.png`` / ``final.png`` (all views in a row), ``
 (rows: target, initial, final), ``loss.png`` / ``loss.json``, the recovered mesh ``mesh.ply`` /
 ``mesh.obj`` and ``recovered.json`` (reflectance, Chamfer distance and silhouette IoU to the
 target, initial vs final), and prints the geometric errors. Flat shading is used because
-smooth-shaded low-poly silhouettes have a biased boundary term (README, path section).
+smooth-shaded low-poly silhouettes have a biased boundary term (docs: engines/path.md, Limitations).
 
 The helpers :func:`silhouettes`, :func:`iou`, :func:`chamfer` and :func:`fit` are shared with the
 tests (the Middlebury temple test reconstructs from photographs with them).
