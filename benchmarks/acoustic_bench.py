@@ -221,12 +221,14 @@ def main():
         from penumbra.integrators.acoustic import simulate
         n = simulate(R.extruded_room(L_CORNERS, 3.0, L_SRC, L_RCV, materials=0.2), order, "pyroomacoustics").n_paths
         err = np.linalg.norm(h - ref) / np.linalg.norm(ref)
-        print(f"| L-shaped (8 walls, non-convex) | {order} | {n} / {pra_l_room_distinct(order)} | {t_pra * 1e3:.0f} ms | "
-              f"{cold * 1e3:.0f} ms | {t_ours * 1e3:.1f} ms | {ratio:.1f}x | {err:.1e} | {t_one * 1e3:.1f} ms | "
+        print(f"| L-shaped (8 walls, non-convex) | {order} | {n} / {pra_l_room_distinct(order)} | "
+              f"{t_pra * 1e3:.0f} ms | {cold * 1e3:.0f} ms | {t_ours * 1e3:.1f} ms | {ratio:.1f}x | {err:.1e} | "
+              f"{t_one * 1e3:.1f} ms | "
               f"{ratio_one:.1f}x |", flush=True)
 
     print("\n## Full gradient (reverse mode, every parameter) vs forward and vs finite differences\n")
-    print("| case | scalar parameters | forward | forward + gradient | ratio | central FD (2 x params forwards) | FD / gradient |")
+    print("| case | scalar parameters | forward | forward + gradient | ratio | central FD (2 x params forwards) "
+          "| FD / gradient |")
     print("|---|---|---|---|---|---|---|")
     cases = [("shoebox 7-band, order 20 (source, receiver, dims, 6x7 absorption)",
               R.shoebox(DIMS, SRC, RCV, materials=BANDED), 20),

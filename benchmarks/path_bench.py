@@ -8,9 +8,10 @@ gradient image (relative L2 and the floored mean relative error of tests/gradche
 ratio to ``edge_sampling``'s. The reference is itself noisy, which pulls every ratio towards 1:
 it is rendered as two independent halves a, b, and the squared error is also reported with the
 reference's own variance |a - b|²/4 removed (E|g - ref|² = E|g - true|² + E|ref - true|² for
-independent g, ref); the ratio column uses that corrected relative L2. Peers, measured in the same run: Mitsuba 3.9's ``prb_projective``
-and ``direct_projective`` (default guiding and ``guiding='none'``) and ``prb``. Forward
-throughput: samples/s of ``edge_sampling``'s primal render against Mitsuba's ``path`` on the same
+independent g, ref); the ratio column uses that corrected relative L2. Peers, measured in the same
+run: Mitsuba 3.9's ``prb_projective`` and ``direct_projective`` (default guiding and
+``guiding='none'``) and ``prb``. Forward throughput: samples/s of ``edge_sampling``'s primal render
+against Mitsuba's ``path`` on the same
 scene at 128x128, 64 spp (at 16x16 both are dominated by per-call tracing overhead).
 
     .venv/bin/python benchmarks/path_bench.py [--quick] [--budget SECONDS] [--filter gaussian] [--memory]
@@ -50,15 +51,17 @@ def scenes_under_test(res):
     # albedo x sky), and checked against the FD reference below.
     scene, params, V = P.triangle_scene(res)
     out["triangle silhouette"] = (scene, params, offset(params, "tri.vertex_positions", V.ravel()), 2,
-                                  lambda s=scene, V=V: exact_derivative(s.sensors()[0], V, V, [0.8, 0.3, 0.2], [1.0] * 3))
+                                  lambda s=scene, V=V: exact_derivative(s.sensors()[0], V, V, [0.8, 0.3, 0.2],
+                                                                        [1.0] * 3))
     scene, params, V = P.flat_sphere_scene(res)
     D = np.tile([0, 0, 1.0], (len(V), 1))
     out["flat sphere, depth motion"] = (scene, params, offset(params, "ball.vertex_positions", D.ravel()), 2,
-                                        lambda s=scene, V=V, D=D: exact_derivative(s.sensors()[0], V, D, [0.21] * 3, [0.3] * 3))
+                                        lambda s=scene, V=V, D=D: exact_derivative(s.sensors()[0], V, D, [0.21] * 3,
+                                                                                   [0.3] * 3))
     # Its creases carry real jumps under a sun (FD reference only).
     scene, params, V = P.flat_sphere_sun_scene(res)
-    out["flat sphere under a sun, depth motion"] = (scene, params, offset(params, "ball.vertex_positions", D.ravel()), 2,
-                                                    None)
+    out["flat sphere under a sun, depth motion"] = (scene, params,
+                                                    offset(params, "ball.vertex_positions", D.ravel()), 2, None)
     out["sphere-mesh shadow"] = S.sphere_shadow(res, flat=False) + (None,)
     out["indirect occluder"] = S.indirect_occluder(res) + (None,)
     return out
@@ -181,8 +184,9 @@ def main():
     # triangle); h = 0.005 keeps the motion ~0.1 px, with more passes for the 4x noisier quotient.
     h = 0.005
     ref_spp, ref_passes = (4096, 8) if args.quick else (8192, 16)
-    print(f"# edge_sampling benchmark: {res}x{res}, {args.filter} filter, {budget:.1f} s per gradient, reference FD of path "
-          f"at {ref_spp} spp x {ref_passes} passes, h = {h}; variant {mi.variant()}, {os.cpu_count()} CPUs")
+    print(f"# edge_sampling benchmark: {res}x{res}, {args.filter} filter, {budget:.1f} s per gradient, "
+          f"reference FD of path at {ref_spp} spp x {ref_passes} passes, h = {h}; variant {mi.variant()}, "
+          f"{os.cpu_count()} CPUs")
     spp_tp, tp_res = 64, max(res, 128)
     tp_scenes = None  # the same scenes at the throughput resolution, built once on first use
     for name, (scene, params, perturb, depth, exact) in scenes_under_test(res).items():

@@ -5,5 +5,5 @@ from .loop import CheckpointError, NonFiniteError, Result, Variable, optimize, p
 from .transforms import Box, Identity, Positive, Transform, Unit
 from . import losses, schedules
 
-__all__ = ["Adam", "CheckpointError", "NonFiniteError", "Result", "Variable", "optimize", "plot_loss", "Box", "Identity",
-           "Positive", "Transform", "Unit", "losses", "schedules"]
+__all__ = ["Adam", "CheckpointError", "NonFiniteError", "Result", "Variable", "optimize", "plot_loss", "Box",
+           "Identity", "Positive", "Transform", "Unit", "losses", "schedules"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 
-import penumbra.renderer as _renderer  # configures libLLVM before anything imports drjit
+import penumbra.renderer as _renderer  # noqa: F401  (configures libLLVM before anything imports drjit)
 from penumbra.renderer import (BackendError, ensure_variant, read_image, read_wav, set_variant, variant,
                                write_image, write_wav)
 

@@ -43,7 +43,8 @@ def from_numpy(like, a):
         return type(like)(a.item()) if a.size == 1 and np.isscalar(like) else a
     tp = type(like)
     if dr.is_tensor_v(like):
-        return tp(np.ascontiguousarray(a, dtype=np.float32 if "Float" in tp.__name__ or "TensorXf" in tp.__name__ else None))
+        is_float = "Float" in tp.__name__ or "TensorXf" in tp.__name__
+        return tp(np.ascontiguousarray(a, dtype=np.float32 if is_float else None))
     if is_transform(like):
         return tp(np.asarray(a, dtype=np.float64).reshape(4, 4))
     if dr.depth_v(like) > 1:

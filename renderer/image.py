@@ -52,7 +52,8 @@ def write_image(path, img, srgb: bool = True) -> str:
         return path
     import imageio.v3 as iio
     if srgb:
-        a = linear_to_srgb(a[..., :3]) if a.shape[2] < 4 else np.concatenate([linear_to_srgb(a[..., :3]), a[..., 3:]], 2)
+        rgb = linear_to_srgb(a[..., :3])
+        a = rgb if a.shape[2] < 4 else np.concatenate([rgb, a[..., 3:]], 2)
     u8 = (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
     iio.imwrite(path, u8[..., 0] if u8.shape[2] == 1 else u8)
     return path

@@ -33,7 +33,7 @@ def render_function(scene, params, names: Sequence[str], spp: int = 16, integrat
     """
     import drjit as dr
     import mitsuba as mi
-    from .arrays import from_numpy, is_transform
+    from .arrays import is_transform
 
     names = list(names)
 

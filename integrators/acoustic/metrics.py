@@ -19,9 +19,10 @@ to the AD graph of ``h``. Use :func:`metrics_table` for plain numbers.
   m(F) = |sum h_b^2 e^{-2 pi i F t}| / sum h_b^2 at 14 modulation frequencies, apparent SNR
   10 log10(m / (1 - m)) clipped to [-15, 15] dB, transmission index (SNR + 15) / 30, band weights alpha
   and redundancy beta; optional ambient-noise, auditory-masking and reception-threshold corrections
-  (IEC 60268-16:2020, A.2.3-A.2.4, A.4) when the signal level is given. ``smooth=True`` replaces the clip by a softplus-based soft clip (differentiable
-  everywhere). Band signals come from the energy-preserving Antoni octave filter bank (pyrato uses pyfar's
-  Butterworth octave filters; the two agree to within the tolerance of the tests).
+  (IEC 60268-16:2020, A.2.3-A.2.4, A.4) when the signal level is given. ``smooth=True`` replaces the
+  clip by a softplus-based soft clip (differentiable everywhere). Band signals come from the
+  energy-preserving Antoni octave filter bank (pyrato uses pyfar's Butterworth octave filters; the two
+  agree to within the tolerance of the tests).
 """
 from __future__ import annotations
 

@@ -270,7 +270,6 @@ def _visible(scene, face_wall, seq, inter, source, receiver):
     rcv = mi.Point3f(*[dr.full(mi.Float, float(x), n) for x in receiver])
     ok = dr.full(mi.Bool, True, n)
     started = dr.full(mi.Bool, False, n)
-    p = mi.Point3f(rcv)
     si = dr.zeros(mi.SurfaceInteraction3f, n)
     for j in range(len(inter) - 1, -1, -1):
         act = upload(mi.Float, (k > j).astype(np.float32)) > 0.5

@@ -101,7 +101,7 @@ def _pieces(I, P, Q, last, A, B):
     """Visible pieces of the walls seen by beams (image I, window P-Q on segment ``last``): flat arrays
     (beam index, hit segment, piece start, piece end)."""
     S = B - A
-    nb, E = len(I), len(A)
+    nb = len(I)
     W = Q - P
     X = np.concatenate([A, B])                                   # wall endpoints
     D = X[None, :, :] - I[:, None, :]

@@ -3,7 +3,7 @@
 For lattice index n along an axis of length L, the image coordinate is n L + s (n even) or
 (n + 1) L - s (n odd); it has hit the wall at 0 ``ceil(|n| / 2)`` times (n < 0) or ``floor(n / 2)``
 times (n >= 0), and the wall at L the remaining ``|n| - hits_0`` times. The image set is the L1 ball
-|nx| + |ny| + |nz| <= order (every path with at most ``order`` reflections), 
+|nx| + |ny| + |nz| <= order (every path with at most ``order`` reflections),
 (2N + 1)(2N^2 + 2N + 3) / 3 images. Positions are Dr.Jit float64 expressions of the room dimensions and
 the source position, hence differentiable in both.
 """

@@ -18,12 +18,17 @@ discontinuous, weighted by the difference of radiance across them and by their n
 - Moving lights: next-event estimation differentiated in the light's moving parameterisation
   (:mod:`.emitter_motion`, in the base class).
 
-Parameters (besides ``max_depth``, ``rr_depth``, ``hide_emitters`` of ``prb``):
-``primary_spp`` (edge samples per pixel for the primary boundary term, default 4; 0 disables),
-``secondary_spp`` (camera paths per pixel for the secondary term, default 0; needs a finite
-``max_depth``), ``camera_spp`` (samples per pixel for camera pose/fov derivatives,
-:mod:`.camera_motion`, default 4), ``emitter_spp`` (camera paths per pixel for moving lights,
-default 4). The primal image is Mitsuba's ``path`` (:mod:`.base`).
+Parameters (Mitsuba plugin properties):
+
+| property | default | meaning |
+|---|---|---|
+| ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
+| ``primary_spp`` | 4 | edge samples per pixel for the primary boundary term (and terminator lines); 0 disables |
+| ``secondary_spp`` | 0 | camera paths per pixel for the secondary term; needs a finite ``max_depth`` |
+| ``camera_spp`` | 4 | samples per pixel for camera pose / fov derivatives (:mod:`.camera_motion`) |
+| ``emitter_spp`` | 4 | camera paths per pixel for moving lights (:mod:`.emitter_motion`) |
+
+The primal image is Mitsuba's ``path`` (:mod:`.base`).
 """
 from __future__ import annotations
 

@@ -20,23 +20,26 @@ zero-valued image whose derivative is the boundary term, so forward and reverse 
 Secondary visibility (shadows, indirect visibility) is the same construction on the sphere of
 directions at every path vertex (:mod:`integrators.path.warped_secondary`).
 
-Parameters (besides ``max_depth``, ``rr_depth``, ``hide_emitters`` of ``prb``): ``primary_spp``
-(film samples per pixel for the boundary term, default 4; 0 disables), ``aux_rays`` (auxiliary
-rays per film sample, default 16), ``secondary_aux_rays`` (per direction sample of the secondary
-term, default 16), ``primary_kappa`` (concentration of the film-space Gaussian kernel, 1/σ² in
-pixels⁻², default 16), ``power`` (harmonic exponent γ >= 1, default 2),
-``antithetic`` (film samples in pairs ±δ about the pixel centre, default true), ``samples_per_pass``
-(film samples or camera paths per forward-mode AD traversal, bounds memory; default 2^19),
-``secondary_spp`` (camera paths per pixel for the secondary boundary term at every path vertex of
-depth 0 .. max_depth - 2, :mod:`.warped_secondary`; default 0 = off, needs a finite ``max_depth``),
-``secondary_kappa`` (concentration of the von Mises-Fisher kernel on the sphere of directions,
-default 1e5, i.e. a kernel width of ~3 mrad), ``primary_lobes`` and ``secondary_lobes`` (the proposal
-of the auxiliary samples: comma-separated concentrations in units of the kernel's, sample i drawn from
-entry i mod K, so a repeated entry gets a larger share; default "1,30,1000" for both, see
-:class:`.warp_field.DirectionWarp`). Shared with ``edge_sampling``: ``camera_spp`` (camera pose and
-field of view, :mod:`.camera_motion`: rotation and fov are an exact film warp, a translation moves
-the scene instead, whose silhouettes this integrator's warp field then follows; default 4) and
-``emitter_spp`` (next-event estimation under moving lights, :mod:`.emitter_motion`; default 4).
+Parameters (Mitsuba plugin properties):
+
+| property | default | meaning |
+|---|---|---|
+| ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
+| ``primary_spp`` | 4 | film samples per pixel for the boundary term; 0 disables |
+| ``aux_rays`` | 16 | auxiliary rays per film sample |
+| ``primary_kappa`` | 16 | concentration of the film-space Gaussian kernel, 1/σ² in pixels⁻² |
+| ``power`` | 2 | harmonic exponent γ >= 1 |
+| ``antithetic`` | true | film samples in pairs ±δ about the pixel centre |
+| ``samples_per_pass`` | 2^19 | film samples or camera paths per AD traversal (bounds memory) |
+| ``secondary_spp`` | 0 | camera paths per pixel for :mod:`.warped_secondary`; needs a finite ``max_depth`` |
+| ``secondary_aux_rays`` | 16 | auxiliary rays per direction sample of the secondary term |
+| ``secondary_kappa`` | 1e5 | concentration of the von Mises-Fisher kernel on the sphere of directions (~3 mrad) |
+| ``primary_lobes``, ``secondary_lobes`` | "1,30,1000" | proposal lobes of the auxiliary samples (see below) |
+| ``camera_spp`` | 4 | samples per pixel for camera pose / fov derivatives (:mod:`.camera_motion`) |
+| ``emitter_spp`` | 4 | next-event estimation under moving lights (:mod:`.emitter_motion`) |
+
+A lobe entry is a concentration in units of the kernel's; auxiliary sample i is drawn from entry i mod K,
+so a repeated entry gets a larger share (:class:`.warp_field.DirectionWarp`).
 
 Requirements: for the primary term, a continuous reconstruction filter (``gaussian``, ``tent``...): a
 box filter's pixel borders are static discontinuities of f_j that no warp field following the

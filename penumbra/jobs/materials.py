@@ -91,7 +91,8 @@ def run(args):
         init = renderer.to_numpy(variables[n].init).ravel()
         rel = float(np.linalg.norm(r - t) / max(np.linalg.norm(t), 1e-12))
         report[n] = {"true": t.tolist(), "initial": init.tolist(), "recovered": r.tolist(), "relative_error": rel}
-        rows.append((n, np.round(t.astype(float), 3).tolist(), np.round(r.astype(float), 3).tolist(), f"{100 * rel:.1f}%"))
+        rows.append((n, np.round(t.astype(float), 3).tolist(), np.round(r.astype(float), 3).tolist(),
+                     f"{100 * rel:.1f}%"))
     img_err = {"initial": float(np.mean((np.array(initial) - np.array(target)) ** 2)),
                "final": float(np.mean((np.array(final) - np.array(target)) ** 2))}
     with open(os.path.join(args.out, "recovered.json"), "w") as f:

@@ -13,7 +13,7 @@ Writes ``target.png`` / ``initial.png`` / ``final.png`` (all views in a row), ``
 (rows: target, initial, final), ``loss.png`` / ``loss.json``, the recovered mesh ``mesh.ply`` /
 ``mesh.obj`` and ``recovered.json`` (reflectance, Chamfer distance and silhouette IoU to the
 target, initial vs final), and prints the geometric errors. Flat shading is used because
-smooth-shaded low-poly silhouettes have a biased boundary term (README, path section).
+smooth-shaded low-poly silhouettes have a biased boundary term (docs: engines/path.md, Limitations).
 
 The helpers :func:`silhouettes`, :func:`iou`, :func:`chamfer` and :func:`fit` are shared with the
 tests (the Middlebury temple test reconstructs from photographs with them).
@@ -36,16 +36,21 @@ def add_parser(sub):
                    "(default: the bundled blob)")
     p.add_argument("--shape", default="target", help="id of the mesh to recover (default: target)")
     p.add_argument("--steps", type=checks.cli_int(lo=1), default=160)
-    p.add_argument("--views-per-step", type=checks.cli_int(lo=1), default=4, help="views rendered per step (cycling through all)")
+    p.add_argument("--views-per-step", type=checks.cli_int(lo=1), default=4,
+                   help="views rendered per step (cycling through all)")
     p.add_argument("--spp", type=checks.cli_int(lo=1), default=4, help="samples per pixel per view and step")
     p.add_argument("--target-spp", type=checks.cli_int(lo=1), default=128)
     p.add_argument("--res", type=checks.cli_int(lo=1), default=64)
-    p.add_argument("--subdivisions", type=checks.cli_int(lo=0, hi=8), default=3, help="icosphere level of the initial sphere "
+    p.add_argument("--subdivisions", type=checks.cli_int(lo=0, hi=8), default=3,
+                   help="icosphere level of the initial sphere "
                    "(3: 642 vertices)")
-    p.add_argument("--radius", type=checks.cli_float(0.0, open_lo=True), default=0.8, help="initial sphere radius, as a fraction of the "
+    p.add_argument("--radius", type=checks.cli_float(0.0, open_lo=True), default=0.8,
+                   help="initial sphere radius, as a fraction of the "
                    "half-diagonal of the target mesh's bounding box divided by sqrt(3)")
-    p.add_argument("--lambda", dest="lambda_", type=checks.cli_float(lo=0.0), default=20.0, help="Large Steps smoothing λ")
-    p.add_argument("--lr", type=checks.cli_float(0.0, open_lo=True), default=0.02, help="learning rate of the Large Steps latent")
+    p.add_argument("--lambda", dest="lambda_", type=checks.cli_float(lo=0.0), default=20.0,
+                   help="Large Steps smoothing λ")
+    p.add_argument("--lr", type=checks.cli_float(0.0, open_lo=True), default=0.02,
+                   help="learning rate of the Large Steps latent")
     p.add_argument("--lr-reflectance", type=checks.cli_float(0.0, open_lo=True), default=0.05)
     p.add_argument("--out", default="out/reconstruct")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -248,7 +253,8 @@ def run(args):
         json.dump(report, f, indent=2)
     print(f"\nreflectance: true {np.round(true_refl, 3).tolist()} -> recovered {np.round(refl, 3).tolist()} "
           f"({100 * report['reflectance']['relative_error']:.1f}% error)")
-    print(f"Chamfer distance to the target: {cd0:.4f} -> {cd1:.4f} (target size {report['chamfer']['target_size']:.2f})")
+    print(f"Chamfer distance to the target: {cd0:.4f} -> {cd1:.4f} "
+          f"(target size {report['chamfer']['target_size']:.2f})")
     print(f"silhouette IoU (mean of {len(sensors)} views): {np.mean(iou0):.3f} -> {np.mean(iou1):.3f}")
     print(f"image MSE: {mse['initial']:.4g} -> {mse['final']:.4g}; {result.seconds:.1f} s for {args.steps} steps; "
           f"outputs in {args.out}/")

@@ -14,16 +14,19 @@ def add_parser(sub):
     p = sub.add_parser("rir", help="room impulse response by image sources -> WAV + plot + metrics table")
     p.add_argument("--room", help="room description: .json (shoebox / floor polygon / Mitsuba scene) or a Mitsuba "
                    "XML scene (then --source and --receiver are required); default: the bundled classroom")
-    p.add_argument("--order", type=checks.cli_int(lo=0), default=10, help="maximum image-source reflection order (default 10)")
+    p.add_argument("--order", type=checks.cli_int(lo=0), default=10,
+                   help="maximum image-source reflection order (default 10)")
     p.add_argument("--no-tail", action="store_true", help="image sources only (no ray-traced late reverberation)")
     p.add_argument("--rays", type=checks.cli_int(lo=1), default=20000, help="rays for the late tail (default 20000)")
     p.add_argument("--conventions", default="penumbra", help="penumbra | pyroomacoustics | gpurir")
-    p.add_argument("--kernel", choices=["hann_sinc", "sinc_lut", "frequency"], help="override the fractional-delay kernel")
+    p.add_argument("--kernel", choices=["hann_sinc", "sinc_lut", "frequency"],
+                   help="override the fractional-delay kernel")
     p.add_argument("--source", type=checks.cli_float(), nargs=3, metavar=("X", "Y", "Z"))
     p.add_argument("--receiver", type=checks.cli_float(), nargs=3, metavar=("X", "Y", "Z"))
     p.add_argument("--material", help="material for every wall (bundled name or absorption value)")
     p.add_argument("--fs", type=checks.cli_int(lo=1), help="sampling rate (default: the room's, 16 kHz)")
-    p.add_argument("--n-rays", type=checks.cli_int(lo=1), default=40000, help="candidate rays for polyhedral image sources")
+    p.add_argument("--n-rays", type=checks.cli_int(lo=1), default=40000,
+                   help="candidate rays for polyhedral image sources")
     p.add_argument("--out", default="out/rir")
     p.set_defaults(func=run)
     return p

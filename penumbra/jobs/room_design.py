@@ -175,8 +175,10 @@ def study_receiver(args, out):
     print(f"receiver: area-mean Ts {first['area_Ts_initial_ms']:.1f} ms -> {best['area_Ts_optimized_ms']:.1f} ms "
           f"(point Ts {first['Ts_initial_ms']:.1f} -> {best['Ts_optimized_ms']:.1f} ms), receiver "
           f"{first['initial']} -> {best['optimized']} (best of {len(runs)} starts; per start: "
-          f"{[round(x['area_Ts_initial_ms'], 1) for x in runs]} -> {[round(x['area_Ts_optimized_ms'], 1) for x in runs]} ms); "
-          f"a {len(grid)}-point 0.5 m grid spans {grid_ts.min():.1f}-{grid_ts.max():.1f} ms (ISO 3382-1 JND of Ts: 10 ms)")
+          f"{[round(x['area_Ts_initial_ms'], 1) for x in runs]} -> "
+          f"{[round(x['area_Ts_optimized_ms'], 1) for x in runs]} ms); "
+          f"a {len(grid)}-point 0.5 m grid spans {grid_ts.min():.1f}-{grid_ts.max():.1f} ms "
+          f"(ISO 3382-1 JND of Ts: 10 ms)")
     return summary
 
 
@@ -236,7 +238,8 @@ def study_dimensions(args, out):
     optim.plot_loss(history, os.path.join(out, "loss.png"), "dimensions (coarse to fine)")
     summary = {"true": true.tolist(), "initial": init.tolist(), "recovered": d.round(4).tolist(),
                "error_m": np.abs(d - true).round(4).tolist(), "loss_initial": history[0], "loss_final": history[-1]}
-    print(f"dimensions: {init.tolist()} -> {d.round(3).tolist()} (true {true.tolist()}), error {np.abs(d - true).max():.3f} m")
+    print(f"dimensions: {init.tolist()} -> {d.round(3).tolist()} (true {true.tolist()}), "
+          f"error {np.abs(d - true).max():.3f} m")
     return summary
 
 

@@ -26,7 +26,8 @@ def add_parser(sub):
     p.add_argument("--steps", type=checks.cli_int(lo=1), default=150)
     p.add_argument("--size", type=checks.cli_int(lo=1), default=96, help="longest side of the working resolution")
     p.add_argument("--spp", type=checks.cli_int(lo=1), default=4)
-    p.add_argument("--lr", type=checks.cli_float(0.0, open_lo=True), default=0.5, help="learning rate of the points (pixels)")
+    p.add_argument("--lr", type=checks.cli_float(0.0, open_lo=True), default=0.5,
+                   help="learning rate of the points (pixels)")
     p.add_argument("--seed", type=checks.cli_int(lo=0), default=0)
     p.add_argument("--out", default="out/vectorize")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

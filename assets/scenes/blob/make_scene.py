@@ -20,7 +20,9 @@ for k in range(8):
     o = 4.2 * np.array([np.cos(el) * np.sin(az), np.sin(el), np.cos(el) * np.cos(az)])
     cams.append(f"""    <sensor type="perspective" id="view{k}">
         <float name="fov" value="40"/>
-        <transform name="to_world"><lookat origin="{o[0]:.4f}, {o[1]:.4f}, {o[2]:.4f}" target="0, 0, 0" up="0, 1, 0"/></transform>
+        <transform name="to_world">
+            <lookat origin="{o[0]:.4f}, {o[1]:.4f}, {o[2]:.4f}" target="0, 0, 0" up="0, 1, 0"/>
+        </transform>
         <sampler type="independent"><integer name="sample_count" value="$spp"/></sampler>
         <film type="hdrfilm">
             <integer name="width" value="$res"/><integer name="height" value="$res"/>
