@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from penumbra.scenes.errors import ParameterError
-from penumbra.scenes.vector.model import IDENTITY, Gradient, Group, Shape, VectorScene
+from penumbra.scenes.vector.model import IDENTITY, Gradient, Shape, VectorScene
 
 from .affine import compose
 

@@ -22,7 +22,6 @@ The rasterizer runs in named stages, each a function passing typed records to th
 from __future__ import annotations
 
 import drjit as dr
-import numpy as np
 
 from penumbra.renderer import ensure_variant
 from penumbra.scenes.vector.model import VectorScene

@@ -150,17 +150,10 @@ def _spectral(Mn):
     return np.sqrt(0.5 * (s1 + np.sqrt(np.maximum(s1 * s1 - 4 * det * det, 0.0))))
 
 
-def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sample") -> Geometry:
-    """Stage 2, tessellate: the polygon edges of every layer in canvas pixels (attached to
-    ``bound.values``), ``tol`` the flattening tolerance in pixels. ``mode="prefilter"``: strokes
-    become their centre-line pieces (the rasterizer measures the distance to them)."""
+def _control_points(comp: Compiled, theta, theta_np):
+    """Control points of all subpaths (concatenated; elliptical arcs replaced by their cubics):
+    ``mi.Float`` x and y attached to ``theta``, and their detached values (n, 2)."""
     import mitsuba as mi
-    theta, theta_np = bound.values, bound.values_np
-    shapes = comp.shapes
-    M, Mn = shape_matrices(comp, theta, theta_np)
-    scale = _spectral(Mn) if len(shapes) else np.zeros(0)
-    half_np = 0.5 * theta_np[comp.width_slot] if len(shapes) else np.zeros(0)
-    # --- control points (affine in theta) ----------------------------------------------------------
     subs = comp.subpaths
     if subs:
         idx = np.concatenate([s.idx for s in subs])
@@ -188,8 +181,17 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
         cp_np = np.stack([CPX.numpy(), CPY.numpy()], 1).astype(np.float64)
         if not np.all(np.isfinite(cp_np)):
             raise ValueError("vector scene: an elliptical arc has a NaN or Inf control point")
+    return CPX, CPY, cp_np
 
-    # --- flattening (vectorised over all cubic segments) ----------------------------------------------
+
+def _flatten(comp: Compiled, CPX, CPY, cp_np, metrics: ShapeMetrics, tol: float):
+    """Flatten every cubic segment into uniform parameter steps (vectorised; the count per cubic
+    from the module's bound, raised for strokes): the :class:`Flattened` subpaths, the shape of each
+    vertex, and the vertices on the device (``mi.Float`` x, y attached to the control points;
+    ``None`` without vertices)."""
+    import mitsuba as mi
+    subs, shapes = comp.subpaths, comp.shapes
+    scale, half_np = metrics.scale, metrics.half_width
     S_ = len(subs)
     ncp_s = np.array([len(sp.idx) for sp in subs], np.int64)
     nseg_s = (ncp_s - 1) // 3
@@ -242,9 +244,24 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
             ii = mi.UInt32(v_base + i)
             FVX = FVX + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPX, ii)
             FVY = FVY + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPY, ii)
+    return Flattened(fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape), v_shape, FVX, FVY
 
+
+def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sample") -> Geometry:
+    """Stage 2, tessellate: the polygon edges of every layer in canvas pixels (attached to
+    ``bound.values``), ``tol`` the flattening tolerance in pixels. ``mode="prefilter"``: strokes
+    become their centre-line pieces (the rasterizer measures the distance to them)."""
+    import mitsuba as mi
+    theta, theta_np = bound.values, bound.values_np
+    shapes = comp.shapes
+    M, Mn = shape_matrices(comp, theta, theta_np)
+    scale = _spectral(Mn) if len(shapes) else np.zeros(0)
+    half_np = 0.5 * theta_np[comp.width_slot] if len(shapes) else np.zeros(0)
+    metrics = ShapeMetrics(half_np, scale)
+    CPX, CPY, cp_np = _control_points(comp, theta, theta_np)
+    flat, v_shape, FVX, FVY = _flatten(comp, CPX, CPY, cp_np, metrics, tol)
+    fv_np, sub_shape = flat.points, flat.shape
     # --- outline point records -------------------------------------------------------------------
-    flat = Flattened(fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape)
     subs_of_shape = {}
     for s_, sh_ in enumerate(sub_shape):
         subs_of_shape.setdefault(int(sh_), []).append(s_)
@@ -260,7 +277,7 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     builder = OutlineBuilder()
     _fill_records(builder, flat, np.array(fill_subs, np.int64), np.array(fill_layers, np.int64))
     _stroke_records(builder, flat, np.array(stroke_subs, np.int64), np.array(stroke_layers, np.int64), shapes,
-                    ShapeMetrics(half_np, scale), tol, mode == "prefilter")
+                    metrics, tol, mode == "prefilter")
     out = builder.finish()
     seg_a, seg_b = out.seg_a, out.seg_b
     npts = len(out.v)
