@@ -234,3 +234,26 @@ def device_edges(bins: Bins, x0, y0, x1, y1):
     flat = dr.gather(mi.Float, rows, 4 * dr.gather(mi.UInt32, mi.UInt32(bins.src.astype(np.uint32)), r) + (i - 4 * r))
     dr.eval(flat)
     return flat
+
+
+@dataclass(frozen=True)
+class DeviceBins:
+    """The tile lists on the device, with the per-layer flags that the coverage kernel reads."""
+    cand_layer: object       # mi.UInt32 (C,)
+    cand_w0: object          # mi.Int32 (C,)
+    cand_edge0: object       # mi.UInt32 (C,)
+    cand_count: object       # mi.UInt32 (C,)
+    edges: object            # mi.Float (4 E,) x0 y0 x1 y1 of the listed edges and stubs (detached)
+    edge_id: object          # mi.UInt32 (E,) original edge index of each listed entry
+    layer_evenodd: object    # mi.Bool (L,) even-odd fill rule
+    layer_sdf: object        # mi.Bool (L,) prefiltered stroke (coverage from the distance to its pieces)
+    layer_reach: object      # mi.Float (L,) how far a prefiltered stroke reaches beyond its pieces
+
+
+def upload_bins(bins: Bins, x0, y0, x1, y1, evenodd, sdf, reach) -> DeviceBins:
+    """:class:`DeviceBins` of ``bins`` (edge endpoints ``x0 .. y1`` as binned, ``None`` when there
+    are no edges; per-layer NumPy ``evenodd``, ``sdf``, ``reach``)."""
+    import mitsuba as mi
+    return DeviceBins(mi.UInt32(bins.cand_layer), mi.Int32(bins.cand_w0), mi.UInt32(bins.cand_edge0),
+                      mi.UInt32(bins.cand_count), device_edges(bins, x0, y0, x1, y1) if x0 is not None else mi.Float(),
+                      mi.UInt32(bins.edge_id), mi.Bool(evenodd), mi.Bool(sdf), mi.Float(reach))

@@ -10,10 +10,61 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from penumbra.scenes.errors import ParameterError
-from penumbra.scenes.vector.model import IDENTITY, Gradient, Group, Shape, VectorScene
+from penumbra.scenes.vector.model import IDENTITY, Gradient, Shape, VectorScene
+
+from .affine import compose
 
 PAINT_NONE, PAINT_SOLID, PAINT_LINEAR, PAINT_RADIAL = 0, 1, 2, 3
 SPREAD = {"pad": 0, "reflect": 1, "repeat": 2}
+
+
+@dataclass(frozen=True)
+class Paint:
+    """Where a layer's paint lives in ``theta`` (slot offsets; ``None``: not used by this paint
+    type). Linear gradients: ``a`` start, ``b`` end; radial: ``a`` centre, ``b`` focal point,
+    ``r`` radius; ``offsets`` / ``colors`` the ``n`` stops, ``transform`` the gradient transform."""
+    type: int                          # PAINT_SOLID | PAINT_LINEAR | PAINT_RADIAL
+    color: int | None = None
+    spread: int = 0                    # SPREAD value
+    n: int = 1                         # number of stops
+    offsets: int | None = None
+    colors: int | None = None
+    transform: int | None = None
+    a: int | None = None
+    b: int | None = None
+    r: int | None = None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One drawn layer: the fill or the stroke of shape ``shape`` (index in draw order)."""
+    shape: int
+    kind: str                          # "fill" | "stroke"
+    evenodd: bool                      # fill rule (strokes: non-zero)
+    paint: Paint
+
+
+@dataclass(frozen=True)
+class Subpath:
+    """One subpath's control points as affine formulas in ``theta``: point ``i`` coordinate ``k``
+    is ``sum_t coef[i, k, t] * theta[idx[i, k, t]] + const[i, k]`` (cubic segments: 3n + 1 points)."""
+    shape: int
+    idx: np.ndarray                    # (n, 2, 3) theta indices
+    coef: np.ndarray                   # (n, 2, 3)
+    const: np.ndarray                  # (n, 2)
+    is_line: np.ndarray                # (segments,) segment is a straight line (flattened to 1 piece)
+    closed: bool
+
+
+@dataclass(frozen=True)
+class OpacityNode:
+    """A group, or a shape with fill and stroke, whose opacity applies to its layers
+    ``[lo, hi)`` together (isolated compositing when it may differ from 1). ``slot``: the opacity's
+    offset in ``theta``; ``depth``: nesting depth (0 for top-level nodes)."""
+    slot: int
+    lo: int
+    hi: int
+    depth: int
 
 
 @dataclass
@@ -26,17 +77,19 @@ class Compiled:
     chains: np.ndarray                 # (n_shapes, D) theta offsets of transforms, root first
     opac: np.ndarray                   # (n_shapes, D) theta offsets of opacities
     width_slot: np.ndarray             # (n_shapes,) theta offset of the stroke width (or ZERO)
-    subpaths: list = field(default_factory=list)  # (shape index, idx, coef, const, is_line, closed)
+    subpaths: list = field(default_factory=list)  # Subpath records
     arcs: list = field(default_factory=list)      # elliptical arcs: global control-point rows and slots
-    nodes: list = field(default_factory=list)     # (opacity slot, first layer, end layer, depth): groups
-    #                                               and shapes with >= 2 layers (isolated when opacity < 1)
-    layers: list = field(default_factory=list)    # dicts: shape, kind('fill'|'stroke'), rule, paint
+    nodes: list = field(default_factory=list)     # OpacityNode records of groups and shapes with >= 2 layers
+    layers: list = field(default_factory=list)    # Layer records in draw order
     identity_slot: int = 0
     one_slot: int = 0
     zero_slot: int = 0
 
 
 def compile_scene(scene: VectorScene) -> Compiled:
+    """Stage 1, compile: pack the scene's parameters into ``theta0`` (plus constant slots) and
+    describe every shape's control points, transforms, opacities, widths and paints as slots and
+    affine formulas in it (:class:`Compiled`)."""
     params = scene.params
     values, slots, off = [], {}, 0
     for name in params.keys():
@@ -83,7 +136,7 @@ def compile_scene(scene: VectorScene) -> Compiled:
         def slot(name, i, s=s):
             return slots[f"{s.id}.{name}"][0] + i
         for idx, coef, const, is_line, closed, arcs in s.outline(slot):
-            comp.subpaths.append((si, idx, coef, const, is_line, closed))
+            comp.subpaths.append(Subpath(si, idx, coef, const, is_line, closed))
             comp.arcs += [(r0 + row, a + row, b + row, *rest) for r0, a, b, *rest in arcs]
             row += len(idx)
         first = len(comp.layers)
@@ -91,30 +144,27 @@ def compile_scene(scene: VectorScene) -> Compiled:
             paint = getattr(s, kind)
             if paint is None:
                 continue
-            comp.layers.append({"shape": si, "kind": kind,
-                                "rule": 1 if (kind == "fill" and s.fill_rule == "evenodd") else 0,
-                                "paint": _paint_record(paint, f"{s.id}.{kind}", slots)})
+            comp.layers.append(Layer(si, kind, kind == "fill" and s.fill_rule == "evenodd",
+                                     _paint_record(paint, f"{s.id}.{kind}", slots)))
         # layer ranges of the opacity nodes (a subtree's layers are contiguous in draw order)
         for depth, node in enumerate(groups_of[si] + [s]):
             lo, hi, _ = span.setdefault(id(node), [first, len(comp.layers), (node, depth)])
             span[id(node)][:2] = [min(lo, first), max(hi, len(comp.layers))]
-    comp.nodes = [(slots[f"{node.id}.opacity"][0], lo, hi, depth) for lo, hi, (node, depth) in span.values()
+    comp.nodes = [OpacityNode(slots[f"{node.id}.opacity"][0], lo, hi, depth) for lo, hi, (node, depth) in span.values()
                   if hi - lo >= 2]
     return comp
 
 
-def _paint_record(paint, prefix, slots):
+def _paint_record(paint, prefix, slots) -> Paint:
     if not isinstance(paint, Gradient):
-        return {"type": PAINT_SOLID, "color": slots[f"{prefix}.color"][0]}
+        return Paint(PAINT_SOLID, color=slots[f"{prefix}.color"][0])
     g = paint
-    rec = {"type": PAINT_LINEAR if g.kind == "linear" else PAINT_RADIAL, "spread": SPREAD[g.spread],
-           "n": len(g.offsets), "offsets": slots[f"{prefix}.stops.offset"][0],
-           "colors": slots[f"{prefix}.stops.color"][0], "transform": slots[f"{prefix}.transform"][0]}
+    common = dict(spread=SPREAD[g.spread], n=len(g.offsets), offsets=slots[f"{prefix}.stops.offset"][0],
+                  colors=slots[f"{prefix}.stops.color"][0], transform=slots[f"{prefix}.transform"][0])
     if g.kind == "linear":
-        rec["a"], rec["b"] = slots[f"{prefix}.start"][0], slots[f"{prefix}.end"][0]
-    else:
-        rec["a"], rec["b"], rec["r"] = slots[f"{prefix}.center"][0], slots[f"{prefix}.focal"][0], slots[f"{prefix}.radius"][0]
-    return rec
+        return Paint(PAINT_LINEAR, a=slots[f"{prefix}.start"][0], b=slots[f"{prefix}.end"][0], **common)
+    return Paint(PAINT_RADIAL, a=slots[f"{prefix}.center"][0], b=slots[f"{prefix}.focal"][0],
+                 r=slots[f"{prefix}.radius"][0], **common)
 
 
 NONNEGATIVE = (".stroke_width", ".radius", ".size", ".corner_radius", ".arc_radii")
@@ -151,3 +201,46 @@ def check_value(name, arr):
         raise ParameterError(f"parameter {name!r}: value contains NaN or Inf")
     if name.endswith(NONNEGATIVE) and np.any(arr < 0):
         raise ParameterError(f"parameter {name!r} must be >= 0, got {arr.min():g}")
+
+
+@dataclass(frozen=True)
+class Theta:
+    """A scene's parameter vector bound to concrete values: ``values`` (``mi.Float``, attached to
+    the caller's Dr.Jit parameters where they were overridden), a detached NumPy copy ``values_np``,
+    and which slots were overridden (``overridden``: those may carry gradients)."""
+    values: object                     # mi.Float
+    values_np: np.ndarray
+    overridden: np.ndarray             # (n,) bool
+
+
+def bind_parameters(comp: Compiled, scene: VectorScene, overrides, root) -> Theta:
+    """``theta`` of ``comp`` with the values of ``overrides`` (name or glob pattern -> values) and
+    the affine map ``root`` (canvas scale and batch offset) applied after the scene's root
+    transform. Values are checked (count, finiteness, sign) with errors that name the parameter."""
+    import drjit as dr
+    import mitsuba as mi
+    theta0 = comp.theta0.copy()
+    # canvas scale and batch offset folded into the (constant) root transform slot
+    theta0[-6:] = np.array(compose(tuple(root), tuple(theta0[-6:].copy())))
+    theta_np = theta0.copy()
+    theta = mi.Float(theta0)
+    overridden = np.zeros(theta0.size, bool)
+    for pattern, value in (overrides or {}).items():
+        names, idx, sizes = override_indices(comp, scene, pattern)
+        if dr.is_array_v(value):
+            v = value.array if dr.is_tensor_v(value) else (dr.ravel(value) if dr.depth_v(value) > 1 else value)
+            v = mi.Float(v) if type(v) is not mi.Float else v
+            vnp = np.array(dr.detach(v), dtype=np.float64)
+        else:
+            vnp = np.asarray(value, dtype=np.float64).reshape(-1)
+            v = mi.Float(vnp)
+        if vnp.size != idx.size:
+            raise ParameterError(f"parameter {pattern!r} ({len(names)} name(s)) expects {idx.size} values, got {vnp.size}")
+        check_values(names, sizes, vnp)
+        theta_np[idx] = vnp
+        overridden[idx] = True
+        pos = np.full(theta0.size, -1, np.int64)
+        pos[idx] = np.arange(idx.size)
+        sel = pos >= 0
+        theta = dr.select(mi.Bool(sel), dr.gather(mi.Float, v, mi.UInt32(np.maximum(pos, 0))), theta)
+    return Theta(theta, theta_np, overridden)

@@ -14,7 +14,7 @@ import drjit as dr
 import numpy as np
 
 from .binning import STUB
-from .compile import PAINT_LINEAR, PAINT_RADIAL, PAINT_SOLID
+from .compile import PAINT_LINEAR, PAINT_RADIAL
 
 
 def _mi():
@@ -24,6 +24,10 @@ def _mi():
 
 @dataclass
 class Pairs:
+    """(point, candidate layer) pairs of points grouped by tile: tile ``t`` holds
+    ``S_t x n_t`` pairs from ``pair_base[t]``, candidate-major. :func:`coverage` fills ``mask`` and
+    the compaction of the covered pairs (``cov_pairs``, ``cov_index``, ``n_cov``), and in prefilter
+    mode the nearest edge of each pair (``dmin``, ``argmin``, ``inside``)."""
     n_tiles: int
     point_start: object   # mi.UInt32 (n_tiles + 1)
     pair_base: object     # mi.UInt32 (n_tiles + 1)
@@ -51,7 +55,8 @@ def segment_ids(start):
     return dr.cumsum(ids)
 
 
-def _decode(i, P: Pairs):
+def decode_pairs(i, P: Pairs):
+    """Tile, point and candidate index of pairs ``i`` of ``P``."""
     mi = _mi()
     if P.pair_tile is not None:
         t = dr.gather(mi.UInt32, P.pair_tile, i)
@@ -67,7 +72,9 @@ def _decode(i, P: Pairs):
 
 
 @dr.syntax
-def _winding_loop(px, py, e0, cnt, E, w0):
+def winding(px, py, e0, cnt, E, w0):
+    """Winding number at ``(px, py)`` of the ray towards +x: ``w0`` plus the signed crossings of
+    the ``cnt`` edges of the flat edge list ``E`` (x0 y0 x1 y1 each) from entry ``e0``."""
     mi = _mi()
     w = mi.Int32(w0)
     j = mi.UInt32(0)
@@ -109,8 +116,9 @@ def _winding_dist_loop(px, py, e0, cnt, E, w0):
     return w, d2, arg
 
 
-def coverage(px, py, P: Pairs, bins_dev, prefilter=False, sdf_layers=None):
-    """Fill ``P.mask`` (and for prefilter mode the nearest-edge distance / index) for all pairs."""
+def coverage(px, py, P: Pairs, bins_dev, prefilter=False):
+    """Fill ``P.mask`` (and for prefilter mode the nearest-edge distance / index) for all pairs
+    (``bins_dev``: :class:`.binning.DeviceBins`)."""
     mi = _mi()
     if P.n_pairs == 0:
         P.mask = mi.Bool()
@@ -119,22 +127,22 @@ def coverage(px, py, P: Pairs, bins_dev, prefilter=False, sdf_layers=None):
         P.n_cov = 0
         return P
     i = dr.arange(mi.UInt32, P.n_pairs)
-    t, q, c = _decode(i, P)
-    layer = dr.gather(mi.UInt32, bins_dev["cand_layer"], c)
-    e0 = dr.gather(mi.UInt32, bins_dev["cand_edge0"], c)
-    cnt = dr.gather(mi.UInt32, bins_dev["cand_count"], c)
+    t, q, c = decode_pairs(i, P)
+    layer = dr.gather(mi.UInt32, bins_dev.cand_layer, c)
+    e0 = dr.gather(mi.UInt32, bins_dev.cand_edge0, c)
+    cnt = dr.gather(mi.UInt32, bins_dev.cand_count, c)
     x, y = dr.gather(mi.Float, px, q), dr.gather(mi.Float, py, q)
-    w0 = dr.gather(mi.Int32, bins_dev["cand_w0"], c)
+    w0 = dr.gather(mi.Int32, bins_dev.cand_w0, c)
     if prefilter:
-        w, d2, arg = _winding_dist_loop(x, y, e0, cnt, bins_dev["edges"], w0)
+        w, d2, arg = _winding_dist_loop(x, y, e0, cnt, bins_dev.edges, w0)
     else:
-        w = _winding_loop(x, y, e0, cnt, bins_dev["edges"], w0)
-    evenodd = dr.gather(mi.Bool, bins_dev["layer_evenodd"], layer)
+        w = winding(x, y, e0, cnt, bins_dev.edges, w0)
+    evenodd = dr.gather(mi.Bool, bins_dev.layer_evenodd, layer)
     inside = dr.select(evenodd, (w & 1) != 0, w != 0)
     if prefilter:
         d = dr.sqrt(d2)
-        sdf = dr.gather(mi.Bool, bins_dev["layer_sdf"], layer)
-        reach = dr.gather(mi.Float, bins_dev["layer_reach"], layer)   # conservative: joins and caps
+        sdf = dr.gather(mi.Bool, bins_dev.layer_sdf, layer)
+        reach = dr.gather(mi.Float, bins_dev.layer_reach, layer)   # conservative: joins and caps
         cov = dr.select(sdf, reach - d + 0.5, dr.select(inside, d + 0.5, 0.5 - d))
         P.mask = cov > 0
         P.dmin, P.argmin, P.inside = d, arg, inside
@@ -148,23 +156,25 @@ def coverage(px, py, P: Pairs, bins_dev, prefilter=False, sdf_layers=None):
     return P
 
 
-def paint(layer, x, y, theta, lay, M, has_gradients: bool):
-    """Straight-alpha RGBA of each covered pair's layer paint at canvas point (x, y) (AD through theta)."""
+def paint(layer, x, y, theta, lay):
+    """Straight-alpha RGBA of each covered pair's layer paint at canvas point (x, y) (AD through
+    theta; ``lay``: :class:`.layers.LayerTable`)."""
     mi = _mi()
-    ptype = dr.gather(mi.UInt32, lay["ptype"], layer)
-    cslot = dr.gather(mi.UInt32, lay["color"], layer)
+    has_gradients = lay.has_gradients
+    ptype = dr.gather(mi.UInt32, lay.ptype, layer)
+    cslot = dr.gather(mi.UInt32, lay.color, layer)
     col = [dr.gather(mi.Float, theta, cslot + k) for k in range(4)]
     if not has_gradients:
         return col
     is_grad = (ptype == PAINT_LINEAR) | (ptype == PAINT_RADIAL)
     # gradient space: inverse of (shape matrix o gradient transform), per layer
-    G = lay["inv"]  # 6 mi.Float per layer (attached)
+    G = lay.inv  # 6 mi.Float per layer (attached)
     g = [dr.gather(mi.Float, G[k], layer) for k in range(6)]
     qx = g[0] * x + g[2] * y + g[4]
     qy = g[1] * x + g[3] * y + g[5]
-    a_s = dr.gather(mi.UInt32, lay["a"], layer)
-    b_s = dr.gather(mi.UInt32, lay["b"], layer)
-    r_s = dr.gather(mi.UInt32, lay["r"], layer)
+    a_s = dr.gather(mi.UInt32, lay.a, layer)
+    b_s = dr.gather(mi.UInt32, lay.b, layer)
+    r_s = dr.gather(mi.UInt32, lay.r, layer)
     ax, ay = dr.gather(mi.Float, theta, a_s), dr.gather(mi.Float, theta, a_s + 1)
     bx, by = dr.gather(mi.Float, theta, b_s), dr.gather(mi.Float, theta, b_s + 1)
     # linear: a = start, b = end
@@ -181,18 +191,18 @@ def paint(layer, x, y, theta, lay, M, has_gradients: bool):
     t_rad = dr.select(dr.abs(A) > 1e-12 * dr.maximum(r * r, 1e-20),
                       (B - dr.sqrt(disc)) / dr.select(A != 0, A, 1.0), C / dr.maximum(2 * B, 1e-20))
     t = dr.select(ptype == PAINT_LINEAR, t_lin, t_rad)
-    spread = dr.gather(mi.UInt32, lay["spread"], layer)
+    spread = dr.gather(mi.UInt32, lay.spread, layer)
     t_pad = dr.clip(t, 0.0, 1.0)
     t_rep = t - dr.floor(t)
     t2 = t - 2.0 * dr.floor(0.5 * t)
     t_ref = dr.select(t2 > 1.0, 2.0 - t2, t2)
     t = dr.select(spread == 0, t_pad, dr.select(spread == 1, t_ref, t_rep))
-    n = dr.gather(mi.UInt32, lay["nstops"], layer)
-    o_s = dr.gather(mi.UInt32, lay["offsets"], layer)
-    c_s = dr.gather(mi.UInt32, lay["colors"], layer)
+    n = dr.gather(mi.UInt32, lay.nstops, layer)
+    o_s = dr.gather(mi.UInt32, lay.offsets, layer)
+    c_s = dr.gather(mi.UInt32, lay.colors, layer)
     gcol = [dr.gather(mi.Float, theta, c_s + k, is_grad) for k in range(4)]
     o_prev = dr.gather(mi.Float, theta, o_s, is_grad)
-    for j in range(1, lay["max_stops"]):
+    for j in range(1, lay.max_stops):
         active = is_grad & (j < n)
         o_j = dr.gather(mi.Float, theta, o_s + j, active)
         span = o_j - o_prev
@@ -404,8 +414,8 @@ def _last_covered(s, S, base, n, mask, cov_index):
 
 
 def isolate(vals, P: Pairs, tile, cand_layer, theta, iso, differentiable=True):
-    """SVG group opacity: each node ``(opacity index in theta, first layer, end layer, depth)`` of
-    ``iso`` (innermost first) is composited on its own (source-over of its layers from transparent),
+    """SVG group opacity: each :class:`.compile.OpacityNode` of ``iso`` (innermost first; slots and
+    layers of the batch) is composited on its own (source-over of its layers from transparent),
     and the result, times the node's opacity ``o``, replaces the node's layers in the parent
     composite: it is put on the node's last covered pair of each point, the node's other pairs
     become transparent no-ops. ``vals``: premultiplied RGBA per covered pair of ``P``."""
@@ -413,13 +423,14 @@ def isolate(vals, P: Pairs, tile, cand_layer, theta, iso, differentiable=True):
         return vals
     mi = _mi()
     n_points = dr.width(tile)
-    _, _, c_all = _decode(dr.arange(mi.UInt32, P.n_pairs), P)
+    _, _, c_all = decode_pairs(dr.arange(mi.UInt32, P.n_pairs), P)
     layer_all = dr.gather(mi.UInt32, cand_layer, c_all)
-    _, q_cov, c_cov = _decode(P.cov_pairs, P)
+    _, q_cov, c_cov = decode_pairs(P.cov_pairs, P)
     layer_cov = dr.gather(mi.UInt32, cand_layer, c_cov)
     info = _tile_info(dr.arange(mi.UInt32, n_points), tile, P)
     vals = list(vals)
-    for o_idx, lo, hi, _ in iso:
+    for node in iso:
+        o_idx, lo, hi = node.slot, node.lo, node.hi
         mask = P.mask & (layer_all >= lo) & (layer_all < hi)
         dr.eval(mask)
         G = Pairs(P.n_tiles, P.point_start, P.pair_base, P.cand_start, P.n_pairs, mask, P.cov_pairs, P.cov_index,
@@ -439,6 +450,6 @@ def isolate(vals, P: Pairs, tile, cand_layer, theta, iso, differentiable=True):
 def winding_at(x, y, e0, cnt, edges_flat):
     """Winding numbers at a few points (NumPy in and out), e.g. tile centres."""
     mi = _mi()
-    w = _winding_loop(mi.Float(x), mi.Float(y), mi.UInt32(e0), mi.UInt32(cnt), edges_flat,
+    w = winding(mi.Float(x), mi.Float(y), mi.UInt32(e0), mi.UInt32(cnt), edges_flat,
                       mi.Int32(np.zeros(len(x), np.int32)))
     return np.array(w, dtype=np.int64)

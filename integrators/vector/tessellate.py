@@ -28,39 +28,108 @@ import numpy as np
 
 from penumbra.scenes.vector.model import ARC_PIECES
 
-from .compile import Compiled
+from .affine import compose
+from .compile import Compiled, Theta
 
 
-@dataclass
+@dataclass(frozen=True)
 class Geometry:
+    """Tessellated scene: oriented polygon edges in canvas pixels, with their layer."""
     x0: object          # mi.Float (attached) edge endpoints in canvas pixels
     y0: object
     x1: object
     y1: object
     np_edges: np.ndarray    # (E, 4) detached copy
     edge_layer: np.ndarray  # (E,) layer index
-    layer_shape: np.ndarray  # (L,) shape index
-    layer_alpha: object      # mi.Float (attached): opacity product per layer
     matrices: tuple          # 6 mi.Float per shape (attached) canvas transform
     matrices_np: np.ndarray  # (S, 6)
-    theta: object
-    edge_samp: np.ndarray = None   # (E,) edge may lie on the outline (gets boundary samples)
-    edge_end: np.ndarray = None    # (E, 2) prefiltered stroke pieces: END_* kind of each end (+ JOIN_FLAG)
-    edge_nb: np.ndarray = None     # (E, 2) prefiltered stroke pieces: neighbour piece (edge) at each end
+    edge_samp: np.ndarray    # (E,) edge may lie on the outline (gets boundary samples)
+    edge_end: np.ndarray     # (E, 2) prefiltered stroke pieces: END_* kind of each end (+ JOIN_FLAG)
+    edge_nb: np.ndarray      # (E, 2) prefiltered stroke pieces: neighbour piece (edge) at each end
 
 
-def _compose(A, B):
-    """Affine composition A o B for 6-tuples (a, b, c, d, e, f) (apply B first)."""
-    a = A[0] * B[0] + A[2] * B[1]
-    b = A[1] * B[0] + A[3] * B[1]
-    c = A[0] * B[2] + A[2] * B[3]
-    d = A[1] * B[2] + A[3] * B[3]
-    e = A[0] * B[4] + A[2] * B[5] + A[4]
-    f = A[1] * B[4] + A[3] * B[5] + A[5]
-    return (a, b, c, d, e, f)
+@dataclass(frozen=True)
+class Flattened:
+    """Flattened subpaths (detached): vertices of subpath ``s`` are
+    ``points[first[s] : first[s] + count[s]]``."""
+    points: np.ndarray      # (V, 2) vertices in shape space
+    corner: np.ndarray      # (V,) vertex starts a curve segment (SVG joins apply there)
+    first: np.ndarray       # (S,) first vertex of each subpath
+    count: np.ndarray       # (S,) vertex count of each subpath
+    closed: np.ndarray      # (S,) subpath is closed
+    shape: np.ndarray       # (S,) shape index of each subpath
+
+
+@dataclass(frozen=True)
+class ShapeMetrics:
+    """Per shape (detached): half the stroke width (shape space) and the canvas transform's largest
+    singular value (how much it magnifies)."""
+    half_width: np.ndarray  # (n_shapes,)
+    scale: np.ndarray       # (n_shapes,)
+
+
+@dataclass(frozen=True)
+class OutlinePoints:
+    """Outline points of all polygons, as formulas evaluated on the device: point ``k`` is
+
+    ``V[v] + h * (alpha * rot(sigma N[i0], lam * angle(N[i0], N[i1]) + phi) + beta D[i0]
+    + gamma sigma (N[i0] + N[i1]) / (1 + N[i0] . N[i1]))``
+
+    with ``V`` the flattened vertices, ``D`` / ``N`` the unit direction / normal of stroke piece
+    ``seg_a[i] -> seg_b[i]`` and ``h`` the shape's half stroke width (fills: ``v`` only).
+    Polygons are consecutive runs of ``poly_sizes`` points, drawn by layer ``poly_layer``."""
+    v: np.ndarray
+    i0: np.ndarray
+    i1: np.ndarray
+    sigma: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+    gamma: np.ndarray
+    lam: np.ndarray
+    phi: np.ndarray
+    samp: np.ndarray        # the edge from this point to the next may lie on the outline
+    end0: np.ndarray        # prefiltered stroke pieces: END_* kind of the start (+ JOIN_FLAG)
+    end1: np.ndarray        # ... and of the end
+    poly_sizes: np.ndarray
+    poly_layer: np.ndarray
+    seg_a: np.ndarray       # stroke pieces (vertex indices), addressed by i0 / i1
+    seg_b: np.ndarray
+
+
+class OutlineBuilder:
+    """Collects :class:`OutlinePoints` polygon by polygon (vectorised over many polygons)."""
+    FIELDS = ("v", "i0", "i1", "sigma", "alpha", "beta", "gamma", "lam", "phi", "samp", "end0", "end1")
+
+    def __init__(self):
+        self._points = {k: [] for k in self.FIELDS}
+        self._sizes, self._layers = [], []
+        self.seg_a = self.seg_b = np.zeros(0, np.int64)
+
+    def add_points(self, v, i0=0, i1=0, sigma=1.0, alpha=0.0, beta=0.0, gamma=0.0, lam=0.0, phi=0.0, n=None,
+                   samp=True, end0=0, end1=0):
+        """Append ``n`` points (scalars broadcast). ``samp``: whether the edge starting at this
+        point can lie on the outline (stroke pieces' shared ends and wedge sides are interior by
+        construction and get no boundary samples)."""
+        n = len(np.atleast_1d(v)) if n is None else n
+        for k, val in (("v", v), ("i0", i0), ("i1", i1), ("sigma", sigma), ("alpha", alpha), ("beta", beta),
+                       ("gamma", gamma), ("lam", lam), ("phi", phi), ("samp", samp), ("end0", end0), ("end1", end1)):
+            self._points[k].append(np.full(n, val) if np.isscalar(val) else np.asarray(val))
+
+    def add_polygons(self, sizes, layers):
+        """Close the points added since the last call into polygons of ``sizes`` points each."""
+        self._sizes.append(np.asarray(sizes, np.int64).reshape(-1))
+        self._layers.append(np.asarray(layers, np.int64).reshape(-1))
+
+    def finish(self) -> OutlinePoints:
+        cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self._points.items()}
+        sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, np.int64)
+        layers = np.concatenate(self._layers) if self._layers else np.zeros(0, np.int64)
+        return OutlinePoints(**cat, poly_sizes=sizes, poly_layer=layers, seg_a=self.seg_a, seg_b=self.seg_b)
 
 
 def shape_matrices(comp: Compiled, theta, theta_np):
+    """Canvas transform of every shape (its chain of transforms, root first): 6 ``mi.Float``
+    (attached to ``theta``) and their detached values ``(n_shapes, 6)``."""
     import mitsuba as mi
     S, D = comp.chains.shape
     M = None
@@ -69,8 +138,8 @@ def shape_matrices(comp: Compiled, theta, theta_np):
         idx = comp.chains[:, lvl]
         T = tuple(dr.gather(mi.Float, theta, mi.UInt32(idx + k)) for k in range(6))
         Tn = tuple(theta_np[idx + k] for k in range(6))
-        M = T if M is None else _compose(M, T)
-        Mn = Tn if Mn is None else _compose(Mn, Tn)
+        M = T if M is None else compose(M, T)
+        Mn = Tn if Mn is None else compose(Mn, Tn)
     return M, np.stack(Mn, 1)
 
 
@@ -81,18 +150,15 @@ def _spectral(Mn):
     return np.sqrt(0.5 * (s1 + np.sqrt(np.maximum(s1 * s1 - 4 * det * det, 0.0))))
 
 
-def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, mode: str = "sample") -> Geometry:
+def _control_points(comp: Compiled, theta, theta_np):
+    """Control points of all subpaths (concatenated; elliptical arcs replaced by their cubics):
+    ``mi.Float`` x and y attached to ``theta``, and their detached values (n, 2)."""
     import mitsuba as mi
-    shapes = comp.shapes
-    M, Mn = shape_matrices(comp, theta, theta_np)
-    scale = _spectral(Mn) if len(shapes) else np.zeros(0)
-    half_np = 0.5 * theta_np[comp.width_slot] if len(shapes) else np.zeros(0)
-    # --- control points (affine in theta) ----------------------------------------------------------
     subs = comp.subpaths
     if subs:
-        idx = np.concatenate([s[1] for s in subs])
-        coef = np.concatenate([s[2] for s in subs])
-        const = np.concatenate([s[3] for s in subs])
+        idx = np.concatenate([s.idx for s in subs])
+        coef = np.concatenate([s.coef for s in subs])
+        const = np.concatenate([s.const for s in subs])
     else:
         idx = np.zeros((0, 2, 3), np.int64)
         coef = np.zeros((0, 2, 3))
@@ -115,15 +181,24 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         cp_np = np.stack([CPX.numpy(), CPY.numpy()], 1).astype(np.float64)
         if not np.all(np.isfinite(cp_np)):
             raise ValueError("vector scene: an elliptical arc has a NaN or Inf control point")
+    return CPX, CPY, cp_np
 
-    # --- flattening (vectorised over all cubic segments) ----------------------------------------------
+
+def _flatten(comp: Compiled, CPX, CPY, cp_np, metrics: ShapeMetrics, tol: float):
+    """Flatten every cubic segment into uniform parameter steps (vectorised; the count per cubic
+    from the module's bound, raised for strokes): the :class:`Flattened` subpaths, the shape of each
+    vertex, and the vertices on the device (``mi.Float`` x, y attached to the control points;
+    ``None`` without vertices)."""
+    import mitsuba as mi
+    subs, shapes = comp.subpaths, comp.shapes
+    scale, half_np = metrics.scale, metrics.half_width
     S_ = len(subs)
-    ncp_s = np.array([len(sp[1]) for sp in subs], np.int64)
+    ncp_s = np.array([len(sp.idx) for sp in subs], np.int64)
     nseg_s = (ncp_s - 1) // 3
     cpoff_s = np.cumsum(ncp_s) - ncp_s
-    sub_shape = np.array([sp[0] for sp in subs], np.int64)
-    sub_closed = np.array([sp[5] for sp in subs], bool)
-    is_line = np.concatenate([np.asarray(sp[4], bool) for sp in subs]) if S_ else np.zeros(0, bool)
+    sub_shape = np.array([sp.shape for sp in subs], np.int64)
+    sub_closed = np.array([sp.closed for sp in subs], bool)
+    is_line = np.concatenate([np.asarray(sp.is_line, bool) for sp in subs]) if S_ else np.zeros(0, bool)
     p0i, seg_sub, seg_k = _seg_ranges(cpoff_s, nseg_s)
     p0i = cpoff_s[seg_sub] + 3 * seg_k
     if len(p0i):
@@ -169,47 +244,46 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
             ii = mi.UInt32(v_base + i)
             FVX = FVX + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPX, ii)
             FVY = FVY + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPY, ii)
+    return Flattened(fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape), v_shape, FVX, FVY
 
+
+def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sample") -> Geometry:
+    """Stage 2, tessellate: the polygon edges of every layer in canvas pixels (attached to
+    ``bound.values``), ``tol`` the flattening tolerance in pixels. ``mode="prefilter"``: strokes
+    become their centre-line pieces (the rasterizer measures the distance to them)."""
+    import mitsuba as mi
+    theta, theta_np = bound.values, bound.values_np
+    shapes = comp.shapes
+    M, Mn = shape_matrices(comp, theta, theta_np)
+    scale = _spectral(Mn) if len(shapes) else np.zeros(0)
+    half_np = 0.5 * theta_np[comp.width_slot] if len(shapes) else np.zeros(0)
+    metrics = ShapeMetrics(half_np, scale)
+    CPX, CPY, cp_np = _control_points(comp, theta, theta_np)
+    flat, v_shape, FVX, FVY = _flatten(comp, CPX, CPY, cp_np, metrics, tol)
+    fv_np, sub_shape = flat.points, flat.shape
     # --- outline point records -------------------------------------------------------------------
-    # point = V[v] + h * (alpha * rot(sigma * N[i0], lam * angle(N[i0], N[i1]) + phi)
-    #                     + beta * D[i0] + gamma * sigma * (N0 + N1) / (1 + N0.N1))
-    rec = {k: [] for k in ("v", "i0", "i1", "sigma", "alpha", "beta", "gamma", "lam", "phi", "samp", "end0", "end1")}
-    poly_sizes, poly_layer = [], []
-    seg_a, seg_b = [], []
-
-    def add_points(v, i0=0, i1=0, sigma=1.0, alpha=0.0, beta=0.0, gamma=0.0, lam=0.0, phi=0.0, n=None, samp=True,
-                   end0=0, end1=0):
-        """``samp``: whether the edge starting at this point can lie on the outline (stroke pieces'
-        shared ends and wedge sides are interior by construction and get no boundary samples)."""
-        n = len(np.atleast_1d(v)) if n is None else n
-        for k, val in (("v", v), ("i0", i0), ("i1", i1), ("sigma", sigma), ("alpha", alpha), ("beta", beta),
-                       ("gamma", gamma), ("lam", lam), ("phi", phi), ("samp", samp), ("end0", end0), ("end1", end1)):
-            rec[k].append(np.full(n, val) if np.isscalar(val) else np.asarray(val))
-
-    layer_shape = np.array([l["shape"] for l in comp.layers], np.int64)
     subs_of_shape = {}
     for s_, sh_ in enumerate(sub_shape):
         subs_of_shape.setdefault(int(sh_), []).append(s_)
     fill_subs, fill_layers, stroke_subs, stroke_layers = [], [], [], []
     for li, layer in enumerate(comp.layers):
-        mine = subs_of_shape.get(layer["shape"], ())
-        if layer["kind"] == "fill":
+        mine = subs_of_shape.get(layer.shape, ())
+        if layer.kind == "fill":
             fill_subs += mine
             fill_layers += [li] * len(mine)
-        elif half_np[layer["shape"]] > 0:
+        elif half_np[layer.shape] > 0:
             stroke_subs += mine
             stroke_layers += [li] * len(mine)
-    seg_a, seg_b = _fill_records(fv_np, sub_first, sub_count, np.array(fill_subs, np.int64),
-                                 np.array(fill_layers, np.int64), add_points, poly_sizes, poly_layer)
-    seg_a, seg_b = _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape,
-                                   np.array(stroke_subs, np.int64), np.array(stroke_layers, np.int64), half_np,
-                                   scale, tol, mode, add_points, poly_sizes, poly_layer)
-
-    cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in rec.items()}
-    npts = len(cat["v"])
-    pt_shape = v_shape[cat["v"].astype(np.int64)] if npts else np.zeros(0, np.int64)
+    builder = OutlineBuilder()
+    _fill_records(builder, flat, np.array(fill_subs, np.int64), np.array(fill_layers, np.int64))
+    _stroke_records(builder, flat, np.array(stroke_subs, np.int64), np.array(stroke_layers, np.int64), shapes,
+                    metrics, tol, mode == "prefilter")
+    out = builder.finish()
+    seg_a, seg_b = out.seg_a, out.seg_b
+    npts = len(out.v)
+    pt_shape = v_shape[out.v.astype(np.int64)] if npts else np.zeros(0, np.int64)
     if npts:
-        vi = mi.UInt32(cat["v"].astype(np.int64))
+        vi = mi.UInt32(out.v.astype(np.int64))
         VX, VY = dr.gather(mi.Float, FVX, vi), dr.gather(mi.Float, FVY, vi)
         PX, PY = VX, VY
         if len(seg_a):
@@ -220,14 +294,14 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
             okl = ln > 0
             DX = dr.select(okl, dx / dr.select(okl, ln, 1.0), 1.0)
             DY = dr.select(okl, dy / dr.select(okl, ln, 1.0), 0.0)
-            i0 = mi.UInt32(cat["i0"].astype(np.int64))
-            i1 = mi.UInt32(cat["i1"].astype(np.int64))
+            i0 = mi.UInt32(out.i0.astype(np.int64))
+            i1 = mi.UInt32(out.i1.astype(np.int64))
             d0x, d0y = dr.gather(mi.Float, DX, i0), dr.gather(mi.Float, DY, i0)
             d1x, d1y = dr.gather(mi.Float, DX, i1), dr.gather(mi.Float, DY, i1)
             n0x, n0y, n1x, n1y = -d0y, d0x, -d1y, d1x
-            sig = mi.Float(cat["sigma"])
+            sig = mi.Float(out.sigma)
             ang = dr.atan2(n0x * n1y - n0y * n1x, n0x * n1x + n0y * n1y)
-            phi = mi.Float(cat["lam"]) * ang + mi.Float(cat["phi"])
+            phi = mi.Float(out.lam) * ang + mi.Float(out.phi)
             cs, sn = dr.cos(phi), dr.sin(phi)
             rx = sig * (n0x * cs - n0y * sn)
             ry = sig * (n0x * sn + n0y * cs)
@@ -235,7 +309,7 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
             den = dr.select(den > 1e-6, den, 1e-6)
             mx, my = sig * (n0x + n1x) / den, sig * (n0y + n1y) / den
             hh = 0.5 * dr.gather(mi.Float, theta, mi.UInt32(comp.width_slot[pt_shape]))
-            al, be, ga = mi.Float(cat["alpha"]), mi.Float(cat["beta"]), mi.Float(cat["gamma"])
+            al, be, ga = mi.Float(out.alpha), mi.Float(out.beta), mi.Float(out.gamma)
             PX = VX + hh * (al * rx + be * d0x + ga * mx)
             PY = VY + hh * (al * ry + be * d0y + ga * my)
         # canvas transform
@@ -249,8 +323,7 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         CX = CY = None
         ptx = pty = np.zeros(0)
     # --- edges of each polygon, oriented (strokes) -------------------------------------------------
-    poly_sizes = np.concatenate(poly_sizes) if poly_sizes else np.zeros(0, np.int64)
-    poly_layer = np.concatenate(poly_layer) if poly_layer else np.zeros(0, np.int64)
+    poly_sizes, poly_layer = out.poly_sizes, out.poly_layer
     if len(poly_sizes):
         start = np.cumsum(poly_sizes) - poly_sizes
         e0 = np.arange(npts)
@@ -260,7 +333,7 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         e1[last] = start
         cr = ptx[e0] * pty[e1] - ptx[e1] * pty[e0]
         area = np.add.reduceat(cr, start) if len(start) else np.zeros(0)
-        is_stroke = np.array([l["kind"] == "stroke" for l in comp.layers], bool)[poly_layer]
+        is_stroke = np.array([l.kind == "stroke" for l in comp.layers], bool)[poly_layer]
         center = is_stroke & (mode == "prefilter")
         flip = is_stroke & (area < 0) & ~center
         keep_poly = ~is_stroke | (np.abs(area) > 1e-12) | center
@@ -273,11 +346,11 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
         ke = keep_poly[pid] & (moves | center[pid]) & (~center[pid] | first)
         ea, eb = ea[ke], eb[ke]
         edge_layer = poly_layer[pid][ke]
-        edge_samp = cat["samp"].astype(bool)[ke]
+        edge_samp = out.samp.astype(bool)[ke]
         # prefiltered stroke pieces: end kinds, and neighbour pieces as edge indices
-        edge_end = np.stack([cat["end0"], cat["end1"]], 1).astype(np.int64)[ke]
+        edge_end = np.stack([out.end0, out.end1], 1).astype(np.int64)[ke]
         cen_ids = np.nonzero(center[pid][ke])[0]
-        nb = np.stack([cat["i0"], cat["i1"]], 1).astype(np.int64)[ke]
+        nb = np.stack([out.i0, out.i1], 1).astype(np.int64)[ke]
         edge_nb = cen_ids[np.clip(nb, 0, len(cen_ids) - 1)] if len(cen_ids) else np.zeros_like(nb)
     else:
         ea = eb = edge_layer = np.zeros(0, np.int64)
@@ -291,14 +364,7 @@ def tessellate(comp: Compiled, theta, theta_np: np.ndarray, tol: float = 0.05, m
     else:
         x0 = y0 = x1 = y1 = mi.Float()
         np_edges = np.zeros((0, 4))
-    # per-layer opacity (product of group and shape opacities) -----------------------------------
-    layer_shape = np.array(layer_shape, np.int64)
-    alpha = mi.Float(1.0) if len(layer_shape) else mi.Float()
-    for lvl in range(comp.opac.shape[1]):
-        if len(layer_shape):
-            alpha = alpha * dr.gather(mi.Float, theta, mi.UInt32(comp.opac[layer_shape, lvl]))
-    return Geometry(x0, y0, x1, y1, np_edges, edge_layer, layer_shape, alpha, M, Mn, theta, edge_samp, edge_end,
-                    edge_nb)
+    return Geometry(x0, y0, x1, y1, np_edges, edge_layer, M, Mn, edge_samp, edge_end, edge_nb)
 
 
 def _arc_control_points(arcs, CPX, CPY, theta):
@@ -379,8 +445,10 @@ def _seg_ranges(first, count):
     return np.repeat(np.asarray(first, np.int64), count) + local, owner, local
 
 
-def _fill_records(fv_np, sub_first, sub_count, subs, layers, add_points, poly_sizes, poly_layer):
-    """One polygon per filled subpath (closing vertex dropped when it repeats the first)."""
+def _fill_records(out: OutlineBuilder, flat: Flattened, subs, layers):
+    """One polygon per filled subpath ``subs`` (closing vertex dropped when it repeats the first),
+    drawn by ``layers``."""
+    fv_np, sub_first, sub_count = flat.points, flat.first, flat.count
     if len(subs):
         f, c = sub_first[subs], sub_count[subs].copy()
         dup = (c > 1) & np.all(np.abs(fv_np[f + c - 1] - fv_np[f]) <= 1e-12, axis=1)
@@ -389,18 +457,19 @@ def _fill_records(fv_np, sub_first, sub_count, subs, layers, add_points, poly_si
         f, c, layers = f[ok], c[ok], layers[ok]
         v, _, _ = _seg_ranges(f, c)
         if len(v):
-            add_points(v)
-            poly_sizes.append(np.asarray(c, np.int64).reshape(-1))
-            poly_layer.append(np.asarray(layers, np.int64).reshape(-1))
-    return [], []
+            out.add_points(v)
+            out.add_polygons(c, layers)
 
 
-def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape, subs, layers,
-                    half_np, scale, tol, mode, add_points, poly_sizes, poly_layer):
-    """Vectorised stroke outline: quads, joints (wedge / miter / round fan), caps and dots."""
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, metrics: ShapeMetrics, tol: float,
+                    prefilter: bool):
+    """Stroke outlines of subpaths ``subs`` drawn by ``layers`` (vectorised): quads, joints (wedge /
+    miter / round fan), caps and dots; with ``prefilter`` the centre-line pieces and what their
+    ends are. Sets the builder's stroke pieces (``seg_a -> seg_b``)."""
     if not len(subs):
-        return empty
+        return
+    fv_np, v_corner, sub_first, sub_count = flat.points, flat.corner, flat.first, flat.count
+    sub_closed, sub_shape, half_np, scale = flat.closed, flat.shape, metrics.half_width, metrics.scale
     f, c, closed = sub_first[subs], sub_count[subs], sub_closed[subs]
     shp = sub_shape[subs]
     h = half_np[shp]
@@ -433,7 +502,7 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
     seg_a, seg_b = [a], [b]     # arrays; dots add one fake piece each
     n_seg = len(a)
     dots = np.nonzero(ns == 0)[0]
-    if mode == "prefilter":
+    if prefilter:
         # prefiltered strokes: distance to the centre line pieces; each piece records what its ends
         # are (``end0``/``end1``, see END_*: a join with the neighbouring piece, or a cap) and
         # that neighbour (``i0``/``i1``, a piece index), so that the rasterizer can shape the
@@ -451,18 +520,18 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
             # joins at segment corners (and at the closing vertex); smooth flattening vertices: round
             e0 = np.where(prev < 0, cap_kind, np.where(v_corner[a] | first, join_kind, END_ROUND))
             e1 = np.where(nxt < 0, cap_kind, np.where(v_corner[b] | last, join_kind, END_ROUND))
-            add_points(np.stack([a, b], 1).ravel(), np.repeat(np.maximum(prev, 0), 2), np.repeat(np.maximum(nxt, 0), 2),
+            out.add_points(np.stack([a, b], 1).ravel(), np.repeat(np.maximum(prev, 0), 2), np.repeat(np.maximum(nxt, 0), 2),
                        end0=np.repeat(np.where(prev < 0, e0, e0 + JOIN_FLAG * (prev >= 0)), 2),
                        end1=np.repeat(np.where(nxt < 0, e1, e1 + JOIN_FLAG * (nxt >= 0)), 2))
-            poly_sizes.append(np.full(len(a), 2, np.int64))
-            poly_layer.append(np.asarray(layers[owner], np.int64).reshape(-1))
+            out.add_polygons(np.full(len(a), 2, np.int64), np.asarray(layers[owner], np.int64).reshape(-1))
         d = dots[(cap[dots] == 1) | (cap[dots] == 2)]   # SVG: dots for round caps, squares for square caps
         if len(d):
             kind = np.where(cap[d] == 2, END_SQUARE, END_ROUND)
-            add_points(np.repeat(f[d], 2), end0=np.repeat(kind, 2), end1=np.repeat(kind, 2))
-            poly_sizes.append(np.full(len(d), 2, np.int64))
-            poly_layer.append(np.asarray(layers[d], np.int64).reshape(-1))
-        return np.concatenate(seg_a + [f[d]]).astype(np.int64), np.concatenate(seg_b + [f[d]]).astype(np.int64)
+            out.add_points(np.repeat(f[d], 2), end0=np.repeat(kind, 2), end1=np.repeat(kind, 2))
+            out.add_polygons(np.full(len(d), 2, np.int64), np.asarray(layers[d], np.int64).reshape(-1))
+        out.seg_a = np.concatenate(seg_a + [f[d]]).astype(np.int64)
+        out.seg_b = np.concatenate(seg_b + [f[d]]).astype(np.int64)
+        return
     # zero-length subpaths: SVG draws a dot (round cap) or an axis-aligned square (square cap)
     for s_ in dots:
         fake = n_seg
@@ -471,15 +540,15 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
         seg_b.append(f[s_:s_ + 1])
         if cap[s_] == 1:
             K = int(max(8, 2 * np.ceil(np.pi / theta_max[s_])))
-            add_points(f[s_], fake, fake, 1.0, 1.0, 0, 0, 0, 2 * np.pi * np.arange(K) / K, n=K)
-            poly_sizes.append(np.array([K], np.int64))
-            poly_layer.append(np.array([layers[s_]], np.int64))
+            out.add_points(f[s_], fake, fake, 1.0, 1.0, 0, 0, 0, 2 * np.pi * np.arange(K) / K, n=K)
+            out.add_polygons(np.array([K], np.int64), np.array([layers[s_]], np.int64))
         elif cap[s_] == 2:
-            add_points(f[s_], fake, fake, [1, 1, -1, -1], 1.0, [-1, 1, 1, -1], n=4)
-            poly_sizes.append(np.array([4], np.int64))
-            poly_layer.append(np.array([layers[s_]], np.int64))
+            out.add_points(f[s_], fake, fake, [1, 1, -1, -1], 1.0, [-1, 1, 1, -1], n=4)
+            out.add_polygons(np.array([4], np.int64), np.array([layers[s_]], np.int64))
+    out.seg_a = np.concatenate(seg_a).astype(np.int64)
+    out.seg_b = np.concatenate(seg_b).astype(np.int64)
     if not len(a):
-        return np.concatenate(seg_a).astype(np.int64), np.concatenate(seg_b).astype(np.int64)
+        return
     D = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
     ext_next = np.full(len(a), -1, np.int64)
     ext_sigma = np.zeros(len(a))
@@ -513,18 +582,16 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
         ext_sigma[j0[smooth]] = sigma[smooth]
         m = np.nonzero(active & (kind == 2) & ~smooth)[0]
         if len(m):
-            add_points(np.repeat(V[m], 3), np.stack([i0[m], i0[m], i1[m]], 1).ravel(), 0, np.repeat(sigma[m], 3),
+            out.add_points(np.repeat(V[m], 3), np.stack([i0[m], i0[m], i1[m]], 1).ravel(), 0, np.repeat(sigma[m], 3),
                        np.tile([0.0, 1.0, 1.0], len(m)), n=3 * len(m), samp=np.tile([False, True, False], len(m)))
-            poly_sizes.append(np.full(len(m), 3, np.int64))
-            poly_layer.append(np.asarray(layers[jo[m]], np.int64).reshape(-1))
+            out.add_polygons(np.full(len(m), 3, np.int64), np.asarray(layers[jo[m]], np.int64).reshape(-1))
         m = np.nonzero(active & (kind == 0))[0]
         if len(m):
-            add_points(np.repeat(V[m], 4), np.stack([i0[m], i0[m], i0[m], i1[m]], 1).ravel(), np.repeat(i1[m], 4),
+            out.add_points(np.repeat(V[m], 4), np.stack([i0[m], i0[m], i0[m], i1[m]], 1).ravel(), np.repeat(i1[m], 4),
                        np.repeat(sigma[m], 4), np.tile([0.0, 1.0, 0.0, 1.0], len(m)), 0.0,
                        np.tile([0.0, 0.0, 1.0, 0.0], len(m)), n=4 * len(m),
                        samp=np.tile([False, True, True, False], len(m)))
-            poly_sizes.append(np.full(len(m), 4, np.int64))
-            poly_layer.append(np.asarray(layers[jo[m]], np.int64).reshape(-1))
+            out.add_polygons(np.full(len(m), 4, np.int64), np.asarray(layers[jo[m]], np.int64).reshape(-1))
         m = np.nonzero(active & (kind == 1))[0]
         if len(m):
             K = np.maximum(1, np.ceil(turn[m] / theta_max[jo[m]])).astype(np.int64)
@@ -532,10 +599,9 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
             _, own, loc = _seg_ranges(np.zeros(len(m), np.int64), n_pts)
             Kr = K[own]
             lam = np.where(loc == 0, 0.0, (loc - 1) / Kr)
-            add_points(V[m][own], i0[m][own], i1[m][own], sigma[m][own], np.where(loc == 0, 0.0, 1.0), 0.0, 0.0,
+            out.add_points(V[m][own], i0[m][own], i1[m][own], sigma[m][own], np.where(loc == 0, 0.0, 1.0), 0.0, 0.0,
                        lam, n=len(own), samp=(loc > 0) & (loc < n_pts[own] - 1))
-            poly_sizes.append(np.asarray(n_pts, np.int64).reshape(-1))
-            poly_layer.append(np.asarray(layers[jo[m]], np.int64).reshape(-1))
+            out.add_polygons(np.asarray(n_pts, np.int64).reshape(-1), np.asarray(layers[jo[m]], np.int64).reshape(-1))
     # one convex polygon per piece: a+, b+, [b + sigma h N_next], b-, a- (wedge folded in when smooth)
     open_ = ~closed[owner]
     endcap = open_ & (segs == last_seg[owner])
@@ -550,9 +616,8 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
                       np.ones(len(a), bool), startcap], 1)
     keep5 = np.ones((len(a), 5), bool)
     keep5[:, 2] = ext
-    add_points(V5[keep5], I5[keep5], 0, S5[keep5], 1.0, samp=samp5[keep5])
-    poly_sizes.append(np.asarray(4 + ext.astype(np.int64), np.int64).reshape(-1))
-    poly_layer.append(np.asarray(layers[owner], np.int64).reshape(-1))
+    out.add_points(V5[keep5], I5[keep5], 0, S5[keep5], 1.0, samp=samp5[keep5])
+    out.add_polygons(np.asarray(4 + ext.astype(np.int64), np.int64).reshape(-1), np.asarray(layers[owner], np.int64).reshape(-1))
     # caps of open subpaths
     op = np.nonzero(~closed & (ns > 0))[0]
     for end in (0, 1):
@@ -562,16 +627,13 @@ def _stroke_records(comp, shapes, fv_np, v_corner, sub_first, sub_count, sub_clo
         if len(m):
             sg = [1, 1, -1, -1] if end == 0 else [-1, -1, 1, 1]
             be = [0, -1, -1, 0] if end == 0 else [0, 1, 1, 0]
-            add_points(np.repeat(Vc[m], 4), np.repeat(sg_idx[m], 4), 0, np.tile(sg, len(m)), 1.0, np.tile(be, len(m)),
+            out.add_points(np.repeat(Vc[m], 4), np.repeat(sg_idx[m], 4), 0, np.tile(sg, len(m)), 1.0, np.tile(be, len(m)),
                        n=4 * len(m), samp=np.tile([True, True, True, False], len(m)))
-            poly_sizes.append(np.full(len(m), 4, np.int64))
-            poly_layer.append(np.asarray(layers[op[m]], np.int64).reshape(-1))
+            out.add_polygons(np.full(len(m), 4, np.int64), np.asarray(layers[op[m]], np.int64).reshape(-1))
         m = np.nonzero(cap[op] == 1)[0]
         if len(m):
             K = np.maximum(2, np.ceil(np.pi / theta_max[op[m]])).astype(np.int64)
             _, own, loc = _seg_ranges(np.zeros(len(m), np.int64), K + 1)
-            add_points(Vc[m][own], sg_idx[m][own], sg_idx[m][own], 1.0 if end == 0 else -1.0, 1.0, 0, 0, 0,
+            out.add_points(Vc[m][own], sg_idx[m][own], sg_idx[m][own], 1.0 if end == 0 else -1.0, 1.0, 0, 0, 0,
                        np.pi * loc / K[own], n=len(own), samp=loc < K[own])
-            poly_sizes.append(np.asarray(K + 1, np.int64).reshape(-1))
-            poly_layer.append(np.asarray(layers[op[m]], np.int64).reshape(-1))
-    return np.concatenate(seg_a).astype(np.int64), np.concatenate(seg_b).astype(np.int64)
+            out.add_polygons(np.asarray(K + 1, np.int64).reshape(-1), np.asarray(layers[op[m]], np.int64).reshape(-1))

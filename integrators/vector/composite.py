@@ -1,0 +1,140 @@
+"""Stage 5, composite: the colour of the scene at arbitrary points (pixel samples, or the two
+sides of boundary samples). Per (point, candidate layer of its tile) a winding number decides
+coverage (:func:`.kernels.coverage`); covered layers get their paint (premultiplied, layer
+opacity included) and are composited source-over in draw order (:class:`.kernels.Composite`),
+with SVG group opacity composited in isolation (:func:`.kernels.isolate`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import drjit as dr
+import numpy as np
+
+from .batch import SceneEdges
+from .binning import Bins, DeviceBins
+from .kernels import Pairs, PointSet, composite, coverage, decode_pairs, isolate, jump, paint, segment_ids, winding
+from .layers import LayerTable
+from .prefilter import PieceEnds, PrefilterStrokes, prefiltered_alpha
+
+
+@dataclass(frozen=True)
+class Shading:
+    """Everything needed to evaluate the composited colour at points: the tile lists (host and
+    device), the batch's edges, layers and parameter vector, and the prefiltered strokes
+    (``ends`` is ``None`` unless ``prefilter``)."""
+    bins: Bins
+    dev: DeviceBins
+    edges: SceneEdges
+    layers: LayerTable
+    theta: object            # mi.Float, the batch's parameter vector
+    prefilter: bool
+    strokes: PrefilterStrokes
+    ends: PieceEnds | None
+
+    @property
+    def n_tiles(self) -> int:
+        return self.bins.tiles_x * self.bins.tiles_y
+
+    def pairs(self, tile_np) -> Pairs:
+        """The (point, candidate) pairs of points in tiles ``tile_np`` (sorted by tile)."""
+        import mitsuba as mi
+        n_cand = np.diff(self.bins.cand_start)
+        counts = np.bincount(tile_np, minlength=self.n_tiles)
+        point_start = np.concatenate([[0], np.cumsum(counts)])
+        pair_base = np.concatenate([[0], np.cumsum(counts * n_cand)])
+        P = Pairs(self.n_tiles, mi.UInt32(point_start), mi.UInt32(pair_base), mi.UInt32(self.bins.cand_start),
+                  int(pair_base[-1]))
+        P.pair_tile = segment_ids(pair_base)
+        return P
+
+    def premultiplied(self, px, py, P: Pairs, differentiable: bool):
+        """Premultiplied RGBA of every covered pair's layer paint (layer opacity included)."""
+        import mitsuba as mi
+        _, q, c = decode_pairs(P.cov_pairs, P)
+        layer = dr.gather(mi.UInt32, self.dev.cand_layer, c)
+        x = dr.gather(mi.Float, px, q)
+        y = dr.gather(mi.Float, py, q)
+        th = self.theta if differentiable else dr.detach(self.theta)
+        col = paint(layer, x, y, th, self.layers if differentiable else self.layers.detached())
+        a = col[3] * dr.gather(mi.Float, self.layers.alpha if differentiable else dr.detach(self.layers.alpha), layer)
+        if self.prefilter:
+            a = prefiltered_alpha(a, x, y, layer, P, self.dev, self.edges, self.strokes, self.ends, differentiable)
+        out = (col[0] * a, col[1] * a, col[2] * a, a)
+        dr.eval(out)   # one kernel (each gather source evaluated on its own would re-run the paint 4x)
+        return out
+
+    def composited(self, px, py, tile_np, differentiable: bool):
+        """Composited premultiplied RGBA (``mi.Vector4f``) at points ``(px, py)`` sorted by tile
+        ``tile_np``, and their :class:`.kernels.Pairs`."""
+        import mitsuba as mi
+        P = self.pairs(tile_np)
+        coverage(px, py, P, self.dev, prefilter=self.prefilter)
+        ps = PointSet(len(tile_np), mi.UInt32(tile_np), P)
+        if P.n_cov == 0:
+            return composite(None, None, None, None, ps), P
+        vals = isolate(self.premultiplied(px, py, P, differentiable), P, ps.tile, self.dev.cand_layer, self.theta,
+                       self.layers.iso, differentiable)
+        return composite(*vals, ps, differentiable), P
+
+    def jump(self, pxm, pym, pxp, pyp, tile_np, owner):
+        """Colour jump ``f(p - eps n) - f(p + eps n)`` across boundary samples (premultiplied RGBA,
+        4 ``mi.Float``; points sorted by tile ``tile_np``, ``owner`` the layer of each sampled
+        edge). Only the owner changes coverage between the two sides (2 eps apart): every
+        candidate is tested at p - eps n, the owner again at p + eps n, and the jump is
+        ``+-T_above (c_own - a_own B_below)`` from one compositing sweep."""
+        import mitsuba as mi
+        bins, dev = self.bins, self.dev
+        n_tiles, L = self.n_tiles, self.edges.n_layers
+        n_cand = np.diff(bins.cand_start)
+        cand_key = np.repeat(np.arange(n_tiles), n_cand) * (L + 1) + bins.cand_layer   # sorted: (tile, layer) order
+        P = self.pairs(tile_np)
+        coverage(pxm, pym, P, dev)
+        n_s = len(tile_np)
+        key = tile_np * (L + 1) + owner
+        q = cand_key.searchsorted(key) if len(cand_key) else np.zeros(n_s, np.int64)
+        qc = np.minimum(q, max(len(cand_key) - 1, 0))
+        found = (q < len(cand_key)) & (cand_key[qc] == key) if len(cand_key) else np.zeros(n_s, bool)
+        counts = np.bincount(tile_np, minlength=n_tiles)
+        pstart = np.cumsum(counts) - counts
+        pbase = np.concatenate([[0], np.cumsum(counts * n_cand)])
+        k = qc - bins.cand_start[tile_np]
+        pair = pbase[tile_np] + k * counts[tile_np] + np.arange(n_s) - pstart[tile_np]
+        idx = np.nonzero(found)[0]
+        cov_m = dr.zeros(mi.Bool, n_s)
+        cov_p = dr.zeros(mi.Bool, n_s)
+        union = mi.Bool(P.mask)  # copy: covered at p - eps n, or the owner covered at p + eps n
+        if len(idx):
+            ii, ci, pi = mi.UInt32(idx), mi.UInt32(qc[idx]), mi.UInt32(pair[idx])
+            w = winding(dr.gather(mi.Float, pxp, ii), dr.gather(mi.Float, pyp, ii),
+                        dr.gather(mi.UInt32, dev.cand_edge0, ci), dr.gather(mi.UInt32, dev.cand_count, ci),
+                        dev.edges, dr.gather(mi.Int32, dev.cand_w0, ci))
+            eo = dr.gather(mi.Bool, dev.layer_evenodd, dr.gather(mi.UInt32, dev.cand_layer, ci))
+            inside = dr.select(eo, (w & 1) != 0, w != 0)
+            dr.scatter(cov_p, inside, ii)
+            dr.scatter(cov_m, dr.gather(mi.Bool, P.mask, pi), ii)
+            dr.scatter(union, True, pi, inside)
+        own_k = mi.UInt32(np.where(found, k, 0xFFFFFFFF).astype(np.uint32))
+        U = Pairs(P.n_tiles, P.point_start, P.pair_base, P.cand_start, P.n_pairs)
+        U.pair_tile, U.mask = P.pair_tile, union
+        U.cov_pairs = dr.compress(union)
+        U.n_cov = dr.width(U.cov_pairs)
+        U.cov_index = dr.prefix_sum(mi.UInt32(dr.select(union, 1, 0)))
+        if U.n_cov == 0:
+            return [dr.zeros(mi.Float, n_s) for _ in range(4)]
+        ps = PointSet(n_s, mi.UInt32(tile_np), U)
+        vals = self.premultiplied(pxm, pym, U, False)
+        if not self.layers.iso:
+            return jump(*vals, ps, P.mask, own_k, cov_m, cov_p)
+        # isolated groups: composite both sides (they differ in the owner's coverage only)
+        f = []
+        for side in (P.mask, U.mask):
+            if side is U.mask:   # p + eps n: the owner as seen there
+                side = mi.Bool(P.mask)
+                if len(idx):
+                    dr.scatter(side, inside, pi)
+            S_ = Pairs(U.n_tiles, U.point_start, U.pair_base, U.cand_start, U.n_pairs, side, U.cov_pairs,
+                       U.cov_index, U.n_cov, pair_tile=U.pair_tile)
+            ps_ = PointSet(n_s, ps.tile, S_)
+            f.append(composite(*isolate(vals, S_, ps.tile, dev.cand_layer, self.theta, self.layers.iso, False),
+                               ps_, False))
+        return [f[0][c] - f[1][c] for c in range(4)]

@@ -1,0 +1,129 @@
+"""The rasterizer's stages on a small scene, through their records: compile (layers, paints and
+slots in theta), parameter binding, tessellation (edges of a square), the affine helpers, the
+composited colour at chosen points, and boundary samples lying on the outline."""
+import numpy as np
+import pytest
+
+from penumbra import renderer
+
+renderer.ensure_variant()
+import dataclasses  # noqa: E402
+
+import mitsuba as mi  # noqa: E402
+
+from penumbra.integrators.vector import rasterize  # noqa: E402
+from penumbra.integrators.vector.affine import compose, invert  # noqa: E402
+from penumbra.integrators.vector.batch import BatchItem, concat_edges  # noqa: E402
+from penumbra.integrators.vector.binning import bin_edges, upload_bins  # noqa: E402
+from penumbra.integrators.vector.boundary import sample_outline  # noqa: E402
+from penumbra.integrators.vector.compile import PAINT_SOLID, bind_parameters, compile_scene  # noqa: E402
+from penumbra.integrators.vector.composite import Shading  # noqa: E402
+from penumbra.integrators.vector.layers import layer_table  # noqa: E402
+from penumbra.integrators.vector.pixels import Canvas  # noqa: E402
+from penumbra.integrators.vector.prefilter import prefilter_strokes  # noqa: E402
+from penumbra.integrators.vector.tessellate import tessellate  # noqa: E402
+from penumbra.scenes.errors import ParameterError  # noqa: E402
+from penumbra.scenes.vector import VectorScene, rect  # noqa: E402
+
+IDENT = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+
+
+def square_scene():
+    sc = VectorScene(16, 16)
+    sc.add(rect("r", (4.0, 4.0), (8.0, 8.0), fill=(1.0, 0.0, 0.0, 1.0)))
+    return sc
+
+
+def test_compile_layers_point_at_their_values():
+    sc = square_scene()
+    comp = compile_scene(sc)
+    assert len(comp.layers) == 1
+    layer = comp.layers[0]
+    assert (layer.shape, layer.kind, layer.evenodd, layer.paint.type) == (0, "fill", False, PAINT_SOLID)
+    c = layer.paint.color
+    np.testing.assert_array_equal(comp.theta0[c:c + 4], [1.0, 0.0, 0.0, 1.0])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        layer.kind = "stroke"
+
+
+def test_bind_parameters_overrides_and_checks():
+    sc = square_scene()
+    comp = compile_scene(sc)
+    th = bind_parameters(comp, sc, {"r.size": [6.0, 2.0]}, IDENT)
+    off = comp.slots["r.size"][0]
+    np.testing.assert_array_equal(th.values_np[off:off + 2], [6.0, 2.0])
+    np.testing.assert_array_equal(np.array(th.values)[off:off + 2], [6.0, 2.0])
+    assert th.overridden.sum() == 2 and th.overridden[off] and th.overridden[off + 1]
+    with pytest.raises(ParameterError, match="r.size"):
+        bind_parameters(comp, sc, {"r.size": [1.0]}, IDENT)
+    with pytest.raises(ParameterError, match="r.size"):
+        bind_parameters(comp, sc, {"r.size": [-1.0, 1.0]}, IDENT)
+
+
+def test_tessellate_square_edges_in_canvas_pixels():
+    sc = square_scene()
+    comp = compile_scene(sc)
+    # canvas scale 2: the square spans [8, 24]^2
+    geom = tessellate(comp, bind_parameters(comp, sc, None, (2.0, 0.0, 0.0, 2.0, 0.0, 0.0)))
+    e = geom.np_edges
+    assert len(e) == 4 and np.all(geom.edge_layer == 0) and geom.edge_samp.all()
+    assert set(map(tuple, e[:, :2])) == {(8.0, 8.0), (24.0, 8.0), (24.0, 24.0), (8.0, 24.0)}
+    np.testing.assert_array_equal(np.array(geom.x0), e[:, 0])
+
+
+def test_affine_compose_and_invert():
+    A = (2.0, 0.5, -1.0, 3.0, 4.0, -2.0)
+    B = (0.0, 1.0, -1.0, 0.0, 1.0, 1.0)
+    # x -> B x -> A (B x): check on a point
+    p = np.array([0.3, -0.7])
+    Bp = np.array([B[0] * p[0] + B[2] * p[1] + B[4], B[1] * p[0] + B[3] * p[1] + B[5]])
+    ABp = np.array([A[0] * Bp[0] + A[2] * Bp[1] + A[4], A[1] * Bp[0] + A[3] * Bp[1] + A[5]])
+    C = compose(A, B)
+    np.testing.assert_allclose([C[0] * p[0] + C[2] * p[1] + C[4], C[1] * p[0] + C[3] * p[1] + C[5]], ABp)
+    I_ = compose(tuple(mi.Float(v) for v in A), invert(tuple(mi.Float(v) for v in A)))
+    np.testing.assert_allclose([float(v[0]) for v in I_], IDENT, atol=1e-6)
+
+
+def stages(sc, W, H, T=4):
+    """The driver's stages up to a :class:`Shading` for one scene."""
+    canvas = Canvas(W, H, 1, T, -(-W // T) + 1, -(-H // T), 1, "box")
+    comp = compile_scene(sc)
+    theta = bind_parameters(comp, sc, None, (W / sc.width, 0.0, 0.0, H / sc.height, 0.0, 0.0))
+    items = [BatchItem(comp, theta, tessellate(comp, theta))]
+    layers = layer_table(items, theta.values)
+    edges = concat_edges(items)
+    strokes = prefilter_strokes(items, theta.values, edges.n_layers, False)
+    bins = bin_edges(edges.np_edges, edges.edge_layer, edges.n_layers, canvas.item_width, canvas.tiles_y * T, T=T,
+                     margin=canvas.list_margin(), evenodd=layers.evenodd, layer_item=edges.layer_item,
+                     item_cols=canvas.tiles_x_item)
+    dev = upload_bins(bins, edges.x0, edges.y0, edges.x1, edges.y1, layers.evenodd, strokes.sdf, strokes.reach)
+    return canvas, Shading(bins, dev, edges, layers, theta.values, False, strokes, None)
+
+
+def test_composited_colour_inside_and_outside():
+    canvas, shading = stages(square_scene(), 16, 16)
+    pts = np.array([[1.5, 1.5], [6.5, 6.5], [9.5, 10.5], [13.5, 5.5]])   # outside, inside, inside, outside
+    tile = (np.floor(pts[:, 1] / 4) * shading.bins.tiles_x + np.floor(pts[:, 0] / 4)).astype(np.int64)
+    order = np.argsort(tile, kind="stable")
+    col, _ = shading.composited(mi.Float(pts[order, 0]), mi.Float(pts[order, 1]), tile[order], False)
+    rgba = np.stack([np.array(c) for c in (col.x, col.y, col.z, col.w)], 1)[np.argsort(order)]
+    np.testing.assert_array_equal(rgba, [[0, 0, 0, 0], [1, 0, 0, 1], [1, 0, 0, 1], [0, 0, 0, 0]])
+
+
+def test_boundary_samples_lie_on_the_outline():
+    canvas, shading = stages(square_scene(), 16, 16)
+    s = sample_outline(shading.edges, canvas, 2.0, 0, seed=0)
+    assert s.total == pytest.approx(32.0) and len(s.p) == 64
+    on_x = np.isclose(s.p[:, 0], 4) | np.isclose(s.p[:, 0], 12)
+    on_y = np.isclose(s.p[:, 1], 4) | np.isclose(s.p[:, 1], 12)
+    assert np.all(on_x | on_y)
+    np.testing.assert_allclose(np.linalg.norm(s.n, axis=1), 1.0)
+    e = shading.edges.np_edges[s.edge]
+    np.testing.assert_allclose(e[:, :2] + s.t[:, None] * (e[:, 2:] - e[:, :2]), s.p)
+
+
+def test_rasterize_pixel_aligned_square_is_exact():
+    img = np.array(rasterize(square_scene(), 16, 16, spp=4))
+    expected = np.zeros((16, 16, 4))
+    expected[4:12, 4:12] = [1, 0, 0, 1]
+    np.testing.assert_array_equal(img, expected)
