@@ -212,7 +212,8 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     tile = (c_ty * tiles_x + c_tx)[keep]
     sel = np.nonzero(keep)[0][argsort_small(tile * (L + 1) + c_layer[keep])]
     cand_start = np.searchsorted((c_ty * tiles_x + c_tx)[sel], np.arange(n_tiles + 1))
-    return Bins(T, tiles_x, tiles_y, cand_start, c_layer[sel], edge0[sel], count[sel], src, stubs.astype(np.float32), ids,
+    return Bins(T, tiles_x, tiles_y, cand_start, c_layer[sel], edge0[sel], count[sel], src,
+                stubs.astype(np.float32), ids,
                 w0[sel], edges)
 
 

@@ -235,7 +235,8 @@ def bind_parameters(comp: Compiled, scene: VectorScene, overrides, root) -> Thet
             vnp = np.asarray(value, dtype=np.float64).reshape(-1)
             v = mi.Float(vnp)
         if vnp.size != idx.size:
-            raise ParameterError(f"parameter {pattern!r} ({len(names)} name(s)) expects {idx.size} values, got {vnp.size}")
+            raise ParameterError(f"parameter {pattern!r} ({len(names)} name(s)) expects {idx.size} values, "
+                                 f"got {vnp.size}")
         check_values(names, sizes, vnp)
         theta_np[idx] = vnp
         overridden[idx] = True

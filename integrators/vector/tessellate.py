@@ -236,7 +236,8 @@ def _flatten(comp: Compiled, CPX, CPY, cp_np, metrics: ShapeMetrics, tol: float)
     sub_first = np.cumsum(sub_count) - sub_count
     u = 1 - v_t
     Bw = np.stack([u ** 3, 3 * u * u * v_t, 3 * u * v_t * v_t, v_t ** 3], 1)
-    fv_np = sum(Bw[:, i:i + 1] * cp_np[np.minimum(v_base + i, len(cp_np) - 1)] for i in range(4)) if nv else np.zeros((0, 2))
+    fv_np = (sum(Bw[:, i:i + 1] * cp_np[np.minimum(v_base + i, len(cp_np) - 1)] for i in range(4)) if nv
+             else np.zeros((0, 2)))
     FVX = FVY = None
     if nv:
         FVX, FVY = mi.Float(0.0), mi.Float(0.0)
@@ -260,7 +261,7 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     metrics = ShapeMetrics(half_np, scale)
     CPX, CPY, cp_np = _control_points(comp, theta, theta_np)
     flat, v_shape, FVX, FVY = _flatten(comp, CPX, CPY, cp_np, metrics, tol)
-    fv_np, sub_shape = flat.points, flat.shape
+    sub_shape = flat.shape
     # --- outline point records -------------------------------------------------------------------
     subs_of_shape = {}
     for s_, sh_ in enumerate(sub_shape):
@@ -520,7 +521,8 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
             # joins at segment corners (and at the closing vertex); smooth flattening vertices: round
             e0 = np.where(prev < 0, cap_kind, np.where(v_corner[a] | first, join_kind, END_ROUND))
             e1 = np.where(nxt < 0, cap_kind, np.where(v_corner[b] | last, join_kind, END_ROUND))
-            out.add_points(np.stack([a, b], 1).ravel(), np.repeat(np.maximum(prev, 0), 2), np.repeat(np.maximum(nxt, 0), 2),
+            out.add_points(np.stack([a, b], 1).ravel(), np.repeat(np.maximum(prev, 0), 2),
+                           np.repeat(np.maximum(nxt, 0), 2),
                        end0=np.repeat(np.where(prev < 0, e0, e0 + JOIN_FLAG * (prev >= 0)), 2),
                        end1=np.repeat(np.where(nxt < 0, e1, e1 + JOIN_FLAG * (nxt >= 0)), 2))
             out.add_polygons(np.full(len(a), 2, np.int64), np.asarray(layers[owner], np.int64).reshape(-1))
@@ -617,7 +619,8 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
     keep5 = np.ones((len(a), 5), bool)
     keep5[:, 2] = ext
     out.add_points(V5[keep5], I5[keep5], 0, S5[keep5], 1.0, samp=samp5[keep5])
-    out.add_polygons(np.asarray(4 + ext.astype(np.int64), np.int64).reshape(-1), np.asarray(layers[owner], np.int64).reshape(-1))
+    out.add_polygons(np.asarray(4 + ext.astype(np.int64), np.int64).reshape(-1),
+                     np.asarray(layers[owner], np.int64).reshape(-1))
     # caps of open subpaths
     op = np.nonzero(~closed & (ns > 0))[0]
     for end in (0, 1):
@@ -627,7 +630,8 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
         if len(m):
             sg = [1, 1, -1, -1] if end == 0 else [-1, -1, 1, 1]
             be = [0, -1, -1, 0] if end == 0 else [0, 1, 1, 0]
-            out.add_points(np.repeat(Vc[m], 4), np.repeat(sg_idx[m], 4), 0, np.tile(sg, len(m)), 1.0, np.tile(be, len(m)),
+            out.add_points(np.repeat(Vc[m], 4), np.repeat(sg_idx[m], 4), 0, np.tile(sg, len(m)), 1.0,
+                           np.tile(be, len(m)),
                        n=4 * len(m), samp=np.tile([True, True, True, False], len(m)))
             out.add_polygons(np.full(len(m), 4, np.int64), np.asarray(layers[op[m]], np.int64).reshape(-1))
         m = np.nonzero(cap[op] == 1)[0]
