@@ -201,3 +201,16 @@ def test_saved_svg_ids_are_escaped(tmp_path):
 def test_svg_refusals(svg, match):
     with pytest.raises(pn.SceneError, match=match):
         pn.load_svg(svg)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(width=100000, height=100000), memory.MemoryLimitError, "100000x100000 pixels at spp 4 would need about"),
+    (dict(tile=0), checks.InputError, r"rasterize\(tile=...\) must be in \[1, 64\], got 0"),
+    (dict(spp=0), checks.InputError, r"rasterize\(spp=...\) must be >= 1"),
+    (dict(filter="lanczos"), checks.InputError, r"rasterize\(filter=...\) must be one of"),
+    (dict(width=0), checks.InputError, r"rasterize\(width=...\) must be >= 1"),
+], ids=["memory", "tile0", "spp0", "filter", "width0"])
+def test_rasterize_arguments(kwargs, error, match):
+    scene = pn.load_svg(asset("svg", "shapes.svg"))
+    with pytest.raises(error, match=match):
+        pn.rasterize(scene, **kwargs)
