@@ -27,32 +27,17 @@ by 2D beam tracing (``find_paths(..., search="auto")``).
 """
 from __future__ import annotations
 
-import math
 
 import drjit as dr
 import numpy as np
 
 from ._jit import upload
+from .rays import fibonacci_sphere, room_scene
 
 
 def _mi():
     import mitsuba as mi
     return mi
-
-
-def fibonacci_sphere(n: int) -> np.ndarray:
-    i = np.arange(n) + 0.5
-    z = 1.0 - 2.0 * i / n
-    r = np.sqrt(np.maximum(0.0, 1.0 - z * z))
-    phi = i * math.pi * (3.0 - math.sqrt(5.0))
-    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
-
-
-def _scene(V, F):
-    mi = _mi()
-    from penumbra.scenes.meshes import mesh_from_arrays
-    mesh = mesh_from_arrays(V, F, name="room", allow_degenerate=True)
-    return mi.load_dict({"type": "scene", "room": mesh})
 
 
 def _trace_sequences(scene, face_wall, origin, n_rays, order):
@@ -354,7 +339,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
                 raise ValueError("no valid path between the source and the receiver up to this order")
             final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
             return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
-    scene = _scene(V, room.faces)
+    scene = room_scene(V, room.faces)
     # order 0: the direct path
     cand = np.full((1, K), -1, np.int64)
     if order > 0:

@@ -29,7 +29,8 @@ import numpy as np
 
 from penumbra.scenes.room import BANDS_HZ, Room, RoomError
 
-from . import filterbank, shoebox as _shoebox
+from . import filterbank, shoebox as _shoebox, tail as _tail
+from .bands import band_values, log_reflection
 from ._jit import bucket, upload
 from .conventions import conventions as _conventions
 from .synthesis import arrival_samples, prepare, rir_length, synthesize, synthesize_frequency
@@ -78,34 +79,6 @@ def band_count(room: Room) -> int:
     if flat and not np.any(room.air_coefficients() > 0):
         return 1
     return len(filterbank.band_centers(room.fs))
-
-
-def _band_values(v, W, B, mi, host=None):
-    """Per-wall per-simulation-band values from (W * 7) Dr.Jit values: the first B bands, or linear
-    extrapolation in log2(f) beyond 8 kHz (clipped to [0, 1]) when fs > 32 kHz. Without gradients, the
-    values come from ``host`` (the same numbers in NumPy) as Python floats: no device reads."""
-    if host is not None and not dr.grad_enabled(v):
-        h = np.asarray(host, np.float64).reshape(W, 7)
-        ext = [h[:, b] if b < 7 else np.clip(h[:, 6] + (b - 6) * (h[:, 6] - h[:, 5]), 0.0, 1.0) for b in range(B)]
-        return [[float(x) for x in col] for col in ext]
-    cols = []
-    for b in range(B):
-        if b < 7:
-            cols.append([dr.gather(mi.Float64, v, mi.UInt32(w * 7 + b)) for w in range(W)])
-        else:
-            cols.append([dr.clip(dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 6)) + (b - 6) * (
-                dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 6)) - dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 5))), 0.0, 1.0)
-                for w in range(W)])
-    return cols
-
-
-def _log_reflection(a):
-    """0.5 log(1 - alpha) (pressure reflection factor in the log domain), Dr.Jit, NumPy or a Python float."""
-    if isinstance(a, float):
-        return 0.5 * math.log(max(1.0 - a, 1e-300))
-    if isinstance(a, np.ndarray):
-        return 0.5 * np.log(np.maximum(1.0 - a, 1e-300))
-    return 0.5 * dr.log(dr.maximum(1.0 - a, 1e-300))
 
 
 def find_paths(room: Room, order: int, params: dict, method: str = "auto", **kw):
@@ -177,13 +150,17 @@ def _tail_options(room, tail):
 
 
 def simulate(room: Room, order: int = 10, conventions=None, params: dict | None = None, source: int = 0,
-             receiver: int = 0, method: str = "auto", length: int | None = None, tail=None, **kw) -> RIR:
+             receiver: int = 0, method: str = "auto", length: int | None = None, tail=None,
+             synthesis: str = "gather", **kw) -> RIR:
     """Image-source RIR of ``room`` up to ``order`` reflections (see the module docstring).
 
     ``tail``: None (image sources only), True, or a dict of options (``n_rays`` 20000, ``t_max`` seconds
     (default 1.2 x the largest Sabine T60, at most 3 s), ``radius`` 0.5 m, ``seed``, ``bin_ms`` 4) adds the
     ray-traced late reverberation of :mod:`.tail` (hybrid: image sources scaled by sqrt(1 - s) per
-    reflection, rays counted after a scattered or the (order + 1)-th specular reflection)."""
+    reflection, rays counted after a scattered or the (order + 1)-th specular reflection).
+
+    ``synthesis``: the time-domain synthesis implementation (:func:`.synthesis.synthesize`'s ``method``:
+    ``"gather"``, ``"gather_lanes"`` or the plain-AD reference ``"scatter"``; same values)."""
     mi = _mi()
     conv = _conventions(conventions)
     if not (isinstance(order, (int, np.integer)) and order >= 0):
@@ -203,9 +180,9 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
         B = len(filterbank.band_centers(fs))
     alpha, alpha_np = p["absorption"], host["absorption"]
     if B <= 7:
-        cols = _band_values(_log_reflection(alpha), W, B, mi, _log_reflection(alpha_np))
+        cols = band_values(log_reflection(alpha), W, B, mi, log_reflection(alpha_np))
     else:  # extrapolated absorption -> log reflection
-        cols = [[_log_reflection(a) for a in col] for col in _band_values(alpha, W, B, mi, alpha_np)]
+        cols = [[log_reflection(a) for a in col] for col in band_values(alpha, W, B, mi, alpha_np)]
     air = room.air_coefficients()
     if B > 7:
         air = np.concatenate([air, air[6] + np.arange(1, B - 6) * (air[6] - air[5])])
@@ -218,7 +195,7 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
         hit_arr = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(W)]
     used = [w for w in range(W) if hits[:, w].any()]
     if topts is not None:
-        scols = _band_values(_log_reflection(p["scattering"]), W, B, mi, _log_reflection(host["scattering"]))
+        scols = band_values(log_reflection(p["scattering"]), W, B, mi, log_reflection(host["scattering"]))
     amps = []
     for b in range(B):
         s = dr.zeros(mi.Float64, dr.width(dist))
@@ -255,7 +232,7 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
         Npad = N
     else:
         Npad = bucket(N)
-        bands = synthesize(sample, amps, Npad, fs, conv)
+        bands = synthesize(sample, amps, Npad, fs, conv, method=synthesis)
     if B > 1:
         sig = filterbank.combine_bands(bands, fs, N, Npad)
     elif Npad != N:
@@ -263,7 +240,6 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
     else:
         sig = bands
     if topts is not None:
-        from . import tail as _tail
         if "vertices" in p:
             V = np.array(dr.detach(p["vertices"]), dtype=np.float64).reshape(-1, 3)
         else:  # shoebox: the box mesh scaled to the (possibly changed) dimensions

@@ -17,8 +17,9 @@ Two implementations give the same values and derivatives (a test compares them):
   over the taps of each arrival (gathers only). Fast in both directions. Small RIRs run the primal as
   one SIMD packet walking the time axis (:func:`_packet_loop`, one work unit of Dr.Jit's thread pool),
   larger ones one lane per output sample in a load-balanced order (:func:`lane_order`).
-* ``PENUMBRA_SYNTH=scatter``: plain Dr.Jit expressions, one lane per (arrival, tap) and a scatter-add
-  per band, differentiated automatically (the reference implementation).
+* ``method="scatter"``: plain Dr.Jit expressions, one lane per (arrival, tap, image-major) and a
+  scatter-add per band (time-major with the bands adjacent), differentiated automatically (the
+  reference implementation).
 
 ``frequency`` mode: see :func:`synthesize_frequency`.
 """
@@ -42,14 +43,12 @@ def _types():
 # Expand: every thread accumulates into its own copy of the time axis (no atomics), then the copies
 # are summed -- much faster than contended atomics on the LLVM backend for these scatters.
 _SCATTER_MODE = getattr(dr.ReduceMode, os.environ.get("PENUMBRA_SCATTER_MODE", "Expand"))
-_LAYOUT = os.environ.get("PENUMBRA_SYNTH_LAYOUT", "image")
 
 
 def _mode(tp):
     """Expand is an LLVM-backend strategy; elsewhere let Dr.Jit choose."""
     return _SCATTER_MODE if dr.backend_v(tp) == dr.JitBackend.LLVM else dr.ReduceMode.Auto
-_INTERLEAVE = os.environ.get("PENUMBRA_SYNTH_INTERLEAVE", "1") == "1"
-_FAST = os.environ.get("PENUMBRA_SYNTH", "gather") == "gather"   # "scatter": plain Dr.Jit AD version
+SYNTHESIS_METHODS = ("gather", "gather_lanes", "scatter")
 
 
 def rir_length(max_sample: float, taps: int) -> int:
@@ -102,18 +101,21 @@ def prepare(sample, amps, conv):
     return sample, amps
 
 
-def synthesize(sample, amps, N: int, fs: float, conv):
+def synthesize(sample, amps, N: int, fs: float, conv, method: str = "gather"):
     """Band-major flat array (B * N) of per-band RIRs from arrival positions ``sample`` (M) and a list of
     B per-band amplitudes (each M). Arrivals must satisfy taps//2 <= sample < N - taps//2 - 1.
 
-    One kernel of width taps * M, tap-major (lane j -> tap j // M, image j % M): the forward pass
-    scatter-adds into the time axis, and the reverse pass's scatter-adds into per-image gradients hit
-    distinct addresses within each SIMD packet (no atomic contention)."""
+    ``method``: ``"gather"`` (default: :class:`_SynthOp`, small RIRs as one SIMD packet),
+    ``"gather_lanes"`` (the same op, always one lane per output sample) or ``"scatter"`` (the plain
+    Dr.Jit reference: one kernel of width taps * M scatter-adding into the time axis, derivatives by
+    Dr.Jit's AD). All three give the same values and derivatives."""
+    if method not in SYNTHESIS_METHODS:
+        raise ValueError(f"synthesis method must be one of {SYNTHESIS_METHODS}, got {method!r}")
     Float64, Float, Int32, UInt32 = _types()
     sample, amps = prepare(sample, amps, conv)
-    if _FAST:
+    if method != "scatter":
         # gather formulation (no atomics) with hand-written derivatives (see _SynthOp)
-        out = _synth_op(sample, amps, N, conv)
+        out = _synth_op(sample, amps, N, conv, packet=method == "gather")
         if conv.delay_precision != "float32":
             return out
         # widen to float64; without gradients on the host (a copy, not one more parallel kernel)
@@ -131,13 +133,8 @@ def _synthesize(sample, amps, N, conv, Real, Int32, UInt32):
     B = len(amps)
     M = dr.width(sample)
     j = dr.arange(UInt32, taps * M)
-    if _LAYOUT == "tap":
-        Mo = dr.opaque(UInt32, M)
-        k = j // Mo
-        i = j - k * Mo
-    else:   # image-major: the taps of one image are adjacent lanes (contiguous writes)
-        i = j // taps
-        k = j - i * taps
+    i = j // taps           # image-major: the taps of one image are adjacent lanes (contiguous writes)
+    k = j - i * taps
     s = dr.gather(Float64, sample, i)
     fl = dr.floor(dr.detach(s))
     frac = s - fl
@@ -161,7 +158,7 @@ def _synthesize(sample, amps, N, conv, Real, Int32, UInt32):
         win = dr.select(dr.abs(t) <= half, 0.5 + 0.5 * dr.cos(2.0 * dr.pi * t / (taps - 1)), 0.0)
         w = win * sinc
     out = dr.zeros(Float64, B * N)
-    if _INTERLEAVE and B > 1:   # time-major, bands adjacent: one cache line per tap
+    if B > 1:   # time-major, bands adjacent: one cache line per tap
         base = idx * B
         for b in range(B):
             a = dr.gather(Float64, amps[b], i)
@@ -271,8 +268,8 @@ def _single_packet(M: int, B: int, taps: int) -> bool:
     """Run the synthesis as one SIMD packet when it is small (estimated < ~4 ms on one core): Dr.Jit
     splits every larger kernel over all cores, and on a busy machine the caller then waits for a
     descheduled worker thread far longer than the split saves (measured: 2 cores, load ~5, order-20
-    shoebox: median 13 ms instead of 1.5-2 ms). ``PENUMBRA_SYNTH_PACKET=0`` disables it."""
-    if os.environ.get("PENUMBRA_SYNTH_PACKET", "1") == "0" or packet_width() == 0:
+    shoebox: median 13 ms instead of 1.5-2 ms). ``synthesize(..., method="gather_lanes")`` disables it."""
+    if packet_width() == 0:
         return False
     return M * taps * (1 + B / 3) < 3.3e6
 
@@ -359,7 +356,7 @@ def _device_tables(Real, taps: int, g: int, precision: str):
 
 
 class _SynthOp(dr.CustomOp):
-    def eval(self, sample, amps, N, conv):
+    def eval(self, sample, amps, N, conv, packet=True):
         Real = type(sample)
         Int32, UInt32 = dr.int32_array_t(Real), dr.uint32_array_t(Real)
         self.N, self.taps, self.g = N, conv.taps, conv.lut_granularity
@@ -383,14 +380,11 @@ class _SynthOp(dr.CustomOp):
         ss = upload(Real, s_np[perm])
         srt = [upload(Real, np.array(a)[perm]) for a in amps]
         self.ss = ss
-        if _single_packet(len(s_np), len(srt), conv.taps):
+        if packet and _single_packet(len(s_np), len(srt), conv.taps):
             out = _packet_loop(ss, srt, self.start_t, self.end_t, N, packet_width(), self.tables, self.taps, self.g)
-            if os.environ.get("PENUMBRA_SYNTH_BLOCKING", "1") == "1":
-                # wait right at the launch: the calling thread, already running, usually takes the single
-                # work unit itself instead of a worker that must first be woken (and may be preempted)
-                with dr.scoped_set_flag(dr.JitFlag.LaunchBlocking, True):
-                    dr.eval(out)
-            else:
+            # wait right at the launch: the calling thread, already running, usually takes the single
+            # work unit itself instead of a worker that must first be woken (and may be preempted)
+            with dr.scoped_set_flag(dr.JitFlag.LaunchBlocking, True):
                 dr.eval(out)
             return out
         acc = _gather_loop(ss, srt, UInt32(self.start), UInt32(self.end), Int32(self.nn), self.tables,
@@ -437,10 +431,10 @@ class _SynthOp(dr.CustomOp):
         return "FractionalDelaySynthesis"
 
 
-def _synth_op(sample, amps, N, conv):
+def _synth_op(sample, amps, N, conv, packet=True):
     if not (dr.grad_enabled(sample) or any(dr.grad_enabled(a) for a in amps)):
-        return _SynthOp().eval(sample, amps, N, conv)
-    return dr.custom(_SynthOp, sample, list(amps), N, conv)
+        return _SynthOp().eval(sample, amps, N, conv, packet)
+    return dr.custom(_SynthOp, sample, list(amps), N, conv, packet)
 
 
 def deinterleave(x, B, N):

@@ -34,7 +34,8 @@ import numpy as np
 
 from . import filterbank
 from ._jit import upload
-from .polyhedral import _scene, fibonacci_sphere
+from .bands import band_values
+from .rays import fibonacci_sphere, room_scene
 
 
 @dataclasses.dataclass
@@ -55,7 +56,7 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     """Trace the rays and record their receiver crossings (see the module docstring)."""
     import mitsuba as mi
     V = room.vertices if vertices is None else vertices
-    scene = _scene(V, room.faces)
+    scene = room_scene(V, room.faces)
     src = np.asarray(room.sources[0] if source is None else source, np.float64)
     rcv = np.asarray(room.receivers[0] if receiver is None else receiver, np.float64)
     W = room.n_walls
@@ -152,7 +153,6 @@ def histograms(dep: Deposits, absorption, air, fs: float, n_bins: int, bin_s: fl
     band's energy is reweighted by (s_wb / s_w) per scattered and ((1 - s_wb) / (1 - s_w)) per specular
     reflection, which makes every band's estimate unbiased for its own scattering coefficients."""
     import mitsuba as mi
-    from .rir import _band_values
     H = dr.zeros(mi.Float64, n_bands * n_bins)
     if len(dep.time) == 0:
         return H
@@ -160,16 +160,16 @@ def histograms(dep: Deposits, absorption, air, fs: float, n_bins: int, bin_s: fl
     kk = upload(mi.UInt32, k.astype(np.uint32))
     share = band_power_share(fs)
     log_r = dr.log(dr.maximum(1.0 - absorption, 1e-300))
-    cols = _band_values(log_r, W, n_bands, mi)
+    cols = band_values(log_r, W, n_bands, mi)
     hits = [upload(mi.Float64, dep.hits[:, w].astype(np.float64)) for w in range(W)]
     used = [w for w in range(W) if dep.hits[:, w].any()]
     wgt = upload(mi.Float64, dep.weight)
     Ld = upload(mi.Float64, dep.length)
     if scattering is not None and dep.scat is not None:
         sm = dep.s_mean
-        ls = _band_values(dr.log(dr.maximum(scattering, 1e-300)) - mi.Float64(np.repeat(np.log(sm), 7)),
+        ls = band_values(dr.log(dr.maximum(scattering, 1e-300)) - mi.Float64(np.repeat(np.log(sm), 7)),
                           W, n_bands, mi)
-        lp = _band_values(dr.log(dr.maximum(1.0 - scattering, 1e-300)) - mi.Float64(np.repeat(np.log(1 - sm), 7)),
+        lp = band_values(dr.log(dr.maximum(1.0 - scattering, 1e-300)) - mi.Float64(np.repeat(np.log(1 - sm), 7)),
                           W, n_bands, mi)
         nsc = [upload(mi.Float64, dep.scat[:, w].astype(np.float64)) for w in range(W)]
         nsp = [upload(mi.Float64, (dep.hits[:, w] - dep.scat[:, w]).astype(np.float64)) for w in range(W)]

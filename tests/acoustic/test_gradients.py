@@ -220,26 +220,23 @@ def test_sti_smooth_gradient_sign_and_fd():
 
 
 @pytest.mark.parametrize("preset", ["penumbra", "pyroomacoustics"])
-@pytest.mark.parametrize("packet", ["1", "0"])
-def test_gather_synthesis_matches_plain_scatter_autodiff(preset, packet, monkeypatch):
+@pytest.mark.parametrize("fast", ["gather", "gather_lanes"])
+def test_gather_synthesis_matches_plain_scatter_autodiff(preset, fast):
     """The fast gather-form synthesis (custom derivatives; primal as one SIMD packet or one lane per
     sample) equals the plain Dr.Jit scatter form (automatic derivatives), values and reverse-mode
     gradients."""
-    from penumbra.integrators.acoustic import synthesis
-    monkeypatch.setenv("PENUMBRA_SYNTH_PACKET", packet)
     room = _room(BANDED)
 
-    def run():
+    def run(synthesis):
         p = default_params(room)
         for v in p.values():
             dr.enable_grad(v)
-        sig = simulate(room, 4, preset, params=p).signal
+        sig = simulate(room, 4, preset, params=p, synthesis=synthesis).signal
         dr.backward(dr.sum(sig * sig))
         return np.array(sig), [np.array(dr.grad(v)).ravel() for v in p.values()]
 
-    fast = run()
-    monkeypatch.setattr(synthesis, "_FAST", False)
-    slow = run()
+    fast = run(fast)
+    slow = run("scatter")
     assert np.allclose(fast[0], slow[0], rtol=1e-6, atol=1e-7 * np.abs(slow[0]).max())
     for a, b in zip(fast[1], slow[1]):
         assert np.allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
