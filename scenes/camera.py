@@ -50,7 +50,7 @@ def register_camera_parameters(params) -> list[str]:
 
         def set(value, name=name, leaf=leaf):
             _check(name, leaf, value)
-            params._set_mitsuba(name, value)
+            params.write_mitsuba(name, value)
         params.register(name, get, set, differentiable=True, moves_geometry=True,
                         owner="PerspectiveCamera", override=True)
         names.append(name)

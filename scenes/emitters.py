@@ -31,7 +31,7 @@ def register_emitter_parameters(params) -> list[str]:
             if a.size != 3 or not np.all(np.isfinite(a)):
                 raise ParameterError(f"parameter {name!r}: a point light's position must be 3 finite numbers, "
                                      f"got {a.tolist()}")
-            params._set_mitsuba(name, value)
+            params.write_mitsuba(name, value)
         params.register(name, get, set, differentiable=True, moves_geometry=False, owner="PointLight",
                         override=True)
         names.append(name)

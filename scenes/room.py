@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -338,6 +339,16 @@ class Room:
                                        bsdf={"type": "diffuse", "reflectance": {"type": "rgb", "value": [reflectance] * 3}})
         return d
 
+    @property
+    def params(self):
+        """The room's :class:`scenes.room_parameters.RoomParameters`: the named, validated quantities the
+        acoustic integrator reads (wall materials, source and receiver positions, geometry)."""
+        p = self.__dict__.get("_parameters")
+        if p is None:
+            from .room_parameters import RoomParameters
+            p = self.__dict__["_parameters"] = RoomParameters(self)
+        return p
+
     def with_positions(self, source=None, receiver=None) -> "Room":
         """A copy with the (single) source and/or receiver replaced (validated)."""
         return dataclasses.replace(self, sources=self.sources if source is None else np.atleast_2d(source),
@@ -446,57 +457,80 @@ def _triangulate(P):
     return tris
 
 
-def load_room(source, receiver=None, src=None, materials=None, default_material="hard_surface", fs: int | None = None,
-              c=None, temperature=None, humidity: float | None = None, air_absorption=None) -> Room:
-    """Load a closed room from a Mitsuba scene (XML path or string, scene dict, ``mi.Scene``), a JSON room
-    description, or ``(vertices, faces)`` arrays.
+def load_room(path, *legacy, source=None, receiver=None, materials=None, default_material="hard_surface",
+              fs: int | None = None, c=None, temperature=None, humidity: float | None = None, air_absorption=None,
+              src=None) -> Room:
+    """Load a closed room from ``path``: a Mitsuba scene (XML path or string, scene dict, ``mi.Scene``),
+    a JSON room description, or ``(vertices, faces)`` arrays.
 
     Every mesh shape becomes part of the room surface; its coplanar triangles form walls named
     ``<shape id>`` (or ``<shape id>.<k>`` when a shape has several planes). ``materials`` maps shape
     ids or wall names to material specs (see :func:`shoebox`); others get ``default_material``.
-    ``src``/``receiver`` are the source and receiver positions ((3,) or (N, 3)).
+    ``source``/``receiver`` are the sound source and receiver positions ((3,) or (N, 3)).
 
     A JSON file (``.json``) may hold ``{"shoebox": [Lx, Ly, Lz]}`` or ``{"floor": [[x, y], ...],
     "height": h}`` or ``{"scene": "room.xml"}`` plus ``source``, ``receiver``, ``materials``, ``fs``,
     ``temperature``, ``humidity``, ``air_absorption``; keyword arguments override the file.
+
+    Deprecated: ``src=`` for the sound source and the positional ``load_room(path, receiver, src)``
+    (both warn with a :class:`DeprecationWarning`).
     """
+    if legacy:
+        if len(legacy) > 2:
+            raise TypeError("load_room takes the room path positionally and everything else by keyword "
+                            "(source=..., receiver=..., materials=...)")
+        warnings.warn("load_room(path, receiver, src) is deprecated; use load_room(path, source=..., receiver=...)",
+                      DeprecationWarning, stacklevel=2)
+        if receiver is not None or (len(legacy) > 1 and (src is not None or source is not None)):
+            raise TypeError("load_room: receiver/source given both positionally and by keyword")
+        receiver = legacy[0]
+        if len(legacy) > 1:
+            src = legacy[1]
+    if src is not None:
+        warnings.warn("load_room(src=...) is deprecated; the sound source is load_room(path, source=...)",
+                      DeprecationWarning, stacklevel=2)
+        if source is not None:
+            raise TypeError("load_room: give the sound source once, as source=... (src= is its deprecated name)")
+        source = src
     import mitsuba as mi
     from penumbra.renderer import ensure_variant
     kw = dict(fs=fs, c=c, temperature=temperature, humidity=humidity, air_absorption=air_absorption)
-    if isinstance(source, (str, os.PathLike)) and os.fspath(source).lower().endswith(".json"):
-        path = os.fspath(source)
+    if isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(".json"):
+        path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"room file not found: {path}")
         with open(path) as f:
             desc = json.load(f)
-        src = desc.get("source") if src is None else src
+        source = desc.get("source") if source is None else source
         receiver = desc.get("receiver") if receiver is None else receiver
         mats = desc.get("materials", default_material) if materials is None else materials
         for k in ("fs", "temperature", "humidity", "air_absorption", "c"):
             if kw[k] is None and k in desc:
                 kw[k] = desc[k]
-        if src is None or receiver is None:
+        if source is None or receiver is None:
             raise RoomError(f"{path}: the room needs a 'source' and a 'receiver' position")
         kw = _defaults(kw)
         if "shoebox" in desc:
-            return shoebox(desc["shoebox"], src, receiver, materials=mats, **kw)
+            return shoebox(desc["shoebox"], source, receiver, materials=mats, **kw)
         if "floor" in desc:
-            return extruded_room(desc["floor"], desc["height"], src, receiver, materials=mats, **kw)
+            return extruded_room(desc["floor"], desc["height"], source, receiver, materials=mats, **kw)
         if "scene" in desc:
             scene_path = os.path.join(os.path.dirname(os.path.abspath(path)), desc["scene"])
-            return load_room(scene_path, receiver, src, mats if isinstance(mats, dict) else None,
-                             mats if not isinstance(mats, dict) else default_material, **kw)
+            return load_room(scene_path, source=source, receiver=receiver,
+                             materials=mats if isinstance(mats, dict) else None,
+                             default_material=mats if not isinstance(mats, dict) else default_material, **kw)
         raise RoomError(f"{path}: expected one of 'shoebox', 'floor' (+ 'height') or 'scene'")
     kw = _defaults(kw)
-    if src is None or receiver is None:
-        raise RoomError("load_room needs the source position (src=...) and the receiver position (receiver=...)")
+    if source is None or receiver is None:
+        raise RoomError("load_room needs the sound source position (source=...) and the receiver position "
+                        "(receiver=...)")
     pieces = []  # (shape id, V, F)
-    if isinstance(source, tuple) and len(source) == 2:
-        pieces.append(("room", np.asarray(source[0], np.float64), np.asarray(source[1], np.int64)))
+    if isinstance(path, tuple) and len(path) == 2:
+        pieces.append(("room", np.asarray(path[0], np.float64), np.asarray(path[1], np.int64)))
     else:
         from .loading import load_scene
         ensure_variant()
-        scene = source if isinstance(source, mi.Scene) else load_scene(source)
+        scene = path if isinstance(path, mi.Scene) else load_scene(path)
         for k, shape in enumerate(scene.shapes()):
             if not shape.is_mesh():
                 raise RoomError(f"shape {shape.id()!r} is not a triangle mesh ({shape.class_().name()}); rooms "
@@ -527,7 +561,7 @@ def load_room(source, receiver=None, src=None, materials=None, default_material=
         mats = [material(materials.get(n, materials.get(o, default_material)), name=n) for n, o in zip(names, owner)]
     else:
         mats = [material(default_material if materials is None else materials) for _ in names]
-    return Room(V, F, np.concatenate(fw), names, mats, src, receiver, fs=int(kw["fs"]),
+    return Room(V, F, np.concatenate(fw), names, mats, source, receiver, fs=int(kw["fs"]),
                 air_absorption=kw["air_absorption"], **_medium(kw["temperature"], kw["humidity"], kw["c"]))
 
 
@@ -539,38 +573,9 @@ def _defaults(kw):
     return kw
 
 
-def register_acoustic_parameters(params, room: Room, prefix: str = "acoustic"):
-    """Expose a room's acoustic quantities in a :class:`scenes.ParameterMap` (e.g. the one of the scene the
-    room was loaded from), under stable dotted names: ``<prefix>.<wall>.absorption`` and
-    ``<prefix>.<wall>.scattering`` (7 octave-band values), ``<prefix>.source`` and ``<prefix>.receiver``
-    (first source / receiver). Setting them validates and updates ``room`` in place."""
-    def wall_param(w, what):
-        def get():
-            return getattr(room.materials[w], what).copy()
-
-        def set_(value):
-            m = room.materials[w]
-            new = dataclasses.replace(m, **{what: np.asarray(value, np.float64).reshape(-1)})
-            room.materials[w] = new   # AcousticMaterial validates range and shape
-        return get, set_
-
-    for w, name in enumerate(room.wall_names):
-        for what in ("absorption", "scattering"):
-            g, s = wall_param(w, what)
-            params.register(f"{prefix}.{name}.{what}", g, s, differentiable=True, owner="acoustic")
-
-    def point_param(attr, kind):
-        def get():
-            return getattr(room, attr)[0].copy()
-
-        def set_(value):
-            p = _position(np.asarray(value, np.float64).reshape(-1), kind)
-            if not room.contains(p):
-                raise RoomError(f"{kind} at {np.round(p, 4).tolist()} is outside the room")
-            getattr(room, attr)[0] = p
-        return get, set_
-
-    for attr, kind in (("sources", "source"), ("receivers", "receiver")):
-        g, s = point_param(attr, kind)
-        params.register(f"{prefix}.{kind}", g, s, differentiable=True, owner="acoustic")
-    return params
+def register_acoustic_parameters(params, room: Room):
+    """Mount ``room.params`` (its acoustic parameters: ``<wall>.absorption``, ``<wall>.scattering``,
+    ``acoustic.sources``, ``acoustic.receivers``, ``acoustic.dims`` or ``acoustic.vertex_positions``)
+    in the :class:`scenes.ParameterMap` ``params`` of the scene the room was loaded from, so that one
+    map addresses a wall's optical and acoustic parameters. Returns ``params``."""
+    return params.attach(room.params)

@@ -58,9 +58,9 @@ class MeshTransform:
                                  f"(det of the linear part = {det:.3g}); it would flatten the mesh")
         self.value = T
         p = T @ self.base_p
-        self.params._set_mitsuba(self.key_p, dr.ravel(p))
+        self.params.write_mitsuba(self.key_p, dr.ravel(p))
         if self.base_n is not None:
-            self.params._set_mitsuba(self.key_n, dr.ravel(dr.normalize(T @ self.base_n)))
+            self.params.write_mitsuba(self.key_n, dr.ravel(dr.normalize(T @ self.base_n)))
 
 
 def register_transforms(params, ids=None) -> list[str]:

@@ -1,8 +1,14 @@
 """Room impulse responses by the image-source method: find the specular paths (shoebox lattice or
 polyhedral images with ray-traced visibility), then synthesize the pressure signal.
 
-``simulate(room, order, conventions=..., params=...)`` returns a :class:`RIR` whose ``signal`` is a Dr.Jit
-float64 array attached to the AD graph of whatever entries of ``params`` are differentiable:
+``simulate(room, order, conventions=...)`` returns a :class:`RIR` whose ``signal`` is a Dr.Jit float64
+array. It reads the room's named parameters ``room.params`` (:mod:`scenes.room_parameters`:
+``<wall>.absorption``, ``<wall>.scattering``, ``acoustic.sources``, ``acoustic.receivers``,
+``acoustic.dims`` | ``acoustic.vertex_positions``): set them through ``room.params`` (validated) and
+``dr.enable_grad(room.params[name])`` to differentiate the signal with respect to them.
+
+``params=`` may instead pass the packed inputs (:func:`default_params`), a dict whose differentiable
+entries the signal is attached to:
 
 * ``"source"``, ``"receiver"``: mi.Vector3d positions;
 * ``"dims"``: mi.Vector3d (Lx, Ly, Lz) of a shoebox room;
@@ -61,7 +67,11 @@ def _v3(x):
 
 
 def default_params(room: Room, source: int = 0, receiver: int = 0) -> dict:
-    """Dr.Jit values of the room's differentiable quantities (detached copies; enable grads yourself)."""
+    """The integrator's packed inputs as fresh, detached Dr.Jit copies of the room's values (keys
+    ``source``, ``receiver``, ``absorption``, ``scattering``, ``dims`` | ``vertices``; see the module
+    docstring). ``simulate(room, params=this_dict)`` validates them by the rules of ``room.params``.
+    The named parameters ``room.params`` are the primary interface; this packed form serves callers that
+    differentiate with respect to all walls' coefficients as one array."""
     mi = _mi()
     p = {"source": _v3(room.sources[source]), "receiver": _v3(room.receivers[receiver]),
          "absorption": mi.Float64(room.absorption().ravel()),
@@ -70,6 +80,33 @@ def default_params(room: Room, source: int = 0, receiver: int = 0) -> dict:
         p["dims"] = _v3(room.box)
     else:
         p["vertices"] = mi.Float64(room.vertices.ravel())
+    return p
+
+
+def scene_inputs(room: Room, params, source: int = 0, receiver: int = 0) -> dict:
+    """The integrator's packed inputs read from the room's named parameters ``params`` (``room.params``):
+    where the caller enabled gradients on a parameter, the packed value is built from it by Dr.Jit
+    operations (gather, concatenation), so gradients flow back to it; elsewhere a constant from the
+    room's NumPy values (which ``params`` keeps equal to its own)."""
+    from penumbra.scenes.room_parameters import DIMS, RECEIVERS, SOURCES, VERTICES
+    mi = _mi()
+
+    def point(name, index, rows):
+        v = params[name]
+        return dr.gather(mi.Vector3d, v, mi.UInt32(index)) if dr.grad_enabled(v) else _v3(rows[index])
+
+    def per_wall(field, host):
+        vals = [params[f"{w}.{field}"] for w in room.wall_names]
+        return dr.concat(vals) if any(dr.grad_enabled(v) for v in vals) else mi.Float64(host.ravel())
+
+    p = {"source": point(SOURCES, source, room.sources), "receiver": point(RECEIVERS, receiver, room.receivers),
+         "absorption": per_wall("absorption", room.absorption()),
+         "scattering": per_wall("scattering", room.scattering())}
+    if room.box is not None:
+        v = params[DIMS]
+        p["dims"] = v if dr.grad_enabled(v) else _v3(room.box)
+    else:
+        p["vertices"] = params[VERTICES]
     return p
 
 
@@ -107,32 +144,14 @@ def host_values(room: Room, params: dict, user: dict | None = None, source: int 
                 np.asarray(room_vals[k], np.float64)).reshape(-1) for k in params if k in room_vals}
 
 
-def check_inputs(room: Room, params: dict, host: dict | None = None):
-    host = host_values(room, params) if host is None else host
-    for k in ("source", "receiver"):
-        if not np.all(np.isfinite(host[k])):
-            raise RoomError(f"{k} position {host[k].tolist()} contains NaN/Inf")
-    for k in ("absorption", "scattering"):
-        a = host[k]
-        if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
-            bad = a[~np.isfinite(a) | (a < 0) | (a > 1)]
-            raise RoomError(f"{k} coefficients must lie in [0, 1]; got {bad[:5].tolist()}")
-    if "dims" in params and room.box is not None:
-        L = host["dims"]
-        if not np.all(np.isfinite(L)) or np.any(L <= 0):
-            raise RoomError(f"room dimensions must be positive and finite, got {L.tolist()}")
-        for k in ("source", "receiver"):
-            p = host[k]
-            if np.any(p <= 0) or np.any(p >= L):
-                raise RoomError(f"{k} at {np.round(p, 4).tolist()} is outside the room [0, {np.round(L, 4).tolist()}]")
-    elif room.box is None:
-        from penumbra.scenes.room import point_inside
-        V = host["vertices"].reshape(-1, 3)
-        if not np.all(np.isfinite(V)):
-            raise RoomError("room vertex positions contain NaN/Inf")
-        for k in ("source", "receiver"):
-            if not point_inside(host[k], V, room.faces):
-                raise RoomError(f"{k} at {np.round(host[k], 4).tolist()} is outside the room")
+def check_inputs(room: Room, host: dict, source: int = 0, receiver: int = 0):
+    """Validate packed inputs (NumPy, see :func:`host_values`) by the rules of ``room.params``; a
+    violation raises :class:`RoomError` naming the input."""
+    from penumbra.scenes import ParameterError
+    try:
+        room.params.check_packed(host, source, receiver)
+    except ParameterError as e:
+        raise RoomError(str(e)) from None
 
 
 def _tail_options(room, tail):
@@ -149,7 +168,7 @@ def _tail_options(room, tail):
     return opts
 
 
-def simulate(room: Room, order: int = 10, conventions=None, params: dict | None = None, source: int = 0,
+def simulate(room: Room, order: int = 10, conventions=None, params=None, source: int = 0,
              receiver: int = 0, method: str = "auto", length: int | None = None, tail=None,
              synthesis: str = "gather", **kw) -> RIR:
     """Image-source RIR of ``room`` up to ``order`` reflections (see the module docstring).
@@ -165,10 +184,17 @@ def simulate(room: Room, order: int = 10, conventions=None, params: dict | None 
     conv = _conventions(conventions)
     if not (isinstance(order, (int, np.integer)) and order >= 0):
         raise ValueError(f"order must be a non-negative integer, got {order!r}")
-    p = default_params(room, source, receiver)
-    p.update(params or {})
-    host = host_values(room, p, params or {}, source, receiver)
-    check_inputs(room, p, host)
+    if params is None or not isinstance(params, dict):
+        if params is not None and params is not room.params:
+            raise ValueError("params must be the room's own parameters (room.params) or a dict of packed "
+                             "inputs (default_params)")
+        p = scene_inputs(room, room.params, source, receiver)
+        host = host_values(room, p, {}, source, receiver)   # assignments to room.params were validated
+    else:
+        p = default_params(room, source, receiver)
+        p.update(params)
+        host = host_values(room, p, params, source, receiver)
+        check_inputs(room, {k: host[k] for k in params if k in host}, source, receiver)
     fs, c = room.fs, room.c
     pos, hits, orders = find_paths(room, int(order), p, method, **kw)
     rcv = p["receiver"]

@@ -45,12 +45,12 @@ def load(args):
         except ValueError:
             kw["materials"] = args.material
     if path.lower().endswith(".json"):
-        room = R.load_room(path, receiver=args.receiver, src=args.source, **kw)
+        room = R.load_room(path, receiver=args.receiver, source=args.source, **kw)
     else:
         if args.source is None or args.receiver is None:
             raise ValueError("a Mitsuba scene room needs --source and --receiver")
         mats = kw.pop("materials", None)
-        room = R.load_room(path, receiver=args.receiver, src=args.source,
+        room = R.load_room(path, receiver=args.receiver, source=args.source,
                            **({"default_material": mats} if mats is not None else {}), **kw)
     return room
 

@@ -17,14 +17,13 @@ cubic pieces are computed (non-linearly, differentiably) by the tessellator. Col
 """
 from __future__ import annotations
 
-import difflib
-import fnmatch
 import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ParameterError, SceneError
+from ..errors import SceneError
+from ..parameters import ParameterInfo, ParameterSet
 
 JOINS = ("miter", "round", "bevel")
 CAPS = ("butt", "round", "square")
@@ -376,117 +375,82 @@ class VectorScene:
         return tuple(parts)
 
 
-class VectorParameters:
-    """Named parameters of a :class:`VectorScene` (same naming and validation as
-    :class:`scenes.ParameterMap`): ``params[name]`` is a NumPy copy, assignment is validated.
+#: geometry fields (changing them moves edges: their gradients need the boundary term)
+GEOMETRY_FIELDS = ("points", "center", "radius", "position", "size", "corner_radius", "arc_radii",
+                   "arc_rotation", "transform", "stroke_width")
+#: fields whose entries must be >= 0
+NONNEGATIVE_FIELDS = ("stroke_width", "radius", "size", "corner_radius", "arc_radii")
 
-    Names may be glob patterns in :meth:`pack` / :meth:`select` and in ``rasterize(params=...)``:
-    ``"*.points"`` addresses the concatenation of every path's points, in document order.
+
+class VectorParameters(ParameterSet):
+    """Named parameters of a :class:`VectorScene` (the :class:`scenes.parameters.ParameterSet`
+    protocol): ``params[name]`` is a NumPy copy, assignment is validated (shape, NaN/Inf, widths,
+    radii and sizes >= 0).
+
+    Names may be glob patterns in :meth:`pack` / :meth:`select` / :meth:`update` and in
+    ``rasterize(params=...)``: ``"*.points"`` addresses the concatenation of every path's points, in
+    document order.
     """
+
+    kind = "vector-scene"
 
     def __init__(self, scene: VectorScene):
         self.scene = scene
-        self._entries = {}   # name -> (obj, attr, key)
+        self._entries = {}   # name -> (obj, attr, kind, field, owner)
         for node, _ in scene.walk():
+            owner = type(node).__name__
             for key in node.param_fields():
                 name = f"{node.id}.{key}"
                 which, _, sub = key.partition(".")
                 if which in ("fill", "stroke") and sub:
                     if sub == "color":
-                        self._entries[name] = (node, which, None)
+                        self._entries[name] = (node, which, None, "color", owner)
                     else:
                         paint = getattr(node, which)
-                        self._entries[name] = (paint, paint._attr(sub), None)
+                        self._entries[name] = (paint, paint._attr(sub), None, sub, "Gradient")
                 elif isinstance(node, Shape) and key in node.geom:
-                    self._entries[name] = (node.geom, key, "dict")
+                    self._entries[name] = (node.geom, key, "dict", key, owner)
                 else:
-                    self._entries[name] = (node, key, None)
+                    self._entries[name] = (node, key, None, key, owner)
 
     def keys(self):
         return list(self._entries)
 
-    def __iter__(self):
-        return iter(self._entries)
-
-    def __len__(self):
-        return len(self._entries)
-
     def __contains__(self, name):
         return name in self._entries
 
-    def _check(self, name):
-        if name not in self._entries:
-            close = difflib.get_close_matches(str(name), self.keys(), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise ParameterError(f"unknown vector-scene parameter {name!r}{hint} (the scene has "
-                                 f"{len(self)} parameters; VectorParameters.describe() lists them)")
-
-    def _get_ref(self, name):
-        obj, attr, kind = self._entries[name]
+    def _read(self, name):
+        obj, attr, kind, _, _ = self._entries[name]
         return obj[attr] if kind == "dict" else getattr(obj, attr)
 
+    _get_ref = _read   # the stored array itself (read by the rasterizer's compiler)
+
     def __getitem__(self, name):
-        self._check(name)
-        return np.array(self._get_ref(name))
+        self.check_name(name)
+        return np.array(self._read(name))
 
     def shape_of(self, name):
-        self._check(name)
-        return np.shape(self._get_ref(name))
+        self.check_name(name)
+        return np.shape(self._read(name))
 
-    def select(self, pattern) -> list[str]:
-        """Names equal to ``pattern`` or matching it as a glob; ParameterError when none does."""
-        if pattern in self._entries:
-            return [pattern]
-        names = [n for n in self._entries if fnmatch.fnmatchcase(n, pattern)]
-        if not names:
-            self._check(pattern)
-        return names
+    def info(self, name) -> ParameterInfo:
+        self.check_name(name)
+        _, _, _, fld, owner = self._entries[name]
+        paint = owner == "Gradient" or fld == "color"      # paint coordinates and colours move no edge
+        return ParameterInfo(name, "ndarray", self.shape_of(name), differentiable=True,
+                             moves_geometry=fld in GEOMETRY_FIELDS and not paint, owner=owner,
+                             lower=0.0 if fld in NONNEGATIVE_FIELDS else None)
 
-    def validate(self, name, value) -> np.ndarray:
-        self._check(name)
-        want = self.shape_of(name)
-        a = np.asarray(value, dtype=np.float64)
-        if a.size != int(np.prod(want)):
-            raise ParameterError(f"parameter {name!r} expects shape {want}, got a value of shape {a.shape}")
-        a = a.reshape(want)
-        if not np.all(np.isfinite(a)):
-            raise ParameterError(f"parameter {name!r}: value contains NaN or Inf")
-        if name.endswith((".stroke_width", ".radius", ".size", ".corner_radius", ".arc_radii")) and np.any(a < 0):
-            raise ParameterError(f"parameter {name!r} must be >= 0, got {a.min():g}")
-        return a
-
-    def __setitem__(self, name, value):
-        a = self.validate(name, value)
-        obj, attr, kind = self._entries[name]
+    def _write(self, name, value):
+        obj, attr, kind, _, _ = self._entries[name]
         if kind == "dict":
-            obj[attr] = a
+            obj[attr] = value
         else:
-            setattr(obj, attr, a)
+            setattr(obj, attr, value)
 
-    def update(self, values: dict):
-        """Set several parameters; keys may be glob patterns (values are split in name order)."""
-        for pattern, v in values.items():
-            names = self.select(pattern)
-            flat = np.asarray(v, dtype=np.float64).reshape(-1)
-            sizes = [int(np.prod(self.shape_of(n))) for n in names]
-            if flat.size != sum(sizes):
-                raise ParameterError(f"parameters {pattern!r} ({len(names)} names) need {sum(sizes)} values, "
-                                     f"got {flat.size}")
-            for n, chunk in zip(names, np.split(flat, np.cumsum(sizes)[:-1])):
-                self[n] = chunk
-        return self
-
-    def pack(self, pattern) -> np.ndarray:
-        """The flat concatenation of the parameters matching ``pattern``."""
-        return np.concatenate([self[n].reshape(-1) for n in self.select(pattern)])
-
-    def snapshot(self):
-        return {k: self[k] for k in self.keys()}
-
-    def describe(self) -> str:
-        rows = [(k, "x".join(map(str, self.shape_of(k))) or "scalar") for k in self.keys()]
-        w = max([len(r[0]) for r in rows] + [4])
-        return "\n".join(f"{a.ljust(w)}  {b}" for a, b in rows)
+    def snapshot(self, names=None):
+        """NumPy copies of every parameter (or of ``names``; glob patterns allowed)."""
+        return super().snapshot(self.keys() if names is None else names)
 
 
 # --- convenience constructors ------------------------------------------------------------------

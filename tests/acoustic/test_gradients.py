@@ -105,7 +105,7 @@ def test_banded_absorption_gradient_through_filter_bank():
 @pytest.mark.parametrize("mode", ["reverse", "forward"])
 def test_wall_vertex_gradient_polyhedral(mode):
     box = _room(FLAT)
-    poly = R.load_room((box.vertices, box.faces), src=SRC, receiver=RCV, fs=FS,
+    poly = R.load_room((box.vertices, box.faces), source=SRC, receiver=RCV, fs=FS,
                        materials={f"room.{w}": 0.0 for w in range(6)})
     # material per wall in the polyhedral room: match the shoebox walls by plane
     planes = poly.wall_triangles()

@@ -15,7 +15,7 @@ SRC, RCV = [1.0, 1.0, 1.2], [1.5, 5.0, 1.5]
 def _box_pair():
     dims, s, r = [6.0, 4.0, 3.0], [1.1, 1.3, 1.2], [4.3, 2.9, 1.7]
     box = R.shoebox(dims, s, r, materials=0.2)
-    poly = R.load_room((box.vertices, box.faces), src=s, receiver=r, materials=0.2)
+    poly = R.load_room((box.vertices, box.faces), source=s, receiver=r, materials=0.2)
     return box, poly
 
 
@@ -116,7 +116,7 @@ def test_non_prism_room_uses_rays():
     room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
     V = room.vertices.copy()
     V[(V[:, 2] > 1) & (V[:, 0] > 4), 2] = 3.5
-    sloped = R.load_room((V, room.faces), src=SRC, receiver=RCV, materials=0.2)
+    sloped = R.load_room((V, room.faces), source=SRC, receiver=RCV, materials=0.2)
     with pytest.raises(ValueError, match="prism"):
         polyhedral.find_paths(sloped, 2, default_params(sloped), search="beams")
     a = simulate(sloped, 4)
@@ -177,7 +177,7 @@ def test_prism_with_pillar_equals_exhaustive_search():
         o0, o1, i0, i1 = i, j, 4 + i, 4 + j
         F += [[o0, i1, o1], [o0, i0, i1], [8 + o0, 8 + o1, 8 + i1], [8 + o0, 8 + i1, 8 + i0],   # floor, ceiling
               [o0, o1, 8 + o1], [o0, 8 + o1, 8 + o0], [i0, 8 + i1, i1], [i0, 8 + i0, 8 + i1]]    # walls, pillar
-    room = R.load_room((V, np.array(F)), src=[1.13, 0.97, 1.2], receiver=[5.07, 4.21, 1.6], materials=0.2)
+    room = R.load_room((V, np.array(F)), source=[1.13, 0.97, 1.2], receiver=[5.07, 4.21, 1.6], materials=0.2)
     with pytest.raises(ValueError, match="no valid path"):
         simulate(room, 0)                      # the pillar blocks the direct path
     a = simulate(room, 4)
