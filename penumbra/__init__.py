@@ -40,6 +40,7 @@ _LAZY = {
     # scene layer
     "load_scene": "penumbra.scenes:load_scene",
     "ParameterMap": "penumbra.scenes:ParameterMap",
+    "ParameterSet": "penumbra.scenes:ParameterSet",
     "ParameterError": "penumbra.scenes:ParameterError",
     "SceneError": "penumbra.scenes:SceneError",
     "load_mesh": "penumbra.scenes:load_mesh",
@@ -69,6 +70,7 @@ _LAZY = {
     "rir": "penumbra.integrators.acoustic:rir",
     "acoustics": "penumbra.integrators.acoustic",
     "room_metrics": "penumbra.integrators.acoustic.metrics",
+    "RoomParameters": "penumbra.scenes.room_parameters:RoomParameters",
     "register_acoustic_parameters": "penumbra.scenes.room:register_acoustic_parameters",
 }
 

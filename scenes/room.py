@@ -487,10 +487,10 @@ def load_room(path, *legacy, source=None, receiver=None, materials=None, default
         if len(legacy) > 1:
             src = legacy[1]
     if src is not None:
-        warnings.warn("load_room(src=...) is deprecated; the sound source is load_room(path, source=...)",
-                      DeprecationWarning, stacklevel=2)
         if source is not None:
             raise TypeError("load_room: give the sound source once, as source=... (src= is its deprecated name)")
+        warnings.warn("load_room(src=...) is deprecated; the sound source is load_room(path, source=...)",
+                      DeprecationWarning, stacklevel=2)
         source = src
     import mitsuba as mi
     from penumbra.renderer import ensure_variant
