@@ -158,7 +158,8 @@ class RoomParameters(ParameterSet):
         """Validate the acoustic integrator's packed inputs given as NumPy arrays (keys ``source``,
         ``receiver`` (3,), ``absorption``, ``scattering`` (W * 7), ``dims`` (3,) or ``vertices``
         (3 V,); missing keys keep the room's values) by the same rules as assignments, positions
-        checked against the packed geometry."""
+        checked against the packed geometry. Values equal to the room's own (validated when set) are
+        not checked again."""
         room = self.room
         for field in MATERIAL_FIELDS:
             if field in host:
@@ -166,13 +167,18 @@ class RoomParameters(ParameterSet):
                 if vals.size != 7 * room.n_walls:
                     raise ParameterError(f"{field}: expected {7 * room.n_walls} values (7 octave bands for "
                                          f"each of the {room.n_walls} walls), got {vals.size}")
+                own = getattr(room, field)().reshape(-1)
                 for w, wall in enumerate(room.wall_names):
-                    self.validate(f"{wall}.{field}", vals[7 * w:7 * w + 7])
+                    if not np.array_equal(vals[7 * w:7 * w + 7], own[7 * w:7 * w + 7]):
+                        self.validate(f"{wall}.{field}", vals[7 * w:7 * w + 7])
         geometry = dict(box=room.box) if room.box is not None else dict(vertices=room.vertices, faces=room.faces)
-        if "dims" in host and room.box is not None:
+        moved = False
+        if "dims" in host and room.box is not None and not np.array_equal(host["dims"], room.box):
+            moved = True
             self.validate(DIMS, host["dims"], check_scene=False)
             geometry = dict(box=np.asarray(host["dims"], np.float64).reshape(3))
-        if "vertices" in host and room.box is None:
+        if "vertices" in host and room.box is None and not np.array_equal(host["vertices"], room.vertices.reshape(-1)):
+            moved = True
             self.validate(VERTICES, host["vertices"], check_scene=False)
             geometry = dict(vertices=np.asarray(host["vertices"], np.float64).reshape(-1, 3), faces=room.faces)
         for key, name, index, rows in (("source", SOURCES, source, room.sources),
@@ -181,6 +187,8 @@ class RoomParameters(ParameterSet):
             pts = np.array(rows)
             if p.size != 3:
                 raise ParameterError(f"{key}: expected a 3D position, got {p.size} values")
+            if not moved and np.array_equal(p, rows[index]):
+                continue
             pts[index] = p
             self.validate(name, pts, check_scene=False)
             if len(outside_rows(p, **geometry)):
