@@ -32,6 +32,7 @@ from penumbra.renderer.arrays import to_numpy
 
 from .errors import ParameterError
 from .parameters import ParameterInfo, ParameterSet, shape_of
+from .room import point_inside
 
 MATERIAL_FIELDS = ("absorption", "scattering")
 SOURCES, RECEIVERS = "acoustic.sources", "acoustic.receivers"
@@ -48,7 +49,6 @@ def _mi():
 def outside_rows(points: np.ndarray, box=None, vertices=None, faces=None) -> np.ndarray:
     """Indices of the rows of ``points`` (N, 3) that are not strictly inside the room: the box
     ``(0, Lx) x (0, Ly) x (0, Lz)`` when ``box`` is given, else the closed mesh (ray parity)."""
-    from .room import point_inside
     pts = np.asarray(points, np.float64).reshape(-1, 3)
     if box is not None:
         L = np.asarray(box, np.float64).reshape(3)

@@ -33,7 +33,8 @@ import math
 import drjit as dr
 import numpy as np
 
-from penumbra.scenes.room import BANDS_HZ, Room, RoomError
+from penumbra.scenes.room import Room, RoomError
+from penumbra.scenes.room_parameters import DIMS, RECEIVERS, SOURCES, VERTICES
 
 from . import filterbank, shoebox as _shoebox, tail as _tail
 from .bands import band_values, log_reflection
@@ -88,7 +89,6 @@ def scene_inputs(room: Room, params, source: int = 0, receiver: int = 0) -> dict
     where the caller enabled gradients on a parameter, the packed value is built from it by Dr.Jit
     operations (gather, concatenation), so gradients flow back to it; elsewhere a constant from the
     room's NumPy values (which ``params`` keeps equal to its own)."""
-    from penumbra.scenes.room_parameters import DIMS, RECEIVERS, SOURCES, VERTICES
     mi = _mi()
 
     def point(name, index, rows):
