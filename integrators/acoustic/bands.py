@@ -23,9 +23,9 @@ def band_values(v, W, B, mi, host=None):
         if b < 7:
             cols.append([dr.gather(mi.Float64, v, mi.UInt32(w * 7 + b)) for w in range(W)])
         else:
-            cols.append([dr.clip(dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 6)) + (b - 6) * (
-                dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 6)) - dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 5))), 0.0, 1.0)
-                for w in range(W)])
+            last = [dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 6)) for w in range(W)]
+            prev = [dr.gather(mi.Float64, v, mi.UInt32(w * 7 + 5)) for w in range(W)]
+            cols.append([dr.clip(last[w] + (b - 6) * (last[w] - prev[w]), 0.0, 1.0) for w in range(W)])
     return cols
 
 
