@@ -26,6 +26,8 @@ import warnings
 
 import numpy as np
 
+from penumbra.renderer import checks
+
 from .errors import SceneError
 
 BANDS_HZ = np.array([125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0])
@@ -369,6 +371,12 @@ def _materials_for(names, materials, default):
 
 
 def _medium(temperature, humidity, c):
+    """The propagation medium's keyword arguments of :class:`Room`, range-checked."""
+    humidity = checks.number("humidity (relative, %)", humidity, 0.0, 100.0)
+    if temperature is not None:
+        temperature = checks.number("temperature (deg C)", temperature, -273.15, open_lo=True)
+    if c is not None:
+        c = checks.positive("speed of sound c (m/s)", c)
     if c is None:
         c = speed_of_sound(temperature, humidity) if temperature is not None else 343.0
     return dict(c=float(c), temperature=20.0 if temperature is None else float(temperature),
@@ -399,7 +407,8 @@ def shoebox(dims, source, receiver, materials="hard_surface", fs: int = 16000, c
         F += [[a, b, cc], [a, cc, d]]
         fw += [w, w]
     return Room(V, np.array(F), np.array(fw), list(SHOEBOX_WALLS), _materials_for(SHOEBOX_WALLS, materials, "hard_surface"),
-                source, receiver, fs=int(fs), air_absorption=air_absorption, box=L, **_medium(temperature, humidity, c))
+                source, receiver, fs=checks.integer("sampling rate fs", fs, lo=1), air_absorption=air_absorption,
+                box=L, **_medium(temperature, humidity, c))
 
 
 def extruded_room(floor, height, source, receiver, materials="hard_surface", fs: int = 16000, c=None,
@@ -426,7 +435,8 @@ def extruded_room(floor, height, source, receiver, materials="hard_surface", fs:
     F += [[n + t[0], n + t[1], n + t[2]] for t in tri]
     fw += [n + 1] * len(tri)
     return Room(V, np.array(F), np.array(fw), names, _materials_for(names, materials, "hard_surface"),
-                source, receiver, fs=int(fs), air_absorption=air_absorption, **_medium(temperature, humidity, c))
+                source, receiver, fs=checks.integer("sampling rate fs", fs, lo=1), air_absorption=air_absorption,
+                **_medium(temperature, humidity, c))
 
 
 def _triangulate(P):
@@ -492,38 +502,59 @@ def load_room(path, *legacy, source=None, receiver=None, materials=None, default
         warnings.warn("load_room(src=...) is deprecated; the sound source is load_room(path, source=...)",
                       DeprecationWarning, stacklevel=2)
         source = src
-    import mitsuba as mi
-    from penumbra.renderer import ensure_variant
     kw = dict(fs=fs, c=c, temperature=temperature, humidity=humidity, air_absorption=air_absorption)
     if isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(".json"):
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"room file not found: {path}")
-        with open(path) as f:
-            desc = json.load(f)
-        source = desc.get("source") if source is None else source
-        receiver = desc.get("receiver") if receiver is None else receiver
-        mats = desc.get("materials", default_material) if materials is None else materials
-        for k in ("fs", "temperature", "humidity", "air_absorption", "c"):
-            if kw[k] is None and k in desc:
-                kw[k] = desc[k]
-        if source is None or receiver is None:
-            raise RoomError(f"{path}: the room needs a 'source' and a 'receiver' position")
-        kw = _defaults(kw)
-        if "shoebox" in desc:
-            return shoebox(desc["shoebox"], source, receiver, materials=mats, **kw)
-        if "floor" in desc:
-            return extruded_room(desc["floor"], desc["height"], source, receiver, materials=mats, **kw)
-        if "scene" in desc:
-            scene_path = os.path.join(os.path.dirname(os.path.abspath(path)), desc["scene"])
-            return load_room(scene_path, source=source, receiver=receiver,
-                             materials=mats if isinstance(mats, dict) else None,
-                             default_material=mats if not isinstance(mats, dict) else default_material, **kw)
-        raise RoomError(f"{path}: expected one of 'shoebox', 'floor' (+ 'height') or 'scene'")
+        try:
+            with open(path) as f:
+                desc = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise RoomError(f"room file {path} is not valid JSON: {e}") from None
+        if not isinstance(desc, dict):
+            raise RoomError(f"room file {path} must hold a JSON object, got {type(desc).__name__}")
+        try:
+            return _room_from_description(path, desc, source, receiver, materials, default_material, kw)
+        except (RoomError, ValueError, TypeError) as e:
+            if path in str(e):
+                raise
+            raise RoomError(f"room file {path}: {e}") from e
     kw = _defaults(kw)
     if source is None or receiver is None:
         raise RoomError("load_room needs the sound source position (source=...) and the receiver position "
                         "(receiver=...)")
+    return _room_from_geometry(path, source, receiver, materials, default_material, kw)
+
+
+def _room_from_description(path, desc, source, receiver, materials, default_material, kw):
+    """The room of a parsed JSON room description ``desc`` (see :func:`load_room`)."""
+    source = desc.get("source") if source is None else source
+    receiver = desc.get("receiver") if receiver is None else receiver
+    mats = desc.get("materials", default_material) if materials is None else materials
+    for k in ("fs", "temperature", "humidity", "air_absorption", "c"):
+        if kw[k] is None and k in desc:
+            kw[k] = desc[k]
+    if source is None or receiver is None:
+        raise RoomError(f"{path}: the room needs a 'source' and a 'receiver' position")
+    kw = _defaults(kw)
+    if "shoebox" in desc:
+        return shoebox(desc["shoebox"], source, receiver, materials=mats, **kw)
+    if "floor" in desc:
+        return extruded_room(desc["floor"], desc["height"], source, receiver, materials=mats, **kw)
+    if "scene" in desc:
+        scene_path = os.path.join(os.path.dirname(os.path.abspath(path)), desc["scene"])
+        return load_room(scene_path, source=source, receiver=receiver,
+                         materials=mats if isinstance(mats, dict) else None,
+                         default_material=mats if not isinstance(mats, dict) else default_material, **kw)
+    raise RoomError(f"{path}: expected one of 'shoebox', 'floor' (+ 'height') or 'scene'")
+
+
+def _room_from_geometry(path, source, receiver, materials, default_material, kw):
+    """The room bounded by the meshes of ``path`` (a Mitsuba scene, file or dict, or a
+    ``(vertices, faces)`` pair; see :func:`load_room`)."""
+    import mitsuba as mi
+    from penumbra.renderer import ensure_variant
     pieces = []  # (shape id, V, F)
     if isinstance(path, tuple) and len(path) == 2:
         pieces.append(("room", np.asarray(path[0], np.float64), np.asarray(path[1], np.int64)))
@@ -561,7 +592,8 @@ def load_room(path, *legacy, source=None, receiver=None, materials=None, default
         mats = [material(materials.get(n, materials.get(o, default_material)), name=n) for n, o in zip(names, owner)]
     else:
         mats = [material(default_material if materials is None else materials) for _ in names]
-    return Room(V, F, np.concatenate(fw), names, mats, source, receiver, fs=int(kw["fs"]),
+    return Room(V, F, np.concatenate(fw), names, mats, source, receiver,
+                fs=checks.integer("sampling rate fs", kw["fs"], lo=1),
                 air_absorption=kw["air_absorption"], **_medium(kw["temperature"], kw["humidity"], kw["c"]))
 
 

@@ -1,6 +1,7 @@
 """Bad inputs get a clear error naming the input, before any kernel runs: one case per rule of the
 shared checks (penumbra.renderer.checks / memory), the scene loader, pn.render, the optimizer and its
 checkpoints, the acoustic metrics and the CLI parsers."""
+import json
 import os
 import re
 
@@ -214,3 +215,40 @@ def test_rasterize_arguments(kwargs, error, match):
     scene = pn.load_svg(asset("svg", "shapes.svg"))
     with pytest.raises(error, match=match):
         pn.rasterize(scene, **kwargs)
+
+
+@pytest.mark.parametrize("room, match", [
+    ({"shoebox": [5, 4, 3], "source": [1, 1, 1], "receiver": [2, 2, 2], "humidity": float("nan")},
+     r"room file .*: humidity \(relative, %\) must be finite, got nan"),
+    ({"shoebox": [5, 4, 3], "source": [1, 1, 1], "receiver": [2, 2, 2], "humidity": -5},
+     r"humidity \(relative, %\) must be in \[0, 100\], got -5"),
+    ({"shoebox": [5, 4, 3], "source": [1, 1, 1], "receiver": [2, 2, 2], "fs": 8000.5},
+     "sampling rate fs must be an integer, got 8000.5"),
+    ({"shoebox": [5, 4], "source": [1, 1, 1], "receiver": [2, 2, 2]},
+     r"room file .*: shoebox dimensions must be 3 positive finite lengths"),
+    ([1, 2, 3], "must hold a JSON object, got list"),
+], ids=["humidity-nan", "humidity-negative", "fs-fraction", "shoebox-2d", "not-an-object"])
+def test_room_files_name_the_file(tmp_path, room, match):
+    path = tmp_path / "room.json"
+    path.write_text(json.dumps(room))
+    with pytest.raises(pn.SceneError, match=match):
+        pn.load_room(path)
+
+
+def test_room_file_that_is_not_json(tmp_path):
+    path = tmp_path / "room.json"
+    path.write_bytes(b"\xff\xfe{")
+    with pytest.raises(pn.SceneError, match=f"room file {path} is not valid JSON"):
+        pn.load_room(path)
+
+
+def test_rir_memory_guard(monkeypatch):
+    from penumbra.integrators.acoustic.rir import lattice_size
+    from penumbra.integrators.acoustic.shoebox import lattice
+    assert [lattice_size(n) for n in (0, 1, 3, 10)] == [len(lattice(n)) for n in (0, 1, 3, 10)]
+    monkeypatch.setenv("PENUMBRA_MEMORY_LIMIT", "100M")
+    room = pn.shoebox([7, 5, 3.2], [1, 1, 1], [2, 2, 2])
+    with pytest.raises(memory.MemoryLimitError, match=r"simulate\(order=200\) of a shoebox \(10746401 image sources\)"):
+        pn.rir(room, order=200)
+    with pytest.raises(memory.MemoryLimitError, match=r"impulse response .* reduce the order, the room size or fs"):
+        pn.rir(pn.shoebox([100000, 5, 3.2], [1, 1, 1], [2, 2, 2]), order=10)

@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytest.importorskip("hypothesis", reason="property-based fuzzing needs Hypothesis (the test extra)")
 
 
-@pytest.mark.parametrize("loader", ["ply", "obj", "xml", "svg"])
+@pytest.mark.parametrize("loader", ["ply", "obj", "xml", "svg", "room"])
 def test_loader_never_crashes(loader):
     out = subprocess.run([sys.executable, "-m", "tests.fuzz.loaders", loader], cwd=ROOT, capture_output=True,
                          text=True, timeout=600, env={**os.environ, "PENUMBRA_FUZZ_EXAMPLES": "25"})

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from penumbra.scenes.errors import ParameterError
-from penumbra.scenes.vector.model import IDENTITY, Gradient, Shape, VectorScene
+from penumbra.scenes.vector.model import IDENTITY, NONNEGATIVE_FIELDS, Gradient, Shape, VectorScene
 
 from .affine import compose
 
@@ -93,7 +93,7 @@ def compile_scene(scene: VectorScene) -> Compiled:
     params = scene.params
     values, slots, off = [], {}, 0
     for name in params.keys():
-        v = np.asarray(params._get_ref(name), dtype=np.float64)
+        v = np.asarray(params.stored(name), dtype=np.float64)
         slots[name] = (off, v.shape)
         values.append(v.reshape(-1))
         off += v.size
@@ -167,7 +167,7 @@ def _paint_record(paint, prefix, slots) -> Paint:
                  r=slots[f"{prefix}.radius"][0], **common)
 
 
-NONNEGATIVE = (".stroke_width", ".radius", ".size", ".corner_radius", ".arc_radii")
+NONNEGATIVE = tuple("." + name for name in NONNEGATIVE_FIELDS)   # parameter-name suffixes
 
 
 def override_indices(comp: Compiled, scene: VectorScene, pattern: str):

@@ -423,7 +423,10 @@ class VectorParameters(ParameterSet):
         obj, attr, kind, _, _ = self._entries[name]
         return obj[attr] if kind == "dict" else getattr(obj, attr)
 
-    _get_ref = _read   # the stored array itself (read by the rasterizer's compiler)
+    def stored(self, name):
+        """The stored array itself, without a copy (read by the rasterizer's compiler)."""
+        self.check_name(name)
+        return self._read(name)
 
     def __getitem__(self, name):
         self.check_name(name)
