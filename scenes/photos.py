@@ -17,9 +17,10 @@
 
 **Films**: :func:`film_image` resamples a photo (or mask) onto the film of
 :func:`~scenes.view_sensor.film_map`, undistorting it on the way: each film pixel averages
-``n x n`` sub-samples (n = ceil of the photo pixels per film pixel), each read from the photo by
-bilinear interpolation at ``photo_pixels(film_to_photo(.))`` (:mod:`~scenes.undistort`). A mask
-becomes a coverage fraction in [0, 1] on the film.
+``n x n`` sub-samples spread evenly over it, each read from the photo by bilinear interpolation
+(a tent 2 photo pixels wide) at ``photo_pixels(film_to_photo(.))`` (:mod:`~scenes.undistort`);
+n = ceil(photo pixels per film pixel / 2), so sub-samples lie at most 2 photo pixels apart and every
+photo pixel under the film pixel contributes. A mask becomes a coverage fraction in [0, 1].
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def photo_mask(colour: np.ndarray, alpha, spec: str, name: str, path: str = "") 
 def film_image(image: np.ndarray, view: CalibratedView, film: FilmMap, supersample: int | None = None) -> np.ndarray:
     """Photo (or mask) ``image`` of ``view`` resampled, undistorted, onto ``film`` (float32,
     (H, W) or (H, W, C)); film pixels seeing outside the photo are 0."""
-    n = supersample or max(1, math.ceil(max(1.0 / film.scale_x, 1.0 / film.scale_y) - 1e-9))
+    n = supersample or max(1, math.ceil(0.5 * max(1.0 / film.scale_x, 1.0 / film.scale_y) - 1e-9))
     offsets = (np.arange(n) + 0.5) / n
     y = (np.arange(film.height)[:, None] + offsets[None, :]).ravel()
     x = (np.arange(film.width)[:, None] + offsets[None, :]).ravel()

@@ -9,6 +9,7 @@ from penumbra.scenes.image_files import read_image
 from penumbra.scenes.photos import border_mask, film_image, parse_mask_option, photo_mask
 from penumbra.scenes.undistort import undistort_image, undistort_normalized, undistort_points
 from penumbra.scenes.view_sensor import film_map
+from tests.conftest import shared_data
 
 W, H = 160, 120
 K = np.array([[150.0, 0.0, 83.4], [0.0, 140.0, 56.2], [0.0, 0.0, 1.0]])
@@ -139,3 +140,51 @@ def test_unreadable_image(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(PhotoError, match="cannot read image .*bad.png"):
         read_image(str(tmp_path / "bad.png"))
+
+
+def test_load_photo_set(tmp_path):
+    """Two photos with alpha and a COLMAP model: sensors, linear images, coverage, the held-out split."""
+    from penumbra.scenes.errors import CalibrationError
+    from penumbra.scenes.photo_set import held_out_indices, load_photo_set
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "cameras.txt").write_text(f"1 SIMPLE_RADIAL {W} {H} 150 80 60 -0.1\n")
+    (tmp_path / "model" / "images.txt").write_text("1 1 0 0 0 0 0 2 1 a.png\n\n2 1 0 0 0 0 0 3 1 b.png\n\n")
+    rgba = np.zeros((H, W, 4), np.uint8)
+    rgba[disk(), :] = 255
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rgba).save(photos / name)
+    views = load_photo_set(str(photos), str(tmp_path / "model"), 40, mask="alpha", held_out="every:2")
+    assert [pv.held_out for pv in views] == [False, True]
+    pv = views[0]
+    assert pv.image.shape == (30, 40, 3) and pv.mask.shape == (30, 40) and pv.sensor["type"] == "perspective"
+    assert 0.5 < pv.mask.sum() / (np.pi * 25 ** 2 / 16) < 1.5 and np.allclose(pv.image.max(), 1.0, atol=1e-3)
+    assert held_out_indices("names:b.png", ["a.png", "b.png"]) == {1}
+    with pytest.raises(PhotoError, match="held_out option 'every:1'"):
+        load_photo_set(str(photos), str(tmp_path / "model"), 40, held_out="every:1")
+    Image.fromarray(np.zeros((H, W, 4), np.uint8)).save(photos / "b.png")
+    with pytest.raises(PhotoError, match=r"b.png: the mask \(alpha\) is empty"):
+        load_photo_set(str(photos), str(tmp_path / "model"), 40)
+    (photos / "b.png").unlink()
+    with pytest.raises(CalibrationError, match=r"model does not match the photos .*\['b.png'\]"):
+        load_photo_set(str(photos), str(tmp_path / "model"), 40)
+
+
+@pytest.mark.skipif(shared_data("middlebury", "templeSparseRing") is None, reason="Middlebury data not found")
+def test_temple_photo_set():
+    """The real temple set: 16 views, the odd ones held out, 95% of each mask inside the rectangle
+    around the projected bounding box (the threshold also picks up a few bright background specks)."""
+    from penumbra.scenes.photo_set import load_photo_set
+    data = shared_data("middlebury", "templeSparseRing")
+    views = load_photo_set(data, f"{data}/templeSR_par.txt", 64, mask="threshold:0.2", held_out="every:2")
+    assert len(views) == 16 and sum(pv.held_out for pv in views) == 8 and views[1].held_out
+    bbox = np.array([[-0.073568, 0.021728, -0.012445], [0.028855, 0.181892, 0.062736]])
+    X = np.array([[bbox[i, 0], bbox[j, 1], bbox[k, 2]] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+    for pv in views:
+        fm = film_map(pv.view, 64)
+        corners = fm.photo_to_film(pv.view.project(X))
+        yy, xx = np.nonzero(pv.mask > 0.5)
+        assert pv.mask.shape == (fm.height, 64) and len(xx) > 50
+        (x0, y0), (x1, y1) = corners.min(axis=0) - 1, corners.max(axis=0) + 1
+        assert np.mean((xx + 0.5 > x0) & (xx + 0.5 < x1) & (yy + 0.5 > y0) & (yy + 0.5 < y1)) > 0.95
