@@ -134,6 +134,7 @@ def check_views(views, poses, names, Ks=None):
         inside = np.all((expected > 0) & (expected < [fm.width, fm.height]), axis=1)
         assert np.all(np.isnan(got[~inside])) and np.isnan(got[inside]).sum() <= 2, (v.name, got, expected)
         err = np.nanmax(np.abs(got - expected)[inside])
+        print(f"{v.name}: max reprojection error {err:.2e} px")
         assert err < 0.05, (v.name, err)
 
 
@@ -225,6 +226,7 @@ def test_middlebury_temple_sensors():
     for v in views:
         expected = film_map(v, 640).photo_to_film(v.project(X))
         err = np.abs(mitsuba_pixels(v, X, 640) - expected).max()
+        print(f"{v.name}: max reprojection error {err:.2e} px")
         assert err < 0.05, (v.name, err)
 
 
