@@ -45,7 +45,7 @@ def read_image(path: str) -> tuple[np.ndarray, np.ndarray | None]:
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16B", "I"):
-                a = np.asarray(im, np.float32) / (65535.0 if mode != "I" else max(1.0, float(np.max(im))))
+                a = np.asarray(im, np.float32) / 65535.0  # 16-bit grey (PIL opens 16-bit PNGs as I or I;16)
                 return np.repeat(a[..., None], 3, axis=2), None
             has_alpha = "A" in im.getbands() or (mode == "P" and "transparency" in im.info)
             rgba = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), np.float32) / 255.0

@@ -3,7 +3,8 @@
 Intrinsics are read at the top level and may be overridden per frame: ``fl_x`` / ``fl_y`` (pixels)
 or ``camera_angle_x`` / ``camera_angle_y`` (radians, full angle across the width / height), ``cx``
 / ``cy`` (default: the image centre), ``w`` / ``h`` (default: the image file's size), and the
-distortion ``k1 k2 p1 p2`` (``k3``, ``k4`` must be 0; fisheye models are rejected). A missing
+distortion ``k1 k2 p1 p2`` (``k3``, ``k4`` must be 0; a ``camera_model`` other than a pinhole or OPENCV one, e.g. fisheye, is
+rejected). A missing
 ``fl_y`` equals ``fl_x``. The principal point follows instant-ngp's and nerfstudio's convention (pixel
 origin at the top-left corner of the image, pixel centres at +0.5), so 0.5 is subtracted for
 :mod:`~scenes.calibrated_view`.
@@ -71,7 +72,7 @@ def frame_intrinsics(entry: dict, base: dict, folder: str, name: str, where: str
     except (TypeError, ValueError) as e:
         raise CalibrationError(f"{where}: malformed intrinsics ({e})") from None
     model = str(get("camera_model") or "OPENCV")
-    if "FISHEYE" in model.upper() or extra:
+    if model.upper() not in ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL") or extra:
         raise CalibrationError(f"{where}: unsupported camera model {model!r} {extra or ''}; supported: pinhole with "
                                f"k1, k2, p1, p2")
     K = np.array([[fx, 0.0, cx - 0.5], [0.0, fy, cy - 0.5], [0.0, 0.0, 1.0]])

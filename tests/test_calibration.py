@@ -290,6 +290,11 @@ def test_format_errors(tmp_path):
                                      '[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}]}')
     with pytest.raises(CalibrationError, match=r"frames\[0\] \('a.png'\): no focal length"):
         read_calibration(str(tmp_path / "t.json"))
+    (tmp_path / "t.json").write_text('{"fl_x": 9, "w": 4, "h": 4, "camera_model": "OPENCV_FISHEYE", "frames": [{'
+                                     '"file_path": "a.png", "transform_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], '
+                                     '[0, 0, 1, 0], [0, 0, 0, 1]]}]}')
+    with pytest.raises(CalibrationError, match=r"frames\[0\] \('a.png'\): unsupported camera model 'OPENCV_FISHEYE'"):
+        read_calibration(str(tmp_path / "t.json"))
     (tmp_path / "t_par.txt").write_text("3\na.png " + " ".join(["1"] * 21) + "\n")
     with pytest.raises(CalibrationError, match="announces 3 images, the file has 1 lines"):
         read_calibration(str(tmp_path / "t_par.txt"))
