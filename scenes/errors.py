@@ -10,3 +10,12 @@ class ParameterError(KeyError):
 
     def __str__(self):  # KeyError would print the repr of the message
         return str(self.args[0]) if self.args else ""
+
+
+class CalibrationError(SceneError):
+    """A camera calibration file is malformed, uses an unsupported camera model, or does not match
+    the photographs it describes."""
+
+
+class PhotoError(SceneError):
+    """A photograph or mask could not be read, or does not match its calibration."""

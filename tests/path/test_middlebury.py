@@ -20,6 +20,7 @@ import os
 import numpy as np
 import pytest
 
+from penumbra.scenes.middlebury import read_middlebury
 from tests.conftest import shared_data
 
 DATA = shared_data("middlebury", "templeSparseRing")
@@ -31,14 +32,8 @@ THRESHOLD = 0.2  # sRGB level of the brightest channel separating the temple fro
 
 
 def read_calibration(path):
-    """[(image name, K (3, 3), R (3, 3), t (3,))] from ``templeSR_par.txt``."""
-    with open(path) as f:
-        n = int(f.readline())
-        rows = [line.split() for line in f if line.strip()]
-    if len(rows) != n or any(len(r) != 22 for r in rows):
-        raise ValueError(f"{path}: expected {n} lines of 'name k11..k33 r11..r33 t1 t2 t3'")
-    return [(r[0], np.array(r[1:10], float).reshape(3, 3), np.array(r[10:19], float).reshape(3, 3),
-             np.array(r[19:22], float)) for r in rows]
+    """[(image name, K (3, 3), R (3, 3), t (3,))] from ``templeSR_par.txt`` (scenes.middlebury)."""
+    return [(v.name, v.K, v.R, v.t) for v in read_middlebury(path, image_size=(PHOTO_W, PHOTO_H))]
 
 
 def source_window(K, width: int, height: int):
