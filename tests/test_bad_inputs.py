@@ -248,7 +248,7 @@ def test_rir_memory_guard(monkeypatch):
     assert [lattice_size(n) for n in (0, 1, 3, 10)] == [len(lattice(n)) for n in (0, 1, 3, 10)]
     monkeypatch.setenv("PENUMBRA_MEMORY_LIMIT", "100M")
     room = pn.shoebox([7, 5, 3.2], [1, 1, 1], [2, 2, 2])
-    with pytest.raises(memory.MemoryLimitError, match=r"simulate\(order=200\) of a shoebox \(10746401 image sources\)"):
+    with pytest.raises(memory.MemoryLimitError, match=r"simulate\(order=200\) of a shoebox \(10747201 image sources\)"):
         pn.rir(room, order=200)
     with pytest.raises(memory.MemoryLimitError, match=r"impulse response .* reduce the order, the room size or fs"):
         pn.rir(pn.shoebox([100000, 5, 3.2], [1, 1, 1], [2, 2, 2]), order=10)
