@@ -69,7 +69,8 @@ class CalibratedView:
         if int(self.width) <= 0 or int(self.height) <= 0:
             raise CalibrationError(f"{where}: image size must be positive, got {self.width} x {self.height}")
         if self.model not in CAMERA_MODELS:
-            raise CalibrationError(f"{where}: unknown camera model {self.model!r}; supported: {', '.join(CAMERA_MODELS)}")
+            raise CalibrationError(f"{where}: unknown camera model {self.model!r}; "
+                                   f"supported: {', '.join(CAMERA_MODELS)}")
         d = tuple(float(c) for c in self.distortion)
         if len(d) != 4 or not np.all(np.isfinite(d)):
             raise CalibrationError(f"{where}: distortion must be 4 finite numbers (k1, k2, p1, p2), got {d}")

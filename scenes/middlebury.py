@@ -28,7 +28,8 @@ def read_middlebury(path: str, image_size=None, photos: str | None = None) -> li
     try:
         n = int(lines[0][1])
     except ValueError:
-        raise CalibrationError(f"{path}:{lines[0][0]}: expected the number of images, got {lines[0][1].strip()!r}") from None
+        raise CalibrationError(f"{path}:{lines[0][0]}: expected the number of images, "
+                               f"got {lines[0][1].strip()!r}") from None
     if len(lines) - 1 != n:
         raise CalibrationError(f"{path}: the first line announces {n} images, the file has {len(lines) - 1} lines")
     folder = photos or os.path.dirname(os.path.abspath(path))

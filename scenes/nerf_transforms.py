@@ -3,7 +3,8 @@
 Intrinsics are read at the top level and may be overridden per frame: ``fl_x`` / ``fl_y`` (pixels)
 or ``camera_angle_x`` / ``camera_angle_y`` (radians, full angle across the width / height), ``cx``
 / ``cy`` (default: the image centre), ``w`` / ``h`` (default: the image file's size), and the
-distortion ``k1 k2 p1 p2`` (``k3``, ``k4`` must be 0; a ``camera_model`` other than a pinhole or OPENCV one, e.g. fisheye, is
+distortion ``k1 k2 p1 p2`` (``k3``, ``k4`` must be 0; a ``camera_model`` other than a pinhole or
+OPENCV one, e.g. fisheye, is
 rejected). A missing
 ``fl_y`` equals ``fl_x``. The principal point follows instant-ngp's and nerfstudio's convention (pixel
 origin at the top-left corner of the image, pixel centres at +0.5), so 0.5 is subtracted for

@@ -64,7 +64,8 @@ class AcousticMaterial:
             v = np.broadcast_to(v, (len(BANDS_HZ),)).copy() if v.size in (1, len(BANDS_HZ)) else v
             if v.shape != (len(BANDS_HZ),):
                 raise RoomError(f"material {self.name!r}: {what} needs 1 or {len(BANDS_HZ)} values (octave "
-                                f"bands {BANDS_HZ.astype(int).tolist()} Hz), got {np.asarray(getattr(self, what)).size}")
+                                f"bands {BANDS_HZ.astype(int).tolist()} Hz), "
+                                f"got {np.asarray(getattr(self, what)).size}")
             if not np.all(np.isfinite(v)):
                 raise RoomError(f"material {self.name!r}: {what} contains NaN/Inf")
             if v.min() < 0.0 or v.max() > 1.0:
@@ -141,7 +142,6 @@ def _plane_groups(V, F, tol=1e-6):
     groups, reps = np.full(len(F), -1), []
     for i in range(len(F)):
         for g, (ng, dg) in enumerate(reps):
-            s = 1.0 if np.dot(n[i], ng) > 0 else -1.0
             if abs(abs(np.dot(n[i], ng)) - 1) < tol and np.all(np.abs(V[F[i]] @ ng - dg) < tol * scale):
                 groups[i] = g
                 break
@@ -230,7 +230,8 @@ class Room:
     def validate(self):
         V, F = self.vertices, self.faces
         if V.ndim != 2 or V.shape[1] != 3 or F.ndim != 2 or F.shape[1] != 3 or len(F) < 4:
-            raise RoomError(f"room mesh must have vertices (V, 3) and at least 4 faces (F, 3); got {V.shape}, {F.shape}")
+            raise RoomError("room mesh must have vertices (V, 3) and at least 4 faces (F, 3); "
+                            f"got {V.shape}, {F.shape}")
         if not np.all(np.isfinite(V)):
             raise RoomError("room mesh vertex positions contain NaN/Inf")
         open_e, counts = _open_edges(F)
@@ -253,7 +254,8 @@ class Room:
                 _position(p, f"{kind} {i}")
                 if not self.contains(p):
                     raise RoomError(f"{kind} {i} at {np.round(p, 4).tolist()} is outside the room "
-                                    f"(bounding box {np.round(V.min(0), 3).tolist()} - {np.round(V.max(0), 3).tolist()})")
+                                    f"(bounding box {np.round(V.min(0), 3).tolist()} - "
+                                    f"{np.round(V.max(0), 3).tolist()})")
         if not isinstance(self.air_absorption, (bool, str)):
             m = np.asarray(self.air_absorption, np.float64)
             if m.shape != (len(BANDS_HZ),) or not np.all(np.isfinite(m)) or m.min() < 0:
@@ -338,7 +340,8 @@ class Room:
             remap = np.full(len(self.vertices), -1)
             remap[used] = np.arange(len(used))
             d[name] = mesh_from_arrays(self.vertices[used], remap[F], name=name,
-                                       bsdf={"type": "diffuse", "reflectance": {"type": "rgb", "value": [reflectance] * 3}})
+                                       bsdf={"type": "diffuse",
+                                             "reflectance": {"type": "rgb", "value": [reflectance] * 3}})
         return d
 
     @property
@@ -406,7 +409,8 @@ def shoebox(dims, source, receiver, materials="hard_surface", fs: int = 16000, c
         a, b, cc, d = quads[name]
         F += [[a, b, cc], [a, cc, d]]
         fw += [w, w]
-    return Room(V, np.array(F), np.array(fw), list(SHOEBOX_WALLS), _materials_for(SHOEBOX_WALLS, materials, "hard_surface"),
+    return Room(V, np.array(F), np.array(fw), list(SHOEBOX_WALLS),
+                _materials_for(SHOEBOX_WALLS, materials, "hard_surface"),
                 source, receiver, fs=checks.integer("sampling rate fs", fs, lo=1), air_absorption=air_absorption,
                 box=L, **_medium(temperature, humidity, c))
 
@@ -588,7 +592,8 @@ def _room_from_geometry(path, source, receiver, materials, default_material, kw)
     if isinstance(materials, dict):
         unknown = set(materials) - set(names) - set(owner)
         if unknown:
-            raise RoomError(f"materials given for unknown shape(s)/wall(s) {sorted(unknown)}; shapes: {sorted(set(owner))}")
+            raise RoomError(f"materials given for unknown shape(s)/wall(s) {sorted(unknown)}; "
+                            f"shapes: {sorted(set(owner))}")
         mats = [material(materials.get(n, materials.get(o, default_material)), name=n) for n, o in zip(names, owner)]
     else:
         mats = [material(default_material if materials is None else materials) for _ in names]

@@ -47,7 +47,6 @@ class MeshTransform:
 
     def set(self, T):
         import drjit as dr
-        import mitsuba as mi
         m = np.array(dr.detach(T.matrix), dtype=np.float64).reshape(4, 4)
         if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-6):
             raise ParameterError(f"parameter {self.id + '.to_world'!r}: not an affine transform "

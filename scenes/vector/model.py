@@ -13,7 +13,8 @@ the parameters (``x = sum_j coef_j * theta[idx_j] + const``): circles/ellipses u
 kappa approximation (radial error 2.7e-4 r), rectangles with rounded corners likewise, quadratic
 segments are degree-elevated exactly, lines are cubic with collinear controls. Elliptical arcs of
 SVG paths keep their end point in ``points`` and their radii / rotation as parameters; their four
-cubic pieces are computed (non-linearly, differentiably) by the tessellator. Colours are straight-alpha sRGB values in [0, 1] (SVG composites in sRGB).
+cubic pieces are computed (non-linearly, differentiably) by the tessellator. Colours are straight-alpha
+sRGB values in [0, 1] (SVG composites in sRGB).
 """
 from __future__ import annotations
 
@@ -258,20 +259,24 @@ class Shape:
                         # placeholders (on the chord) are replaced by the tessellator (``arcs`` rows)
                         m = 3 * ARC_PIECES
                         arcs.append((len(rows), len(rows) - 1, len(rows) + m - 1, slot("arc_radii", 2 * n_arc),
-                                     slot("arc_radii", 2 * n_arc + 1), slot("arc_rotation", n_arc), int(kd[1]), int(kd[2])))
+                                     slot("arc_radii", 2 * n_arc + 1), slot("arc_rotation", n_arc),
+                                     int(kd[1]), int(kd[2])))
                         rows += [(cur, 1 - (i + 1) / m, cur + 1, (i + 1) / m) for i in range(m)]
                         cur += 1
                         n_arc += 1
                         is_line += [False] * ARC_PIECES
                         continue
                     if kd == "L":
-                        rows += [(cur, 2 / 3, cur + 1, 1 / 3), (cur, 1 / 3, cur + 1, 2 / 3), (cur + 1, 1.0, cur + 1, 0.0)]
+                        rows += [(cur, 2 / 3, cur + 1, 1 / 3), (cur, 1 / 3, cur + 1, 2 / 3),
+                                 (cur + 1, 1.0, cur + 1, 0.0)]
                         cur += 1
                     elif kd == "Q":
-                        rows += [(cur, 1 / 3, cur + 1, 2 / 3), (cur + 2, 1 / 3, cur + 1, 2 / 3), (cur + 2, 1.0, cur + 2, 0.0)]
+                        rows += [(cur, 1 / 3, cur + 1, 2 / 3), (cur + 2, 1 / 3, cur + 1, 2 / 3),
+                                 (cur + 2, 1.0, cur + 2, 0.0)]
                         cur += 2
                     else:
-                        rows += [(cur + 1, 1.0, cur + 1, 0.0), (cur + 2, 1.0, cur + 2, 0.0), (cur + 3, 1.0, cur + 3, 0.0)]
+                        rows += [(cur + 1, 1.0, cur + 1, 0.0), (cur + 2, 1.0, cur + 2, 0.0),
+                                 (cur + 3, 1.0, cur + 3, 0.0)]
                         cur += 3
                     is_line.append(kd == "L")
                 n = len(rows)

@@ -239,7 +239,8 @@ class _Loader:
                 continue
             if not isinstance(el, (se.Group, se.Use, se.Shape)):
                 continue  # defs content, titles, styles, gradients (resolved by reference)
-            if str(el.values.get("display", "")) == "none" or str(el.values.get("visibility", "")) in ("hidden", "collapse"):
+            if (str(el.values.get("display", "")) == "none"
+                    or str(el.values.get("visibility", "")) in ("hidden", "collapse")):
                 continue
             m = el.transform if el.transform is not None else se.Matrix()
             local = m * ~parent_m
@@ -390,7 +391,8 @@ _PATH_ARGS = {"m": 2, "z": 0, "l": 2, "h": 1, "v": 1, "c": 6, "s": 4, "q": 4, "t
 
 
 def _arc_arguments(d):
-    """(rx, ry, x-axis rotation, large-arc flag, sweep flag) of every arc command of SVG path data ``d``, in order, as written
+    """(rx, ry, x-axis rotation, large-arc flag, sweep flag) of every arc command of SVG path data
+    ``d``, in order, as written
     (svgelements only keeps radii already scaled to fit the chord, which puts them exactly on the
     non-differentiable point of the radii -> arc map). Arc flags may be written without separators."""
     out, cmd, args, pos = [], None, [], 0
@@ -528,7 +530,8 @@ def to_svg_string(scene: VectorScene) -> str:
                 head += f' rx="{_f(g["corner_radius"][0])}" ry="{_f(g["corner_radius"][1])}"'
         else:
             head = f'<path d="{_path_d(s)}"'
-        attrs = _paint_attr("fill", s.fill, defs, f"{s.id}.fill") + _paint_attr("stroke", s.stroke, defs, f"{s.id}.stroke")
+        attrs = (_paint_attr("fill", s.fill, defs, f"{s.id}.fill")
+                 + _paint_attr("stroke", s.stroke, defs, f"{s.id}.stroke"))
         if s.stroke is not None:
             attrs += (f' stroke-width="{_f(s.stroke_width)}" stroke-linejoin="{s.join}" stroke-linecap="{s.cap}"'
                       f' stroke-miterlimit="{_f(s.miter_limit)}"')
