@@ -69,12 +69,32 @@ def load_scene(source, merge: bool = False, **parameters):
     return validate_scene(scene, what)
 
 
+def name_unnamed(scene) -> None:
+    """Give unnamed sensors, shapes and environment/point emitters stable ids by type and position
+    (``sensor0``, ``shape2``, ``emitter0``), so that their parameter names are the same on every
+    run instead of Mitsuba's address-based ``object_<number>``. Area lights are named through their
+    shape."""
+    taken = {obj.id() for group in (scene.sensors(), scene.shapes(), scene.emitters()) for obj in group}
+    groups = (("sensor", scene.sensors()), ("shape", scene.shapes()),
+              ("emitter", [e for e in scene.emitters() if e.get_shape() is None]))
+    for kind, objects in groups:
+        for i, obj in enumerate(objects):
+            if obj.id():
+                continue
+            name = f"{kind}{i}"
+            while name in taken:
+                name += "_"
+            obj.set_id(name)
+            taken.add(name)
+
+
 def validate_scene(scene, what: str = "scene"):
     """Refuse a loaded scene that Mitsuba accepted but that would crash or render wrongly: a sampler
     with no samples (a floating-point exception in the next render), an empty film, or a NaN/Inf
     value in any parameter (a NaN sphere radius makes the sphere vanish silently)."""
     import drjit as dr
     import mitsuba as mi
+    name_unnamed(scene)
     for i, sensor in enumerate(scene.sensors()):
         name = sensor.id() or f"sensor {i}"
         if sensor.sampler().sample_count() < 1:

@@ -252,3 +252,14 @@ def test_rir_memory_guard(monkeypatch):
         pn.rir(room, order=200)
     with pytest.raises(memory.MemoryLimitError, match=r"impulse response .* reduce the order, the room size or fs"):
         pn.rir(pn.shoebox([100000, 5, 3.2], [1, 1, 1], [2, 2, 2]), order=10)
+
+
+def test_unnamed_objects_get_stable_parameter_names():
+    xml = ('<scene version="3.0.0"><sensor type="perspective"/><shape type="sphere"/>'
+           '<shape type="rectangle"><emitter type="area"/></shape><shape type="sphere" id="shape0"/>'
+           '<emitter type="constant"/></scene>')
+    names = [set(pn.ParameterMap(pn.load_scene(xml)).keys()) for _ in range(2)]
+    assert names[0] == names[1]
+    assert {"sensor0.x_fov", "shape0_.to_world", "shape1.emitter.radiance.value", "shape0.to_world",
+            "emitter0.radiance.value"} <= names[0]
+    assert not any(n.startswith("object_") for n in names[0])
