@@ -415,6 +415,34 @@ def shoebox(dims, source, receiver, materials="hard_surface", fs: int = 16000, c
                 box=L, **_medium(temperature, humidity, c))
 
 
+def _self_intersection(P):
+    """(i, j) of the first two non-adjacent sides of the closed polygon ``P`` that touch or cross,
+    or None when the polygon is simple (also catches repeated corners and collinear overlaps)."""
+    n = len(P)
+    A, B = P, np.roll(P, -1, axis=0)
+
+    def orient(p, q, r):
+        return np.sign((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
+
+    def on_segment(p, q, r):   # r on segment pq, given collinear
+        return (min(p[0], q[0]) <= r[0] <= max(p[0], q[0])) and (min(p[1], q[1]) <= r[1] <= max(p[1], q[1]))
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                if np.allclose(A[i], A[j]) or np.allclose(B[i], B[j]):
+                    return i, j    # a repeated corner
+                continue
+            o1, o2 = orient(A[i], B[i], A[j]), orient(A[i], B[i], B[j])
+            o3, o4 = orient(A[j], B[j], A[i]), orient(A[j], B[j], B[i])
+            if o1 != o2 and o3 != o4:
+                return i, j
+            if ((o1 == 0 and on_segment(A[i], B[i], A[j])) or (o2 == 0 and on_segment(A[i], B[i], B[j]))
+                    or (o3 == 0 and on_segment(A[j], B[j], A[i])) or (o4 == 0 and on_segment(A[j], B[j], B[i]))):
+                return i, j
+    return None
+
+
 def extruded_room(floor, height, source, receiver, materials="hard_surface", fs: int = 16000, c=None,
                   temperature=None, humidity: float = 50.0, air_absorption=False) -> Room:
     """A room from a simple floor polygon ``(N, 2)`` (x, y corners, either winding) extruded from z=0 to
@@ -424,7 +452,15 @@ def extruded_room(floor, height, source, receiver, materials="hard_surface", fs:
         raise RoomError(f"floor polygon must be (N >= 3, 2) finite corners, got shape {P.shape}")
     if not (np.isfinite(height) and height > 0):
         raise RoomError(f"room height must be positive, got {height}")
-    if 0.5 * np.sum(P[:, 0] * np.roll(P[:, 1], -1) - np.roll(P[:, 0], -1) * P[:, 1]) < 0:
+    crossing = _self_intersection(P)
+    if crossing is not None:
+        i, j = crossing
+        raise RoomError(f"floor polygon is not simple: side {i} (corners {i}-{(i + 1) % len(P)}) meets side {j} "
+                        f"(corners {j}-{(j + 1) % len(P)}); give the corners in order around the room")
+    area = 0.5 * np.sum(P[:, 0] * np.roll(P[:, 1], -1) - np.roll(P[:, 0], -1) * P[:, 1])
+    if abs(area) <= 1e-12 * max(float(np.ptp(P, axis=0).max()), 1e-30) ** 2:
+        raise RoomError("floor polygon has zero area")
+    if area < 0:
         P = P[::-1]
     n = len(P)
     V = np.concatenate([np.c_[P, np.zeros(n)], np.c_[P, np.full(n, float(height))]])

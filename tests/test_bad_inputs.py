@@ -263,3 +263,13 @@ def test_unnamed_objects_get_stable_parameter_names():
     assert {"sensor0.x_fov", "shape0_.to_world", "shape1.emitter.radiance.value", "shape0.to_world",
             "emitter0.radiance.value"} <= names[0]
     assert not any(n.startswith("object_") for n in names[0])
+
+
+@pytest.mark.parametrize("floor, match", [
+    ([[0, 0], [4, 0], [0, 3], [4, 3]], r"not simple: side 1 \(corners 1-2\) meets side 3"),
+    ([[0, 0], [4, 0], [4, 0], [0, 3]], "not simple"),
+    ([[0, 0], [4, 0], [8, 0]], "zero area"),
+], ids=["bow-tie", "repeated-corner", "collinear"])
+def test_floor_polygon_must_be_simple(floor, match):
+    with pytest.raises(pn.SceneError, match=match):
+        pn.extruded_room(floor, 3.0, [1, 1, 1], [2, 1.5, 1])
