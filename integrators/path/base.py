@@ -86,11 +86,13 @@ class BoundaryTermIntegrator(PRBIntegrator):
         return iter(())
 
     def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
+        tangents = parameter_tangents(scene)
         with self._interior_scope(scene):
             grad = super().render_forward(scene, params, sensor, seed, spp)
         sensor = self._sensor(scene, sensor)
         acc = None
         with dr.resume_grad():
+            restore_tangents(tangents)
             for r0, r1, img in self.extra_passes(scene, sensor, int(seed)):
                 # Keep the input (parameter) tangents for the next pass and for the terms below:
                 # no ADFlag.ClearInput.
@@ -99,6 +101,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
                     acc = np.zeros((grad.shape[0], grad.shape[1], 3), dtype=np.float32)
                 acc[r0:r1] += np.array(dr.grad(img))
                 del img
+                restore_tangents(tangents)
             total = self._sum_terms(scene, sensor, seed)
             if total is not None:
                 # One traversal for all whole-image terms: ADFlag.Default clears the input
@@ -106,6 +109,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
                 dr.forward_to(total, flags=_FLAGS)
                 total = np.array(dr.grad(total))[..., :3]
                 acc = total if acc is None else acc + total
+            restore_tangents(tangents)  # (another sensor's render_forward may follow)
         return grad if acc is None else grad + _match_channels(mi.TensorXf(acc), grad)
 
     def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
@@ -134,6 +138,34 @@ class BoundaryTermIntegrator(PRBIntegrator):
         for term in self.extra_terms(scene, sensor, int(seed)):
             total = term if total is None else total + term
         return total
+
+
+def _parameter_arrays(scene):
+    """The Dr.Jit arrays of every scene parameter that carries AD (a transform's matrix)."""
+    mp = mi.traverse(scene)
+    for key in mp.keys():
+        value = mp.properties[key][0]
+        value = mp[key] if not (dr.is_array_v(value) or hasattr(value, "matrix")) else value
+        value = value.matrix if hasattr(value, "matrix") else value
+        if dr.is_array_v(value) and dr.grad_enabled(value):
+            yield value
+
+
+def parameter_tangents(scene) -> list:
+    """``[(value, tangent)]`` of the scene parameters as they enter ``render_forward``.
+
+    When ``mi.render`` is differentiated with ``dr.forward(θ)`` and the parameters are computed from
+    an upstream θ, ``render_forward`` runs inside Dr.Jit's traversal with the tangents stored on the
+    parameter nodes, which have an incoming edge (θ -> parameter): a nested
+    ``dr.forward_to(..., ClearInterior)`` clears them as interior nodes, and every later traversal
+    (the next pass, the next term) then propagates nothing. :func:`restore_tangents` puts them back."""
+    return [(v, dr.grad(v)) for v in _parameter_arrays(scene)]
+
+
+def restore_tangents(tangents) -> None:
+    """Set the parameters' tangents recorded by :func:`parameter_tangents` again."""
+    for value, grad in tangents:
+        dr.set_grad(value, grad)
 
 
 def _match_channels(img, like):
