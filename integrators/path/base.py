@@ -17,6 +17,8 @@ run ``prb``'s replay and this package's own terms.
 """
 from __future__ import annotations
 
+import math
+import warnings
 from contextlib import contextmanager
 
 import drjit as dr
@@ -30,10 +32,46 @@ PRBIntegrator = mi.ad.integrators.prb.PRBIntegrator
 _FLAGS = dr.ADFlag.Default | dr.ADFlag.AllowNoGrad
 
 
+def count_option(props, owner: str, name: str, old: str | None = None):
+    """Sample-count property ``name`` (an int >= 0), or None when it is not set (the count is then
+    derived at render time, :func:`derived_count`). ``old`` is its deprecated name, still accepted
+    with a DeprecationWarning."""
+    key = name
+    if old is not None and old in props:
+        if name in props:
+            raise ValueError(f"{owner}: set {name!r} or its deprecated name {old!r}, not both")
+        warnings.warn(f"{owner}: {old!r} is deprecated, use {name!r}", DeprecationWarning, stacklevel=3)
+        key = old
+    if key not in props:
+        return None
+    value = int(props.get(key))
+    if value < 0:
+        raise ValueError(f"{owner}: {key} must be >= 0, got {value}")
+    return value
+
+
+def budget_option(props, owner: str, default: float = 1.0) -> float:
+    """``boundary_budget``: the boundary terms' sample counts that are not set explicitly, as a
+    multiple of the interior samples per pixel (:func:`derived_count`)."""
+    value = float(props.get("boundary_budget", default))
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{owner}: boundary_budget must be a finite number > 0, got {value}")
+    return value
+
+
+def derived_count(explicit, budget: float, interior_spp: int, share: float, floor: int) -> int:
+    """``explicit`` if set, else max(floor, ceil(budget x interior_spp x share)): a boundary term's
+    samples per pixel scale with the gradient pass's own spp."""
+    if explicit is not None:
+        return explicit
+    return max(floor, math.ceil(budget * interior_spp * share))
+
+
 class BoundaryTermIntegrator(PRBIntegrator):
     """``prb`` plus zero-valued extra derivative terms. Property ``emitter_spp`` (default 4): camera
     paths per pixel for the derivative of next-event estimation w.r.t. moving lights
-    (:mod:`.emitter_motion`; 0 disables it)."""
+    (:mod:`.emitter_motion`; 0 disables it). With ``max_depth = 0`` (nothing is rendered) every
+    derivative is 0."""
 
     def __init__(self, props):
         super().__init__(props)
@@ -85,7 +123,19 @@ class BoundaryTermIntegrator(PRBIntegrator):
         pass's AD graph is alive at a time (bounded memory; none here, see ``warped_area``)."""
         return iter(())
 
+    def resolve_counts(self, scene, sensor, spp: int) -> None:
+        """Set this render's boundary sample counts from the interior ``spp`` (subclasses)."""
+
+    def _prepare(self, scene, sensor, spp):
+        sensor = self._sensor(scene, sensor)
+        self.resolve_counts(scene, sensor, int(spp) if spp else int(sensor.sampler().sample_count()))
+
     def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
+        if self.max_depth == 0:  # an all-black image whatever the parameters
+            film = self._sensor(scene, sensor).film()
+            W, H = (int(v) for v in film.crop_size())
+            return dr.zeros(mi.TensorXf, (H, W, film.base_channels_count() + len(self.aov_names())))
+        self._prepare(scene, sensor, spp)
         tangents = parameter_tangents(scene)
         with self._interior_scope(scene):
             grad = super().render_forward(scene, params, sensor, seed, spp)
@@ -113,6 +163,9 @@ class BoundaryTermIntegrator(PRBIntegrator):
         return grad if acc is None else grad + _match_channels(mi.TensorXf(acc), grad)
 
     def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
+        if self.max_depth == 0:
+            return
+        self._prepare(scene, sensor, spp)
         with self._interior_scope(scene):
             super().render_backward(scene, params, grad_in, sensor, seed, spp)
         sensor = self._sensor(scene, sensor)
