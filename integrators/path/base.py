@@ -17,6 +17,8 @@ run ``prb``'s replay and this package's own terms.
 """
 from __future__ import annotations
 
+import math
+import warnings
 from contextlib import contextmanager
 
 import drjit as dr
@@ -30,10 +32,46 @@ PRBIntegrator = mi.ad.integrators.prb.PRBIntegrator
 _FLAGS = dr.ADFlag.Default | dr.ADFlag.AllowNoGrad
 
 
+def count_option(props, owner: str, name: str, old: str | None = None):
+    """Sample-count property ``name`` (an int >= 0), or None when it is not set (the count is then
+    derived at render time, :func:`derived_count`). ``old`` is its deprecated name, still accepted
+    with a DeprecationWarning."""
+    key = name
+    if old is not None and old in props:
+        if name in props:
+            raise ValueError(f"{owner}: set {name!r} or its deprecated name {old!r}, not both")
+        warnings.warn(f"{owner}: {old!r} is deprecated, use {name!r}", DeprecationWarning, stacklevel=3)
+        key = old
+    if key not in props:
+        return None
+    value = int(props.get(key))
+    if value < 0:
+        raise ValueError(f"{owner}: {key} must be >= 0, got {value}")
+    return value
+
+
+def budget_option(props, owner: str, default: float = 1.0) -> float:
+    """``boundary_budget``: the boundary terms' sample counts that are not set explicitly, as a
+    multiple of the interior samples per pixel (:func:`derived_count`)."""
+    value = float(props.get("boundary_budget", default))
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{owner}: boundary_budget must be a finite number > 0, got {value}")
+    return value
+
+
+def derived_count(explicit, budget: float, interior_spp: int, share: float, floor: int) -> int:
+    """``explicit`` if set, else max(floor, ceil(budget x interior_spp x share)): a boundary term's
+    samples per pixel scale with the gradient pass's own spp."""
+    if explicit is not None:
+        return explicit
+    return max(floor, math.ceil(budget * interior_spp * share))
+
+
 class BoundaryTermIntegrator(PRBIntegrator):
     """``prb`` plus zero-valued extra derivative terms. Property ``emitter_spp`` (default 4): camera
     paths per pixel for the derivative of next-event estimation w.r.t. moving lights
-    (:mod:`.emitter_motion`; 0 disables it)."""
+    (:mod:`.emitter_motion`; 0 disables it). With ``max_depth = 0`` (nothing is rendered) every
+    derivative is 0."""
 
     def __init__(self, props):
         super().__init__(props)
@@ -85,12 +123,26 @@ class BoundaryTermIntegrator(PRBIntegrator):
         pass's AD graph is alive at a time (bounded memory; none here, see ``warped_area``)."""
         return iter(())
 
+    def resolve_counts(self, scene, sensor, spp: int) -> None:
+        """Set this render's boundary sample counts from the interior ``spp`` (subclasses)."""
+
+    def _prepare(self, scene, sensor, spp):
+        sensor = self._sensor(scene, sensor)
+        self.resolve_counts(scene, sensor, int(spp) if spp else int(sensor.sampler().sample_count()))
+
     def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
+        if self.max_depth == 0:  # an all-black image whatever the parameters
+            film = self._sensor(scene, sensor).film()
+            W, H = (int(v) for v in film.crop_size())
+            return dr.zeros(mi.TensorXf, (H, W, film.base_channels_count() + len(self.aov_names())))
+        self._prepare(scene, sensor, spp)
+        tangents = parameter_tangents(scene)
         with self._interior_scope(scene):
             grad = super().render_forward(scene, params, sensor, seed, spp)
         sensor = self._sensor(scene, sensor)
         acc = None
         with dr.resume_grad():
+            restore_tangents(tangents)
             for r0, r1, img in self.extra_passes(scene, sensor, int(seed)):
                 # Keep the input (parameter) tangents for the next pass and for the terms below:
                 # no ADFlag.ClearInput.
@@ -99,6 +151,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
                     acc = np.zeros((grad.shape[0], grad.shape[1], 3), dtype=np.float32)
                 acc[r0:r1] += np.array(dr.grad(img))
                 del img
+                restore_tangents(tangents)
             total = self._sum_terms(scene, sensor, seed)
             if total is not None:
                 # One traversal for all whole-image terms: ADFlag.Default clears the input
@@ -106,9 +159,13 @@ class BoundaryTermIntegrator(PRBIntegrator):
                 dr.forward_to(total, flags=_FLAGS)
                 total = np.array(dr.grad(total))[..., :3]
                 acc = total if acc is None else acc + total
+            restore_tangents(tangents)  # (another sensor's render_forward may follow)
         return grad if acc is None else grad + _match_channels(mi.TensorXf(acc), grad)
 
     def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
+        if self.max_depth == 0:
+            return
+        self._prepare(scene, sensor, spp)
         with self._interior_scope(scene):
             super().render_backward(scene, params, grad_in, sensor, seed, spp)
         sensor = self._sensor(scene, sensor)
@@ -134,6 +191,34 @@ class BoundaryTermIntegrator(PRBIntegrator):
         for term in self.extra_terms(scene, sensor, int(seed)):
             total = term if total is None else total + term
         return total
+
+
+def _parameter_arrays(scene):
+    """The Dr.Jit arrays of every scene parameter that carries AD (a transform's matrix)."""
+    mp = mi.traverse(scene)
+    for key in mp.keys():
+        value = mp.properties[key][0]
+        value = mp[key] if not (dr.is_array_v(value) or hasattr(value, "matrix")) else value
+        value = value.matrix if hasattr(value, "matrix") else value
+        if dr.is_array_v(value) and dr.grad_enabled(value):
+            yield value
+
+
+def parameter_tangents(scene) -> list:
+    """``[(value, tangent)]`` of the scene parameters as they enter ``render_forward``.
+
+    When ``mi.render`` is differentiated with ``dr.forward(θ)`` and the parameters are computed from
+    an upstream θ, ``render_forward`` runs inside Dr.Jit's traversal with the tangents stored on the
+    parameter nodes, which have an incoming edge (θ -> parameter): a nested
+    ``dr.forward_to(..., ClearInterior)`` clears them as interior nodes, and every later traversal
+    (the next pass, the next term) then propagates nothing. :func:`restore_tangents` puts them back."""
+    return [(v, dr.grad(v)) for v in _parameter_arrays(scene)]
+
+
+def restore_tangents(tangents) -> None:
+    """Set the parameters' tangents recorded by :func:`parameter_tangents` again."""
+    for value, grad in tangents:
+        dr.set_grad(value, grad)
 
 
 def _match_channels(img, like):

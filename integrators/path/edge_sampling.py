@@ -18,16 +18,21 @@ discontinuous, weighted by the difference of radiance across them and by their n
 - Moving lights: next-event estimation differentiated in the light's moving parameterisation
   (:mod:`.emitter_motion`, in the base class).
 
-Parameters (Mitsuba plugin properties):
+Parameters (Mitsuba plugin properties; a count not set is derived from the gradient pass's samples
+per pixel n and ``boundary_budget`` B):
 
 | property | default | meaning |
 |---|---|---|
 | ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
-| ``primary_spp`` | 4 | edge samples per pixel for the primary boundary term (and terminator lines); 0 disables |
-| ``secondary_spp`` | 0 | camera paths per pixel for the secondary term; needs a finite ``max_depth`` |
+| ``edge_spp`` | max(4, ⌈B n⌉) | edge samples per pixel for the primary boundary term (and terminator lines); 0 disables |
+| ``secondary_path_spp`` | max(2, ⌈B n / 4⌉) | camera paths per pixel for the secondary term (vertices of depth 0 .. max_depth - 2; unbounded depth: Russian roulette); 0 disables |
+| ``boundary_budget`` | 1 | B above |
 | ``camera_spp`` | 4 | samples per pixel for camera pose / fov derivatives (:mod:`.camera_motion`) |
 | ``emitter_spp`` | 4 | camera paths per pixel for moving lights (:mod:`.emitter_motion`) |
 
+The secondary term runs wherever a moving mesh can shadow or be seen at a path vertex; it is skipped
+only where it vanishes (``max_depth`` < 2, nothing moves, or :func:`.edges.no_secondary_edges`).
+``primary_spp`` and ``secondary_spp`` are deprecated names of ``edge_spp`` and ``secondary_path_spp``.
 The primal image is Mitsuba's ``path`` (:mod:`.base`).
 """
 from __future__ import annotations
@@ -35,6 +40,7 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
+from .base import budget_option, count_option, derived_count
 from .camera_motion import CameraMotionIntegrator
 from .primary import primary_boundary_image
 from .secondary import secondary_boundary_image
@@ -44,15 +50,16 @@ from .terminator import terminator_boundary_image
 class EdgeSamplingIntegrator(CameraMotionIntegrator):
     def __init__(self, props):
         super().__init__(props)
-        self.primary_spp = int(props.get("primary_spp", 4))
-        self.secondary_spp = int(props.get("secondary_spp", 0))
-        if self.primary_spp < 0:
-            raise ValueError(f"edge_sampling: primary_spp must be >= 0, got {self.primary_spp}")
-        if self.secondary_spp < 0:
-            raise ValueError(f"edge_sampling: secondary_spp must be >= 0, got {self.secondary_spp}")
-        if self.secondary_spp > 0 and self.max_depth >= 2 ** 31:
-            # The secondary term visits every bounce as a separate wavefront pass.
-            raise ValueError("edge_sampling: secondary_spp > 0 needs a finite max_depth (got -1 = unbounded)")
+        self.edge_spp = count_option(props, "edge_sampling", "edge_spp", "primary_spp")
+        self.secondary_path_spp = count_option(props, "edge_sampling", "secondary_path_spp", "secondary_spp")
+        self.boundary_budget = budget_option(props, "edge_sampling")
+        # This render's counts (resolve_counts).
+        self.primary_spp = derived_count(self.edge_spp, self.boundary_budget, 4, 1.0, 4)
+        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, 4, 0.25, 2)
+
+    def resolve_counts(self, scene, sensor, spp):
+        self.primary_spp = derived_count(self.edge_spp, self.boundary_budget, spp, 1.0, 4)
+        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, 0.25, 2)
 
     def extra_terms(self, scene, sensor, seed: int):
         terms = super().extra_terms(scene, sensor, seed)
@@ -63,7 +70,8 @@ class EdgeSamplingIntegrator(CameraMotionIntegrator):
 
     def to_string(self):
         return (f"EdgeSamplingIntegrator[max_depth = {self.max_depth}, rr_depth = {self.rr_depth}, "
-                f"primary_spp = {self.primary_spp}, secondary_spp = {self.secondary_spp}]")
+                f"edge_spp = {self.edge_spp}, secondary_path_spp = {self.secondary_path_spp}, "
+                f"boundary_budget = {self.boundary_budget}]")
 
 
 mi.register_integrator("edge_sampling", lambda props: EdgeSamplingIntegrator(props))

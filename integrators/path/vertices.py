@@ -28,11 +28,18 @@ class PathVertex:
     active: mi.Bool
 
 
-def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int):
+# Unbounded ``max_depth``: camera paths for vertex terms continue with Russian roulette from the
+# integrator's ``rr_depth`` on (survival min(max β, 0.95), β divided by it: unbiased) until every
+# lane has ended, or at most this many vertices.
+MAX_VERTICES = 64
+
+
+def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int, roulette: bool = False):
     """Trace ``sampler.sample_count()`` camera paths per pixel for ``n_vertices`` vertices.
 
     Returns the film positions of the camera samples (pixels) and a list of :class:`PathVertex`,
-    one per depth 0 .. n_vertices - 1.
+    one per depth 0 .. n_vertices - 1. ``roulette``: Russian roulette from ``integrator.rr_depth``
+    on, and the list ends early once no path is alive.
     """
     ray, weight, pos = integrator.sample_rays(scene, sensor, sampler)[:3]
     ray = mi.Ray3f(ray)
@@ -50,9 +57,15 @@ def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int):
         bs, bsdf_weight = bsdf.sample(ctx, si, sampler.next_1d(active), sampler.next_2d(active), active)
         β *= bsdf_weight
         active &= (bs.pdf > 0) & dr.any(β != 0)
+        if roulette and depth + 1 >= int(integrator.rr_depth):
+            q = dr.minimum(dr.max(β), 0.95)
+            active &= sampler.next_1d(active) < q
+            β /= dr.maximum(q, 1e-30)
         ray = si.spawn_ray(si.to_world(bs.wo))
         sampler.schedule_state()
         dr.eval(ray, β, active, si)
+        if roulette and not dr.any(active):
+            break
     return pos, vertices
 
 
@@ -65,7 +78,8 @@ def secondary_term_zero(integrator, sensor, spp: int):
 
 def vertex_term_image(integrator, scene, sensor, seed: int, spp: int, n_vertices: int, estimate):
     """Film image (mi.TensorXf (H, W, 3)) of ``Σ_k estimate(sampler, vertex_k, k)`` over the camera-path
-    vertices k = 0 .. n_vertices - 1 of ``spp`` paths per pixel, splatted at each path's camera
+    vertices k = 0 .. n_vertices - 1 of ``spp`` paths per pixel (more than :data:`MAX_VERTICES`, i.e.
+    an unbounded ``max_depth``: Russian roulette, at most that many), splatted at each path's camera
     sample with the film's filter and normalised per pixel like Mitsuba's film. ``estimate`` runs
     with derivative tracking suspended (it resumes it for what it attaches) and returns a
     (zero-valued) mi.Spectrum per lane."""
@@ -77,7 +91,9 @@ def vertex_term_image(integrator, scene, sensor, seed: int, spp: int, n_vertices
     sampler.seed(seed, W * H * spp)
     total = None
     with dr.suspend_grad():
-        pos, vertices = camera_vertices(integrator, scene, sensor, sampler, n_vertices)
+        roulette = n_vertices > MAX_VERTICES
+        pos, vertices = camera_vertices(integrator, scene, sensor, sampler, min(n_vertices, MAX_VERTICES),
+                                        roulette)
         for depth, vertex in enumerate(vertices):
             c = estimate(sampler, vertex, depth)
             with dr.resume_grad():  # (a sum under suspend_grad would detach the terms)

@@ -20,18 +20,20 @@ zero-valued image whose derivative is the boundary term, so forward and reverse 
 Secondary visibility (shadows, indirect visibility) is the same construction on the sphere of
 directions at every path vertex (:mod:`integrators.path.warped_secondary`).
 
-Parameters (Mitsuba plugin properties):
+Parameters (Mitsuba plugin properties; a count not set is derived from the gradient pass's samples
+per pixel n and ``boundary_budget`` B):
 
 | property | default | meaning |
 |---|---|---|
 | ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
-| ``primary_spp`` | 4 | film samples per pixel for the boundary term; 0 disables |
+| ``film_spp`` | max(4, ⌈B n⌉) | film samples per pixel for the primary boundary term; 0 disables |
+| ``secondary_path_spp`` | max(2, ⌈B n / 4⌉) | camera paths per pixel for :mod:`.warped_secondary` (vertices of depth 0 .. max_depth - 2; unbounded depth: Russian roulette); 0 disables |
+| ``boundary_budget`` | 1 | B above |
 | ``aux_rays`` | 16 | auxiliary rays per film sample |
 | ``primary_kappa`` | 16 | concentration of the film-space Gaussian kernel, 1/σ² in pixels⁻² |
 | ``power`` | 2 | harmonic exponent γ >= 1 |
 | ``antithetic`` | true | film samples in pairs ±δ about the pixel centre |
 | ``samples_per_pass`` | 2^19 | film samples or camera paths per AD traversal (bounds memory) |
-| ``secondary_spp`` | 0 | camera paths per pixel for :mod:`.warped_secondary`; needs a finite ``max_depth`` |
 | ``secondary_aux_rays`` | 16 | auxiliary rays per direction sample of the secondary term |
 | ``secondary_kappa`` | 1e5 | concentration of the von Mises-Fisher kernel on the sphere of directions (~3 mrad) |
 | ``primary_lobes``, ``secondary_lobes`` | "1,30,1000" | proposal lobes of the auxiliary samples (see below) |
@@ -39,7 +41,10 @@ Parameters (Mitsuba plugin properties):
 | ``emitter_spp`` | 4 | next-event estimation under moving lights (:mod:`.emitter_motion`) |
 
 A lobe entry is a concentration in units of the kernel's; auxiliary sample i is drawn from entry i mod K,
-so a repeated entry gets a larger share (:class:`.warp_field.DirectionWarp`).
+so a repeated entry gets a larger share (:class:`.warp_field.DirectionWarp`). The secondary term runs
+wherever a moving mesh can shadow or be seen at a path vertex; it is skipped only where it vanishes
+(``max_depth`` < 2, nothing moves, or :func:`.edges.no_secondary_edges`). ``primary_spp`` and
+``secondary_spp`` are deprecated names of ``film_spp`` and ``secondary_path_spp``.
 
 Requirements: for the primary term, a continuous reconstruction filter (``gaussian``, ``tent``...): a
 box filter's pixel borders are static discontinuities of f_j that no warp field following the
@@ -52,6 +57,7 @@ import math
 import drjit as dr
 import mitsuba as mi
 
+from .base import budget_option, count_option, derived_count
 from .camera import PinholeCamera
 from .camera_motion import CameraMotionIntegrator
 from .primary import filter_integral
@@ -89,7 +95,10 @@ def _filter_distribution(rfilter, n: int = 512):
 class WarpedAreaIntegrator(CameraMotionIntegrator):
     def __init__(self, props):
         super().__init__(props)
-        self.primary_spp = _option(props, "primary_spp", 4, int, lambda v: v >= 0, "must be >= 0")
+        self.film_spp = count_option(props, "warped_area", "film_spp", "primary_spp")
+        self.secondary_path_spp = count_option(props, "warped_area", "secondary_path_spp", "secondary_spp")
+        self.boundary_budget = budget_option(props, "warped_area")
+        self.resolve_counts(None, None, 4)
         self.aux_rays = _option(props, "aux_rays", 16, int, lambda v: v >= 1, "must be >= 1")
         self.secondary_aux_rays = _option(props, "secondary_aux_rays", 16, int, lambda v: v >= 1, "must be >= 1")
         self.primary_kappa = _option(props, "primary_kappa", 16.0, float, lambda v: math.isfinite(v) and v > 0,
@@ -97,10 +106,6 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         self.power = _option(props, "power", 2.0, float, lambda v: math.isfinite(v) and v >= 1,
                              "(harmonic exponent) must be >= 1 for the warp field to be boundary-consistent")
         self.antithetic = bool(props.get("antithetic", True))
-        self.secondary_spp = _option(props, "secondary_spp", 0, int, lambda v: v >= 0, "must be >= 0")
-        if self.secondary_spp > 0 and self.max_depth >= 2 ** 31:
-            # The secondary term visits every bounce as a separate wavefront pass.
-            raise ValueError("warped_area: secondary_spp > 0 needs a finite max_depth (got -1 = unbounded)")
         self.secondary_kappa = _option(props, "secondary_kappa", 1e5, float, lambda v: math.isfinite(v) and v > 0,
                                        "must be a finite number > 0")
         self.primary_lobes = _lobes(props, "primary_lobes", LOBE_SCALES)
@@ -109,6 +114,11 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         self.samples_per_pass = _option(props, "samples_per_pass", 1 << 19, int, lambda v: v >= 2, "must be >= 2")
         self._path = mi.load_dict({"type": "path", "max_depth": self.max_depth, "rr_depth": self.rr_depth,
                                    "hide_emitters": self.hide_emitters})
+
+    def resolve_counts(self, scene, sensor, spp):
+        """This render's counts: ``primary_spp`` film samples and ``secondary_spp`` camera paths per pixel."""
+        self.primary_spp = derived_count(self.film_spp, self.boundary_budget, spp, 1.0, 4)
+        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, 0.25, 2)
 
     # The boundary terms are evaluated in passes: the primary term in blocks of at most
     # ``samples_per_pass`` film samples (whole pixel rows), the secondary term in blocks of at most
@@ -138,6 +148,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
 
     def incident_path(self, max_depth: int):
         """Mitsuba's ``path`` for incident radiance with ``max_depth`` segments (emitters visible)."""
+        max_depth = -1 if max_depth >= 2 ** 31 else max_depth  # remaining depth of an unbounded path
         if max_depth not in self._incident:
             self._incident[max_depth] = mi.load_dict({"type": "path", "max_depth": max_depth,
                                                       "rr_depth": self.rr_depth, "hide_emitters": False})
@@ -203,10 +214,11 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         return mi.TensorXf(dr.ravel(img), shape=(row1 - row0, cam.W, 3))
 
     def to_string(self):
-        return (f"WarpedAreaIntegrator[max_depth = {self.max_depth}, primary_spp = {self.primary_spp}, "
+        return (f"WarpedAreaIntegrator[max_depth = {self.max_depth}, film_spp = {self.film_spp}, "
                 f"aux_rays = {self.aux_rays}, secondary_aux_rays = {self.secondary_aux_rays}, "
                 f"primary_kappa = {self.primary_kappa}, power = {self.power}, "
-                f"antithetic = {self.antithetic}, secondary_spp = {self.secondary_spp}, "
+                f"antithetic = {self.antithetic}, secondary_path_spp = {self.secondary_path_spp}, "
+                f"boundary_budget = {self.boundary_budget}, "
                 f"primary_lobes = {self.primary_lobes}, secondary_lobes = {self.secondary_lobes}]")
 
 

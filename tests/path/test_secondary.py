@@ -140,11 +140,17 @@ def test_large_mesh_shadow():
     check(big, 16384, 8192, 4)
 
 
-def test_unbounded_depth_with_secondary_terms_is_refused():
-    import mitsuba as mi
-    with pytest.raises(Exception, match="finite max_depth"):  # Mitsuba wraps it in RuntimeError
-        mi.load_dict({"type": "edge_sampling", "max_depth": -1, "secondary_spp": 4})
-    mi.load_dict({"type": "edge_sampling", "max_depth": -1})  # fine without secondary terms
+def test_unbounded_depth_runs_the_secondary_term():
+    """max_depth = -1 (Mitsuba's unbounded depth): the secondary term's camera paths end by Russian
+    roulette. On the triangle's shadow the shadow on the floor seen directly dominates: the image sum
+    agrees with depth 2's within the deeper bounces' share plus noise (measured 12 % at this seed:
+    -10.56 vs -9.42; different random numbers, since roulette draws samples)."""
+    scene, params, perturb, depth = triangle_shadow(res=8)
+    es = {"type": "edge_sampling", "edge_spp": 0, "secondary_path_spp": 64}
+    bounded = forward_grad(scene, params, perturb, {**es, "max_depth": 2}, spp=1, seed=2)
+    unbounded = forward_grad(scene, params, perturb, {**es, "max_depth": -1}, spp=1, seed=2)
+    assert np.abs(bounded).sum() > 0
+    assert abs(unbounded.sum() - bounded.sum()) <= 0.2 * np.abs(bounded).sum()
 
 
 def test_secondary_with_border_sampling_filter():
