@@ -60,6 +60,7 @@ import numpy as np
 
 from .base import BoundaryTermIntegrator, scene_attached
 from .camera import camera_matrices, camera_radiance
+from .film import term_sampler
 
 
 def _any_grad(values) -> bool:
@@ -242,8 +243,7 @@ def camera_warp_image(integrator, scene, sensor, seed: int, spp: int):
     Wd, Hd = W + 2 * b, H + 2 * b
     N = spp * Wd * Hd
     with dr.suspend_grad():
-        sampler = mi.load_dict({"type": "independent"})
-        sampler.seed(seed ^ 0xCA3E7A, N)
+        sampler = term_sampler(seed, "camera_interior", N)
         i = dr.arange(mi.UInt32, N)
         pixel, s = i // spp, i % spp
         y = mi.Point2f(mi.Float(pixel % Wd) - b, mi.Float(pixel // Wd) - b) + _stratified_2d(sampler, s, spp)
@@ -288,8 +288,7 @@ def _edge_term(integrator, scene, sensor, seed, spp, Hm, c_pix, box, block, W, H
                           np.column_stack([hk.ravel(), hc.ravel(), np.zeros(hk.size)])])
     N = len(seg) * spp
     with dr.suspend_grad():
-        sampler = mi.load_dict({"type": "independent"})
-        sampler.seed(seed ^ 0xB0DE5, N)
+        sampler = term_sampler(seed, "camera_border", N)
         e = dr.arange(mi.UInt32, N) // spp
         k = dr.arange(mi.UInt32, N) % spp  # stratified along the segment
         fixed = dr.gather(mi.Float, mi.Float(seg[:, 0].astype(np.float32)), e)
@@ -315,8 +314,7 @@ def _pixel_edge_term(integrator, scene, sensor, seed, spp, Hm, c_pix, block, W, 
     the two radiance values largely cancels (like correlated finite differences)."""
     N = spp * W * H
     with dr.suspend_grad():
-        sampler = mi.load_dict({"type": "independent"})
-        sampler.seed(seed ^ 0xB0DE5, N)
+        sampler = term_sampler(seed, "camera_border", N)
         i = dr.arange(mi.UInt32, N)
         j, k = i // spp, i % spp
         x0, y0 = mi.Float(j % W), mi.Float(j // W)

@@ -24,11 +24,14 @@ per pixel n and ``boundary_budget`` B):
 | property | default | meaning |
 |---|---|---|
 | ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
-| ``edge_spp`` | max(4, ⌈B n⌉) | edge samples per pixel for the primary boundary term (and terminator lines); 0 disables |
-| ``secondary_path_spp`` | max(2, ⌈B n / 4⌉) | camera paths per pixel for the secondary term (vertices of depth 0 .. max_depth - 2; unbounded depth: Russian roulette); 0 disables |
+| ``edge_spp`` | max(4, ⌈B n⌉) | edge samples per pixel, primary term and terminator lines; 0: off |
+| ``secondary_path_spp`` | max(2, ⌈B n / 4⌉) | camera paths per pixel, secondary term (note 1); 0: off |
 | ``boundary_budget`` | 1 | B above |
 | ``camera_spp`` | 4 | samples per pixel for camera pose / fov derivatives (:mod:`.camera_motion`) |
 | ``emitter_spp`` | 4 | camera paths per pixel for moving lights (:mod:`.emitter_motion`) |
+
+Note 1: the camera paths' vertices of depth 0 .. max_depth - 2 are used; with an unbounded depth
+(``max_depth = -1``) the paths end by Russian roulette.
 
 The secondary term runs wherever a moving mesh can shadow or be seen at a path vertex; it is skipped
 only where it vanishes (``max_depth`` < 2, nothing moves, or :func:`.edges.no_secondary_edges`).
@@ -37,7 +40,6 @@ The primal image is Mitsuba's ``path`` (:mod:`.base`).
 """
 from __future__ import annotations
 
-import drjit as dr
 import mitsuba as mi
 
 from .base import budget_option, count_option, derived_count

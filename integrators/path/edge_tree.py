@@ -303,7 +303,8 @@ class EdgeTree:
             g = n_pad >> lvl
             cos_f = np.einsum("fngj,nj->fng", npad.reshape(2, len(k), g, 3), axis[k])
             θ[k] = np.where(np.linalg.norm(axis[k], axis=1) > 0.5,
-                            np.arccos(np.clip(np.where(valid.reshape(1, len(k), g), cos_f, 1.0).min(axis=(0, 2)), -1, 1)),
+                            np.arccos(np.clip(np.where(valid.reshape(1, len(k), g), cos_f, 1.0).min(axis=(0, 2)),
+                                              -1, 1)),
                             np.pi)
         cosθ = np.where(np.linalg.norm(axis, axis=1) > 0.5, np.cos(θ), -1.0)
         for name in ("lo", "hi", "nlo", "nhi", "lo_m", "hi_m", "lo_s", "hi_s"):

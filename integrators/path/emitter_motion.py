@@ -32,6 +32,7 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
+from .film import stream_seed
 from .vertices import vertex_term_image
 
 mis_weight = mi.ad.integrators.common.mis_weight  # power heuristic, as prb weights its NEE
@@ -132,5 +133,6 @@ def emitter_motion_image(integrator, scene, sensor, seed: int, spp: int):
     emitters = moving_emitters(scene)
     if spp <= 0 or not emitters or int(integrator.max_depth) < 2:
         return None
-    return vertex_term_image(integrator, scene, sensor, seed ^ 0x5EE1, spp, int(integrator.max_depth) - 1,
+    return vertex_term_image(integrator, scene, sensor, stream_seed(seed, "emitter_motion"), spp,
+                             int(integrator.max_depth) - 1,
                              lambda sampler, vertex, depth: _nee_light_motion(scene, sampler, vertex, emitters))

@@ -36,27 +36,13 @@ import mitsuba as mi
 import numpy as np
 
 from .camera import PinholeCamera
+from .film import filter_integral, one_sided_offset, term_sampler
 from .edges import attached_edge_point, candidate_edges, edge_topology, mesh_arrays
 
-# Offset of the two one-sided rays, in pixels. It must be smaller than the projected width of any
-# face next to an edge: with 1e-3 the rays beside a crease next to a near-edge-on sliver face
-# crossed the silhouette too and added its jump (+2.3 % image sum on a flat icosphere(2) moving in
-# depth; 0.3 % at 1e-5). Floor: a few float32 ulps of the normalised film position.
-EPS_PIXELS = 1e-5
 SPLIT_PIXELS = 1e-4  # shift of the two halves of a sample that lies on a pixel border
 OCCLUSION_TOL = 1e-3  # an edge point is hidden by a hit nearer than (1 - tol) x its distance
 PILOT = 0.25  # fraction of the primary samples that pick edges by length only (0: no guiding)
 DEFENSIVE = 0.1  # guided weight floor, relative to the mean pilot jump
-
-
-def filter_integral(rfilter) -> float:
-    """∫ k(x) dx over R² of the (separable) reconstruction filter, as Mitsuba evaluates it."""
-    r = float(rfilter.radius())
-    if rfilter.is_box_filter():
-        return (2 * r) ** 2
-    xs = np.linspace(-r, r, 101)  # smooth filters: a coarse grid is enough
-    k1 = np.trapezoid(np.array(rfilter.eval(mi.Float(xs)), dtype=np.float64), xs)
-    return float(k1 * k1)
 
 
 def _clip_near(A, B, near):
@@ -157,7 +143,7 @@ def _jump(integrator, scene, sensor, edges, sampler, sample):
     cam = edges.camera
     _, mesh, i0, i1, t, x, n = sample
     inv = mi.ScalarVector2f(1.0 / cam.W, 1.0 / cam.H)
-    eps = max(EPS_PIXELS, 4.0 * max(cam.W, cam.H) * 2.0 ** -24)
+    eps = one_sided_offset(cam.W, cam.H)
     side = []
     for sgn, smp in ((+1, sampler.clone()), (-1, sampler)):  # same random numbers: correlated
         pos = (x + sgn * eps * n) * inv
@@ -208,11 +194,10 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     with dr.suspend_grad():
         batches = []
         density = None  # guided point density per edge (normalised), None before the pilot
-        for n_lanes, salt in ((N_p, 0x5EED), (N_m, 0x6A1D)):
+        for n_lanes, term in ((N_p, "primary_pilot"), (N_m, "primary_guided")):
             if n_lanes == 0:
                 continue
-            sampler = mi.load_dict({"type": "independent"})
-            sampler.seed(seed ^ salt, n_lanes)
+            sampler = term_sampler(seed, term, n_lanes)
             # Stratified over the lanes (jittered i/n): each pixel crossed by an edge receives an
             # almost fixed number of samples instead of a Poisson-distributed one.
             u = mi.Float((dr.arange(mi.Float64, n_lanes) + mi.Float64(sampler.next_1d())) / n_lanes)

@@ -37,6 +37,7 @@ import mitsuba as mi
 from .edge_tree import EdgeTree, light_cones, scene_edges
 from .edges import attached_edge_point, is_planar, mesh_arrays, no_secondary_edges, scene_meshes
 from .emitter_motion import mis_weight, moving_emitters
+from .film import stream_seed
 from .vertices import secondary_term_zero, vertex_term_image
 
 EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
@@ -184,6 +185,6 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     lights = light_cones(scene)
 
     return vertex_term_image(
-        integrator, scene, sensor, seed ^ 0x2ED6E, spp, max_depth - 1,
+        integrator, scene, sensor, stream_seed(seed, "secondary"), spp, max_depth - 1,
         lambda sampler, vertex, depth: _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler,
                                                     vertex, max_depth - depth - 1))

@@ -47,7 +47,7 @@ import numpy as np
 
 from .camera import PinholeCamera, camera_radiance
 from .edges import gather_per_mesh, mesh_arrays
-from .primary import EPS_PIXELS, filter_integral
+from .film import filter_integral, one_sided_offset, term_sampler
 
 GRAD_STEP = 1e-3  # film-space step (pixels) of the central differences of g
 
@@ -145,13 +145,12 @@ def terminator_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     P_T = perimeter / perimeter.sum()
     c32 = mi.Point3f(*(float(v) for v in cam.origin))
     c64 = mi.Point3d(*(float(v) for v in cam.origin))
-    eps = max(EPS_PIXELS, 4.0 * max(cam.W, cam.H) * 2.0 ** -24)
+    eps = one_sided_offset(cam.W, cam.H)
     block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 3, rfilter=film.rfilter(), border=False,
                           normalize=False, coalesce=False)
 
     with dr.suspend_grad():
-        sampler = mi.load_dict({"type": "independent"})
-        sampler.seed(seed ^ 0x7E4A, N)
+        sampler = term_sampler(seed, "terminator", N)
         u = mi.Float((dr.arange(mi.Float64, N) + mi.Float64(sampler.next_1d())) / N)
         T, u_rest = mi.DiscreteDistribution(mi.Float(perimeter.astype(np.float32))).sample_reuse(
             dr.minimum(u, 1.0 - 2.0 ** -24))
@@ -172,8 +171,13 @@ def terminator_boundary_image(integrator, scene, sensor, seed: int, spp: int):
         y_A, y_B = s * e + λ_lo * d, s * e + dr.maximum(λ_hi, λ_lo + 1.0) * d
         active = w > 0
         # Geometry in float64: the 3D line in T's plane and g along it (a quadratic in τ).
-        p = [mi.Point3d(v) for v in gather_per_mesh(tris.meshes, mesh, lambda sh: dr.detach(sh.vertex_positions_buffer()), idx, active)]
-        n = [mi.Vector3d(v) for v in gather_per_mesh(tris.meshes, mesh, lambda sh: dr.detach(sh.vertex_normals_buffer()), idx, active, mi.Vector3f)]
+        def positions(sh):
+            return dr.detach(sh.vertex_positions_buffer())
+
+        def normals(sh):
+            return dr.detach(sh.vertex_normals_buffer())
+        p = [mi.Point3d(v) for v in gather_per_mesh(tris.meshes, mesh, positions, idx, active)]
+        n = [mi.Vector3d(v) for v in gather_per_mesh(tris.meshes, mesh, normals, idx, active, mi.Vector3f)]
         Q_A, b_A, ok_A = _plane_point(c64, tris.direction(y_A), p)
         Q_B, b_B, ok_B = _plane_point(c64, tris.direction(y_B), p)
         active &= ok_A & ok_B

@@ -27,7 +27,7 @@ per pixel n and ``boundary_budget`` B):
 |---|---|---|
 | ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
 | ``film_spp`` | max(4, ⌈B n⌉) | film samples per pixel for the primary boundary term; 0 disables |
-| ``secondary_path_spp`` | max(2, ⌈B n / 4⌉) | camera paths per pixel for :mod:`.warped_secondary` (vertices of depth 0 .. max_depth - 2; unbounded depth: Russian roulette); 0 disables |
+| ``secondary_path_spp`` | max(2, ⌈B n / 4⌉) | camera paths per pixel, :mod:`.warped_secondary` (note 1); 0: off |
 | ``boundary_budget`` | 1 | B above |
 | ``aux_rays`` | 16 | auxiliary rays per film sample |
 | ``primary_kappa`` | 16 | concentration of the film-space Gaussian kernel, 1/σ² in pixels⁻² |
@@ -39,6 +39,9 @@ per pixel n and ``boundary_budget`` B):
 | ``primary_lobes``, ``secondary_lobes`` | "1,30,1000" | proposal lobes of the auxiliary samples (see below) |
 | ``camera_spp`` | 4 | samples per pixel for camera pose / fov derivatives (:mod:`.camera_motion`) |
 | ``emitter_spp`` | 4 | next-event estimation under moving lights (:mod:`.emitter_motion`) |
+
+Note 1: the camera paths' vertices of depth 0 .. max_depth - 2 are used; with an unbounded depth
+(``max_depth = -1``) the paths end by Russian roulette.
 
 A lobe entry is a concentration in units of the kernel's; auxiliary sample i is drawn from entry i mod K,
 so a repeated entry gets a larger share (:class:`.warp_field.DirectionWarp`). The secondary term runs
@@ -60,7 +63,7 @@ import mitsuba as mi
 from .base import budget_option, count_option, derived_count
 from .camera import PinholeCamera
 from .camera_motion import CameraMotionIntegrator
-from .primary import filter_integral
+from .film import filter_integral, term_sampler
 from .warp_field import LOBE_SCALES, FilmWarp
 from .warped_secondary import secondary_boundary_image
 
@@ -181,8 +184,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         spp = self.primary_spp + self.primary_spp % 2  # whole pairs (antithetic, score baseline)
         row1 = cam.H if row1 is None else row1
         N = spp * cam.W * (row1 - row0)
-        sampler = mi.load_dict({"type": "independent"})
-        sampler.seed((seed ^ 0x3A9F) + 0x10000 * pass_index, N)
+        sampler = term_sampler(seed, "warped_film", N, pass_index)
         with dr.suspend_grad():
             idx = dr.arange(mi.UInt32, N)
             pix = idx // spp + row0 * cam.W

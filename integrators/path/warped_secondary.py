@@ -42,6 +42,7 @@ import mitsuba as mi
 
 from .edges import no_secondary_edges, scene_meshes
 from .emitter_motion import attached_emitter_point, moving_emitters
+from .film import stream_seed
 from .vertices import secondary_term_zero, vertex_term_image
 from .warp_field import DirectionWarp
 
@@ -182,5 +183,5 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pas
     def estimate(sampler, vertex, depth):
         with dr.resume_grad():  # the direction samples are traced with AD (reparameterised)
             return _vertex_terms(integrator, scene, warp, vertex, sampler, max_depth - depth - 1)
-    return vertex_term_image(integrator, scene, sensor, (seed ^ 0x5EC0D) + 0x10000 * pass_index, spp,
+    return vertex_term_image(integrator, scene, sensor, stream_seed(seed, "warped_secondary", pass_index), spp,
                              max_depth - 1, estimate)
