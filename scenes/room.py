@@ -47,6 +47,10 @@ class RoomError(SceneError):
     """Invalid room description (open mesh, source outside, bad absorption, NaN position, ...)."""
 
 
+class RoomWarning(UserWarning):
+    """A room mesh was repaired or has small holes that are tolerated (see :func:`load_room`)."""
+
+
 # ----------------------------------------------------------------------------------------------
 # Materials
 
@@ -134,34 +138,99 @@ def air_absorption_iso9613(freqs, temperature: float = 20.0, humidity: float = 5
 # Geometry helpers (NumPy, float64)
 
 def _plane_groups(V, F, tol=1e-6):
-    """Group the triangles of one shape by supporting plane (normal up to sign, offset)."""
+    """Group the triangles of one shape by supporting plane (normal up to sign, offset): a triangle joins
+    the first group whose plane holds its three corners (within ``tol`` x the mesh size) and whose normal
+    is parallel to its own (within ``tol``). Vectorised over the triangles, one pass per group."""
     e1, e2 = V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]
     n = np.cross(e1, e2)
-    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
     scale = max(float(np.ptp(V, axis=0).max()), 1e-9)
-    groups, reps = np.full(len(F), -1), []
-    for i in range(len(F)):
-        for g, (ng, dg) in enumerate(reps):
-            if abs(abs(np.dot(n[i], ng)) - 1) < tol and np.all(np.abs(V[F[i]] @ ng - dg) < tol * scale):
-                groups[i] = g
-                break
-        if groups[i] < 0:
-            groups[i] = len(reps)
-            reps.append((n[i], float(np.dot(n[i], V[F[i, 0]]))))
-    return groups
+    groups = np.full(len(F), -1)
+    g = 0
+    while True:
+        free = np.flatnonzero(groups < 0)
+        if not len(free):
+            return groups
+        i = free[0]
+        ng, dg = n[i], float(np.dot(n[i], V[F[i, 0]]))
+        same = (np.abs(np.abs(n[free] @ ng) - 1) < tol) & np.all(np.abs(V[F[free]] @ ng - dg) < tol * scale, axis=1)
+        same[0] = True
+        groups[free[same]] = g
+        g += 1
 
 
-def _weld(V, F, tol=1e-7):
+def _weld(V, F, tol=None):
+    """Merge vertices closer than ``tol`` (default 1e-7 x the mesh size; chains of close vertices merge
+    into one, found with a k-d tree): (welded vertices, re-indexed faces)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
     scale = max(float(np.ptp(V, axis=0).max()), 1e-9)
-    key = np.round(V / (tol * scale * 10)).astype(np.int64)
-    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    return V[first], inv.reshape(-1)[F]
+    tol = 1e-7 * scale if tol is None else float(tol)
+    pairs = cKDTree(V).query_pairs(tol, output_type="ndarray")
+    n = len(V)
+    if len(pairs) == 0:
+        _, first, inv = np.unique(V, axis=0, return_index=True, return_inverse=True)
+        return V[first], inv.reshape(-1)[F]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    _, first = np.unique(label, return_index=True)
+    return V[first], label[F]
+
+
+def _degenerate(V, F, tol):
+    """Boolean per triangle: repeated corners, or a height (twice the area over the longest side) below
+    ``tol`` (a sliver that has no inside)."""
+    e = [V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 1]], V[F[:, 0]] - V[F[:, 2]]]
+    longest = np.max([np.linalg.norm(x, axis=1) for x in e], axis=0)
+    twice_area = np.linalg.norm(np.cross(e[0], -e[2]), axis=1)
+    repeated = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])
+    return repeated | (twice_area <= tol * np.maximum(longest, 1e-300))
 
 
 def _open_edges(F):
     e = np.sort(np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]]), axis=1)
     uniq, counts = np.unique(e, axis=0, return_counts=True)
     return uniq[counts != 2], counts[counts != 2]
+
+
+def find_holes(V, F, face_wall=None, wall_names=None) -> list:
+    """The holes of a triangle mesh: connected loops of open edges (edges of one triangle only), each a
+    dict with ``centre`` (3,), ``area`` (m^2, the norm of the loop's vector area, 0 for a crack between
+    triangles that meet without sharing vertices), ``perimeter`` (m), ``longest_edge`` (m), ``edges``
+    (count) and ``walls`` (names of the walls around it, when ``face_wall``/``wall_names`` are given)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    he = np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]])
+    tri = np.tile(np.arange(len(F)), 3)
+    key = np.sort(he, axis=1)
+    _, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    open_he = counts[inv] == 1
+    if not open_he.any():
+        return []
+    E, T = he[open_he], tri[open_he]
+    n = len(V)
+    _, label = connected_components(coo_matrix((np.ones(len(E)), (E[:, 0], E[:, 1])), shape=(n, n)),
+                                    directed=False)
+    comp = label[E[:, 0]]
+    holes = []
+    for c in np.unique(comp):
+        e, t = E[comp == c], T[comp == c]
+        a, b = V[e[:, 0]], V[e[:, 1]]
+        centre = np.unique(np.concatenate([a, b]), axis=0).mean(axis=0)
+        area = 0.5 * float(np.linalg.norm(np.cross(a - centre, b - centre).sum(axis=0)))
+        lengths = np.linalg.norm(b - a, axis=1)
+        walls = sorted({wall_names[w] for w in face_wall[t]}) if face_wall is not None else []
+        holes.append(dict(centre=centre, area=area, perimeter=float(lengths.sum()),
+                          longest_edge=float(lengths.max()), edges=len(e), walls=walls))
+    return holes
+
+
+def describe_hole(h) -> str:
+    walls = f", between {', '.join(map(repr, h['walls']))}" if h["walls"] else ""
+    return (f"hole at {np.round(h['centre'], 3).tolist()} ({h['edges']} open edges, area {h['area']:.4g} m^2, "
+            f"perimeter {h['perimeter']:.4g} m{walls})")
 
 
 def _ray_crossings(p, d, V, F):
@@ -217,6 +286,9 @@ class Room:
     humidity: float = 50.0
     air_absorption: object = False  # False, True/"iso9613", "pyroomacoustics" (its table) or 7 coefficients (1/m)
     box: np.ndarray | None = None
+    max_hole: float = 0.0           # largest tolerated hole area, as a fraction of the surface area
+    frame: np.ndarray | None = None  # (3, 3) file-to-room map (rotation x scale) of rooms read from files
+    repairs: dict = dataclasses.field(default_factory=dict)  # what loading fixed (welds, dropped triangles)
 
     def __post_init__(self):
         self.vertices = np.asarray(self.vertices, np.float64)
@@ -235,11 +307,26 @@ class Room:
         if not np.all(np.isfinite(V)):
             raise RoomError("room mesh vertex positions contain NaN/Inf")
         open_e, counts = _open_edges(F)
-        if len(open_e):
-            a, b = V[open_e[0, 0]], V[open_e[0, 1]]
-            raise RoomError(f"room mesh is not closed: {len(open_e)} edge(s) are not shared by exactly two "
-                            f"triangles, e.g. the edge {np.round(a, 4).tolist()} - {np.round(b, 4).tolist()} "
-                            f"used {counts[0]} time(s) (an open room leaks all its sound)")
+        if np.any(counts > 2):
+            k = int(np.argmax(counts > 2))
+            a, b = V[open_e[k, 0]], V[open_e[k, 1]]
+            raise RoomError(f"room mesh is not a closed surface: {int(np.sum(counts > 2))} edge(s) are shared by "
+                            f"more than two triangles, e.g. the edge {np.round(a, 4).tolist()} - "
+                            f"{np.round(b, 4).tolist()} used {counts[k]} times (inner partitions or overlapping "
+                            "objects; give one closed surface around the air volume)")
+        self.holes = find_holes(V, F, self.face_wall, self.wall_names) if len(open_e) else []
+        if self.holes:
+            surface = float(self.wall_areas().sum()) if len(self.face_wall) == len(F) else 0.0
+            limit = self.max_hole * surface
+            gross = [h for h in self.holes if h["area"] > limit]
+            if gross:
+                rule = (f"larger than max_hole = {self.max_hole:g} x the surface area ({limit:.4g} m^2)"
+                        if self.max_hole > 0 else "(max_hole = 0: no hole is tolerated)")
+                raise RoomError(f"room mesh is not closed: {len(open_e)} edge(s) are not shared by exactly two "
+                                f"triangles; {len(gross)} opening(s) {rule}: "
+                                + "; ".join(describe_hole(h) for h in gross[:5])
+                                + (" ..." if len(gross) > 5 else "")
+                                + " (an open room leaks its sound: close the surface in the modelling tool)")
         if len(self.materials) != len(self.wall_names):
             raise RoomError(f"{len(self.wall_names)} walls but {len(self.materials)} materials")
         self.materials = [material(m) for m in self.materials]
@@ -469,7 +556,7 @@ def extruded_room(floor, height, source, receiver, materials="hard_surface", fs:
         j = (i + 1) % n
         F += [[i, j, n + j], [i, n + j, n + i]]
         fw += [i, i]
-    tri = _triangulate(P)
+    tri = triangulate_polygon(P)
     F += [[t[0], t[2], t[1]] for t in tri]
     fw += [n] * len(tri)
     F += [[n + t[0], n + t[1], n + t[2]] for t in tri]
@@ -479,7 +566,7 @@ def extruded_room(floor, height, source, receiver, materials="hard_surface", fs:
                 **_medium(temperature, humidity, c))
 
 
-def _triangulate(P):
+def triangulate_polygon(P):
     """Ear clipping of a counter-clockwise simple polygon."""
     idx = list(range(len(P)))
     tris = []
@@ -509,14 +596,28 @@ def _triangulate(P):
 
 def load_room(path, *legacy, source=None, receiver=None, materials=None, default_material="hard_surface",
               fs: int | None = None, c=None, temperature=None, humidity: float | None = None, air_absorption=None,
-              src=None) -> Room:
-    """Load a closed room from ``path``: a Mitsuba scene (XML path or string, scene dict, ``mi.Scene``),
-    a JSON room description, or ``(vertices, faces)`` arrays.
+              src=None, up="z", units="m", weld=None, max_hole: float = 1e-3) -> Room:
+    """Load a closed room from ``path``: a mesh file (``.obj``, ``.ply``; other formats through trimesh
+    when installed), a Mitsuba scene (XML path or string, scene dict, ``mi.Scene``), a JSON room
+    description, or ``(vertices, faces)`` arrays.
 
-    Every mesh shape becomes part of the room surface; its coplanar triangles form walls named
-    ``<shape id>`` (or ``<shape id>.<k>`` when a shape has several planes). ``materials`` maps shape
-    ids or wall names to material specs (see :func:`shoebox`); others get ``default_material``.
-    ``source``/``receiver`` are the sound source and receiver positions ((3,) or (N, 3)).
+    Every part becomes part of the room surface: the shapes of a Mitsuba scene, the groups (``g``) or
+    objects (``o``) of an OBJ file (see :func:`scenes.mesh_files.read_obj`), a PLY file as one part.
+    Its coplanar triangles form walls named ``<part>`` (or ``<part>.<k>`` when a part has several
+    planes). ``materials`` maps part names, wall names or the file's material names (OBJ ``usemtl``)
+    to material specs (see :func:`shoebox`); others get ``default_material``.
+    ``source``/``receiver`` are the sound source and receiver positions ((3,) or (N, 3)) in the file's
+    coordinates and units.
+
+    Frame: ``up`` is the file's up axis (``"x"``, ``"y"``, ``"z"``, ``"-y"``, ...; ``"auto"``: detected,
+    see :func:`scenes.mesh_files.detect_up`) and ``units`` its length unit (``"m"``, ``"cm"``, ``"mm"``,
+    ``"ft"``, ``"in"`` or metres per unit). The room is stored z up in metres; ``room.frame`` is the
+    (3, 3) map from file to room coordinates (positions too are converted by it).
+
+    Imperfect meshes: vertices closer than ``weld`` metres (default 1e-7 x the room size) are merged,
+    triangles thinner than that are dropped (counted in ``room.repairs``), and holes (loops of open
+    edges) of area up to ``max_hole`` x the surface area each are tolerated, listed in ``room.holes``
+    and reported by a :class:`RoomWarning`; larger openings are refused, naming them.
 
     A JSON file (``.json``) may hold ``{"shoebox": [Lx, Ly, Lz]}`` or ``{"floor": [[x, y], ...],
     "height": h}`` or ``{"scene": "room.xml"}`` plus ``source``, ``receiver``, ``materials``, ``fs``,
@@ -564,7 +665,8 @@ def load_room(path, *legacy, source=None, receiver=None, materials=None, default
     if source is None or receiver is None:
         raise RoomError("load_room needs the sound source position (source=...) and the receiver position "
                         "(receiver=...)")
-    return _room_from_geometry(path, source, receiver, materials, default_material, kw)
+    return _room_from_geometry(path, source, receiver, materials, default_material, kw, up=up, units=units,
+                               weld=weld, max_hole=max_hole)
 
 
 def _room_from_description(path, desc, source, receiver, materials, default_material, kw):
@@ -590,52 +692,116 @@ def _room_from_description(path, desc, source, receiver, materials, default_mate
     raise RoomError(f"{path}: expected one of 'shoebox', 'floor' (+ 'height') or 'scene'")
 
 
-def _room_from_geometry(path, source, receiver, materials, default_material, kw):
-    """The room bounded by the meshes of ``path`` (a Mitsuba scene, file or dict, or a
+def _room_from_geometry(path, source, receiver, materials, default_material, kw, up="z", units="m",
+                        weld=None, max_hole=1e-3):
+    """The room bounded by the meshes of ``path`` (a mesh file, a Mitsuba scene, file or dict, or a
     ``(vertices, faces)`` pair; see :func:`load_room`)."""
-    import mitsuba as mi
-    from penumbra.renderer import ensure_variant
-    pieces = []  # (shape id, V, F)
-    if isinstance(path, tuple) and len(path) == 2:
-        pieces.append(("room", np.asarray(path[0], np.float64), np.asarray(path[1], np.int64)))
-    else:
-        from .loading import load_scene
-        ensure_variant()
-        scene = path if isinstance(path, mi.Scene) else load_scene(path)
-        for k, shape in enumerate(scene.shapes()):
-            if not shape.is_mesh():
-                raise RoomError(f"shape {shape.id()!r} is not a triangle mesh ({shape.class_().name()}); rooms "
-                                "must be built from meshes (obj/ply/rectangle/cube shapes are fine)")
-            params = mi.traverse(shape)
-            V = np.array(params["vertex_positions"], np.float64).reshape(-1, 3)
-            F = np.array(params["faces"], np.int64).reshape(-1, 3)
-            pieces.append((shape.id() or f"shape{k}", V, F))
+    from .mesh_files import MeshFileError, detect_up, read_mesh, unit_scale, up_rotation
+    pieces = []  # (part name, V, F, material name or None)
+    try:
+        scale = unit_scale(units)
+        if isinstance(path, tuple) and len(path) == 2:
+            pieces.append(("room", np.asarray(path[0], np.float64), np.asarray(path[1], np.int64), None))
+        elif isinstance(path, (str, os.PathLike)) and os.path.splitext(os.fspath(path))[1].lower() not in (
+                ".xml", "") and not os.fspath(path).lstrip().startswith("<"):
+            pieces = read_mesh(path)
+        else:
+            pieces = _scene_pieces(path)
+    except MeshFileError as e:
+        raise RoomError(str(e)) from None
     if not pieces:
         raise RoomError("the scene has no shapes to build a room from")
-    Vs, Fs, fw, names, owner = [], [], [], [], []
-    off = 0
-    for sid, V, F in pieces:
-        groups = _plane_groups(V, F)
+    for name, V, F, _ in pieces:
+        if V.ndim != 2 or V.shape[1] != 3 or F.ndim != 2 or F.shape[1] != 3:
+            raise RoomError(f"mesh {name!r}: vertices must be (n, 3) and faces (m, 3), got {V.shape}, {F.shape}")
+        if len(F) and (F.min() < 0 or F.max() >= len(V)):
+            raise RoomError(f"mesh {name!r}: face indices must lie in [0, {len(V) - 1}]")
+        if not np.all(np.isfinite(V)):
+            raise RoomError(f"mesh {name!r}: vertex positions contain NaN/Inf")
+    offs = np.cumsum([0] + [len(p[1]) for p in pieces])
+    V0 = np.concatenate([p[1] for p in pieces])
+    F0 = np.concatenate([p[2] + o for p, o in zip(pieces, offs)])
+    part = np.concatenate([np.full(len(p[2]), k) for k, p in enumerate(pieces)])
+    if isinstance(up, str) and up.lower() == "auto":
+        Vw, Fw = _weld(V0, F0)
+        up = detect_up(Vw, Fw[~_degenerate(Vw, Fw, 1e-9 * max(float(np.ptp(Vw, axis=0).max()), 1e-9))])
+    try:
+        M = scale * up_rotation(up)
+    except MeshFileError as e:
+        raise RoomError(str(e)) from None
+    V0 = V0 @ M.T
+    if weld is not None:
+        weld = checks.number("weld (vertex merge distance, m)", weld, 0.0)
+    V, F = _weld(V0, F0, weld)
+    tol = weld if weld else 1e-7 * max(float(np.ptp(V, axis=0).max()), 1e-9)
+    bad = _degenerate(V, F, tol)
+    F, part = F[~bad], part[~bad]
+    names, owner, mtls, fw = [], [], [], np.zeros(len(F), np.int64)
+    for k, (sid, _, _, mtl) in enumerate(pieces):
+        sel = np.flatnonzero(part == k)
+        if not len(sel):
+            continue
+        groups = _plane_groups(V, F[sel])
         ng = groups.max() + 1
-        base = len(names)
+        fw[sel] = groups + len(names)
         names += [sid] if ng == 1 else [f"{sid}.{g}" for g in range(ng)]
         owner += [sid] * ng
-        Vs.append(V)
-        Fs.append(F + off)
-        fw.append(groups + base)
-        off += len(V)
-    V, F = _weld(np.concatenate(Vs), np.concatenate(Fs))
+        mtls += [mtl] * ng
+    if len(set(names)) != len(names):   # two parts of one name (e.g. OBJ groups repeated in other objects)
+        seen = {}
+        for i, n in enumerate(names):
+            seen[n] = seen.get(n, 0) + 1
+            if seen[n] > 1:
+                names[i] = f"{n}#{seen[n] - 1}"
     if isinstance(materials, dict):
-        unknown = set(materials) - set(names) - set(owner)
+        known = set(names) | set(owner) | {m for m in mtls if m is not None}
+        unknown = set(materials) - known
         if unknown:
-            raise RoomError(f"materials given for unknown shape(s)/wall(s) {sorted(unknown)}; "
-                            f"shapes: {sorted(set(owner))}")
-        mats = [material(materials.get(n, materials.get(o, default_material)), name=n) for n, o in zip(names, owner)]
+            raise RoomError(f"materials given for unknown part(s)/wall(s)/material name(s) {sorted(unknown)}; "
+                            f"parts: {sorted(set(owner))}"
+                            + (f", file materials: {sorted({m for m in mtls if m is not None})}"
+                               if any(m is not None for m in mtls) else ""))
+        mats = [material(materials.get(n, materials.get(o, materials.get(m, default_material))), name=n)
+                for n, o, m in zip(names, owner, mtls)]
     else:
         mats = [material(default_material if materials is None else materials) for _ in names]
-    return Room(V, F, np.concatenate(fw), names, mats, source, receiver,
+    src = np.atleast_2d(np.asarray(source, np.float64))
+    rcv = np.atleast_2d(np.asarray(receiver, np.float64))
+    if src.shape[-1] == 3:
+        src = src @ M.T
+    if rcv.shape[-1] == 3:
+        rcv = rcv @ M.T
+    repairs = {"welded_vertices": int(len(V0) - len(V)),
+               "degenerate_triangles": int(bad.sum())}
+    room = Room(V, F, fw, names, mats, src, rcv,
                 fs=checks.integer("sampling rate fs", kw["fs"], lo=1),
-                air_absorption=kw["air_absorption"], **_medium(kw["temperature"], kw["humidity"], kw["c"]))
+                air_absorption=kw["air_absorption"], max_hole=checks.number("max_hole", max_hole, 0.0, 1.0),
+                frame=M, repairs=repairs, **_medium(kw["temperature"], kw["humidity"], kw["c"]))
+    if room.holes:
+        warnings.warn(f"the room mesh has {len(room.holes)} small hole(s), tolerated (max_hole = {max_hole:g} of "
+                      "the surface): image sources ignore them, rays that leave through them count as absorbed; "
+                      + "; ".join(describe_hole(h) for h in room.holes[:3]) + (" ..." if len(room.holes) > 3 else ""),
+                      RoomWarning, stacklevel=3)
+    return room
+
+
+def _scene_pieces(path):
+    """(shape id, V, F, None) of every mesh shape of a Mitsuba scene (path, XML string, dict or mi.Scene)."""
+    import mitsuba as mi
+    from penumbra.renderer import ensure_variant
+    from .loading import load_scene
+    ensure_variant()
+    scene = path if isinstance(path, mi.Scene) else load_scene(path)
+    pieces = []
+    for k, shape in enumerate(scene.shapes()):
+        if not shape.is_mesh():
+            raise RoomError(f"shape {shape.id()!r} is not a triangle mesh ({shape.class_().name()}); rooms "
+                            "must be built from meshes (obj/ply/rectangle/cube shapes are fine)")
+        params = mi.traverse(shape)
+        V = np.array(params["vertex_positions"], np.float64).reshape(-1, 3)
+        F = np.array(params["faces"], np.int64).reshape(-1, 3)
+        pieces.append((shape.id() or f"shape{k}", V, F, None))
+    return pieces
 
 
 def _defaults(kw):

@@ -1,0 +1,107 @@
+"""Rooms from mesh files (OBJ groups/materials, PLY), their up axis and units, and imperfect meshes
+(welded vertices, degenerate triangles, small holes tolerated, gross openings refused)."""
+import numpy as np
+import pytest
+
+import penumbra.scenes.room as R
+from penumbra.scenes.mesh_files import detect_up, up_rotation
+
+L_ISSUE = np.array([[0, 0], [15, 0], [15, 5], [5, 5], [5, 10], [0, 10]], float)   # 100 m^2, 10 m high
+SRC, RCV = np.array([2.0, 8.0, 1.5]), np.array([12.0, 2.0, 1.7])   # the corner (5, 5) blocks the direct path
+
+
+def write_obj(path, room, to_file=np.eye(3), mtl=None):
+    """``room`` as an OBJ file, one group per wall, vertices mapped by ``to_file`` (3, 3)."""
+    with open(path, "w") as f:
+        f.write("# written by the test\no room\n")
+        for p in room.vertices @ np.asarray(to_file).T:
+            f.write("v %.17g %.17g %.17g\n" % tuple(p))
+        for w, name in enumerate(room.wall_names):
+            f.write(f"g {name}\n")
+            if mtl:
+                f.write(f"usemtl {mtl(name)}\n")
+            for t in room.faces[room.face_wall == w]:
+                f.write("f %d/1 %d//2 %d\n" % tuple(t + 1))
+    return path
+
+
+def test_obj_round_trip_with_y_up_centimetres_and_material_names(tmp_path):
+    room = R.extruded_room(L_ISSUE, 10.0, SRC, RCV)
+    y_up_cm = 100 * np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]])           # room (z up, m) -> file (y up, cm)
+    path = write_obj(tmp_path / "l.obj", room, y_up_cm, mtl=lambda n: "carpet" if n == "floor" else "plaster")
+    loaded = R.load_room(path, source=y_up_cm @ SRC, receiver=y_up_cm @ RCV, up="y", units="cm",
+                         materials={"carpet": 0.3, "plaster": 0.05, "wall0": 0.1})
+    assert loaded.wall_names == room.wall_names
+    assert loaded.volume() == pytest.approx(1000.0, rel=1e-12)
+    assert np.allclose(loaded.vertices[loaded.faces], room.vertices[room.faces], atol=1e-12)
+    assert np.allclose(loaded.sources[0], SRC) and np.allclose(loaded.receivers[0], RCV)
+    alpha = {n: m.absorption[0] for n, m in zip(loaded.wall_names, loaded.materials)}
+    assert alpha["floor"] == 0.3 and alpha["wall0"] == 0.1 and alpha["ceiling"] == 0.05  # wall name wins
+    auto = R.load_room(path, source=y_up_cm @ SRC, receiver=y_up_cm @ RCV, up="auto", units=0.01)
+    assert np.allclose(auto.frame, loaded.frame)
+
+
+def test_obj_polygons_are_ear_clipped(tmp_path):
+    """A non-convex n-gon floor (as modelling tools export it) keeps its shape."""
+    room = R.extruded_room(L_ISSUE, 10.0, SRC, RCV)
+    n = len(L_ISSUE)
+    with open(tmp_path / "ngon.obj", "w") as f:
+        for p in room.vertices:
+            f.write("v %g %g %g\n" % tuple(p))
+        f.write("g floor\nf " + " ".join(str(i + 1) for i in reversed(range(n))) + "\n")
+        f.write("g ceiling\nf " + " ".join(str(n + i + 1) for i in range(n)) + "\n")
+        f.write("g walls\n")
+        for i in range(n):
+            j = (i + 1) % n
+            f.write(f"f {i + 1} {j + 1} {n + j + 1} {n + i + 1}\n")
+    loaded = R.load_room(tmp_path / "ngon.obj", source=SRC, receiver=RCV)
+    assert loaded.volume() == pytest.approx(1000.0, rel=1e-12)
+    assert set(loaded.wall_names) >= {"floor", "ceiling", "walls.0"} and loaded.n_walls == 8
+
+
+def test_ply_file(tmp_path):
+    box = R.shoebox([6, 4, 3], [1, 1, 1], [4, 3, 1.5])
+    with open(tmp_path / "box.ply", "w") as f:
+        f.write(f"ply\nformat ascii 1.0\nelement vertex {len(box.vertices)}\nproperty float x\nproperty float y\n"
+                f"property float z\nelement face {len(box.faces)}\nproperty list uchar int vertex_indices\nend_header\n")
+        for p in box.vertices:
+            f.write("%g %g %g\n" % tuple(p))
+        for t in box.faces:
+            f.write("3 %d %d %d\n" % tuple(t))
+    room = R.load_room(tmp_path / "box.ply", source=[1, 1, 1], receiver=[4, 3, 1.5], materials=0.2)
+    assert room.n_walls == 6 and room.volume() == pytest.approx(72.0, rel=1e-6)
+    assert all(n.startswith("box.") for n in room.wall_names)
+
+
+@pytest.mark.parametrize("up, axis", [("z", "z"), ("y", "y"), ("-x", "x")])
+def test_up_axis_detection(up, axis):
+    """The L-room is a prism along one axis only (its walls alone would say y: 300 m^2 against 200);
+    floor and ceiling have equal areas, so the sign is the positive one (the rule's tie-break)."""
+    room = R.extruded_room(L_ISSUE, 10.0, SRC, RCV)
+    V = room.vertices @ up_rotation(up)          # the inverse rotation: up axis -> `up`
+    assert detect_up(V, room.faces) == axis
+
+
+def test_clear_errors_for_files(tmp_path):
+    bad = tmp_path / "bad.obj"
+    bad.write_text("hello\nv 1 2\n")
+    with pytest.raises(R.RoomError, match="line 2"):
+        R.load_room(bad, source=SRC, receiver=RCV)
+    empty = tmp_path / "empty.obj"
+    empty.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\n")
+    with pytest.raises(R.RoomError, match="no triangles"):
+        R.load_room(empty, source=SRC, receiver=RCV)
+    room = R.extruded_room(L_ISSUE, 10.0, SRC, RCV)
+    path = write_obj(tmp_path / "l.obj", room)
+    with pytest.raises(R.RoomError, match="unknown up axis 'w'.*'auto'"):
+        R.load_room(path, source=SRC, receiver=RCV, up="w")
+    with pytest.raises(R.RoomError, match="unknown units 'km'"):
+        R.load_room(path, source=SRC, receiver=RCV, units="km")
+    with pytest.raises(R.RoomError, match="unknown part.*'stage'"):
+        R.load_room(path, source=SRC, receiver=RCV, materials={"stage": 0.2})
+    with pytest.raises(FileNotFoundError):
+        R.load_room(tmp_path / "missing.obj", source=SRC, receiver=RCV)
+    ply = tmp_path / "junk.ply"
+    ply.write_text("not a ply file\n")
+    with pytest.raises(R.RoomError, match="PLY"):
+        R.load_room(ply, source=SRC, receiver=RCV)
