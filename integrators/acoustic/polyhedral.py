@@ -315,9 +315,10 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     classic method with Borish pruning and ray-traced visibility), and no rays are shot if it covers
     ``order``.
 
-    ``search``: ``"auto"`` (default) uses the exact beam tracing of :mod:`.prism` when the room is a
-    vertical prism (an extruded floor polygon: every path found, no rays) and the candidate rays
-    above otherwise; ``"beams"`` requires a prism, ``"rays"`` always uses the candidate rays."""
+    ``search``: ``"auto"`` (default) uses the shoebox lattice when the walls form a rectangular box (in any
+    orientation; not while vertex gradients are enabled), the exact beam tracing of :mod:`.prism` when the
+    room is a prism along any axis (an extruded floor polygon: every path found, no rays) and the
+    candidate rays above otherwise; ``"beams"`` requires a prism, ``"rays"`` always uses the candidate rays."""
     mi = _mi()
     if search not in ("auto", "beams", "rays"):
         raise ValueError(f"search must be 'auto', 'beams' or 'rays', got {search!r}")
@@ -329,6 +330,10 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     source = params["source"]
     W, K = room.n_walls, max(order, 1)
     n_out, d_out = outward_planes(room, V)
+    if search == "auto" and not dr.grad_enabled(vertices):
+        lattice = _box_lattice(room, order, n_out, d_out, source)
+        if lattice is not None:
+            return lattice
     if search != "rays":
         from . import prism
         seqs = prism.find_sequences(room, V, n_out, d_out, src_np, rcv_np, order)
@@ -384,6 +389,28 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     for q in finals[1:]:
         pos = mi.Vector3d(*[_cat(pos[a], q[a]) for a in range(3)])
     return pos, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+
+
+def _box_lattice(room, order, n_out, d_out, source):
+    """The shoebox lattice's paths (:mod:`.shoebox`) of a room whose walls form a rectangular box in any
+    position and orientation, or None: images in the box's own frame (``prism.box_frame``), rotated back;
+    differentiable in the source position (not in the vertices: the caller keeps the general search
+    when vertex gradients are enabled)."""
+    from . import prism, shoebox
+    mi = _mi()
+    if prism.extrusion_frame(n_out) is None:
+        return None
+    box = prism.box_frame(n_out, d_out)
+    if box is None:
+        return None
+    R, o, L, walls = box
+    s_loc = mi.Vector3d(*[sum(float(R[k, a]) * source[a] for a in range(3)) - float(o[k]) for k in range(3)])
+    loc = shoebox.image_positions(order, mi.Vector3d(*[float(x) for x in L]), s_loc)
+    pos = mi.Vector3d(*[sum(float(R[k, a]) * (loc[k] + float(o[k])) for k in range(3)) for a in range(3)])
+    n = shoebox.lattice(order)
+    hits = np.zeros((len(n), room.n_walls), np.int64)
+    hits[:, walls] = shoebox.device_lattice(order)[2]
+    return pos, hits, np.abs(n).sum(axis=1)
 
 
 def _hit_counts(seqs, W):

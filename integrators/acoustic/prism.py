@@ -1,5 +1,7 @@
-"""Exact image-source search for prism rooms (a floor polygon extruded vertically: vertical walls, one
-flat floor and one flat ceiling), e.g. the L-shaped room, by 2D beam tracing.
+"""Exact image-source search for prism rooms (a floor polygon extruded along an axis: side walls parallel
+to the axis and two flat caps across it), e.g. the L-shaped room, by 2D beam tracing. The axis may point
+anywhere: :func:`extrusion_frame` finds it from the wall normals and the search runs in a frame where it
+is z (below, "vertical"), so a rotated room gives the same paths.
 
 In such a room, reflections on the vertical walls change only (x, y) and those on the floor/ceiling
 only z, and the two kinds commute. A 3D specular path therefore projects onto a 2D specular path inside
@@ -69,6 +71,62 @@ def _prism_structure(room, V, n_out, d_out, tol):
     if len(edges) < 3 or np.any(dist.min(axis=1) > tol * scale):
         return None
     return V[edges[:, 0], :2], V[edges[:, 1], :2], wall, floor, ceiling
+
+
+def _frame(axis, n_out, tol):
+    """(3, 3) rotation whose rows (e1, e2, e3) are a right-handed frame with e3 = ``axis`` and e1 the first
+    wall normal perpendicular to it (the identity when ``axis`` is +-z)."""
+    if abs(abs(axis[2]) - 1.0) < 1e-12:
+        return np.eye(3) if axis[2] > 0 else np.diag([1.0, -1.0, -1.0])
+    perp = n_out[np.abs(n_out @ axis) < tol]
+    e1 = perp[0] - (perp[0] @ axis) * axis
+    e1 /= np.linalg.norm(e1)
+    return np.stack([e1, np.cross(axis, e1), axis])
+
+
+def extrusion_frame(n_out, tol: float = 1e-6):
+    """Rotation (3, 3) taking the extrusion axis of a prism room onto +z, or None: the axis is a wall
+    normal such that exactly two walls (the caps) are parallel to it and every other wall normal is
+    perpendicular to it (the side walls). Candidates are tried in wall order; z is tried first."""
+    n_out = np.asarray(n_out, np.float64)
+    cands = [np.array([0.0, 0.0, 1.0])] + [n for n in n_out]
+    for a in cands:
+        c = np.abs(n_out @ a)
+        par = c > 1 - tol
+        if par.sum() == 2 and np.all(par | (c < tol)):
+            return _frame(a / np.linalg.norm(a), n_out, tol)
+    return None
+
+
+def box_frame(n_out, d_out, tol: float = 1e-6):
+    """A room of 6 walls whose planes form a rectangular box, in the shoebox lattice's frame: (rotation R
+    (3, 3), origin o (3,), dimensions L (3,), walls (6,)) with local coordinates ``R p - o`` in
+    [0, L], and ``walls`` the room's wall ids in the lattice's order (x = 0, x = Lx, y = 0, y = Ly, z = 0,
+    z = Lz); None when the room is not such a box (the caller also checks that it is a prism)."""
+    n_out, d_out = np.asarray(n_out, np.float64), np.asarray(d_out, np.float64)
+    if len(n_out) != 6:
+        return None
+    axes, walls = [], []
+    free = list(range(6))
+    while free:
+        i = free.pop(0)
+        j = [k for k in free if n_out[k] @ n_out[i] < -1 + tol]
+        if len(j) != 1:
+            return None
+        free.remove(j[0])
+        axes.append(n_out[i])
+        walls.append((j[0], i))                   # (low wall: outward normal -axis, high wall: +axis)
+    A = np.stack(axes)
+    if np.abs(A @ A.T - np.eye(3)).max() > tol:
+        return None
+    if np.linalg.det(A) < 0:
+        A[2] = -A[2]
+        walls[2] = walls[2][::-1]
+    lo = np.array([-d_out[w[0]] for w in walls])  # n_low = -axis: -axis . p = d_low on the low wall
+    hi = np.array([d_out[w[1]] for w in walls])
+    if np.any(hi - lo <= 0):
+        return None
+    return A, lo, hi - lo, np.array([w for pair in walls for w in pair], np.int64)
 
 
 def _first_hit(O, D, A, S, exclude):
@@ -199,6 +257,12 @@ def find_sequences(room, V, n_out, d_out, source, receiver, order: int, structur
     """Padded (M, max(order, 1)) wall sequences of every image source up to ``order`` in a prism room
     (see the module docstring), or None if the room is not a prism. Sequences whose images coincide
     (paths through a wall endpoint found from both sides) are kept once."""
+    if structure is None:
+        R = extrusion_frame(n_out)
+        if R is None:
+            return None
+        V, n_out = V @ R.T, n_out @ R.T
+        source, receiver = R @ np.asarray(source, np.float64), R @ np.asarray(receiver, np.float64)
     st = structure if structure is not None else prism_structure(room, V, n_out, d_out)
     if st is None:
         return None

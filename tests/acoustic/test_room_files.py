@@ -7,7 +7,7 @@ import penumbra.scenes.room as R
 from penumbra.scenes.mesh_files import detect_up, up_rotation
 
 L_ISSUE = np.array([[0, 0], [15, 0], [15, 5], [5, 5], [5, 10], [0, 10]], float)   # 100 m^2, 10 m high
-SRC, RCV = np.array([2.0, 8.0, 1.5]), np.array([12.0, 2.0, 1.7])   # the corner (5, 5) blocks the direct path
+SRC, RCV = np.array([2.0, 7.3, 1.5]), np.array([12.5, 2.2, 1.7])   # the corner (5, 5) blocks the direct path
 
 
 def write_obj(path, room, to_file=np.eye(3), mtl=None):
@@ -105,3 +105,49 @@ def test_clear_errors_for_files(tmp_path):
     ply.write_text("not a ply file\n")
     with pytest.raises(R.RoomError, match="PLY"):
         R.load_room(ply, source=SRC, receiver=RCV)
+
+
+ROT = np.array([[0.36, 0.48, -0.8], [-0.8, 0.6, 0.0], [0.48, 0.64, 0.6]])   # a rotation with no zero axis
+
+
+def _oriented(room, M, shift=0.0, materials=0.2):
+    return R.load_room((room.vertices @ M.T + shift, room.faces), source=M @ room.sources[0] + shift,
+                       receiver=M @ room.receivers[0] + shift, materials=materials)
+
+
+def test_the_same_rooms_in_three_orientations_give_the_same_rir():
+    """z up, y up and an arbitrary rotation: the prism search finds the extrusion axis, the box goes
+    through the lattice, so the impulse responses agree to rounding."""
+    from penumbra.integrators.acoustic import rir
+    y_up = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], float)
+    assert np.allclose(ROT @ ROT.T, np.eye(3)) and np.linalg.det(ROT) == pytest.approx(1.0)
+    l_room = R.extruded_room(L_ISSUE, 10.0, SRC, RCV, materials=0.2)
+    box = R.shoebox([20.0, 2.5, 3.0], [1.0, 1.0, 1.0], [18.0, 2.0, 1.5], materials=0.1)
+    for room, order, ref in ((l_room, 6, None), (box, 10, rir(box, 10))):
+        hs = [rir(_oriented(room, M, shift, room.materials[0].absorption[0]), order)
+              for M, shift in ((np.eye(3), 0.0), (y_up, 0.0), (ROT, 3.0))]
+        ref = hs[0] if ref is None else ref
+        for h in hs:
+            assert len(h) == len(ref) and np.linalg.norm(h - ref) / np.linalg.norm(ref) < 1e-6
+
+
+def test_l_room_from_a_y_up_obj_file_matches_pyroomacoustics(tmp_path):
+    """The issue's L-shaped room (1000 m^3, 10 m high, 15 m x 10 m, direct path occluded), written as a
+    y-up OBJ file, against pyroomacoustics' extruded L-room (tolerance of test_polyhedral.py)."""
+    pra = pytest.importorskip("pyroomacoustics")
+    from penumbra.integrators.acoustic import simulate
+    order = 3
+    ref_room = pra.Room.from_corners(L_ISSUE.T, fs=16000, max_order=order, materials=pra.Material(0.2))
+    ref_room.extrude(10.0, materials=pra.Material(0.2))
+    ref_room.add_source(SRC)
+    ref_room.add_microphone(RCV)
+    ref_room.compute_rir()
+    ref = ref_room.rir[0][0]
+    n_images = int(np.asarray(ref_room.visibility[0][0]).astype(bool).sum())
+    y_up = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], float)
+    path = write_obj(tmp_path / "l_room.obj", R.extruded_room(L_ISSUE, 10.0, SRC, RCV), y_up)
+    room = R.load_room(path, source=y_up @ SRC, receiver=y_up @ RCV, up="auto", materials=0.2)
+    res = simulate(room, order, "pyroomacoustics")
+    h = res.numpy()
+    assert res.n_paths == n_images and len(h) == len(ref)
+    assert np.linalg.norm(h - ref) / np.linalg.norm(ref) <= 1e-3
