@@ -51,6 +51,7 @@ class RIR:
     n_paths: int
     conventions: object
     bands: int
+    escaped_rays: int = 0   # late-tail rays that left through the mesh's holes (counted as absorbed)
 
     def numpy(self) -> np.ndarray:
         return np.array(self.signal, dtype=np.float64)
@@ -210,6 +211,7 @@ def simulate(room: Room, order: int = 10, conventions=None, params=None, source:
         host = host_values(room, p, params, source, receiver)
         check_inputs(room, {k: host[k] for k in params if k in host}, source, receiver)
     fs, c = room.fs, room.c
+    escaped = 0
     if method == "lattice" or (method == "auto" and room.box is not None):
         memory.guard(f"simulate(order={order}) of a shoebox ({lattice_size(int(order))} image sources)",
                      lattice_size(int(order)) * BYTES_PER_IMAGE, "order")
@@ -296,9 +298,10 @@ def simulate(room: Room, order: int = 10, conventions=None, params=None, source:
         n_bins = int(math.ceil(topts["t_max"] / bin_s))
         H = _tail.histograms(dep, p["absorption"], air, fs, n_bins, bin_s, B, W, scattering=p["scattering"])
         sig = sig + _tail.noise_tail(H, fs, N, n_bins, bin_s, conv.lead_in, topts["seed"])
+        escaped = dep.escaped
     if conv.highpass is not None:
         sig = filterbank.highpass(sig, fs, float(conv.highpass[0]), int(conv.highpass[1]))
-    return RIR(sig, int(fs), int(dr.width(dist)), conv, B)
+    return RIR(sig, int(fs), int(dr.width(dist)), conv, B, escaped if topts is not None else 0)
 
 
 def rir(room: Room, order: int = 10, conventions=None, **kw) -> np.ndarray:

@@ -49,6 +49,7 @@ class Deposits:
     radius: float
     scat: np.ndarray = None  # (n, W) of which scattered (the rest specular)
     s_mean: np.ndarray = None  # (W,) scattering probability used to choose directions
+    escaped: int = 0        # rays that left the room through a hole (counted as absorbed)
 
 
 def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: float = 0.5, seed: int = 0,
@@ -71,6 +72,7 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     nspec = dr.zeros(mi.UInt32, n_rays)
     scattered = dr.full(mi.Bool, False, n_rays)
     alive = dr.full(mi.Bool, True, n_rays)
+    escaped = dr.full(mi.Bool, False, n_rays)
     counts = [dr.zeros(mi.UInt32, n_rays) for _ in range(W)]
     scounts = [dr.zeros(mi.UInt32, n_rays) for _ in range(W)]
     rng = mi.PCG32(size=n_rays, initstate=seed)
@@ -81,6 +83,7 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     out = {"t": [], "L": [], "w": [], "h": [], "s": []}
     for bounce in range(max_bounces):
         si = scene.ray_intersect(ray, alive)
+        escaped |= alive & ~si.is_valid()     # a miss: the ray left through a hole
         alive &= si.is_valid()
         tseg = dr.select(alive, si.t, 0.0)
         # receiver sphere crossing on this segment
@@ -124,10 +127,11 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
             scounts[w] = dr.select(alive & do_scatter & (wall == w), scounts[w] + 1, scounts[w])
         nspec = dr.select(alive & ~do_scatter, nspec + 1, nspec)
         ray = si.spawn_ray(new_d)
-        dr.eval(ray, L, alive, scattered, nspec, rng, *counts, *scounts)   # (rng: else its state grows)
+        dr.eval(ray, L, alive, escaped, scattered, nspec, rng, *counts, *scounts)   # (rng: else its state grows)
     cat = (lambda k, shape: np.concatenate(out[k]) if out[k] else np.zeros(shape))
     return Deposits(cat("t", 0), cat("L", 0), cat("w", 0), cat("h", (0, W)).astype(np.int64).reshape(-1, W),
-                    n_rays, radius, cat("s", (0, W)).astype(np.int64).reshape(-1, W), s_wall)
+                    n_rays, radius, cat("s", (0, W)).astype(np.int64).reshape(-1, W), s_wall,
+                    int(np.array(dr.count(escaped)).ravel()[0]))
 
 
 def band_masks(n_fft: int, fs: float) -> np.ndarray:
