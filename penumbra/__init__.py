@@ -47,6 +47,13 @@ _LAZY = {
     "save_mesh": "penumbra.scenes:save_mesh",
     "mesh_from_arrays": "penumbra.scenes:mesh_from_arrays",
     "builders": "penumbra.scenes.builders",
+    "read_calibration": "penumbra.scenes.calibration:read_calibration",
+    "load_photo_set": "penumbra.scenes.photo_set:load_photo_set",
+    # input checks and resource limits
+    "InputError": "penumbra.renderer.checks:InputError",
+    "MemoryLimitError": "penumbra.renderer.memory:MemoryLimitError",
+    "set_memory_limit": "penumbra.renderer.memory:set_memory_limit",
+    "CheckpointError": "penumbra.optim:CheckpointError",
     # optimizer layer
     "optim": "penumbra.optim",
     "optimize": "penumbra.optim:optimize",
@@ -64,6 +71,7 @@ _LAZY = {
     # room acoustics (integrators/acoustic)
     "shoebox": "penumbra.scenes.room:shoebox",
     "load_room": "penumbra.scenes.room:load_room",
+    "RoomWarning": "penumbra.scenes.room:RoomWarning",
     "extruded_room": "penumbra.scenes.room:extruded_room",
     "acoustic_material": "penumbra.scenes.room:material",
     "simulate_rir": "penumbra.integrators.acoustic:simulate",
