@@ -2,7 +2,7 @@
 emitter radiance), where it is known to be correct, against central finite differences of
 Mitsuba's ``path`` integrator (an independent estimator) at high spp.
 
-Tolerances: mean per-pixel relative error <= 5 % (floored denominator, see tests/gradcheck.py),
+Tolerances: mean per-pixel relative error <= 5 % (floored denominator, see tests/harness/report.py),
 relative L2 error <= 5 %, image-sum error <= 2 %, sign agreement 100 % on significant pixels; adjoint test: reverse-mode
 <w, dI/dθ> within 2 % of the forward-mode image weighted by w."""
 import numpy as np
@@ -10,7 +10,7 @@ import pytest
 
 from penumbra import scenes
 from penumbra.assets import asset
-from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
+from tests.harness import compare, fd_image, forward_grad, offset, reverse_grad
 
 PRB = {"type": "prb", "max_depth": 4}
 PATH = {"type": "path", "max_depth": 4}

@@ -1,7 +1,8 @@
-"""Gradients (reverse and forward mode) against central finite differences of an independent float64
-NumPy model (tests/acoustic/reference.py) for every parameter kind: source and receiver positions, room
-dimensions, wall vertex positions (polyhedral rooms) and absorption per wall and band; plus metric
-gradients (sign and magnitude)."""
+"""Gradients (reverse and forward mode) against central finite differences (tests/harness) of an
+independent float64 NumPy model (tests/harness/shoebox_reference.py) for every parameter kind:
+source and receiver positions, room dimensions, wall vertex positions (polyhedral rooms) and
+absorption per wall and band; plus metric gradients (sign and magnitude). Each check states its FD
+step and its entrywise tolerance ``|AD - FD| <= rtol |FD| + rtol_max max|FD|``."""
 import drjit as dr
 import mitsuba as mi
 import numpy as np
@@ -10,19 +11,24 @@ import pytest
 import penumbra.scenes.room as R
 from penumbra.integrators.acoustic import default_params, simulate
 from penumbra.integrators.acoustic import metrics as M
+from tests.harness import Tolerance, central_differences, compare, directional_derivatives
+from tests.harness.shoebox_reference import images, shoebox_rir
+from tests.scenes_lib import ROOM_BANDED as BANDED
+from tests.scenes_lib import ROOM_DIMS as DIMS
+from tests.scenes_lib import ROOM_FLAT as FLAT
+from tests.scenes_lib import ROOM_RCV as RCV
+from tests.scenes_lib import ROOM_SRC as SRC
+from tests.scenes_lib import shoebox_room
 
-from .reference import shoebox_rir
-
-DIMS, SRC, RCV = np.array([5.3, 4.1, 3.2]), np.array([1.1, 1.3, 1.2]), np.array([3.9, 2.9, 1.7])
-FLAT = np.array([0.1, 0.3, 0.2, 0.25, 0.4, 0.15])
-BANDED = np.clip(FLAT[:, None] * np.linspace(0.6, 1.8, 7)[None, :], 0, 0.9)
 ORDER, LENGTH, FS = 3, 1400, 16000
 WEIGHTS = np.random.default_rng(7).standard_normal(LENGTH)
+# The FD reference is the NumPy model (and, for metric gradients, the metric code applied to its output).
+REFERENCE_CODE = ("tests.harness.shoebox_reference",)
+METRIC_CODE = REFERENCE_CODE + ("penumbra.integrators.acoustic.metrics",)
 
 
 def _room(absorption):
-    mats = {n: list(a) if np.ndim(a) else float(a) for n, a in zip(R.SHOEBOX_WALLS, absorption)}
-    return R.shoebox(DIMS, SRC, RCV, materials=mats, fs=FS)
+    return shoebox_room(absorption, fs=FS)
 
 
 def _loss_ref(dims=DIMS, src=SRC, rcv=RCV, absorption=FLAT):
@@ -34,43 +40,27 @@ def _loss_dr(room, params):
     return dr.sum(res.signal * mi.Float64(WEIGHTS))
 
 
-def _fd(f, x0, h):
-    g = np.zeros(len(x0))
-    for i in range(len(x0)):
-        e = np.zeros(len(x0))
-        e[i] = h
-        g[i] = (f(x0 + e) - f(x0 - e)) / (2 * h)
-    return g
+def _fd(f, x0, h, directions=None, **config):
+    """Central differences of the reference ``f`` along ``directions`` (default the unit axes), step
+    ``h``; cached on disk when ``config`` names what ``f`` computes."""
+    return central_differences(f, x0, h, directions, config=config or None,
+                               depends=METRIC_CODE if "metric" in config else REFERENCE_CODE)
+
+
+def _ref_config(what, **extra):
+    return {"engine": "acoustic", "what": what, "dims": DIMS, "src": SRC, "rcv": RCV, "order": ORDER, "fs": FS,
+            "length": LENGTH, "weights": WEIGHTS, **extra}
 
 
 def _ad(room, name, mode):
-    """Gradient of the loss w.r.t. params[name] by reverse mode, or by forward mode (one pass per entry)."""
-    p = default_params(room)
-    x = p[name]
-    n = dr.width(x) * (3 if isinstance(x, mi.Vector3d) else 1)
-    if mode == "reverse":
-        dr.enable_grad(x)
-        loss = _loss_dr(room, p)
-        dr.backward(loss)
-        g = dr.grad(x)
-        return np.array(g, dtype=np.float64).reshape(-1) if not isinstance(x, mi.Vector3d) else \
-            np.array([g[a][0] for a in range(3)])
-    out = np.zeros(n)
-    for i in range(n):
-        p = default_params(room)
-        x = p[name]
-        dr.enable_grad(x)
-        if isinstance(x, mi.Vector3d):
-            e = [0.0, 0.0, 0.0]
-            e[i] = 1.0
-            dr.set_grad(x, mi.Vector3d(*e))
-        else:
-            e = np.zeros(n)
-            e[i] = 1.0
-            dr.set_grad(x, mi.Float64(e))
-        loss = _loss_dr(room, p)
-        out[i] = dr.forward_to(loss)[0]
-    return out
+    """Gradient of the loss w.r.t. params[name] (all entries, ``dr.ravel`` order) by reverse mode,
+    or by forward mode (one pass per entry)."""
+    x0 = default_params(room)[name]
+    n = dr.width(x0) * (3 if isinstance(x0, mi.Vector3d) else 1)
+
+    def loss(x):
+        return _loss_dr(room, {**default_params(room), name: x})
+    return directional_derivatives(loss, x0, np.eye(n), mode)
 
 
 @pytest.mark.parametrize("mode", ["reverse", "forward"])
@@ -80,26 +70,27 @@ def test_position_and_dimension_gradients(name, mode):
     ref = {"source": lambda v: _loss_ref(src=v), "receiver": lambda v: _loss_ref(rcv=v),
            "dims": lambda v: _loss_ref(dims=v)}[name]
     x0 = {"source": SRC, "receiver": RCV, "dims": DIMS}[name]
-    fd = _fd(ref, x0, 1e-5)
+    fd = _fd(ref, x0, 1e-5, **_ref_config(name, absorption=FLAT))
     ad = _ad(room, name, mode)
-    assert np.allclose(ad, fd, rtol=1e-4, atol=1e-6 * np.abs(fd).max()), (ad, fd)
+    compare(ad, fd).check(Tolerance(rtol=1e-4, rtol_max=1e-6), name)
 
 
 @pytest.mark.parametrize("mode", ["reverse", "forward"])
 def test_flat_absorption_gradient(mode):
     room = _room(FLAT)
-    fd = _fd(lambda a: _loss_ref(absorption=a), FLAT, 1e-6)
+    fd = _fd(lambda a: _loss_ref(absorption=a), FLAT, 1e-6, **_ref_config("absorption"))
     ad = _ad(room, "absorption", mode).reshape(6, 7)
     # flat materials: one broadband signal built from band 0, so only band-0 entries matter
-    assert np.allclose(ad[:, 0], fd, rtol=1e-4), (ad[:, 0], fd)
+    compare(ad[:, 0], fd).check(Tolerance(rtol=1e-4, atol=1e-8), "flat absorption")
     assert np.all(ad[:, 1:] == 0)
 
 
 def test_banded_absorption_gradient_through_filter_bank():
     room = _room(BANDED)
-    fd = _fd(lambda a: _loss_ref(absorption=a.reshape(6, 7)), BANDED.ravel(), 1e-6)
+    fd = _fd(lambda a: _loss_ref(absorption=a.reshape(6, 7)), BANDED.ravel(), 1e-6,
+             **_ref_config("banded absorption"))
     ad = _ad(room, "absorption", "reverse")
-    assert np.allclose(ad, fd, rtol=1e-4, atol=1e-7 * np.abs(fd).max()), np.abs(ad - fd).max()
+    compare(ad, fd).check(Tolerance(rtol=1e-4, rtol_max=1e-7), "banded absorption")
 
 
 @pytest.mark.parametrize("mode", ["reverse", "forward"])
@@ -120,7 +111,8 @@ def test_wall_vertex_gradient_polyhedral(mode):
     V = poly.vertices
     direction = np.zeros_like(V)
     direction[np.isclose(V[:, 0], DIMS[0]), 0] = 1.0
-    fd = (_loss_ref(dims=DIMS + [1e-5, 0, 0]) - _loss_ref(dims=DIMS - [1e-5, 0, 0])) / 2e-5
+    fd = _fd(lambda d: _loss_ref(dims=d), DIMS, 1e-5, [[1.0, 0, 0]], **_ref_config("dims", absorption=FLAT,
+                                                                                 direction="x"))
     p = default_params(poly)
     x = p["vertices"]
     dr.enable_grad(x)
@@ -132,7 +124,7 @@ def test_wall_vertex_gradient_polyhedral(mode):
         dr.set_grad(x, mi.Float64(direction.ravel()))
         loss = _loss_dr(poly, p)
         ad = float(dr.forward_to(loss)[0])
-    assert ad == pytest.approx(fd, rel=1e-4)
+    compare([ad], fd).check(Tolerance(rtol=1e-4, atol=1e-12), "wall vertices")
 
 
 def test_pyroomacoustics_preset_absorption_gradient_vs_pyroomacoustics_fd():
@@ -150,7 +142,9 @@ def test_pyroomacoustics_preset_absorption_gradient_vs_pyroomacoustics_fd():
         return float(np.dot(h[:LENGTH], WEIGHTS[:len(h[:LENGTH])]))
 
     a0, h = 0.3, 1e-2
-    fd = (pra_loss(a0 + h) - pra_loss(a0 - h)) / (2 * h)
+    fd = central_differences(lambda a: pra_loss(a[0]), [a0], h,
+                             config={"engine": "pyroomacoustics", "version": pra.__version__, "dims": dims, "src": src,
+                                     "rcv": rcv, "order": order, "fs": FS, "weights": WEIGHTS})
     room = R.shoebox(dims, src, rcv, materials=a0, fs=FS)
     p = default_params(room)
     dr.enable_grad(p["absorption"])
@@ -159,7 +153,7 @@ def test_pyroomacoustics_preset_absorption_gradient_vs_pyroomacoustics_fd():
     loss = dr.sum(dr.gather(mi.Float64, sig, dr.arange(mi.UInt32, n)) * mi.Float64(WEIGHTS[:n]))
     dr.backward(loss)
     ad = float(np.array(dr.grad(p["absorption"])).reshape(6, 7)[:, 0].sum())  # all walls move together
-    assert ad == pytest.approx(fd, rel=2e-2)
+    compare([ad], fd).check(Tolerance(rtol=2e-2, atol=1e-12), "absorption vs pyroomacoustics")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,10 +170,12 @@ def _metric_ad(fn, absorption, order=12):
     return float(np.array(val)[0]), np.array(dr.grad(p["absorption"])).reshape(6, 7)[:, 0]
 
 
-def _metric_fd(fn, absorption, order=12, h=1e-5):
+def _metric_fd(fn, absorption, order=12, h=1e-5, metric=None):
     def f(a):
         return float(np.array(fn(shoebox_rir(DIMS, SRC, RCV, a, order, fs=FS)))[0])
-    return _fd(f, absorption, h)
+    config = {} if metric is None else {"metric": metric, "dims": DIMS, "src": SRC, "rcv": RCV, "order": order,
+                                        "fs": FS}
+    return _fd(f, absorption, h, **config)
 
 
 @pytest.mark.parametrize("metric", ["T30_smooth", "EDT_smooth", "C80", "Ts", "T20"])
@@ -191,8 +187,8 @@ def test_metric_gradients_vs_fd(metric):
     # strong absorption: the decay reaches -35 dB (~70 ms) before the order-15 image set thins out
     a = np.full(6, 0.6)
     val, ad = _metric_ad(fn, a, order=15)
-    fd = _metric_fd(fn, a, order=15)
-    assert np.allclose(ad, fd, rtol=2e-3, atol=1e-3 * np.abs(fd).max()), (ad, fd)
+    fd = _metric_fd(fn, a, order=15, metric=metric)
+    compare(ad, fd).check(Tolerance(rtol=2e-3, rtol_max=1e-3), metric)
     # uniform increase of absorption (one wall alone may lengthen the late decay in a non-diffuse field,
     # e.g. absorbing floor and ceiling leaves a flutter between the side walls)
     if metric.startswith(("T30", "EDT", "T20", "Ts")):
@@ -213,10 +209,10 @@ def test_sti_smooth_gradient_sign_and_fd():
         return M.sti(hl, FS, smooth=True)
 
     val, ad = _metric_ad(fn, a, order=8)
-    fd = _metric_fd(fn, a, order=8)
+    fd = _metric_fd(fn, a, order=8, metric="STI_smooth")
     assert 0 < val < 1
     assert ad.sum() > 0, "more absorption must raise intelligibility"
-    assert np.allclose(ad, fd, rtol=5e-3, atol=1e-3 * np.abs(fd).max())
+    compare(ad, fd).check(Tolerance(rtol=5e-3, rtol_max=1e-3), "STI")
 
 
 @pytest.mark.parametrize("preset", ["penumbra", "pyroomacoustics"])
@@ -244,7 +240,6 @@ def test_gather_synthesis_matches_plain_scatter_autodiff(preset, fast):
 
 def _freq_ref(rcv, order=2, N=900):
     """NumPy reference of the 'frequency' kernel: irfft of sum_i a_i exp(-2 pi i f s_i / n)."""
-    from .reference import images
     pos, hits = images(DIMS, SRC, order)
     d = np.linalg.norm(pos - np.asarray(rcv), axis=1)
     a = np.prod(np.sqrt(1 - FLAT)[None, :] ** hits, axis=1) / d
@@ -273,9 +268,10 @@ def test_frequency_kernel_forward_and_receiver_gradient(mode):
     if mode == "reverse":
         dr.backward(loss)
         g = dr.grad(p["receiver"])
-        assert np.allclose([g[a][0] for a in range(3)], fd, rtol=1e-5)
+        compare([g[a][0] for a in range(3)], fd).check(Tolerance(rtol=1e-5, atol=1e-8), "receiver")
     else:
-        assert float(dr.forward_to(loss)[0]) == pytest.approx(float(np.dot(fd, [0.3, -0.5, 0.8])), rel=1e-5)
+        compare([float(dr.forward_to(loss)[0])], [float(np.dot(fd, [0.3, -0.5, 0.8]))]).check(Tolerance(rtol=1e-5, atol=1e-12),
+                                                                                              "receiver")
 
 
 def test_center_time_receiver_gradient_vs_fd():
@@ -291,5 +287,5 @@ def test_center_time_receiver_gradient_vs_fd():
 
     def f(r):
         return float(np.array(M.center_time(shoebox_rir(DIMS, SRC, r, a, 10, fs=FS), FS))[0])
-    fd = _fd(f, RCV.astype(float), 1e-5)
-    assert np.allclose(ad, fd, rtol=2e-3, atol=1e-3 * np.abs(fd).max()), (ad, fd)
+    fd = _fd(f, RCV.astype(float), 1e-5, metric="Ts receiver", absorption=a)
+    compare(ad, fd).check(Tolerance(rtol=2e-3, rtol_max=1e-3), "Ts receiver")

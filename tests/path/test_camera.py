@@ -1,7 +1,7 @@
 """Camera derivatives (pose, field of view, principal point) of both estimators, and the camera model.
 
 Gradients of ``edge_sampling`` and ``warped_area`` are compared with central finite differences of
-Mitsuba's ``path`` at high spp (tests/gradcheck.py): mean per-pixel relative error <= 5 % (floored
+Mitsuba's ``path`` at high spp (tests/harness): mean per-pixel relative error <= 5 % (floored
 denominator), image-sum error <= 2 % where the sum is well conditioned, sign agreement 100 % on
 significant pixels; reverse mode must reproduce <weights, forward image> (adjoint test). Both share
 the camera terms (:mod:`integrators.path.camera_motion`): rotation and fov are a film warp,
@@ -16,8 +16,8 @@ import pytest
 from penumbra import integrators  # noqa: F401  (registers edge_sampling, warped_area)
 from penumbra import scenes
 from penumbra.scenes import builders as b
-from tests.gradcheck import compare, fd_image, forward_grad, reverse_grad
-from tests.path.estimators import ESTIMATORS, FILTER
+from tests.harness import compare, fd_image, forward_grad, reverse_grad
+from tests.scenes_lib import ESTIMATORS, FILTER, pose_perturbation
 
 PATH = {"type": "path", "max_depth": 2}
 
@@ -87,38 +87,6 @@ def _quad_ply(name, centre, normal, half):
         scenes.save_mesh(scenes.mesh_from_arrays(V, [[0, 1, 2], [0, 2, 3]], name=name, texcoords=UV,
                                                  face_normals=True), path)
     return path
-
-
-def rotation(axis, angle):
-    """Rotation matrix (Rodrigues) as a list of Dr.Jit-friendly expressions in ``angle``."""
-    import drjit as dr
-    k = np.asarray(axis, float) / np.linalg.norm(axis)
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    K2 = K @ K
-    s, c = (dr.sin(angle), dr.cos(angle)) if not isinstance(angle, float) else (np.sin(angle), np.cos(angle))
-    return [[float(i == j) + s * float(K[i, j]) + (1 - c) * float(K2[i, j]) for j in range(3)] for i in range(3)]
-
-
-def pose_perturbation(params, name="sensor.to_world", translate=(0, 0, 0), axis=None):
-    """``to_world(θ) = [R(θ) R0 | t0 + θ translate]``: rotation about the camera centre (world axis)
-    and/or translation of the centre; θ a float (finite differences) or an attached mi.Float."""
-    import mitsuba as mi
-    M0 = np.array(params[name].matrix, dtype=np.float64).reshape(4, 4)
-
-    def perturb(theta):
-        th = theta if not isinstance(theta, (int, float)) else float(theta)
-        R = rotation(axis, th) if axis is not None else [[float(i == j) for j in range(3)] for i in range(3)]
-        rows = []
-        for i in range(3):
-            row = [sum(R[i][k] * float(M0[k, j]) for k in range(3)) for j in range(3)]
-            rows.append(row + [float(M0[i, 3]) + th * float(translate[i])])
-        rows.append([0.0, 0.0, 0.0, 1.0])
-        if isinstance(th, float):
-            params[name] = np.array(rows, dtype=np.float64)
-        else:
-            params[name] = mi.AffineTransform4f(mi.Matrix4f([[mi.Float(v) for v in r] for r in rows]))
-        params.update()
-    return perturb
 
 
 def scalar_perturbation(params, name, step):

@@ -3,7 +3,7 @@
 Configurations here exercise *primary* visibility: a triangle's silhouette against an environment,
 a flat-shaded sphere mesh (silhouette + crease edges) under a uniform sky (creases carry no jump)
 and under a sun (they do), and the shading terminator of a smooth-shaded sphere. Tolerances as in Mitsuba's own AD tests: mean per-pixel relative
-error <= 5 % (floored denominator, tests/gradcheck.py), image-sum error <= 2 %, sign agreement 100 %
+error <= 5 % (floored denominator, tests/harness/report.py), image-sum error <= 2 %, sign agreement 100 %
 on significant pixels; the adjoint test requires reverse == <weights, forward> to 1e-4.
 """
 import numpy as np
@@ -12,45 +12,13 @@ import pytest
 from penumbra import integrators  # noqa: F401  (registers edge_sampling)
 from penumbra import scenes
 from penumbra.scenes import builders as b
-from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
+from tests.harness import compare, fd_image, forward_grad, offset, reverse_grad
+from tests.scenes_lib import (flat_sphere_scene, flat_sphere_sun_scene, pose_perturbation, smooth_sphere_scene,
+                              triangle_scene)
 
 ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 32}
 PATH = {"type": "path", "max_depth": 2}
 PRB = {"type": "prb", "max_depth": 2}
-
-
-def triangle_scene(res=32):
-    V = np.array([[-0.6, -0.5, 0], [0.7, -0.4, 0], [0.0, 0.6, 0.2]])
-    tri = scenes.mesh_from_arrays(V, [[0, 1, 2]], name="tri", bsdf=b.diffuse([0.8, 0.3, 0.2]))
-    scene = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=45, resolution=res),
-                                      shapes={"tri": tri}, emitters={"sky": b.constant_environment(1.0)}))
-    return scene, scenes.ParameterMap(scene), V
-
-
-def icosphere_scene(res=32, flat=True, sun=False):
-    """A diffuse icosphere(1) of radius 0.6 in view under a uniform sky (and a sun). Flat-shaded under
-    the sky alone, its creases carry no radiance jump (sampling them must not bias the estimate);
-    under a sun they do. Smooth-shaded, it has a shading terminator (see terminator.py)."""
-    V, F = b.icosphere(1, 0.6)
-    ball = scenes.mesh_from_arrays(V, F, name="ball", bsdf=b.diffuse(0.7), face_normals=flat)
-    emitters = {"sky": b.constant_environment(0.3)}
-    if sun:
-        emitters["sun"] = {"type": "directional", "direction": [0.4, -0.5, -1.0], "irradiance": b.rgb(3.0)}
-    scene = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=40, resolution=res),
-                                      shapes={"ball": ball}, emitters=emitters))
-    return scene, scenes.ParameterMap(scene), V
-
-
-def flat_sphere_scene(res=32):
-    return icosphere_scene(res)
-
-
-def flat_sphere_sun_scene(res=32):
-    return icosphere_scene(res, sun=True)
-
-
-def smooth_sphere_scene(res=24):
-    return icosphere_scene(res, flat=False)
 
 
 def test_triangle_silhouette_scaling():
@@ -152,7 +120,6 @@ def test_smooth_sphere_terminator_under_camera_translation():
     terminator term reads the attached vertex buffers. Measured: mean rel. 2.2 %, rel. L2 12 %,
     image sum 0.9 % (without the terminator term: 160 %). Rotation and fov leave g unchanged; the
     camera warp term covers them (yaw, same scene: mean rel. 4.6 %, rel. L2 8.2 %)."""
-    from tests.path.test_camera import pose_perturbation
     scene, params, _ = smooth_sphere_scene()
     perturb = pose_perturbation(params, translate=(0, 0, -1.0))
     ref = fd_image(scene, params, perturb, 0.005, reference=PATH, spp=8192, passes=4)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from penumbra.scenes.middlebury import read_middlebury
-from tests.conftest import shared_data
+from tests.scenes_lib import shared_data
 
 DATA = shared_data("middlebury", "templeSparseRing")
 pytestmark = pytest.mark.skipif(DATA is None, reason="Middlebury templeSparseRing data not found in ../shared/data")

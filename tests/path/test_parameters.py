@@ -1,5 +1,5 @@
 """Gradients of ``edge_sampling`` w.r.t. each parameter kind, against central finite differences of
-Mitsuba's ``path`` at high spp (tests/gradcheck.py). The tests of moving geometry and lights run for
+Mitsuba's ``path`` at high spp (tests/harness). The tests of moving geometry and lights run for
 ``warped_area`` too (parametrized ``estimator``; its primary term needs a smooth filter, so the
 scenes seen with a box filter use a Gaussian one for it, and scenes whose moving light is out of
 view run it without its primary term). It needs far more film samples than edge sampling for the
@@ -19,8 +19,8 @@ import pytest
 from penumbra import integrators  # noqa: F401  (registers edge_sampling, warped_area)
 from penumbra import scenes
 from penumbra.scenes import builders as b
-from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
-from tests.path.estimators import ESTIMATORS, FILTER
+from tests.harness import compare, fd_image, forward_grad, offset, reverse_grad
+from tests.scenes_lib import ESTIMATORS, FILTER, triangle_shadow
 
 ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 64}
 PATH = {"type": "path", "max_depth": 2}
@@ -320,8 +320,7 @@ def test_moving_light_shadow_of_static_occluder_warped_area():
     secondary share being ~a quarter of the sum. (``edge_sampling`` samples only moving meshes' edges
     and misses this share: README, "Parameters".)"""
     import mitsuba as mi
-    from tests.path import test_secondary as S
-    scene, params, _, depth = S.triangle_shadow(16)
+    scene, params, _, depth = triangle_shadow(16)
     T0 = mi.Transform4f(params["light.to_world"])
 
     def perturb(theta):

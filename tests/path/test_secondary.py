@@ -6,7 +6,7 @@ reflecting a moving edge, and an indirectly lit occluder (depth 3: the floor see
 a wall). Perturbations scale the occluder about its centre, so the image-sum derivative is well
 conditioned (a sideways shadow motion has a near-zero sum: DEVELOPERS.md, "Gradient checks").
 
-Tolerances as in the issue: mean per-pixel relative error <= 5 % (floored, tests/gradcheck.py),
+Tolerances as in the issue: mean per-pixel relative error <= 5 % (floored, tests/harness/report.py),
 image-sum error <= 2 %, sign agreement 100 % on significant pixels. The finite-difference
 reference averages several passes; measured reference-vs-reference noise at these settings is
 2-3 % mean relative error, which is most of the budget: the references here are as expensive as
@@ -18,68 +18,9 @@ import pytest
 from penumbra import integrators  # noqa: F401  (registers edge_sampling)
 from penumbra import scenes
 from penumbra.scenes import builders as b
-from tests.gradcheck import compare, fd_image, forward_grad, offset, reverse_grad
-
-
-def _floor(size=5.0, albedo=0.8):
-    return b.rectangle((0, 0, 0), size, bsdf=b.diffuse(albedo))
-
-
-def _scale_about_centre(params, key, centre):
-    V = np.array(params[key]).reshape(-1, 3)
-    return offset(params, key, (V - np.asarray(centre)).ravel())
-
-
-def _long_shadow_scene(occluder, res):
-    """``occluder`` near the origin casts a long shadow towards -x from a low area light; the
-    camera looks down at the shadow only (the occluder is out of frame)."""
-    return scenes.load_scene(b.scene(
-        b.camera((-1.3, 0, 2.5), (-1.3, 0, 0), fov=40, resolution=res),
-        shapes={"occ": occluder, "floor": _floor(),
-                "light": b.rectangle((1.5, 0, 1.2), 0.5, normal=(-1.5, 0, -0.6), emitter=b.area_light(30.0))}))
-
-
-def triangle_shadow(res=16):
-    V = np.array([[0.0, -0.35, 0.3], [0.0, 0.35, 0.35], [0.05, 0.0, 0.95]])
-    scene = _long_shadow_scene(scenes.mesh_from_arrays(V, [[0, 1, 2]], name="occ", bsdf=b.diffuse(0.5)), res)
-    params = scenes.ParameterMap(scene)
-    return scene, params, _scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0)), 2
-
-
-def sphere_shadow(res=16, flat=True):
-    V, F = b.icosphere(1, 0.35)
-    V = V + np.array([0, 0, 0.6])
-    scene = _long_shadow_scene(scenes.mesh_from_arrays(V, F, name="occ", bsdf=b.diffuse(0.5),
-                                                       face_normals=flat), res)
-    params = scenes.ParameterMap(scene)
-    return scene, params, _scale_about_centre(params, "occ.vertex_positions", [0, 0, 0.6]), 2
-
-
-def glossy_reflection(res=16):
-    """A rough metal plane reflecting a diffuse triangle lit by a sky (depth 3); the camera sees
-    the reflection, not the triangle."""
-    V = np.array([[-0.5, 0.3, 0.5], [0.5, 0.3, 0.5], [0.0, 0.6, 1.1]])
-    tri = scenes.mesh_from_arrays(V, [[0, 1, 2]], name="occ", bsdf=b.diffuse(0.9))
-    scene = scenes.load_scene(b.scene(
-        b.camera((0, -2.5, 1.0), (0, 0.0, 0.0), fov=20, resolution=res),
-        shapes={"occ": tri, "mirror": b.rectangle((0, 0, 0), 3.0, bsdf=b.rough_conductor(0.15))},
-        emitters={"sky": b.constant_environment(1.0)}))
-    params = scenes.ParameterMap(scene)
-    return scene, params, _scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0)), 3
-
-
-def indirect_occluder(res=16):
-    """The floor is lit only by a wall that an area light faces; a triangle between wall and floor
-    casts an indirect shadow (depth 3)."""
-    V = np.array([[0.6, -0.4, 0.3], [0.6, 0.4, 0.3], [0.6, 0.0, 0.9]])
-    tri = scenes.mesh_from_arrays(V, [[0, 1, 2]], name="occ", bsdf=b.diffuse(0.5))
-    scene = scenes.load_scene(b.scene(
-        b.camera((-0.5, -2.0, 2.2), (0.3, 0, 0), fov=45, resolution=res),
-        shapes={"occ": tri, "floor": _floor(4.0),
-                "wall": b.rectangle((1.2, 0, 1.0), 2.0, normal=(-1, 0, 0), bsdf=b.diffuse(0.9)),
-                "light": b.rectangle((0.2, 0, 1.0), 0.4, normal=(1, 0, 0.0), emitter=b.area_light(40.0))}))
-    params = scenes.ParameterMap(scene)
-    return scene, params, _scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0)), 3
+from tests.harness import compare, fd_image, forward_grad, offset, reverse_grad
+from tests.scenes_lib import (flat_sphere_scene, floor_rect, glossy_reflection, indirect_occluder, long_shadow_scene,
+                              scale_about_centre, sphere_shadow, triangle_scene, triangle_shadow)
 
 
 def check(config, secondary_spp, ref_spp, ref_passes, tol=(0.05, 0.02), **kwargs):
@@ -134,9 +75,9 @@ def test_large_mesh_shadow():
     def big(res=12):
         V, F = b.icosphere(7, 0.35)
         V = V + np.array([0, 0, 0.6])
-        scene = _long_shadow_scene(scenes.mesh_from_arrays(V, F, name="occ", bsdf=b.diffuse(0.5)), res)
+        scene = long_shadow_scene(scenes.mesh_from_arrays(V, F, name="occ", bsdf=b.diffuse(0.5)), res)
         params = scenes.ParameterMap(scene)
-        return scene, params, _scale_about_centre(params, "occ.vertex_positions", [0, 0, 0.6]), 2
+        return scene, params, scale_about_centre(params, "occ.vertex_positions", [0, 0, 0.6]), 2
     check(big, 16384, 8192, 4)
 
 
@@ -160,10 +101,10 @@ def test_secondary_with_border_sampling_filter():
     occ = scenes.mesh_from_arrays(V, [[0, 1, 2]], name="occ", bsdf=b.diffuse(0.5))
     scene = scenes.load_scene(b.scene(
         b.camera((-1.3, 0, 2.5), (-1.3, 0, 0), fov=40, resolution=12, filter="gaussian"),
-        shapes={"occ": occ, "floor": _floor(),
+        shapes={"occ": occ, "floor": floor_rect(),
                 "light": b.rectangle((1.5, 0, 1.2), 0.5, normal=(-1.5, 0, -0.6), emitter=b.area_light(30.0))}))
     params = scenes.ParameterMap(scene)
-    perturb = _scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0))
+    perturb = scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0))
     # At the issue's tolerances. Measured against 8 x 8192 spp: 2048 edge spp 0.6-1.7 % image sum,
     # 2.2 % mean rel.; 8192: 0.1 %, 1.4-1.6 %.
     ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": 2}, spp=8192, passes=8)
@@ -179,7 +120,6 @@ def test_secondary_term_skipped_only_where_it_vanishes():
     from unittest import mock
     import penumbra.integrators.path.secondary as sec
     from penumbra.integrators.path.edges import is_closed_convex, is_planar, scene_meshes
-    from tests.path import test_edge_sampling as P
 
     V, F = b.icosphere(2, 1.0)
     assert is_closed_convex(V, F) and not is_closed_convex(V, F[:, ::-1])  # inward normals: no
@@ -188,11 +128,11 @@ def test_secondary_term_skipped_only_where_it_vanishes():
     assert not is_closed_convex(dented, F) and not is_closed_convex(V, F[1:])  # dented, open
     assert not is_closed_convex(np.concatenate([V, V + 3]), np.concatenate([F, F + len(V)]))
     assert is_planar(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0.0]]), np.array([[0, 1, 2]]))
-    for scene, skip in ((P.triangle_scene(8)[0], True), (P.flat_sphere_scene(8)[0], True),
+    for scene, skip in ((triangle_scene(8)[0], True), (flat_sphere_scene(8)[0], True),
                         (sphere_shadow(8)[0], False), (glossy_reflection(8)[0], False)):
         assert sec.no_secondary_edges(scene, scene_meshes(scene)[0]) == skip
 
-    scene, params, V = P.flat_sphere_scene(8)
+    scene, params, V = flat_sphere_scene(8)
     perturb = offset(params, "ball.vertex_positions", np.tile([0, 0, 1.0], len(V)))
     es = {"type": "edge_sampling", "max_depth": 3, "primary_spp": 0, "secondary_spp": 64}
     without = forward_grad(scene, params, perturb, {**es, "secondary_spp": 0}, spp=2, seed=4)

@@ -4,7 +4,7 @@ Primary visibility, on the configurations of
 ``test_edge_sampling.py`` with a Gaussian reconstruction filter (warped-area sampling needs a
 continuous filter): a triangle's silhouette against a sky, scaled, and a flat-shaded sphere mesh
 moving towards the camera. Tolerances of the path-tracer issue: mean per-pixel relative error
-<= 5 % (floored denominator, tests/gradcheck.py), image-sum error <= 2 %, sign agreement 100 %;
+<= 5 % (floored denominator, tests/harness), image-sum error <= 2 %, sign agreement 100 %;
 reverse mode must equal <weights, forward image>. Also: the error falls as samples grow (two
 configurations), the warp field is boundary-consistent, and bad options are rejected.
 
@@ -36,8 +36,9 @@ from penumbra import scenes
 from penumbra.integrators.path.camera import PinholeCamera
 from penumbra.integrators.path.warp_field import DirectionWarp, FilmWarp
 from penumbra.scenes import builders as b
-from tests.path import test_secondary as S
-from tests.gradcheck import attached_theta, compare, fd_image, forward_grad, offset, reverse_grad
+from tests.harness import attached_theta, compare, fd_image, forward_grad, offset, reverse_grad
+from tests.scenes_lib import (glossy_reflection, indirect_occluder, long_shadow_scene, scale_about_centre,
+                              sphere_shadow, triangle_shadow)
 
 PATH = {"type": "path", "max_depth": 2}
 
@@ -213,7 +214,7 @@ def check_secondary(config, secondary_spp, ref_spp, ref_passes, tol, primary_spp
 
 @pytest.fixture(scope="module")
 def shadow():
-    scene, params, perturb, depth = S.triangle_shadow(16)
+    scene, params, perturb, depth = triangle_shadow(16)
     ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth}, spp=8192, passes=4)
     return scene, params, perturb, depth, ref
 
@@ -232,7 +233,7 @@ def test_triangle_shadow_default(shadow):
 def test_triangle_shadow():
     """The issue's tolerances (measured with 16 auxiliary rays: mean rel. 3.8 %, rel. L2 4.7 %, image sum
     0.3 %, sign 100 %; with 8: 4.8 % / 5.8 % / 1.2 %)."""
-    check_secondary(S.triangle_shadow, 131072, 8192, 8, (0.05, 0.02))
+    check_secondary(triangle_shadow, 131072, 8192, 8, (0.05, 0.02))
 
 
 @pytest.mark.slow
@@ -241,7 +242,7 @@ def test_sphere_mesh_shadow(flat):
     """The issue's tolerances. Measured (flat and smooth cast the same shadow): mean rel. 4.0 %, rel. L2
     6.2 %, image sum 1.75 % low, sign 100 %; with 8 auxiliary rays and the light's diagonal counted
     as an edge (before): 5.0-5.1 % / 6.5 % / 2.4 % low."""
-    check_secondary(S.sphere_shadow, 65536, 16384, 2, (0.05, 0.02), flat=flat)
+    check_secondary(sphere_shadow, 65536, 16384, 2, (0.05, 0.02), flat=flat)
 
 
 @pytest.mark.slow
@@ -254,7 +255,7 @@ def test_indirectly_lit_occluder():
     spp) 3.6 % mean rel., 4.2 % rel. L2, 1.3 % sum, 100 % sign. The 8-pass reference itself is 1.4 %
     off that one, so 16 passes here (4 s). This test (131072 spp, seed 1): 4.8 % / 5.4 % / 0.6 % /
     100 %, 7 min on a loaded 2-core machine."""
-    check_secondary(with_gaussian_filter(S.indirect_occluder), 131072, 8192, 16, (0.05, 0.02), primary_spp=2048,
+    check_secondary(with_gaussian_filter(indirect_occluder), 131072, 8192, 16, (0.05, 0.02), primary_spp=2048,
                     res=12)
 
 
@@ -264,7 +265,7 @@ def test_glossy_plane_reflecting_an_edge_default():
     and sign bounds, a looser per-pixel bound (measured at 32768 spp, seeds 1-3: mean rel. 11.6 / 8.6
     / 13.3 %, image sum 0.06 / 1.2 / 3.0 %, sign 100 %; without the environment control variate of
     the BSDF strategy, 8192 spp gave 82 % and 75-82 % sign)."""
-    check_secondary(S.glossy_reflection, 32768, 16384, 16, (0.2, 0.02), res=12)
+    check_secondary(glossy_reflection, 32768, 16384, 16, (0.2, 0.02), res=12)
 
 
 @pytest.mark.slow
@@ -272,16 +273,16 @@ def test_glossy_plane_reflecting_an_edge():
     """The issue's tolerances on the glossy reflection. Measured: mean rel. 4.4 %, rel. L2 4.2 %, image
     sum 1.2 %, sign 100 % (2.5-6 min). Against a 16-pass reference the same run read 5.06 %: that
     reference's own noise is 2.4 % mean rel. (vs 64 passes, 17 s), hence 64 passes."""
-    check_secondary(S.glossy_reflection, 262144, 16384, 64, (0.05, 0.02), res=12)
+    check_secondary(glossy_reflection, 262144, 16384, 64, (0.05, 0.02), res=12)
 
 
 def large_sphere_shadow(res=12):
     """The 327,680-triangle smooth icosphere(7) shadow of ``test_secondary.test_large_mesh_shadow``."""
     V, F = b.icosphere(7, 0.35)
-    scene = S._long_shadow_scene(scenes.mesh_from_arrays(V + np.array([0, 0, 0.6]), F, name="occ",
+    scene = long_shadow_scene(scenes.mesh_from_arrays(V + np.array([0, 0, 0.6]), F, name="occ",
                                                          bsdf=b.diffuse(0.5)), res)
     params = scenes.ParameterMap(scene)
-    return scene, params, S._scale_about_centre(params, "occ.vertex_positions", [0, 0, 0.6]), 2
+    return scene, params, scale_about_centre(params, "occ.vertex_positions", [0, 0, 0.6]), 2
 
 
 @pytest.mark.slow
@@ -306,7 +307,7 @@ def test_secondary_error_falls_with_spp(shadow):
 @pytest.mark.parametrize("passes", [1, 4])
 def test_secondary_backward_agrees_with_forward(passes):
     """Adjoint test of the secondary term (depth 3: two vertices per path), in one AD pass and in 4."""
-    scene, params, perturb, _ = S.triangle_shadow(12)
+    scene, params, perturb, _ = triangle_shadow(12)
     cfg = wa2(3, 16, aux_rays=4, samples_per_pass=16 * 12 * 12 // passes)
     g = forward_grad(scene, params, perturb, cfg, spp=4, seed=3)
     w = np.random.default_rng(1).random(g.shape)
@@ -319,7 +320,7 @@ def _edge_view(kappa):
     """A floor point of the triangle-shadow scene and the direction of a point on the occluder's edge,
     with the sky behind it; the edge plane's normal m and the true velocity of that direction under
     the test's scaling perturbation."""
-    scene, params, perturb, _ = S.triangle_shadow(16)
+    scene, params, perturb, _ = triangle_shadow(16)
     V = np.array([[0.0, -0.35, 0.3], [0.0, 0.35, 0.35], [0.05, 0.0, 0.95]])
     x = np.array([-0.6, 0.05, 0.0])
     P = V[0] + 0.5 * (V[2] - V[0])
@@ -420,7 +421,7 @@ def test_static_edge_masks_leave_out_coplanar_diagonals():
     """A static rectangle's diagonal (between two coplanar faces) gets no boundary test; its border
     edges and every edge of a moving mesh keep theirs."""
     from penumbra.integrators.path.warp_field import static_edge_masks
-    scene, params, perturb, _ = S.sphere_shadow(8)
+    scene, params, perturb, _ = sphere_shadow(8)
     theta = mi.Float(0.0)
     dr.enable_grad(theta)
     perturb(theta)

@@ -1,7 +1,7 @@
-"""Independent float64 NumPy reference of the shoebox image-source RIR (used by the gradient tests as
-the model that finite differences are taken of). Written separately from integrators/acoustic: loops and
-plain NumPy, kernel = Hann-windowed sinc that moves with the arrival (Penumbra's default), optional
-octave bands through pyroomacoustics' own Antoni filter bank."""
+"""Independent float64 NumPy reference of the shoebox image-source RIR (the model the acoustic gradient
+checks take finite differences of). Written separately from integrators/acoustic: loops and plain NumPy,
+kernel = Hann-windowed sinc that moves with the arrival (Penumbra's default), optional octave bands
+through pyroomacoustics' own Antoni filter bank."""
 import numpy as np
 
 
