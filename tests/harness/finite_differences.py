@@ -9,6 +9,7 @@ Both take ``h`` without a default: every check states its step.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, Iterable
 
 import numpy as np
@@ -49,20 +50,28 @@ def central_differences(f: Callable[[np.ndarray], float], x0, h: float, directio
 
 
 def _snapshot(scene) -> dict:
-    """Every traversable parameter of ``scene`` (values as arrays) and the plugin classes it is made of."""
+    """Every traversable parameter of ``scene`` (values as arrays) and the plugin classes it is made of.
+
+    Unnamed plugins get ids with their memory address (``object_140128677367008``): these are
+    renumbered in traversal order, so the snapshot is the same in every process."""
     import mitsuba as mi
+    renumbered = {}
+
+    def stable(name):
+        return re.sub(r"object_\d+", lambda m: renumbered.setdefault(m.group(0), f"object#{len(renumbered)}"), name)
     out = {}
     params = mi.traverse(scene)
     for k in params.keys():
         v = params[k]
         try:
-            out[k] = np.asarray(v.matrix if hasattr(v, "matrix") else v)
+            out[stable(k)] = np.asarray(v.matrix if hasattr(v, "matrix") else v)
         except Exception:
-            out[k] = repr(v)
+            out[stable(k)] = re.sub(r"0x[0-9a-fA-F]+", "", repr(v))
     film = scene.sensors()[0].film()
     out["__structure__"] = [
-        [s.id(), s.class_name(), s.bsdf().class_name() if s.bsdf() is not None else None] for s in scene.shapes()
-    ] + [[e.id(), e.class_name()] for e in scene.emitters()] + [
+        [stable(s.id()), s.class_name(), s.bsdf().class_name() if s.bsdf() is not None else None]
+        for s in scene.shapes()
+    ] + [[stable(e.id()), e.class_name()] for e in scene.emitters()] + [
         [scene.sensors()[0].class_name(), film.class_name(), repr(film.rfilter())]]
     return out
 

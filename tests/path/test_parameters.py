@@ -3,7 +3,7 @@ Mitsuba's ``path`` at high spp (tests/harness). The tests of moving geometry and
 ``warped_area`` too (parametrized ``estimator``; its primary term needs a smooth filter, so the
 scenes seen with a box filter use a Gaussian one for it, and scenes whose moving light is out of
 view run it without its primary term). It needs far more film samples than edge sampling for the
-same error (4096-16384 against 64-256); on the flat-shaded cube under a sun the issue's image-sum
+same error (4096-16384 against 64-256); on the flat-shaded cube under a sun the 2 % image-sum
 bound is out of its reach at test sample counts (see that test).
 
 Tolerances (Mitsuba's own AD tests are no stricter): mean per-pixel relative error <= 5 % (floored
@@ -26,7 +26,7 @@ ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 64}
 PATH = {"type": "path", "max_depth": 2}
 
 
-# warped_area's primary term at the issue's tolerances: film samples per pixel (measured below).
+# warped_area's primary term at mean rel. <= 5 %, image sum <= 2 %: film samples per pixel (measured below).
 WA_LIGHT_SPP = 4096
 WA_TEXTURE_SPP = 16384  # slow test; at 4096 the in-plane image sum is 4.5 % off (noise)
 WA_LIGHT_PASSES = {"edge_sampling": 1, "warped_area": 4}  # Gaussian-filtered FD images are noisier
@@ -128,7 +128,7 @@ def test_transform_translation_vs_fd_warped_area(cube_translation):
     and -7 % at 4096; +6 % at 16384 (rel. L2 16 % -> 7.5 %), mean rel. 1.3-3.7 %, sign 100 %.
     Wider kernels (primary_kappa 4, 1) and 48 auxiliary rays did not lower it; one proposal lobe
     instead of three makes the sum 18 % low on both seeds (the finite-ray bias the lobes remove).
-    So the issue's 2 % image-sum bound is out of reach at a test's sample counts: asserted are the
+    So the 2 % image-sum bound is out of reach at a test's sample counts: asserted are the
     per-pixel and sign tolerances and the sum at the measured 16384-sample noise (edge_sampling
     meets 2 % at 4096 edge samples in a third of the time)."""
     scene, params, perturb, ref = cube_translation
