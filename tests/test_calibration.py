@@ -17,7 +17,7 @@ from penumbra.scenes.calibration import check_photos, detect_format, read_calibr
 from penumbra.scenes.colmap import intrinsics
 from penumbra.scenes.errors import CalibrationError
 from penumbra.scenes.view_sensor import film_map, sensor_dict
-from tests.conftest import shared_data
+from tests.scenes_lib import shared_data
 
 W, H = 320, 240
 K = np.array([[500.0, 0.0, 171.3], [0.0, 460.0, 101.7], [0.0, 0.0, 1.0]])  # pixel centres at integers

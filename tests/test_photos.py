@@ -9,7 +9,7 @@ from penumbra.scenes.image_files import read_image
 from penumbra.scenes.photos import border_mask, film_image, parse_mask_option, photo_mask
 from penumbra.scenes.undistort import undistort_image, undistort_normalized, undistort_points
 from penumbra.scenes.view_sensor import film_map
-from tests.conftest import shared_data
+from tests.scenes_lib import shared_data
 
 W, H = 160, 120
 K = np.array([[150.0, 0.0, 83.4], [0.0, 140.0, 56.2], [0.0, 0.0, 1.0]])

@@ -132,7 +132,7 @@ def test_the_same_rooms_in_three_orientations_give_the_same_rir():
 
 
 def test_l_room_from_a_y_up_obj_file_matches_pyroomacoustics(tmp_path):
-    """The issue's L-shaped room (1000 m^3, 10 m high, 15 m x 10 m, direct path occluded), written as a
+    """An L-shaped room (1000 m^3, 10 m high, 15 m x 10 m, direct path occluded), written as a
     y-up OBJ file, against pyroomacoustics' extruded L-room (tolerance of test_polyhedral.py)."""
     pra = pytest.importorskip("pyroomacoustics")
     from penumbra.integrators.acoustic import simulate

@@ -12,7 +12,7 @@ import penumbra.scenes.room as R
 from penumbra.integrators.acoustic import rir, simulate
 from penumbra.scenes import ParameterError, ParameterMap, load_scene, save_mesh
 
-from .reference import shoebox_rir
+from tests.harness.shoebox_reference import shoebox_rir
 
 DIMS, SRC, RCV = np.array([5.3, 4.1, 3.2]), np.array([1.1, 1.3, 1.2]), np.array([3.9, 2.9, 1.7])
 FLAT = np.array([0.1, 0.3, 0.2, 0.25, 0.4, 0.15])        # west east south north floor ceiling

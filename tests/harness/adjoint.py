@@ -12,8 +12,9 @@ import numpy as np
 def assert_adjoint(forward: np.ndarray, weights: np.ndarray, reverse: float, rel: float) -> None:
     """Assert ``reverse == sum(weights * forward)`` to relative tolerance ``rel``."""
     dot = float(np.sum(np.asarray(weights, dtype=np.float64) * np.asarray(forward, dtype=np.float64)))
+    err = abs(reverse - dot) / max(abs(dot), 1e-30)
     assert abs(reverse - dot) <= max(rel * abs(dot), 1e-12), \
-        f"adjoint test: reverse {reverse:.8g} vs <w, forward> {dot:.8g} (rel. err {abs(reverse - dot) / max(abs(dot), 1e-30):.3g} > {rel})"
+        f"adjoint test: reverse {reverse:.8g} vs <w, forward> {dot:.8g} (rel. err {err:.3g} > {rel})"
 
 
 def path_adjoint_test(scene, params, perturb, integrator, spp: int, seed: int, rel: float,

@@ -105,7 +105,8 @@ def test_secondary_with_border_sampling_filter():
                 "light": b.rectangle((1.5, 0, 1.2), 0.5, normal=(-1.5, 0, -0.6), emitter=b.area_light(30.0))}))
     params = scenes.ParameterMap(scene)
     perturb = scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0))
-    # Checked: mean rel. <= 5 %, image sum <= 2 %, sign 100 %. Measured against 8 x 8192 spp: 2048 edge spp 0.6-1.7 % image sum,
+    # Checked: mean rel. <= 5 %, image sum <= 2 %, sign 100 %. Measured against 8 x 8192 spp:
+    # 2048 edge spp 0.6-1.7 % image sum,
     # 2.2 % mean rel.; 8192: 0.1 %, 1.4-1.6 %.
     ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": 2}, spp=8192, passes=8)
     es = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 4, "secondary_spp": 4096}

@@ -232,7 +232,8 @@ def test_triangle_shadow_default(shadow):
 
 @pytest.mark.slow
 def test_triangle_shadow():
-    """Mean rel. <= 5 %, image sum <= 2 %, sign 100 % (measured with 16 auxiliary rays: mean rel. 3.8 %, rel. L2 4.7 %, image sum
+    """Mean rel. <= 5 %, image sum <= 2 %, sign 100 % (measured with 16 auxiliary rays: mean rel.
+    3.8 %, rel. L2 4.7 %, image sum
     0.3 %, sign 100 %; with 8: 4.8 % / 5.8 % / 1.2 %)."""
     check_secondary(triangle_shadow, 131072, 8192, 8, (0.05, 0.02))
 
@@ -240,7 +241,8 @@ def test_triangle_shadow():
 @pytest.mark.slow
 @pytest.mark.parametrize("flat", [True, False], ids=["flat", "smooth"])
 def test_sphere_mesh_shadow(flat):
-    """Mean rel. <= 5 %, image sum <= 2 %, sign 100 %. Measured (flat and smooth cast the same shadow): mean rel. 4.0 %, rel. L2
+    """Mean rel. <= 5 %, image sum <= 2 %, sign 100 %. Measured (flat and smooth cast the same
+    shadow): mean rel. 4.0 %, rel. L2
     6.2 %, image sum 1.75 % low, sign 100 %; with 8 auxiliary rays and the light's diagonal counted
     as an edge (before): 5.0-5.1 % / 6.5 % / 2.4 % low."""
     check_secondary(sphere_shadow, 65536, 16384, 2, (0.05, 0.02), flat=flat)
@@ -271,7 +273,8 @@ def test_glossy_plane_reflecting_an_edge_default():
 
 @pytest.mark.slow
 def test_glossy_plane_reflecting_an_edge():
-    """Mean rel. <= 5 %, image sum <= 2 %, sign 100 % on the glossy reflection. Measured: mean rel. 4.4 %, rel. L2 4.2 %, image
+    """Mean rel. <= 5 %, image sum <= 2 %, sign 100 % on the glossy reflection. Measured: mean
+    rel. 4.4 %, rel. L2 4.2 %, image
     sum 1.2 %, sign 100 % (2.5-6 min). Against a 16-pass reference the same run read 5.06 %: that
     reference's own noise is 2.4 % mean rel. (vs 64 passes, 17 s), hence 64 passes."""
     check_secondary(glossy_reflection, 262144, 16384, 64, (0.05, 0.02), res=12)
