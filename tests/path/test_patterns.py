@@ -22,7 +22,7 @@ import drjit as dr
 import mitsuba as mi
 
 from penumbra import integrators  # noqa: F401  (registers the plugins)
-from tests.harness import compare
+
 
 def _scene(estimator, res=12, depth=None, filt=None, **options):
     """An occluder (cube mesh) translating over a lit floor: primary silhouette and its shadow."""

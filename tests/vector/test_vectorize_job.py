@@ -1,8 +1,5 @@
 """The `penumbra vectorize` job end to end on the bundled photo (tiny configuration)."""
 import json
-import os
-
-import numpy as np
 
 
 def test_vectorize_job_writes_outputs_and_lowers_the_loss(tmp_path):
