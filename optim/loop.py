@@ -30,10 +30,14 @@ class NonFiniteError(FloatingPointError):
 
 @dataclass
 class Variable:
-    """A parameter to optimize: initial value, transform (bounds) and optional own learning rate."""
+    """A parameter to optimize: initial value, transform (bounds), optional own learning rate and optional
+    projection. ``project(value) -> value`` maps a value onto a constraint set (e.g. an L-inf ball
+    around the initial value); the loop applies it after every step, in value space, and stores the
+    projected value's latent (projected gradient descent, as in PGD attacks: Madry et al. 2018)."""
     init: object
     transform: Transform = field(default_factory=Identity)
     lr: float | None = None
+    project: Callable[[object], object] | None = None
 
 
 @dataclass
@@ -147,6 +151,10 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
         _check_finite("gradient", grads, step)
         scale = checks.number(f"schedule({step})", schedule(step), lo=0.0)
         latent = optimizer.step(latent, grads, rates, scale)
+        for n, var in variables.items():
+            if var.project is not None:
+                latent[n] = dr.detach(var.transform.inverse(var.project(var.transform.forward(latent[n]))))
+                dr.eval(latent[n])
         _check_finite("value", latent, step)
         history.append(loss_value)
         bar.set_postfix(loss=f"{loss_value:.4g}")
