@@ -82,7 +82,8 @@ class AttackResult:
     def table(self) -> dict:
         """JSON-ready summary: success rates, per-view top-1 before/after, budgets, steps, time."""
         return {"true_class": self.true_class, "true_label": self.labels.get(self.true_class),
-                "target": self.target, "target_label": self.labels.get(self.target) if self.target is not None else None,
+                "target": self.target,
+                "target_label": self.labels.get(self.target) if self.target is not None else None,
                 "kinds": list(self.kinds), "budgets": self.budgets, "steps": self.steps, "seconds": self.seconds,
                 "success_rate_before": self.success_rate_before, "success_rate": self.success_rate,
                 "views": [{"view": i, "before": b.top5, "after": a.top5, "fooled_before": b.fooled,
@@ -293,7 +294,8 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
         for key in light_keys:
             update[key] = values.get(key, base[key]) * light_scale
         for lid in light_ids:
-            update[f"{lid}.to_world"] = mi.Transform4f().translate(values[f"{lid}.translation"]) @ base[f"{lid}.to_world"]
+            move = mi.Transform4f().translate(values[f"{lid}.translation"])
+            update[f"{lid}.to_world"] = move @ base[f"{lid}.to_world"]
         for k, v in update.items():
             params[k] = v
 

@@ -91,3 +91,46 @@ def test_texture_attack_flips_held_out_views(red_blue_classifier):
     assert np.max(np.abs(tex - x0)) <= 0.5 + 1e-5     # L-inf budget held (PGD projection)
     assert tex.min() >= 0 and tex.max() <= 1
     assert result.history[-1] < result.history[0]
+
+
+# --- bad input ---------------------------------------------------------------------------------------
+
+class WrongShape(torch.nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3))[:, :1]      # (N, 1): one logit per image
+
+
+def test_classifier_with_wrong_output_shape_is_refused():
+    from penumbra.adversarial import Classifier, ClassifierError
+    with pytest.raises(ClassifierError, match=r"must return logits of shape \(N, classes\).*returned \(2, 1\)"):
+        Classifier(WrongShape()).num_classes
+    flat = Classifier(lambda x: x.mean(dim=(1, 2, 3)))
+    with pytest.raises(ClassifierError, match=r"returned \(2,\)"):
+        flat.num_classes
+
+
+def test_unknown_target_class_is_refused(red_blue_classifier):
+    from penumbra.adversarial import ClassifierError, attack
+    with pytest.raises(ClassifierError, match="unknown class 'green'"):
+        attack(cube_scene((0.8, 0.1, 0.1)), red_blue_classifier, "obj", target="green", steps=1, progress=False)
+    with pytest.raises(ClassifierError, match=r"unknown class 7: .* has classes 0\.\.1"):
+        attack(cube_scene((0.8, 0.1, 0.1)), red_blue_classifier, "obj", target=7, steps=1, progress=False)
+
+
+@pytest.mark.parametrize("budget", [0.0, float("nan"), -0.1])
+def test_zero_or_nan_budget_is_refused(red_blue_classifier, budget):
+    from penumbra.adversarial import AttackError, attack
+    with pytest.raises(AttackError, match="budget 'texture'"):
+        attack(cube_scene((0.8, 0.1, 0.1)), red_blue_classifier, "obj", budgets={"texture": budget}, steps=1,
+               progress=False)
+
+
+def test_texture_attack_on_textureless_shape_is_refused(red_blue_classifier):
+    from penumbra.adversarial import AttackError, attack
+    with pytest.raises(AttackError, match="shape 'obj' has no bitmap texture"):
+        attack(cube_scene((0.8, 0.1, 0.1), textured=False), red_blue_classifier, "obj", kinds="texture", steps=1,
+               progress=False)
+    with pytest.raises(AttackError, match="no shape with id 'teapot'"):
+        attack(cube_scene((0.8, 0.1, 0.1)), red_blue_classifier, "teapot", steps=1, progress=False)
+    with pytest.raises(AttackError, match="unknown attack kind 'colour'"):
+        attack(cube_scene((0.8, 0.1, 0.1)), red_blue_classifier, "obj", kinds=("colour",), steps=1, progress=False)
