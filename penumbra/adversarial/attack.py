@@ -37,7 +37,7 @@ from .losses import LOSSES, attack_loss, fooled
 from .views import EOT, held_out_views, sample_views
 
 KINDS = ("texture", "vertices", "light", "pose")
-DEFAULT_BUDGETS = {"texture": 0.25, "vertices": 0.03, "light": 0.5, "light_position": 0.2,
+DEFAULT_BUDGETS = {"texture": 0.06, "vertices": 0.03, "light": 0.5, "light_position": 0.2,
                    "pose": 0.05, "pose_angle": 5.0}
 # Adam step sizes as a fraction of each budget (a few steps can cross the budget)
 STEP_FRACTION = 0.25
@@ -98,6 +98,10 @@ def classifier_function(classifier: Classifier):
 
     @dr.wrap(source="drjit", target="torch")
     def f(images):
+        if images.requires_grad:
+            # hand Dr.Jit a fresh contiguous gradient buffer: Dr.Jit bakes the layout of foreign
+            # buffers into its kernels, and a strided view recompiles the render's backward kernels
+            images.register_hook(lambda g: g.contiguous().clone())
         return classifier(images[..., :3].clamp(0.0, 1.0).permute(0, 3, 1, 2).contiguous())
     return f
 
@@ -295,8 +299,11 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
     def apply(values, light_scale: float = 1.0):
         """Set every attacked scene parameter from ``values`` (lights scaled by ``light_scale``)."""
         update = {k: v for k, v in values.items() if k in params and k not in light_keys}
+        # an opaque factor: a Python float that changes per step would be a literal in the render kernel,
+        # recompiling it every step
+        scale = dr.opaque(mi.Float, float(light_scale))
         for key in light_keys:
-            update[key] = values.get(key, base[key]) * light_scale
+            update[key] = values.get(key, base[key]) * scale
         for lid in light_ids:
             move = mi.Transform4f().translate(values[f"{lid}.translation"])
             update[f"{lid}.to_world"] = move @ base[f"{lid}.to_world"]

@@ -98,15 +98,15 @@ def annotated(images, verdicts, title: str, path: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     n = len(images)
-    fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 3.4), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(2.0 * n, 3.3), dpi=110, squeeze=False)
     for ax, img, v in zip(axes[0], images, verdicts):
         ax.imshow(np.clip(img, 0, 1))
-        ax.set_xticks([])
-        ax.set_yticks([])
-        text = "\n".join(f"{name[:18]} {100 * p:.0f}%" for name, _, p in v.top5)
-        ax.set_xlabel(text, fontsize=6.5, loc="left", color="firebrick" if v.fooled else "black")
+        ax.axis("off")
+        text = "\n".join(f"{name[:20]} {100 * p:.0f}%" for name, _, p in v.top5)
+        ax.text(0.0, -0.04, text, transform=ax.transAxes, va="top", fontsize=6.5,
+                color="firebrick" if v.fooled else "black")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.3, wspace=0.05)
     fig.savefig(path)
     plt.close(fig)
     return path
