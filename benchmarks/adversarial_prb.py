@@ -24,7 +24,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--res", type=int, default=64)
-    ap.add_argument("--budget", type=float, default=0.03, help="max vertex displacement (ball radius 1)")
+    ap.add_argument("--budget", type=float, default=0.05, help="max vertex displacement (ball radius 1)")
     ap.add_argument("--views-per-step", type=int, default=2)
     ap.add_argument("--eval-views", type=int, default=8)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])

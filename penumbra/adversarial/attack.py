@@ -37,7 +37,7 @@ from .losses import LOSSES, attack_loss, fooled
 from .views import EOT, held_out_views, sample_views
 
 KINDS = ("texture", "vertices", "light", "pose")
-DEFAULT_BUDGETS = {"texture": 0.06, "vertices": 0.03, "light": 0.5, "light_position": 0.2,
+DEFAULT_BUDGETS = {"texture": 0.06, "vertices": 0.05, "light": 0.5, "light_position": 0.2,
                    "pose": 0.05, "pose_angle": 5.0}
 # Adam step sizes as a fraction of each budget (a few steps can cross the budget)
 STEP_FRACTION = 0.25
@@ -252,7 +252,8 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
             d = dr.unravel(mi.Vector3f, v - x0)
             scale = dr.minimum(1.0, bound / dr.maximum(dr.norm(d), 1e-12))
             return x0 + dr.ravel(d * scale)
-        variables[key] = optim.Variable(x0, LargeSteps(V, F, lambda_), lr=STEP_FRACTION * bound * 0.5,
+        # Large Steps smooths the step (x = M^-1 u): the latent's rate is the whole budget
+        variables[key] = optim.Variable(x0, LargeSteps(V, F, lambda_), lr=bound,
                                         project=project_vertices)
         uniform.add(key)
     light_keys, light_ids = [], []
