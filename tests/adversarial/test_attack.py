@@ -134,3 +134,20 @@ def test_texture_attack_on_textureless_shape_is_refused(red_blue_classifier):
         attack(cube_scene((0.8, 0.1, 0.1)), red_blue_classifier, "teapot", steps=1, progress=False)
     with pytest.raises(AttackError, match="unknown attack kind 'colour'"):
         attack(cube_scene((0.8, 0.1, 0.1)), red_blue_classifier, "obj", kinds=("colour",), steps=1, progress=False)
+
+
+def test_light_and_pose_attack_stay_within_budget(red_blue_classifier):
+    """Lights (radiance of sky and lamp, lamp translation) and camera pose together, through edge_sampling."""
+    from penumbra.adversarial import attack
+    budgets = {"light": 0.3, "light_position": 0.1, "pose": 0.05, "pose_angle": 3.0}
+    r = attack(cube_scene((0.8, 0.15, 0.1)), red_blue_classifier, "obj", kinds=("light", "pose"), target=1,
+               budgets=budgets, steps=3, views_per_step=1, spp=2, integrator="edge_sampling", eval_views=2,
+               eval_spp=4, progress=False)
+    v = r.values
+    assert set(v) == {"sky.radiance.value", "lamp.emitter.radiance.value", "lamp.translation", "pose.translation",
+                      "pose.rotation"}
+    assert np.all(np.abs(v["pose.translation"]) <= 0.05 + 1e-6) and np.all(np.abs(v["pose.rotation"]) <= 3 + 1e-5)
+    assert np.all(np.abs(v["lamp.translation"]) <= 0.1 + 1e-6)
+    assert np.all(np.abs(v["sky.radiance.value"] / 0.4 - 1) <= 0.3 + 1e-5)
+    assert np.any(np.abs(v["pose.translation"]) > 0) and np.any(np.abs(v["lamp.translation"]) > 0)
+    assert len(r.history) == 3 and np.all(np.isfinite(r.history))
