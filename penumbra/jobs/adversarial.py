@@ -54,6 +54,9 @@ def add_parser(sub):
     p.add_argument("--integrator", default="auto",
                    help="differentiable integrator: edge_sampling, warped_area or prb; auto: edge_sampling when "
                    "vertices or pose are attacked, else prb (texture and light need no boundary terms)")
+    p.add_argument("--secondary-spp", type=checks.cli_int(lo=0), default=0,
+                   help="camera paths per pixel of edge_sampling's secondary (shadow-edge) term; 0: off (the "
+                   "bundled ball is convex and shadows nothing in view)")
     p.add_argument("--layout", choices=LAYOUTS, default="ring", help="views on a ring or a sphere cap")
     p.add_argument("--elevation", type=float, nargs=2, default=(5.0, 35.0), metavar=("MIN", "MAX"),
                    help="camera elevation band in degrees")
@@ -131,10 +134,13 @@ def run(args):
     integrator = args.integrator
     if integrator == "auto":
         integrator = "edge_sampling" if {"vertices", "pose"} & set(kinds) else "prb"
+    if integrator in ("edge_sampling", "warped_area"):
+        integrator = {"type": integrator, "max_depth": 3, "secondary_path_spp": args.secondary_spp}
     budgets = {k[len("budget_"):]: v for k, v in vars(args).items() if k.startswith("budget_")}
     eot = EOT(args.layout, tuple(args.elevation), None, args.light_jitter, args.noise)
     os.makedirs(args.out, exist_ok=True)
-    print(f"attacking {classifier.name} through {'+'.join(kinds)} of {args.shape!r} with {integrator}: "
+    name = integrator if isinstance(integrator, str) else integrator["type"]
+    print(f"attacking {classifier.name} through {'+'.join(kinds)} of {args.shape!r} with {name}: "
           f"{args.steps} steps x {args.views_per_step} views at {args.res}x{args.res}, {args.spp} spp")
     r = attack(scene, classifier, args.shape, kinds, target=args.target, label=args.label, loss=args.loss,
                kappa=args.kappa, budgets=budgets, steps=args.steps, views_per_step=args.views_per_step,
@@ -153,7 +159,7 @@ def run(args):
     if shape.is_mesh():
         save_mesh(mesh_arrays(shape), os.path.join(args.out, "mesh.ply"))
     table = r.table()
-    table.update({"classifier": classifier.name, "integrator": integrator, "views_per_step": args.views_per_step,
+    table.update({"classifier": classifier.name, "integrator": name, "views_per_step": args.views_per_step,
                   "spp": args.spp, "res": args.res, "loss": args.loss, "train_fooled": r.train_fooled})
     with open(os.path.join(args.out, "success.json"), "w") as f:
         json.dump(table, f, indent=2)

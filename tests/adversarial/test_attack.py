@@ -141,7 +141,8 @@ def test_light_and_pose_attack_stay_within_budget(red_blue_classifier):
     from penumbra.adversarial import attack
     budgets = {"light": 0.3, "light_position": 0.1, "pose": 0.05, "pose_angle": 3.0}
     r = attack(cube_scene((0.8, 0.15, 0.1)), red_blue_classifier, "obj", kinds=("light", "pose"), target=1,
-               budgets=budgets, steps=3, views_per_step=1, spp=2, integrator="edge_sampling", eval_views=2,
+               budgets=budgets, steps=3, views_per_step=1, spp=2, eval_views=2,
+               integrator={"type": "edge_sampling", "max_depth": 3, "secondary_path_spp": 0},
                eval_spp=4, progress=False)
     v = r.values
     assert set(v) == {"sky.radiance.value", "lamp.emitter.radiance.value", "lamp.translation", "pose.translation",

@@ -50,7 +50,7 @@ def test_short_texture_attack_on_the_bundled_ball(lite0):
     from penumbra.scenes import load_scene
     scene = load_scene(asset("scenes", "adversarial", "scene.xml"), res=48)
     r = attack(scene, lite0, "ball", kinds="texture", steps=4, views_per_step=1, spp=2, integrator="prb",
-               eval_views=2, eval_spp=8, progress=False, budgets={"texture": 0.1})
+               eval_views=2, eval_spp=8, progress=False, budgets={"texture": 0.05}, kappa=100.0)
     assert r.labels[r.true_class] == "basketball"          # the clean ball, at 48 px
-    assert r.history[-1] < r.history[0]
+    assert r.history[-1] < r.history[0]                    # the margin shrinks (kappa high: never clipped)
     assert len(r.after) == 2 and len(r.after[0].top5) == 5

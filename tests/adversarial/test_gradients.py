@@ -42,7 +42,10 @@ def scene(integrator):
     return load_scene(b.scene(b.camera(origin=(1.3, 1.6, 3.9), target=(0.1, -0.1, 0), resolution=RES, fov=42,
                                        filter="tent"),
                               b.integrator(integrator, max_depth=3,
-                                           **({"primary_spp": 16} if integrator == "edge_sampling" else {})),
+                                           # a convex object and no receiver: no shadow moves, the
+                                           # secondary (shadow-edge) term is zero and is left off
+                                           **({"edge_spp": 16, "secondary_path_spp": 0}
+                                              if integrator == "edge_sampling" else {})),
                               shapes={"obj": cube},
                               emitters={"sky": b.constant_environment(0.3),
                                         "sun": {"type": "directional", "direction": [0.4, -1.0, -0.6],
