@@ -119,7 +119,7 @@ def logit_fd(kind, cls, h, passes, spp):
 @pytest.mark.parametrize("kind", ["object", "camera"])
 def test_logit_gradient_matches_fd_of_path(kind):
     grad, per_seed = logit_gradient(kind, 1, seeds=range(4), spp=16)
-    fd, per_pass = logit_fd(kind, 1, h=0.01, passes=4, spp=512)
+    fd, per_pass = logit_fd(kind, 1, h=0.01, passes=6, spp=1024)
     noise = np.std(per_pass) / np.sqrt(len(per_pass)) + np.std(per_seed) / np.sqrt(len(per_seed))
     print(f"{kind}: edge_sampling {grad:.4f} (seeds {np.round(per_seed, 4)}), FD of path {fd:.4f} "
           f"(passes {np.round(per_pass, 4)}), combined standard error {noise:.4f}")
