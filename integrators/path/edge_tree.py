@@ -144,7 +144,7 @@ def scene_edges(meshes, moving=None) -> EdgeSet:
         if arrays is None:
             continue
         V, F = arrays
-        topo = edge_topology(F)
+        topo = edge_topology(F, V)
         E, Fa = topo.edges, topo.faces
         N = face_normals(V, F)
         boundary = Fa[:, 1] < 0

@@ -27,8 +27,23 @@ class EdgeTopology:
 _CACHE: dict = {}
 
 
-def edge_topology(F: np.ndarray) -> EdgeTopology:
-    """Unique undirected edges of the triangle list ``F`` (F, 3) with their adjacent faces."""
+def welded_faces(V: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """``F`` with every vertex index replaced by the first vertex at exactly the same position.
+
+    Meshes split their vertices along UV seams and hard-normal edges (Mitsuba's ``cube``, most OBJ
+    exports): the faces on either side then share no edge, each side's edge looks like an open
+    boundary, and a silhouette along the seam would be sampled twice. Edge topology is built on
+    welded indices, so such an edge is one edge with two faces; positions (and their derivatives)
+    are the same either way."""
+    _, first, inverse = np.unique(V, axis=0, return_index=True, return_inverse=True)
+    return first[inverse.ravel()][F]
+
+
+def edge_topology(F: np.ndarray, V: np.ndarray | None = None) -> EdgeTopology:
+    """Unique undirected edges of the triangle list ``F`` (F, 3) with their adjacent faces; with the
+    vertex positions ``V``, of the position-welded faces (:func:`welded_faces`)."""
+    if V is not None:
+        F = welded_faces(V, F)
     F = np.ascontiguousarray(F, dtype=np.int64)
     key = (F.shape, hash(F.tobytes()))
     if key in _CACHE:
@@ -72,7 +87,7 @@ def is_closed_convex(V: np.ndarray, F: np.ndarray, rtol: float = 1e-6) -> bool:
     with outward normals (the face across each edge lies on or below this face's plane): a
     closed connected surface that is locally convex everywhere bounds a convex solid, so its
     outside sees none of its own edges above a shading point's horizon."""
-    F = np.asarray(F, dtype=np.int64)
+    F = welded_faces(V, np.asarray(F, dtype=np.int64))
     topo = edge_topology(F)
     if len(F) == 0 or np.any(topo.faces[:, 1] < 0) or np.any(topo.nonmanifold):
         return False
@@ -95,7 +110,7 @@ def candidate_edges(V: np.ndarray, F: np.ndarray, o, flat_shaded: bool, crease_c
     which case an edge is kept if it is a candidate for any of them (used for area-light sampling
     the caller passes the light's corners). Zero-length edges are dropped.
     """
-    topo = edge_topology(F)
+    topo = edge_topology(F, V)
     E, Fa = topo.edges, topo.faces
     N = face_normals(V, F)
     length = np.linalg.norm(V[E[:, 1]] - V[E[:, 0]], axis=1)

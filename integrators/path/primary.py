@@ -91,7 +91,7 @@ class PrimaryEdges:
                 continue
             V, F = arrays
             idx = candidate_edges(V, F, cam.origin, flat_shaded=not shape.has_vertex_normals())
-            E = edge_topology(F).edges[idx]
+            E = edge_topology(F, V).edges[idx]
             if len(E) == 0:
                 continue
             A, B = cam.camera_space(V[E[:, 0]]), cam.camera_space(V[E[:, 1]])

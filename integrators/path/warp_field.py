@@ -141,12 +141,13 @@ def static_edge_masks(scene, crease_cos: float = 1 - 1e-6):
     interior edges are harmless: the surface velocity is continuous across them)."""
     import numpy as np
 
-    from .edges import edge_topology, face_normals, mesh_arrays
+    from .edges import edge_topology, welded_faces, face_normals, mesh_arrays
     masks = {}
     for shape in scene.shapes():
         if not shape.is_mesh() or shape.face_count() == 0 or dr.grad_enabled(shape.vertex_positions_buffer()):
             continue
         V, F = mesh_arrays(shape)
+        F = welded_faces(V, F)   # the per-face edge bits below index the welded topology
         topo = edge_topology(F)
         N = face_normals(V, F)
         N = N / np.maximum(np.linalg.norm(N, axis=1, keepdims=True), 1e-30)
