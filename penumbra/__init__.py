@@ -59,7 +59,7 @@ _LAZY = {
     "optimize": "penumbra.optim:optimize",
     "Variable": "penumbra.optim:Variable",
     # rendering
-    "render": "penumbra.render:render",
+    "render": "penumbra.rendering:render",
     "torch_function": "penumbra.renderer.torch_bridge:torch_function",
     "render_function": "penumbra.renderer.torch_bridge:render_function",
     # vector graphics (integrators/vector)

@@ -34,8 +34,10 @@ def test_demo_is_reconstruct():
 def test_reconstruct_errors_are_clear(tmp_out, capsys):
     assert main(["reconstruct", "--shape", "nope", "--out", tmp_out, "--res", "8", "--steps", "1"]) == 1
     assert "no mesh with id 'nope'" in capsys.readouterr().err
-    assert main(["reconstruct", "--steps", "0", "--out", tmp_out]) == 1
-    assert "--steps must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:   # a usage error of the parser, before any work
+        main(["reconstruct", "--steps", "0", "--out", tmp_out])
+    assert exit_.value.code == 2
+    assert "argument --steps: the value must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_metrics_closed_forms():

@@ -67,6 +67,11 @@ def derived_count(explicit, budget: float, interior_spp: int, share: float, floo
     return max(floor, math.ceil(budget * interior_spp * share))
 
 
+def signed_depth(max_depth) -> int:
+    """A ``max_depth`` as Mitsuba's plugins accept it: Mitsuba stores -1 (unbounded) unsigned."""
+    return -1 if int(max_depth) >= 2 ** 31 else int(max_depth)
+
+
 class BoundaryTermIntegrator(PRBIntegrator):
     """``prb`` plus zero-valued extra derivative terms. Property ``emitter_spp`` (default 4): camera
     paths per pixel for the derivative of next-event estimation w.r.t. moving lights
@@ -100,8 +105,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
 
     def render(self, scene, sensor=0, seed=0, spp=0, develop=True, evaluate=True):
         """Primal image by Mitsuba's ``path`` with this integrator's settings (see module docstring)."""
-        key = (-1 if self.max_depth >= 2 ** 31 else int(self.max_depth), int(self.rr_depth),
-               bool(self.hide_emitters))
+        key = (signed_depth(self.max_depth), int(self.rr_depth), bool(self.hide_emitters))
         if getattr(self, "_primal", (None,))[0] != key:
             self._primal = key, mi.load_dict({"type": "path", "max_depth": key[0], "rr_depth": key[1],
                                               "hide_emitters": key[2]})

@@ -60,7 +60,7 @@ import math
 import drjit as dr
 import mitsuba as mi
 
-from .base import budget_option, count_option, derived_count
+from .base import signed_depth, budget_option, count_option, derived_count
 from .camera import PinholeCamera
 from .camera_motion import CameraMotionIntegrator
 from .film import filter_integral, term_sampler
@@ -115,7 +115,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         self.secondary_lobes = _lobes(props, "secondary_lobes", LOBE_SCALES)
         self._incident = {}
         self.samples_per_pass = _option(props, "samples_per_pass", 1 << 19, int, lambda v: v >= 2, "must be >= 2")
-        self._path = mi.load_dict({"type": "path", "max_depth": self.max_depth, "rr_depth": self.rr_depth,
+        self._path = mi.load_dict({"type": "path", "max_depth": signed_depth(self.max_depth), "rr_depth": self.rr_depth,
                                    "hide_emitters": self.hide_emitters})
 
     def resolve_counts(self, scene, sensor, spp):
@@ -151,7 +151,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
 
     def incident_path(self, max_depth: int):
         """Mitsuba's ``path`` for incident radiance with ``max_depth`` segments (emitters visible)."""
-        max_depth = -1 if max_depth >= 2 ** 31 else max_depth  # remaining depth of an unbounded path
+        max_depth = signed_depth(max_depth)  # remaining depth of an unbounded path
         if max_depth not in self._incident:
             self._incident[max_depth] = mi.load_dict({"type": "path", "max_depth": max_depth,
                                                       "rr_depth": self.rr_depth, "hide_emitters": False})

@@ -197,6 +197,7 @@ def test_metric_gradients_vs_fd(metric):
         assert ad.sum() > 0, "more absorption must raise clarity"
 
 
+@pytest.mark.slow
 def test_sti_smooth_gradient_sign_and_fd():
     a = np.full(6, 0.2)
 

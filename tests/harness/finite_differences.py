@@ -18,7 +18,7 @@ from .cache import code_version, default_cache
 
 # The code a path-tracer reference image depends on besides Mitsuba itself (render call, parameter
 # map, scene loading) and this module (the difference formula).
-PATH_REFERENCE_CODE = ("penumbra.render", "penumbra.renderer", "penumbra.scenes", __name__)
+PATH_REFERENCE_CODE = ("penumbra.rendering", "penumbra.renderer", "penumbra.scenes", __name__)
 
 
 def central_differences(f: Callable[[np.ndarray], float], x0, h: float, directions=None, *,
@@ -95,7 +95,7 @@ def fd_image(scene, params, perturb: Callable, h: float, reference="path", spp: 
     ``seed + 17 p`` are averaged, so that the difference has low variance. Cached on disk by
     :func:`scene_fingerprint`, the reference integrator, ``h``, ``spp``, ``seed`` and ``passes``.
     """
-    from penumbra.render import render
+    from penumbra.rendering import render
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"finite-difference step h must be > 0, got {h!r}")
 

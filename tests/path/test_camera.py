@@ -172,6 +172,7 @@ def test_translation_sideways(estimator):
           es1(primary_spp=spp, estimator=estimator), ref=PATH1, spp=32, sum_tol=None, passes=2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_translation_with_area_light_and_nee(estimator):
     """Camera translation with a finite (mesh) area light and next-event estimation: the scene moves
@@ -197,6 +198,7 @@ def test_translation_refuses_spot_lights_with_nee(estimator):
                      spp=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_rotation_yaw(estimator):
     # In-plane image motion: the true image sum is ill-conditioned (not checked). With the Gaussian
@@ -217,6 +219,7 @@ def test_fov(estimator):
           es(camera_spp=camera_spp, estimator=estimator), passes=FD_PASSES[estimator])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize("what", ["pose", "fov"])
 def test_backward_agrees_with_forward(what, estimator):

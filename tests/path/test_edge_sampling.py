@@ -32,6 +32,7 @@ def test_triangle_silhouette_scaling():
     assert prb.sum_rel > 0.9, prb
 
 
+@pytest.mark.slow
 def test_flat_shaded_sphere_moving_towards_camera():
     scene, params, V = flat_sphere_scene()
     perturb = offset(params, "ball.vertex_positions", np.tile([0.0, 0.0, 1.0], len(V)))
@@ -42,6 +43,7 @@ def test_flat_shaded_sphere_moving_towards_camera():
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0, rep
 
 
+@pytest.mark.slow
 def test_flat_shaded_sphere_under_a_sun_moving_towards_camera():
     """Crease edges with real radiance jumps. Mitsuba's projective integrators sample silhouettes
     only: measured 72 % image-sum error, 62 % rel. L2 and 46 % sign agreement here (edge sampling:
@@ -91,6 +93,7 @@ def test_degenerate_and_bad_geometry():
         mi.load_dict({"type": "edge_sampling", "emitter_spp": -1})
 
 
+@pytest.mark.slow
 def test_smooth_low_poly_sphere_terminator():
     """A smooth-shaded icosphere(1) in view, scaled: Mitsuba's BSDF is zero where the interpolated
     normal faces away, so a dark rim lies inside the silhouette and its inner border (the
@@ -114,6 +117,7 @@ def test_smooth_low_poly_sphere_terminator():
     assert miss.sum_rel > 1.0, miss
 
 
+@pytest.mark.slow
 def test_smooth_sphere_terminator_under_camera_translation():
     """Moving the camera centre moves the terminator too (g depends on c). No extra code: camera
     translation is computed as the scene moving the other way (camera_motion.py), and the

@@ -174,6 +174,7 @@ def reconstruct_temple(width, height, steps, views_per_step=4, spp=4, subdivisio
     return before, after, result
 
 
+@pytest.mark.slow
 def test_temple_silhouettes_improve():
     """40 steps (4 views each) at 48x36 from 8 views: held-out silhouette IoU improves by >= 0.05."""
     before, after, result = reconstruct_temple(48, 36, steps=40, lr=0.015)

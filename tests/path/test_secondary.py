@@ -40,11 +40,13 @@ def test_triangle_shadow():
     check(triangle_shadow, 4096, 8192, 4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flat", [True, False], ids=["flat", "smooth"])
 def test_sphere_mesh_shadow(flat):
     check(sphere_shadow, 4096, 16384, 2, flat=flat)
 
 
+@pytest.mark.slow
 def test_glossy_plane_reflecting_an_edge():
     # The rare huge samples (measured 6-20 % / 4-30 % before) were edges of the triangle's own face
     # seen grazing from points on it; the edge tree now skips edges on a shading point's horizon.
@@ -52,10 +54,12 @@ def test_glossy_plane_reflecting_an_edge():
     check(glossy_reflection, 8192, 16384, 8, res=12)
 
 
+@pytest.mark.slow
 def test_indirectly_lit_occluder():
     check(indirect_occluder, 4096, 8192, 8, res=12)
 
 
+@pytest.mark.slow
 def test_secondary_backward_agrees_with_forward():
     scene, params, perturb, depth = triangle_shadow(12)
     es = {"type": "edge_sampling", "max_depth": depth, "primary_spp": 4, "secondary_spp": 16}
@@ -65,6 +69,7 @@ def test_secondary_backward_agrees_with_forward():
     assert back == pytest.approx(float((w * g).sum()), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_large_mesh_shadow():
     """A 327,680-triangle smooth sphere mesh casting a shadow: the edge hierarchy scales to it.
 
@@ -81,6 +86,7 @@ def test_large_mesh_shadow():
     check(big, 16384, 8192, 4)
 
 
+@pytest.mark.slow
 def test_unbounded_depth_runs_the_secondary_term():
     """max_depth = -1 (Mitsuba's unbounded depth): the secondary term's camera paths end by Russian
     roulette. On the triangle's shadow the shadow on the floor seen directly dominates: the image sum
@@ -94,6 +100,7 @@ def test_unbounded_depth_runs_the_secondary_term():
     assert abs(unbounded.sum() - bounded.sum()) <= 0.2 * np.abs(bounded).sum()
 
 
+@pytest.mark.slow
 def test_secondary_with_border_sampling_filter():
     """A Gaussian filter makes the film sample its border: the camera paths of the secondary and
     emitter-motion terms must use the bordered size too (was: "operands have incompatible sizes")."""
@@ -114,6 +121,7 @@ def test_secondary_with_border_sampling_filter():
     assert rep.sign == 1.0 and rep.sum_rel <= 0.02 and rep.mean_rel <= 0.05, rep
 
 
+@pytest.mark.slow
 def test_secondary_term_skipped_only_where_it_vanishes():
     """A lone planar or closed convex mesh sees none of its edges above a shading point's
     horizon: the term is skipped there (saving its camera paths), and computing

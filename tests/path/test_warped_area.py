@@ -103,6 +103,7 @@ def test_flat_shaded_sphere_moving_towards_camera(sphere):
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0, rep
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["triangle", "sphere16"])
 def test_error_falls_with_spp(config, request):
     """Consistency: the relative L2 error (seed-averaged) shrinks as the film samples grow 16x."""
@@ -115,6 +116,7 @@ def test_error_falls_with_spp(config, request):
     assert e[0] > e[1] > e[2] and e[2] < 0.5 * e[0], e
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("passes", [1, 8])
 def test_backward_agrees_with_forward(passes):
     """Adjoint test, with the boundary term evaluated in one AD pass and in 8 (2 rows each)."""
@@ -262,6 +264,7 @@ def test_indirectly_lit_occluder():
                     res=12)
 
 
+@pytest.mark.slow
 def test_glossy_plane_reflecting_an_edge_default():
     """A rough metal plane reflecting a sky-lit triangle (depth 3; the camera sees only the
     reflection, so no primary term and a box filter). Fast default-run check: image sum within 2 %
@@ -297,6 +300,7 @@ def test_large_mesh_shadow():
     check_secondary(large_sphere_shadow, 65536, 8192, 16, (0.05, 0.02))
 
 
+@pytest.mark.slow
 def test_secondary_error_falls_with_spp(shadow):
     """Consistency on the shadow config: relative L2 error (mean of 2 seeds) falls as spp grows 16x."""
     scene, params, perturb, depth, ref = shadow
@@ -308,6 +312,7 @@ def test_secondary_error_falls_with_spp(shadow):
     assert e[0] > e[1] > e[2] and e[2] < 0.5 * e[0], e
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("passes", [1, 4])
 def test_secondary_backward_agrees_with_forward(passes):
     """Adjoint test of the secondary term (depth 3: two vertices per path), in one AD pass and in 4."""

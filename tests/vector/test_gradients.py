@@ -185,6 +185,7 @@ def test_filters(filt):
     check(s, "c.center", filter=filt)
 
 
+@pytest.mark.slow
 def test_group_opacity_gradient_transform_and_focal():
     s = svg('<defs><linearGradient id="lg" x1="0" y1="0" x2="1" y2="0" gradientTransform="rotate(20 0.5 0.5)">'
             '<stop offset="0" stop-color="#ff8000"/><stop offset="1" stop-color="#0040ff"/></linearGradient>'
@@ -198,6 +199,7 @@ def test_group_opacity_gradient_transform_and_focal():
     check(s, "e.fill.focal", h=0.01)
 
 
+@pytest.mark.slow
 def test_isolated_group_opacity_gradients():
     """Group opacity composited in isolation (overlapping children): gradients of the group opacity
     (interior term), of a child's points and colour inside the group (boundary and interior terms
@@ -215,6 +217,7 @@ def test_isolated_group_opacity_gradients():
     check(s, "g.opacity", h=0.02, mode="forward")
 
 
+@pytest.mark.slow
 def test_elliptical_arc_radii_and_rotation():
     """SVG arcs: radii and x-axis rotation are differentiable through the endpoint-to-centre
     conversion (fill boundaries, a stroked arc, and radii written too small for the chord)."""
