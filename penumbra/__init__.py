@@ -20,6 +20,8 @@ import penumbra.renderer as _renderer  # noqa: F401  (configures libLLVM before 
 from penumbra.renderer import (BackendError, ensure_variant, read_image, read_wav, set_variant, variant,
                                write_image, write_wav)
 
+from penumbra.rendering import render  # noqa: E402
+
 __version__ = "0.1.0"
 
 
@@ -59,7 +61,6 @@ _LAZY = {
     "optimize": "penumbra.optim:optimize",
     "Variable": "penumbra.optim:Variable",
     # rendering
-    "render": "penumbra.rendering:render",
     "torch_function": "penumbra.renderer.torch_bridge:torch_function",
     "render_function": "penumbra.renderer.torch_bridge:render_function",
     # vector graphics (integrators/vector)
@@ -99,5 +100,5 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["BackendError", "ensure_variant", "read_image", "read_wav", "set_variant", "variant",
+__all__ = ["BackendError", "render", "ensure_variant", "read_image", "read_wav", "set_variant", "variant",
            "write_image", "write_wav", *_LAZY]
