@@ -118,44 +118,25 @@ def room_text(draw):
             "humidity": draw(numbers), "temperature": draw(numbers)}
     for key in draw(st.sets(st.sampled_from(sorted(room)))):
         del room[key]
-    return json.dumps(room).replace("NaN", "NaN")
+    return json.dumps(room)   # NaN/Infinity as Python writes them
 
 
 SETTINGS = settings(max_examples=int(os.environ.get("PENUMBRA_FUZZ_EXAMPLES", "25")), deadline=None,
                     derandomize=True, suppress_health_check=list(HealthCheck), database=None)
 
 
-@SETTINGS
-@given(ply_text())
-def fuzz_ply(text):
-    attempt("ply", text, pn.load_mesh)
+def fuzzer(strategy, kind: str, load):
+    """A Hypothesis test that tries ``load`` on every file ``strategy`` generates (:func:`attempt`)."""
+    @SETTINGS
+    @given(strategy)
+    def run(text):
+        attempt(kind, text, load)
+    return run
 
 
-@SETTINGS
-@given(obj_text())
-def fuzz_obj(text):
-    attempt("obj", text, pn.load_mesh)
-
-
-@SETTINGS
-@given(xml_text())
-def fuzz_xml(text):
-    attempt("xml", text, pn.load_scene)
-
-
-@SETTINGS
-@given(svg_text())
-def fuzz_svg(text):
-    attempt("svg", text, pn.load_svg)
-
-
-@SETTINGS
-@given(room_text())
-def fuzz_room(text):
-    attempt("json", text, pn.load_room)
-
-
-FUZZERS = {"ply": fuzz_ply, "obj": fuzz_obj, "xml": fuzz_xml, "svg": fuzz_svg, "room": fuzz_room}
+FUZZERS = {"ply": fuzzer(ply_text(), "ply", pn.load_mesh), "obj": fuzzer(obj_text(), "obj", pn.load_mesh),
+           "xml": fuzzer(xml_text(), "xml", pn.load_scene), "svg": fuzzer(svg_text(), "svg", pn.load_svg),
+           "room": fuzzer(room_text(), "json", pn.load_room)}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or FUZZERS:
