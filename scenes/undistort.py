@@ -40,25 +40,25 @@ def undistort_normalized(xy_d: np.ndarray, coefficients, steps: int = NEWTON_STE
     return xy
 
 
-def photo_pixels(view: CalibratedView, uv: np.ndarray) -> np.ndarray:
-    """Pixels of the (distorted) photo seen at pixels ``uv`` (..., 2) of the view's pinhole image
-    (both in pixel-centre coordinates)."""
+def _in_normalized_plane(view: CalibratedView, uv, fn) -> np.ndarray:
+    """Pixels ``uv`` (..., 2) mapped by ``fn(xy, distortion)`` in the view's normalized image plane."""
     uv = np.asarray(uv, np.float64)
     if view.is_pinhole:
         return uv
     xy = np.stack([(uv[..., 0] - view.cx) / view.fx, (uv[..., 1] - view.cy) / view.fy], axis=-1)
-    xy = distort(xy, view.distortion)
+    xy = fn(xy, view.distortion)
     return np.stack([view.fx * xy[..., 0] + view.cx, view.fy * xy[..., 1] + view.cy], axis=-1)
+
+
+def photo_pixels(view: CalibratedView, uv: np.ndarray) -> np.ndarray:
+    """Pixels of the (distorted) photo seen at pixels ``uv`` (..., 2) of the view's pinhole image
+    (both in pixel-centre coordinates)."""
+    return _in_normalized_plane(view, uv, distort)
 
 
 def undistort_points(view: CalibratedView, uv: np.ndarray) -> np.ndarray:
     """Pixels of the view's pinhole image of photo pixels ``uv`` (N, 2) (inverse of :func:`photo_pixels`)."""
-    uv = np.asarray(uv, np.float64)
-    if view.is_pinhole:
-        return uv
-    xy = np.stack([(uv[..., 0] - view.cx) / view.fx, (uv[..., 1] - view.cy) / view.fy], axis=-1)
-    xy = undistort_normalized(xy, view.distortion)
-    return np.stack([view.fx * xy[..., 0] + view.cx, view.fy * xy[..., 1] + view.cy], axis=-1)
+    return _in_normalized_plane(view, uv, undistort_normalized)
 
 
 def sample_image(image: np.ndarray, uv: np.ndarray, order: int = 1) -> np.ndarray:
