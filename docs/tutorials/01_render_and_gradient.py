@@ -56,8 +56,8 @@ def mean_brightness(integrator, theta=0.0, spp=spp, seed=0):
 # 3. Reverse mode: d mean(image) / d theta with each integrator.
 grads = {}
 for name, integrator in {"prb": "prb",
-                         "edge_sampling": {"type": "edge_sampling", "primary_spp": 4 * spp},
-                         "warped_area": {"type": "warped_area", "primary_spp": 16 * spp}}.items():
+                         "edge_sampling": {"type": "edge_sampling", "edge_spp": 4 * spp},
+                         "warped_area": {"type": "warped_area", "film_spp": 16 * spp}}.items():
     theta = mi.Float(0.0)
     dr.enable_grad(theta)
     loss = mean_brightness(integrator, theta)

@@ -27,7 +27,7 @@ tri = pn.mesh_from_arrays(V, [[0, 1, 2]], name="tri", bsdf=b.diffuse([0.5, 0.5, 
 scene = pn.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=45, resolution=res),
                               shapes={"tri": tri}, emitters={"sky": b.constant_environment(1.0)}))
 params = pn.ParameterMap(scene)
-integrator = {"type": "edge_sampling", "primary_spp": 4 * spp}
+integrator = {"type": "edge_sampling", "edge_spp": 4 * spp}
 
 
 def apply(values):
