@@ -25,6 +25,8 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
+from penumbra.renderer.arrays import is_transform
+
 from .emitter_motion import emitter_motion_image, moving_emitters
 
 PRBIntegrator = mi.ad.integrators.prb.PRBIntegrator
@@ -198,14 +200,18 @@ class BoundaryTermIntegrator(PRBIntegrator):
 
 
 def _parameter_arrays(scene):
-    """The Dr.Jit arrays of every scene parameter that carries AD (a transform's matrix)."""
+    """``(key, node, array)`` for every scene parameter held in a Dr.Jit array (a transform's
+    matrix), whether or not it carries AD. Mitsuba's ``SceneParameters.properties`` holds opaque
+    pointers, so the values are read through ``mp[key]``; a Dr.Jit 3-vector answers ``hasattr(v,
+    "matrix")`` with a swizzle, so transforms are recognised by type (:func:`is_transform`)."""
     mp = mi.traverse(scene)
     for key in mp.keys():
-        value = mp.properties[key][0]
-        value = mp[key] if not (dr.is_array_v(value) or hasattr(value, "matrix")) else value
-        value = value.matrix if hasattr(value, "matrix") else value
-        if dr.is_array_v(value) and dr.grad_enabled(value):
-            yield value
+        node = mp.properties[key][2]
+        value = mp[key]
+        if is_transform(value):
+            value = value.matrix
+        if dr.is_array_v(value):
+            yield key, node, value
 
 
 def parameter_tangents(scene) -> list:
@@ -216,7 +222,7 @@ def parameter_tangents(scene) -> list:
     parameter nodes, which have an incoming edge (θ -> parameter): a nested
     ``dr.forward_to(..., ClearInterior)`` clears them as interior nodes, and every later traversal
     (the next pass, the next term) then propagates nothing. :func:`restore_tangents` puts them back."""
-    return [(v, dr.grad(v)) for v in _parameter_arrays(scene)]
+    return [(v, dr.grad(v)) for _, _, v in _parameter_arrays(scene) if dr.grad_enabled(v)]
 
 
 def restore_tangents(tangents) -> None:
@@ -237,13 +243,11 @@ def _match_channels(img, like):
 def scene_attached(scene) -> bool:
     """Whether a scene parameter that ``prb`` differentiates carries a gradient (sensor parameters and
     point-light positions are handled by this package's terms only)."""
-    mp = mi.traverse(scene)
-    for key in mp.keys():
-        value, _, node, _ = mp.properties[key]
-        if isinstance(node, mi.Sensor) or not (dr.is_array_v(value) or hasattr(value, "matrix")):
+    for key, node, value in _parameter_arrays(scene):
+        if isinstance(node, mi.Sensor):
             continue
         if isinstance(node, mi.Emitter) and node.class_name() == "PointLight" and key.endswith(".position"):
             continue
-        if dr.grad_enabled(value.matrix if hasattr(value, "matrix") else value):
+        if dr.grad_enabled(value):
             return True
     return False

@@ -14,6 +14,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from penumbra.renderer.arrays import is_transform
+
 from .cache import code_version, default_cache
 
 # The code a path-tracer reference image depends on besides Mitsuba itself (render call, parameter
@@ -64,7 +66,7 @@ def _snapshot(scene) -> dict:
     for k in params.keys():
         v = params[k]
         try:
-            out[stable(k)] = np.asarray(v.matrix if hasattr(v, "matrix") else v)
+            out[stable(k)] = np.asarray(v.matrix if is_transform(v) else v)
         except Exception:
             out[stable(k)] = re.sub(r"0x[0-9a-fA-F]+", "", repr(v))
     film = scene.sensors()[0].film()

@@ -284,10 +284,6 @@ def test_moving_rectangle_light_illumination(estimator):
                  estimator=estimator)
 
 
-@pytest.mark.xfail(strict=True, reason="regression: since render_forward restores recorded parameter tangents "
-                   "after each traversal, a point light's position (not an AD node of mi.traverse) loses its "
-                   "tangent; measured mean rel. 137 %, sum 62 % off. Fix: record Penumbra's registered "
-                   "parameters too")
 def test_point_light_position():
     """Mitsuba 3.9 flags a point light's ``position`` non-differentiable (prb gives 0); Penumbra lists it
     as differentiable and the NEE term differentiates it (measured 0.9 % / 0.7 % / 0.05 %)."""
@@ -298,6 +294,30 @@ def test_point_light_position():
     with pytest.raises(scenes.ParameterError, match="pt.position"):
         params["pt.position"] = [0.0, float("nan"), 1.0]
     _check_light(scene, params, offset(params, "pt.position", [0.15, 0.1, 0.3]))
+
+
+def test_attached_parameters_seen_through_mitsuba_traverse():
+    """The tangent bookkeeping reads every Dr.Jit parameter of ``mi.traverse`` (Mitsuba 3.9 stores
+    pointers in ``properties``; a 3-vector's ``.matrix`` is a swizzle, not a transform): a point light's
+    position keeps its own tangent, and a moving floor beside it still counts as attached for prb."""
+    import drjit as dr
+    import mitsuba as mi
+    from penumbra.integrators.path.base import parameter_tangents, scene_attached
+    scene = _lit_floor(emitters={"pt": {"type": "point", "position": [0.3, 0.2, 0.8], "intensity": b.rgb(2.0)}})
+    mp = mi.traverse(scene)
+    pos = mi.Point3f(mp["pt.position"])
+    dr.enable_grad(pos)
+    dr.set_grad(pos, mi.Vector3f(0.15, 0.1, 0.3))
+    mp["pt.position"] = pos
+    mp.update()
+    tangents = parameter_tangents(scene)
+    assert len(tangents) == 1 and np.allclose(np.array(tangents[0][1]).ravel(), [0.15, 0.1, 0.3])
+    assert not scene_attached(scene)
+    T = mi.Transform4f(mp["floor.to_world"])
+    dr.enable_grad(T.matrix)
+    mp["floor.to_world"] = T
+    mp.update()
+    assert scene_attached(scene) and len(parameter_tangents(scene)) == 2
 
 
 @pytest.mark.slow
