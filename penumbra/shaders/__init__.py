@@ -8,7 +8,8 @@
 - :mod:`.texture`: the Mitsuba texture plugin ``shader`` (registered with the integrators).
 """
 from .primitives import checker, circle, mix, polygon, polygon_distance, select, step, stripes, value_noise
+from .registry import register_shader, shader_texture
 from .shader import Shader, ShaderParameters
 
-__all__ = ["Shader", "ShaderParameters", "checker", "circle", "mix", "polygon", "polygon_distance", "select",
-           "step", "stripes", "value_noise"]
+__all__ = ["Shader", "ShaderParameters", "checker", "circle", "mix", "polygon", "polygon_distance",
+           "register_shader", "select", "shader_texture", "step", "stripes", "value_noise"]
