@@ -152,6 +152,6 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
     with dr.resume_grad():
         g = _pick(shader.levels(lookup.uv_attached(root)), lev)
         dg = g - dr.detach(g)
-        for c in range(3):
-            dr.scatter_reduce(dr.ReduceOp.Add, image, weight[c] * dg, target + c)
+        values = dr.concat([weight[0] * dg, weight[1] * dg, weight[2] * dg])
+        dr.scatter_reduce(dr.ReduceOp.Add, image, values, dr.concat([target, target + 1, target + 2]))
     return mi.TensorXf(image, (H, W, 3))

@@ -127,7 +127,8 @@ def polygon(p, vertices):
 def _hash01(ix, iy, seed: int):
     """A value in [0, 1) per integer lattice point (integer hash, deterministic)."""
     import mitsuba as mi
-    x = mi.UInt32(mi.Int32(ix)) * 0x8DA6B343 ^ mi.UInt32(mi.Int32(iy)) * 0xD8163841 ^ mi.UInt32(seed * 0x9E3779B9 & 0xFFFFFFFF)
+    salt = mi.UInt32(seed * 0x9E3779B9 & 0xFFFFFFFF)
+    x = mi.UInt32(mi.Int32(ix)) * 0x8DA6B343 ^ mi.UInt32(mi.Int32(iy)) * 0xD8163841 ^ salt
     x = (x ^ (x >> 15)) * 0x2C1B3C6D
     x = (x ^ (x >> 12)) * 0x297A2D39
     x = x ^ (x >> 15)
