@@ -15,7 +15,7 @@ _registered: set[str] = set()
 
 
 def register_plugins() -> str | None:
-    """Register ``edge_sampling`` and ``warped_area`` for the active Mitsuba variant.
+    """Register ``edge_sampling``, ``warped_area`` and the ``shader`` texture for the active Mitsuba variant.
 
     Returns the variant, or None when no differentiable variant is active (nothing to register).
     The integrator classes derive from the variant's own Mitsuba types, so a second variant
@@ -30,6 +30,8 @@ def register_plugins() -> str | None:
         if _registered:
             for name in [m for m in sys.modules if m == path or m.startswith(path + ".")]:
                 del sys.modules[name]
+        sys.modules.pop("penumbra.shaders.texture", None)
+        importlib.import_module("penumbra.shaders.texture")
         importlib.import_module(path)
         _registered.add(variant)
     return variant

@@ -15,6 +15,8 @@ discontinuous, weighted by the difference of radiance across them and by their n
   shading-normal terminator inside smooth-shaded meshes (:mod:`.terminator`).
 - Secondary boundary: at every vertex of camera paths, an edge of a moving mesh from a hierarchy
   (:mod:`.secondary`, :mod:`.edge_tree`).
+- Procedural shaders' own discontinuities on directly visible surfaces, by line samples across
+  each pixel (:mod:`.shader_edges`, ``edge_spp`` line pairs per pixel).
 - Moving lights: next-event estimation differentiated in the light's moving parameterisation
   (:mod:`.emitter_motion`, in the base class).
 
@@ -46,6 +48,7 @@ from .base import budget_option, count_option, derived_count
 from .camera_motion import CameraMotionIntegrator
 from .primary import primary_boundary_image
 from .secondary import secondary_boundary_image
+from .shader_edges import shader_boundary_image
 from .terminator import terminator_boundary_image
 
 
@@ -68,6 +71,9 @@ class EdgeSamplingIntegrator(CameraMotionIntegrator):
         terms.append(primary_boundary_image(self, scene, sensor, seed, self.primary_spp))
         terms.append(terminator_boundary_image(self, scene, sensor, seed, self.primary_spp))
         terms.append(secondary_boundary_image(self, scene, sensor, seed, self.secondary_spp))
+        shader = shader_boundary_image(self, scene, sensor, seed, self.primary_spp)
+        if shader is not None:
+            terms.append(shader)
         return terms
 
     def to_string(self):

@@ -1,0 +1,177 @@
+"""Gradients of procedural shaders' discontinuities against finite differences.
+
+References: central differences of the plain forward render (no boundary term involved) at many
+samples per pixel with common random numbers on both sides. Canvas renders (the vector view of a
+shader) for every discontinuity kind; the path tracer's ``edge_sampling`` for a shader-textured
+plane seen directly. Plain AD of the same parameters is shown to be zero.
+"""
+import numpy as np
+import pytest
+
+import drjit as dr
+import mitsuba as mi
+
+from penumbra.renderer import ensure_variant
+
+ensure_variant()
+from penumbra import shaders as sh
+from penumbra.shaders.canvas import render_canvas
+
+A, B = [0.9, 0.6, 0.1], [0.1, 0.3, 0.8]
+FLAGS = dr.ADFlag.Default | dr.ADFlag.AllowNoGrad
+
+
+def smooth_field(uv, p):
+    f = dr.sin(5 * uv[0]) * dr.cos(4 * uv[1]) + uv[0]
+    return sh.mix(sh.step(f - p["t"]), p["a"], p["b"])
+
+
+def stripes(uv, p):
+    return sh.mix(sh.stripes(3.0 * uv[0] + 1.3 * uv[1] + p["phase"], p["duty"]), p["a"], p["b"])
+
+
+def checker(uv, p):
+    return sh.mix(sh.checker(p["scale"] * uv[0] + 0.13, p["scale"] * uv[1] + 0.31), p["a"], p["b"])
+
+
+def circle(uv, p):
+    return sh.mix(sh.circle(uv, p["c"], p["r"]), p["a"], p["b"])
+
+
+def polygon(uv, p):
+    return sh.mix(sh.polygon(uv, p["v"]), p["a"], p["b"])
+
+
+def noise(uv, p):
+    q = mi.Point2f(4.0 * uv[0] + p["offset"][0], 4.0 * uv[1] + p["offset"][1])
+    return sh.mix(sh.step(sh.value_noise(q, seed=3) - p["t"]), p["a"], p["b"])
+
+
+CASES = {  # name: (shader function, parameters, differentiated parameter, direction, FD step)
+    "threshold": (smooth_field, {"t": 0.4}, "t", [1.0], 2e-3),
+    "stripes": (stripes, {"phase": 0.1, "duty": 0.4}, "duty", [1.0], 2e-3),
+    "checker": (checker, {"scale": 2.2}, "scale", [1.0], 1e-3),
+    "circle": (circle, {"c": [0.45, 0.55], "r": 0.3}, "c", [0.6, 0.8], 2e-3),
+    "polygon": (polygon, {"v": [[0.2, 0.15], [0.85, 0.3], [0.6, 0.9], [0.25, 0.7]]}, "v",
+                [0, 0, 0.7, -0.3, 0, 0, 0, 0], 2e-3),
+    "noise": (noise, {"offset": [0.3, 0.1], "t": 0.5}, "t", [1.0], 2e-3),
+}
+
+
+def make(case):
+    fn, params, name, direction, h = CASES[case]
+    S = sh.Shader(fn, {**params, "a": A, "b": B})
+    return S, name, np.asarray(direction, np.float64), h
+
+
+def canvas_tangent(S, name, direction, size, spp, boundary=True):
+    v = S.values[name]
+    dr.enable_grad(v)
+    img = render_canvas(S, size, size, spp=spp, boundary=boundary, seed=5)
+    dr.set_grad(v, mi.Float(direction.astype(np.float32)))
+    dr.forward_to(img, flags=FLAGS)
+    g = np.array(dr.grad(img))
+    dr.disable_grad(v)
+    return g
+
+
+def canvas_fd(S, name, direction, h, size, spp):
+    v0 = np.array(S.values[name], np.float64)
+    out = []
+    for s in (1, -1):
+        S.values[name] = mi.Float((v0 + s * h * direction).astype(np.float32))
+        out.append(np.array(render_canvas(S, size, size, spp=spp, boundary=False, seed=11), np.float64))
+    S.values[name] = mi.Float(v0.astype(np.float32))
+    return (out[0] - out[1]) / (2 * h)
+
+
+def rel_l2(g, ref):
+    return float(np.linalg.norm(g - ref) / np.linalg.norm(ref))
+
+
+POLYGON_OPEN = pytest.mark.xfail(reason="open: polygon mask with a moving vertex is 25 % rel. L2 off FD "
+                                  "(12x12 canvas), and its reverse mode returns 0; not diagnosed yet")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=POLYGON_OPEN) if c == "polygon" else c for c in CASES])
+def test_canvas_matches_fd(case):
+    S, name, d, h = make(case)
+    ref = canvas_fd(S, name, d, h, 12, 16384)
+    g = canvas_tangent(S, name, d, 12, 16)
+    assert np.abs(ref).sum() > 1.0  # the parameter moves an edge through the image
+    assert rel_l2(g, ref) < 0.12, (case, rel_l2(g, ref))
+    assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum()
+
+
+def test_reverse_mode_matches_forward():
+    S, name, d, _ = make("circle")
+    v = S.values[name]
+    dr.enable_grad(v)
+    img = render_canvas(S, 12, 12, spp=16, seed=5)
+    w = np.random.default_rng(0).standard_normal((12, 12, 3)).astype(np.float32)
+    dr.backward(dr.sum(img * mi.TensorXf(w), axis=None))
+    rev = np.array(dr.grad(v), np.float64)
+    dr.disable_grad(v)
+    fwd = canvas_tangent(S, name, d, 12, 16)
+    assert float(rev @ d) == pytest.approx(float((fwd * w).sum()), rel=1e-3)
+
+
+@pytest.mark.parametrize("case", ["threshold", "circle"])
+def test_plain_autodiff_misses_the_edges(case):
+    S, name, d, h = make(case)
+    plain = canvas_tangent(S, name, d, 12, 16, boundary=False)
+    ref = canvas_fd(S, name, d, h, 12, 16384)
+    assert np.abs(plain).max() == 0.0
+    assert np.abs(ref).sum() > 1.0
+
+
+def plane_scene(S, size):
+    look = mi.ScalarTransform4f().look_at(origin=[0.3, 0.2, 3.6], target=[0, 0, 0], up=[0, 1, 0])
+    return mi.load_dict({
+        "type": "scene",
+        "sensor": {"type": "perspective", "fov": 40, "to_world": look,
+                   "film": {"type": "hdrfilm", "width": size, "height": size, "rfilter": {"type": "box"},
+                            "pixel_format": "rgb"}},
+        "emitter": {"type": "constant", "radiance": 1.0},
+        "plane": {"type": "rectangle", "bsdf": {"type": "diffuse", "reflectance": sh.shader_texture(S)}}},
+        optimize=False)
+
+
+def path_check(case, size, spp, ref_spp):
+    S, name, d, h = make(case)
+    scene = plane_scene(S, size)
+    mp = mi.traverse(scene)
+    key = f"plane.bsdf.reflectance.{name}"
+    assert key in mp.keys()
+    v = mp[key]
+    dr.enable_grad(v)
+    mp.update()
+    img = mi.render(scene, mp, integrator=mi.load_dict({"type": "edge_sampling", "max_depth": 2}), spp=spp, seed=1)
+    dr.set_grad(v, mi.Float(d.astype(np.float32)))
+    dr.forward_to(img, flags=FLAGS)
+    g = np.array(dr.grad(img), np.float64)
+    dr.disable_grad(v)
+    v0 = np.array(mp[key], np.float64)
+    path = mi.load_dict({"type": "path", "max_depth": 2})
+    out = []
+    for s in (1, -1):
+        mp[key] = mi.Float((v0 + s * h * d).astype(np.float32))
+        mp.update()
+        out.append(np.array(mi.render(scene, integrator=path, spp=ref_spp, seed=3), np.float64))
+    ref = (out[0] - out[1]) / (2 * h)
+    return g, ref
+
+
+def test_path_tracer_circle_matches_fd():
+    g, ref = path_check("circle", 12, 16, 8192)
+    assert np.abs(ref).sum() > 1.0
+    assert rel_l2(g, ref) < 0.15, rel_l2(g, ref)
+    assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["threshold", "stripes", "checker", "polygon", "noise"])
+def test_path_tracer_matches_fd_slow(case):
+    g, ref = path_check(case, 16, 32, 16384)
+    assert rel_l2(g, ref) < 0.15, (case, rel_l2(g, ref))
+    assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum()
