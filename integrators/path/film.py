@@ -28,6 +28,7 @@ SALTS = {
     "camera_border": 0xB0DE5,        # camera rotation / fov: film border
     "warped_film": 0x3A9F,           # warped-area sampling: film samples
     "warped_secondary": 0x5EC0D,     # warped-area sampling: secondary (camera paths)
+    "shader_edges": 0x5AD3,          # procedural shaders' own discontinuities (line samples)
 }
 PASS_STRIDE = 0x10000
 

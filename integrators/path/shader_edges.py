@@ -19,6 +19,7 @@ import mitsuba as mi
 from penumbra.shaders.boundary import FilmLookup, boundary_image
 
 from .camera import camera_radiance
+from .film import stream_seed
 
 
 def shader_surfaces(scene) -> list:
@@ -79,6 +80,6 @@ def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     total = None
     for k, (shape, texture) in enumerate(surfaces):
         term = boundary_image(texture.shader, CameraLookup(integrator, scene, sensor, shape), spp,
-                              seed=int(seed) + 7919 * k)
+                              seed=stream_seed(seed, "shader_edges", k))
         total = term if total is None else total + term
     return total
