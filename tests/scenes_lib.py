@@ -12,6 +12,7 @@ from here, never from each other).
 import os
 
 import numpy as np
+import pytest
 
 from penumbra import integrators  # noqa: F401  (registers edge_sampling, warped_area)
 from penumbra import scenes
@@ -25,6 +26,10 @@ from tests.harness import offset
 # filter use a Gaussian one for it.
 ESTIMATORS = ("edge_sampling", "warped_area")
 FILTER = {"edge_sampling": "box", "warped_area": "gaussian"}
+# The same estimators where a check's warped_area row costs several times its edge_sampling row (a
+# camera or light configuration whose warp field needs many film samples): that row runs on request
+# (``-m slow``); warped_area keeps its own fast cases of each kind in test_warped_area.py.
+ESTIMATORS_WARPED_SLOW = ("edge_sampling", pytest.param("warped_area", marks=pytest.mark.slow))
 
 
 def triangle_scene(res=32):

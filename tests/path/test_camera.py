@@ -17,7 +17,7 @@ from penumbra import integrators  # noqa: F401  (registers edge_sampling, warped
 from penumbra import scenes
 from penumbra.scenes import builders as b
 from tests.harness import compare, fd_image, forward_grad, reverse_grad
-from tests.scenes_lib import ESTIMATORS, FILTER, pose_perturbation
+from tests.scenes_lib import ESTIMATORS, ESTIMATORS_WARPED_SLOW, FILTER, pose_perturbation
 
 PATH = {"type": "path", "max_depth": 2}
 
@@ -152,7 +152,7 @@ def test_projection_matches_mitsuba(pp):
 PATH1 = {"type": "path", "max_depth": 1}
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("estimator", ESTIMATORS_WARPED_SLOW)
 def test_translation_depth(estimator):
     # edge_sampling: image sum 0.3-0.4 % off a 4 x 4096-spp reference (whose single passes spread by
     # +-0.5 %), its own sum spread 0.06 % over four seeds. warped_area (4096 film samples per pixel,

@@ -20,7 +20,7 @@ from penumbra import integrators  # noqa: F401  (registers edge_sampling, warped
 from penumbra import scenes
 from penumbra.scenes import builders as b
 from tests.harness import compare, fd_image, forward_grad, offset, reverse_grad
-from tests.scenes_lib import ESTIMATORS, FILTER, triangle_shadow
+from tests.scenes_lib import ESTIMATORS, ESTIMATORS_WARPED_SLOW, FILTER, triangle_shadow
 
 ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 64}
 PATH = {"type": "path", "max_depth": 2}
@@ -186,7 +186,7 @@ def test_transform_bad_values():
 
 # --- emitters -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("estimator", ESTIMATORS_WARPED_SLOW)
 def test_area_light_seen_directly_moving(tmp_path, estimator):
     """An emitting quad against a black background moving towards the camera and sideways: the whole
     derivative is the emitter's primary silhouette."""
