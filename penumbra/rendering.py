@@ -5,14 +5,6 @@ from __future__ import annotations
 from penumbra.renderer import ensure_variant
 from penumbra.renderer import checks, memory
 
-# Peak bytes per film pixel, measured with llvm_ad_rgb on the bundled Cornell box (independent of
-# spp: Mitsuba's kernels are fused): about 30 B for a primal render, 50-75 B for prb forward +
-# backward; Penumbra's boundary estimators add per-pixel splat buffers, so differentiable renders
-# are budgeted at 256 B.
-BYTES_PER_PIXEL = 64
-BYTES_PER_PIXEL_AD = 256
-
-
 def render(scene, params=None, spp: int | None = None, seed: int = 0, integrator=None, sensor=0):
     """Render ``scene`` and return an ``mi.TensorXf`` (H, W, C), differentiable w.r.t. ``params``.
 
@@ -37,9 +29,7 @@ def render(scene, params=None, spp: int | None = None, seed: int = 0, integrator
             raise checks.InputError("render(): the scene has no sensor")
         sensor = checks.integer("render(sensor=...)", sensor, lo=0, hi=n - 1)
         film = scene.sensors()[sensor].film()
-    w, h = film.crop_size()
-    per_pixel = BYTES_PER_PIXEL_AD if params is not None else BYTES_PER_PIXEL
-    memory.guard(f"render() of a {w}x{h} film", float(w) * h * per_pixel, "the film resolution")
+    memory.guard_film("render()", film, differentiable=params is not None)
     if isinstance(integrator, str):
         integrator = mi.load_dict({"type": integrator})
     elif isinstance(integrator, dict):

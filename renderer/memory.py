@@ -76,3 +76,19 @@ def guard(what: str, estimate: float, knob: str) -> None:
         raise MemoryLimitError(f"{what} would need about {_fmt(estimate)}, above the memory limit of "
                                f"{_fmt(limit)}; reduce {knob}, or raise the limit with "
                                "PENUMBRA_MEMORY_LIMIT (e.g. '32G'; '0' disables the guard)")
+
+
+# Peak bytes per film pixel, measured with llvm_ad_rgb on the bundled Cornell box (independent of
+# spp: Mitsuba's kernels are fused): about 30 B for a primal render, 50-75 B for prb forward +
+# backward; Penumbra's boundary estimators add per-pixel splat buffers, so differentiable renders
+# are budgeted at 256 B.
+BYTES_PER_PIXEL = 64
+BYTES_PER_PIXEL_AD = 256
+
+
+def guard_film(what: str, film, differentiable: bool) -> None:
+    """:func:`guard` for a render of ``film`` (an ``mi.Film``): the estimate is the film's pixel
+    count times :data:`BYTES_PER_PIXEL` (primal) or :data:`BYTES_PER_PIXEL_AD` (derivatives)."""
+    w, h = (int(v) for v in film.crop_size())
+    per_pixel = BYTES_PER_PIXEL_AD if differentiable else BYTES_PER_PIXEL
+    guard(f"{what} of a {w}x{h} film", float(w) * h * per_pixel, "the film resolution")

@@ -54,6 +54,27 @@ def test_render_memory_guard(monkeypatch):
         pn.render(pn.load_scene(CBOX, res=256, spp=1))
 
 
+@pytest.mark.parametrize("integrator", ["edge_sampling", "warped_area"])
+def test_integrator_memory_guard_through_mitsuba(integrator):
+    """The guard also holds when Penumbra's integrators are called through Mitsuba's own API
+    (``mi.render``, ``render_forward``), not only through ``pn.render``."""
+    import drjit as dr
+    import mitsuba as mi
+    scene = pn.load_scene(CBOX, res=28000, spp=1)
+    integ = mi.load_dict({"type": integrator})
+    # mi.render runs inside dr.custom, which re-raises as RuntimeError "(see above)" chained to ours.
+    with pytest.raises(RuntimeError) as info:
+        mi.render(scene, integrator=integ)
+    assert isinstance(info.value.__cause__, memory.MemoryLimitError)
+    assert "render of a 28000x28000 film would need about 46.7 GiB" in str(info.value.__cause__)
+    params = mi.traverse(scene)
+    key = next(k for k in params.keys() if k.endswith("reflectance.value"))
+    dr.enable_grad(params[key])
+    params.update()
+    with pytest.raises(memory.MemoryLimitError, match=r"derivative render of a 28000x28000 film would need about 186.9 GiB"):
+        integ.render_forward(scene, params)
+
+
 def test_memory_limit_settings(monkeypatch):
     monkeypatch.setenv("PENUMBRA_MEMORY_LIMIT", "2G")
     assert memory.memory_limit() == 2 * 2 ** 30

@@ -25,6 +25,7 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
+from penumbra.renderer import memory
 from penumbra.renderer.arrays import is_transform
 
 from .emitter_motion import emitter_motion_image, moving_emitters
@@ -111,6 +112,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
         if getattr(self, "_primal", (None,))[0] != key:
             self._primal = key, mi.load_dict({"type": "path", "max_depth": key[0], "rr_depth": key[1],
                                               "hide_emitters": key[2]})
+        memory.guard_film(f"{type(self).__name__} render", self._sensor(scene, sensor).film(), differentiable=False)
         with dr.suspend_grad():
             return self._primal[1].render(scene, sensor, seed, spp, develop, evaluate)
 
@@ -134,6 +136,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
 
     def _prepare(self, scene, sensor, spp):
         sensor = self._sensor(scene, sensor)
+        memory.guard_film(f"{type(self).__name__} derivative render", sensor.film(), differentiable=True)
         self.resolve_counts(scene, sensor, int(spp) if spp else int(sensor.sampler().sample_count()))
 
     def render_forward(self, scene, params, sensor=0, seed=0, spp=0):
