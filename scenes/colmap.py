@@ -55,8 +55,14 @@ def intrinsics(model: str, params, where: str):
 
 
 def quaternion_to_matrix(q) -> np.ndarray:
-    """Rotation matrix of the unit quaternion ``(w, x, y, z)`` (normalized first)."""
-    w, x, y, z = np.asarray(q, np.float64) / np.linalg.norm(q)
+    """Rotation matrix of the unit quaternion ``(w, x, y, z)`` (normalized first); a quaternion of zero
+    or non-finite norm is a :class:`CalibrationError`."""
+    q = np.asarray(q, np.float64)
+    norm = np.linalg.norm(q)
+    if not np.isfinite(norm) or norm < 1e-12:
+        raise CalibrationError(f"the rotation quaternion (QW, QX, QY, QZ) = {q.tolist()} has no direction "
+                               "(zero, NaN or Inf)")
+    w, x, y, z = q / norm
     return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
                      [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
                      [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])

@@ -711,13 +711,15 @@ def _room_from_geometry(path, source, receiver, materials, default_material, kw,
         raise RoomError(str(e)) from None
     if not pieces:
         raise RoomError("the scene has no shapes to build a room from")
+    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) and len(os.fspath(path)) < 512 else "room"
     for name, V, F, _ in pieces:
         if V.ndim != 2 or V.shape[1] != 3 or F.ndim != 2 or F.shape[1] != 3:
-            raise RoomError(f"mesh {name!r}: vertices must be (n, 3) and faces (m, 3), got {V.shape}, {F.shape}")
+            raise RoomError(f"{label}: mesh {name!r}: vertices must be (n, 3) and faces (m, 3), "
+                            f"got {V.shape}, {F.shape}")
         if len(F) and (F.min() < 0 or F.max() >= len(V)):
-            raise RoomError(f"mesh {name!r}: face indices must lie in [0, {len(V) - 1}]")
+            raise RoomError(f"{label}: mesh {name!r}: face indices must lie in [0, {len(V) - 1}]")
         if not np.all(np.isfinite(V)):
-            raise RoomError(f"mesh {name!r}: vertex positions contain NaN/Inf")
+            raise RoomError(f"{label}: mesh {name!r}: vertex positions contain NaN/Inf")
     offs = np.cumsum([0] + [len(p[1]) for p in pieces])
     V0 = np.concatenate([p[1] for p in pieces])
     F0 = np.concatenate([p[2] + o for p, o in zip(pieces, offs)])

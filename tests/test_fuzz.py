@@ -10,10 +10,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytest.importorskip("hypothesis", reason="property-based fuzzing needs Hypothesis (the test extra)")
 
 
-@pytest.mark.parametrize("loader", ["ply", "obj", "xml", "svg", "room"])
-def test_loader_never_crashes(loader):
-    out = subprocess.run([sys.executable, "-m", "tests.fuzz.loaders", loader], cwd=ROOT, capture_output=True,
-                         text=True, timeout=600, env={**os.environ, "PENUMBRA_FUZZ_EXAMPLES": "25"})
-    assert out.returncode == 0, (f"{loader} loader failed (exit {out.returncode}; a negative code is a crash "
+@pytest.mark.parametrize("loaders", ["ply", "obj", "xml", "svg", "room room_obj", "colmap transforms middlebury"])
+def test_loader_never_crashes(loaders):
+    out = subprocess.run([sys.executable, "-m", "tests.fuzz.loaders", *loaders.split()], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "PENUMBRA_FUZZ_EXAMPLES": "25"})
+    assert out.returncode == 0, (f"{loaders} loader failed (exit {out.returncode}; a negative code is a crash "
                                  f"by that signal):\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
-    assert f"{loader}: ok" in out.stdout
+    for loader in loaders.split():
+        assert f"{loader}: ok" in out.stdout
