@@ -42,7 +42,8 @@ def add_parser(sub):
                 "light": "relative L-inf on emitter radiance", "light_position": "area-light translation, "
                 "scene units per axis", "pose": "camera translation, scene units per axis",
                 "pose_angle": "camera rotation, degrees per axis"}[name]
-        p.add_argument(f"--budget-{name.replace('_', '-')}", dest=f"budget_{name}", type=float, default=value,
+        p.add_argument(f"--budget-{name.replace('_', '-')}", dest=f"budget_{name}",
+                       type=checks.cli_float(0.0, open_lo=True), default=value,
                        help=f"{unit} (default: {value:g})")
     p.add_argument("--steps", type=checks.cli_int(lo=1), default=30, help="attack steps (default: 30)")
     p.add_argument("--views-per-step", type=checks.cli_int(lo=1), default=2,
@@ -58,7 +59,7 @@ def add_parser(sub):
                    help="camera paths per pixel of edge_sampling's secondary (shadow-edge) term; 0: off (the "
                    "bundled ball is convex and shadows nothing in view)")
     p.add_argument("--layout", choices=LAYOUTS, default="ring", help="views on a ring or a sphere cap")
-    p.add_argument("--elevation", type=float, nargs=2, default=(5.0, 35.0), metavar=("MIN", "MAX"),
+    p.add_argument("--elevation", type=checks.cli_float(-90.0, 90.0), nargs=2, default=(5.0, 35.0), metavar=("MIN", "MAX"),
                    help="camera elevation band in degrees")
     p.add_argument("--light-jitter", type=checks.cli_float(0.0, 0.99), default=0.2,
                    help="radiance scaled by a random factor in [1 - j, 1 + j] per step")
