@@ -59,7 +59,8 @@ def add_parser(sub):
                    help="camera paths per pixel of edge_sampling's secondary (shadow-edge) term; 0: off (the "
                    "bundled ball is convex and shadows nothing in view)")
     p.add_argument("--layout", choices=LAYOUTS, default="ring", help="views on a ring or a sphere cap")
-    p.add_argument("--elevation", type=checks.cli_float(-90.0, 90.0), nargs=2, default=(5.0, 35.0), metavar=("MIN", "MAX"),
+    p.add_argument("--elevation", type=checks.cli_float(-90.0, 90.0), nargs=2, default=(5.0, 35.0),
+                   metavar=("MIN", "MAX"),
                    help="camera elevation band in degrees")
     p.add_argument("--light-jitter", type=checks.cli_float(0.0, 0.99), default=0.2,
                    help="radiance scaled by a random factor in [1 - j, 1 + j] per step")
