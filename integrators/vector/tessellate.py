@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 from penumbra.scenes.vector.model import ARC_PIECES
 
 from .affine import compose
@@ -136,7 +138,7 @@ def shape_matrices(comp: Compiled, theta, theta_np):
     Mn = None
     for lvl in range(D):
         idx = comp.chains[:, lvl]
-        T = tuple(dr.gather(mi.Float, theta, mi.UInt32(idx + k)) for k in range(6))
+        T = tuple(dr.gather(mi.Float, theta, upload(mi.UInt32, idx + k)) for k in range(6))
         Tn = tuple(theta_np[idx + k] for k in range(6))
         M = T if M is None else compose(M, T)
         Mn = Tn if Mn is None else compose(Mn, Tn)
@@ -168,11 +170,11 @@ def _control_points(comp: Compiled, theta, theta_np):
         raise ValueError("vector scene: a control point is NaN or Inf")
 
     def cp_coord(k):
-        acc = mi.Float(const[:, k])
+        acc = upload(mi.Float, const[:, k])
         for t in range(3):
             if not coef[:, k, t].any():
                 continue
-            acc = acc + mi.Float(coef[:, k, t]) * dr.gather(mi.Float, theta, mi.UInt32(idx[:, k, t]))
+            acc = acc + upload(mi.Float, coef[:, k, t]) * dr.gather(mi.Float, theta, upload(mi.UInt32, idx[:, k, t]))
         return acc
     CPX, CPY = cp_coord(0), cp_coord(1)
     if comp.arcs:
@@ -242,9 +244,9 @@ def _flatten(comp: Compiled, CPX, CPY, cp_np, metrics: ShapeMetrics, tol: float)
     if nv:
         FVX, FVY = mi.Float(0.0), mi.Float(0.0)
         for i in range(4):
-            ii = mi.UInt32(v_base + i)
-            FVX = FVX + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPX, ii)
-            FVY = FVY + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPY, ii)
+            ii = upload(mi.UInt32, v_base + i)
+            FVX = FVX + upload(mi.Float, Bw[:, i]) * dr.gather(mi.Float, CPX, ii)
+            FVY = FVY + upload(mi.Float, Bw[:, i]) * dr.gather(mi.Float, CPY, ii)
     return Flattened(fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape), v_shape, FVX, FVY
 
 
@@ -284,37 +286,37 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     npts = len(out.v)
     pt_shape = v_shape[out.v.astype(np.int64)] if npts else np.zeros(0, np.int64)
     if npts:
-        vi = mi.UInt32(out.v.astype(np.int64))
+        vi = upload(mi.UInt32, out.v)
         VX, VY = dr.gather(mi.Float, FVX, vi), dr.gather(mi.Float, FVY, vi)
         PX, PY = VX, VY
         if len(seg_a):
-            sa, sb = mi.UInt32(seg_a), mi.UInt32(seg_b)
+            sa, sb = upload(mi.UInt32, seg_a), upload(mi.UInt32, seg_b)
             dx = dr.gather(mi.Float, FVX, sb) - dr.gather(mi.Float, FVX, sa)
             dy = dr.gather(mi.Float, FVY, sb) - dr.gather(mi.Float, FVY, sa)
             ln = dr.sqrt(dx * dx + dy * dy)
             okl = ln > 0
             DX = dr.select(okl, dx / dr.select(okl, ln, 1.0), 1.0)
             DY = dr.select(okl, dy / dr.select(okl, ln, 1.0), 0.0)
-            i0 = mi.UInt32(out.i0.astype(np.int64))
-            i1 = mi.UInt32(out.i1.astype(np.int64))
+            i0 = upload(mi.UInt32, out.i0)
+            i1 = upload(mi.UInt32, out.i1)
             d0x, d0y = dr.gather(mi.Float, DX, i0), dr.gather(mi.Float, DY, i0)
             d1x, d1y = dr.gather(mi.Float, DX, i1), dr.gather(mi.Float, DY, i1)
             n0x, n0y, n1x, n1y = -d0y, d0x, -d1y, d1x
-            sig = mi.Float(out.sigma)
+            sig = upload(mi.Float, out.sigma)
             ang = dr.atan2(n0x * n1y - n0y * n1x, n0x * n1x + n0y * n1y)
-            phi = mi.Float(out.lam) * ang + mi.Float(out.phi)
+            phi = upload(mi.Float, out.lam) * ang + upload(mi.Float, out.phi)
             cs, sn = dr.cos(phi), dr.sin(phi)
             rx = sig * (n0x * cs - n0y * sn)
             ry = sig * (n0x * sn + n0y * cs)
             den = 1.0 + n0x * n1x + n0y * n1y
             den = dr.select(den > 1e-6, den, 1e-6)
             mx, my = sig * (n0x + n1x) / den, sig * (n0y + n1y) / den
-            hh = 0.5 * dr.gather(mi.Float, theta, mi.UInt32(comp.width_slot[pt_shape]))
-            al, be, ga = mi.Float(out.alpha), mi.Float(out.beta), mi.Float(out.gamma)
+            hh = 0.5 * dr.gather(mi.Float, theta, upload(mi.UInt32, comp.width_slot[pt_shape]))
+            al, be, ga = upload(mi.Float, out.alpha), upload(mi.Float, out.beta), upload(mi.Float, out.gamma)
             PX = VX + hh * (al * rx + be * d0x + ga * mx)
             PY = VY + hh * (al * ry + be * d0y + ga * my)
         # canvas transform
-        si = mi.UInt32(pt_shape)
+        si = upload(mi.UInt32, pt_shape)
         m = [dr.gather(mi.Float, M[k], si) for k in range(6)]
         CX = m[0] * PX + m[2] * PY + m[4]
         CY = m[1] * PX + m[3] * PY + m[5]
@@ -358,7 +360,7 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
         edge_samp = np.zeros(0, bool)
         edge_end = edge_nb = np.zeros((0, 2), np.int64)
     if len(ea):
-        ia, ib = mi.UInt32(ea), mi.UInt32(eb)
+        ia, ib = upload(mi.UInt32, ea), upload(mi.UInt32, eb)
         x0, y0 = dr.gather(mi.Float, CX, ia), dr.gather(mi.Float, CY, ia)
         x1, y1 = dr.gather(mi.Float, CX, ib), dr.gather(mi.Float, CY, ib)
         np_edges = np.stack([ptx[ea], pty[ea], ptx[eb], pty[eb]], 1)
@@ -376,13 +378,13 @@ def _arc_control_points(arcs, CPX, CPY, theta):
     import mitsuba as mi
     a = np.array(arcs, np.int64)
     row0, start, end = a[:, 0], a[:, 1], a[:, 2]
-    x1, y1 = dr.gather(mi.Float, CPX, mi.UInt32(start)), dr.gather(mi.Float, CPY, mi.UInt32(start))
-    x2, y2 = dr.gather(mi.Float, CPX, mi.UInt32(end)), dr.gather(mi.Float, CPY, mi.UInt32(end))
-    rx = dr.maximum(dr.abs(dr.gather(mi.Float, theta, mi.UInt32(a[:, 3]))), 1e-9)
-    ry = dr.maximum(dr.abs(dr.gather(mi.Float, theta, mi.UInt32(a[:, 4]))), 1e-9)
-    phi = dr.gather(mi.Float, theta, mi.UInt32(a[:, 5])) * (dr.pi / 180.0)
-    same_side = mi.Bool(a[:, 6] == a[:, 7])          # large-arc flag == sweep flag
-    sweep = mi.Bool(a[:, 7] == 1)
+    x1, y1 = dr.gather(mi.Float, CPX, upload(mi.UInt32, start)), dr.gather(mi.Float, CPY, upload(mi.UInt32, start))
+    x2, y2 = dr.gather(mi.Float, CPX, upload(mi.UInt32, end)), dr.gather(mi.Float, CPY, upload(mi.UInt32, end))
+    rx = dr.maximum(dr.abs(dr.gather(mi.Float, theta, upload(mi.UInt32, a[:, 3]))), 1e-9)
+    ry = dr.maximum(dr.abs(dr.gather(mi.Float, theta, upload(mi.UInt32, a[:, 4]))), 1e-9)
+    phi = dr.gather(mi.Float, theta, upload(mi.UInt32, a[:, 5])) * (dr.pi / 180.0)
+    same_side = upload(mi.Bool, a[:, 6] == a[:, 7])          # large-arc flag == sweep flag
+    sweep = upload(mi.Bool, a[:, 7] == 1)
     cphi, sphi = dr.cos(phi), dr.sin(phi)
     hx, hy = 0.5 * (x1 - x2), 0.5 * (y1 - y2)
     x1p, y1p = cphi * hx + sphi * hy, -sphi * hx + cphi * hy
@@ -410,18 +412,18 @@ def _arc_control_points(arcs, CPX, CPY, theta):
     n_rows = 3 * ARC_PIECES - 1
     arc = np.repeat(np.arange(len(a)), n_rows)
     i = np.tile(np.arange(n_rows), len(a))
-    A = mi.UInt32(arc)
+    A = upload(mi.UInt32, arc)
 
     def g(v):
         return dr.gather(mi.Float, v, A)
-    t = g(t1) + mi.Float(i // 3 + (i % 3 > 0)) * g(d)
-    sgn = mi.Float(np.where(i % 3 == 0, 1.0, np.where(i % 3 == 1, -1.0, 0.0)))
+    t = g(t1) + upload(mi.Float, i // 3 + (i % 3 > 0)) * g(d)
+    sgn = upload(mi.Float, np.where(i % 3 == 0, 1.0, np.where(i % 3 == 1, -1.0, 0.0)))
     ct, st, cp_, sp_, rx_, ry_, al = dr.cos(t), dr.sin(t), g(cphi), g(sphi), g(rx), g(ry), g(alpha)
     VX = g(cx) + rx_ * ct * cp_ - ry_ * st * sp_ + sgn * al * (-rx_ * st * cp_ - ry_ * ct * sp_)
     VY = g(cy) + rx_ * ct * sp_ + ry_ * st * cp_ + sgn * al * (-rx_ * st * sp_ + ry_ * ct * cp_)
     slot = np.full(dr.width(CPX), -1, np.int64)
     slot[row0[arc] + i] = np.arange(len(arc))
-    sel, is_arc = mi.UInt32(np.maximum(slot, 0)), mi.Bool(slot >= 0)
+    sel, is_arc = upload(mi.UInt32, np.maximum(slot, 0)), upload(mi.Bool, slot >= 0)
     return dr.select(is_arc, dr.gather(mi.Float, VX, sel), CPX), dr.select(is_arc, dr.gather(mi.Float, VY, sel), CPY)
 
 
