@@ -10,9 +10,11 @@ every edge endpoint carries its derivative with respect to every named parameter
   round offset, and rounded up to a power of two (so small parameter changes rarely change it).
 - A fill is the flattened outline itself (implicitly closed); the fill rule is applied when
   counting windings.
-- A stroke is a union of convex polygons, all oriented the same way so that the union is exactly
-  the set of points with non-zero winding: one quad per flattened piece, a wedge at every vertex
-  inside a curve, and at segment corners the SVG join (miter with limit, round fan, bevel);
+- A stroke is a union of polygons, all oriented the same way so that the union is exactly the set
+  of points with non-zero winding: one polygon per run of flattened pieces whose smooth joints
+  let the inner offset lines meet within both pieces (the union of the pieces' quads and outer
+  wedges, :func:`_stroke_runs`), a wedge or round fan at the other vertices inside a curve, and at
+  segment corners the SVG join (miter with limit, round fan, bevel);
   caps (butt, square, round) at the ends of open subpaths, and SVG's dot/square for zero-length
   subpaths with round/square caps. This follows the stroking model of diffvg (Li et al. 2020,
   Sec. 5) but with the join and cap types SVG defines (diffvg strokes are always round).
@@ -464,6 +466,56 @@ def _fill_records(out: OutlineBuilder, flat: Flattened, subs, layers):
             out.add_polygons(c, layers)
 
 
+def _stroke_runs(out: OutlineBuilder, a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap, layer):
+    """One polygon per run of stroke pieces ``p..q`` (piece ``i`` from vertex ``a[i]`` to ``b[i]``;
+    ``link[i]``: piece ``i + 1`` continues the run across a joint whose outer wedge lies on side
+    ``link_sigma[i]``). The polygon walks the + side forward and the - side back:
+    ``a_p+``, per joint the outer chord ``b_i+, a_(i+1)+`` or the inner offsets' intersection
+    (miter point), ``b_q+``, ``[b_q + sigma h N_next]`` (the wedge of a smooth joint that ends the
+    run, ``ext_next``/``ext_sigma``), ``b_q-``, the joints in reverse, ``a_p-``. It covers exactly the
+    union of the pieces' quads and the folded-in wedges (the inner offset lines meet within both
+    pieces), with 3 instead of 5 edges per piece. ``startcap``/``endcap``: the piece starts / ends
+    an open subpath (its end edge is on the outline); ``layer`` per piece."""
+    n = len(a)
+    start = np.ones(n, bool)
+    start[1:] = ~link[:-1]
+    run = np.cumsum(start) - 1
+    first = np.nonzero(start)[0]
+    last = np.append(first[1:] - 1, n - 1)
+    k = (last - first + 1)[run]              # pieces in each piece's run
+    li = np.arange(n) - first[run]           # position of the piece in its run
+    ext = ext_next >= 0
+    nxt = np.where(ext, ext_next, 0)
+    recs = []   # (run, position, v, i0, i1, sigma, alpha, gamma, samp) per point
+
+    def add(m, pos, v, i0, i1, sigma, alpha, gamma, samp):
+        idx = np.nonzero(m)[0]
+        recs.append([np.broadcast_to(x, m.shape)[idx] if np.ndim(x) else np.full(len(idx), x)
+                     for x in (run, pos, v, i0, i1, sigma, alpha, gamma, samp)])
+
+    ids = np.arange(n)
+    st, en = start, np.append(start[1:], True)
+    add(st, 0, a, ids, 0, 1.0, 1.0, 0.0, True)                               # a_p+
+    out_p = link & (link_sigma > 0)                                            # + side joints after piece i
+    add(out_p, 1 + 2 * li, b, ids, 0, 1.0, 1.0, 0.0, True)                   # b_i+
+    add(out_p, 2 + 2 * li, b, np.minimum(ids + 1, n - 1), 0, 1.0, 1.0, 0.0, True)   # a_(i+1)+
+    add(link & ~out_p, 1 + 2 * li, b, ids, np.minimum(ids + 1, n - 1), 1.0, 0.0, 1.0, True)  # + miter
+    add(en, 2 * k - 1, b, ids, 0, 1.0, 1.0, 0.0, np.where(ext, ext_sigma > 0, endcap))   # b_q+
+    add(en & ext, 2 * k, b, nxt, 0, ext_sigma, 1.0, 0.0, ext_sigma < 0)      # wedge point
+    add(en, 2 * k + 1, b, ids, 0, -1.0, 1.0, 0.0, True)                      # b_q-
+    back = 2 * k + 2 + 2 * (k - 2 - li)                                        # - side, joints reversed
+    out_m = link & (link_sigma < 0)
+    add(out_m, back, b, np.minimum(ids + 1, n - 1), 0, -1.0, 1.0, 0.0, True)  # a_(i+1)-
+    add(out_m, back + 1, b, ids, 0, -1.0, 1.0, 0.0, True)                     # b_i-
+    add(link & ~out_m, back, b, ids, np.minimum(ids + 1, n - 1), -1.0, 0.0, 1.0, True)  # - miter
+    add(st, 4 * k, a, ids, 0, -1.0, 1.0, 0.0, startcap)                       # a_p-
+    cols = [np.concatenate(c) for c in zip(*recs)]
+    order = np.lexsort((cols[1], cols[0]))
+    r_, _, v, i0, i1, sig, alpha, gamma, samp = (c[order] for c in cols)
+    out.add_points(v, i0, i1, sig, alpha, 0.0, gamma, samp=samp.astype(bool))
+    out.add_polygons(np.bincount(r_, minlength=len(first)), layer[first])
+
+
 def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, metrics: ShapeMetrics, tol: float,
                     prefilter: bool):
     """Stroke outlines of subpaths ``subs`` drawn by ``layers`` (vectorised): quads, joints (wedge /
@@ -556,6 +608,9 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
     D = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
     ext_next = np.full(len(a), -1, np.int64)
     ext_sigma = np.zeros(len(a))
+    link = np.zeros(len(a), bool)        # piece i and piece i + 1 share one polygon
+    link_sigma = np.ones(len(a))         # side of that joint's outer wedge
+    plen = np.linalg.norm(fv_np[b] - fv_np[a], axis=1)
     # joints
     j0 = np.nonzero(owner[:-1] == owner[1:])[0]
     j1 = j0 + 1
@@ -582,8 +637,15 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
         i0, i1 = segs[j0], segs[j1]
         # smooth joints inside a curve: the outer-side wedge is folded into the piece's own polygon
         smooth = active & (kind == 2) & ~corner & (turn < 0.5)
-        ext_next[j0[smooth]] = i1[smooth]
-        ext_sigma[j0[smooth]] = sigma[smooth]
+        # ... and when the inner offset lines of the two pieces meet within both (h tan(turn / 2) at
+        # most half of either length), the two pieces share one polygon (see _stroke_runs)
+        fits = h[jo] * np.tan(0.5 * np.minimum(turn, 0.5)) <= 0.5 * np.minimum(plen[j0], plen[j1])
+        linked = (smooth | ~active) & ~is_close & fits
+        link[j0[linked]] = True
+        link_sigma[j0[linked]] = sigma[linked]
+        fold = smooth & ~linked
+        ext_next[j0[fold]] = i1[fold]
+        ext_sigma[j0[fold]] = sigma[fold]
         m = np.nonzero(active & (kind == 2) & ~smooth)[0]
         if len(m):
             out.add_points(np.repeat(V[m], 3), np.stack([i0[m], i0[m], i1[m]], 1).ravel(), 0, np.repeat(sigma[m], 3),
@@ -606,23 +668,9 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
             out.add_points(V[m][own], i0[m][own], i1[m][own], sigma[m][own], np.where(loc == 0, 0.0, 1.0), 0.0, 0.0,
                        lam, n=len(own), samp=(loc > 0) & (loc < n_pts[own] - 1))
             out.add_polygons(np.asarray(n_pts, np.int64).reshape(-1), np.asarray(layers[jo[m]], np.int64).reshape(-1))
-    # one convex polygon per piece: a+, b+, [b + sigma h N_next], b-, a- (wedge folded in when smooth)
     open_ = ~closed[owner]
-    endcap = open_ & (segs == last_seg[owner])
-    startcap = open_ & (segs == first_seg[owner])
-    ext = ext_next >= 0
-    nxt = np.where(ext, ext_next, segs)
-    V5 = np.stack([a, b, b, b, a], 1)
-    I5 = np.stack([segs, segs, nxt, segs, segs], 1)
-    S5 = np.stack([np.ones(len(a)), np.ones(len(a)), ext_sigma, -np.ones(len(a)), -np.ones(len(a))], 1)
-    # samp[k]: edge from point k to the next one can be on the outline
-    samp5 = np.stack([np.ones(len(a), bool), np.where(ext, ext_sigma > 0, endcap), ext & (ext_sigma < 0),
-                      np.ones(len(a), bool), startcap], 1)
-    keep5 = np.ones((len(a), 5), bool)
-    keep5[:, 2] = ext
-    out.add_points(V5[keep5], I5[keep5], 0, S5[keep5], 1.0, samp=samp5[keep5])
-    out.add_polygons(np.asarray(4 + ext.astype(np.int64), np.int64).reshape(-1),
-                     np.asarray(layers[owner], np.int64).reshape(-1))
+    _stroke_runs(out, a, b, link, link_sigma, ext_next, ext_sigma, open_ & (segs == first_seg[owner]),
+                 open_ & (segs == last_seg[owner]), layers[owner])
     # caps of open subpaths
     op = np.nonzero(~closed & (ns > 0))[0]
     for end in (0, 1):
