@@ -97,13 +97,16 @@ def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> 
     row = np.clip(np.floor(p[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64)
     tile = row * bins.tiles_x + col
     order = argsort_small(tile)
-    pox, poy, nox, noy = (upload(mi.Float, v[order]) for v in (p[:, 0], p[:, 1], n[:, 0], n[:, 1]))
-    jmp = shading.jump(pox - eps * nox, poy - eps * noy, pox + eps * nox, poy + eps * noy, tile[order],
-                       samples.layer[order])
-    dr.eval(jmp)
-    df_sorted = np.stack([c.numpy() for c in jmp], 1)
-    df = np.empty_like(df_sorted)
-    df[order] = df_sorted
+    tile_sorted = tile[order]
+    df = np.zeros((len(order), 4), np.float32)
+    for lo, hi in shading.chunks(tile_sorted):   # runs of tiles: bounded per-pair state
+        o = order[lo:hi]
+        pox, poy, nox, noy = (upload(mi.Float, v[o]) for v in (p[:, 0], p[:, 1], n[:, 0], n[:, 1]))
+        jmp = shading.jump(pox - eps * nox, poy - eps * noy, pox + eps * nox, poy + eps * noy, tile_sorted[lo:hi],
+                           samples.layer[o])
+        dr.eval(jmp)
+        df[o] = np.stack([c.numpy() for c in jmp], 1)
+        dr.flush_malloc_cache()
     return df
 
 

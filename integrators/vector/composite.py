@@ -19,6 +19,11 @@ from .layers import LayerTable
 from .prefilter import PieceEnds, PrefilterStrokes, prefiltered_alpha
 
 
+#: (point, candidate layer) pairs per pass: points are shaded in runs of whole tiles with about this
+#: many pairs each, which bounds the per-pair state (coverage masks, compaction indices) in memory
+PAIR_BUDGET = 1 << 21
+
+
 @dataclass(frozen=True)
 class Shading:
     """Everything needed to evaluate the composited colour at points: the tile lists (host and
@@ -36,6 +41,19 @@ class Shading:
     @property
     def n_tiles(self) -> int:
         return self.bins.tiles_x * self.bins.tiles_y
+
+    def chunks(self, tile_np, budget: int = PAIR_BUDGET):
+        """``[lo, hi)`` ranges of points ``tile_np`` (sorted by tile), cut at tile boundaries, of about
+        ``budget`` (point, candidate) pairs each (at most ``budget`` plus one tile's pairs)."""
+        n = len(tile_np)
+        if n == 0:
+            return []
+        cum = np.concatenate([[0], np.cumsum(np.diff(self.bins.cand_start)[tile_np])])
+        starts = np.nonzero(np.concatenate([[True], tile_np[1:] != tile_np[:-1]]))[0]
+        part = cum[starts] // max(int(budget), 1)
+        cuts = starts[np.nonzero(np.diff(part))[0] + 1]
+        bounds = np.concatenate([[0], cuts, [n]])
+        return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
     def pairs(self, tile_np) -> Pairs:
         """The (point, candidate) pairs of points in tiles ``tile_np`` (sorted by tile)."""
