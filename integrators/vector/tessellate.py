@@ -103,6 +103,8 @@ class OutlinePoints:
 class OutlineBuilder:
     """Collects :class:`OutlinePoints` polygon by polygon (vectorised over many polygons)."""
     FIELDS = ("v", "i0", "i1", "sigma", "alpha", "beta", "gamma", "lam", "phi", "samp", "end0", "end1")
+    # compact storage (the device reads float32 and uint32): indices int32, coefficients float32
+    DTYPES = {"v": np.int32, "i0": np.int32, "i1": np.int32, "samp": np.bool_, "end0": np.int32, "end1": np.int32}
 
     def __init__(self):
         self._points = {k: [] for k in self.FIELDS}
@@ -117,7 +119,8 @@ class OutlineBuilder:
         n = len(np.atleast_1d(v)) if n is None else n
         for k, val in (("v", v), ("i0", i0), ("i1", i1), ("sigma", sigma), ("alpha", alpha), ("beta", beta),
                        ("gamma", gamma), ("lam", lam), ("phi", phi), ("samp", samp), ("end0", end0), ("end1", end1)):
-            self._points[k].append(np.full(n, val) if np.isscalar(val) else np.asarray(val))
+            dtype = self.DTYPES.get(k, np.float32)
+            self._points[k].append(np.full(n, val, dtype) if np.isscalar(val) else np.asarray(val, dtype))
 
     def add_polygons(self, sizes, layers):
         """Close the points added since the last call into polygons of ``sizes`` points each."""
@@ -125,7 +128,9 @@ class OutlineBuilder:
         self._layers.append(np.asarray(layers, np.int64).reshape(-1))
 
     def finish(self) -> OutlinePoints:
-        cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self._points.items()}
+        cat = {k: (np.concatenate(v) if v else np.zeros(0, self.DTYPES.get(k, np.float32)))
+               for k, v in self._points.items()}
+        self._points = {k: [] for k in self.FIELDS}   # the parts are not needed any more
         sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, np.int64)
         layers = np.concatenate(self._layers) if self._layers else np.zeros(0, np.int64)
         return OutlinePoints(**cat, poly_sizes=sizes, poly_layer=layers, seg_a=self.seg_a, seg_b=self.seg_b)
@@ -331,8 +336,8 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     poly_sizes, poly_layer = out.poly_sizes, out.poly_layer
     if len(poly_sizes):
         start = np.cumsum(poly_sizes) - poly_sizes
-        e0 = np.arange(npts)
-        pid = np.repeat(np.arange(len(poly_sizes)), poly_sizes)
+        e0 = np.arange(npts, dtype=np.int32)
+        pid = np.repeat(np.arange(len(poly_sizes), dtype=np.int32), poly_sizes)
         e1 = e0 + 1
         last = start + poly_sizes - 1
         e1[last] = start
@@ -487,11 +492,12 @@ def _stroke_runs(out: OutlineBuilder, a, b, link, link_sigma, ext_next, ext_sigm
     ext = ext_next >= 0
     nxt = np.where(ext, ext_next, 0)
     recs = []   # (run, position, v, i0, i1, sigma, alpha, gamma, samp) per point
+    types = (np.int32,) * 5 + (np.float32,) * 3 + (np.bool_,)
 
     def add(m, pos, v, i0, i1, sigma, alpha, gamma, samp):
         idx = np.nonzero(m)[0]
-        recs.append([np.broadcast_to(x, m.shape)[idx] if np.ndim(x) else np.full(len(idx), x)
-                     for x in (run, pos, v, i0, i1, sigma, alpha, gamma, samp)])
+        recs.append([(np.broadcast_to(x, m.shape)[idx] if np.ndim(x) else np.full(len(idx), x)).astype(t)
+                     for x, t in zip((run, pos, v, i0, i1, sigma, alpha, gamma, samp), types)])
 
     ids = np.arange(n)
     st, en = start, np.append(start[1:], True)
