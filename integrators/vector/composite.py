@@ -42,9 +42,11 @@ class Shading:
     def n_tiles(self) -> int:
         return self.bins.tiles_x * self.bins.tiles_y
 
-    def chunks(self, tile_np, budget: int = PAIR_BUDGET):
+    def chunks(self, tile_np, budget: int | None = None):
         """``[lo, hi)`` ranges of points ``tile_np`` (sorted by tile), cut at tile boundaries, of about
-        ``budget`` (point, candidate) pairs each (at most ``budget`` plus one tile's pairs)."""
+        ``budget`` (default :data:`PAIR_BUDGET`) (point, candidate) pairs each (at most ``budget``
+        plus one tile's pairs)."""
+        budget = PAIR_BUDGET if budget is None else budget
         n = len(tile_np)
         if n == 0:
             return []
