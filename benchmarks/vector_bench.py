@@ -1,33 +1,55 @@
-"""Benchmark: forward and backward time of the vector rasterizer on random stroked cubic paths.
+"""Benchmark: forward and backward time and peak memory of the vector rasterizer on random stroked
+cubic paths, against resvg (measured in the same run) and diffvg (published figures).
 
-Configurations (the issue's): 128 / 512 / 2048 random cubic paths with strokes at 256^2 and 512^2,
-2x2 spp, 2 threads. Peers: diffvg is not installable here, so its figures are the ones measured on
-this kind of machine and quoted in the issue (512 strokes @ 256^2: 0.6 s fwd + 3 s bwd; 2048 @ 512^2:
-5.3 s fwd + 25.6 s bwd); resvg (via resvg-py, forward only, no gradients, 1 thread) is measured in
-the same run on the same scene as a runnable baseline. Memory: peak RSS of this process. The
-machine is shared: the 1-minute load average before each configuration and the process CPU time
-(all threads) are printed beside the wall-clock times, so that runs under load can be judged.
+Scenes: ``n`` random cubic paths (3 segments each, a diffvg-style random walk), stroked, at
+``size^2`` pixels, 2x2 spp, box filter; gradients with respect to all points, stroke widths and
+stroke colours. Each configuration runs in its own subprocess, so that its peak RSS is its own.
+In it: one untimed warm-up call (tracing, kernel compilation or kernel-cache loading: reported as
+``first_s`` with the Dr.Jit code generation + LLVM compile time ``jit_compile_s``), then ``--reps``
+timed repetitions of
 
-    .venv/bin/python benchmarks/vector_bench.py [--quick]
+* ``fwd``: ``rasterize`` with gradients enabled (compile, tessellate, bin, sample, composite and the
+  boundary-term evaluation), up to an evaluated image;
+* ``bwd``: ``dr.backward`` of a weighted image sum, up to evaluated parameter gradients;
+* ``primal``: ``rasterize`` without gradients (no boundary term): the job resvg does;
+* ``resvg``: ``resvg_py.svg_to_bytes`` of the same scene (parse, render, PNG encode; one thread,
+  no system fonts loaded), interleaved with ours so that both see the same machine load.
+
+``dr.sync_thread()`` precedes every clock read. Reported: median and min-max of each, the 1-minute
+load average before and after the configuration, and the process's peak RSS after our runs
+(before resvg). diffvg is not installable here: its figures are the ones quoted in issue 23 for a
+2-core machine (512 paths at 256^2: 0.6 s forward + 3.0 s backward; 2048 at 512^2: 5.3 + 25.6 s).
+
+    .venv/bin/python benchmarks/vector_bench.py [--quick] [--reps 7] [--json benchmarks/results/vector_bench.json]
+
+``--json`` writes every figure with the commit, machine, date and load; ``tests/test_docs.py``
+checks that the table in ``docs/results.md`` matches the recorded file.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
+import platform
 import resource
+import subprocess
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from penumbra import renderer  # noqa: E402
-
-DIFFVG = {(512, 256): (0.6, 3.0), (2048, 512): (5.3, 25.6)}
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DIFFVG = {(512, 256): (0.6, 3.0), (2048, 512): (5.3, 25.6)}   # forward, backward seconds (quoted)
+CONFIGS = [(128, 256), (512, 256), (2048, 256), (128, 512), (512, 512), (2048, 512)]
+QUICK = [(128, 256), (512, 256)]
+RECORD = os.path.join(HERE, "results", "vector_bench.json")
+SPP = 4
 
 
 def random_scene(n, size, seed=0):
+    """``n`` random stroked cubic paths (3 segments each) on a ``size x size`` canvas."""
     from penumbra.scenes.vector import VectorScene, path
     rng = np.random.default_rng(seed)
     sc = VectorScene(size, size)
@@ -41,72 +63,173 @@ def random_scene(n, size, seed=0):
     return sc
 
 
-def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def _stats(v):
+    v = np.asarray(v, float)
+    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()), "runs": [float(x) for x in v]}
 
 
-def run(n, size, reps=3):
+def measure_row(n, size, reps, threads):
+    """One configuration, in this process: the figures of the module docstring (a dict)."""
+    from penumbra import renderer
+    renderer.ensure_variant()
     import drjit as dr
     import mitsuba as mi
+
     from penumbra.integrators.vector import rasterize
     from penumbra.scenes.vector import to_svg_string
+    dr.set_thread_count(threads)
     sc = random_scene(n, size)
     names = ["*.points", "*.stroke_width", "*.stroke.color"]
     vals = {k: sc.params.pack(k) for k in names}
     w = mi.Float(np.random.default_rng(1).random(size * size * 4).astype(np.float32))
-    best_f = best_b = best_cpu = np.inf
-    for _ in range(reps):
+    text = to_svg_string(sc)
+    try:
+        import resvg_py
+    except ImportError:
+        resvg_py = None
+
+    def clock():
+        dr.sync_thread()
+        return time.perf_counter()
+
+    def fwd_bwd():
         xs = {k: mi.Float(v) for k, v in vals.items()}
         for x in xs.values():
             dr.enable_grad(x)
-        t0, c0 = time.perf_counter(), time.process_time()
-        img = rasterize(sc, size, size, spp=4, params=xs)
+        t0 = clock()
+        img = rasterize(sc, size, size, spp=SPP, params=xs)
         dr.eval(img)
-        dr.sync_thread()
-        t1 = time.perf_counter()
-        loss = dr.sum(img.array * w)
-        dr.backward(loss)
-        grads = [dr.grad(x) for x in xs.values()]
-        dr.eval(grads)
-        dr.sync_thread()
-        t2, c2 = time.perf_counter(), time.process_time()
-        best_f, best_b, best_cpu = min(best_f, t1 - t0), min(best_b, t2 - t1), min(best_cpu, c2 - c0)
-    # resvg forward on the same scene
-    try:
-        import resvg_py
-        text = to_svg_string(sc)
+        t1 = clock()
+        dr.backward(dr.sum(img.array * w))
+        dr.eval([dr.grad(x) for x in xs.values()])
+        t2 = clock()
+        return t1 - t0, t2 - t1
+
+    def primal():
+        t0 = clock()
+        dr.eval(rasterize(sc, size, size, spp=SPP))
+        return clock() - t0
+
+    def resvg():
         t0 = time.perf_counter()
-        resvg_py.svg_to_bytes(svg_string=text)
-        t_resvg = time.perf_counter() - t0
-    except ImportError:
-        t_resvg = float("nan")
-    return best_f, best_b, best_cpu, t_resvg
+        resvg_py.svg_to_bytes(svg_string=text, skip_system_fonts=True)
+        return time.perf_counter() - t0
+
+    load0 = os.getloadavg()[0]
+    dr.set_flag(dr.JitFlag.KernelHistory, True)
+    dr.kernel_history()
+    t0 = time.perf_counter()
+    fwd_bwd()
+    primal()
+    first = time.perf_counter() - t0
+
+    def compile_time():
+        return sum(k.get("codegen_time", 0.0) + k.get("backend_time", 0.0) for k in dr.kernel_history()
+                   if k.get("type") == dr.KernelType.JIT) / 1000.0
+
+    jit_first = compile_time()
+    if resvg_py is not None:
+        resvg()
+    F, B, P, R = [], [], [], []
+    cpu0 = time.process_time()
+    for _ in range(reps):
+        f, b = fwd_bwd()
+        F.append(f)
+        B.append(b)
+        P.append(primal())
+    cpu = (time.process_time() - cpu0) / reps
+    jit_timed = compile_time()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    for _ in range(reps if resvg_py is not None else 0):
+        R.append(resvg())
+    FB = [f + b for f, b in zip(F, B)]
+    return {"paths": n, "size": size, "threads": threads, "spp": SPP, "reps": reps,
+            "load_before": load0, "load_after": os.getloadavg()[0],
+            "first_s": first, "jit_compile_s": jit_first, "jit_compile_timed_s": jit_timed,
+            "fwd_s": _stats(F), "bwd_s": _stats(B), "fwd_bwd_s": _stats(FB), "primal_s": _stats(P),
+            "cpu_s_per_rep": cpu, "resvg_s": _stats(R) if R else None, "peak_rss_mb": rss}
+
+
+def machine():
+    """CPU model, core count and OS of this machine."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()}-core {model}, {platform.system()} {platform.release()}"
+
+
+def commit():
+    """Short commit of the working tree (``+dirty`` with uncommitted changes to tracked files)."""
+    try:
+        c = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return c + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def speedup(row):
+    """fwd+bwd speed-up over diffvg's quoted figures (median), or ``None`` without a figure."""
+    d = DIFFVG.get((row["paths"], row["size"]))
+    return sum(d) / row["fwd_bwd_s"]["median"] if d else None
+
+
+def _ms(s):
+    return f"{s['median'] * 1e3:.0f} ({s['min'] * 1e3:.0f}-{s['max'] * 1e3:.0f})"
+
+
+def table(rows):
+    """The Markdown table of ``rows`` (the one in docs/results.md): times in ms, median (min-max)."""
+    out = ["| paths | size | load | forward ms | backward ms | fwd+bwd ms | vs diffvg | primal ms | resvg ms "
+           "| primal / resvg | first call s (JIT compile s) | peak RSS MB |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        sp = speedup(r)
+        rv = r["resvg_s"]
+        ratio = f"{r['primal_s']['median'] / rv['median']:.2f}" if rv else "-"
+        out.append(f"| {r['paths']} | {r['size']}^2 | {r['load_before']:.1f}-{r['load_after']:.1f} | {_ms(r['fwd_s'])} "
+                   f"| {_ms(r['bwd_s'])} | {_ms(r['fwd_bwd_s'])} | {f'{sp:.1f}x' if sp else '-'} "
+                   f"| {_ms(r['primal_s'])} | {_ms(rv) if rv else '-'} | {ratio} "
+                   f"| {r['first_s']:.2f} ({r['jit_compile_s']:.2f}) | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(out)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only 128 and 512 paths at 256^2")
+    ap.add_argument("--config", nargs=2, type=int, action="append", metavar=("PATHS", "SIZE"),
+                    help="run this configuration (repeatable) instead of the default six")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=7, help="timed repetitions per configuration (>= 5 for the docs)")
+    ap.add_argument("--json", metavar="PATH", help=f"write all figures there (the docs' record: {RECORD})")
+    ap.add_argument("--row", nargs=2, type=int, help=argparse.SUPPRESS)   # child process: one configuration
     args = ap.parse_args(argv)
-    renderer.ensure_variant()
-    import drjit as dr
-    dr.set_thread_count(args.threads)
-    configs = [(128, 256), (512, 256), (2048, 256), (128, 512), (512, 512), (2048, 512)]
-    if args.quick:
-        configs = configs[:2]
-    run(16, 64, reps=1)  # JIT warm-up (kernel compilation is cached afterwards)
-    print(f"threads={args.threads}  spp=4 (2x2)  variant={renderer.variant()}")
-    print("| paths | size | load | forward s | backward s | fwd+bwd s | CPU s | resvg fwd s | diffvg fwd+bwd s "
-          "| speed-up vs diffvg | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    if args.row:
+        print(json.dumps(measure_row(*args.row, args.reps, args.threads)))
+        return
+    configs = [tuple(c) for c in args.config] if args.config else QUICK if args.quick else CONFIGS
+    rows = []
     for n, size in configs:
-        load = os.getloadavg()[0]
-        f, b, c, r = run(n, size)
-        d = DIFFVG.get((n, size))
-        dv = f"{sum(d):.1f}" if d else "-"
-        sp = f"{sum(d) / (f + b):.1f}x" if d else "-"
-        print(f"| {n} | {size}^2 | {load:.1f} | {f:.3f} | {b:.3f} | {f + b:.3f} | {c:.2f} | {r:.3f} | {dv} | {sp} "
-              f"| {peak_mb():.0f} |", flush=True)
+        res = subprocess.run([sys.executable, os.path.abspath(__file__), "--row", str(n), str(size), "--reps",
+                              str(args.reps), "--threads", str(args.threads)], capture_output=True, text=True)
+        if res.returncode:
+            sys.exit(f"configuration {n} paths / {size}^2 failed:\n{res.stderr}")
+        rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        print(f"{n} paths {size}^2: fwd+bwd {_ms(rows[-1]['fwd_bwd_s'])} ms", file=sys.stderr, flush=True)
+    record = {"commit": commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
+              "threads": args.threads, "reps": args.reps, "rows": rows}
+    print(f"commit {record['commit']}, {record['machine']}, {record['date']}, {args.threads} threads, "
+          f"{args.reps} timed runs per row")
+    print(table(rows))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,22 @@ def is_finite(x) -> bool:
             return bool(np.all(np.isfinite(to_numpy(x))))
         return bool(dr.all(dr.isfinite(x), axis=None))
     return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
+
+
+def upload(tp, a):
+    """A Dr.Jit array of type ``tp`` (``mi.Float``, ``mi.UInt32``...) holding the NumPy data ``a``
+    (converted to ``tp``'s element type), placed at a 128-byte aligned address. Dr.Jit maps host
+    arrays without copying and compiles the alignment it sees into every kernel that reads them, so
+    unaligned NumPy buffers make otherwise identical kernels miss the kernel cache (a recompilation
+    of tens of milliseconds per kernel, every call)."""
+    import drjit as dr
+    vt = dr.VarType
+    dtype = {vt.Float32: np.float32, vt.Float64: np.float64, vt.UInt32: np.uint32, vt.Int32: np.int32,
+             vt.UInt64: np.uint64, vt.Int64: np.int64, vt.Bool: np.bool_, vt.Float16: np.float16}[dr.type_v(tp)]
+    a = np.asarray(a).reshape(-1)
+    nbytes = a.size * np.dtype(dtype).itemsize
+    buf = np.empty(nbytes + 256, dtype=np.uint8)
+    off = (-buf.ctypes.data) % 128
+    out = buf[off:off + nbytes].view(dtype)
+    out[:] = a
+    return tp(out)

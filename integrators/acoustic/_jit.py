@@ -1,19 +1,7 @@
 """Small Dr.Jit helpers shared by the acoustic integrator."""
 from __future__ import annotations
 
-import numpy as np
-
-
-def upload(tp, a):
-    """A Dr.Jit array of type ``tp`` from NumPy data placed at a 128-byte aligned address. Dr.Jit maps
-    host arrays without copying and compiles the alignment it sees into the kernel, so unaligned
-    NumPy buffers would make otherwise identical kernels miss the kernel cache."""
-    a = np.ascontiguousarray(a)
-    buf = np.empty(a.size * a.itemsize + 256, dtype=np.uint8)
-    off = (-buf.ctypes.data) % 128
-    out = buf[off:off + a.size * a.itemsize].view(a.dtype)
-    out[:] = a.reshape(-1)
-    return tp(out)
+from penumbra.renderer.arrays import upload  # noqa: F401  (the acoustic modules import it from here)
 
 
 def bucket(n: int) -> int:

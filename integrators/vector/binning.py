@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 STUB = 1e18   # x of the stub edges (right of every evaluated point) and their far y end
 
 
@@ -229,10 +231,10 @@ def device_edges(bins: Bins, x0, y0, x1, y1):
         for c, v in enumerate((x0, y0, x1, y1)):
             dr.scatter(rows, dr.detach(v), k + c)
     if ns:
-        dr.scatter(rows, mi.Float(np.ascontiguousarray(bins.stubs.reshape(-1))), 4 * n + dr.arange(mi.UInt32, 4 * ns))
+        dr.scatter(rows, upload(mi.Float, bins.stubs), 4 * n + dr.arange(mi.UInt32, 4 * ns))
     i = dr.arange(mi.UInt32, 4 * len(bins.src))
     r = i // 4
-    flat = dr.gather(mi.Float, rows, 4 * dr.gather(mi.UInt32, mi.UInt32(bins.src.astype(np.uint32)), r) + (i - 4 * r))
+    flat = dr.gather(mi.Float, rows, 4 * dr.gather(mi.UInt32, upload(mi.UInt32, bins.src), r) + (i - 4 * r))
     dr.eval(flat)
     return flat
 
@@ -255,6 +257,8 @@ def upload_bins(bins: Bins, x0, y0, x1, y1, evenodd, sdf, reach) -> DeviceBins:
     """:class:`DeviceBins` of ``bins`` (edge endpoints ``x0 .. y1`` as binned, ``None`` when there
     are no edges; per-layer NumPy ``evenodd``, ``sdf``, ``reach``)."""
     import mitsuba as mi
-    return DeviceBins(mi.UInt32(bins.cand_layer), mi.Int32(bins.cand_w0), mi.UInt32(bins.cand_edge0),
-                      mi.UInt32(bins.cand_count), device_edges(bins, x0, y0, x1, y1) if x0 is not None else mi.Float(),
-                      mi.UInt32(bins.edge_id), mi.Bool(evenodd), mi.Bool(sdf), mi.Float(reach))
+    return DeviceBins(upload(mi.UInt32, bins.cand_layer), upload(mi.Int32, bins.cand_w0),
+                      upload(mi.UInt32, bins.cand_edge0), upload(mi.UInt32, bins.cand_count),
+                      device_edges(bins, x0, y0, x1, y1) if x0 is not None else mi.Float(),
+                      upload(mi.UInt32, bins.edge_id), upload(mi.Bool, evenodd), upload(mi.Bool, sdf),
+                      upload(mi.Float, reach))

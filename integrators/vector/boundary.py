@@ -18,6 +18,8 @@ from typing import NamedTuple
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 from .batch import SceneEdges
 from .binning import argsort_small
 from .composite import Shading
@@ -95,13 +97,16 @@ def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> 
     row = np.clip(np.floor(p[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64)
     tile = row * bins.tiles_x + col
     order = argsort_small(tile)
-    pox, poy, nox, noy = (mi.Float(np.ascontiguousarray(v[order])) for v in (p[:, 0], p[:, 1], n[:, 0], n[:, 1]))
-    jmp = shading.jump(pox - eps * nox, poy - eps * noy, pox + eps * nox, poy + eps * noy, tile[order],
-                       samples.layer[order])
-    dr.eval(jmp)
-    df_sorted = np.stack([c.numpy() for c in jmp], 1)
-    df = np.empty_like(df_sorted)
-    df[order] = df_sorted
+    tile_sorted = tile[order]
+    df = np.zeros((len(order), 4), np.float32)
+    for lo, hi in shading.chunks(tile_sorted):   # runs of tiles: bounded per-pair state
+        o = order[lo:hi]
+        pox, poy, nox, noy = (upload(mi.Float, v[o]) for v in (p[:, 0], p[:, 1], n[:, 0], n[:, 1]))
+        jmp = shading.jump(pox - eps * nox, poy - eps * noy, pox + eps * nox, poy + eps * noy, tile_sorted[lo:hi],
+                           samples.layer[o])
+        dr.eval(jmp)
+        df[o] = np.stack([c.numpy() for c in jmp], 1)
+        dr.flush_malloc_cache()
     return df
 
 
@@ -165,11 +170,11 @@ class BoundaryOp(dr.CustomOp):
     def eval(self, X0, Y0, X1, Y1, rows: BoundaryRows):
         import mitsuba as mi
         self.n_edges = dr.width(X0)
-        self.se = mi.UInt32(rows.edge)
-        self.t = mi.Float(rows.t)
-        self.nx, self.ny = mi.Float(rows.n[:, 0]), mi.Float(rows.n[:, 1])
-        self.rs, self.rp = mi.UInt32(rows.sample), mi.UInt32(rows.pixel)
-        self.rw = [mi.Float(v) for v in rows.weight]
+        self.se = upload(mi.UInt32, rows.edge)
+        self.t = upload(mi.Float, rows.t)
+        self.nx, self.ny = upload(mi.Float, rows.n[:, 0]), upload(mi.Float, rows.n[:, 1])
+        self.rs, self.rp = upload(mi.UInt32, rows.sample), upload(mi.UInt32, rows.pixel)
+        self.rw = [upload(mi.Float, v) for v in rows.weight]
         self.npix = rows.n_pixels
         return tuple(dr.zeros(mi.Float, rows.n_pixels) for _ in range(4))
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 from penumbra.scenes.errors import ParameterError
 from penumbra.scenes.vector.model import IDENTITY, NONNEGATIVE_FIELDS, Gradient, Shape, VectorScene
 
@@ -223,7 +225,7 @@ def bind_parameters(comp: Compiled, scene: VectorScene, overrides, root) -> Thet
     # canvas scale and batch offset folded into the (constant) root transform slot
     theta0[-6:] = np.array(compose(tuple(root), tuple(theta0[-6:].copy())))
     theta_np = theta0.copy()
-    theta = mi.Float(theta0)
+    theta = upload(mi.Float, theta0)
     overridden = np.zeros(theta0.size, bool)
     for pattern, value in (overrides or {}).items():
         names, idx, sizes = override_indices(comp, scene, pattern)
@@ -233,7 +235,7 @@ def bind_parameters(comp: Compiled, scene: VectorScene, overrides, root) -> Thet
             vnp = np.array(dr.detach(v), dtype=np.float64)
         else:
             vnp = np.asarray(value, dtype=np.float64).reshape(-1)
-            v = mi.Float(vnp)
+            v = upload(mi.Float, vnp)
         if vnp.size != idx.size:
             raise ParameterError(f"parameter {pattern!r} ({len(names)} name(s)) expects {idx.size} values, "
                                  f"got {vnp.size}")
@@ -243,5 +245,5 @@ def bind_parameters(comp: Compiled, scene: VectorScene, overrides, root) -> Thet
         pos = np.full(theta0.size, -1, np.int64)
         pos[idx] = np.arange(idx.size)
         sel = pos >= 0
-        theta = dr.select(mi.Bool(sel), dr.gather(mi.Float, v, mi.UInt32(np.maximum(pos, 0))), theta)
+        theta = dr.select(upload(mi.Bool, sel), dr.gather(mi.Float, v, upload(mi.UInt32, np.maximum(pos, 0))), theta)
     return Theta(theta, theta_np, overridden)

@@ -10,11 +10,18 @@ from dataclasses import dataclass
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 from .batch import SceneEdges
 from .binning import Bins, DeviceBins
 from .kernels import Pairs, PointSet, composite, coverage, decode_pairs, isolate, jump, paint, segment_ids, winding
 from .layers import LayerTable
 from .prefilter import PieceEnds, PrefilterStrokes, prefiltered_alpha
+
+
+#: (point, candidate layer) pairs per pass: points are shaded in runs of whole tiles with about this
+#: many pairs each, which bounds the per-pair state (coverage masks, compaction indices) in memory
+PAIR_BUDGET = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,21 @@ class Shading:
     def n_tiles(self) -> int:
         return self.bins.tiles_x * self.bins.tiles_y
 
+    def chunks(self, tile_np, budget: int | None = None):
+        """``[lo, hi)`` ranges of points ``tile_np`` (sorted by tile), cut at tile boundaries, of about
+        ``budget`` (default :data:`PAIR_BUDGET`) (point, candidate) pairs each (at most ``budget``
+        plus one tile's pairs)."""
+        budget = PAIR_BUDGET if budget is None else budget
+        n = len(tile_np)
+        if n == 0:
+            return []
+        cum = np.concatenate([[0], np.cumsum(np.diff(self.bins.cand_start)[tile_np])])
+        starts = np.nonzero(np.concatenate([[True], tile_np[1:] != tile_np[:-1]]))[0]
+        part = cum[starts] // max(int(budget), 1)
+        cuts = starts[np.nonzero(np.diff(part))[0] + 1]
+        bounds = np.concatenate([[0], cuts, [n]])
+        return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
     def pairs(self, tile_np) -> Pairs:
         """The (point, candidate) pairs of points in tiles ``tile_np`` (sorted by tile)."""
         import mitsuba as mi
@@ -42,7 +64,8 @@ class Shading:
         counts = np.bincount(tile_np, minlength=self.n_tiles)
         point_start = np.concatenate([[0], np.cumsum(counts)])
         pair_base = np.concatenate([[0], np.cumsum(counts * n_cand)])
-        P = Pairs(self.n_tiles, mi.UInt32(point_start), mi.UInt32(pair_base), mi.UInt32(self.bins.cand_start),
+        P = Pairs(self.n_tiles, upload(mi.UInt32, point_start), upload(mi.UInt32, pair_base),
+                  upload(mi.UInt32, self.bins.cand_start),
                   int(pair_base[-1]))
         P.pair_tile = segment_ids(pair_base)
         return P
@@ -69,7 +92,7 @@ class Shading:
         import mitsuba as mi
         P = self.pairs(tile_np)
         coverage(px, py, P, self.dev, prefilter=self.prefilter)
-        ps = PointSet(len(tile_np), mi.UInt32(tile_np), P)
+        ps = PointSet(len(tile_np), upload(mi.UInt32, tile_np), P)
         if P.n_cov == 0:
             return composite(None, None, None, None, ps), P
         vals = isolate(self.premultiplied(px, py, P, differentiable), P, ps.tile, self.dev.cand_layer, self.theta,
@@ -104,7 +127,7 @@ class Shading:
         cov_p = dr.zeros(mi.Bool, n_s)
         union = mi.Bool(P.mask)  # copy: covered at p - eps n, or the owner covered at p + eps n
         if len(idx):
-            ii, ci, pi = mi.UInt32(idx), mi.UInt32(qc[idx]), mi.UInt32(pair[idx])
+            ii, ci, pi = upload(mi.UInt32, idx), upload(mi.UInt32, qc[idx]), upload(mi.UInt32, pair[idx])
             w = winding(dr.gather(mi.Float, pxp, ii), dr.gather(mi.Float, pyp, ii),
                         dr.gather(mi.UInt32, dev.cand_edge0, ci), dr.gather(mi.UInt32, dev.cand_count, ci),
                         dev.edges, dr.gather(mi.Int32, dev.cand_w0, ci))
@@ -113,7 +136,7 @@ class Shading:
             dr.scatter(cov_p, inside, ii)
             dr.scatter(cov_m, dr.gather(mi.Bool, P.mask, pi), ii)
             dr.scatter(union, True, pi, inside)
-        own_k = mi.UInt32(np.where(found, k, 0xFFFFFFFF).astype(np.uint32))
+        own_k = upload(mi.UInt32, np.where(found, k, 0xFFFFFFFF))
         U = Pairs(P.n_tiles, P.point_start, P.pair_base, P.cand_start, P.n_pairs)
         U.pair_tile, U.mask = P.pair_tile, union
         U.cov_pairs = dr.compress(union)
@@ -121,7 +144,7 @@ class Shading:
         U.cov_index = dr.prefix_sum(mi.UInt32(dr.select(union, 1, 0)))
         if U.n_cov == 0:
             return [dr.zeros(mi.Float, n_s) for _ in range(4)]
-        ps = PointSet(n_s, mi.UInt32(tile_np), U)
+        ps = PointSet(n_s, upload(mi.UInt32, tile_np), U)
         vals = self.premultiplied(pxm, pym, U, False)
         if not self.layers.iso:
             return jump(*vals, ps, P.mask, own_k, cov_m, cov_p)

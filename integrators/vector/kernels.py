@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 from .binning import STUB
 from .compile import PAINT_LINEAR, PAINT_RADIAL
 
@@ -51,7 +53,7 @@ def segment_ids(start):
     nz = np.nonzero(np.diff(start))[0]
     ids = dr.zeros(mi.UInt32, n)
     if len(nz):
-        dr.scatter(ids, mi.UInt32(np.diff(nz, prepend=0)), mi.UInt32(start[nz]))
+        dr.scatter(ids, upload(mi.UInt32, np.diff(nz, prepend=0)), upload(mi.UInt32, start[nz]))
     return dr.cumsum(ids)
 
 
@@ -440,7 +442,7 @@ def isolate(vals, P: Pairs, tile, cand_layer, theta, iso, differentiable=True):
         rep = dr.zeros(mi.Bool, P.n_cov)
         dr.scatter(rep, True, rep_slot, rep_slot != 0xFFFFFFFF)
         inside = (layer_cov >= lo) & (layer_cov < hi)
-        o = dr.gather(mi.Float, theta if differentiable else dr.detach(theta), mi.UInt32(o_idx))
+        o = dr.gather(mi.Float, theta if differentiable else dr.detach(theta), upload(mi.UInt32, o_idx))
         vals = [dr.select(rep, o * dr.gather(mi.Float, g, q_cov), dr.select(inside, 0.0, v))
                 for g, v in zip((group.x, group.y, group.z, group.w), vals)]
         dr.eval(vals)
@@ -450,6 +452,6 @@ def isolate(vals, P: Pairs, tile, cand_layer, theta, iso, differentiable=True):
 def winding_at(x, y, e0, cnt, edges_flat):
     """Winding numbers at a few points (NumPy in and out), e.g. tile centres."""
     mi = _mi()
-    w = winding(mi.Float(x), mi.Float(y), mi.UInt32(e0), mi.UInt32(cnt), edges_flat,
-                      mi.Int32(np.zeros(len(x), np.int32)))
+    w = winding(upload(mi.Float, x), upload(mi.Float, y), upload(mi.UInt32, e0), upload(mi.UInt32, cnt), edges_flat,
+                upload(mi.Int32, np.zeros(len(x))))
     return np.array(w, dtype=np.int64)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 from .affine import compose, invert
 from .compile import PAINT_LINEAR, PAINT_RADIAL, OpacityNode
 
@@ -93,14 +95,15 @@ def layer_table(items, theta):
             mats[k].append(it.geom.matrices[k] if it.geom.matrices is not None else mi.Float())
         shift += dr.width(it.theta.values)
         shape_shift += len(comp.shapes)
-    dev = {k: mi.UInt32(np.asarray(v, np.int64)) for k, v in rec.items()}
+    dev = {k: upload(mi.UInt32, np.asarray(v, np.int64)) for k, v in rec.items()}
     width = max([a.shape[1] for a in alphas] + [1])
     slots = np.concatenate([np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=-1) for a in alphas]) \
         if alphas else np.zeros((0, 1), np.int64)
     alpha = dr.full(mi.Float, 1.0, len(slots))
     for k in range(width):
         col = slots[:, k]
-        alpha = alpha * dr.select(mi.Bool(col >= 0), dr.gather(mi.Float, theta, mi.UInt32(np.maximum(col, 0))), 1.0)
+        alpha = alpha * dr.select(upload(mi.Bool, col >= 0),
+                                  dr.gather(mi.Float, theta, upload(mi.UInt32, np.maximum(col, 0))), 1.0)
     inv = None
     if has_grad and len(rec["shape"]):
         M = [dr.gather(mi.Float, dr.concat(m) if len(m) > 1 else m[0], dev["shape"]) for m in mats]

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 FILTERS = {"box": 0.5, "tent": 1.0, "gaussian": 1.5, "prefilter": 0.5}   # filter -> radius (pixels)
 GAUSS_SIGMA = 0.5
 
@@ -135,7 +137,7 @@ def reconstruct(canvas: Canvas, tiles_x: int, samples: Samples, colour):
         bb, yy, xx = np.meshgrid(np.arange(B), np.arange(H), np.arange(W), indexing="ij")
         gx = bb * Wp + xx
         pix_vals = [dr.block_sum(c, spp) / spp if spp > 1 else c for c in chans]
-        idx = mi.UInt32((((yy // T) * tiles_x + gx // T) * (T * T) + (yy % T) * T + (gx % T)).reshape(-1))
+        idx = upload(mi.UInt32, ((yy // T) * tiles_x + gx // T) * (T * T) + (yy % T) * T + (gx % T))
         return [dr.gather(mi.Float, c, idx) for c in pix_vals]
     K = 9 * spp
     i = dr.arange(mi.UInt32, B * H * W * K)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 from .tessellate import END_BEVEL, END_BUTT, END_MITER, END_SQUARE, JOIN_FLAG
 
 
@@ -58,13 +60,14 @@ def prefilter_strokes(items, theta, n_layers: int, prefilter: bool) -> Prefilter
                 reach[off + li] = half[off + li] * ext
         off += len(comp.layers)
         shift += dr.width(it.theta.values)
-    return PrefilterStrokes(sdf, half, reach, mlim, dr.gather(mi.Float, theta, mi.UInt32(wslot)) * mi.Float(wscale))
+    width = dr.gather(mi.Float, theta, upload(mi.UInt32, wslot)) * upload(mi.Float, wscale)
+    return PrefilterStrokes(sdf, half, reach, mlim, width)
 
 
 def piece_ends(edge_end: np.ndarray, edge_nb: np.ndarray) -> PieceEnds:
     import mitsuba as mi
-    return PieceEnds(mi.UInt32(edge_end[:, 0]), mi.UInt32(edge_end[:, 1]), mi.UInt32(edge_nb[:, 0]),
-                     mi.UInt32(edge_nb[:, 1]))
+    return PieceEnds(upload(mi.UInt32, edge_end[:, 0]), upload(mi.UInt32, edge_end[:, 1]),
+                     upload(mi.UInt32, edge_nb[:, 0]), upload(mi.UInt32, edge_nb[:, 1]))
 
 
 def prefiltered_alpha(a, x, y, layer, P, dev, edges, strokes: PrefilterStrokes, ends: PieceEnds, differentiable):
@@ -84,7 +87,8 @@ def prefiltered_alpha(a, x, y, layer, P, dev, edges, strokes: PrefilterStrokes, 
     sdf = dr.gather(mi.Bool, dev.layer_sdf, layer)
     half = dr.gather(mi.Float, strokes.half_ad if differentiable else dr.detach(strokes.half_ad), layer)
     sd = stroke_signed_distance(x, y, ex0, ey0, dx, dy, t_raw, d, half, ei,
-                                dr.gather(mi.Float, mi.Float(strokes.miter_limit), layer), ends, edges, differentiable)
+                                dr.gather(mi.Float, upload(mi.Float, strokes.miter_limit), layer), ends, edges,
+                                differentiable)
     cov = dr.select(sdf, 0.5 - sd, dr.select(dr.gather(mi.Bool, P.inside, P.cov_pairs), d + 0.5, 0.5 - d))
     # candidates of edge-free tiles (constant winding) have no nearest edge: fully covered
     has_edge = dr.isfinite(dr.gather(mi.Float, P.dmin, P.cov_pairs))

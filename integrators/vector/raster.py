@@ -125,12 +125,20 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     # 4-5. sample, composite, reconstruct pixels
     samples = pixel_samples(canvas, bins.tiles_x, seed)
     diff = dr.grad_enabled(theta_all)
-    colour, pairs = shading.composited(samples.x, samples.y, samples.tile, diff)
+    parts, n_pairs, n_cov = [], 0, 0
+    for lo, hi in shading.chunks(samples.tile):   # runs of tiles: bounded per-pair state
+        rng = dr.arange(mi.UInt32, lo, hi)
+        c, pairs = shading.composited(dr.gather(mi.Float, samples.x, rng), dr.gather(mi.Float, samples.y, rng),
+                                      samples.tile[lo:hi], diff)
+        parts.append(c)
+        n_pairs, n_cov = n_pairs + pairs.n_pairs, n_cov + pairs.n_cov
+        dr.flush_malloc_cache()
+    colour = parts[0] if len(parts) == 1 else mi.Vector4f(*(dr.concat([c[k] for c in parts]) for k in range(4)))
     img = reconstruct(canvas, bins.tiles_x, samples, colour)
 
     # 6. boundary term of the gradient
-    info = {"n_pixel_samples": B * H * W * canvas.spp, "n_edges": len(edges.np_edges), "n_pairs": pairs.n_pairs,
-            "n_covered": pairs.n_cov, "n_candidates": len(bins.cand_layer)}
+    info = {"n_pixel_samples": B * H * W * canvas.spp, "n_edges": len(edges.np_edges), "n_pairs": n_pairs,
+            "n_covered": n_cov, "n_candidates": len(bins.cand_layer)}
     if diff and not prefilter and len(edges.np_edges):
         img = boundary_term(img, shading, canvas, edge_density, seed, info)
     tensor = straight_alpha_tensor(img, shape)

@@ -10,9 +10,11 @@ every edge endpoint carries its derivative with respect to every named parameter
   round offset, and rounded up to a power of two (so small parameter changes rarely change it).
 - A fill is the flattened outline itself (implicitly closed); the fill rule is applied when
   counting windings.
-- A stroke is a union of convex polygons, all oriented the same way so that the union is exactly
-  the set of points with non-zero winding: one quad per flattened piece, a wedge at every vertex
-  inside a curve, and at segment corners the SVG join (miter with limit, round fan, bevel);
+- A stroke is a union of polygons, all oriented the same way so that the union is exactly the set
+  of points with non-zero winding: one polygon per run of flattened pieces whose smooth joints
+  let the inner offset lines meet within both pieces (the union of the pieces' quads and outer
+  wedges, :func:`_stroke_runs`), a wedge or round fan at the other vertices inside a curve, and at
+  segment corners the SVG join (miter with limit, round fan, bevel);
   caps (butt, square, round) at the ends of open subpaths, and SVG's dot/square for zero-length
   subpaths with round/square caps. This follows the stroking model of diffvg (Li et al. 2020,
   Sec. 5) but with the join and cap types SVG defines (diffvg strokes are always round).
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 
 import drjit as dr
 import numpy as np
+
+from penumbra.renderer.arrays import upload
 
 from penumbra.scenes.vector.model import ARC_PIECES
 
@@ -99,6 +103,8 @@ class OutlinePoints:
 class OutlineBuilder:
     """Collects :class:`OutlinePoints` polygon by polygon (vectorised over many polygons)."""
     FIELDS = ("v", "i0", "i1", "sigma", "alpha", "beta", "gamma", "lam", "phi", "samp", "end0", "end1")
+    # compact storage (the device reads float32 and uint32): indices int32, coefficients float32
+    DTYPES = {"v": np.int32, "i0": np.int32, "i1": np.int32, "samp": np.bool_, "end0": np.int32, "end1": np.int32}
 
     def __init__(self):
         self._points = {k: [] for k in self.FIELDS}
@@ -113,7 +119,8 @@ class OutlineBuilder:
         n = len(np.atleast_1d(v)) if n is None else n
         for k, val in (("v", v), ("i0", i0), ("i1", i1), ("sigma", sigma), ("alpha", alpha), ("beta", beta),
                        ("gamma", gamma), ("lam", lam), ("phi", phi), ("samp", samp), ("end0", end0), ("end1", end1)):
-            self._points[k].append(np.full(n, val) if np.isscalar(val) else np.asarray(val))
+            dtype = self.DTYPES.get(k, np.float32)
+            self._points[k].append(np.full(n, val, dtype) if np.isscalar(val) else np.asarray(val, dtype))
 
     def add_polygons(self, sizes, layers):
         """Close the points added since the last call into polygons of ``sizes`` points each."""
@@ -121,7 +128,9 @@ class OutlineBuilder:
         self._layers.append(np.asarray(layers, np.int64).reshape(-1))
 
     def finish(self) -> OutlinePoints:
-        cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self._points.items()}
+        cat = {k: (np.concatenate(v) if v else np.zeros(0, self.DTYPES.get(k, np.float32)))
+               for k, v in self._points.items()}
+        self._points = {k: [] for k in self.FIELDS}   # the parts are not needed any more
         sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, np.int64)
         layers = np.concatenate(self._layers) if self._layers else np.zeros(0, np.int64)
         return OutlinePoints(**cat, poly_sizes=sizes, poly_layer=layers, seg_a=self.seg_a, seg_b=self.seg_b)
@@ -136,7 +145,7 @@ def shape_matrices(comp: Compiled, theta, theta_np):
     Mn = None
     for lvl in range(D):
         idx = comp.chains[:, lvl]
-        T = tuple(dr.gather(mi.Float, theta, mi.UInt32(idx + k)) for k in range(6))
+        T = tuple(dr.gather(mi.Float, theta, upload(mi.UInt32, idx + k)) for k in range(6))
         Tn = tuple(theta_np[idx + k] for k in range(6))
         M = T if M is None else compose(M, T)
         Mn = Tn if Mn is None else compose(Mn, Tn)
@@ -168,11 +177,11 @@ def _control_points(comp: Compiled, theta, theta_np):
         raise ValueError("vector scene: a control point is NaN or Inf")
 
     def cp_coord(k):
-        acc = mi.Float(const[:, k])
+        acc = upload(mi.Float, const[:, k])
         for t in range(3):
             if not coef[:, k, t].any():
                 continue
-            acc = acc + mi.Float(coef[:, k, t]) * dr.gather(mi.Float, theta, mi.UInt32(idx[:, k, t]))
+            acc = acc + upload(mi.Float, coef[:, k, t]) * dr.gather(mi.Float, theta, upload(mi.UInt32, idx[:, k, t]))
         return acc
     CPX, CPY = cp_coord(0), cp_coord(1)
     if comp.arcs:
@@ -242,9 +251,9 @@ def _flatten(comp: Compiled, CPX, CPY, cp_np, metrics: ShapeMetrics, tol: float)
     if nv:
         FVX, FVY = mi.Float(0.0), mi.Float(0.0)
         for i in range(4):
-            ii = mi.UInt32(v_base + i)
-            FVX = FVX + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPX, ii)
-            FVY = FVY + mi.Float(Bw[:, i]) * dr.gather(mi.Float, CPY, ii)
+            ii = upload(mi.UInt32, v_base + i)
+            FVX = FVX + upload(mi.Float, Bw[:, i]) * dr.gather(mi.Float, CPX, ii)
+            FVY = FVY + upload(mi.Float, Bw[:, i]) * dr.gather(mi.Float, CPY, ii)
     return Flattened(fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape), v_shape, FVX, FVY
 
 
@@ -284,37 +293,37 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     npts = len(out.v)
     pt_shape = v_shape[out.v.astype(np.int64)] if npts else np.zeros(0, np.int64)
     if npts:
-        vi = mi.UInt32(out.v.astype(np.int64))
+        vi = upload(mi.UInt32, out.v)
         VX, VY = dr.gather(mi.Float, FVX, vi), dr.gather(mi.Float, FVY, vi)
         PX, PY = VX, VY
         if len(seg_a):
-            sa, sb = mi.UInt32(seg_a), mi.UInt32(seg_b)
+            sa, sb = upload(mi.UInt32, seg_a), upload(mi.UInt32, seg_b)
             dx = dr.gather(mi.Float, FVX, sb) - dr.gather(mi.Float, FVX, sa)
             dy = dr.gather(mi.Float, FVY, sb) - dr.gather(mi.Float, FVY, sa)
             ln = dr.sqrt(dx * dx + dy * dy)
             okl = ln > 0
             DX = dr.select(okl, dx / dr.select(okl, ln, 1.0), 1.0)
             DY = dr.select(okl, dy / dr.select(okl, ln, 1.0), 0.0)
-            i0 = mi.UInt32(out.i0.astype(np.int64))
-            i1 = mi.UInt32(out.i1.astype(np.int64))
+            i0 = upload(mi.UInt32, out.i0)
+            i1 = upload(mi.UInt32, out.i1)
             d0x, d0y = dr.gather(mi.Float, DX, i0), dr.gather(mi.Float, DY, i0)
             d1x, d1y = dr.gather(mi.Float, DX, i1), dr.gather(mi.Float, DY, i1)
             n0x, n0y, n1x, n1y = -d0y, d0x, -d1y, d1x
-            sig = mi.Float(out.sigma)
+            sig = upload(mi.Float, out.sigma)
             ang = dr.atan2(n0x * n1y - n0y * n1x, n0x * n1x + n0y * n1y)
-            phi = mi.Float(out.lam) * ang + mi.Float(out.phi)
+            phi = upload(mi.Float, out.lam) * ang + upload(mi.Float, out.phi)
             cs, sn = dr.cos(phi), dr.sin(phi)
             rx = sig * (n0x * cs - n0y * sn)
             ry = sig * (n0x * sn + n0y * cs)
             den = 1.0 + n0x * n1x + n0y * n1y
             den = dr.select(den > 1e-6, den, 1e-6)
             mx, my = sig * (n0x + n1x) / den, sig * (n0y + n1y) / den
-            hh = 0.5 * dr.gather(mi.Float, theta, mi.UInt32(comp.width_slot[pt_shape]))
-            al, be, ga = mi.Float(out.alpha), mi.Float(out.beta), mi.Float(out.gamma)
+            hh = 0.5 * dr.gather(mi.Float, theta, upload(mi.UInt32, comp.width_slot[pt_shape]))
+            al, be, ga = upload(mi.Float, out.alpha), upload(mi.Float, out.beta), upload(mi.Float, out.gamma)
             PX = VX + hh * (al * rx + be * d0x + ga * mx)
             PY = VY + hh * (al * ry + be * d0y + ga * my)
         # canvas transform
-        si = mi.UInt32(pt_shape)
+        si = upload(mi.UInt32, pt_shape)
         m = [dr.gather(mi.Float, M[k], si) for k in range(6)]
         CX = m[0] * PX + m[2] * PY + m[4]
         CY = m[1] * PX + m[3] * PY + m[5]
@@ -327,8 +336,8 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     poly_sizes, poly_layer = out.poly_sizes, out.poly_layer
     if len(poly_sizes):
         start = np.cumsum(poly_sizes) - poly_sizes
-        e0 = np.arange(npts)
-        pid = np.repeat(np.arange(len(poly_sizes)), poly_sizes)
+        e0 = np.arange(npts, dtype=np.int32)
+        pid = np.repeat(np.arange(len(poly_sizes), dtype=np.int32), poly_sizes)
         e1 = e0 + 1
         last = start + poly_sizes - 1
         e1[last] = start
@@ -358,7 +367,7 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
         edge_samp = np.zeros(0, bool)
         edge_end = edge_nb = np.zeros((0, 2), np.int64)
     if len(ea):
-        ia, ib = mi.UInt32(ea), mi.UInt32(eb)
+        ia, ib = upload(mi.UInt32, ea), upload(mi.UInt32, eb)
         x0, y0 = dr.gather(mi.Float, CX, ia), dr.gather(mi.Float, CY, ia)
         x1, y1 = dr.gather(mi.Float, CX, ib), dr.gather(mi.Float, CY, ib)
         np_edges = np.stack([ptx[ea], pty[ea], ptx[eb], pty[eb]], 1)
@@ -376,13 +385,13 @@ def _arc_control_points(arcs, CPX, CPY, theta):
     import mitsuba as mi
     a = np.array(arcs, np.int64)
     row0, start, end = a[:, 0], a[:, 1], a[:, 2]
-    x1, y1 = dr.gather(mi.Float, CPX, mi.UInt32(start)), dr.gather(mi.Float, CPY, mi.UInt32(start))
-    x2, y2 = dr.gather(mi.Float, CPX, mi.UInt32(end)), dr.gather(mi.Float, CPY, mi.UInt32(end))
-    rx = dr.maximum(dr.abs(dr.gather(mi.Float, theta, mi.UInt32(a[:, 3]))), 1e-9)
-    ry = dr.maximum(dr.abs(dr.gather(mi.Float, theta, mi.UInt32(a[:, 4]))), 1e-9)
-    phi = dr.gather(mi.Float, theta, mi.UInt32(a[:, 5])) * (dr.pi / 180.0)
-    same_side = mi.Bool(a[:, 6] == a[:, 7])          # large-arc flag == sweep flag
-    sweep = mi.Bool(a[:, 7] == 1)
+    x1, y1 = dr.gather(mi.Float, CPX, upload(mi.UInt32, start)), dr.gather(mi.Float, CPY, upload(mi.UInt32, start))
+    x2, y2 = dr.gather(mi.Float, CPX, upload(mi.UInt32, end)), dr.gather(mi.Float, CPY, upload(mi.UInt32, end))
+    rx = dr.maximum(dr.abs(dr.gather(mi.Float, theta, upload(mi.UInt32, a[:, 3]))), 1e-9)
+    ry = dr.maximum(dr.abs(dr.gather(mi.Float, theta, upload(mi.UInt32, a[:, 4]))), 1e-9)
+    phi = dr.gather(mi.Float, theta, upload(mi.UInt32, a[:, 5])) * (dr.pi / 180.0)
+    same_side = upload(mi.Bool, a[:, 6] == a[:, 7])          # large-arc flag == sweep flag
+    sweep = upload(mi.Bool, a[:, 7] == 1)
     cphi, sphi = dr.cos(phi), dr.sin(phi)
     hx, hy = 0.5 * (x1 - x2), 0.5 * (y1 - y2)
     x1p, y1p = cphi * hx + sphi * hy, -sphi * hx + cphi * hy
@@ -410,18 +419,18 @@ def _arc_control_points(arcs, CPX, CPY, theta):
     n_rows = 3 * ARC_PIECES - 1
     arc = np.repeat(np.arange(len(a)), n_rows)
     i = np.tile(np.arange(n_rows), len(a))
-    A = mi.UInt32(arc)
+    A = upload(mi.UInt32, arc)
 
     def g(v):
         return dr.gather(mi.Float, v, A)
-    t = g(t1) + mi.Float(i // 3 + (i % 3 > 0)) * g(d)
-    sgn = mi.Float(np.where(i % 3 == 0, 1.0, np.where(i % 3 == 1, -1.0, 0.0)))
+    t = g(t1) + upload(mi.Float, i // 3 + (i % 3 > 0)) * g(d)
+    sgn = upload(mi.Float, np.where(i % 3 == 0, 1.0, np.where(i % 3 == 1, -1.0, 0.0)))
     ct, st, cp_, sp_, rx_, ry_, al = dr.cos(t), dr.sin(t), g(cphi), g(sphi), g(rx), g(ry), g(alpha)
     VX = g(cx) + rx_ * ct * cp_ - ry_ * st * sp_ + sgn * al * (-rx_ * st * cp_ - ry_ * ct * sp_)
     VY = g(cy) + rx_ * ct * sp_ + ry_ * st * cp_ + sgn * al * (-rx_ * st * sp_ + ry_ * ct * cp_)
     slot = np.full(dr.width(CPX), -1, np.int64)
     slot[row0[arc] + i] = np.arange(len(arc))
-    sel, is_arc = mi.UInt32(np.maximum(slot, 0)), mi.Bool(slot >= 0)
+    sel, is_arc = upload(mi.UInt32, np.maximum(slot, 0)), upload(mi.Bool, slot >= 0)
     return dr.select(is_arc, dr.gather(mi.Float, VX, sel), CPX), dr.select(is_arc, dr.gather(mi.Float, VY, sel), CPY)
 
 
@@ -460,6 +469,57 @@ def _fill_records(out: OutlineBuilder, flat: Flattened, subs, layers):
         if len(v):
             out.add_points(v)
             out.add_polygons(c, layers)
+
+
+def _stroke_runs(out: OutlineBuilder, a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap, layer):
+    """One polygon per run of stroke pieces ``p..q`` (piece ``i`` from vertex ``a[i]`` to ``b[i]``;
+    ``link[i]``: piece ``i + 1`` continues the run across a joint whose outer wedge lies on side
+    ``link_sigma[i]``). The polygon walks the + side forward and the - side back:
+    ``a_p+``, per joint the outer chord ``b_i+, a_(i+1)+`` or the inner offsets' intersection
+    (miter point), ``b_q+``, ``[b_q + sigma h N_next]`` (the wedge of a smooth joint that ends the
+    run, ``ext_next``/``ext_sigma``), ``b_q-``, the joints in reverse, ``a_p-``. It covers exactly the
+    union of the pieces' quads and the folded-in wedges (the inner offset lines meet within both
+    pieces), with 3 instead of 5 edges per piece. ``startcap``/``endcap``: the piece starts / ends
+    an open subpath (its end edge is on the outline); ``layer`` per piece."""
+    n = len(a)
+    start = np.ones(n, bool)
+    start[1:] = ~link[:-1]
+    run = np.cumsum(start) - 1
+    first = np.nonzero(start)[0]
+    last = np.append(first[1:] - 1, n - 1)
+    k = (last - first + 1)[run]              # pieces in each piece's run
+    li = np.arange(n) - first[run]           # position of the piece in its run
+    ext = ext_next >= 0
+    nxt = np.where(ext, ext_next, 0)
+    recs = []   # (run, position, v, i0, i1, sigma, alpha, gamma, samp) per point
+    types = (np.int32,) * 5 + (np.float32,) * 3 + (np.bool_,)
+
+    def add(m, pos, v, i0, i1, sigma, alpha, gamma, samp):
+        idx = np.nonzero(m)[0]
+        recs.append([(np.broadcast_to(x, m.shape)[idx] if np.ndim(x) else np.full(len(idx), x)).astype(t)
+                     for x, t in zip((run, pos, v, i0, i1, sigma, alpha, gamma, samp), types)])
+
+    ids = np.arange(n)
+    st, en = start, np.append(start[1:], True)
+    add(st, 0, a, ids, 0, 1.0, 1.0, 0.0, True)                               # a_p+
+    out_p = link & (link_sigma > 0)                                            # + side joints after piece i
+    add(out_p, 1 + 2 * li, b, ids, 0, 1.0, 1.0, 0.0, True)                   # b_i+
+    add(out_p, 2 + 2 * li, b, np.minimum(ids + 1, n - 1), 0, 1.0, 1.0, 0.0, True)   # a_(i+1)+
+    add(link & ~out_p, 1 + 2 * li, b, ids, np.minimum(ids + 1, n - 1), 1.0, 0.0, 1.0, True)  # + miter
+    add(en, 2 * k - 1, b, ids, 0, 1.0, 1.0, 0.0, np.where(ext, ext_sigma > 0, endcap))   # b_q+
+    add(en & ext, 2 * k, b, nxt, 0, ext_sigma, 1.0, 0.0, ext_sigma < 0)      # wedge point
+    add(en, 2 * k + 1, b, ids, 0, -1.0, 1.0, 0.0, True)                      # b_q-
+    back = 2 * k + 2 + 2 * (k - 2 - li)                                        # - side, joints reversed
+    out_m = link & (link_sigma < 0)
+    add(out_m, back, b, np.minimum(ids + 1, n - 1), 0, -1.0, 1.0, 0.0, True)  # a_(i+1)-
+    add(out_m, back + 1, b, ids, 0, -1.0, 1.0, 0.0, True)                     # b_i-
+    add(link & ~out_m, back, b, ids, np.minimum(ids + 1, n - 1), -1.0, 0.0, 1.0, True)  # - miter
+    add(st, 4 * k, a, ids, 0, -1.0, 1.0, 0.0, startcap)                       # a_p-
+    cols = [np.concatenate(c) for c in zip(*recs)]
+    order = np.lexsort((cols[1], cols[0]))
+    r_, _, v, i0, i1, sig, alpha, gamma, samp = (c[order] for c in cols)
+    out.add_points(v, i0, i1, sig, alpha, 0.0, gamma, samp=samp.astype(bool))
+    out.add_polygons(np.bincount(r_, minlength=len(first)), layer[first])
 
 
 def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, metrics: ShapeMetrics, tol: float,
@@ -554,6 +614,9 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
     D = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
     ext_next = np.full(len(a), -1, np.int64)
     ext_sigma = np.zeros(len(a))
+    link = np.zeros(len(a), bool)        # piece i and piece i + 1 share one polygon
+    link_sigma = np.ones(len(a))         # side of that joint's outer wedge
+    plen = np.linalg.norm(fv_np[b] - fv_np[a], axis=1)
     # joints
     j0 = np.nonzero(owner[:-1] == owner[1:])[0]
     j1 = j0 + 1
@@ -580,8 +643,15 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
         i0, i1 = segs[j0], segs[j1]
         # smooth joints inside a curve: the outer-side wedge is folded into the piece's own polygon
         smooth = active & (kind == 2) & ~corner & (turn < 0.5)
-        ext_next[j0[smooth]] = i1[smooth]
-        ext_sigma[j0[smooth]] = sigma[smooth]
+        # ... and when the inner offset lines of the two pieces meet within both (h tan(turn / 2) at
+        # most half of either length), the two pieces share one polygon (see _stroke_runs)
+        fits = h[jo] * np.tan(0.5 * np.minimum(turn, 0.5)) <= 0.5 * np.minimum(plen[j0], plen[j1])
+        linked = (smooth | ~active) & ~is_close & fits
+        link[j0[linked]] = True
+        link_sigma[j0[linked]] = sigma[linked]
+        fold = smooth & ~linked
+        ext_next[j0[fold]] = i1[fold]
+        ext_sigma[j0[fold]] = sigma[fold]
         m = np.nonzero(active & (kind == 2) & ~smooth)[0]
         if len(m):
             out.add_points(np.repeat(V[m], 3), np.stack([i0[m], i0[m], i1[m]], 1).ravel(), 0, np.repeat(sigma[m], 3),
@@ -604,23 +674,9 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
             out.add_points(V[m][own], i0[m][own], i1[m][own], sigma[m][own], np.where(loc == 0, 0.0, 1.0), 0.0, 0.0,
                        lam, n=len(own), samp=(loc > 0) & (loc < n_pts[own] - 1))
             out.add_polygons(np.asarray(n_pts, np.int64).reshape(-1), np.asarray(layers[jo[m]], np.int64).reshape(-1))
-    # one convex polygon per piece: a+, b+, [b + sigma h N_next], b-, a- (wedge folded in when smooth)
     open_ = ~closed[owner]
-    endcap = open_ & (segs == last_seg[owner])
-    startcap = open_ & (segs == first_seg[owner])
-    ext = ext_next >= 0
-    nxt = np.where(ext, ext_next, segs)
-    V5 = np.stack([a, b, b, b, a], 1)
-    I5 = np.stack([segs, segs, nxt, segs, segs], 1)
-    S5 = np.stack([np.ones(len(a)), np.ones(len(a)), ext_sigma, -np.ones(len(a)), -np.ones(len(a))], 1)
-    # samp[k]: edge from point k to the next one can be on the outline
-    samp5 = np.stack([np.ones(len(a), bool), np.where(ext, ext_sigma > 0, endcap), ext & (ext_sigma < 0),
-                      np.ones(len(a), bool), startcap], 1)
-    keep5 = np.ones((len(a), 5), bool)
-    keep5[:, 2] = ext
-    out.add_points(V5[keep5], I5[keep5], 0, S5[keep5], 1.0, samp=samp5[keep5])
-    out.add_polygons(np.asarray(4 + ext.astype(np.int64), np.int64).reshape(-1),
-                     np.asarray(layers[owner], np.int64).reshape(-1))
+    _stroke_runs(out, a, b, link, link_sigma, ext_next, ext_sigma, open_ & (segs == first_seg[owner]),
+                 open_ & (segs == last_seg[owner]), layers[owner])
     # caps of open subpaths
     op = np.nonzero(~closed & (ns > 0))[0]
     for end in (0, 1):
