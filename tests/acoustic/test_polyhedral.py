@@ -109,9 +109,9 @@ def test_l_shaped_room_image_set_order_10():
     assert all(np.min(np.linalg.norm(ours - p, axis=1)) < 1e-6 for p in theirs)
 
 
-def test_non_prism_room_uses_rays():
+def test_non_prism_room_search():
     """A sloped ceiling is not a prism: the beam search refuses it and the default falls back to the
-    candidate rays, which agree with the exhaustive classic method at order 4."""
+    image tree, which agrees with the exhaustive classic method at order 4."""
     from penumbra.integrators.acoustic import default_params, polyhedral
     room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
     V = room.vertices.copy()
