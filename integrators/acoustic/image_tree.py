@@ -207,6 +207,29 @@ def _pad(poly, M):
     return np.concatenate([poly, np.zeros((len(poly), M - poly.shape[1], 3))], axis=1)
 
 
+_TREES: dict = {}
+TREE_CACHE = 4          # trees kept for reuse (one per source of a batch, see :mod:`.batch`)
+
+
+def clear_tree_cache() -> None:
+    """Forget the trees kept by :func:`cached_build`."""
+    _TREES.clear()
+
+
+def cached_build(room, V, n_out, d_out, source, order: int) -> ImageTree:
+    """:func:`build`, reusing the tree of a recent call with the same geometry, source and order (the
+    receivers of a batch share it)."""
+    key = (np.ascontiguousarray(V, np.float64).tobytes(), np.ascontiguousarray(room.faces).tobytes(),
+           np.ascontiguousarray(room.face_wall).tobytes(), np.asarray(source, np.float64).tobytes(), int(order))
+    tree = _TREES.pop(key, None)
+    if tree is None:
+        tree = build(room, V, n_out, d_out, source, order)
+    _TREES[key] = tree                       # most recent last
+    while len(_TREES) > TREE_CACHE:
+        _TREES.pop(next(iter(_TREES)))
+    return tree
+
+
 def build(room, V, n_out, d_out, source, order: int) -> ImageTree:
     """The pruned image tree of ``source`` up to ``order`` reflections (see the module docstring)."""
     src = np.asarray(source, np.float64).reshape(3)
@@ -249,29 +272,33 @@ VIS_BATCH = 1 << 18
 
 
 def valid_paths(scene, face_wall, tree: ImageTree, receiver) -> np.ndarray:
-    """(M, order) padded (-1) wall sequences of the tree's paths that reach ``receiver`` (3,): from the
-    receiver towards the last image the first hit must be on the last wall, from there towards the
-    previous image on the previous wall, and so on; the last segment to the source must be unobstructed
-    (ray tracing in float32 on the room mesh, as pyroomacoustics checks its paths)."""
+    """(M, order) padded (-1) wall sequences of the tree's paths (and the direct path) that reach
+    ``receiver`` (3,): from the receiver towards the last image the first hit must be on the last wall,
+    from there towards the previous image on the previous wall, and so on; the last segment to the source
+    must be unobstructed (ray tracing in float32 on the room mesh, as pyroomacoustics checks its paths).
+    All levels are traced together, ``VIS_BATCH`` paths at a time (a few kernels per reflection)."""
     from .polyhedral import visible
     import mitsuba as mi
-    K = len(tree.walls)
+    K = max(len(tree.walls), 1)
     rcv = np.asarray(receiver, np.float64).reshape(3)
+    seq = [np.full((1, K), -1, np.int64)]
+    inter = [[np.zeros((1, 3))] for _ in range(K)]
+    for k in range(1, len(tree.walls) + 1):
+        idx = np.arange(len(tree.walls[k - 1]))
+        s = np.full((len(idx), K), -1, np.int64)
+        s[:, :k] = tree.sequences(k, idx)
+        seq.append(s)
+        ch = tree.chain(k, idx)
+        for j in range(K):
+            inter[j].append(ch[j] if j < k else np.zeros((len(idx), 3)))
+    seq = np.concatenate(seq)
+    inter = [np.concatenate(c).astype(np.float32) for c in inter]
     rows = []
-    direct = visible(scene, face_wall, np.full((1, 1), -1, np.int64), [], tree.source, rcv)
-    if direct[0]:
-        rows.append(np.full((1, max(K, 1)), -1, np.int64))
-    for k in range(1, K + 1):
-        n = len(tree.walls[k - 1])
-        for lo in range(0, n, VIS_BATCH):
-            idx = np.arange(lo, min(n, lo + VIS_BATCH))
-            seq = tree.sequences(k, idx)
-            inter = [mi.Vector3f(*[upload(mi.Float, np.ascontiguousarray(c[:, a], np.float32)) for a in range(3)])
-                     for c in tree.chain(k, idx)]
-            ok = visible(scene, face_wall, seq, inter, tree.source, rcv)
-            if ok.any():
-                pad = np.full((int(ok.sum()), max(K, 1)), -1, np.int64)
-                pad[:, :k] = seq[ok]
-                rows.append(pad)
-    return np.concatenate(rows) if rows else np.zeros((0, max(K, 1)), np.int64)
-
+    for lo in range(0, len(seq), VIS_BATCH):
+        sl = slice(lo, lo + VIS_BATCH)
+        depth = int((seq[sl] >= 0).sum(axis=1).max())
+        pts = [mi.Vector3f(*[upload(mi.Float, np.ascontiguousarray(inter[j][sl, a])) for a in range(3)])
+               for j in range(depth)]
+        ok = visible(scene, face_wall, seq[sl], pts, tree.source, rcv)
+        rows.append(seq[sl][ok])
+    return np.concatenate(rows)

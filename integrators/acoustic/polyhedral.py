@@ -253,8 +253,9 @@ def visible(scene, face_wall, seq, inter, source, receiver):
     n, K = seq.shape
     k = (seq >= 0).sum(axis=1)
     fw = mi.Int32(face_wall.astype(np.int32))
-    src = mi.Point3f(*[float(x) for x in source])
-    rcv = mi.Point3f(*[dr.full(mi.Float, float(x), n) for x in receiver])
+    # opaque: positions that change per call must not become kernel literals (one compilation per position)
+    src = mi.Point3f(*[dr.opaque(mi.Float, float(x)) for x in source])
+    rcv = mi.Point3f(*[dr.opaque(mi.Float, float(x), n) for x in receiver])
     ok = dr.full(mi.Bool, True, n)
     started = dr.full(mi.Bool, False, n)
     si = dr.zeros(mi.SurfaceInteraction3f, n)
@@ -351,7 +352,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     scene = room_scene(V, room.faces)
     if search in ("auto", "tree"):
         from . import image_tree
-        tree = image_tree.build(room, V, n_out, d_out, src_np, order)
+        tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order)
         seqs = image_tree.valid_paths(scene, room.face_wall, tree, rcv_np)
         if len(seqs) == 0:
             raise ValueError("no valid path between the source and the receiver up to this order")
@@ -417,7 +418,7 @@ def _box_lattice(room, order, n_out, d_out, source):
         return None
     R, o, L, walls = box
     s_loc = mi.Vector3d(*[sum(float(R[k, a]) * source[a] for a in range(3)) - float(o[k]) for k in range(3)])
-    loc = shoebox.image_positions(order, mi.Vector3d(*[float(x) for x in L]), s_loc)
+    loc = shoebox.image_positions(order, mi.Vector3d(*[dr.opaque(mi.Float64, float(x)) for x in L]), s_loc)
     pos = mi.Vector3d(*[sum(float(R[k, a]) * (loc[k] + float(o[k])) for k in range(3)) for a in range(3)])
     n = shoebox.lattice(order)
     hits = np.zeros((len(n), room.n_walls), np.int64)
