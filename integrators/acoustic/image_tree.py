@@ -116,7 +116,7 @@ def clip(poly, cnt, m, o, tol):
         return poly, cnt
     slot = np.arange(M)
     valid = slot[None, :] < cnt[:, None]
-    d = np.einsum("nmj,nj->nm", poly, m) - o[:, None] + tol
+    d = np.matmul(poly, m[:, :, None])[:, :, 0] - o[:, None] + tol
     nxt = np.where(slot[None, :] + 1 < cnt[:, None], slot[None, :] + 1, 0)
     rows = np.arange(n)[:, None]
     pn = poly[rows, nxt]
@@ -178,7 +178,8 @@ class _Pruner:
         m *= (np.sign(np.einsum("nej,nj->ne", m, cen - J)) * use)[:, :, None]
         o = np.einsum("nej,nj->ne", m, J)
         # cheap test first: some vertex of Q inside every side plane
-        dist = np.einsum("nej,wkj->newk", m, self.hull) - o[:, :, None, None]
+        n, W, M = len(J), *self.hull.shape[:2]
+        dist = (m.reshape(-1, 3) @ self.hull.reshape(-1, 3).T).reshape(n, E, W, M) - o[:, :, None, None]
         inside = (dist > -self.tol) | ~self.hull_valid[None, None]
         ok &= np.all(np.any(inside & self.hull_valid[None, None], axis=3), axis=1)
         i, q = np.nonzero(ok)
