@@ -158,6 +158,13 @@ def _planes(room, vertices):
     """Dr.Jit (normal mi.Vector3d, offset mi.Float64) per wall from the (possibly AD) vertex array."""
     mi = _mi()
     rep = room.wall_triangles()
+    if not dr.grad_enabled(vertices):      # constants: computed on the host, no kernel launch
+        V = np.array(vertices, dtype=np.float64).reshape(-1, 3)
+        a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
+        n = np.cross(b - a, c - a)
+        n /= np.linalg.norm(n, axis=1, keepdims=True)
+        return (mi.Vector3d(*[upload(mi.Float64, np.ascontiguousarray(n[:, k])) for k in range(3)]),
+                upload(mi.Float64, np.einsum("ij,ij->i", n, a)))
     pts = []
     for c in range(3):
         idx = rep[:, c]
