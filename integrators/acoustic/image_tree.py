@@ -117,6 +117,24 @@ def clip(poly, cnt, m, o, tol):
     slot = np.arange(M)
     valid = slot[None, :] < cnt[:, None]
     d = np.matmul(poly, m[:, :, None])[:, :, 0] - o[:, None] + tol
+    out = (d < 0) & valid
+    cut = np.flatnonzero(out.any(axis=1))
+    if len(cut) < n:          # rows entirely inside stay as they are; only the others are clipped
+        cnt = cnt.copy()
+        if len(cut):
+            cp, cc = _clip_rows(poly[cut], cnt[cut], d[cut], valid[cut])
+            Mo = max(M, cp.shape[1])
+            poly = np.concatenate([poly, np.zeros((n, Mo - M, 3))], axis=1) if Mo > M else poly.copy()
+            poly[cut, :cp.shape[1]] = cp
+            cnt[cut] = cc
+        return poly, cnt
+    return _clip_rows(poly, cnt, d, valid)
+
+
+def _clip_rows(poly, cnt, d, valid):
+    """:func:`clip` of rows with signed distances ``d`` (n, M) (already offset by the tolerance)."""
+    n, M, _ = poly.shape
+    slot = np.arange(M)
     nxt = np.where(slot[None, :] + 1 < cnt[:, None], slot[None, :] + 1, 0)
     rows = np.arange(n)[:, None]
     pn = poly[rows, nxt]
