@@ -30,8 +30,12 @@ def add_parser(sub):
                         "source i with receiver i (matched); writes rirs.npy, pairs.json and one WAV per pair")
     p.add_argument("--material", help="material for every wall (bundled name or absorption value)")
     p.add_argument("--fs", type=checks.cli_int(lo=1), help="sampling rate (default: the room's, 16 kHz)")
+    p.add_argument("--search", choices=["auto", "beams", "tree", "rays"], default="auto",
+                   help="image-source search of a mesh room: auto (box lattice, prism beams or the complete "
+                        "image tree), beams (prisms only), tree (any closed polyhedron), rays (candidate rays; "
+                        "faster at high order, may miss paths)")
     p.add_argument("--n-rays", type=checks.cli_int(lo=1), default=40000,
-                   help="candidate rays for polyhedral image sources")
+                   help="candidate rays of --search rays")
     p.add_argument("--out", default="out/rir")
     p.set_defaults(func=run)
     return p
@@ -78,7 +82,7 @@ def run(args):
     room = load(args)
     conv = conventions(args.conventions, **({"kernel": args.kernel} if args.kernel else {}))
     tail = None if args.no_tail else {"n_rays": args.rays}
-    kw = {"n_rays": args.n_rays} if room.box is None else {}
+    kw = {"search": args.search, "n_rays": args.n_rays} if room.box is None else {}
     if len(room.sources) > 1 or len(room.receivers) > 1:
         return run_batch(args, room, conv, tail, kw)
     import matplotlib

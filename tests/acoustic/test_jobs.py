@@ -26,6 +26,9 @@ def test_rir_job_polyhedral_room(tmp_path):
     assert main(["rir", "--room", asset("rooms", "l_room.json"), "--order", "4", "--conventions",
                  "pyroomacoustics", "--no-tail", "--out", out]) == 0
     assert os.path.exists(os.path.join(out, "rir.wav"))
+    assert main(["rir", "--room", asset("rooms", "l_room.json"), "--order", "4", "--conventions",
+                 "pyroomacoustics", "--no-tail", "--search", "tree", "--out", out + "_tree"]) == 0
+    assert np.allclose(np.load(os.path.join(out + "_tree", "rir.npy")), np.load(os.path.join(out, "rir.npy")))
 
 
 def test_rir_job_clear_error_for_source_outside(tmp_path, capsys):
