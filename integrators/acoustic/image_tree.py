@@ -75,8 +75,8 @@ class ImageTree:
 
 
 def wall_hulls(room, V, n_out):
-    """Per wall: the convex hull of its vertices in its plane, (m, 3) points in counter-clockwise order
-    seen from the room (all walls are planar polygons of coplanar triangles)."""
+    """Per wall: the convex hull of its vertices in its plane, (m, 3) points in order around the hull
+    (counter-clockwise seen from outside the room; all walls are planar polygons of coplanar triangles)."""
     hulls = []
     for w in range(room.n_walls):
         P = V[np.unique(room.faces[room.face_wall == w])]
