@@ -1,11 +1,13 @@
 """Room acoustics benchmark: Penumbra's image sources vs pyroomacoustics, measured in the same run.
 
-    .venv/bin/python benchmarks/acoustic_bench.py [--quick] [--repeats 5]
+    .venv/bin/python benchmarks/acoustic_bench.py [--quick] [--repeats 5] [--rooms-only]
 
 Prints Markdown tables: RIR time (shoebox orders 2/5/10/20/40 at 16 kHz, flat and octave-band materials;
 L-shaped polyhedral room at orders 6/8/10), full-gradient time (reverse mode w.r.t. every parameter)
 against the forward time and against the cost of central finite differences (2 forwards per scalar
-parameter), and peak memory (peak resident set size growth of a fresh process). RIR times are medians
+parameter), rooms as meshes (a non-prism polyhedron through the complete image tree, a box mesh, the
+ray-traced tail, batch RIRs; pyroomacoustics' general polyhedral room built from the same walls), and peak
+memory (peak resident set size growth of a fresh process). RIR times are medians
 of alternating warm runs of both libraries (the machine may be shared); Dr.Jit compiles each kernel once
 per process, and the first (cold) call is reported separately.
 """
@@ -102,6 +104,158 @@ def ours_l_room(order):
     return lambda: rir(room, order, "pyroomacoustics")
 
 
+def sloped_l_room(sources=(L_SRC,), receivers=(L_RCV,), materials=0.2):
+    """The L-shaped room with the ceiling of one arm raised to 3.5 m at its far end (10 planar walls, not
+    a prism): the general image tree's benchmark room (tests/acoustic/test_image_tree.py)."""
+    import penumbra.scenes.room as R
+    room = R.extruded_room(L_CORNERS, 3.0, L_SRC, L_RCV, materials=materials)
+    V = room.vertices.copy()
+    V[(V[:, 2] > 1) & (V[:, 0] > 4), 2] = 3.5
+    return R.load_room((V, room.faces), source=np.asarray(sources), receiver=np.asarray(receivers),
+                       materials=materials)
+
+
+def wall_loops(room):
+    """Each wall of a Penumbra room as one polygon (its boundary loop, collinear corners dropped), in the
+    winding of the room's faces (the orientation pyroomacoustics expects for its polyhedral rooms)."""
+    loops = []
+    for w in range(room.n_walls):
+        F = room.faces[room.face_wall == w]
+        edges = {(int(u), int(v)) for a, b, c in F for u, v in ((a, b), (b, c), (c, a))}
+        nxt = {u: v for u, v in edges if (v, u) not in edges}
+        start = next(iter(nxt))
+        loop, cur = [start], nxt[start]
+        while cur != start:
+            loop.append(cur)
+            cur = nxt[cur]
+        if len(loop) != len(nxt):
+            raise ValueError(f"wall {room.wall_names[w]} has a hole: no single polygon for pyroomacoustics")
+        P = room.vertices[loop]
+        keep = [i for i in range(len(P))
+                if np.linalg.norm(np.cross(P[i] - P[i - 1], P[(i + 1) % len(P)] - P[i])) > 1e-9]
+        loops.append(P[keep])
+    return loops
+
+
+def pra_polyhedral(room, order, absorption=0.2, scattering=0.0, rays=None):
+    """pyroomacoustics' general polyhedral room with the walls of ``room`` (all its sources and receivers);
+    ``rays``: its hybrid ray tracer with that many rays (receiver radius 0.5 m, 4 ms bins)."""
+    import pyroomacoustics as pra
+    walls = [pra.wall_factory(P.T, [absorption], [scattering]) for P in wall_loops(room)]
+    r = pra.Room(walls, fs=16000, max_order=order, ray_tracing=rays is not None)
+    if rays is not None:
+        r.set_ray_tracing(n_rays=rays, receiver_radius=0.5, hist_bin_size=0.004)
+    for s in room.sources:
+        r.add_source(s)
+    r.add_microphone_array(np.asarray(room.receivers).T)
+    return r
+
+
+def pra_distinct(r):
+    """Distinct visible image positions of source 0 at microphone 0 (pyroomacoustics lists some twice)."""
+    r.image_source_model()
+    vis = np.asarray(r.visibility[0][0]).astype(bool)
+    return len(np.unique(np.round(r.sources[0].images[:, vis].T, 3), axis=0))
+
+
+def timed(fn, repeats=1):
+    """Median wall time of ``repeats`` calls (after the caller's warm-up)."""
+    import drjit as dr
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        dr.sync_thread()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def rooms_from_files_section(quick):
+    """Tables for the general polyhedral search, box meshes, the ray-traced tail and batch RIRs."""
+    import penumbra.scenes.room as R
+    from penumbra.integrators.acoustic import image_tree, rir, rirs, simulate
+
+    def ours_cold_tree(room, order, **kw):
+        def fn():
+            image_tree.clear_tree_cache()      # each call builds its image tree (no reuse between calls)
+            return rir(room, order, "pyroomacoustics", **kw)
+        return fn
+
+    print("\n## Polyhedral room that is not a prism (sloped-ceiling L-room, 10 walls): complete image tree\n")
+    print("Penumbra warm: kernels compiled, the image tree rebuilt in every call. Paths: ours / pyroomacoustics "
+          "distinct (it counts some edge-grazing images twice, hence the larger L2 difference at high order).\n")
+    print("| order | paths | pyroomacoustics | Penumbra (cold) | Penumbra (warm) | speed-up | rel. L2 diff |")
+    print("|---|---|---|---|---|---|---|")
+    room = sloped_l_room()
+    for order in ((4, 6, 8) if quick else (4, 6, 8, 10)):
+        r = pra_polyhedral(room, order)
+        t_pra = timed(r.compute_rir)
+        ref = r.rir[0][0]
+        fn = ours_cold_tree(room, order)
+        t_cold = timed(fn)
+        t_ours = timed(fn, 3 if order < 10 else 1)
+        h = fn()
+        n = min(len(h), len(ref))
+        err = np.linalg.norm(h[:n] - ref[:n]) / np.linalg.norm(ref)
+        paths = simulate(room, order, "pyroomacoustics").n_paths
+        print(f"| {order} | {paths} / {pra_distinct(pra_polyhedral(room, order))} | {t_pra * 1e3:.0f} ms | "
+              f"{t_cold * 1e3:.0f} ms | {t_ours * 1e3:.0f} ms | {t_pra / t_ours:.1f}x | {err:.1e} |", flush=True)
+
+    print("\n## A box given as a mesh (shoebox lattice found from the mesh) vs pyroomacoustics' ShoeBox\n")
+    print("| order | pyroomacoustics ShoeBox | Penumbra, box mesh (warm) | speed-up | rel. L2 diff |")
+    print("|---|---|---|---|---|")
+    box = R.shoebox(DIMS, SRC, RCV, materials=0.3)
+    mesh = R.load_room((box.vertices, box.faces), source=SRC, receiver=RCV, materials=0.3)
+    for order in (10, 20):
+        fn = (lambda o=order: rir(mesh, o, "pyroomacoustics"))
+        fn()
+        t_pra, t_ours, _, ratio = paired(lambda o=order: pra_shoebox(o, False), fn, 5, 2)
+        ref, h = pra_shoebox(order, False), fn()
+        print(f"| {order} | {t_pra * 1e3:.1f} ms | {t_ours * 1e3:.1f} ms | {ratio:.1f}x | "
+              f"{np.linalg.norm(h - ref) / np.linalg.norm(ref):.1e} |", flush=True)
+
+    n_rays = 20000
+    print(f"\n## Hybrid RIR: image sources to order 3 + ray-traced tail ({n_rays} rays, absorption 0.2, "
+          "scattering 0.1)\n")
+    print("Tail = hybrid - image sources only, each library's own. Penumbra warm (kernels compiled).\n")
+    print("| room | pyroomacoustics ISM | pyroomacoustics hybrid | Penumbra ISM | Penumbra hybrid | tail speed-up |")
+    print("|---|---|---|---|---|---|")
+    mat = R.material({"absorption": 0.2, "scattering": 0.1})
+    for name, ours_room in (("shoebox 6 x 4 x 3 m", R.load_room((box.vertices, box.faces), source=SRC,
+                                                                  receiver=RCV, materials=mat)),
+                            ("sloped L-room", sloped_l_room(materials=mat))):
+        def pra_run(rays):
+            r = pra_polyhedral(ours_room, 3, 0.2, 0.1, rays)
+            r.compute_rir()
+        t_pi, t_ph = timed(lambda: pra_run(None), 3), timed(lambda: pra_run(n_rays), 3)
+        ism = ours_cold_tree(ours_room, 3)
+        hyb = ours_cold_tree(ours_room, 3, tail={"n_rays": n_rays})
+        ism(), hyb()
+        t_oi, t_oh = timed(ism, 3), timed(hyb, 3)
+        print(f"| {name} | {t_pi * 1e3:.0f} ms | {t_ph * 1e3:.0f} ms | {t_oi * 1e3:.0f} ms | {t_oh * 1e3:.0f} ms | "
+              f"{(t_ph - t_pi) / max(t_oh - t_oi, 1e-9):.1f}x |", flush=True)
+
+    print("\n## Batch RIRs: 4 sources x 8 receivers (32 pairs), sloped L-room\n")
+    print("pyroomacoustics: one room with 4 sources and an 8-microphone array (its image sources are computed "
+          "once per source). Penumbra: `rirs(room, order)` (one image tree per source, validity per pair).\n")
+    print("| order | pyroomacoustics | RIRs/s | Penumbra batch (warm) | RIRs/s | speed-up |")
+    print("|---|---|---|---|---|---|")
+    rng = np.random.default_rng(1)
+    srcs = np.c_[rng.uniform(0.5, 2.5, (4, 2)), rng.uniform(0.5, 2.5, 4)]
+    rcvs = np.c_[rng.uniform(0.5, 2.5, (8, 2)), rng.uniform(0.5, 2.5, 8)]
+    room = sloped_l_room(srcs, rcvs)
+    for order in (3, 6):
+        t_pra = timed(lambda o=order: pra_polyhedral(room, o).compute_rir())
+
+        def batch(o=order):
+            image_tree.clear_tree_cache()
+            return rirs(room, o, "pyroomacoustics")
+        batch()
+        t_ours = timed(batch)
+        print(f"| {order} | {t_pra * 1e3:.0f} ms | {32 / t_pra:.0f} | {t_ours * 1e3:.0f} ms | {32 / t_ours:.0f} | "
+              f"{t_pra / t_ours:.1f}x |", flush=True)
+
+
 def gradient_case(room, order, conv="pyroomacoustics"):
     """(forward fn, forward+reverse fn, number of scalar parameters)."""
     import drjit as dr
@@ -173,6 +327,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=21, help="paired runs per shoebox row (L-room: a third)")
     ap.add_argument("--quick", action="store_true", help="orders 10/20 and 6/8 only")
     ap.add_argument("--memory-child", nargs=2)
+    ap.add_argument("--rooms-only", action="store_true",
+                    help="only the tables of rooms from files: non-prism polyhedra, box meshes, tail, batch")
     args = ap.parse_args()
     if args.memory_child:
         return memory_child(args.memory_child[0], int(args.memory_child[1]))
@@ -183,6 +339,9 @@ def main():
 
     print(f"# Penumbra acoustics benchmark ({os.cpu_count()} CPU cores, Dr.Jit {dr.__version__}, "
           f"variant {renderer.variant()})\n")
+    print(f"Load average at start: {os.getloadavg()[0]:.1f}\n")
+    if args.rooms_only:
+        return rooms_from_files_section(args.quick)
     print("## RIR forward time, 16 kHz (pyroomacoustics preset; median of warm runs)\n")
     print("Speed-up: median of per-pair ratios of alternating runs. Last columns: the same pairing with Dr.Jit "
           "limited to one thread (pyroomacoustics is single-threaded; on a loaded machine the 2-block kernel "
@@ -240,6 +399,8 @@ def main():
         t_g, t_f, _, ratio = paired(grad, fwd, args.repeats)     # alternating; ratio = median t_g / t_f
         print(f"| {name} | {n} | {t_f * 1e3:.1f} ms | {t_g * 1e3:.1f} ms | {ratio:.2f}x | "
               f"{2 * n * t_f * 1e3:.0f} ms | {2 * n * t_f / t_g:.0f}x |", flush=True)
+
+    rooms_from_files_section(args.quick)
 
     print("\n## Peak memory (RSS growth of a fresh process), shoebox 7-band\n")
     print("| order | pyroomacoustics | Penumbra forward | Penumbra forward + gradient |")

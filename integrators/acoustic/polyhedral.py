@@ -1,12 +1,17 @@
 """Image sources in arbitrary (convex or not) polyhedral rooms, with visibility checked by ray tracing
 on the room mesh (Mitsuba 3 / Dr.Jit).
 
-The classic method (Allen & Berkley 1979; Borish, JASA 75(6), 1984) enumerates all wall sequences,
-W (W - 1)^(k - 1) candidates at order k, which is what makes pyroomacoustics' polyhedral rooms
-exponential in the order. Following the candidate-then-refine idea of Sionna RT (Hoydis et al.,
-"Sionna RT: Differentiable ray tracing for radio propagation modeling", 2023), we
+:func:`find_paths` picks the search (``search="auto"``): the shoebox lattice for a rectangular box in any
+orientation, the exact 2D beam tracing of :mod:`.prism` for a prism along any axis (an extruded floor
+polygon, e.g. the L-shaped room), and the complete image tree of :mod:`.image_tree` (classic image
+sources with Borish pruning and 3D beam clipping, ray-traced validity) for any other closed polyhedron.
+All three are exact up to the order.
 
-1. **find candidate wall sequences** by shooting ``n_rays`` specular rays (Fibonacci sphere) from the
+``search="rays"`` keeps a faster, incomplete alternative for very high orders on large rooms. Following the
+candidate-then-refine idea of Sionna RT (Hoydis et al., "Sionna RT: Differentiable ray tracing for radio
+propagation modeling", 2023), it
+
+1. **finds candidate wall sequences** by shooting ``n_rays`` specular rays (Fibonacci sphere) from the
    source (``rays_from="source"``, default; or from the receiver, or both) for ``order`` bounces,
    recording the walls they hit; every prefix of a source ray's sequence (every reversed prefix of a
    receiver ray's) is a candidate, plus every sequence of at most 3 reflections. Their number is bounded
@@ -14,16 +19,13 @@ exponential in the order. Following the candidate-then-refine idea of Sionna RT 
    the room side of its next wall) prunes candidates before the ray-traced check, and sequences one edit
    away from valid ones (adjacent transposition, one wall more at either end) are tried in a few
    rounds, which recovers narrow beams the rays miss near edges and corners;
-2. **refine by the image method**: the image of the source through the candidate's walls gives the exact
+2. **refines by the image method**: the image of the source through the candidate's walls gives the exact
    specular path (differentiable in the source and the wall vertex positions, Dr.Jit float64);
-3. **validate by ray tracing**: from the receiver towards the last image, the first hit must be on the
+3. **validates by ray tracing**: from the receiver towards the last image, the first hit must be on the
    expected wall, and so on back to the source, whose final segment must be unobstructed.
 
 Step 3 is exact, so no invalid path is ever used; step 1 can miss sequences whose beam is narrower than
-the ray spacing (very high orders, tiny walls). Increase ``n_rays`` for completeness (the tests compare a
-box meshed as a polyhedron against the exact shoebox lattice). Rooms that are vertical prisms (an extruded
-floor polygon, e.g. the L-shaped room or a box mesh) skip all this: :mod:`.prism` finds every path exactly
-by 2D beam tracing (``find_paths(..., search="auto")``).
+the ray spacing (very high orders, tiny walls).
 """
 from __future__ import annotations
 
@@ -156,6 +158,13 @@ def _planes(room, vertices):
     """Dr.Jit (normal mi.Vector3d, offset mi.Float64) per wall from the (possibly AD) vertex array."""
     mi = _mi()
     rep = room.wall_triangles()
+    if not dr.grad_enabled(vertices):      # constants: computed on the host, no kernel launch
+        V = np.array(vertices, dtype=np.float64).reshape(-1, 3)
+        a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
+        n = np.cross(b - a, c - a)
+        n /= np.linalg.norm(n, axis=1, keepdims=True)
+        return (mi.Vector3d(*[upload(mi.Float64, np.ascontiguousarray(n[:, k])) for k in range(3)]),
+                upload(mi.Float64, np.einsum("ij,ij->i", n, a)))
     pts = []
     for c in range(3):
         idx = rep[:, c]
@@ -245,14 +254,15 @@ def _images(seq, n_w, d_w, source, intermediate: bool = True):
     return final, inter
 
 
-def _visible(scene, face_wall, seq, inter, source, receiver):
+def visible(scene, face_wall, seq, inter, source, receiver):
     """Boolean (n,) validity of each padded candidate path by ray tracing (float32, no derivatives)."""
     mi = _mi()
     n, K = seq.shape
     k = (seq >= 0).sum(axis=1)
     fw = mi.Int32(face_wall.astype(np.int32))
-    src = mi.Point3f(*[float(x) for x in source])
-    rcv = mi.Point3f(*[dr.full(mi.Float, float(x), n) for x in receiver])
+    # opaque: positions that change per call must not become kernel literals (one compilation per position)
+    src = mi.Point3f(*[dr.opaque(mi.Float, float(x)) for x in source])
+    rcv = mi.Point3f(*[dr.opaque(mi.Float, float(x), n) for x in receiver])
     ok = dr.full(mi.Bool, True, n)
     started = dr.full(mi.Bool, False, n)
     si = dr.zeros(mi.SurfaceInteraction3f, n)
@@ -307,9 +317,9 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
                exhaustive: int = 1000, second: bool = False, rays_from: str = "source", search: str = "auto"):
     """Valid image sources of ``room`` up to ``order``: (positions mi.Vector3d, wall hits (M, W), orders (M,)).
 
-    Candidates: ray-traced sequences (see the module docstring), then up to ``rounds`` rounds of
-    sequences one edit away from the valid ones (adjacent transposition, one more wall at either end),
-    which recovers the narrow beams that rays miss near edges and corners. All sequences up to
+    With ``search="rays"``, candidates are ray-traced sequences (see the module docstring), then up to
+    ``rounds`` rounds of sequences one edit away from the valid ones (adjacent transposition, one more
+    wall at either end), which recovers the narrow beams that rays miss near edges and corners. All sequences up to
     ``k`` reflections are tested as well, for the largest ``k`` whose W (W - 1)^(j - 1) candidates
     (summed over j <= k) fit in the ``exhaustive`` budget: up to that order the search is exact (the
     classic method with Borish pruning and ray-traced visibility), and no rays are shot if it covers
@@ -317,11 +327,13 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
 
     ``search``: ``"auto"`` (default) uses the shoebox lattice when the walls form a rectangular box (in any
     orientation; not while vertex gradients are enabled), the exact beam tracing of :mod:`.prism` when the
-    room is a prism along any axis (an extruded floor polygon: every path found, no rays) and the
-    candidate rays above otherwise; ``"beams"`` requires a prism, ``"rays"`` always uses the candidate rays."""
+    room is a prism along any axis (an extruded floor polygon: every path found, no rays) and the complete
+    image tree of :mod:`.image_tree` otherwise; ``"beams"`` requires a prism, ``"tree"`` always builds the
+    image tree, ``"rays"`` uses the candidate rays above (``n_rays``, ``rounds``, ``exhaustive``,
+    ``second``, ``rays_from`` apply to it only)."""
     mi = _mi()
-    if search not in ("auto", "beams", "rays"):
-        raise ValueError(f"search must be 'auto', 'beams' or 'rays', got {search!r}")
+    if search not in ("auto", "beams", "tree", "rays"):
+        raise ValueError(f"search must be 'auto', 'beams', 'tree' or 'rays', got {search!r}")
     vertices = params["vertices"]
     V = np.array(dr.detach(vertices), dtype=np.float64).reshape(-1, 3)
     src_np = np.array(dr.detach(params["source"]), dtype=np.float64).reshape(-1)
@@ -334,7 +346,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
         lattice = _box_lattice(room, order, n_out, d_out, source)
         if lattice is not None:
             return lattice
-    if search != "rays":
+    if search in ("auto", "beams"):
         from . import prism
         seqs = prism.find_sequences(room, V, n_out, d_out, src_np, rcv_np, order)
         if seqs is None and search == "beams":
@@ -345,6 +357,14 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
             final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
             return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
     scene = room_scene(V, room.faces)
+    if search in ("auto", "tree"):
+        from . import image_tree
+        tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order)
+        seqs = image_tree.valid_paths(scene, room.face_wall, tree, rcv_np)
+        if len(seqs) == 0:
+            raise ValueError("no valid path between the source and the receiver up to this order")
+        final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
+        return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
     # order 0: the direct path
     cand = np.full((1, K), -1, np.int64)
     if order > 0:
@@ -374,7 +394,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
         if len(cand) == 0:
             break
         final, inter = _images(cand, n_w, d_w, source)
-        ok = _visible(scene, room.face_wall, cand, inter, src_np, rcv_np)
+        ok = visible(scene, room.face_wall, cand, inter, src_np, rcv_np)
         if ok.any():
             idx = upload(mi.UInt32, np.flatnonzero(ok).astype(np.uint32))
             finals.append(dr.gather(mi.Vector3d, final, idx))
@@ -405,7 +425,7 @@ def _box_lattice(room, order, n_out, d_out, source):
         return None
     R, o, L, walls = box
     s_loc = mi.Vector3d(*[sum(float(R[k, a]) * source[a] for a in range(3)) - float(o[k]) for k in range(3)])
-    loc = shoebox.image_positions(order, mi.Vector3d(*[float(x) for x in L]), s_loc)
+    loc = shoebox.image_positions(order, mi.Vector3d(*[dr.opaque(mi.Float64, float(x)) for x in L]), s_loc)
     pos = mi.Vector3d(*[sum(float(R[k, a]) * (loc[k] + float(o[k])) for k in range(3)) for a in range(3)])
     n = shoebox.lattice(order)
     hits = np.zeros((len(n), room.n_walls), np.int64)

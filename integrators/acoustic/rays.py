@@ -16,10 +16,22 @@ def fibonacci_sphere(n: int) -> np.ndarray:
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
 
 
+_SCENES: dict = {}
+SCENE_CACHE = 4        # scenes kept for reuse (the pairs of a batch share their room's)
+
+
 def room_scene(V, F):
     """A Mitsuba scene holding the room mesh (vertices ``V`` (n, 3), faces ``F`` (m, 3)) as one shape
-    (primitive index = face index), for ray intersection."""
+    (primitive index = face index), for ray intersection; the scene of a recent call with the same arrays
+    is reused."""
     import mitsuba as mi
     from penumbra.scenes.meshes import mesh_from_arrays
-    mesh = mesh_from_arrays(V, F, name="room", allow_degenerate=True)
-    return mi.load_dict({"type": "scene", "room": mesh})
+    key = (mi.variant(), np.ascontiguousarray(V, np.float64).tobytes(), np.ascontiguousarray(F, np.int64).tobytes())
+    scene = _SCENES.pop(key, None)
+    if scene is None:
+        mesh = mesh_from_arrays(V, F, name="room", allow_degenerate=True)
+        scene = mi.load_dict({"type": "scene", "room": mesh})
+    _SCENES[key] = scene
+    while len(_SCENES) > SCENE_CACHE:
+        _SCENES.pop(next(iter(_SCENES)))
+    return scene

@@ -66,7 +66,9 @@ def _mi():
 
 def _v3(x):
     mi = _mi()
-    return mi.Vector3d(*[float(v) for v in np.asarray(x, np.float64).reshape(3)])
+    # opaque: a position or size that changes between calls must not become a kernel literal (each new
+    # value would compile new kernels)
+    return mi.Vector3d(*[dr.opaque(mi.Float64, float(v)) for v in np.asarray(x, np.float64).reshape(3)])
 
 
 def default_params(room: Room, source: int = 0, receiver: int = 0) -> dict:

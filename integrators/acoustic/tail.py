@@ -65,7 +65,7 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     fw = mi.Int32(room.face_wall.astype(np.int32))
     s_arr = mi.Float(s_wall.astype(np.float32))
     dirs = fibonacci_sphere(n_rays)
-    o = mi.Point3f(*[dr.full(mi.Float, float(x), n_rays) for x in src])
+    o = mi.Point3f(*[dr.opaque(mi.Float, float(x), n_rays) for x in src])   # not kernel literals
     d = mi.Vector3f(*[mi.Float(dirs[:, a].astype(np.float32)) for a in range(3)])
     ray = mi.Ray3f(o, d)
     L = dr.zeros(mi.Float, n_rays)
@@ -76,7 +76,7 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     counts = [dr.zeros(mi.UInt32, n_rays) for _ in range(W)]
     scounts = [dr.zeros(mi.UInt32, n_rays) for _ in range(W)]
     rng = mi.PCG32(size=n_rays, initstate=seed)
-    c_pt = mi.Point3f(*[float(x) for x in rcv])
+    c_pt = mi.Point3f(*[dr.opaque(mi.Float, float(x)) for x in rcv])
     r2 = radius * radius
     Lmax = room.c * t_max
     vol = 4.0 / 3.0 * math.pi * radius ** 3

@@ -21,12 +21,21 @@ def add_parser(sub):
     p.add_argument("--conventions", default="penumbra", help="penumbra | pyroomacoustics | gpurir")
     p.add_argument("--kernel", choices=["hann_sinc", "sinc_lut", "frequency"],
                    help="override the fractional-delay kernel")
-    p.add_argument("--source", type=checks.cli_float(), nargs=3, metavar=("X", "Y", "Z"))
-    p.add_argument("--receiver", type=checks.cli_float(), nargs=3, metavar=("X", "Y", "Z"))
+    p.add_argument("--source", type=checks.cli_float(), nargs=3, metavar=("X", "Y", "Z"), action="append",
+                   help="source position; repeat for several sources (batch: one RIR per pair, see --pairs)")
+    p.add_argument("--receiver", type=checks.cli_float(), nargs=3, metavar=("X", "Y", "Z"), action="append",
+                   help="receiver position; repeat for several receivers")
+    p.add_argument("--pairs", choices=["all", "matched"], default="all",
+                   help="with several sources or receivers: every source with every receiver (all, default) or "
+                        "source i with receiver i (matched); writes rirs.npy, pairs.json and one WAV per pair")
     p.add_argument("--material", help="material for every wall (bundled name or absorption value)")
     p.add_argument("--fs", type=checks.cli_int(lo=1), help="sampling rate (default: the room's, 16 kHz)")
+    p.add_argument("--search", choices=["auto", "beams", "tree", "rays"], default="auto",
+                   help="image-source search of a mesh room: auto (box lattice, prism beams or the complete "
+                        "image tree), beams (prisms only), tree (any closed polyhedron), rays (candidate rays; "
+                        "faster at high order, may miss paths)")
     p.add_argument("--n-rays", type=checks.cli_int(lo=1), default=40000,
-                   help="candidate rays for polyhedral image sources")
+                   help="candidate rays of --search rays")
     p.add_argument("--out", default="out/rir")
     p.set_defaults(func=run)
     return p
@@ -67,17 +76,18 @@ def format_table(table, centers) -> str:
 
 
 def run(args):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from penumbra import renderer
     from penumbra.integrators.acoustic import conventions, filterbank, metrics, simulate
 
     room = load(args)
     conv = conventions(args.conventions, **({"kernel": args.kernel} if args.kernel else {}))
     tail = None if args.no_tail else {"n_rays": args.rays}
-    kw = {"n_rays": args.n_rays} if room.box is None else {}
+    kw = {"search": args.search, "n_rays": args.n_rays} if room.box is None else {}
+    if len(room.sources) > 1 or len(room.receivers) > 1:
+        return run_batch(args, room, conv, tail, kw)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     res = simulate(room, args.order, conv, tail=tail, **kw)
     h = res.numpy()
     fs = room.fs
@@ -115,4 +125,36 @@ def run(args):
     fig.savefig(os.path.join(args.out, "rir.png"), dpi=110)
     plt.close(fig)
     print(f"wrote {args.out}/rir.wav, rir.png, metrics.json, metrics.txt")
+    return 0
+
+
+def run_batch(args, room, conv, tail, kw):
+    """Several sources or receivers: one RIR per pair (:func:`integrators.acoustic.rirs`), written as
+    ``rirs.npy`` (pairs x samples), ``pairs.json`` (positions per row) and ``rir_s<S>_r<R>.wav``."""
+    import time
+
+    from penumbra import renderer
+    from penumbra.integrators.acoustic import metrics, rirs
+    from penumbra.integrators.acoustic.batch import pair_list
+
+    pairs = pair_list(room, args.pairs)
+    t0 = time.perf_counter()
+    H = rirs(room, args.order, conv, pairs=pairs, tail=tail, **kw)
+    elapsed = time.perf_counter() - t0
+    os.makedirs(args.out, exist_ok=True)
+    np.save(os.path.join(args.out, "rirs.npy"), H)
+    rows = []
+    print(f"{len(pairs)} pairs, order {args.order}{'' if tail is None else f' + {args.rays} rays'}: "
+          f"{elapsed:.2f} s ({len(pairs) / elapsed:.1f} RIRs/s), {H.shape[1]} samples at {room.fs} Hz")
+    print(f"{'source':>6} {'receiver':>8} {'EDT':>7} {'T30':>7} {'C50':>7}")
+    for (s, r), h in zip(pairs, H):
+        renderer.write_wav(os.path.join(args.out, f"rir_s{s}_r{r}.wav"), h, room.fs, normalize=True)
+        table = metrics.metrics_table(h, room.fs)
+        rows.append({"source": s, "receiver": r, "source_position": room.sources[s].tolist(),
+                     "receiver_position": room.receivers[r].tolist(),
+                     **{k: table[k][0] for k in ("EDT", "T30", "C50")}})
+        print(f"{s:>6} {r:>8} {table['EDT'][0]:>7.3f} {table['T30'][0]:>7.3f} {table['C50'][0]:>7.2f}")
+    with open(os.path.join(args.out, "pairs.json"), "w") as f:
+        json.dump(rows, f, indent=1, default=lambda x: None if not np.isfinite(x) else x)
+    print(f"wrote {args.out}/rirs.npy, pairs.json and {len(pairs)} WAV files")
     return 0

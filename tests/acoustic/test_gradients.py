@@ -35,8 +35,8 @@ def _loss_ref(dims=DIMS, src=SRC, rcv=RCV, absorption=FLAT):
     return float(np.dot(shoebox_rir(dims, src, rcv, absorption, ORDER, fs=FS, length=LENGTH), WEIGHTS))
 
 
-def _loss_dr(room, params):
-    res = simulate(room, ORDER, "penumbra", params=params, length=LENGTH)
+def _loss_dr(room, params, **kw):
+    res = simulate(room, ORDER, "penumbra", params=params, length=LENGTH, **kw)
     return dr.sum(res.signal * mi.Float64(WEIGHTS))
 
 
@@ -93,8 +93,9 @@ def test_banded_absorption_gradient_through_filter_bank():
     compare(ad, fd).check(Tolerance(rtol=1e-4, rtol_max=1e-7), "banded absorption")
 
 
-@pytest.mark.parametrize("mode", ["reverse", "forward"])
-def test_wall_vertex_gradient_polyhedral(mode):
+@pytest.mark.parametrize("mode,search", [("reverse", "auto"), ("forward", "auto"), ("reverse", "tree")])
+def test_wall_vertex_gradient_polyhedral(mode, search):
+    """The box as a mesh (prism beam search, or the general image tree) against d/dLx of the shoebox model."""
     box = _room(FLAT)
     poly = R.load_room((box.vertices, box.faces), source=SRC, receiver=RCV, fs=FS,
                        materials={f"room.{w}": 0.0 for w in range(6)})
@@ -117,12 +118,12 @@ def test_wall_vertex_gradient_polyhedral(mode):
     x = p["vertices"]
     dr.enable_grad(x)
     if mode == "reverse":
-        loss = _loss_dr(poly, p)
+        loss = _loss_dr(poly, p, search=search)
         dr.backward(loss)
         ad = float(np.dot(np.array(dr.grad(x)), direction.ravel()))
     else:
         dr.set_grad(x, mi.Float64(direction.ravel()))
-        loss = _loss_dr(poly, p)
+        loss = _loss_dr(poly, p, search=search)
         ad = float(dr.forward_to(loss)[0])
     compare([ad], fd).check(Tolerance(rtol=1e-4, atol=1e-12), "wall vertices")
 

@@ -26,6 +26,9 @@ def test_rir_job_polyhedral_room(tmp_path):
     assert main(["rir", "--room", asset("rooms", "l_room.json"), "--order", "4", "--conventions",
                  "pyroomacoustics", "--no-tail", "--out", out]) == 0
     assert os.path.exists(os.path.join(out, "rir.wav"))
+    assert main(["rir", "--room", asset("rooms", "l_room.json"), "--order", "4", "--conventions",
+                 "pyroomacoustics", "--no-tail", "--search", "tree", "--out", out + "_tree"]) == 0
+    assert np.allclose(np.load(os.path.join(out + "_tree", "rir.npy")), np.load(os.path.join(out, "rir.npy")))
 
 
 def test_rir_job_clear_error_for_source_outside(tmp_path, capsys):
@@ -52,3 +55,23 @@ def test_room_design_materials_and_receiver(tmp_path):
     assert s["area_Ts_optimized_ms"] < s["area_Ts_initial_ms"] and s["distance_to_source"] > 1.4
     # the descent ends in the better half of the (shallow) range a 0.5 m grid of positions spans
     assert s["area_Ts_optimized_ms"] <= 0.5 * (s["grid_area_Ts_min_ms"] + s["grid_area_Ts_max_ms"])
+
+
+def test_rir_job_batch_of_pairs(tmp_path):
+    """Two sources x two receivers in the L-shaped room: one RIR per pair, each equal to its own call."""
+    from penumbra.assets import asset
+    from penumbra.integrators.acoustic import rir
+    from penumbra.jobs.rir import load
+    out = str(tmp_path / "b")
+    args = ["rir", "--room", asset("rooms", "l_room.json"), "--order", "3", "--no-tail", "--out", out,
+            "--source", "1", "1", "1.2", "--source", "2", "1.5", "1.4", "--receiver", "1.5", "4", "1.5",
+            "--receiver", "2.5", "1", "1.1"]
+    assert main(args) == 0
+    H = np.load(os.path.join(out, "rirs.npy"))
+    rows = json.load(open(os.path.join(out, "pairs.json")))
+    assert H.shape[0] == 4 and [(r["source"], r["receiver"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert os.path.exists(os.path.join(out, "rir_s1_r0.wav"))
+    from penumbra.cli import build_parser
+    room = load(build_parser().parse_args(args))
+    h = rir(room, 3, source=1, receiver=0)
+    assert np.allclose(H[2, :len(h)], h)

@@ -109,22 +109,6 @@ def test_l_shaped_room_image_set_order_10():
     assert all(np.min(np.linalg.norm(ours - p, axis=1)) < 1e-6 for p in theirs)
 
 
-def test_non_prism_room_uses_rays():
-    """A sloped ceiling is not a prism: the beam search refuses it and the default falls back to the
-    candidate rays, which agree with the exhaustive classic method at order 4."""
-    from penumbra.integrators.acoustic import default_params, polyhedral
-    room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
-    V = room.vertices.copy()
-    V[(V[:, 2] > 1) & (V[:, 0] > 4), 2] = 3.5
-    sloped = R.load_room((V, room.faces), source=SRC, receiver=RCV, materials=0.2)
-    with pytest.raises(ValueError, match="prism"):
-        polyhedral.find_paths(sloped, 2, default_params(sloped), search="beams")
-    a = simulate(sloped, 4)
-    b = simulate(sloped, 4, exhaustive=10 ** 6, n_rays=0)
-    assert a.n_paths == b.n_paths
-    assert np.linalg.norm(a.numpy() - b.numpy()) / np.linalg.norm(b.numpy()) < 1e-10
-
-
 def test_exhaustive_search_is_exact_at_low_order():
     """With a budget covering every wall sequence, the polyhedral search is the classic exhaustive method
     (no rays): the box mesh gives exactly the lattice at order 5."""

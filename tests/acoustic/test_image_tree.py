@@ -1,0 +1,81 @@
+"""The complete image-source tree (integrators/acoustic/image_tree.py) on rooms that are not prisms: it
+equals the exact lattice on a box mesh, the exact 2D beam search on the L-shaped prism and the exhaustive
+classic method on a sloped-ceiling room, in any orientation, and its memory guard refuses huge trees."""
+import numpy as np
+import pytest
+
+import penumbra.scenes.room as R
+from penumbra.integrators.acoustic import default_params, polyhedral, rir, simulate
+from penumbra.renderer import memory
+
+L_CORNERS = np.array([[0, 0], [6, 0], [6, 3], [3, 3], [3, 6], [0, 6]], float)
+SRC, RCV = [1.0, 1.0, 1.2], [1.5, 5.0, 1.5]
+
+
+def _sloped():
+    """The L-shaped room with the ceiling of one arm raised to 3.5 m at its far end: not a prism."""
+    room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
+    V = room.vertices.copy()
+    V[(V[:, 2] > 1) & (V[:, 0] > 4), 2] = 3.5
+    return R.load_room((V, room.faces), source=SRC, receiver=RCV, materials=0.2)
+
+
+def _rel(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def test_box_mesh_tree_equals_lattice():
+    dims, s, r = [6.0, 4.0, 3.0], [1.1, 1.3, 1.2], [4.3, 2.9, 1.7]
+    box = R.shoebox(dims, s, r, materials=0.2)
+    poly = R.load_room((box.vertices, box.faces), source=s, receiver=r, materials=0.2)
+    res = simulate(poly, 6, search="tree")
+    assert res.n_paths == 377
+    assert _rel(res.numpy(), rir(box, 6)) < 1e-10
+
+
+@pytest.mark.parametrize("order", [6, pytest.param(10, marks=pytest.mark.slow)])
+def test_l_room_tree_equals_prism_beams(order):
+    room = R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)
+    a, b = simulate(room, order, search="beams"), simulate(room, order, search="tree")
+    assert a.n_paths == b.n_paths == {6: 283, 10: 1177}[order]
+    assert _rel(b.numpy(), a.numpy()) < 1e-12
+
+
+def test_sloped_room_tree_equals_exhaustive_classic_method():
+    """Order 5: the classic method (every wall sequence, Borish's test, ray-traced validity) finds the
+    same paths as the pruned tree, which is what ``search="auto"`` uses for a room that is not a prism."""
+    room = _sloped()
+    with pytest.raises(ValueError, match="prism"):
+        polyhedral.find_paths(room, 2, default_params(room), search="beams")
+    a = simulate(room, 5)
+    b = simulate(room, 5, search="rays", exhaustive=10 ** 7, n_rays=0)
+    assert a.n_paths == b.n_paths > 150
+    assert _rel(a.numpy(), b.numpy()) < 1e-10
+
+
+def _rotation(axis_from, angle):
+    a = np.asarray(axis_from, float) / np.linalg.norm(axis_from)
+    K = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
+
+
+def test_sloped_room_in_three_orientations_gives_the_same_rir():
+    base = _sloped()
+    shift = np.array([3.0, -2.0, 7.0])
+    hs = []
+    for M in (np.eye(3), np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]), _rotation([1.0, 2.0, 0.5], 0.7)):
+        room = R.load_room((base.vertices @ M.T + shift, base.faces), source=M @ base.sources[0] + shift,
+                           receiver=M @ base.receivers[0] + shift, materials=0.2)
+        hs.append(rir(room, 4))
+    assert all(len(h) == len(hs[0]) for h in hs)
+    assert max(_rel(h, hs[0]) for h in hs[1:]) < 1e-6
+
+
+def test_memory_guard_refuses_a_huge_tree():
+    room = _sloped()
+    memory.set_memory_limit("1M")
+    try:
+        with pytest.raises(memory.MemoryLimitError, match="image-source tree.*reduce the order"):
+            simulate(room, 12)
+    finally:
+        memory.set_memory_limit(None)
