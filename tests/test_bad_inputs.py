@@ -273,6 +273,10 @@ def test_rir_memory_guard(monkeypatch):
         pn.rir(room, order=200)
     with pytest.raises(memory.MemoryLimitError, match=r"impulse response .* reduce the order, the room size or fs"):
         pn.rir(pn.shoebox([100000, 5, 3.2], [1, 1, 1], [2, 2, 2]), order=10)
+    with pytest.raises(memory.MemoryLimitError, match=r"ray-traced tail \(100000000 rays, 6 walls\).*reduce n_rays"):
+        pn.rir(room, order=1, tail={"n_rays": 10 ** 8})
+    with pytest.raises(checks.InputError, match="n_rays must be >= 1, got 0"):
+        pn.rir(room, order=1, tail={"n_rays": 0})
 
 
 def test_unnamed_objects_get_stable_parameter_names():

@@ -32,6 +32,8 @@ import math
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer import checks, memory
+
 from . import filterbank
 from ._jit import upload
 from .bands import band_values
@@ -56,6 +58,10 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
           source=None, receiver=None, vertices=None, max_bounces: int = 1000) -> Deposits:
     """Trace the rays and record their receiver crossings (see the module docstring)."""
     import mitsuba as mi
+    n_rays = checks.integer("n_rays", n_rays, lo=1)
+    # Per ray: ~40 B of path state, 8 B of reflection counts per wall, and a few crossings of 24 B.
+    memory.guard(f"the ray-traced tail ({n_rays} rays, {room.n_walls} walls)",
+                 float(n_rays) * (40 + 8 * room.n_walls + 24 * 8), "n_rays")
     V = room.vertices if vertices is None else vertices
     scene = room_scene(V, room.faces)
     src = np.asarray(room.sources[0] if source is None else source, np.float64)
