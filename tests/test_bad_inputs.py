@@ -277,6 +277,11 @@ def test_rir_memory_guard(monkeypatch):
         pn.rir(room, order=1, tail={"n_rays": 10 ** 8})
     with pytest.raises(checks.InputError, match="n_rays must be >= 1, got 0"):
         pn.rir(room, order=1, tail={"n_rays": 0})
+    from penumbra.scenes.room import extruded_room
+    l_room = extruded_room([[0, 0], [15, 0], [15, 6], [8, 6], [8, 10], [0, 10]], 10, [2, 2, 1.5], [12, 3, 2], fs=8000)
+    monkeypatch.setenv("PENUMBRA_MEMORY_LIMIT", "20M")
+    with pytest.raises(memory.MemoryLimitError, match=r"prism image sources at order 25 \(\d+ images\).*reduce the order"):
+        pn.rir(l_room, order=25)
 
 
 def test_unnamed_objects_get_stable_parameter_names():

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from penumbra.renderer import memory
+
 
 def _cross(a, b):
     return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
@@ -280,6 +282,9 @@ def find_sequences(room, V, n_out, d_out, source, receiver, order: int, structur
         S2[i, :len(q)] = q
     # height indices n in [-(order - k), order - k] for a 2D path of k reflections
     free = order - L2
+    M = int(np.sum(2 * free + 1))
+    # rows (K int64) plus the index, height and mask temporaries of the same length (~6 K int64)
+    memory.guard(f"the prism image sources at order {order} ({M} images)", float(M) * K * 8 * 7, "the order")
     rep = np.repeat(np.arange(len(seqs)), 2 * free + 1)
     nz = np.arange(len(rep)) - np.repeat(np.cumsum(2 * free + 1) - (2 * free + 1), 2 * free + 1) - free[rep]
     rows = S2[rep]
