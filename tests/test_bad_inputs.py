@@ -303,3 +303,13 @@ def test_unnamed_objects_get_stable_parameter_names():
 def test_floor_polygon_must_be_simple(floor, match):
     with pytest.raises(pn.SceneError, match=match):
         pn.extruded_room(floor, 3.0, [1, 1, 1], [2, 1.5, 1])
+
+
+def test_shader_canvas_arguments_and_memory():
+    from penumbra import shaders
+    from penumbra.shaders.canvas import render_canvas
+    S = shaders.Shader(lambda uv, p: shaders.step(uv[0] - p["t"]) * 1.0, {"t": 0.5})
+    with pytest.raises(checks.InputError, match=r"render_canvas\(spp=...\) must be >= 1, got 0"):
+        render_canvas(S, 8, 8, spp=0)
+    with pytest.raises(memory.MemoryLimitError, match=r"render_canvas\(\) of 100000x100000 pixels at spp 16"):
+        render_canvas(S, 100000, 100000)

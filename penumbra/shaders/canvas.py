@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import drjit as dr
 
-from penumbra.renderer import checks, ensure_variant
+from penumbra.renderer import checks, ensure_variant, memory
 
 from .boundary import FilmLookup, boundary_image
 
@@ -41,6 +41,11 @@ def render_canvas(shader, width: int, height: int, spp: int = 16, seed: int = 0,
     H = checks.integer("render_canvas(height=...)", height, lo=1)
     spp = checks.integer("render_canvas(spp=...)", spp, lo=1)
     n = W * H * spp
+    # ~128 B per pixel sample (position, uv, value and their AD nodes); the boundary term's line pairs
+    # (10 points each, bisected in place) ~512 B per pair.
+    memory.guard(f"render_canvas() of {W}x{H} pixels at spp {spp}",
+                 float(n) * 128 + float(W * H) * (boundary_spp or spp) * 512 * bool(boundary),
+                 "the canvas size, spp or boundary_spp")
     with dr.suspend_grad():
         sampler = mi.load_dict({"type": "independent"})
         sampler.seed(int(seed), n)
