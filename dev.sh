@@ -10,7 +10,9 @@ cmd="${1:-}"; shift || true
 bash scripts/setup.sh
 case "$cmd" in
   demo) exec .venv/bin/penumbra demo "$@" ;;
-  test) exec .venv/bin/python -m pytest "$@" ;;
+  # Two pytest workers (pytest-xdist), whole test files per worker so that a file's fixtures and
+  # finite-difference references are computed once; `./dev.sh test -n 0` runs in one process.
+  test) exec .venv/bin/python -m pytest -n "${PENUMBRA_TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   setup) ;;
   *) echo "usage: ./dev.sh {demo|test|setup} [args...]" >&2; exit 2 ;;
 esac
