@@ -1,4 +1,6 @@
-"""SVG import and export for vector scenes, on svgelements (https://github.com/meerk40t/svgelements).
+"""SVG import and export for vector scenes, on svgelements (https://github.com/meerk40t/svgelements);
+the CSS cascade and the SVG rules svgelements leaves unapplied are resolved first (:mod:`.svg_css`,
+:mod:`.svg_rules`).
 
 :func:`load_svg` parses a file path or an SVG string: viewBox/preserveAspectRatio, nested
 transforms, presentation attributes, ``style`` and CSS classes (all resolved by svgelements), ``<use>``,
@@ -24,12 +26,15 @@ import xml.sax.saxutils
 import numpy as np
 
 from ..errors import SceneError
-from .model import IDENTITY, SEGMENT_POINTS, Gradient, Group, Shape, VectorScene
+from .model import IDENTITY, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, VectorScene
+from .svg_css import apply_style_sheets
+from .svg_rules import SVG_NS, XLINK_NS, apply_rules
 
+ET.register_namespace("", SVG_NS)
+ET.register_namespace("xlink", XLINK_NS)
 _UNSUPPORTED_TAGS = {"text", "image", "pattern", "mask", "clipPath", "filter", "marker", "foreignObject",
                      "switch", "tspan", "textPath"}
-_UNSUPPORTED_PROPS = {"stroke-dasharray": "none", "mask": "none", "clip-path": "none", "filter": "none",
-                      "marker-start": "none", "marker-mid": "none", "marker-end": "none"}
+_UNSUPPORTED_PROPS = {"stroke-dasharray": "none"}
 
 
 def _matrix6(m) -> np.ndarray:
@@ -52,6 +57,12 @@ def _num(s, ref=1.0, default=0.0):
         raise SceneError(f"cannot read number {s!r}") from None
 
 
+def _opacity(s) -> float:
+    """An opacity value (number or percentage), clamped to [0, 1] (CSS Color 4: out-of-range
+    values are clamped); missing -> 1."""
+    return min(max(_num(s, default=1.0), 0.0), 1.0)
+
+
 def _style_dict(el):
     d = {}
     for part in (el.get("style") or "").split(";"):
@@ -61,11 +72,51 @@ def _style_dict(el):
     return d
 
 
+_COLOR_FUNCTION = re.compile(r"^(rgba?|hsla?)\(\s*([^)]*)\)$", re.IGNORECASE)
+
+
+def _color_function(v):
+    """RGBA of a CSS Color 4 ``rgb()``/``rgba()``/``hsl()``/``hsla()`` value (commas or spaces,
+    numbers or percentages, optional ``/ alpha``; channels clamped, hue modulo 360), or None."""
+    m = _COLOR_FUNCTION.match(v)
+    if m is None:
+        return None
+    args = [a for a in re.split(r"[\s,/]+", m.group(2).strip()) if a]
+    if len(args) not in (3, 4):
+        return None
+
+    def part(a, scale):
+        try:
+            return float(a[:-1]) / 100.0 if a.endswith("%") else float(a) / scale
+        except ValueError:
+            return None
+    alpha = part(args[3], 1.0) if len(args) == 4 else 1.0
+    if m.group(1).lower().startswith("rgb"):
+        rgb = [part(a, 255.0) for a in args[:3]]
+    else:
+        try:
+            h = float(re.sub(r"deg$", "", args[0])) % 360.0
+        except ValueError:
+            return None
+        sat, light = part(args[1], 100.0), part(args[2], 100.0)
+        if sat is None or light is None:
+            return None
+        import colorsys
+        rgb = list(colorsys.hls_to_rgb(h / 360.0, min(max(light, 0), 1), min(max(sat, 0), 1)))
+    if alpha is None or any(c is None for c in rgb):
+        return None
+    return np.clip(np.array(rgb + [alpha], dtype=np.float64), 0.0, 1.0)
+
+
 def _color(value, what, current="black"):
+    """RGBA in [0, 1] of an SVG colour value (a trailing ICC colour is ignored, SVG 1.1 section 11.2)."""
     import svgelements as se
-    v = str(value).strip()
+    v = re.sub(r"\s+icc-color\([^)]*\)\s*$", "", str(value).strip())
     if v == "currentColor":
         v = current
+    rgba = _color_function(v)
+    if rgba is not None:
+        return rgba
     try:
         c = se.Color(v)
     except Exception:
@@ -74,6 +125,9 @@ def _color(value, what, current="black"):
         raise SceneError(f"{what}: cannot read colour {value!r}")
     return np.array([c.red / 255.0, c.green / 255.0, c.blue / 255.0, c.alpha / 255.0])
 
+
+_GRADIENT_TAGS = ("linearGradient", "radialGradient")
+_GEOMETRY_ATTRS = {"x1", "y1", "x2", "y2", "cx", "cy", "r", "fx", "fy", "fr"}
 
 # Attributes whose values are names or text, not numbers: never scanned for NaN/Inf.
 _TEXT_ATTRIBUTES = {"id", "class", "href", "font-family", "lang", "title"}
@@ -97,7 +151,11 @@ class _Loader:
                 if _strip_ns(key) not in _TEXT_ATTRIBUTES and _NON_FINITE.search(value):
                     raise SceneError(f"SVG {name}: <{_strip_ns(el.tag)}> attribute {_strip_ns(key)}={value!r} "
                                      "holds a non-finite number (NaN/Inf)")
+        apply_style_sheets(root)
+        apply_rules(root, name)
+        self.text = ET.tostring(root, encoding="unicode")
         self.by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
+        self.parents = {c: p for p in root.iter() for c in p}
         self.root_attrib = dict(root.attrib)
 
     def problem(self, msg):
@@ -121,7 +179,7 @@ class _Loader:
     def paint(self, el, which, where, bbox, viewport):
         v = el.values.get(which, "black" if which == "fill" else "none")
         v = str(v).strip() if v is not None else "none"
-        opacity = _num(el.values.get(f"{which}-opacity"), default=1.0)
+        opacity = _opacity(el.values.get(f"{which}-opacity"))
         if v in ("none", "transparent", ""):
             return None
         m = re.match(r"url\(\s*['\"]?#([^)'\"]+)['\"]?\s*\)\s*(.*)$", v)
@@ -143,16 +201,20 @@ class _Loader:
     def gradient(self, ref, gid, where, bbox, opacity, viewport):
         import svgelements as se
         chain, el, seen = [], ref, set()
-        while el is not None and id(el) not in seen:
+        while el is not None and id(el) not in seen and _strip_ns(el.tag) in _GRADIENT_TAGS:
             seen.add(id(el))
             chain.append(el)
-            href = el.get("{http://www.w3.org/1999/xlink}href") or el.get("href")
+            href = el.get("href") or el.get(f"{{{XLINK_NS}}}href")   # SVG 2: href wins over xlink:href
             el = self.by_id.get(href[1:]) if href and href.startswith("#") else None
 
-        def attr(name, default=None):
+        def attr(name, default=None, valid=None):
+            # geometry attributes come from gradients of the same kind only; an invalid value is ignored
             for e in chain:
-                if e.get(name) is not None:
-                    return e.get(name)
+                if name in _GEOMETRY_ATTRS and e.tag != ref.tag:
+                    continue
+                v = e.get(name)
+                if v is not None and (valid is None or v.strip() in valid):
+                    return v.strip()
             return default
 
         stops_el = next((list(e) for e in chain if any(_strip_ns(c.tag) == "stop" for c in e)), [])
@@ -163,17 +225,20 @@ class _Loader:
             st = _style_dict(s)
             off = min(max(_num(s.get("offset"), default=0.0), 0.0), 1.0)
             offsets.append(max(off, offsets[-1]) if offsets else off)
-            c = _color(st.get("stop-color", s.get("stop-color", "black")), f"{where} gradient #{gid} stop")
-            c[3] *= float(st.get("stop-opacity", s.get("stop-opacity", 1.0))) * opacity
+            c = _color(st.get("stop-color", s.get("stop-color", "black")), f"{where} gradient #{gid} stop",
+                       self.current_color(s))
+            c[3] *= _opacity(st.get("stop-opacity", s.get("stop-opacity"))) * opacity
             colors.append(c)
         if not offsets:
             return None
         if len(offsets) == 1:
             return colors[0]
         kind = "linear" if _strip_ns(ref.tag) == "linearGradient" else "radial"
-        units = attr("gradientUnits", "objectBoundingBox")
-        spread = attr("spreadMethod", "pad")
+        units = attr("gradientUnits", "objectBoundingBox", ("objectBoundingBox", "userSpaceOnUse"))
+        spread = attr("spreadMethod", "pad", SPREADS)
         gt = se.Matrix(attr("gradientTransform", "")) if attr("gradientTransform") else se.Matrix()
+        if abs(gt.a * gt.d - gt.b * gt.c) < 1e-12:
+            gt = se.Matrix()   # a singular gradientTransform is an invalid value: ignored
         if units == "objectBoundingBox":
             if bbox is None or bbox[2] <= bbox[0] or bbox[3] <= bbox[1]:
                 return None  # SVG: objectBoundingBox gradient on a zero-area box -> not rendered
@@ -191,11 +256,27 @@ class _Loader:
         else:
             cx, cy = _num(attr("cx"), rx, 0.5 * rx), _num(attr("cy"), ry, 0.5 * ry)
             kw["center"] = [cx, cy]
-            kw["radius"] = _num(attr("r"), rd, 0.5 * rd)
-            kw["focal"] = [_num(attr("fx"), rx, cx), _num(attr("fy"), ry, cy)]
+            r = _num(attr("r"), rd, 0.5 * rd)
+            if r <= 0:
+                return colors[-1]   # SVG: r = 0 paints the last stop's colour; a negative r is an error
+            kw["radius"] = r
+            f = np.array([_num(attr("fx"), rx, cx), _num(attr("fy"), ry, cy)])
+            d = np.hypot(*(f - [cx, cy]))
+            if d > r:   # SVG 1.1: a focal point outside the circle moves onto it (just inside)
+                f = np.array([cx, cy]) + (f - [cx, cy]) * (0.999 * r / d)
+            kw["focal"] = f
             if _num(attr("fr"), rd, 0.0) != 0.0:
                 self.problem(f"{where}: radial gradient #{gid} has a focal radius fr != 0 (unsupported)")
         return Gradient(kind, offsets, colors, spread=spread, transform=_matrix6(total), **kw)
+
+    def current_color(self, el):
+        """The ``color`` property of XML element ``el``, inherited from its ancestors (black if none)."""
+        while el is not None:
+            c = _style_dict(el).get("color", el.get("color"))
+            if c is not None and c.strip() not in ("inherit", "currentColor"):
+                return c.strip()
+            el = self.parents.get(el)
+        return "black"
 
     # --- elements -------------------------------------------------------------------------------
     def load(self, source_name):
@@ -239,13 +320,14 @@ class _Loader:
                 continue
             if not isinstance(el, (se.Group, se.Use, se.Shape)):
                 continue  # defs content, titles, styles, gradients (resolved by reference)
-            if (str(el.values.get("display", "")) == "none"
-                    or str(el.values.get("visibility", "")) in ("hidden", "collapse")):
+            if str(el.values.get("display", "")) == "none":
                 continue
+            if isinstance(el, se.Shape) and str(el.values.get("visibility", "")) in ("hidden", "collapse"):
+                continue  # visibility is inherited, and a child may set it back to visible
             m = el.transform if el.transform is not None else se.Matrix()
             local = m * ~parent_m
             attrs = el.values.get("attributes", {}) or {}
-            own_opacity = _num(attrs.get("opacity", _style_dict(attrs).get("opacity")), default=1.0) \
+            own_opacity = _opacity(attrs.get("opacity", _style_dict(attrs).get("opacity"))) \
                 if ("opacity" in attrs or "opacity" in str(attrs.get("style", ""))) else 1.0
             if isinstance(el, (se.Group, se.Use)):
                 g = Group(self.new_id(el, "g"), [], _matrix6(local), own_opacity)
@@ -424,6 +506,17 @@ def _arc_arguments(d):
     return out
 
 
+def _decode(data: bytes, name) -> str:
+    """An SVG file's bytes as text, in the encoding its XML declaration names (UTF-8 if none)."""
+    m = re.match(rb"\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']", data)
+    encoding = m.group(1).decode("ascii") if m else "utf-8"
+    try:
+        text = data.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as e:
+        raise SceneError(f"SVG {name}: cannot decode it as {encoding}: {e}") from None
+    return re.sub(r"^\s*<\?xml[^>]*\?>", "", text)   # ElementTree refuses a declaration in a str
+
+
 def load_svg(source, strict: bool = True) -> VectorScene:
     """Load an SVG file (path) or document (a string starting with ``<``) as a :class:`VectorScene`."""
     if isinstance(source, (bytes, bytearray)):
@@ -434,8 +527,8 @@ def load_svg(source, strict: bool = True) -> VectorScene:
         path = os.fspath(source)
         if not os.path.exists(path):
             raise FileNotFoundError(f"SVG file not found: {path}")
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            text = _decode(f.read(), path)
         name = path
     return _Loader(text, strict, name).load(name)
 
