@@ -3,12 +3,13 @@ the CSS cascade and the SVG rules svgelements leaves unapplied are resolved firs
 :mod:`.svg_rules`).
 
 :func:`load_svg` parses a file path or an SVG string: viewBox/preserveAspectRatio, nested
-transforms, presentation attributes, ``style`` and CSS classes (all resolved by svgelements), ``<use>``,
-``<circle> <ellipse> <rect> <line> <polyline> <polygon> <path>``, solid colours, and linear/radial
-gradients (``gradientUnits``, ``gradientTransform``, ``spreadMethod``, ``href`` inheritance, stop
-colour/opacity from attributes or ``style``; read from the XML directly because svgelements does
-not model them). Anything it cannot draw faithfully (``<text>``, ``<image>``, dashes, markers,
-patterns, masks, clip paths, filters) raises :class:`scenes.SceneError` naming the element, unless
+transforms, presentation attributes, ``style`` and CSS style sheets, ``<use>``,
+``<circle> <ellipse> <rect> <line> <polyline> <polygon> <path>``, solid colours, dashed strokes
+(``stroke-dasharray``, ``stroke-dashoffset``), and linear/radial gradients (``gradientUnits``,
+``gradientTransform``, ``spreadMethod``, ``href`` inheritance, stop colour/opacity from attributes or
+``style``; read from the XML directly because svgelements does not model them). Anything it cannot
+draw faithfully (``<text>``, ``<image>``, markers, patterns, masks, clip paths, filters, and the
+constructs :mod:`.svg_rules` lists) raises :class:`scenes.SceneError` naming the element, unless
 ``strict=False``, which skips it with a warning.
 
 :func:`save_svg` writes the scene back with its current parameter values; elliptical arcs stay arcs
@@ -34,7 +35,6 @@ ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
 _UNSUPPORTED_TAGS = {"text", "image", "pattern", "mask", "clipPath", "filter", "marker", "foreignObject",
                      "switch", "tspan", "textPath"}
-_UNSUPPORTED_PROPS = {"stroke-dasharray": "none"}
 
 
 def _matrix6(m) -> np.ndarray:
@@ -340,12 +340,6 @@ class _Loader:
 
     def shape(self, el, tag, where, local, opacity):
         import svgelements as se
-        for prop, ok in _UNSUPPORTED_PROPS.items():
-            v = el.values.get(prop)
-            if v is not None and str(v).strip() not in (ok, ""):
-                self.problem(f"{where}: {prop}={v!r} is not supported")
-                if prop in ("mask", "clip-path", "filter"):
-                    return None
         try:
             if isinstance(el, se.Rect):
                 kind = "rect"
@@ -392,10 +386,33 @@ class _Loader:
         cap = str(el.values.get("stroke-linecap", "butt")).strip()
         if tag == "line":
             fill = None  # SVG: lines are never filled
+        dashes, dash_offset = self.dashes(el, where) if stroke is not None else (np.zeros(0), 0.0)
         return Shape(self.new_id(el, tag or kind), kind, geom, subpaths=subpaths, fill=fill, stroke=stroke,
+                     dash_array=dashes, dash_offset=dash_offset,
                      stroke_width=sw, fill_rule=str(el.values.get("fill-rule", "nonzero")).strip(),
                      join=join, cap=cap, miter_limit=_num(el.values.get("stroke-miterlimit"), default=4.0),
                      opacity=opacity, transform=_matrix6(local), tag=tag)
+
+    def dashes(self, el, where):
+        """(dash_array, dash_offset) of ``el``'s stroke. SVG 2 section 13.5.4: percentages refer to
+        the viewport's normalized diagonal; a list with a negative or unreadable value, or one
+        that sums to zero, leaves the stroke solid (an empty array)."""
+        attrs = el.values
+        diag = float(np.hypot(*self.viewport) / np.sqrt(2))
+        raw = str(attrs.get("stroke-dasharray") or "none").strip()
+        values = np.zeros(0)
+        if raw not in ("none", "", "inherit"):
+            try:
+                values = np.array([_num(v, diag) for v in re.split(r"[\s,]+", raw) if v], dtype=np.float64)
+            except SceneError:
+                values = np.zeros(0)
+            if values.size and (np.any(values < 0) or values.sum() <= 0 or not np.all(np.isfinite(values))):
+                values = np.zeros(0)
+        try:
+            offset = _num(attrs.get("stroke-dashoffset"), diag, default=0.0)
+        except SceneError:
+            offset = 0.0
+        return values, offset
 
     def path_geometry(self, el, tag, where):
         import svgelements as se
@@ -628,6 +645,9 @@ def to_svg_string(scene: VectorScene) -> str:
         if s.stroke is not None:
             attrs += (f' stroke-width="{_f(s.stroke_width)}" stroke-linejoin="{s.join}" stroke-linecap="{s.cap}"'
                       f' stroke-miterlimit="{_f(s.miter_limit)}"')
+            if s.dash_array.size:
+                attrs += (f' stroke-dasharray="{" ".join(_f(v) for v in s.dash_array)}"'
+                          f' stroke-dashoffset="{_f(s.dash_offset)}"')
         if s.fill_rule != "nonzero":
             attrs += f' fill-rule="{s.fill_rule}"'
         if s.opacity != 1:
