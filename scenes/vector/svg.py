@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import SceneError
 from .model import IDENTITY, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, VectorScene
 from .svg_css import apply_style_sheets
-from .svg_rules import SVG_NS, XLINK_NS, apply_rules
+from .svg_rules import SVG_NS, XLINK_NS, apply_rules, color_function
 
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
@@ -72,49 +72,13 @@ def _style_dict(el):
     return d
 
 
-_COLOR_FUNCTION = re.compile(r"^(rgba?|hsla?)\(\s*([^)]*)\)$", re.IGNORECASE)
-
-
-def _color_function(v):
-    """RGBA of a CSS Color 4 ``rgb()``/``rgba()``/``hsl()``/``hsla()`` value (commas or spaces,
-    numbers or percentages, optional ``/ alpha``; channels clamped, hue modulo 360), or None."""
-    m = _COLOR_FUNCTION.match(v)
-    if m is None:
-        return None
-    args = [a for a in re.split(r"[\s,/]+", m.group(2).strip()) if a]
-    if len(args) not in (3, 4):
-        return None
-
-    def part(a, scale):
-        try:
-            return float(a[:-1]) / 100.0 if a.endswith("%") else float(a) / scale
-        except ValueError:
-            return None
-    alpha = part(args[3], 1.0) if len(args) == 4 else 1.0
-    if m.group(1).lower().startswith("rgb"):
-        rgb = [part(a, 255.0) for a in args[:3]]
-    else:
-        try:
-            h = float(re.sub(r"deg$", "", args[0])) % 360.0
-        except ValueError:
-            return None
-        sat, light = part(args[1], 100.0), part(args[2], 100.0)
-        if sat is None or light is None:
-            return None
-        import colorsys
-        rgb = list(colorsys.hls_to_rgb(h / 360.0, min(max(light, 0), 1), min(max(sat, 0), 1)))
-    if alpha is None or any(c is None for c in rgb):
-        return None
-    return np.clip(np.array(rgb + [alpha], dtype=np.float64), 0.0, 1.0)
-
-
 def _color(value, what, current="black"):
     """RGBA in [0, 1] of an SVG colour value (a trailing ICC colour is ignored, SVG 1.1 section 11.2)."""
     import svgelements as se
     v = re.sub(r"\s+icc-color\([^)]*\)\s*$", "", str(value).strip())
     if v == "currentColor":
         v = current
-    rgba = _color_function(v)
+    rgba = color_function(v)
     if rgba is not None:
         return rgba
     try:
@@ -193,7 +157,10 @@ class _Loader:
                 self.problem(f"{where}: {which} paint url(#{gid}) refers to a {kind}; only "
                              "linearGradient/radialGradient paint servers are supported")
                 return None
-            return self.gradient(ref, gid, where, bbox, opacity, viewport)
+            paint = self.gradient(ref, gid, where, bbox, opacity, viewport)
+            if paint is None and fallback and fallback != "none":   # a gradient without stops (resvg)
+                return _color(fallback, where, el.values.get("color", "black")) * [1, 1, 1, opacity]
+            return paint
         c = _color(v, where, el.values.get("color", "black"))
         c[3] *= opacity
         return c

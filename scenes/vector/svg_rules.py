@@ -17,6 +17,7 @@ rejected with a :class:`scenes.SceneError` that names the element:
   viewport relative units (em, ex, ch, rem, vw, vh, ...), ``mix-blend-mode`` other than normal,
   ``isolation``, ``requiredFeatures`` / ``requiredExtensions``, ``context-fill``/``context-stroke``
   paints, references to clip paths, masks, filters and markers on any element.
+- CSS Color 4 ``rgb()``/``hsl()`` notations (spaces, floats, percentages, alpha) become ``#rrggbbaa``.
 - ``systemLanguage`` is evaluated for the user language English (as resvg does): an element whose
   list names no ``en`` / ``en-*`` language is not rendered (SVG 2 section 5.8.5).
 - ``transform-origin`` (CSS Transforms 1) is folded into ``transform`` / ``gradientTransform`` as
@@ -26,6 +27,8 @@ rejected with a :class:`scenes.SceneError` that names the element:
 from __future__ import annotations
 
 import re
+
+import numpy as np
 
 from ..errors import SceneError
 
@@ -47,6 +50,58 @@ CONDITIONAL_ATTRIBUTES = ("requiredFeatures", "requiredExtensions")
 USER_LANGUAGE = "en"
 _ORIGIN_KEYWORDS = {"left": ("x", 0.0), "right": ("x", 1.0), "top": ("y", 0.0), "bottom": ("y", 1.0),
                     "center": (None, 0.5)}
+
+
+_COLOR_FUNCTION = re.compile(r"^(rgba?|hsla?)\(\s*([^)]*)\)$", re.IGNORECASE)
+
+
+def color_function(v):
+    """RGBA of a CSS Color 4 ``rgb()``/``rgba()``/``hsl()``/``hsla()`` value (commas or spaces,
+    numbers or percentages, optional ``/ alpha``; channels clamped, hue modulo 360), or None."""
+    m = _COLOR_FUNCTION.match(v)
+    if m is None:
+        return None
+    args = [a for a in re.split(r"[\s,/]+", m.group(2).strip()) if a]
+    if len(args) not in (3, 4):
+        return None
+
+    def part(a, scale):
+        try:
+            return float(a[:-1]) / 100.0 if a.endswith("%") else float(a) / scale
+        except ValueError:
+            return None
+    alpha = part(args[3], 1.0) if len(args) == 4 else 1.0
+    if m.group(1).lower().startswith("rgb"):
+        rgb = [part(a, 255.0) for a in args[:3]]
+    else:
+        try:
+            h = float(re.sub(r"deg$", "", args[0])) % 360.0
+        except ValueError:
+            return None
+        sat, light = part(args[1], 100.0), part(args[2], 100.0)
+        if sat is None or light is None:
+            return None
+        import colorsys
+        rgb = list(colorsys.hls_to_rgb(h / 360.0, min(max(light, 0), 1), min(max(sat, 0), 1)))
+    if alpha is None or any(c is None for c in rgb):
+        return None
+    return np.clip(np.array(rgb + [alpha], dtype=np.float64), 0.0, 1.0)
+
+
+COLOR_PROPERTIES = ("fill", "stroke", "stop-color", "color", "flood-color", "lighting-color")
+
+
+def _hex_colors(el, decl):
+    """Rewrite CSS Color 4 functional colours of ``el`` (attributes and ``decl``) as ``#rrggbbaa``,
+    which svgelements reads exactly."""
+    def conv(v):
+        rgba = color_function(v.strip()) if v else None
+        return "#" + "".join(f"{int(round(c * 255)):02x}" for c in rgba) if rgba is not None else v
+    for prop in COLOR_PROPERTIES:
+        if el.get(prop) is not None:
+            el.set(prop, conv(el.get(prop)))
+        if prop in decl:
+            decl[prop] = conv(decl[prop])
 
 
 def local_name(tag) -> str:
@@ -131,6 +186,8 @@ def apply_rules(root, name="<string>"):
     if style_declarations(root).get("display", root.get("display", "")).strip() == "none":
         for child in list(root):
             root.remove(child)   # nothing is rendered
+        root.attrib.pop("display", None)
+        _set_style(root, {k: v for k, v in style_declarations(root).items() if k != "display"})
     _refuse_and_prune(root, root, by_id, used, name, root_viewport(root))
     _resolve_inherit(root, {})
 
@@ -152,6 +209,8 @@ def _refuse_and_prune(root, el, by_id, used, name, viewport):
         v = decl.get(prop, el.get(prop))
         if v is not None and (neutral is None or v.strip() not in (neutral, "")):
             raise SceneError(f"SVG {name}: {where}: {prop}={v!r} is not supported")
+    _hex_colors(el, decl)
+    _set_style(el, decl)
     origin = decl.pop("transform-origin", el.attrib.pop("transform-origin", None))
     if origin is not None:
         _set_style(el, decl)
