@@ -10,7 +10,8 @@ rejected with a :class:`scenes.SceneError` that names the element:
   (SVG 2 section 6.7; no value on any ancestor: the property's initial value).
 - An invalid length in a geometry attribute (``width="44mmx"``) is ignored, as if not written; a
   negative ``rx``/``ry`` of a rect or ellipse likewise (SVG 2 section 10.4: it becomes ``auto``).
-- An ellipse with ``auto`` (missing) ``rx`` or ``ry`` takes the other radius (SVG 2 section 10.4).
+- An ellipse with ``auto`` (missing) ``rx`` or ``ry`` takes the other radius; a rect without a
+  width or height is not rendered (SVG 2 sections 10.2, 10.4).
 - Children of a shape element are not rendered (shapes are not containers); an unreferenced
   ``<symbol>`` is not rendered.
 - Refused: nested ``<svg>`` viewports, ``<use>`` of ``<svg>`` or ``<symbol>``, lengths in font or
@@ -232,6 +233,10 @@ def _refuse_and_prune(root, el, by_id, used, name, viewport):
                              "which is not supported (use px, mm, cm, in, pt, pc or %)")
         if not _LENGTH.match(v) or (a in ("rx", "ry") and tag in ("rect", "ellipse") and v.strip().startswith("-")):
             del el.attrib[attr]   # invalid value: as if not specified
+    if tag == "rect":
+        for a in ("width", "height"):
+            if el.get(a) is None:
+                el.set(a, "0")   # auto: a rect without a width or height is not rendered
     if tag == "ellipse":
         rx, ry = el.get("rx"), el.get("ry")
         if rx is None and ry is not None:
