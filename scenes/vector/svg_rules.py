@@ -6,8 +6,9 @@ the root viewport, but leaves some rules of SVG 1.1 / SVG 2 (https://www.w3.org/
 rasterizer cannot draw faithfully, so that a document is either drawn as the specification says or
 rejected with a :class:`scenes.SceneError` that names the element:
 
-- ``inherit`` on a presentation attribute or ``style`` property takes the parent's specified value
-  (SVG 2 section 6.7; no value on any ancestor: the property's initial value).
+- ``inherit`` on a presentation attribute or ``style`` property takes the parent's value (SVG 2
+  section 6.7): for inherited properties the nearest ancestor's, for the others (:data:`NON_INHERITED`)
+  the parent's own; none: the property's initial value.
 - An invalid length in a geometry attribute (``width="44mmx"``) is ignored, as if not written; a
   negative ``rx``/``ry`` of a rect or ellipse likewise (SVG 2 section 10.4: it becomes ``auto``).
 - An ellipse with ``auto`` (missing) ``rx`` or ``ry`` takes the other radius; a rect without a
@@ -47,6 +48,10 @@ _RELATIVE = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(" + "|".join(
 REFUSED_PROPERTIES = {"clip-path": "none", "mask": "none", "filter": "none", "marker-start": "none",
                       "marker-mid": "none", "marker-end": "none", "marker": "none",
                       "mix-blend-mode": "normal", "isolation": "auto"}
+#: properties a child does not inherit: ``inherit`` takes the parent's own value (else the initial one)
+NON_INHERITED = {"stop-color", "stop-opacity", "opacity", "display", "overflow", "clip-path", "mask", "filter",
+                 "flood-color", "flood-opacity", "lighting-color", "mix-blend-mode", "isolation", "transform-origin",
+                 "background-color"}
 CONDITIONAL_ATTRIBUTES = ("requiredFeatures", "requiredExtensions")
 USER_LANGUAGE = "en"
 _ORIGIN_KEYWORDS = {"left": ("x", 0.0), "right": ("x", 1.0), "top": ("y", 0.0), "bottom": ("y", 1.0),
@@ -273,7 +278,7 @@ def _resolve_inherit(el, inherited):
                 el.set(attr, inherited[a])
             else:
                 del el.attrib[attr]
-    here = dict(inherited)
+    here = {k: v for k, v in inherited.items() if k not in NON_INHERITED}
     here.update({local_name(k): v for k, v in el.attrib.items() if local_name(k) not in ("id", "style", "transform")})
     here.update(decl)
     for child in el:
