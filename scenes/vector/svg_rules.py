@@ -13,6 +13,9 @@ rejected with a :class:`scenes.SceneError` that names the element:
   negative ``rx``/``ry`` of a rect or ellipse likewise (SVG 2 section 10.4: it becomes ``auto``).
 - An ellipse with ``auto`` (missing) ``rx`` or ``ry`` takes the other radius; a rect without a
   width or height is not rendered (SVG 2 sections 10.2, 10.4).
+- Percentages in geometry attributes of shapes and ``<use>`` refer to the root viewport: its width
+  (x, width, cx, rx, x1, x2), height (y, height, cy, ry, y1, y2) or normalized diagonal
+  ``sqrt((w^2 + h^2) / 2)`` (r, stroke-width) (SVG 2 section 8.9).
 - Children of a shape element are not rendered (shapes are not containers); an unreferenced
   ``<symbol>`` is not rendered.
 - Refused: nested ``<svg>`` viewports, ``<use>`` of ``<svg>`` or ``<symbol>``, lengths in font or
@@ -39,6 +42,8 @@ XLINK_NS = "http://www.w3.org/1999/xlink"
 
 GEOMETRY_ATTRIBUTES = {"x", "y", "width", "height", "rx", "ry", "cx", "cy", "r", "x1", "y1", "x2", "y2",
                        "stroke-width"}
+_X_LENGTHS = {"x", "width", "cx", "rx", "x1", "x2"}
+_Y_LENGTHS = {"y", "height", "cy", "ry", "y1", "y2"}
 SHAPE_TAGS = {"rect", "circle", "ellipse", "line", "polyline", "polygon", "path"}
 RELATIVE_UNITS = ("em", "ex", "ch", "rem", "ic", "cap", "lh", "rlh", "vw", "vh", "vi", "vb", "vmin", "vmax", "q")
 _LENGTH = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(px|mm|cm|in|pt|pc|%)?\s*$")
@@ -236,8 +241,13 @@ def _refuse_and_prune(root, el, by_id, used, name, viewport):
         if _RELATIVE.match(v):
             raise SceneError(f"SVG {name}: {where}: {a}={v!r} uses a font- or viewport-relative unit, "
                              "which is not supported (use px, mm, cm, in, pt, pc or %)")
-        if not _LENGTH.match(v) or (a in ("rx", "ry") and tag in ("rect", "ellipse") and v.strip().startswith("-")):
+        m = _LENGTH.match(v)
+        if not m or (a in ("rx", "ry") and tag in ("rect", "ellipse") and v.strip().startswith("-")):
             del el.attrib[attr]   # invalid value: as if not specified
+        elif m.group(3) == "%" and (tag in SHAPE_TAGS or tag == "use"):
+            w, h = viewport
+            ref = w if a in _X_LENGTHS else h if a in _Y_LENGTHS else ((w * w + h * h) / 2) ** 0.5
+            el.set(attr, repr(float(v.strip()[:-1]) / 100.0 * ref))
     if tag == "rect":
         for a in ("width", "height"):
             if el.get(a) is None:
