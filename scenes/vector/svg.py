@@ -27,7 +27,7 @@ import xml.sax.saxutils
 import numpy as np
 
 from ..errors import SceneError
-from .model import IDENTITY, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, VectorScene
+from .model import CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, VectorScene
 from .svg_css import apply_style_sheets
 from .svg_rules import SVG_NS, XLINK_NS, apply_rules, color_function
 
@@ -45,22 +45,43 @@ def _strip_ns(tag):
     return tag.split("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+#: CSS absolute units in px (CSS Values 4: 1in = 96px = 2.54cm = 72pt = 6pc)
+UNITS = {"px": 1.0, "mm": 96 / 25.4, "cm": 96 / 2.54, "in": 96.0, "pt": 96 / 72, "pc": 16.0, "q": 96 / 101.6}
+
+
 def _num(s, ref=1.0, default=0.0):
+    """A number or length in px: a percentage of ``ref``, or a value in an absolute unit."""
     if s is None:
         return default
     s = str(s).strip()
     try:
         if s.endswith("%"):
             return float(s[:-1]) / 100.0 * ref
-        return float(re.sub(r"(px|pt)$", "", s))
+        m = re.match(r"^(.*?)([a-zA-Z]*)$", s)
+        unit = m.group(2).lower()
+        if unit and unit not in UNITS:
+            raise SceneError(f"length {s!r}: unit {unit!r} is not supported (use px, mm, cm, in, pt, pc or %)")
+        return float(m.group(1)) * UNITS.get(unit, 1.0)
     except ValueError:
         raise SceneError(f"cannot read number {s!r}") from None
 
 
+def _fraction(s, default) -> float:
+    """A unitless number or a percentage (as a fraction); missing or invalid -> ``default``
+    (an invalid presentation value is ignored)."""
+    if s is None:
+        return default
+    s = str(s).strip()
+    try:
+        return float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
+    except ValueError:
+        return default
+
+
 def _opacity(s) -> float:
     """An opacity value (number or percentage), clamped to [0, 1] (CSS Color 4: out-of-range
-    values are clamped); missing -> 1."""
-    return min(max(_num(s, default=1.0), 0.0), 1.0)
+    values are clamped); missing or invalid -> 1."""
+    return min(max(_fraction(s, 1.0), 0.0), 1.0)
 
 
 def _style_dict(el):
@@ -190,7 +211,7 @@ class _Loader:
             if _strip_ns(s.tag) != "stop":
                 continue
             st = _style_dict(s)
-            off = min(max(_num(s.get("offset"), default=0.0), 0.0), 1.0)
+            off = min(max(_fraction(s.get("offset"), 0.0), 0.0), 1.0)
             offsets.append(max(off, offsets[-1]) if offsets else off)
             c = _color(st.get("stop-color", s.get("stop-color", "black")), f"{where} gradient #{gid} stop",
                        self.current_color(s))
@@ -270,11 +291,17 @@ class _Loader:
         root_m = se.Matrix(svg.viewbox_transform) if svg.viewbox is not None and svg.viewbox_transform else se.Matrix()
         self.viewport = (svg.viewbox.width, svg.viewbox.height) if svg.viewbox is not None else (width, height)
         scene = VectorScene(width, height, root_transform=_matrix6(root_m))
+
         try:
             self.walk(svg, scene.root, root_m)
         except (ZeroDivisionError, OverflowError) as e:   # svgelements inverting a singular transform
             raise SceneError(f"SVG {source_name}: a transform or the viewBox scaling is degenerate "
                              f"(not invertible or overflowing): {e}") from None
+        root_opacity = self.root_attrib.get("opacity", _style_dict(self.root_attrib).get("opacity"))
+        if root_opacity is not None and _opacity(root_opacity) != 1.0:
+            # the root element's opacity: one group around the document, composited in isolation
+            scene.root.children = [Group(self.new_id(None, "svg"), scene.root.children, IDENTITY.copy(),
+                                         _opacity(root_opacity))]
         return scene
 
     def walk(self, parent_el, group, parent_m):
@@ -350,14 +377,18 @@ class _Loader:
         stroke = self.paint(el, "stroke", where, bbox, self.viewport) if sw > 0 else None
         join = str(el.values.get("stroke-linejoin", "miter")).strip()
         join = {"miter-clip": "miter", "arcs": "miter"}.get(join, join)
+        join = join if join in JOINS else "miter"   # an invalid value is ignored: the initial value
         cap = str(el.values.get("stroke-linecap", "butt")).strip()
+        cap = cap if cap in CAPS else "butt"
+        miter_limit = _fraction(el.values.get("stroke-miterlimit"), 4.0)
+        miter_limit = miter_limit if miter_limit >= 1 else 4.0   # SVG: a value below 1 is invalid
         if tag == "line":
             fill = None  # SVG: lines are never filled
         dashes, dash_offset = self.dashes(el, where) if stroke is not None else (np.zeros(0), 0.0)
         return Shape(self.new_id(el, tag or kind), kind, geom, subpaths=subpaths, fill=fill, stroke=stroke,
                      dash_array=dashes, dash_offset=dash_offset,
                      stroke_width=sw, fill_rule=str(el.values.get("fill-rule", "nonzero")).strip(),
-                     join=join, cap=cap, miter_limit=_num(el.values.get("stroke-miterlimit"), default=4.0),
+                     join=join, cap=cap, miter_limit=miter_limit,
                      opacity=opacity, transform=_matrix6(local), tag=tag)
 
     def dashes(self, el, where):
@@ -369,6 +400,10 @@ class _Loader:
         raw = str(attrs.get("stroke-dasharray") or "none").strip()
         values = np.zeros(0)
         if raw not in ("none", "", "inherit"):
+            relative = [v for v in re.split(r"[\s,]+", raw) if re.search(r"\d(em|ex|ch|rem|vw|vh|vmin|vmax)$", v)]
+            if relative:
+                raise SceneError(f"{where}: stroke-dasharray={raw!r} uses a font- or viewport-relative unit, "
+                                 "which is not supported (use px, mm, cm, in, pt, pc or %)")
             try:
                 values = np.array([_num(v, diag) for v in re.split(r"[\s,]+", raw) if v], dtype=np.float64)
             except SceneError:
