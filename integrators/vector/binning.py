@@ -232,6 +232,8 @@ def device_edges(bins: Bins, x0, y0, x1, y1):
             dr.scatter(rows, dr.detach(v), k + c)
     if ns:
         dr.scatter(rows, upload(mi.Float, bins.stubs), 4 * n + dr.arange(mi.UInt32, 4 * ns))
+    if not len(bins.src):   # every edge outside the canvas (Dr.Jit cannot divide an empty array)
+        return mi.Float()
     i = dr.arange(mi.UInt32, 4 * len(bins.src))
     r = i // 4
     flat = dr.gather(mi.Float, rows, 4 * dr.gather(mi.UInt32, upload(mi.UInt32, bins.src), r) + (i - 4 * r))

@@ -69,6 +69,16 @@ class OpacityNode:
     depth: int
 
 
+@dataclass(frozen=True)
+class DashRecord:
+    """A dashed stroke: shape index, theta offset of its ``dash_array`` (``count`` entries) and of
+    its ``dash_offset``."""
+    shape: int
+    array_slot: int
+    count: int
+    offset_slot: int
+
+
 @dataclass
 class Compiled:
     width: float
@@ -83,6 +93,7 @@ class Compiled:
     arcs: list = field(default_factory=list)      # elliptical arcs: global control-point rows and slots
     nodes: list = field(default_factory=list)     # OpacityNode records of groups and shapes with >= 2 layers
     layers: list = field(default_factory=list)    # Layer records in draw order
+    dashes: list = field(default_factory=list)    # DashRecord of every dashed stroke
     identity_slot: int = 0
     one_slot: int = 0
     zero_slot: int = 0
@@ -141,6 +152,8 @@ def compile_scene(scene: VectorScene) -> Compiled:
             comp.subpaths.append(Subpath(si, idx, coef, const, is_line, closed))
             comp.arcs += [(r0 + row, a + row, b + row, *rest) for r0, a, b, *rest in arcs]
             row += len(idx)
+        if s.stroke is not None and s.dash_array.size:
+            comp.dashes.append(DashRecord(si, slot("dash_array", 0), s.dash_array.size, slot("dash_offset", 0)))
         first = len(comp.layers)
         for kind in ("fill", "stroke"):
             paint = getattr(s, kind)

@@ -18,6 +18,7 @@ every edge endpoint carries its derivative with respect to every named parameter
   caps (butt, square, round) at the ends of open subpaths, and SVG's dot/square for zero-length
   subpaths with round/square caps. This follows the stroking model of diffvg (Li et al. 2020,
   Sec. 5) but with the join and cap types SVG defines (diffvg strokes are always round).
+- Dashed strokes are cut into open dash subpaths after flattening (``dashes.py``).
 - The stroke outline is built in the shape's local space and then transformed, so non-uniform
   transforms distort strokes exactly as in SVG.
 """
@@ -34,6 +35,7 @@ from penumbra.scenes.vector.model import ARC_PIECES
 
 from .affine import compose
 from .compile import Compiled, Theta
+from .dashes import dash_subpaths
 
 
 @dataclass(frozen=True)
@@ -270,11 +272,11 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     metrics = ShapeMetrics(half_np, scale)
     CPX, CPY, cp_np = _control_points(comp, theta, theta_np)
     flat, v_shape, FVX, FVY = _flatten(comp, CPX, CPY, cp_np, metrics, tol)
-    sub_shape = flat.shape
     # --- outline point records -------------------------------------------------------------------
     subs_of_shape = {}
-    for s_, sh_ in enumerate(sub_shape):
+    for s_, sh_ in enumerate(flat.shape):
         subs_of_shape.setdefault(int(sh_), []).append(s_)
+    flat, v_shape, FVX, FVY, dashed = dash_subpaths(comp, flat, v_shape, FVX, FVY, theta, theta_np)
     fill_subs, fill_layers, stroke_subs, stroke_layers = [], [], [], []
     for li, layer in enumerate(comp.layers):
         mine = subs_of_shape.get(layer.shape, ())
@@ -282,6 +284,7 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
             fill_subs += mine
             fill_layers += [li] * len(mine)
         elif half_np[layer.shape] > 0:
+            mine = dashed.get(layer.shape, mine)
             stroke_subs += mine
             stroke_layers += [li] * len(mine)
     builder = OutlineBuilder()

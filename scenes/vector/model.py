@@ -103,6 +103,10 @@ class Shape:
     - circle: ``center`` (2,), ``radius`` ()
     - ellipse: ``center`` (2,), ``radius`` (2,) (rx, ry)
     - rect: ``position`` (2,), ``size`` (2,), ``corner_radius`` (2,) (rx, ry; 0 for sharp corners)
+    A stroke may be dashed (SVG ``stroke-dasharray`` / ``stroke-dashoffset``): ``dash_array``
+    holds the dash and gap lengths (repeated twice when odd, as SVG says), ``dash_offset`` the
+    distance into the pattern at the start of each subpath; both are parameters.
+
     - path: ``points`` (n, 2), with ``subpaths``: list of ``(segment_kinds, closed)`` where each
       kind is ``"L"`` (1 point), ``"Q"`` (2 points), ``"C"`` (3 points) or an SVG elliptical arc
       ``"A<large-arc-flag><sweep-flag>"`` such as ``"A01"`` (1 point: its end) after the subpath's
@@ -124,6 +128,8 @@ class Shape:
     opacity: np.ndarray = field(default_factory=lambda: np.array(1.0))
     transform: np.ndarray = field(default_factory=lambda: IDENTITY.copy())
     tag: str = ""
+    dash_array: np.ndarray = field(default_factory=lambda: np.zeros(0))   # stroke-dasharray (empty: solid)
+    dash_offset: np.ndarray = field(default_factory=lambda: np.array(0.0))  # stroke-dashoffset
 
     def __post_init__(self):
         where = f"shape {self.id!r}"
@@ -175,6 +181,12 @@ class Shape:
         if not np.isfinite(self.stroke_width) or self.stroke_width < 0:
             raise SceneError(f"{where}: stroke width must be finite and >= 0, got {float(self.stroke_width)}")
         self.opacity = _arr(self.opacity, (), f"{where} opacity")
+        self.dash_array = _arr(self.dash_array, (-1,), f"{where} dash_array")
+        self.dash_offset = _arr(self.dash_offset, (), f"{where} dash_offset")
+        if not (np.all(np.isfinite(self.dash_array)) and np.isfinite(self.dash_offset)):
+            raise SceneError(f"{where}: dash_array / dash_offset contain NaN or Inf")
+        if np.any(self.dash_array < 0):
+            raise SceneError(f"{where}: dash_array has a negative length {self.dash_array.min():g}")
         self.transform = _arr(self.transform, (6,), f"{where} transform")
         if not np.all(np.isfinite(self.transform)):
             raise SceneError(f"{where}: transform contains NaN or Inf")
@@ -295,6 +307,8 @@ class Shape:
         keys = list(self.geom) + ["transform", "opacity"]
         if self.stroke is not None:
             keys.append("stroke_width")
+            if self.dash_array.size:
+                keys += ["dash_array", "dash_offset"]
         for which in ("fill", "stroke"):
             p = getattr(self, which)
             if isinstance(p, Gradient):
@@ -375,16 +389,16 @@ class VectorScene:
                 paint = tuple((type(p).__name__, getattr(p, "kind", ""), len(getattr(p, "offsets", ())),
                                getattr(p, "spread", "")) for p in (node.fill, node.stroke))
                 parts.append((node.id, node.kind, len(chain), str(node.subpaths), paint, node.fill_rule,
-                              node.join, node.cap, node.miter_limit,
+                              node.join, node.cap, node.miter_limit, node.dash_array.size,
                               tuple(np.asarray(node.geom.get("corner_radius", [0, 0])) > 0)))
         return tuple(parts)
 
 
 #: geometry fields (changing them moves edges: their gradients need the boundary term)
 GEOMETRY_FIELDS = ("points", "center", "radius", "position", "size", "corner_radius", "arc_radii",
-                   "arc_rotation", "transform", "stroke_width")
+                   "arc_rotation", "transform", "stroke_width", "dash_array", "dash_offset")
 #: fields whose entries must be >= 0
-NONNEGATIVE_FIELDS = ("stroke_width", "radius", "size", "corner_radius", "arc_radii")
+NONNEGATIVE_FIELDS = ("stroke_width", "radius", "size", "corner_radius", "arc_radii", "dash_array")
 
 
 class VectorParameters(ParameterSet):

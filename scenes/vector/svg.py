@@ -1,12 +1,15 @@
-"""SVG import and export for vector scenes, on svgelements (https://github.com/meerk40t/svgelements).
+"""SVG import and export for vector scenes, on svgelements (https://github.com/meerk40t/svgelements);
+the CSS cascade and the SVG rules svgelements leaves unapplied are resolved first (:mod:`.svg_css`,
+:mod:`.svg_rules`).
 
 :func:`load_svg` parses a file path or an SVG string: viewBox/preserveAspectRatio, nested
-transforms, presentation attributes, ``style`` and CSS classes (all resolved by svgelements), ``<use>``,
-``<circle> <ellipse> <rect> <line> <polyline> <polygon> <path>``, solid colours, and linear/radial
-gradients (``gradientUnits``, ``gradientTransform``, ``spreadMethod``, ``href`` inheritance, stop
-colour/opacity from attributes or ``style``; read from the XML directly because svgelements does
-not model them). Anything it cannot draw faithfully (``<text>``, ``<image>``, dashes, markers,
-patterns, masks, clip paths, filters) raises :class:`scenes.SceneError` naming the element, unless
+transforms, presentation attributes, ``style`` and CSS style sheets, ``<use>``,
+``<circle> <ellipse> <rect> <line> <polyline> <polygon> <path>``, solid colours, dashed strokes
+(``stroke-dasharray``, ``stroke-dashoffset``), and linear/radial gradients (``gradientUnits``,
+``gradientTransform``, ``spreadMethod``, ``href`` inheritance, stop colour/opacity from attributes or
+``style``; read from the XML directly because svgelements does not model them). Anything it cannot
+draw faithfully (``<text>``, ``<image>``, markers, patterns, masks, clip paths, filters, and the
+constructs :mod:`.svg_rules` lists) raises :class:`scenes.SceneError` naming the element, unless
 ``strict=False``, which skips it with a warning.
 
 :func:`save_svg` writes the scene back with its current parameter values; elliptical arcs stay arcs
@@ -24,12 +27,14 @@ import xml.sax.saxutils
 import numpy as np
 
 from ..errors import SceneError
-from .model import IDENTITY, SEGMENT_POINTS, Gradient, Group, Shape, VectorScene
+from .model import CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, VectorScene
+from .svg_css import apply_style_sheets
+from .svg_rules import SVG_NS, XLINK_NS, apply_rules, color_function
 
+ET.register_namespace("", SVG_NS)
+ET.register_namespace("xlink", XLINK_NS)
 _UNSUPPORTED_TAGS = {"text", "image", "pattern", "mask", "clipPath", "filter", "marker", "foreignObject",
                      "switch", "tspan", "textPath"}
-_UNSUPPORTED_PROPS = {"stroke-dasharray": "none", "mask": "none", "clip-path": "none", "filter": "none",
-                      "marker-start": "none", "marker-mid": "none", "marker-end": "none"}
 
 
 def _matrix6(m) -> np.ndarray:
@@ -40,16 +45,43 @@ def _strip_ns(tag):
     return tag.split("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+#: CSS absolute units in px (CSS Values 4: 1in = 96px = 2.54cm = 72pt = 6pc)
+UNITS = {"px": 1.0, "mm": 96 / 25.4, "cm": 96 / 2.54, "in": 96.0, "pt": 96 / 72, "pc": 16.0, "q": 96 / 101.6}
+
+
 def _num(s, ref=1.0, default=0.0):
+    """A number or length in px: a percentage of ``ref``, or a value in an absolute unit."""
     if s is None:
         return default
     s = str(s).strip()
     try:
         if s.endswith("%"):
             return float(s[:-1]) / 100.0 * ref
-        return float(re.sub(r"(px|pt)$", "", s))
+        m = re.match(r"^(.*?)([a-zA-Z]*)$", s)
+        unit = m.group(2).lower()
+        if unit and unit not in UNITS:
+            raise SceneError(f"length {s!r}: unit {unit!r} is not supported (use px, mm, cm, in, pt, pc or %)")
+        return float(m.group(1)) * UNITS.get(unit, 1.0)
     except ValueError:
         raise SceneError(f"cannot read number {s!r}") from None
+
+
+def _fraction(s, default) -> float:
+    """A unitless number or a percentage (as a fraction); missing or invalid -> ``default``
+    (an invalid presentation value is ignored)."""
+    if s is None:
+        return default
+    s = str(s).strip()
+    try:
+        return float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
+    except ValueError:
+        return default
+
+
+def _opacity(s) -> float:
+    """An opacity value (number or percentage), clamped to [0, 1] (CSS Color 4: out-of-range
+    values are clamped); missing or invalid -> 1."""
+    return min(max(_fraction(s, 1.0), 0.0), 1.0)
 
 
 def _style_dict(el):
@@ -62,10 +94,14 @@ def _style_dict(el):
 
 
 def _color(value, what, current="black"):
+    """RGBA in [0, 1] of an SVG colour value (a trailing ICC colour is ignored, SVG 1.1 section 11.2)."""
     import svgelements as se
-    v = str(value).strip()
+    v = re.sub(r"\s+icc-color\([^)]*\)\s*$", "", str(value).strip())
     if v == "currentColor":
         v = current
+    rgba = color_function(v)
+    if rgba is not None:
+        return rgba
     try:
         c = se.Color(v)
     except Exception:
@@ -74,6 +110,9 @@ def _color(value, what, current="black"):
         raise SceneError(f"{what}: cannot read colour {value!r}")
     return np.array([c.red / 255.0, c.green / 255.0, c.blue / 255.0, c.alpha / 255.0])
 
+
+_GRADIENT_TAGS = ("linearGradient", "radialGradient")
+_GEOMETRY_ATTRS = {"x1", "y1", "x2", "y2", "cx", "cy", "r", "fx", "fy", "fr"}
 
 # Attributes whose values are names or text, not numbers: never scanned for NaN/Inf.
 _TEXT_ATTRIBUTES = {"id", "class", "href", "font-family", "lang", "title"}
@@ -97,7 +136,11 @@ class _Loader:
                 if _strip_ns(key) not in _TEXT_ATTRIBUTES and _NON_FINITE.search(value):
                     raise SceneError(f"SVG {name}: <{_strip_ns(el.tag)}> attribute {_strip_ns(key)}={value!r} "
                                      "holds a non-finite number (NaN/Inf)")
+        apply_style_sheets(root)
+        apply_rules(root, name)
+        self.text = ET.tostring(root, encoding="unicode")
         self.by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
+        self.parents = {c: p for p in root.iter() for c in p}
         self.root_attrib = dict(root.attrib)
 
     def problem(self, msg):
@@ -121,7 +164,7 @@ class _Loader:
     def paint(self, el, which, where, bbox, viewport):
         v = el.values.get(which, "black" if which == "fill" else "none")
         v = str(v).strip() if v is not None else "none"
-        opacity = _num(el.values.get(f"{which}-opacity"), default=1.0)
+        opacity = _opacity(el.values.get(f"{which}-opacity"))
         if v in ("none", "transparent", ""):
             return None
         m = re.match(r"url\(\s*['\"]?#([^)'\"]+)['\"]?\s*\)\s*(.*)$", v)
@@ -135,7 +178,10 @@ class _Loader:
                 self.problem(f"{where}: {which} paint url(#{gid}) refers to a {kind}; only "
                              "linearGradient/radialGradient paint servers are supported")
                 return None
-            return self.gradient(ref, gid, where, bbox, opacity, viewport)
+            paint = self.gradient(ref, gid, where, bbox, opacity, viewport)
+            if paint is None and fallback and fallback != "none":   # a gradient without stops (resvg)
+                return _color(fallback, where, el.values.get("color", "black")) * [1, 1, 1, opacity]
+            return paint
         c = _color(v, where, el.values.get("color", "black"))
         c[3] *= opacity
         return c
@@ -143,16 +189,20 @@ class _Loader:
     def gradient(self, ref, gid, where, bbox, opacity, viewport):
         import svgelements as se
         chain, el, seen = [], ref, set()
-        while el is not None and id(el) not in seen:
+        while el is not None and id(el) not in seen and _strip_ns(el.tag) in _GRADIENT_TAGS:
             seen.add(id(el))
             chain.append(el)
-            href = el.get("{http://www.w3.org/1999/xlink}href") or el.get("href")
+            href = el.get("href") or el.get(f"{{{XLINK_NS}}}href")   # SVG 2: href wins over xlink:href
             el = self.by_id.get(href[1:]) if href and href.startswith("#") else None
 
-        def attr(name, default=None):
+        def attr(name, default=None, valid=None):
+            # geometry attributes come from gradients of the same kind only; an invalid value is ignored
             for e in chain:
-                if e.get(name) is not None:
-                    return e.get(name)
+                if name in _GEOMETRY_ATTRS and e.tag != ref.tag:
+                    continue
+                v = e.get(name)
+                if v is not None and (valid is None or v.strip() in valid):
+                    return v.strip()
             return default
 
         stops_el = next((list(e) for e in chain if any(_strip_ns(c.tag) == "stop" for c in e)), [])
@@ -161,19 +211,22 @@ class _Loader:
             if _strip_ns(s.tag) != "stop":
                 continue
             st = _style_dict(s)
-            off = min(max(_num(s.get("offset"), default=0.0), 0.0), 1.0)
+            off = min(max(_fraction(s.get("offset"), 0.0), 0.0), 1.0)
             offsets.append(max(off, offsets[-1]) if offsets else off)
-            c = _color(st.get("stop-color", s.get("stop-color", "black")), f"{where} gradient #{gid} stop")
-            c[3] *= float(st.get("stop-opacity", s.get("stop-opacity", 1.0))) * opacity
+            c = _color(st.get("stop-color", s.get("stop-color", "black")), f"{where} gradient #{gid} stop",
+                       self.current_color(s))
+            c[3] *= _opacity(st.get("stop-opacity", s.get("stop-opacity"))) * opacity
             colors.append(c)
         if not offsets:
             return None
         if len(offsets) == 1:
             return colors[0]
         kind = "linear" if _strip_ns(ref.tag) == "linearGradient" else "radial"
-        units = attr("gradientUnits", "objectBoundingBox")
-        spread = attr("spreadMethod", "pad")
+        units = attr("gradientUnits", "objectBoundingBox", ("objectBoundingBox", "userSpaceOnUse"))
+        spread = attr("spreadMethod", "pad", SPREADS)
         gt = se.Matrix(attr("gradientTransform", "")) if attr("gradientTransform") else se.Matrix()
+        if abs(gt.a * gt.d - gt.b * gt.c) < 1e-12:
+            gt = se.Matrix()   # a singular gradientTransform is an invalid value: ignored
         if units == "objectBoundingBox":
             if bbox is None or bbox[2] <= bbox[0] or bbox[3] <= bbox[1]:
                 return None  # SVG: objectBoundingBox gradient on a zero-area box -> not rendered
@@ -191,11 +244,27 @@ class _Loader:
         else:
             cx, cy = _num(attr("cx"), rx, 0.5 * rx), _num(attr("cy"), ry, 0.5 * ry)
             kw["center"] = [cx, cy]
-            kw["radius"] = _num(attr("r"), rd, 0.5 * rd)
-            kw["focal"] = [_num(attr("fx"), rx, cx), _num(attr("fy"), ry, cy)]
+            r = _num(attr("r"), rd, 0.5 * rd)
+            if r <= 0:
+                return colors[-1]   # SVG: r = 0 paints the last stop's colour; a negative r is an error
+            kw["radius"] = r
+            f = np.array([_num(attr("fx"), rx, cx), _num(attr("fy"), ry, cy)])
+            d = np.hypot(*(f - [cx, cy]))
+            if d > r:   # SVG 1.1: a focal point outside the circle moves onto it (just inside)
+                f = np.array([cx, cy]) + (f - [cx, cy]) * (0.999 * r / d)
+            kw["focal"] = f
             if _num(attr("fr"), rd, 0.0) != 0.0:
                 self.problem(f"{where}: radial gradient #{gid} has a focal radius fr != 0 (unsupported)")
         return Gradient(kind, offsets, colors, spread=spread, transform=_matrix6(total), **kw)
+
+    def current_color(self, el):
+        """The ``color`` property of XML element ``el``, inherited from its ancestors (black if none)."""
+        while el is not None:
+            c = _style_dict(el).get("color", el.get("color"))
+            if c is not None and c.strip() not in ("inherit", "currentColor"):
+                return c.strip()
+            el = self.parents.get(el)
+        return "black"
 
     # --- elements -------------------------------------------------------------------------------
     def load(self, source_name):
@@ -222,11 +291,17 @@ class _Loader:
         root_m = se.Matrix(svg.viewbox_transform) if svg.viewbox is not None and svg.viewbox_transform else se.Matrix()
         self.viewport = (svg.viewbox.width, svg.viewbox.height) if svg.viewbox is not None else (width, height)
         scene = VectorScene(width, height, root_transform=_matrix6(root_m))
+
         try:
             self.walk(svg, scene.root, root_m)
         except (ZeroDivisionError, OverflowError) as e:   # svgelements inverting a singular transform
             raise SceneError(f"SVG {source_name}: a transform or the viewBox scaling is degenerate "
                              f"(not invertible or overflowing): {e}") from None
+        root_opacity = self.root_attrib.get("opacity", _style_dict(self.root_attrib).get("opacity"))
+        if root_opacity is not None and _opacity(root_opacity) != 1.0:
+            # the root element's opacity: one group around the document, composited in isolation
+            scene.root.children = [Group(self.new_id(None, "svg"), scene.root.children, IDENTITY.copy(),
+                                         _opacity(root_opacity))]
         return scene
 
     def walk(self, parent_el, group, parent_m):
@@ -239,13 +314,14 @@ class _Loader:
                 continue
             if not isinstance(el, (se.Group, se.Use, se.Shape)):
                 continue  # defs content, titles, styles, gradients (resolved by reference)
-            if (str(el.values.get("display", "")) == "none"
-                    or str(el.values.get("visibility", "")) in ("hidden", "collapse")):
+            if str(el.values.get("display", "")) == "none":
                 continue
+            if isinstance(el, se.Shape) and str(el.values.get("visibility", "")) in ("hidden", "collapse"):
+                continue  # visibility is inherited, and a child may set it back to visible
             m = el.transform if el.transform is not None else se.Matrix()
             local = m * ~parent_m
             attrs = el.values.get("attributes", {}) or {}
-            own_opacity = _num(attrs.get("opacity", _style_dict(attrs).get("opacity")), default=1.0) \
+            own_opacity = _opacity(attrs.get("opacity", _style_dict(attrs).get("opacity"))) \
                 if ("opacity" in attrs or "opacity" in str(attrs.get("style", ""))) else 1.0
             if isinstance(el, (se.Group, se.Use)):
                 g = Group(self.new_id(el, "g"), [], _matrix6(local), own_opacity)
@@ -258,12 +334,6 @@ class _Loader:
 
     def shape(self, el, tag, where, local, opacity):
         import svgelements as se
-        for prop, ok in _UNSUPPORTED_PROPS.items():
-            v = el.values.get(prop)
-            if v is not None and str(v).strip() not in (ok, ""):
-                self.problem(f"{where}: {prop}={v!r} is not supported")
-                if prop in ("mask", "clip-path", "filter"):
-                    return None
         try:
             if isinstance(el, se.Rect):
                 kind = "rect"
@@ -307,13 +377,44 @@ class _Loader:
         stroke = self.paint(el, "stroke", where, bbox, self.viewport) if sw > 0 else None
         join = str(el.values.get("stroke-linejoin", "miter")).strip()
         join = {"miter-clip": "miter", "arcs": "miter"}.get(join, join)
+        join = join if join in JOINS else "miter"   # an invalid value is ignored: the initial value
         cap = str(el.values.get("stroke-linecap", "butt")).strip()
+        cap = cap if cap in CAPS else "butt"
+        miter_limit = _fraction(el.values.get("stroke-miterlimit"), 4.0)
+        miter_limit = miter_limit if miter_limit >= 1 else 4.0   # SVG: a value below 1 is invalid
         if tag == "line":
             fill = None  # SVG: lines are never filled
+        dashes, dash_offset = self.dashes(el, where) if stroke is not None else (np.zeros(0), 0.0)
         return Shape(self.new_id(el, tag or kind), kind, geom, subpaths=subpaths, fill=fill, stroke=stroke,
+                     dash_array=dashes, dash_offset=dash_offset,
                      stroke_width=sw, fill_rule=str(el.values.get("fill-rule", "nonzero")).strip(),
-                     join=join, cap=cap, miter_limit=_num(el.values.get("stroke-miterlimit"), default=4.0),
+                     join=join, cap=cap, miter_limit=miter_limit,
                      opacity=opacity, transform=_matrix6(local), tag=tag)
+
+    def dashes(self, el, where):
+        """(dash_array, dash_offset) of ``el``'s stroke. SVG 2 section 13.5.4: percentages refer to
+        the viewport's normalized diagonal; a list with a negative or unreadable value, or one
+        that sums to zero, leaves the stroke solid (an empty array)."""
+        attrs = el.values
+        diag = float(np.hypot(*self.viewport) / np.sqrt(2))
+        raw = str(attrs.get("stroke-dasharray") or "none").strip()
+        values = np.zeros(0)
+        if raw not in ("none", "", "inherit"):
+            relative = [v for v in re.split(r"[\s,]+", raw) if re.search(r"\d(em|ex|ch|rem|vw|vh|vmin|vmax)$", v)]
+            if relative:
+                raise SceneError(f"{where}: stroke-dasharray={raw!r} uses a font- or viewport-relative unit, "
+                                 "which is not supported (use px, mm, cm, in, pt, pc or %)")
+            try:
+                values = np.array([_num(v, diag) for v in re.split(r"[\s,]+", raw) if v], dtype=np.float64)
+            except SceneError:
+                values = np.zeros(0)
+            if values.size and (np.any(values < 0) or values.sum() <= 0 or not np.all(np.isfinite(values))):
+                values = np.zeros(0)
+        try:
+            offset = _num(attrs.get("stroke-dashoffset"), diag, default=0.0)
+        except SceneError:
+            offset = 0.0
+        return values, offset
 
     def path_geometry(self, el, tag, where):
         import svgelements as se
@@ -424,6 +525,17 @@ def _arc_arguments(d):
     return out
 
 
+def _decode(data: bytes, name) -> str:
+    """An SVG file's bytes as text, in the encoding its XML declaration names (UTF-8 if none)."""
+    m = re.match(rb"\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']", data)
+    encoding = m.group(1).decode("ascii") if m else "utf-8"
+    try:
+        text = data.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as e:
+        raise SceneError(f"SVG {name}: cannot decode it as {encoding}: {e}") from None
+    return re.sub(r"^\s*<\?xml[^>]*\?>", "", text)   # ElementTree refuses a declaration in a str
+
+
 def load_svg(source, strict: bool = True) -> VectorScene:
     """Load an SVG file (path) or document (a string starting with ``<``) as a :class:`VectorScene`."""
     if isinstance(source, (bytes, bytearray)):
@@ -434,8 +546,8 @@ def load_svg(source, strict: bool = True) -> VectorScene:
         path = os.fspath(source)
         if not os.path.exists(path):
             raise FileNotFoundError(f"SVG file not found: {path}")
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            text = _decode(f.read(), path)
         name = path
     return _Loader(text, strict, name).load(name)
 
@@ -535,6 +647,9 @@ def to_svg_string(scene: VectorScene) -> str:
         if s.stroke is not None:
             attrs += (f' stroke-width="{_f(s.stroke_width)}" stroke-linejoin="{s.join}" stroke-linecap="{s.cap}"'
                       f' stroke-miterlimit="{_f(s.miter_limit)}"')
+            if s.dash_array.size:
+                attrs += (f' stroke-dasharray="{" ".join(_f(v) for v in s.dash_array)}"'
+                          f' stroke-dashoffset="{_f(s.dash_offset)}"')
         if s.fill_rule != "nonzero":
             attrs += f' fill-rule="{s.fill_rule}"'
         if s.opacity != 1:
