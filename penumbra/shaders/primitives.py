@@ -98,25 +98,47 @@ def circle(p, center, radius):
 
 def polygon_distance(p, vertices):
     """Signed distance from point ``p`` to the closed polygon ``vertices`` (list of 2-vectors, at least
-    3): positive inside (even-odd rule), continuous everywhere."""
+    3): positive inside (even-odd rule), continuous everywhere.
+
+    Where the nearest outline point lies inside an edge, the distance is that edge's signed line
+    distance cross(e, p - a) / |e| (times the side's sign): it is linear across the edge, so its
+    derivatives are exact on the zero set itself. A Euclidean ``sqrt(|p - q|²)`` there would have an
+    undefined derivative (sqrt'(0)), and its direction would be the rounding noise of p - q, with a sign
+    decided independently by the inside test: random signs and NaN at the points the boundary
+    estimator needs. The inside test reads the same cross products, so the side's sign
+    (inside == cross > 0) does not flip with rounding. Near a vertex the distance to the vertex is
+    used (its gradient is guarded at distance 0)."""
     if len(vertices) < 3:
         raise ValueError(f"polygon: needs at least 3 vertices, got {len(vertices)}")
     px, py = p[0], p[1]
-    d2 = None
-    inside = None
     n = len(vertices)
+    d2 = inside = cross = inv_len = interior = None
     for k in range(n):
         ax, ay = vertices[k][0], vertices[k][1]
         bx, by = vertices[(k + 1) % n][0], vertices[(k + 1) % n][1]
         ex, ey = bx - ax, by - ay
         wx, wy = px - ax, py - ay
-        t = dr.clip((wx * ex + wy * ey) / dr.maximum(ex * ex + ey * ey, 1e-20), 0.0, 1.0)
+        len2 = dr.maximum(ex * ex + ey * ey, 1e-20)
+        t_line = (wx * ex + wy * ey) / len2
+        t = dr.clip(t_line, 0.0, 1.0)
         dist2 = dr.square(wx - t * ex) + dr.square(wy - t * ey)
-        d2 = dist2 if d2 is None else dr.minimum(d2, dist2)
-        crosses = ((ay > py) != (by > py)) & (px < ax + (py - ay) * ex / dr.select(ey != 0, ey, 1e-20))
-        inside = crosses if inside is None else inside ^ crosses
-    d = dr.sqrt(dr.maximum(d2, 0.0))
-    return dr.select(inside, d, -d)
+        cr = ex * wy - ey * wx                       # > 0: p left of the edge
+        # the horizontal ray from p to +x crosses the edge iff it straddles p's height and p is on the
+        # edge's left when it goes up (right when it goes down)
+        crosses = ((ay > py) != (by > py)) & ((cr > 0) == (by > ay))
+        if d2 is None:
+            d2, inside, cross, inv_len = dist2, crosses, cr, dr.rsqrt(len2)
+            interior = (t_line > 0) & (t_line < 1)
+        else:
+            closer = dist2 < d2
+            d2 = dr.select(closer, dist2, d2)
+            cross = dr.select(closer, cr, cross)
+            inv_len = dr.select(closer, dr.rsqrt(len2), inv_len)
+            interior = dr.select(closer, (t_line > 0) & (t_line < 1), interior)
+            inside = inside ^ crosses
+    line = dr.select(inside == (cross > 0), cross, -cross) * inv_len
+    d = dr.sqrt(dr.maximum(d2, 1e-30))
+    return dr.select(interior, line, dr.select(inside, d, -d))
 
 
 def polygon(p, vertices):
