@@ -3,10 +3,10 @@ automatic differentiation and once with the boundary-aware gradient, and compare
 
 The bundled problems (:mod:`penumbra.shaders.problems`, ``--problem``):
 
-| problem | engine | fitted parameters | moved only by the shader's edges |
-|---|---|---|---|
-| ``noise`` | path tracer: ``edge_sampling`` vs ``prb`` | threshold, noise offset, two colours | threshold, offset |
-| ``logo`` | 2D canvas: with / without the line-sample boundary term | disc centre and radius, stripe phase and duty, ink colour | centre, radius, phase, duty |
+| problem | engine | fitted parameters (* moved only by the shader's edges) |
+|---|---|---|
+| ``noise`` | path tracer: ``edge_sampling`` vs ``prb`` | threshold*, noise offset*, two colours |
+| ``logo`` | 2D canvas: with / without the boundary term | disc centre* and radius*, stripe phase* and duty*, ink |
 
 For each problem the target is rendered at the true parameters; both runs start from the same wrong
 parameters and take the same Adam steps (same seeds, cosine learning-rate schedule). Plain AD sees

@@ -7,10 +7,17 @@ Each :class:`FitProblem` renders ``render(values, spp, seed, boundary)`` as a ``
 term for the shader's own discontinuities). Used by the ``penumbra shader`` job and by
 ``benchmarks/shader_bench.py``.
 
-| problem | engine | parameters (true; initial) |
-|---|---|---|
-| ``noise`` | path tracer (``edge_sampling`` / ``prb``) | ``threshold`` 0.55; 0.42, ``offset`` (0.35, 0.20); (0.25, 0.28), ``ink`` (0.80, 0.30, 0.10); grey 0.3, ``paper`` (0.90, 0.85, 0.70); grey 0.7 |
-| ``logo`` | canvas (:func:`.canvas.render_canvas`) | ``center`` (0.55, 0.46); (0.47, 0.53), ``radius`` 0.30; 0.23, ``phase`` 0.25; 0.05, ``duty`` 0.35; 0.5, ``ink`` (0.10, 0.20, 0.60); grey 0.5 |
+| problem | engine | parameter | true | initial |
+|---|---|---|---|---|
+| ``noise`` | path tracer (``edge_sampling`` / ``prb``) | ``threshold`` | 0.55 | 0.42 |
+| | | ``offset`` | (0.35, 0.20) | (0.25, 0.28) |
+| | | ``ink`` | (0.80, 0.30, 0.10) | grey 0.3 |
+| | | ``paper`` | (0.90, 0.85, 0.70) | grey 0.7 |
+| ``logo`` | canvas (:func:`.canvas.render_canvas`) | ``center`` | (0.55, 0.46) | (0.47, 0.53) |
+| | | ``radius`` | 0.30 | 0.23 |
+| | | ``phase`` | 0.25 | 0.05 |
+| | | ``duty`` | 0.35 | 0.5 |
+| | | ``ink`` | (0.10, 0.20, 0.60) | grey 0.5 |
 
 ``noise``: two-tone thresholded value noise (:func:`.primitives.value_noise`, Perlin 2002) as the
 diffuse reflectance of a sphere under an environment and a directional light, path-traced (its
