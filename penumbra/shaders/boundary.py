@@ -104,22 +104,21 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
         m = len(signs[0])
         if m == 0:
             return mi.TensorXf(image, (H, W, 3))
-        lines, lev, t0, s0 = [], [], [], []
+        # one compress over all (sub-interval, level function, line) triples: the concatenated
+        # arrays have fixed widths, so their kernels do not change with the number of hits (a
+        # data-dependent width would enter the kernels as a literal offset and recompile them)
+        hits, first = [], []
         for s in range(subdiv):
             for i in range(m):
-                hit = valid[s] & valid[s + 1] & (signs[s][i] != signs[s + 1][i])
-                sel = dr.compress(hit)
-                if dr.width(sel) == 0:
-                    continue
-                lines.append(sel)
-                lev.append(dr.full(mi.UInt32, i, dr.width(sel)))
-                t0.append(dr.full(mi.Float, s / subdiv, dr.width(sel)))
-                s0.append(dr.gather(mi.Bool, signs[s][i], sel))
-        if not lines:
+                hits.append(valid[s] & valid[s + 1] & (signs[s][i] != signs[s + 1][i]))
+                first.append(signs[s][i])
+        sel = dr.compress(dr.concat(hits))
+        if dr.width(sel) == 0:
             return mi.TensorXf(image, (H, W, 3))
-        line, lev = dr.concat(lines), dr.concat(lev)
-        a = dr.concat(t0)
-        sign_a = dr.concat(s0)
+        line, combo = sel % n, sel // n
+        lev = combo % m
+        a = mi.Float(combo // m) / subdiv
+        sign_a = dr.gather(mi.Bool, dr.concat(first), sel)
         b = a + 1.0 / subdiv
         o = dr.gather(mi.Point2f, start, line)
         dd = dr.gather(mi.Vector2f, d, line)
@@ -152,6 +151,6 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
     with dr.resume_grad():
         g = _pick(shader.levels(lookup.uv_attached(root)), lev)
         dg = g - dr.detach(g)
-        values = dr.concat([weight[0] * dg, weight[1] * dg, weight[2] * dg])
-        dr.scatter_reduce(dr.ReduceOp.Add, image, values, dr.concat([target, target + 1, target + 2]))
+        for c in range(3):
+            dr.scatter_reduce(dr.ReduceOp.Add, image, weight[c] * dg, target + c)
     return mi.TensorXf(image, (H, W, 3))
