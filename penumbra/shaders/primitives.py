@@ -16,8 +16,8 @@ parameter's gradient is then the plain-AD one, zero for the threshold ``t``. Use
 Level functions used here (all continuous, zero exactly on the value's jumps):
 
 - :func:`step`, :func:`select`: g given by the caller (e.g. ``field - threshold``);
-- :func:`stripes`: value ``fract(s) < duty`` (floor-based); g = cos 2π(s - duty/2) - cos π duty;
-- :func:`checker`: value ``(floor u + floor v)`` even; g = sin(πu) sin(πv);
+- :func:`stripes`: value ``fract(s) < duty``; g = cos 2π(fract(s) - duty/2) - cos π duty;
+- :func:`checker`: value ``(floor u + floor v)`` even; g = sin(πu) sin(πv) (u, v reduced modulo 2);
 - :func:`circle`: g = r - |p - c|;
 - :func:`polygon`: g = signed distance to the polygon's outline (positive inside, even-odd);
 - :func:`value_noise` is smooth (C², quintic fade); threshold it with :func:`step`.
@@ -78,16 +78,22 @@ def mix(mask, a, b):
 
 def stripes(s, duty=0.5):
     """Stripes of a coordinate ``s`` (stripe period 1): 1 where ``fract(s) < duty``. ``duty`` in (0, 1)
-    may be a parameter (it moves the stripes' trailing edges)."""
-    record(dr.cos(2.0 * math.pi * (s - 0.5 * duty)) - dr.cos(math.pi * duty))
-    return dr.select(s - dr.floor(s) < duty, 1.0, 0.0)
+    may be a parameter (it moves the stripes' trailing edges), and so may an offset inside ``s``
+    (it moves both edges).
+
+    The value is the sign of the level function, evaluated on ``fract(s)`` (cos is 1-periodic, so
+    g stays continuous): the boundary estimator's brackets then straddle the value's jump exactly.
+    A floor-based value next to a cos of the unreduced ``s`` disagrees with g's zero by the rounding
+    of cos(2π s), which exceeds the estimator's bracket width for ``s`` of a few units."""
+    t = s - dr.floor(s)
+    return step(dr.cos(2.0 * math.pi * (t - 0.5 * duty)) - dr.cos(math.pi * duty))
 
 
 def checker(u, v):
-    """Checkerboard of period 2 in ``u`` and ``v``: 1 on cells where floor(u) + floor(v) is even."""
-    record(dr.sin(math.pi * u) * dr.sin(math.pi * v))
-    parity = dr.floor(u) + dr.floor(v)
-    return dr.select(parity - 2.0 * dr.floor(0.5 * parity) < 0.5, 1.0, 0.0)
+    """Checkerboard of period 2 in ``u`` and ``v``: 1 on cells where floor(u) + floor(v) is even
+    (the sign of sin(πu) sin(πv), evaluated on u, v reduced modulo 2; see :func:`stripes`)."""
+    tu, tv = u - 2.0 * dr.floor(0.5 * u), v - 2.0 * dr.floor(0.5 * v)
+    return step(dr.sin(math.pi * tu) * dr.sin(math.pi * tv))
 
 
 def circle(p, center, radius):

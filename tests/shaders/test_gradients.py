@@ -30,6 +30,11 @@ def stripes(uv, p):
     return sh.mix(sh.stripes(3.0 * uv[0] + 1.3 * uv[1] + p["phase"], p["duty"]), p["a"], p["b"])
 
 
+def fine_stripes(uv, p):
+    # stripe coordinate up to 10: cos(2π s) of the unreduced s loses the edges' position to rounding
+    return sh.mix(sh.stripes(5.0 * (uv[0] + uv[1]) + p["phase"], p["duty"]), p["a"], p["b"])
+
+
 def checker(uv, p):
     return sh.mix(sh.checker(p["scale"] * uv[0] + 0.13, p["scale"] * uv[1] + 0.31), p["a"], p["b"])
 
@@ -50,6 +55,7 @@ def noise(uv, p):
 CASES = {  # name: (shader function, parameters, differentiated parameter, direction, FD step)
     "threshold": (smooth_field, {"t": 0.4}, "t", [1.0], 2e-3),
     "stripes": (stripes, {"phase": 0.1, "duty": 0.4}, "duty", [1.0], 2e-3),
+    "stripes_phase": (fine_stripes, {"phase": 0.1, "duty": 0.4}, "phase", [1.0], 4e-3),
     "checker": (checker, {"scale": 2.2}, "scale", [1.0], 1e-3),
     "circle": (circle, {"c": [0.45, 0.55], "r": 0.3}, "c", [0.6, 0.8], 2e-3),
     "polygon": (polygon, {"v": [[0.2, 0.15], [0.85, 0.3], [0.6, 0.9], [0.25, 0.7]]}, "v",
