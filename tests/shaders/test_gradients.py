@@ -153,28 +153,28 @@ def test_plain_autodiff_misses_the_edges(case):
     assert np.abs(ref).sum() > 1.0
 
 
-def plane_scene(S, size):
+def plane_scene(S, size, rfilter="box"):
     look = mi.ScalarTransform4f().look_at(origin=[0.3, 0.2, 3.6], target=[0, 0, 0], up=[0, 1, 0])
     return mi.load_dict({
         "type": "scene",
         "sensor": {"type": "perspective", "fov": 40, "to_world": look,
-                   "film": {"type": "hdrfilm", "width": size, "height": size, "rfilter": {"type": "box"},
+                   "film": {"type": "hdrfilm", "width": size, "height": size, "rfilter": {"type": rfilter},
                             "pixel_format": "rgb"}},
         "emitter": {"type": "constant", "radiance": 1.0},
         "plane": {"type": "rectangle", "bsdf": {"type": "diffuse", "reflectance": sh.shader_texture(S)}}},
         optimize=False)
 
 
-def path_check(case, size, spp, ref_spp):
+def path_check(case, size, spp, ref_spp, integrator="edge_sampling", rfilter="box"):
     S, name, d, h = make(case)
-    scene = plane_scene(S, size)
+    scene = plane_scene(S, size, rfilter)
     mp = mi.traverse(scene)
     key = f"plane.bsdf.reflectance.{name}"
     assert key in mp.keys()
     v = mp[key]
     dr.enable_grad(v)
     mp.update()
-    img = mi.render(scene, mp, integrator=mi.load_dict({"type": "edge_sampling", "max_depth": 2}), spp=spp, seed=1)
+    img = mi.render(scene, mp, integrator=mi.load_dict({"type": integrator, "max_depth": 2}), spp=spp, seed=1)
     dr.set_grad(v, mi.Float(d.astype(np.float32)))
     dr.forward_to(img, flags=FLAGS)
     g = np.array(dr.grad(img), np.float64)
@@ -192,6 +192,15 @@ def path_check(case, size, spp, ref_spp):
 
 def test_path_tracer_circle_matches_fd():
     g, ref = path_check("circle", 12, 16, 8192)
+    assert np.abs(ref).sum() > 1.0
+    assert rel_l2(g, ref) < 0.15, rel_l2(g, ref)
+    assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum()
+
+
+@pytest.mark.parametrize("integrator", ["edge_sampling", pytest.param("warped_area", marks=pytest.mark.slow)])
+def test_path_tracer_gaussian_filter_matches_fd(integrator):
+    """Mitsuba's default pixel filter (Gaussian): the roots are splatted with the filter."""
+    g, ref = path_check("threshold", 12, 16, 8192, integrator, "gaussian")
     assert np.abs(ref).sum() > 1.0
     assert rel_l2(g, ref) < 0.15, rel_l2(g, ref)
     assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum()
