@@ -73,14 +73,20 @@ def _check_finite(kind: str, named: dict, step: int):
 
 
 def plot_loss(history, path, title="loss") -> str:
-    """Save a log-scale loss curve as PNG."""
+    """Save a log-scale loss curve as PNG; ``history`` is one list of losses or a dict label -> list
+    (several curves in one plot, with a legend)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    curves = history if isinstance(history, dict) else {None: history}
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
-    ax.plot(np.arange(len(history)), history, lw=1.2)
-    if len(history) and min(history) > 0:
+    for label, h in curves.items():
+        ax.plot(np.arange(len(h)), h, lw=1.2, label=label)
+    values = [v for h in curves.values() for v in h]
+    if values and min(values) > 0:
         ax.set_yscale("log")
+    if isinstance(history, dict) and curves:
+        ax.legend()
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title)

@@ -13,6 +13,7 @@ JOBS = [
     "reconstruct",
     "rir",
     "room_design",
+    "shader",
     "vectorize",
 ]
 

@@ -9,7 +9,8 @@ normal velocity): the film lookup traces a camera ray and keeps the points where
 the shader's own surface (a shader edge hidden behind an occluder contributes nothing; where the
 surface's silhouette cuts a sub-interval of a line, a shader edge inside that sub-interval is not
 searched). Shader edges seen only through reflections or refractions are not included.
-Box pixel filters only (the line-sample weights integrate the unit pixel square).
+Any pixel filter: the roots are splatted with the film's filter, normalised by its integral like the
+other boundary terms (:func:`.film.filter_integral`). Used by ``edge_sampling`` and ``warped_area``.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import mitsuba as mi
 from penumbra.shaders.boundary import FilmLookup, boundary_image
 
 from .camera import camera_radiance
-from .film import stream_seed
+from .film import filter_integral, stream_seed
 
 
 def shader_surfaces(scene) -> list:
@@ -50,6 +51,8 @@ class CameraLookup(FilmLookup):
         self.integrator, self.scene, self.sensor = integrator, scene, sensor
         self.shape = mi.ShapePtr(shape)
         self.inv = mi.ScalarVector2f(1.0 / self.width, 1.0 / self.height)
+        self.rfilter = film.rfilter()
+        self.filter_norm = filter_integral(self.rfilter)
 
     def _hit(self, pos):
         ray, _ = self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, pos * self.inv, mi.Point2f(0.5))
@@ -74,9 +77,6 @@ def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     surfaces = shader_surfaces(scene)
     if not surfaces or spp <= 0:
         return None
-    if not sensor.film().rfilter().is_box_filter():
-        raise NotImplementedError("shader boundary term: only the box pixel filter is supported "
-                                  f"(the film has {sensor.film().rfilter().class_name()})")
     total = None
     for k, (shape, texture) in enumerate(surfaces):
         term = boundary_image(texture.shader, CameraLookup(integrator, scene, sensor, shape), spp,

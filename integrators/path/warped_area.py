@@ -18,7 +18,8 @@ expression whose derivative is V̂(x), the radiance is traced along x(θ) with D
 fixed x is subtracted, so that ``prb``'s interior term ∂_θ f is not counted twice. The result is a
 zero-valued image whose derivative is the boundary term, so forward and reverse mode share the code.
 Secondary visibility (shadows, indirect visibility) is the same construction on the sphere of
-directions at every path vertex (:mod:`integrators.path.warped_secondary`).
+directions at every path vertex (:mod:`integrators.path.warped_secondary`). Procedural shaders' own
+edges on directly visible surfaces add the line-sample term of :mod:`.shader_edges`.
 
 Parameters (Mitsuba plugin properties; a count not set is derived from the gradient pass's samples
 per pixel n and ``boundary_budget`` B):
@@ -64,6 +65,7 @@ from .base import signed_depth, budget_option, count_option, derived_count
 from .camera import PinholeCamera
 from .camera_motion import CameraMotionIntegrator
 from .film import filter_integral, term_sampler
+from .shader_edges import shader_boundary_image
 from .warp_field import LOBE_SCALES, FilmWarp
 from .warped_secondary import secondary_boundary_image
 
@@ -139,6 +141,16 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         W, H = (int(v) for v in sensor.film().crop_size())
         per = max(1, min(self.secondary_spp, self.samples_per_pass // (W * H)))
         return [min(per, self.secondary_spp - k) for k in range(0, self.secondary_spp, per)]
+
+    def extra_terms(self, scene, sensor, seed: int) -> list:
+        """The base terms plus procedural shaders' own edges on directly visible surfaces
+        (:mod:`.shader_edges`, ``film_spp`` line pairs per pixel): the warp field follows geometry
+        only, so a shader's edges need their own term here too."""
+        terms = super().extra_terms(scene, sensor, seed)
+        shader = shader_boundary_image(self, scene, sensor, seed, self.primary_spp)
+        if shader is not None:
+            terms.append(shader)
+        return terms
 
     def extra_passes(self, scene, sensor, seed):
         """Yield (row0, row1, zero-valued image of those rows) for every pass of both terms."""

@@ -48,10 +48,14 @@ class FilmLookup:
     - ``uv(pos)``: ``(uv, valid)`` the shader's coordinates seen through film points ``pos``
       (``mi.Point2f`` in pixels), detached, and where the shaded surface is the one seen;
     - ``uv_attached(pos)``: the same uv attached to the parameters that move the surface;
-    - ``radiance(pos, sampler)``: the detached image value (``mi.Color3f``) at ``pos``."""
+    - ``radiance(pos, sampler)``: the detached image value (``mi.Color3f``) at ``pos``;
+    - ``rfilter``: the film's reconstruction filter (Mitsuba ``ReconstructionFilter``), None for the
+      box of the unit pixel, and ``filter_norm`` its integral ∫ k over R² (see :func:`boundary_image`)."""
 
     width: int
     height: int
+    rfilter = None
+    filter_norm = 1.0
 
     def uv(self, pos):
         raise NotImplementedError
@@ -72,8 +76,14 @@ def _pick(levels, i):
 
 def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: int = SUBDIV,
                    bisect: int = BISECT):
-    """``mi.TensorXf`` (H, W, 3), value 0, whose derivative is the box-filtered boundary term of
-    ``shader``'s discontinuities seen through ``lookup`` (``spp`` pairs of lines per pixel)."""
+    """``mi.TensorXf`` (H, W, 3), value 0, whose derivative is the boundary term of ``shader``'s
+    discontinuities seen through ``lookup`` (``spp`` pairs of lines per pixel).
+
+    Box filter (``lookup.rfilter`` None or a box): each root adds to the pixel whose square its line
+    crosses. Other filters (pixel j = ∫ k(x - c_j) L(x) dx / K, K = ``lookup.filter_norm``, as the
+    path tracer's other boundary terms normalise): the lines still tile the film pixel by pixel, so
+    their roots estimate ∫_Γ φ dℓ over the whole film, and each root is splatted with the filter's
+    weights k(x - c_j) / K into every pixel it reaches."""
     import mitsuba as mi
     W, H = int(lookup.width), int(lookup.height)
     spp, subdiv, bisect = int(spp), int(subdiv), int(bisect)
@@ -104,22 +114,21 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
         m = len(signs[0])
         if m == 0:
             return mi.TensorXf(image, (H, W, 3))
-        lines, lev, t0, s0 = [], [], [], []
+        # one compress over all (sub-interval, level function, line) triples: the concatenated
+        # arrays have fixed widths, so their kernels do not change with the number of hits (a
+        # data-dependent width would enter the kernels as a literal offset and recompile them)
+        hits, first = [], []
         for s in range(subdiv):
             for i in range(m):
-                hit = valid[s] & valid[s + 1] & (signs[s][i] != signs[s + 1][i])
-                sel = dr.compress(hit)
-                if dr.width(sel) == 0:
-                    continue
-                lines.append(sel)
-                lev.append(dr.full(mi.UInt32, i, dr.width(sel)))
-                t0.append(dr.full(mi.Float, s / subdiv, dr.width(sel)))
-                s0.append(dr.gather(mi.Bool, signs[s][i], sel))
-        if not lines:
+                hits.append(valid[s] & valid[s + 1] & (signs[s][i] != signs[s + 1][i]))
+                first.append(signs[s][i])
+        sel = dr.compress(dr.concat(hits))
+        if dr.width(sel) == 0:
             return mi.TensorXf(image, (H, W, 3))
-        line, lev = dr.concat(lines), dr.concat(lev)
-        a = dr.concat(t0)
-        sign_a = dr.concat(s0)
+        line, combo = sel % n, sel // n
+        lev = combo % m
+        a = mi.Float(combo // m) / subdiv
+        sign_a = dr.gather(mi.Bool, dr.concat(first), sel)
         b = a + 1.0 / subdiv
         o = dr.gather(mi.Point2f, start, line)
         dd = dr.gather(mi.Vector2f, d, line)
@@ -152,6 +161,13 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
     with dr.resume_grad():
         g = _pick(shader.levels(lookup.uv_attached(root)), lev)
         dg = g - dr.detach(g)
-        values = dr.concat([weight[0] * dg, weight[1] * dg, weight[2] * dg])
-        dr.scatter_reduce(dr.ReduceOp.Add, image, values, dr.concat([target, target + 1, target + 2]))
-    return mi.TensorXf(image, (H, W, 3))
+        rfilter = lookup.rfilter
+        if rfilter is None or rfilter.is_box_filter():
+            for c in range(3):
+                dr.scatter_reduce(dr.ReduceOp.Add, image, weight[c] * dg, target + c)
+            return mi.TensorXf(image, (H, W, 3))
+        block = mi.ImageBlock(mi.ScalarVector2u(W, H), mi.ScalarPoint2i(0, 0), 3, rfilter=rfilter, border=False,
+                              normalize=False, coalesce=False)
+        scale = 1.0 / float(lookup.filter_norm)
+        block.put(root, [weight[0] * dg * scale, weight[1] * dg * scale, weight[2] * dg * scale])
+        return block.tensor()

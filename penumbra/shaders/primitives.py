@@ -16,8 +16,8 @@ parameter's gradient is then the plain-AD one, zero for the threshold ``t``. Use
 Level functions used here (all continuous, zero exactly on the value's jumps):
 
 - :func:`step`, :func:`select`: g given by the caller (e.g. ``field - threshold``);
-- :func:`stripes`: value ``fract(s) < duty`` (floor-based); g = cos 2π(s - duty/2) - cos π duty;
-- :func:`checker`: value ``(floor u + floor v)`` even; g = sin(πu) sin(πv);
+- :func:`stripes`: value ``fract(s) < duty``; g = cos 2π(fract(s) - duty/2) - cos π duty;
+- :func:`checker`: value ``(floor u + floor v)`` even; g = sin(πu) sin(πv) (u, v reduced modulo 2);
 - :func:`circle`: g = r - |p - c|;
 - :func:`polygon`: g = signed distance to the polygon's outline (positive inside, even-odd);
 - :func:`value_noise` is smooth (C², quintic fade); threshold it with :func:`step`.
@@ -78,16 +78,22 @@ def mix(mask, a, b):
 
 def stripes(s, duty=0.5):
     """Stripes of a coordinate ``s`` (stripe period 1): 1 where ``fract(s) < duty``. ``duty`` in (0, 1)
-    may be a parameter (it moves the stripes' trailing edges)."""
-    record(dr.cos(2.0 * math.pi * (s - 0.5 * duty)) - dr.cos(math.pi * duty))
-    return dr.select(s - dr.floor(s) < duty, 1.0, 0.0)
+    may be a parameter (it moves the stripes' trailing edges), and so may an offset inside ``s``
+    (it moves both edges).
+
+    The value is the sign of the level function, evaluated on ``fract(s)`` (cos is 1-periodic, so
+    g stays continuous): the boundary estimator's brackets then straddle the value's jump exactly.
+    A floor-based value next to a cos of the unreduced ``s`` disagrees with g's zero by the rounding
+    of cos(2π s), which exceeds the estimator's bracket width for ``s`` of a few units."""
+    t = s - dr.floor(s)
+    return step(dr.cos(2.0 * math.pi * (t - 0.5 * duty)) - dr.cos(math.pi * duty))
 
 
 def checker(u, v):
-    """Checkerboard of period 2 in ``u`` and ``v``: 1 on cells where floor(u) + floor(v) is even."""
-    record(dr.sin(math.pi * u) * dr.sin(math.pi * v))
-    parity = dr.floor(u) + dr.floor(v)
-    return dr.select(parity - 2.0 * dr.floor(0.5 * parity) < 0.5, 1.0, 0.0)
+    """Checkerboard of period 2 in ``u`` and ``v``: 1 on cells where floor(u) + floor(v) is even
+    (the sign of sin(πu) sin(πv), evaluated on u, v reduced modulo 2; see :func:`stripes`)."""
+    tu, tv = u - 2.0 * dr.floor(0.5 * u), v - 2.0 * dr.floor(0.5 * v)
+    return step(dr.sin(math.pi * tu) * dr.sin(math.pi * tv))
 
 
 def circle(p, center, radius):
@@ -98,25 +104,47 @@ def circle(p, center, radius):
 
 def polygon_distance(p, vertices):
     """Signed distance from point ``p`` to the closed polygon ``vertices`` (list of 2-vectors, at least
-    3): positive inside (even-odd rule), continuous everywhere."""
+    3): positive inside (even-odd rule), continuous everywhere.
+
+    Where the nearest outline point lies inside an edge, the distance is that edge's signed line
+    distance cross(e, p - a) / |e| (times the side's sign): it is linear across the edge, so its
+    derivatives are exact on the zero set itself. A Euclidean ``sqrt(|p - q|²)`` there would have an
+    undefined derivative (sqrt'(0)), and its direction would be the rounding noise of p - q, with a sign
+    decided independently by the inside test: random signs and NaN at the points the boundary
+    estimator needs. The inside test reads the same cross products, so the side's sign
+    (inside == cross > 0) does not flip with rounding. Near a vertex the distance to the vertex is
+    used (its gradient is guarded at distance 0)."""
     if len(vertices) < 3:
         raise ValueError(f"polygon: needs at least 3 vertices, got {len(vertices)}")
     px, py = p[0], p[1]
-    d2 = None
-    inside = None
     n = len(vertices)
+    d2 = inside = cross = inv_len = interior = None
     for k in range(n):
         ax, ay = vertices[k][0], vertices[k][1]
         bx, by = vertices[(k + 1) % n][0], vertices[(k + 1) % n][1]
         ex, ey = bx - ax, by - ay
         wx, wy = px - ax, py - ay
-        t = dr.clip((wx * ex + wy * ey) / dr.maximum(ex * ex + ey * ey, 1e-20), 0.0, 1.0)
+        len2 = dr.maximum(ex * ex + ey * ey, 1e-20)
+        t_line = (wx * ex + wy * ey) / len2
+        t = dr.clip(t_line, 0.0, 1.0)
         dist2 = dr.square(wx - t * ex) + dr.square(wy - t * ey)
-        d2 = dist2 if d2 is None else dr.minimum(d2, dist2)
-        crosses = ((ay > py) != (by > py)) & (px < ax + (py - ay) * ex / dr.select(ey != 0, ey, 1e-20))
-        inside = crosses if inside is None else inside ^ crosses
-    d = dr.sqrt(dr.maximum(d2, 0.0))
-    return dr.select(inside, d, -d)
+        cr = ex * wy - ey * wx                       # > 0: p left of the edge
+        # the horizontal ray from p to +x crosses the edge iff it straddles p's height and p is on the
+        # edge's left when it goes up (right when it goes down)
+        crosses = ((ay > py) != (by > py)) & ((cr > 0) == (by > ay))
+        if d2 is None:
+            d2, inside, cross, inv_len = dist2, crosses, cr, dr.rsqrt(len2)
+            interior = (t_line > 0) & (t_line < 1)
+        else:
+            closer = dist2 < d2
+            d2 = dr.select(closer, dist2, d2)
+            cross = dr.select(closer, cr, cross)
+            inv_len = dr.select(closer, dr.rsqrt(len2), inv_len)
+            interior = dr.select(closer, (t_line > 0) & (t_line < 1), interior)
+            inside = inside ^ crosses
+    line = dr.select(inside == (cross > 0), cross, -cross) * inv_len
+    d = dr.sqrt(dr.maximum(d2, 1e-30))
+    return dr.select(interior, line, dr.select(inside, d, -d))
 
 
 def polygon(p, vertices):
