@@ -190,7 +190,7 @@ def build_scene(views, V, F, albedo, sky_radiance, spp: int):
     mesh = mesh_from_arrays(V, F, name="obj", face_normals=True, bsdf=bsdf, allow_degenerate=True)
     mesh.add_attribute("vertex_color", 3, mi.Float(np.asarray(albedo, np.float32).ravel()))
     d = {"type": "scene",
-         "integrator": {"type": "edge_sampling", "max_depth": 2, "primary_spp": 4, "hide_emitters": True},
+         "integrator": {"type": "edge_sampling", "max_depth": 2, "edge_spp": 4, "hide_emitters": True},
          "sky": {"type": "constant", "radiance": {"type": "rgb", "value": [float(x) for x in sky_radiance]}},
          "obj": mesh}
     for i, pv in enumerate(views):
