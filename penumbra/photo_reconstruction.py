@@ -11,16 +11,17 @@
    the masks' centroids; an icosphere around the hull's innermost voxel is shrunk, along each
    vertex's direction, to where the ray from that voxel first leaves the hull (``init="hull"``), or is
    the ellipsoid inscribed in the hull's bounding box (``init="ellipsoid"``).
-3. **Fit** in stages: vertex positions by Large Steps (Nicolet et al. 2021, :mod:`optim.large_steps`,
-   λ smoothing, uniform Adam), albedo per vertex (``albedo="vertex"``, a ``mesh_attribute``
-   reflectance) or one RGB value, and, with ``lighting="sky"``, the radiance of a uniform sky
-   (otherwise fixed at 1). The renderer is ``edge_sampling`` (Li et al. 2018: interior + primary
-   visibility boundary term) with the sky hidden, so the background renders black. The loss is the
-   mean L1 difference to the *silhouette + shading target*: the photo inside the mask (coverage
-   times the photo, floored at ``floor`` times its median inside the mask so that shadowed object
-   pixels still differ from the background), black outside. Between stages the mesh is refined by
-   midpoint subdivision while its mean edge is longer than ``max_edge_px`` film pixels at the
-   object's distance (:mod:`optim.remesh`, coarse-to-fine as in Large Steps).
+3. **Fit** in stages: vertex positions by Large Steps (Nicolet et al. 2021,
+   :mod:`optim.large_steps`, λ smoothing, uniform Adam), albedo (starting at the targets' median
+   colour) per vertex (``albedo="vertex"``, a ``mesh_attribute`` reflectance) or one RGB value, and,
+   with ``lighting="sky"``, the radiance of a uniform sky (otherwise fixed at 1). The renderer is
+   ``edge_sampling`` (Li et al. 2018: interior + primary visibility boundary term) with the sky
+   hidden, so the background renders black. The loss is the mean L1 difference to the *silhouette +
+   shading target*: the photo inside the mask (coverage times the photo, floored at ``floor`` times
+   its median inside the mask so that shadowed object pixels still differ from the background),
+   black outside. Between stages the mesh is refined by midpoint subdivision while its mean edge is
+   longer than ``max_edge_px`` film pixels at the object's distance (:mod:`optim.remesh`,
+   coarse-to-fine as in Large Steps).
 4. **Outputs** in ``out``: ``mesh.ply`` / ``mesh.obj`` (vertex colours = albedo),
    ``views/NN_<name>.png`` (photo target | render | |error|), ``views.png`` (all views),
    ``turntable.gif`` / ``turntable.png``, ``loss.png`` / ``loss.json`` (all stages),
@@ -193,11 +194,15 @@ def build_scene(views, V, F, albedo, sky_radiance, spp: int):
          "integrator": {"type": "edge_sampling", "max_depth": 2, "edge_spp": 4, "hide_emitters": True},
          "sky": {"type": "constant", "radiance": {"type": "rgb", "value": [float(x) for x in sky_radiance]}},
          "obj": mesh}
-    for i, pv in enumerate(views):
+    names = [f"view{i:05d}" for i in range(len(views))]   # zero-padded: Mitsuba orders sensors by name
+    for name, pv in zip(names, views):
         sensor = dict(pv.sensor)
         sensor["sampler"] = {"type": "independent", "sample_count": int(spp)}
-        d[f"view{i}"] = sensor
-    return load_scene(d)
+        d[name] = sensor
+    scene = load_scene(d)
+    if [s.id() for s in scene.sensors()] != names:
+        raise RuntimeError("reconstruct_photos: the scene's sensors are not in the order of the views")
+    return scene
 
 
 def targets(views, floor: float) -> list[np.ndarray]:
@@ -415,7 +420,11 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
     centre = V.mean(axis=0)
     footprint = float(np.mean([pv.view.camera_space(centre[None])[0, 2] * pv.view.width
                                / (pv.view.fx * pv.mask.shape[1]) for pv in views]))
-    A = np.full((len(V), 3), 0.5)
+    # initial albedo: the training targets' median colour inside the masks (a diffuse object under a
+    # uniform sky of radiance 1 renders at about its albedo), so that the first steps do not move the
+    # geometry to fix a brightness mismatch
+    inside = np.concatenate([goal[i][views[i].mask > 0.5] for i in train])
+    A = np.tile(np.clip(np.median(inside, axis=0), 0.02, 0.98), (len(V), 1))
     sky = np.ones(3)
     if out:
         os.makedirs(out, exist_ok=True)
