@@ -345,7 +345,7 @@ def fit_stage(views, goal, train, V, F, albedo, sky, *, steps, views_per_step, s
     if lighting == "sky":
         variables["sky.radiance.value"] = optim.Variable(params.validate("sky.radiance.value",
                                                                          mi.Color3f(*[float(s) for s in sky])),
-                                                         optim.Positive, lr=lr_albedo)
+                                                         optim.Positive(), lr=lr_albedo)
     tg = [mi.TensorXf(t) for t in goal]
     k = min(views_per_step, len(train))
     order = np.random.default_rng(seed).permutation(train)

@@ -147,6 +147,21 @@ def test_transforms_json_gives_the_same_cameras_and_hull(photo_set):
     assert np.all(lo < -0.9 * AXES) and np.all(hi > 0.9 * AXES) and np.all(hi - lo < 2.4 * AXES)
 
 
+def test_uniform_albedo_and_sky(photo_set):
+    """--albedo uniform --lighting sky through the Python API (transforms.json, nothing written): one
+    RGB albedo for all vertices, close to the rendered colour (it starts at the photos' median inside
+    the masks, under a sky of radiance 1), and the sky radiance is a fitted, positive parameter."""
+    import penumbra as pn
+    r = pn.reconstruct_photos(str(photo_set / "photos"), str(photo_set / "photos" / "transforms.json"), None,
+                              width=32, held_out="every:3", steps=2, stages=1, views_per_step=1, spp=2,
+                              subdivisions=2, hull_resolution=16, turntable=0, progress=False, albedo="uniform",
+                              lighting="sky")
+    assert np.ptp(r.albedo, axis=0).max() == 0 and np.allclose(r.albedo[0], COLOUR, atol=0.05)
+    assert r.sky.shape == (3,) and np.all(r.sky > 0) and not np.allclose(r.sky, 1.0)
+    with pytest.raises(ValueError, match="albedo must be one of"):
+        pn.reconstruct_photos(str(photo_set / "photos"), str(photo_set / "model"), None, albedo="texture")
+
+
 def test_photo_errors_are_clear(photo_set, tmp_path, capsys):
     out = str(tmp_path / "out")
     assert main(["reconstruct", "--photos", str(photo_set / "photos"), "--out", out]) == 1
