@@ -147,8 +147,10 @@ def test_transforms_json_gives_the_same_cameras_and_hull(photo_set):
     assert np.all(lo < -0.9 * AXES) and np.all(hi > 0.9 * AXES) and np.all(hi - lo < 2.4 * AXES)
 
 
+@pytest.mark.slow
 def test_uniform_albedo_and_sky(photo_set):
-    """--albedo uniform --lighting sky through the Python API (transforms.json, nothing written): one
+    """(Slow: its kernels differ from the default test's; 5 s warm, ~100 s with a cold kernel cache at
+    load 13.) --albedo uniform --lighting sky through the Python API (transforms.json, nothing written): one
     RGB albedo for all vertices, close to the rendered colour (it starts at the photos' median inside
     the masks, under a sky of radiance 1), and the sky radiance is a fitted, positive parameter."""
     import penumbra as pn
