@@ -101,7 +101,7 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
              optimizer: Adam | None = None, schedule: Callable[[int], float] | None = None,
              out_dir: str | None = None, checkpoint_every: int = 0, resume: bool = False,
              progress: bool = True, callback: Callable[[int, dict, float], None] | None = None,
-             description: str = "optimizing") -> Result:
+             description: str = "optimizing", plot: bool = True) -> Result:
     """Minimise ``objective(values)`` over ``variables`` for ``steps`` Adam steps.
 
     ``objective`` receives ``{name: value}`` (Dr.Jit arrays attached to the AD graph) and returns a
@@ -109,7 +109,8 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
     ``checkpoint_every > 0``, ``checkpoint.npz`` every that many steps (written atomically, with a
     format version, the parameter names and shapes and the step); ``resume=True`` continues from an
     existing checkpoint there, after checking that it matches the variables and is not beyond
-    ``steps`` (:class:`CheckpointError` otherwise). ``steps=0`` returns the initial values.
+    ``steps`` (:class:`CheckpointError` otherwise). ``plot=False`` skips ``loss.png`` (a caller
+    that chains several runs plots them together). ``steps=0`` returns the initial values.
     """
     from tqdm.auto import tqdm
     if not variables:
@@ -175,7 +176,7 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
     if out_dir:
         with open(os.path.join(out_dir, "loss.json"), "w") as f:
             json.dump({"loss": history}, f)
-        if history:
+        if history and plot:
             plot_loss(history, os.path.join(out_dir, "loss.png"), description)
         if ckpt and checkpoint_every:
             _save_checkpoint(ckpt, steps, latent, optimizer, history)

@@ -51,6 +51,7 @@ _LAZY = {
     "builders": "penumbra.scenes.builders",
     "read_calibration": "penumbra.scenes.calibration:read_calibration",
     "load_photo_set": "penumbra.scenes.photo_set:load_photo_set",
+    "reconstruct_photos": "penumbra.photo_reconstruction:reconstruct_photos",
     # input checks and resource limits
     "InputError": "penumbra.renderer.checks:InputError",
     "MemoryLimitError": "penumbra.renderer.memory:MemoryLimitError",

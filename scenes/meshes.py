@@ -108,21 +108,55 @@ def mesh_from_arrays(vertices, faces, name="mesh", normals=None, texcoords=None,
     return mesh
 
 
-def save_mesh(mesh, path) -> str:
-    """Write an ``mi.Mesh`` (or a ``(vertices, faces)`` pair) as PLY (binary, via Mitsuba) or OBJ."""
+def save_mesh(mesh, path, colors=None) -> str:
+    """Write an ``mi.Mesh`` (or a ``(vertices, faces)`` pair) as PLY (binary) or OBJ. ``colors``
+    (V, 3) in [0, 1]: per-vertex colours, written as PLY ``red green blue`` (uchar) properties or
+    as OBJ's ``v x y z r g b`` extension (read by MeshLab, Blender, trimesh)."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
+    if ext not in (".ply", ".obj"):
+        raise SceneError(f"cannot save mesh to {path!r}: unsupported extension {ext!r} (use .ply or .obj)")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if colors is not None:
+        V, F = mesh if isinstance(mesh, tuple) else mesh_arrays(mesh)
+        V, F = np.asarray(V, np.float32).reshape(-1, 3), np.asarray(F, np.int64).reshape(-1, 3)
+        C = np.asarray(colors, np.float64)
+        if C.shape != V.shape or not np.all(np.isfinite(C)):
+            raise SceneError(f"save_mesh: colors must be finite and of shape {V.shape}, got {C.shape}")
+        C = np.clip(C, 0.0, 1.0)
+        if ext == ".ply":
+            _write_colored_ply(path, V, F, C)
+        else:
+            _write_obj(path, np.concatenate([V, C], axis=1), F, "v %.8g %.8g %.8g %.5f %.5f %.5f")
+        return path
     if isinstance(mesh, tuple):
         mesh = mesh_from_arrays(*mesh, allow_degenerate=True)
     if ext == ".ply":
         mesh.write_ply(path)
-    elif ext == ".obj":
-        V, F = mesh_arrays(mesh)
-        with open(path, "w") as f:
-            f.write("# written by Penumbra\n")
-            np.savetxt(f, V, fmt="v %.8g %.8g %.8g")
-            np.savetxt(f, F + 1, fmt="f %d %d %d")
     else:
-        raise SceneError(f"cannot save mesh to {path!r}: unsupported extension {ext!r} (use .ply or .obj)")
+        V, F = mesh_arrays(mesh)
+        _write_obj(path, V, F, "v %.8g %.8g %.8g")
     return path
+
+
+def _write_obj(path, vertex_rows, faces, fmt):
+    with open(path, "w") as f:
+        f.write("# written by Penumbra\n")
+        np.savetxt(f, vertex_rows, fmt=fmt)
+        np.savetxt(f, np.asarray(faces, np.int64) + 1, fmt="f %d %d %d")
+
+
+def _write_colored_ply(path, V, F, C):
+    """Binary little-endian PLY with float positions, uchar colours and int32 triangle indices."""
+    header = ("ply\nformat binary_little_endian 1.0\ncomment written by Penumbra\n"
+              f"element vertex {len(V)}\nproperty float x\nproperty float y\nproperty float z\n"
+              "property uchar red\nproperty uchar green\nproperty uchar blue\n"
+              f"element face {len(F)}\nproperty list uchar int vertex_indices\nend_header\n")
+    vert = np.zeros(len(V), dtype=[("p", "<f4", 3), ("c", "u1", 3)])
+    vert["p"], vert["c"] = V, np.round(C * 255).astype(np.uint8)
+    face = np.zeros(len(F), dtype=[("n", "u1"), ("i", "<i4", 3)])
+    face["n"], face["i"] = 3, F
+    with open(path, "wb") as f:
+        f.write(header.encode("ascii"))
+        f.write(vert.tobytes())
+        f.write(face.tobytes())

@@ -1,6 +1,11 @@
 """Main job: reconstruct a shape and its reflectance from several views (``penumbra reconstruct``,
 also ``penumbra demo``).
 
+With ``--photos DIR --cameras FILE`` the job reconstructs from calibrated photographs instead
+(:func:`penumbra.photo_reconstruction.reconstruct_photos`: COLMAP, transforms.json or Middlebury
+calibrations, masks, visual-hull start, staged Large Steps with remeshing, per-vertex albedo, report
+with held-out IoU and PSNR). The rest of this docstring describes the synthetic mode.
+
 Target images of a scene's mesh are rendered with Mitsuba's ``path`` integrator from every sensor
 of the scene. The mesh is then replaced by a sphere (flat-shaded, grey) and its vertex positions
 and diffuse reflectance are recovered by gradient descent through ``edge_sampling`` (path replay
@@ -49,11 +54,37 @@ def add_parser(sub):
                    "half-diagonal of the target mesh's bounding box divided by sqrt(3)")
     p.add_argument("--lambda", dest="lambda_", type=checks.cli_float(lo=0.0), default=20.0,
                    help="Large Steps smoothing λ")
-    p.add_argument("--lr", type=checks.cli_float(0.0, open_lo=True), default=0.02,
-                   help="learning rate of the Large Steps latent")
+    p.add_argument("--lr", type=checks.cli_float(0.0, open_lo=True), default=None,
+                   help="learning rate of the Large Steps latent (default 0.02; 0.01 with --photos)")
     p.add_argument("--lr-reflectance", type=checks.cli_float(0.0, open_lo=True), default=0.05)
     p.add_argument("--out", default="out/reconstruct")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("from photographs (--photos and --cameras; --res is the film width)")
+    g.add_argument("--photos", help="folder of photographs (names as in the calibration)")
+    g.add_argument("--cameras", help="calibration: a COLMAP model folder or cameras/images .txt/.bin, a "
+                   "transforms.json, or a Middlebury *_par.txt")
+    g.add_argument("--masks", default="alpha", help="object masks: 'alpha' (the images' alpha), a folder of mask "
+                   "images (or 'folder:DIR'), 'threshold:T' (brightest sRGB channel > T) or 'border[:T]' "
+                   "(background colour from the image border)")
+    g.add_argument("--held-out", default="every:2", help="held-out views: 'every:N' (views N-1, 2N-1, ...), "
+                   "'names:A,B' or 'none'")
+    g.add_argument("--stages", type=checks.cli_int(lo=1), default=2,
+                   help="optimization stages; between stages the mesh is subdivided while its edges are longer "
+                   "than --max-edge-px")
+    g.add_argument("--max-edge-px", type=checks.cli_float(0.0, open_lo=True), default=2.0,
+                   help="target mean edge length in film pixels for the remeshing between stages")
+    g.add_argument("--hull-resolution", type=checks.cli_int(lo=8, hi=256), default=64,
+                   help="voxels along the visual hull grid's longest side")
+    g.add_argument("--init", choices=["hull", "ellipsoid"], default="hull",
+                   help="initial shape: the icosphere shrunk onto the visual hull, or the hull box's ellipsoid")
+    g.add_argument("--albedo", choices=["vertex", "uniform"], default="vertex",
+                   help="albedo per vertex (mesh colours) or one RGB value")
+    g.add_argument("--lighting", choices=["fixed", "sky"], default="fixed",
+                   help="uniform sky of radiance 1 (fixed) or with its RGB radiance optimized (sky)")
+    g.add_argument("--turntable", type=checks.cli_int(lo=0), default=24, help="turntable frames (0: none)")
+    g.add_argument("--checkpoint-every", type=checks.cli_int(lo=0), default=20,
+                   help="steps between checkpoints (0: none)")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
     p.set_defaults(func=run)
     return p
 
@@ -181,7 +212,32 @@ def side_by_side(rows: list[list[np.ndarray]]) -> np.ndarray:
 
 # --- the job ----------------------------------------------------------------------------------------
 
+def run_photos(args):
+    """``--photos`` / ``--cameras`` mode: :func:`penumbra.photo_reconstruction.reconstruct_photos`."""
+    from penumbra.photo_reconstruction import reconstruct_photos
+    if not (args.photos and args.cameras):
+        raise ValueError("--photos and --cameras go together: give the photo folder and its calibration")
+    mask = f"folder:{args.masks}" if os.path.isdir(args.masks) else args.masks
+    r = reconstruct_photos(args.photos, args.cameras, args.out, width=args.res, mask=mask, held_out=args.held_out,
+                           steps=args.steps, stages=args.stages, views_per_step=args.views_per_step, spp=args.spp,
+                           subdivisions=args.subdivisions, init=args.init, hull_resolution=args.hull_resolution,
+                           max_edge_px=args.max_edge_px,
+                           lambda_=args.lambda_, lr=args.lr or 0.01, lr_albedo=args.lr_reflectance, albedo=args.albedo,
+                           lighting=args.lighting, turntable=args.turntable, checkpoint_every=args.checkpoint_every,
+                           resume=args.resume, progress=not args.quiet)
+    for key in ("train", "held_out"):
+        if key in r.report["final"]:
+            a, b = r.report["initial"][key], r.report["final"][key]
+            print(f"{key} views ({b['views']}): silhouette IoU {a['iou']:.3f} -> {b['iou']:.3f}, "
+                  f"PSNR {a['psnr']:.2f} -> {b['psnr']:.2f} dB")
+    print(f"{len(r.vertices)} vertices, {len(r.faces)} faces; {r.report['seconds']:.1f} s; outputs in {args.out}/")
+    return 0
+
+
 def run(args):
+    if args.photos or args.cameras:
+        return run_photos(args)
+    args.lr = args.lr or 0.02
     import drjit as dr
     import mitsuba as mi
 

@@ -195,3 +195,27 @@ def test_temple_silhouettes_improve_long(tmp_path):
     print(f"held-out IoU {before['held_out']:.3f} -> {after['held_out']:.3f}, "
           f"train {before['train']:.3f} -> {after['train']:.3f}, {result.seconds:.1f} s")
     assert after["held_out"] > before["held_out"] + 0.12
+
+
+@pytest.mark.slow
+def test_temple_through_the_photo_command(tmp_path):
+    """The product path on the real set: ``penumbra reconstruct --photos --cameras templeSR_par.txt``
+    with the threshold mask, the odd views held out (every:2), film 64 px wide (principal point kept,
+    no resampling workaround), visual-hull start, 2 stages with remeshing. Measured: held-out IoU
+    0.765 -> 0.812, PSNR 20.8 -> 24.9 dB (514 s at load ~10). The issue's target 0.85 is above what
+    this genus-0 mesh reaches: the silhouettes have see-through gaps between the columns (the
+    hole-filled masks score 0.89 against the masks)."""
+    import json
+
+    from penumbra.cli import main
+    out = str(tmp_path / "temple")
+    rc = main(["reconstruct", "--photos", DATA, "--cameras", os.path.join(DATA, "templeSR_par.txt"),
+               "--masks", "threshold:0.2", "--held-out", "every:2", "--res", "64", "--steps", "120",
+               "--stages", "2", "--turntable", "8", "--quiet", "--out", out])
+    assert rc == 0
+    rep = json.load(open(os.path.join(out, "report.json")))
+    print(rep["initial"], rep["final"], rep["stages"], rep["seconds"])
+    assert rep["final"]["held_out"]["views"] == 8
+    assert rep["final"]["held_out"]["iou"] >= 0.79
+    assert rep["final"]["held_out"]["iou"] > rep["initial"]["held_out"]["iou"] + 0.03
+    assert rep["final"]["held_out"]["psnr"] > rep["initial"]["held_out"]["psnr"] + 2.0

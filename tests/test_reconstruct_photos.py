@@ -1,0 +1,210 @@
+"""Reconstruction from photographs (``penumbra reconstruct --photos --cameras``) on a photo set the test
+writes itself: an ellipsoid rendered by Mitsuba's ``path`` integrator from a ring of cameras, saved as
+RGBA PNGs (alpha = coverage), calibrated once as a COLMAP text model and once as a transforms.json.
+Also the remeshing step and the coloured mesh writer."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from penumbra.cli import main
+
+PHOTO_W, PHOTO_H, FOCAL = 64, 48, 70.0
+N_VIEWS = 6
+AXES = np.array([0.9, 0.6, 0.5])     # the ellipsoid's semi-axes
+COLOUR = (0.7, 0.4, 0.2)
+
+
+def ring_pose(k, n=N_VIEWS, distance=4.0, elevation=0.35):
+    """World-to-camera (R, t) in OpenCV's convention of camera k on a ring looking at the origin."""
+    phi = 2 * math.pi * k / n
+    c = distance * np.array([math.cos(elevation) * math.cos(phi), math.sin(elevation),
+                             math.cos(elevation) * math.sin(phi)])
+    forward = -c / np.linalg.norm(c)
+    right = np.cross(forward, [0.0, 1.0, 0.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    R = np.stack([right, down, forward])
+    return R, -R @ c
+
+
+def quaternion_wxyz(R):
+    from scipy.spatial.transform import Rotation
+    x, y, z, w = Rotation.from_matrix(R).as_quat()
+    return w, x, y, z
+
+
+@pytest.fixture(scope="module")
+def photo_set(tmp_path_factory):
+    """Folder with the photos, ``model/`` (COLMAP text) and ``photos/transforms.json``."""
+    import mitsuba as mi
+
+    from penumbra.renderer import ensure_variant
+    from penumbra.scenes import builders, load_scene, mesh_from_arrays
+    from penumbra.scenes.calibrated_view import CalibratedView
+    from penumbra.scenes.view_sensor import sensor_dict
+    ensure_variant()
+    root = tmp_path_factory.mktemp("photoset")
+    photos, model = root / "photos", root / "model"
+    photos.mkdir()
+    model.mkdir()
+    cx, cy = PHOTO_W / 2 + 1.5, PHOTO_H / 2 - 1.0          # COLMAP's corner-origin principal point
+    K = np.array([[FOCAL, 0, cx - 0.5], [0, FOCAL, cy - 0.5], [0, 0, 1]])
+    V, F = builders.icosphere(3)
+    d = {"type": "scene", "integrator": {"type": "path", "max_depth": 3, "hide_emitters": True},
+         "sky": builders.constant_environment(1.0),
+         "obj": mesh_from_arrays(np.asarray(V) * AXES, F, bsdf=mi.load_dict(builders.diffuse(COLOUR)))}
+    images, frames = [], []
+    for k in range(N_VIEWS):
+        R, t = ring_pose(k)
+        view = CalibratedView(f"img{k}.png", K, R, t, PHOTO_W, PHOTO_H)
+        d[f"cam{k}"] = sensor_dict(view, PHOTO_W, PHOTO_H, film={"pixel_format": "rgba"})
+        qw, qx, qy, qz = quaternion_wxyz(R)
+        images.append(f"{k + 1} {qw:.12f} {qx:.12f} {qy:.12f} {qz:.12f} {t[0]:.12f} {t[1]:.12f} {t[2]:.12f} 1 "
+                      f"img{k}.png\n\n")
+        c2w = np.eye(4)
+        c2w[:3, :3], c2w[:3, 3] = R.T @ np.diag([1.0, -1.0, -1.0]), -R.T @ t
+        frames.append({"file_path": f"img{k}.png", "transform_matrix": c2w.tolist()})
+    scene = load_scene(d)
+    from penumbra.renderer import linear_to_srgb
+    for k in range(N_VIEWS):
+        img = np.array(mi.render(scene, sensor=k, spp=32, seed=k))
+        rgba = np.concatenate([linear_to_srgb(np.clip(img[..., :3], 0, 1)), img[..., 3:4]], axis=-1)
+        Image.fromarray(np.round(np.clip(rgba, 0, 1) * 255).astype(np.uint8), "RGBA").save(photos / f"img{k}.png")
+    (model / "cameras.txt").write_text(f"1 PINHOLE {PHOTO_W} {PHOTO_H} {FOCAL} {FOCAL} {cx} {cy}\n")
+    (model / "images.txt").write_text("".join(images))
+    (photos / "transforms.json").write_text(json.dumps({"fl_x": FOCAL, "fl_y": FOCAL, "cx": cx, "cy": cy,
+                                                        "w": PHOTO_W, "h": PHOTO_H, "frames": frames}))
+    return root
+
+
+FAST = ["--res", "32", "--steps", "4", "--stages", "2", "--views-per-step", "1", "--spp", "2",
+        "--subdivisions", "2", "--max-edge-px", "1", "--hull-resolution", "24", "--turntable", "2", "--quiet", "--lr", "0.02"]
+
+
+def run_colmap(photo_set, out, *extra):
+    return main(["reconstruct", "--photos", str(photo_set / "photos"), "--cameras", str(photo_set / "model"),
+                 "--masks", "alpha", "--held-out", "every:3", "--out", out, *FAST, *extra])
+
+
+def test_reconstruct_from_a_colmap_photo_set(photo_set, tmp_path):
+    """The command on the COLMAP model: all outputs; the visual-hull start already matches the
+    held-out silhouettes (IoU > 0.8; the true ellipsoid scores 0.92-0.96 at this film size) and the
+    fit keeps them; the mesh is remeshed between the 2 stages and written with its colours."""
+    out = str(tmp_path / "out")
+    assert run_colmap(photo_set, out) == 0
+    for f in ["mesh.ply", "mesh.obj", "views.png", "views/00_img0.png", "turntable.gif", "turntable.png",
+              "loss.png", "loss.json", "report.json", "stages/0/result.npz", "stages/1/result.npz"]:
+        assert os.path.getsize(os.path.join(out, f)) > 100, f
+    rep = json.load(open(os.path.join(out, "report.json")))
+    print(rep["initial"], rep["final"], rep["stages"], rep["seconds"])
+    assert rep["final"]["held_out"]["views"] == 2 and rep["final"]["train"]["views"] == 4
+    assert rep["initial"]["held_out"]["iou"] > 0.8 and rep["final"]["held_out"]["iou"] > 0.8
+    assert rep["stages"][1]["faces"] == 4 * rep["stages"][0]["faces"]
+    from penumbra.scenes import load_mesh
+    from penumbra.scenes.meshes import mesh_arrays
+    V, F = mesh_arrays(load_mesh(os.path.join(out, "mesh.ply")))
+    assert len(F) == rep["faces"] and len(V) == rep["vertices"]
+
+
+@pytest.mark.slow
+def test_reconstruct_improves_and_resumes(photo_set, tmp_path):
+    """From the hull box's ellipsoid (--init ellipsoid; the hull start is already within noise of
+    the fit), 40 steps: the loss falls and the held-out silhouette IoU rises; a second run with
+    --resume reads the finished stages back instead of recomputing them."""
+    out = str(tmp_path / "out")
+    args = ["--steps", "40", "--views-per-step", "2", "--init", "ellipsoid"]
+    assert run_colmap(photo_set, out, *args) == 0
+    rep = json.load(open(os.path.join(out, "report.json")))
+    loss = json.load(open(os.path.join(out, "loss.json")))["loss"]
+    print(rep["initial"], rep["final"], rep["seconds"], loss[:5], loss[-5:])
+    assert np.mean(loss[-5:]) < np.mean(loss[:5])
+    assert rep["final"]["held_out"]["iou"] > rep["initial"]["held_out"]["iou"] + 0.02
+    assert run_colmap(photo_set, out, *args, "--resume") == 0
+    assert json.load(open(os.path.join(out, "loss.json")))["loss"] == loss
+
+
+def test_transforms_json_gives_the_same_cameras_and_hull(photo_set):
+    """The same cameras written as a transforms.json: the same films, targets and visual hull."""
+    from penumbra.photo_reconstruction import visual_hull
+    from penumbra.scenes.photo_set import load_photo_set
+    a = load_photo_set(str(photo_set / "photos"), str(photo_set / "photos" / "transforms.json"), 32,
+                       held_out="every:3")
+    b = load_photo_set(str(photo_set / "photos"), str(photo_set / "model"), 32, held_out="every:3")
+    assert [pv.view.name for pv in a] == [pv.view.name for pv in b]
+    for pa, pb in zip(a, b):
+        assert np.allclose(pa.view.K, pb.view.K) and np.allclose(pa.view.R, pb.view.R, atol=1e-9)
+        assert np.allclose(pa.image, pb.image, atol=1e-6) and np.allclose(pa.mask, pb.mask, atol=1e-6)
+    ha = visual_hull([pv for pv in a if not pv.held_out], 24)
+    hb = visual_hull([pv for pv in b if not pv.held_out], 24)
+    assert np.array_equal(ha[0], hb[0]) and np.allclose(ha[1], hb[1])
+    # the hull contains the ellipsoid's centre and spans about its axes (a bit more: 4 views)
+    idx = np.argwhere(ha[0])
+    lo, hi = ha[1] + idx.min(axis=0) * ha[2], ha[1] + (idx.max(axis=0) + 1) * ha[2]
+    assert np.all(lo < -0.9 * AXES) and np.all(hi > 0.9 * AXES) and np.all(hi - lo < 2.4 * AXES)
+
+
+@pytest.mark.slow
+def test_uniform_albedo_and_sky(photo_set):
+    """(Slow: its kernels differ from the default test's; 5 s warm, ~100 s with a cold kernel cache at
+    load 13.) --albedo uniform --lighting sky through the Python API (transforms.json, nothing written): one
+    RGB albedo for all vertices, close to the rendered colour (it starts at the photos' median inside
+    the masks, under a sky of radiance 1), and the sky radiance is a fitted, positive parameter."""
+    import penumbra as pn
+    r = pn.reconstruct_photos(str(photo_set / "photos"), str(photo_set / "photos" / "transforms.json"), None,
+                              width=32, held_out="every:3", steps=2, stages=1, views_per_step=1, spp=2,
+                              subdivisions=2, hull_resolution=16, turntable=0, progress=False, albedo="uniform",
+                              lighting="sky")
+    assert np.ptp(r.albedo, axis=0).max() == 0 and np.allclose(r.albedo[0], COLOUR, atol=0.05)
+    assert r.sky.shape == (3,) and np.all(r.sky > 0) and not np.allclose(r.sky, 1.0)
+    with pytest.raises(ValueError, match="albedo must be one of"):
+        pn.reconstruct_photos(str(photo_set / "photos"), str(photo_set / "model"), None, albedo="texture")
+
+
+def test_photo_errors_are_clear(photo_set, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert main(["reconstruct", "--photos", str(photo_set / "photos"), "--out", out]) == 1
+    assert "--photos and --cameras go together" in capsys.readouterr().err
+    assert main(["reconstruct", "--photos", str(tmp_path), "--cameras", str(photo_set / "model"), "--out", out]) == 1
+    assert "does not match the photos" in capsys.readouterr().err
+    assert main(["reconstruct", "--photos", str(photo_set / "photos"), "--cameras", str(photo_set / "model"),
+                 "--masks", "threshold:2", "--out", out]) == 1
+    assert "mask option 'threshold:2'" in capsys.readouterr().err
+
+
+def test_subdivide_and_refine():
+    """Midpoint subdivision: 4x the faces, V + E vertices, the surface unchanged (vertices on the old
+    edges), attributes interpolated; refine stops at the edge target or the face budget."""
+    from penumbra.optim.remesh import edge_lengths, refine, subdivide, unique_edges
+    from penumbra.scenes.builders import icosphere
+    V, F = icosphere(1)
+    V, F = np.asarray(V), np.asarray(F)
+    E = len(unique_edges(F)[0])
+    V2, F2, A2 = subdivide(V, F, V[:, :1])
+    assert F2.shape == (4 * len(F), 3) and len(V2) == len(V) + E == len(A2)
+    assert np.allclose(A2[:, 0], V2[:, 0]) and np.allclose(V2[: len(V)], V)
+    assert edge_lengths(V2, F2).mean() == pytest.approx(0.5 * edge_lengths(V, F).mean(), rel=0.05)
+    V3, F3, n = refine(V, F, max_edge=0.2 * edge_lengths(V, F).mean(), max_faces=10 ** 6)
+    assert n == 3 and len(F3) == 64 * len(F)
+    assert refine(V, F, max_edge=1e-6, max_faces=len(F) * 4)[2] == 1
+    with pytest.raises(ValueError, match="max_edge must be > 0"):
+        refine(V, F, 0.0, 100)
+
+
+def test_save_mesh_with_colours(tmp_path):
+    from penumbra.scenes import load_mesh, save_mesh
+    from penumbra.scenes.builders import icosphere
+    from penumbra.scenes.meshes import mesh_arrays
+    V, F = icosphere(1)
+    C = np.random.default_rng(0).random((len(V), 3))
+    save_mesh((V, F), tmp_path / "m.ply", colors=C)
+    save_mesh((V, F), tmp_path / "m.obj", colors=C)
+    V2, F2 = mesh_arrays(load_mesh(tmp_path / "m.ply"))
+    assert np.allclose(V2, V, atol=1e-6) and np.array_equal(F2, F)
+    rows = [line.split() for line in open(tmp_path / "m.obj") if line.startswith("v ")]
+    assert np.allclose(np.array(rows, dtype=object)[:, 4:].astype(float), C, atol=1e-5)
+    with pytest.raises(ValueError, match="colors must be finite and of shape"):
+        save_mesh((V, F), tmp_path / "x.ply", colors=C[:3])
