@@ -1,9 +1,11 @@
 """Data-parallel gradients of one objective over N Ray actors.
 
 An objective that is a weighted sum over items (the views of a reconstruction, the scenes or RIR
-configurations of a study) is described by a *factory*: a picklable callable that, run once inside
-each worker process, returns ``loss_fn(values, items, step)``, the Dr.Jit scalar sum of the losses of
-``items`` at optimizer step ``step`` for the parameter ``values`` (``{name: Dr.Jit array}``). Any
+configurations of a study; :mod:`penumbra.optim.items`) is described by a *factory*: a picklable
+callable that, run once inside each worker process, returns ``loss_fn(values, items, step)``, the
+Dr.Jit scalar sum of the losses of ``items`` at optimizer step ``step`` for the parameter ``values``
+(``{name: Dr.Jit array}``); in one process, the same ``loss_fn`` runs as
+:class:`penumbra.optim.ItemObjective`. Any
 randomness must be seeded from ``(step, item)`` alone (e.g. ``seed = step * n_items + item``), never
 from the worker, so that the split of the items, and a retry on a replacement worker, leave the result
 unchanged.
@@ -28,6 +30,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from penumbra.optim.items import mean_weight
 from penumbra.renderer import checks
 
 from .cluster import WorkerError, connect, worker_env, worker_setup
@@ -125,7 +128,7 @@ class DataParallel:
         self.timeout = timeout
         self.factory, self.cache_root = factory, cache_root
         self.schedule = schedule or (lambda step: range(self.n_items))
-        self.weight = weight or (lambda items: 1.0 / len(items))
+        self.weight = weight or mean_weight
         self.variant = renderer.ensure_variant()
         self.gpus = (1.0 if renderer.is_cuda() else 0.0) if gpus is None else float(gpus)
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.workers)
