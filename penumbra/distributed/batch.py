@@ -54,11 +54,12 @@ class BatchReport:
         return path
 
 
-def run_batch(fn: Callable, tasks: Sequence, address: str | None = None, threads: int = 1,
+def run_batch(fn: Callable, tasks: Sequence, workers: int | None = None, address: str | None = None, threads: int = 1,
               gpus: float | None = None, cache_root: str | None = None, retries: int = 1, progress: bool = True,
               description: str = "tasks") -> BatchReport:
     """Run ``fn(task)`` (picklable) for each of ``tasks`` on the Ray cluster at ``address`` (None: a local
-    one) and return a :class:`BatchReport`. ``threads``: Dr.Jit CPU threads (and Ray CPUs) per task;
+    one), at most ``workers`` at a time (None: as many as the cluster's resources allow), and return a
+    :class:`BatchReport`. ``threads``: Dr.Jit CPU threads (and Ray CPUs) per task;
     ``gpus``: GPUs per task (default: 1 when the driver's variant is CUDA)."""
     from tqdm.auto import tqdm
 
@@ -66,6 +67,8 @@ def run_batch(fn: Callable, tasks: Sequence, address: str | None = None, threads
     tasks = list(tasks)
     threads = checks.integer("run_batch(threads=...)", threads, lo=1)
     retries = checks.integer("run_batch(retries=...)", retries, lo=0)
+    if workers is not None:
+        workers = checks.integer("run_batch(workers=...)", workers, lo=1)
     variant = renderer.ensure_variant()
     gpus = (1.0 if renderer.is_cuda() else 0.0) if gpus is None else float(gpus)
     ray = connect(address)
@@ -73,17 +76,26 @@ def run_batch(fn: Callable, tasks: Sequence, address: str | None = None, threads
                                            max_retries=retries,
                                            runtime_env={"env_vars": worker_env("batch", cache_root)})
     t0 = time.perf_counter()
-    refs = [remote.remote(fn, t, variant, threads) for t in tasks]
-    index = {ref: i for i, ref in enumerate(refs)}
+    index, pending, queue = {}, [], list(range(len(tasks)))[::-1]
+
+    def submit():
+        while queue and (workers is None or len(pending) < workers):
+            i = queue.pop()
+            ref = remote.remote(fn, tasks[i], variant, threads)
+            index[ref] = i
+            pending.append(ref)
+
     results, errors = [None] * len(tasks), {}
-    pending = list(refs)
     with tqdm(total=len(tasks), desc=description, disable=not progress, dynamic_ncols=True) as bar:
+        submit()
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+            done, _ = ray.wait(pending, num_returns=1)
+            pending.remove(done[0])
             i = index[done[0]]
             try:
                 results[i] = ray.get(done[0])
             except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError) as e:
                 errors[i] = WorkerError(f"task {i} ({tasks[i]!r})", e)
             bar.update(1)
+            submit()
     return BatchReport(tasks, results, errors, time.perf_counter() - t0)
