@@ -79,7 +79,10 @@ class GradientWorker:
         return os.getpid()
 
     def evaluate(self, values: dict, types: dict, items: list, step: int):
-        return local_gradients(self.loss_fn, values, types, items, step)
+        """``(loss, gradients, seconds)``: :func:`local_gradients` and the time it took here."""
+        t0 = time.perf_counter()
+        loss, grads = local_gradients(self.loss_fn, values, types, items, step)
+        return loss, grads, time.perf_counter() - t0
 
 
 def linearized(values: dict, loss: float, grads: dict):
@@ -135,6 +138,7 @@ class DataParallel:
         self.ray = connect(address)
         self.step = 0
         self.replaced = 0          # how many dead workers were replaced (for reports and tests)
+        self.timing = {}           # the last step's wall time and its slowest worker's compute time
         self.actors = [self._start(j) for j in range(self.workers)]
 
     # -- actors --------------------------------------------------------------------------------------
@@ -177,9 +181,12 @@ class DataParallel:
                 if len(s)]
 
     def gradients(self, values: dict, step: int):
-        """Summed ``(loss, {name: gradient})`` (NumPy) over the items of ``step``, weighted by ``weight``."""
+        """Summed ``(loss, {name: gradient})`` (NumPy) over the items of ``step``, weighted by ``weight``.
+        Sets ``timing``: the step's wall time and the slowest worker's compute time (the rest is the
+        distribution's overhead: broadcast, scheduling, transfers, summing)."""
         from penumbra.renderer.arrays import to_numpy
         ray = self.ray
+        t0 = time.perf_counter()
         items = [int(i) for i in self.schedule(step)]
         if not items:
             raise ValueError(f"DataParallel: schedule({step}) gave no items")
@@ -215,6 +222,7 @@ class DataParallel:
         w = float(self.weight(items))
         loss = w * sum(results[j][0] for j in sorted(results))
         grads = {k: w * sum(results[j][1][k] for j in sorted(results)) for k in values}
+        self.timing = {"seconds": time.perf_counter() - t0, "compute": max(r[2] for r in results.values())}
         return loss, grads
 
     def set_step(self, step: int):
