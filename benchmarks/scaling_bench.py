@@ -41,7 +41,7 @@ def ring_scene(views: int, res: int) -> dict:
     V, F = mesh_arrays({s.id(): s for s in base.shapes()}["target"])
     center = 0.5 * (V.min(0) + V.max(0))
     dist = 2.2 * float(np.linalg.norm(V.max(0) - V.min(0)))
-    d = {"type": "scene"}
+    d = {"type": "scene", "integrator": {"type": "path", "max_depth": 3}}
     for i, e in enumerate(base.emitters()):
         if e.get_shape() is None:
             d[f"emitter{i}"] = e
