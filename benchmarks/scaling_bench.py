@@ -113,6 +113,7 @@ def main():
         times.append(time.perf_counter() - t0)
     one = statistics.median(times[1:])
     rows = [("1 process", one, 0.0, 1.0, 0.0)]
+    print(f"1 process: {one:.2f} s per step (first step, compiling: {times[0]:.1f} s)", flush=True)
     for n in counts:
         with DataParallel(factory, args.views, n, weight=lambda items: 1.0, address=args.address,
                           threads=max(1, cores // n)) as engine:
@@ -124,6 +125,7 @@ def main():
             diff = max(float(np.abs(grads[k] - ref[k]).max() / (np.abs(ref[k]).max() or 1.0)) for k in ref)
             t, o = statistics.median(wall[1:]), statistics.median(over[1:])
             rows.append((f"{n} worker{'s' * (n > 1)}", t, o, one / t, diff))
+            print(f"{rows[-1][0]}: {t:.2f} s per step, overhead {o:.3f} s, gradient rel. diff {diff:.1e}", flush=True)
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     print(f"\n{args.views} views at {args.res}x{args.res}, {args.spp} spp, edge_sampling, {variant}; commit {commit}, "
