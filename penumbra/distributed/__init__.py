@@ -9,7 +9,8 @@ Ray, an existing distributed engine:
 * :mod:`.gradients`: data-parallel gradients: :class:`DataParallel` splits the items (views, scenes,
   RIR configurations) of one objective across N actors, sums their losses and gradients, and plugs
   into :func:`penumbra.optim.optimize` as an ordinary objective (checkpoints and resume included);
-* :mod:`.batch`: :func:`run_batch` runs independent tasks as Ray tasks and gathers one report.
+* :mod:`.batch`: :func:`run_batch` runs independent tasks as Ray tasks and gathers one report;
+* :mod:`.options`: the jobs' ``--workers`` / ``--ray-address``.
 
 Ray is imported only when one of these is used; :func:`require_ray` says what to install otherwise.
 """
