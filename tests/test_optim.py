@@ -78,3 +78,25 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     assert len(resumed.history) == 40
     for k in ("a", "b"):
         assert np.allclose(np.array(full.values[k]), np.array(resumed.values[k]), rtol=1e-5)
+
+
+def test_item_objective_resumes_on_the_same_items_and_seeds(tmp_path):
+    """``optimize`` tells an ItemObjective the step (also after a resume), so a step's items and seeds
+    (here: per-(step, item) noise) do not depend on where the run was restarted."""
+    def loss_fn(values, items, step):
+        total = mi.Float(0.0)
+        for i in items:
+            noise = float(np.random.default_rng([step, i]).normal())
+            total += dr.square(values["x"] - (i + 0.1 * noise))
+        return total
+
+    def objective():
+        return optim.ItemObjective(loss_fn, 5, schedule=lambda step: [step % 5, (step + 2) % 5])
+
+    variables = {"x": optim.Variable(0.0, lr=0.1)}
+    full = optim.optimize(objective(), variables, 6, progress=False)
+    d = str(tmp_path / "run")
+    optim.optimize(objective(), variables, 3, out_dir=d, checkpoint_every=1, progress=False)
+    resumed = optim.optimize(objective(), variables, 6, out_dir=d, checkpoint_every=1, resume=True, progress=False)
+    np.testing.assert_allclose(resumed.history, full.history, rtol=1e-6)
+    np.testing.assert_allclose(np.array(resumed.values["x"]), np.array(full.values["x"]), rtol=1e-6)

@@ -30,6 +30,7 @@ import os
 
 import numpy as np
 
+from penumbra.distributed import options
 from penumbra.renderer import checks
 
 
@@ -85,6 +86,7 @@ def add_parser(sub):
     g.add_argument("--checkpoint-every", type=checks.cli_int(lo=0), default=20,
                    help="steps between checkpoints (0: none)")
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
+    options.add_arguments(p, "the views of each step")
     p.set_defaults(func=run)
     return p
 
@@ -133,14 +135,64 @@ def chamfer(mesh_a, mesh_b, n: int = 20000) -> float:
     return float(0.5 * (cKDTree(pb).query(pa)[0].mean() + cKDTree(pa).query(pb)[0].mean()))
 
 
+def view_schedule(n_views: int, views_per_step: int):
+    """The views of each step: a fixed random permutation of all ``n_views`` walked ``views_per_step``
+    at a time, as a function ``step -> [view, ...]``."""
+    order = np.random.default_rng(0).permutation(n_views)
+    k = min(views_per_step, n_views)
+    return lambda step: [int(order[(step * k + j) % n_views]) for j in range(k)]
+
+
+class ViewLoss:
+    """The reconstruction's ``loss_fn(values, views, step)`` (:mod:`optim.items`): set the scene
+    parameters to ``values`` and sum ``loss(render(view), target[view])`` over ``views``, each view
+    rendered at ``spp`` with the seed ``step * n_views + view`` (a function of step and view only)."""
+
+    def __init__(self, params, targets: list, spp: int, loss=None):
+        import mitsuba as mi
+
+        from penumbra import optim
+        self.params, self.spp, self.loss = params, spp, loss or optim.losses.l1
+        self.targets = [t if isinstance(t, mi.TensorXf) else mi.TensorXf(np.asarray(t, np.float32)) for t in targets]
+
+    def __call__(self, values, views, step):
+        import mitsuba as mi
+        self.params.update(values)
+        n, total = len(self.targets), 0.0
+        for v in views:
+            image = mi.render(self.params.scene, self.params.mitsuba, sensor=v, spp=self.spp, seed=step * n + v)
+            total = total + self.loss(image, self.targets[v])
+        return total
+
+
+class ViewLossFactory:
+    """Builds :class:`ViewLoss` inside a Ray worker (picklable): loads ``scene`` (a file) at ``res`` and
+    replaces its mesh ``shape`` by the initial mesh (``vertices``, ``faces``) as the job does."""
+
+    def __init__(self, scene: str, res: int, spp: int, shape: str, vertices, faces, targets, loss=None):
+        self.scene, self.res, self.spp, self.shape, self.loss = scene, res, spp, shape, loss
+        self.vertices, self.faces = np.asarray(vertices), np.asarray(faces)
+        self.targets = [np.asarray(t, np.float32) for t in targets]
+
+    def __call__(self):
+        from penumbra.scenes import ParameterMap, load_scene
+        scene = replace_shape(load_scene(self.scene, res=self.res, spp=self.spp), self.shape, self.vertices,
+                              self.faces, reflectance=0.5)
+        return ViewLoss(ParameterMap(scene), self.targets, self.spp, self.loss)
+
+
 def fit(scene, params, shape: str, targets: list, faces, steps: int, views_per_step: int = 4, spp: int = 4,
         lambda_: float = 20.0, lr: float = 0.02, lr_reflectance: float | None = 0.05, loss=None,
-        out_dir: str | None = None, progress: bool = True, description: str = "reconstructing"):
+        out_dir: str | None = None, progress: bool = True, description: str = "reconstructing",
+        workers: int = 0, address: str | None = None, factory=None):
     """Optimize ``<shape>.vertex_positions`` (Large Steps) and, unless ``lr_reflectance`` is None,
     ``<shape>.bsdf.reflectance.value`` so that the renders of ``scene``'s sensors match ``targets``
-    (a list of (H, W, 3) images, one per sensor). Returns :class:`optim.Result`."""
-    import mitsuba as mi
+    (a list of (H, W, 3) images, one per sensor). Returns :class:`optim.Result`.
 
+    With ``workers > 0`` the views of each step are rendered and differentiated on that many Ray
+    workers (:class:`penumbra.distributed.DataParallel`, cluster at ``address``), each holding the
+    scene built by ``factory`` (e.g. :class:`ViewLossFactory`); the result equals the one-process
+    result to float rounding."""
     from penumbra import optim
     from penumbra.optim.large_steps import LargeSteps, UniformAdam
 
@@ -148,6 +200,9 @@ def fit(scene, params, shape: str, targets: list, faces, steps: int, views_per_s
         raise ValueError(f"reconstruct: {len(targets)} target images for {len(scene.sensors())} sensors")
     if steps < 1 or views_per_step < 1:
         raise ValueError(f"reconstruct: steps and views_per_step must be >= 1, got {steps}, {views_per_step}")
+    if workers and factory is None:
+        raise ValueError("reconstruct: workers > 0 needs a factory that builds the scene in each worker "
+                         "(e.g. ViewLossFactory)")
     pos, refl = f"{shape}.vertex_positions", f"{shape}.bsdf.reflectance.value"
     x0 = np.array(params[pos])
     variables = {pos: optim.Variable(x0, LargeSteps(x0.reshape(-1, 3), faces, lambda_), lr=lr)}
@@ -156,26 +211,20 @@ def fit(scene, params, shape: str, targets: list, faces, steps: int, views_per_s
         # converted through NumPy by ParameterMap, silently detaching it from the AD graph
         variables[refl] = optim.Variable(params.validate(refl, params.snapshot([refl])[refl]), optim.Unit,
                                          lr=lr_reflectance)
-    targets = [t if isinstance(t, mi.TensorXf) else mi.TensorXf(np.asarray(t, np.float32)) for t in targets]
-    loss = loss or optim.losses.l1
-    n_views, k = len(targets), min(views_per_step, len(targets))
-    order = np.random.default_rng(0).permutation(n_views)
-    step = [0]
-
-    def objective(values):
-        params.update(values)
-        s = step[0]
-        step[0] += 1
-        views = [int(order[(s * k + j) % n_views]) for j in range(k)]
-        total = 0.0
-        for v in views:
-            image = mi.render(params.scene, params.mitsuba, sensor=v, spp=spp, seed=s * n_views + v)
-            total = total + loss(image, targets[v])
-        return total / k
-
-    result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform={pos}), out_dir=out_dir,
-                            schedule=optim.schedules.cosine(steps, final=0.1), progress=progress,
-                            description=description)
+    n_views = len(targets)
+    schedule = view_schedule(n_views, views_per_step)
+    if workers:
+        from penumbra.distributed import DataParallel
+        objective = DataParallel(factory, n_views, workers, schedule, address=address)
+    else:
+        objective = optim.ItemObjective(ViewLoss(params, targets, spp, loss), n_views, schedule)
+    try:
+        result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform={pos}), out_dir=out_dir,
+                                schedule=optim.schedules.cosine(steps, final=0.1), progress=progress,
+                                description=description)
+    finally:
+        if workers:
+            objective.shutdown()
     params.update(result.values)
     return result
 
@@ -217,6 +266,9 @@ def run_photos(args):
     from penumbra.photo_reconstruction import reconstruct_photos
     if not (args.photos and args.cameras):
         raise ValueError("--photos and --cameras go together: give the photo folder and its calibration")
+    if getattr(args, "workers", 0) or getattr(args, "ray_address", None):
+        raise ValueError("--workers / --ray-address: the photo reconstruction runs in one process (its stages "
+                         "remesh between runs); drop --workers, or reconstruct a Mitsuba scene with --scene")
     mask = f"folder:{args.masks}" if os.path.isdir(args.masks) else args.masks
     r = reconstruct_photos(args.photos, args.cameras, args.out, width=args.res, mask=mask, held_out=args.held_out,
                            steps=args.steps, stages=args.stages, views_per_step=args.views_per_step, spp=args.spp,
@@ -251,6 +303,7 @@ def run(args):
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not 0 <= args.subdivisions <= 5:
         raise ValueError(f"--subdivisions must lie in [0, 5], got {args.subdivisions}")
+    workers = options.requested(args)
     scene_path = args.scene or asset("scenes", "blob", "scene.xml")
     target_scene = load_scene(scene_path, res=args.res, spp=args.spp)
     shapes = {s.id(): s for s in target_scene.shapes()}
@@ -280,9 +333,11 @@ def run(args):
     iou0 = [iou(a, b) for a, b in zip(silhouettes(V0, F0, sensors), silhouettes(VT, FT, sensors))]
     cd0 = chamfer((V0, F0), (VT, FT))
 
+    factory = ViewLossFactory(scene_path, args.res, args.spp, args.shape, V0, F0, targets) if workers else None
     result = fit(scene, params, args.shape, targets, F0, args.steps, args.views_per_step, args.spp,
                  args.lambda_, args.lr, args.lr_reflectance, out_dir=args.out, progress=not args.quiet,
-                 description="reconstructing shape + reflectance")
+                 description="reconstructing shape + reflectance", workers=workers, address=args.ray_address,
+                 factory=factory)
     V1 = np.array(dr.detach(params[f"{args.shape}.vertex_positions"])).reshape(-1, 3)
     refl = np.array(params[f"{args.shape}.bsdf.reflectance.value"]).ravel()
     final = render_all(3000)

@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from penumbra.distributed import options
 from penumbra.renderer import checks
 
 STUDIES = ("materials", "receiver", "dimensions")
@@ -32,6 +33,7 @@ def add_parser(sub):
     p.add_argument("--order", type=checks.cli_int(lo=0), default=12)
     p.add_argument("--out", default="out/room-design")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    options.add_arguments(p, "the studies (each study runs as one Ray task)")
     p.set_defaults(func=run)
     return p
 
@@ -243,16 +245,31 @@ def study_dimensions(args, out):
     return summary
 
 
+def run_study(task) -> dict:
+    """Run one study, ``task = (name, args, out)``, write its ``summary.json`` and return the summary
+    (a Ray task with ``--workers``, a plain call otherwise)."""
+    name, args, out = task
+    fn = {"materials": study_materials, "receiver": study_receiver, "dimensions": study_dimensions}[name]
+    os.makedirs(out, exist_ok=True)
+    summary = fn(args, out)
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    return summary
+
+
 def run(args):
+    workers = options.requested(args)
     studies = STUDIES if args.study == "all" else (args.study,)
-    fn = {"materials": study_materials, "receiver": study_receiver, "dimensions": study_dimensions}
-    report = {}
-    for s in studies:
-        out = os.path.join(args.out, s)
-        os.makedirs(out, exist_ok=True)
-        report[s] = fn[s](args, out)
-        with open(os.path.join(out, "summary.json"), "w") as f:
-            json.dump(report[s], f, indent=1)
+    tasks = [(s, args, os.path.join(args.out, s)) for s in studies]
+    if workers:
+        from penumbra.distributed import run_batch
+        batch = run_batch(run_study, tasks, workers=workers, address=args.ray_address, progress=not args.quiet,
+                          description="room-design studies")
+        batch.raise_errors()
+        summaries = batch.results
+    else:
+        summaries = [run_study(t) for t in tasks]
+    report = dict(zip(studies, summaries))
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(report, f, indent=1)
     return 0
