@@ -31,6 +31,7 @@ import numpy as np
 
 from penumbra.renderer import memory
 
+from . import tree_kernel
 from ._jit import upload
 
 # Bytes per candidate child of a level if every candidate were kept (window of up to 10 float64
@@ -157,11 +158,12 @@ def _clip_rows(poly, cnt, d, valid):
     return res, new_cnt
 
 
-class _Pruner:
+class Pruner:
     """The per-wall data of conditions 1-3 (module docstring) and the beam clipping."""
 
     def __init__(self, room, V, n_out, d_out):
-        self.n_out, self.d_out = n_out, d_out
+        self.n_out = np.ascontiguousarray(n_out, np.float64)
+        self.d_out = np.ascontiguousarray(d_out, np.float64)
         hulls = wall_hulls(room, V, n_out)
         self.tol = 1e-9 * float(np.ptp(V, axis=0).max())
         M = max(len(h) for h in hulls)
@@ -249,10 +251,36 @@ def cached_build(room, V, n_out, d_out, source, order: int) -> ImageTree:
     return tree
 
 
-def build(room, V, n_out, d_out, source, order: int) -> ImageTree:
-    """The pruned image tree of ``source`` up to ``order`` reflections (see the module docstring)."""
+def _use_compiled(compiled):
+    if compiled is None:
+        return tree_kernel.AVAILABLE
+    if compiled and not tree_kernel.AVAILABLE:
+        raise ValueError("compiled=True needs numba (pip install 'penumbra[fast]'); pass compiled=None or False")
+    return bool(compiled)
+
+
+_PRUNERS: dict = {}
+
+
+def pruner(room, V, n_out, d_out) -> Pruner:
+    """The :class:`Pruner` of the room's geometry, kept for the next call with the same geometry (the
+    per-wall hulls and the front table depend on the walls only, not on the source)."""
+    key = (np.ascontiguousarray(V, np.float64).tobytes(), np.ascontiguousarray(room.faces).tobytes(),
+           np.ascontiguousarray(room.face_wall).tobytes())
+    pr = _PRUNERS.get(key)
+    if pr is None:
+        _PRUNERS.clear()                     # one geometry at a time
+        pr = _PRUNERS[key] = Pruner(room, V, n_out, d_out)
+    return pr
+
+
+def build(room, V, n_out, d_out, source, order: int, compiled: bool | None = None) -> ImageTree:
+    """The pruned image tree of ``source`` up to ``order`` reflections (see the module docstring).
+    ``compiled``: prune with the numba kernel of :mod:`.tree_kernel` (None: when numba is installed) or
+    with NumPy (False); both give the same tree."""
     src = np.asarray(source, np.float64).reshape(3)
-    pr = _Pruner(room, V, n_out, d_out)
+    pr = pruner(room, V, n_out, d_out)
+    step = pr.children if not _use_compiled(compiled) else (lambda *a: tree_kernel.children(pr, *a))
     W = room.n_walls
     tree = ImageTree(src, [], [], [])
     J, P = src[None, :], np.array([-1])
@@ -263,7 +291,7 @@ def build(room, V, n_out, d_out, source, order: int) -> ImageTree:
                      float(len(J)) * W * BYTES_PER_CHILD + float(total) * BYTES_PER_NODE, "the order")
         par, wal, wins, cnts = [], [], [], []
         for lo in range(0, len(J), CHUNK):
-            i, q, w, c = pr.children(J[lo:lo + CHUNK], P[lo:lo + CHUNK], win[lo:lo + CHUNK], cnt[lo:lo + CHUNK])
+            i, q, w, c = step(J[lo:lo + CHUNK], P[lo:lo + CHUNK], win[lo:lo + CHUNK], cnt[lo:lo + CHUNK])
             par.append(i + lo)
             wal.append(q)
             wins.append(w)
