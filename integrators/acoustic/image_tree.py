@@ -63,6 +63,9 @@ class ImageTree:
         valid path lies in the beam of its last node (its last reflection point is in the window)."""
         p = np.asarray(point, np.float64).reshape(3)
         J, wall = self.images[level - 1], self.walls[level - 1]
+        if tree_kernel.AVAILABLE:
+            return tree_kernel.in_beam(J, wall, self.windows[level - 1], self.counts[level - 1],
+                                       self.n_out, self.d_out, p, tol)
         ok = self.n_out[wall] @ p - self.d_out[wall] < tol
         for lo in range(0, len(J), CHUNK * 16):
             sl = slice(lo, lo + CHUNK * 16)

@@ -6,7 +6,8 @@ table of P, the cheap vertex test against the side planes of the pyramid from J 
 clipped (Sutherland-Hodgman) to the room side of P and to each side plane. A child is kept when its
 clipped window has at least 3 vertices. One pass over the parents, no temporaries of size
 (parents, edges, walls, vertices): the NumPy version's per-level array overhead (a few ms per level) and
-its (n, E, W, M) distance tensors are gone.
+its (n, E, W, M) distance tensors are gone. :func:`in_beam` is the receiver's beam test of
+:meth:`.image_tree.ImageTree.in_beam` in the same way.
 
 numba is optional (the ``fast`` extra): :data:`AVAILABLE` says whether it imported; without it
 :mod:`.image_tree` uses the NumPy version (same tree).
@@ -142,9 +143,56 @@ def _children(J, P, win, cnt, hull, hull_cnt, n_out, d_out, front, tol):
     return par[:k], wal[:k], out[:k], oc[:k]
 
 
+def _in_beam(J, wall, win, cnt, n_out, d_out, px, py, pz, tol):
+    """Per node: the point on the room side of its wall and inside every side plane of the pyramid from
+    its image through its window (the planes as in :func:`_children`), within ``tol``."""
+    n, E = J.shape[0], win.shape[1]
+    ok = np.zeros(n, np.bool_)
+    for r in range(n):
+        q = wall[r]
+        if not (n_out[q, 0] * px + n_out[q, 1] * py + n_out[q, 2] * pz - d_out[q] < tol):
+            continue
+        jx, jy, jz = J[r, 0], J[r, 1], J[r, 2]
+        c = cnt[r]
+        cx = cy = cz = 0.0
+        for e in range(c):
+            cx += win[r, e, 0]
+            cy += win[r, e, 1]
+            cz += win[r, e, 2]
+        cx, cy, cz = cx / c - jx, cy / c - jy, cz / c - jz
+        inside = True
+        for e in range(min(c, E)):
+            f = e + 1 if e + 1 < c else 0
+            ax, ay, az = win[r, e, 0] - jx, win[r, e, 1] - jy, win[r, e, 2] - jz
+            bx, by, bz = win[r, f, 0] - jx, win[r, f, 1] - jy, win[r, f, 2] - jz
+            mx, my, mz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
+            nm = np.sqrt(mx * mx + my * my + mz * mz)
+            if nm > 0.0:
+                s = mx * cx + my * cy + mz * cz
+                sg = (1.0 if s > 0.0 else (-1.0 if s < 0.0 else 0.0)) / nm
+                if sg * (mx * (px - jx) + my * (py - jy) + mz * (pz - jz)) <= -tol:
+                    inside = False
+                    break
+        ok[r] = inside
+    return ok
+
+
 if AVAILABLE:
     _clip = numba.njit(cache=True, nogil=True)(_clip)
     _children = numba.njit(cache=True, nogil=True)(_children)
+    _in_beam = numba.njit(cache=True, nogil=True)(_in_beam)
+
+
+def in_beam(J, wall, win, cnt, n_out, d_out, point, tol):
+    """Compiled :meth:`.image_tree.ImageTree.in_beam` for nodes with images ``J`` (n, 3), walls ``wall``
+    (n,) and windows ``win`` (n, E, 3) with ``cnt`` vertices."""
+    if not AVAILABLE:
+        raise RuntimeError("the compiled beam test needs numba (pip install 'penumbra[fast]')")
+    p = np.asarray(point, np.float64).reshape(3)
+    return _in_beam(np.ascontiguousarray(J, np.float64), np.ascontiguousarray(wall, np.int64),
+                    np.ascontiguousarray(win, np.float64), np.ascontiguousarray(cnt, np.int64),
+                    np.ascontiguousarray(n_out, np.float64), np.ascontiguousarray(d_out, np.float64),
+                    float(p[0]), float(p[1]), float(p[2]), float(tol))
 
 
 def children(pruner, J, P, win, cnt):
