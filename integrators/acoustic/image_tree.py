@@ -31,13 +31,15 @@ import numpy as np
 
 from penumbra.renderer import memory
 
+from . import tree_kernel
 from ._jit import upload
 
 # Bytes per candidate child of a level if every candidate were kept (window of up to 10 float64
 # vertices, image, parent and wall ids: an upper bound) and per kept node of earlier levels (image,
-# parent, wall). The pruning temporaries of one chunk of CHUNK parents stay below ~40 MiB.
+# parent, wall, window kept for the receiver's beam test). The pruning temporaries of one chunk of CHUNK
+# parents stay below ~40 MiB.
 BYTES_PER_CHILD = 320
-BYTES_PER_NODE = 40
+BYTES_PER_NODE = 320
 CHUNK = 1 << 12        # parent nodes pruned at once (bounds the (chunk, edges, walls, vertices) temporaries)
 
 
@@ -49,6 +51,27 @@ class ImageTree:
     images: list
     parents: list
     walls: list
+    windows: list = dataclasses.field(default_factory=list)   # per level (n_k, M_k, 3) beam windows
+    counts: list = dataclasses.field(default_factory=list)    # per level (n_k,) window vertex counts
+    n_out: np.ndarray | None = None                           # outward wall normals (W, 3), offsets (W,)
+    d_out: np.ndarray | None = None
+    extent: float = 1.0                                       # the room's largest bounding-box side
+
+    def in_beam(self, level: int, point, tol: float) -> np.ndarray:
+        """(n_level,) whether ``point`` lies in each node's beam (within ``tol``): on the room side of the
+        node's wall and inside the pyramid from its image through its window. The receiver end of a
+        valid path lies in the beam of its last node (its last reflection point is in the window)."""
+        p = np.asarray(point, np.float64).reshape(3)
+        J, wall = self.images[level - 1], self.walls[level - 1]
+        if tree_kernel.AVAILABLE:
+            return tree_kernel.in_beam(J, wall, self.windows[level - 1], self.counts[level - 1],
+                                       self.n_out, self.d_out, p, tol)
+        ok = self.n_out[wall] @ p - self.d_out[wall] < tol
+        for lo in range(0, len(J), CHUNK * 16):
+            sl = slice(lo, lo + CHUNK * 16)
+            m, o, use = side_planes(J[sl], self.windows[level - 1][sl], self.counts[level - 1][sl])
+            ok[sl] &= np.all((np.einsum("nej,j->ne", m, p) - o > -tol) | ~use, axis=1)
+        return ok
 
     @property
     def size(self) -> int:
@@ -157,11 +180,30 @@ def _clip_rows(poly, cnt, d, valid):
     return res, new_cnt
 
 
-class _Pruner:
+def side_planes(J, win, cnt):
+    """Side planes of the pyramids from images ``J`` (n, 3) through windows ``win`` (n, E, 3) with ``cnt``
+    vertices, one per window edge, oriented towards the window: unit normals m (n, E, 3), offsets
+    o (n, E) (inside: m . x - o >= 0) and ``use`` (n, E), False for padding and degenerate edges (m = 0)."""
+    E = win.shape[1]
+    valid = np.arange(E)[None, :] < cnt[:, None]
+    cen = (win * valid[:, :, None]).sum(axis=1) / cnt[:, None]
+    nxt = np.where(np.arange(E)[None, :] + 1 < cnt[:, None], np.arange(E)[None, :] + 1, 0)
+    b = win[np.arange(len(J))[:, None], nxt]
+    m = np.cross(win - J[:, None], b - J[:, None])
+    nm = np.linalg.norm(m, axis=2)
+    use = valid & (nm > 0)
+    m = m / np.where(nm > 0, nm, 1.0)[:, :, None]
+    m *= (np.sign(np.einsum("nej,nj->ne", m, cen - J)) * use)[:, :, None]
+    o = np.einsum("nej,nj->ne", m, J)
+    return m, o, use
+
+
+class Pruner:
     """The per-wall data of conditions 1-3 (module docstring) and the beam clipping."""
 
     def __init__(self, room, V, n_out, d_out):
-        self.n_out, self.d_out = n_out, d_out
+        self.n_out = np.ascontiguousarray(n_out, np.float64)
+        self.d_out = np.ascontiguousarray(d_out, np.float64)
         hulls = wall_hulls(room, V, n_out)
         self.tol = 1e-9 * float(np.ptp(V, axis=0).max())
         M = max(len(h) for h in hulls)
@@ -183,18 +225,8 @@ class _Pruner:
             i, q = np.nonzero(ok)
             return i, q, self.hull[q], self.hull_cnt[q]
         ok &= self.front[P]
-        # side planes of the pyramid from J through each window edge, oriented towards the window (n, E, 3)
+        m, o, use = side_planes(J, win, cnt)
         E = win.shape[1]
-        valid = np.arange(E)[None, :] < cnt[:, None]
-        cen = (win * valid[:, :, None]).sum(axis=1) / cnt[:, None]
-        nxt = np.where(np.arange(E)[None, :] + 1 < cnt[:, None], np.arange(E)[None, :] + 1, 0)
-        b = win[np.arange(len(J))[:, None], nxt]
-        m = np.cross(win - J[:, None], b - J[:, None])
-        nm = np.linalg.norm(m, axis=2)
-        use = valid & (nm > 0)
-        m = m / np.where(nm > 0, nm, 1.0)[:, :, None]
-        m *= (np.sign(np.einsum("nej,nj->ne", m, cen - J)) * use)[:, :, None]
-        o = np.einsum("nej,nj->ne", m, J)
         # cheap test first: some vertex of Q inside every side plane
         n, W, M = len(J), *self.hull.shape[:2]
         dist = (m.reshape(-1, 3) @ self.hull.reshape(-1, 3).T).reshape(n, E, W, M) - o[:, :, None, None]
@@ -249,12 +281,39 @@ def cached_build(room, V, n_out, d_out, source, order: int) -> ImageTree:
     return tree
 
 
-def build(room, V, n_out, d_out, source, order: int) -> ImageTree:
-    """The pruned image tree of ``source`` up to ``order`` reflections (see the module docstring)."""
+def _use_compiled(compiled):
+    if compiled is None:
+        return tree_kernel.AVAILABLE
+    if compiled and not tree_kernel.AVAILABLE:
+        raise ValueError("compiled=True needs numba (pip install 'penumbra[fast]'); pass compiled=None or False")
+    return bool(compiled)
+
+
+_PRUNERS: dict = {}
+
+
+def pruner(room, V, n_out, d_out) -> Pruner:
+    """The :class:`Pruner` of the room's geometry, kept for the next call with the same geometry (the
+    per-wall hulls and the front table depend on the walls only, not on the source)."""
+    key = (np.ascontiguousarray(V, np.float64).tobytes(), np.ascontiguousarray(room.faces).tobytes(),
+           np.ascontiguousarray(room.face_wall).tobytes())
+    pr = _PRUNERS.get(key)
+    if pr is None:
+        _PRUNERS.clear()                     # one geometry at a time
+        pr = _PRUNERS[key] = Pruner(room, V, n_out, d_out)
+    return pr
+
+
+def build(room, V, n_out, d_out, source, order: int, compiled: bool | None = None) -> ImageTree:
+    """The pruned image tree of ``source`` up to ``order`` reflections (see the module docstring).
+    ``compiled``: prune with the numba kernel of :mod:`.tree_kernel` (None: when numba is installed) or
+    with NumPy (False); both give the same tree."""
     src = np.asarray(source, np.float64).reshape(3)
-    pr = _Pruner(room, V, n_out, d_out)
+    pr = pruner(room, V, n_out, d_out)
+    step = pr.children if not _use_compiled(compiled) else (lambda *a: tree_kernel.children(pr, *a))
     W = room.n_walls
-    tree = ImageTree(src, [], [], [])
+    tree = ImageTree(src, [], [], [], n_out=np.asarray(n_out, np.float64), d_out=np.asarray(d_out, np.float64),
+                     extent=float(np.ptp(V, axis=0).max()))
     J, P = src[None, :], np.array([-1])
     win, cnt = np.zeros((1, 1, 3)), np.ones(1, np.int64)
     total = 0
@@ -263,7 +322,7 @@ def build(room, V, n_out, d_out, source, order: int) -> ImageTree:
                      float(len(J)) * W * BYTES_PER_CHILD + float(total) * BYTES_PER_NODE, "the order")
         par, wal, wins, cnts = [], [], [], []
         for lo in range(0, len(J), CHUNK):
-            i, q, w, c = pr.children(J[lo:lo + CHUNK], P[lo:lo + CHUNK], win[lo:lo + CHUNK], cnt[lo:lo + CHUNK])
+            i, q, w, c = step(J[lo:lo + CHUNK], P[lo:lo + CHUNK], win[lo:lo + CHUNK], cnt[lo:lo + CHUNK])
             par.append(i + lo)
             wal.append(q)
             wins.append(w)
@@ -282,12 +341,16 @@ def build(room, V, n_out, d_out, source, order: int) -> ImageTree:
         tree.images.append(J)
         tree.parents.append(parent if k > 1 else np.full(len(parent), -1))
         tree.walls.append(wall.astype(np.int16))
+        tree.windows.append(win)
+        tree.counts.append(cnt)
         total += len(wall)
     return tree
 
 
 # Visibility rays traced at once (bounds Mitsuba's per-ray state).
 VIS_BATCH = 1 << 18
+# Margin of the receiver's beam test, relative to the room's extent.
+BEAM_MARGIN = 1e-4
 
 
 def valid_paths(scene, face_wall, tree: ImageTree, receiver) -> np.ndarray:
@@ -295,7 +358,10 @@ def valid_paths(scene, face_wall, tree: ImageTree, receiver) -> np.ndarray:
     ``receiver`` (3,): from the receiver towards the last image the first hit must be on the last wall,
     from there towards the previous image on the previous wall, and so on; the last segment to the source
     must be unobstructed (ray tracing in float32 on the room mesh, as pyroomacoustics checks its paths).
-    All levels are traced together, ``VIS_BATCH`` paths at a time (a few kernels per reflection)."""
+    Only nodes whose beam holds the receiver (:meth:`ImageTree.in_beam`, with a margin of
+    ``BEAM_MARGIN`` times the room's extent, far above float32 ray-tracing error) are traced: the others
+    cannot be valid. All levels are traced together, ``VIS_BATCH`` paths at a time (a few kernels per
+    reflection)."""
     from .polyhedral import visible
     import mitsuba as mi
     K = max(len(tree.walls), 1)
@@ -303,7 +369,7 @@ def valid_paths(scene, face_wall, tree: ImageTree, receiver) -> np.ndarray:
     seq = [np.full((1, K), -1, np.int64)]
     inter = [[np.zeros((1, 3))] for _ in range(K)]
     for k in range(1, len(tree.walls) + 1):
-        idx = np.arange(len(tree.walls[k - 1]))
+        idx = np.flatnonzero(tree.in_beam(k, rcv, BEAM_MARGIN * tree.extent))
         s = np.full((len(idx), K), -1, np.int64)
         s[:, :k] = tree.sequences(k, idx)
         seq.append(s)

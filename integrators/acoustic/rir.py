@@ -171,7 +171,9 @@ def check_inputs(room: Room, host: dict, source: int = 0, receiver: int = 0):
         raise RoomError(str(e)) from None
 
 
-def _tail_options(room, tail):
+def tail_options(room, tail):
+    """The late tail's options for ``simulate(tail=...)``: None without a tail, else the defaults updated
+    by ``tail`` (a dict, or True) with ``t_max`` filled in from the room's Sabine time."""
     if tail is None or tail is False:
         return None
     opts = {"n_rays": 20000, "t_max": None, "radius": 0.5, "seed": 0, "bin_ms": 4.0}
@@ -187,7 +189,7 @@ def _tail_options(room, tail):
 
 def simulate(room: Room, order: int = 10, conventions=None, params=None, source: int = 0,
              receiver: int = 0, method: str = "auto", length: int | None = None, tail=None,
-             synthesis: str = "gather", **kw) -> RIR:
+             synthesis: str = "gather", deposits=None, **kw) -> RIR:
     """Image-source RIR of ``room`` up to ``order`` reflections (see the module docstring).
 
     ``tail``: None (image sources only), True, or a dict of options (``n_rays`` 20000, ``t_max`` seconds
@@ -196,7 +198,11 @@ def simulate(room: Room, order: int = 10, conventions=None, params=None, source:
     reflection, rays counted after a scattered or the (order + 1)-th specular reflection).
 
     ``synthesis``: the time-domain synthesis implementation (:func:`.synthesis.synthesize`'s ``method``:
-    ``"gather"``, ``"gather_lanes"`` or the plain-AD reference ``"scatter"``; same values)."""
+    ``"gather"``, ``"gather_lanes"`` or the plain-AD reference ``"scatter"``; same values).
+
+    ``deposits``: the tail's receiver crossings already traced for this source, receiver and geometry
+    with the same options (:func:`.tail.trace`; :func:`.batch.rirs` traces one ray set per source for
+    all its receivers); None traces them here."""
     mi = _mi()
     conv = _conventions(conventions)
     if not (isinstance(order, (int, np.integer)) and order >= 0):
@@ -222,7 +228,7 @@ def simulate(room: Room, order: int = 10, conventions=None, params=None, source:
     diff = pos - rcv
     dist = dr.norm(diff)
     W, B = room.n_walls, band_count(room)
-    topts = _tail_options(room, tail)
+    topts = tail_options(room, tail)
     if topts is not None:
         B = len(filterbank.band_centers(fs))
     alpha, alpha_np = p["absorption"], host["absorption"]
@@ -293,9 +299,11 @@ def simulate(room: Room, order: int = 10, conventions=None, params=None, source:
             V = np.array(dr.detach(p["vertices"]), dtype=np.float64).reshape(-1, 3)
         else:  # shoebox: the box mesh scaled to the (possibly changed) dimensions
             V = room.vertices / room.box * np.array(dr.detach(p["dims"]), dtype=np.float64).reshape(-1)
-        dep = _tail.trace(room, int(order), topts["n_rays"], topts["t_max"], topts["radius"], topts["seed"],
-                          source=np.array(dr.detach(p["source"]), dtype=np.float64).reshape(-1),
-                          receiver=np.array(dr.detach(p["receiver"]), dtype=np.float64).reshape(-1), vertices=V)
+        dep = deposits
+        if dep is None:
+            dep = _tail.trace(room, int(order), topts["n_rays"], topts["t_max"], topts["radius"], topts["seed"],
+                              source=np.array(dr.detach(p["source"]), dtype=np.float64).reshape(-1),
+                              receiver=np.array(dr.detach(p["receiver"]), dtype=np.float64).reshape(-1), vertices=V)
         bin_s = topts["bin_ms"] * 1e-3
         n_bins = int(math.ceil(topts["t_max"] / bin_s))
         H = _tail.histograms(dep, p["absorption"], air, fs, n_bins, bin_s, B, W, scattering=p["scattering"])

@@ -55,8 +55,11 @@ class Deposits:
 
 
 def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: float = 0.5, seed: int = 0,
-          source=None, receiver=None, vertices=None, max_bounces: int = 1000) -> Deposits:
-    """Trace the rays and record their receiver crossings (see the module docstring)."""
+          source=None, receiver=None, vertices=None, max_bounces: int = 1000):
+    """Trace the rays and record their receiver crossings (see the module docstring): a
+    :class:`Deposits`, or with ``receiver`` (R, 3) a list of R of them from one set of rays (the rays and
+    their random choices do not depend on the receiver, so each equals the trace for that receiver
+    alone)."""
     import mitsuba as mi
     n_rays = checks.integer("n_rays", n_rays, lo=1)
     # Per ray: ~40 B of path state, 8 B of reflection counts per wall, and a few crossings of 24 B.
@@ -65,7 +68,9 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     V = room.vertices if vertices is None else vertices
     scene = room_scene(V, room.faces)
     src = np.asarray(room.sources[0] if source is None else source, np.float64)
-    rcv = np.asarray(room.receivers[0] if receiver is None else receiver, np.float64)
+    rcv_in = np.asarray(room.receivers[0] if receiver is None else receiver, np.float64)
+    single = rcv_in.ndim == 1
+    rcvs = rcv_in.reshape(-1, 3)
     W = room.n_walls
     s_wall = np.clip(room.scattering().mean(axis=1), 1e-6, 1 - 1e-6)
     fw = mi.Int32(room.face_wall.astype(np.int32))
@@ -82,35 +87,39 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     counts = [dr.zeros(mi.UInt32, n_rays) for _ in range(W)]
     scounts = [dr.zeros(mi.UInt32, n_rays) for _ in range(W)]
     rng = mi.PCG32(size=n_rays, initstate=seed)
-    c_pt = mi.Point3f(*[dr.opaque(mi.Float, float(x)) for x in rcv])
+    c_pts = [mi.Point3f(*[dr.opaque(mi.Float, float(x)) for x in rcv]) for rcv in rcvs]
     r2 = radius * radius
     Lmax = room.c * t_max
     vol = 4.0 / 3.0 * math.pi * radius ** 3
-    out = {"t": [], "L": [], "w": [], "h": [], "s": []}
+    outs = [{"t": [], "L": [], "w": [], "h": [], "s": []} for _ in rcvs]
     for bounce in range(max_bounces):
         si = scene.ray_intersect(ray, alive)
         escaped |= alive & ~si.is_valid()     # a miss: the ray left through a hole
         alive &= si.is_valid()
         tseg = dr.select(alive, si.t, 0.0)
-        # receiver sphere crossing on this segment
-        oc = ray.o - c_pt
-        b = dr.dot(ray.d, oc)
-        disc = b * b - (dr.squared_norm(oc) - r2)
-        sq = dr.sqrt(dr.maximum(disc, 0.0))
-        t0 = dr.clip(-b - sq, 0.0, tseg)
-        t1 = dr.clip(-b + sq, 0.0, tseg)
-        chord = t1 - t0
         eligible = scattered | (mi.Int32(nspec) > order)
-        hit = alive & (disc > 0) & (chord > 0) & eligible & (L + t0 < Lmax)
-        dr.eval(hit, chord, t0, L)
-        idx = dr.compress(hit)
-        if dr.width(idx) > 0:
-            Lc = dr.gather(mi.Float, L + 0.5 * (t0 + t1), idx)
-            out["t"].append(np.array(Lc, np.float64) / room.c)
-            out["L"].append(np.array(Lc, np.float64))
-            out["w"].append(np.array(dr.gather(mi.Float, chord, idx), np.float64) * 4 * math.pi / (vol * n_rays))
-            out["h"].append(np.stack([np.array(dr.gather(mi.UInt32, cw, idx)) for cw in counts], axis=1))
-            out["s"].append(np.stack([np.array(dr.gather(mi.UInt32, cw, idx)) for cw in scounts], axis=1))
+        # receiver sphere crossings on this segment, all receivers evaluated together
+        cross = []
+        for c_pt in c_pts:
+            oc = ray.o - c_pt
+            b = dr.dot(ray.d, oc)
+            disc = b * b - (dr.squared_norm(oc) - r2)
+            sq = dr.sqrt(dr.maximum(disc, 0.0))
+            t0 = dr.clip(-b - sq, 0.0, tseg)
+            t1 = dr.clip(-b + sq, 0.0, tseg)
+            chord = t1 - t0
+            hit = alive & (disc > 0) & (chord > 0) & eligible & (L + t0 < Lmax)
+            cross.append((hit, chord, t0, t1))
+        dr.eval(L, *[v for c in cross for v in c])
+        for out, (hit, chord, t0, t1) in zip(outs, cross):
+            idx = dr.compress(hit)
+            if dr.width(idx) > 0:
+                Lc = dr.gather(mi.Float, L + 0.5 * (t0 + t1), idx)
+                out["t"].append(np.array(Lc, np.float64) / room.c)
+                out["L"].append(np.array(Lc, np.float64))
+                out["w"].append(np.array(dr.gather(mi.Float, chord, idx), np.float64) * 4 * math.pi / (vol * n_rays))
+                out["h"].append(np.stack([np.array(dr.gather(mi.UInt32, cw, idx)) for cw in counts], axis=1))
+                out["s"].append(np.stack([np.array(dr.gather(mi.UInt32, cw, idx)) for cw in scounts], axis=1))
         # reflect
         L = L + tseg
         alive &= L < Lmax
@@ -134,10 +143,14 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
         nspec = dr.select(alive & ~do_scatter, nspec + 1, nspec)
         ray = si.spawn_ray(new_d)
         dr.eval(ray, L, alive, escaped, scattered, nspec, rng, *counts, *scounts)   # (rng: else its state grows)
-    cat = (lambda k, shape: np.concatenate(out[k]) if out[k] else np.zeros(shape))
-    return Deposits(cat("t", 0), cat("L", 0), cat("w", 0), cat("h", (0, W)).astype(np.int64).reshape(-1, W),
-                    n_rays, radius, cat("s", (0, W)).astype(np.int64).reshape(-1, W), s_wall,
-                    int(np.array(dr.count(escaped)).ravel()[0]))
+    n_escaped = int(np.array(dr.count(escaped)).ravel()[0])
+    deps = []
+    for out in outs:
+        def cat(k, shape):
+            return np.concatenate(out[k]) if out[k] else np.zeros(shape)
+        deps.append(Deposits(cat("t", 0), cat("L", 0), cat("w", 0), cat("h", (0, W)).astype(np.int64).reshape(-1, W),
+                             n_rays, radius, cat("s", (0, W)).astype(np.int64).reshape(-1, W), s_wall, n_escaped))
+    return deps[0] if single else deps
 
 
 def band_masks(n_fft: int, fs: float) -> np.ndarray:

@@ -48,3 +48,30 @@ def test_batch_of_rooms_and_pair_selection():
         rirs(box, 2, pairs=[(0, 5)])
     with pytest.raises(ValueError, match="rooms must be a Room"):
         rirs([], 2)
+
+
+def test_batch_tail_traces_one_ray_set_per_source(monkeypatch):
+    """With a ray-traced tail, the pairs of one source share one ray set (a receiver sphere each): the
+    crossings equal those of one trace per receiver exactly, and every pair equals its own call (to
+    float64 rounding: the histograms' scatter_add sums in thread order)."""
+    from penumbra.integrators.acoustic import batch, tail
+    room = _sloped()
+    traces = []
+    trace = tail.trace
+
+    def counting(*a, **kw):
+        traces.append(np.asarray(kw["receiver"]).shape)
+        return trace(*a, **kw)
+    monkeypatch.setattr(batch, "trace", counting)
+    opts = {"n_rays": 2000, "t_max": 0.3}
+    H = rirs(room, 2, tail=opts)
+    assert traces == [(3, 3), (3, 3)]                    # one trace per source, its 3 receivers
+    for i, (s, r) in enumerate((s, r) for s in range(2) for r in range(3)):
+        h = rir(room, 2, source=s, receiver=r, tail=opts)
+        assert np.abs(H[i, :len(h)] - h).max() < 1e-12 * np.abs(h).max() and not H[i, len(h):].any()
+    together = trace(room, 2, 2000, 0.3, source=room.sources[1], receiver=np.asarray(room.receivers))
+    for r, dep in enumerate(together):
+        alone = trace(room, 2, 2000, 0.3, source=room.sources[1], receiver=room.receivers[r])
+        assert len(alone.time) > 100
+        for f in ("time", "length", "weight", "hits", "scat"):
+            assert np.array_equal(getattr(dep, f), getattr(alone, f))

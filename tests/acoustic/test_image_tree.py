@@ -79,3 +79,34 @@ def test_memory_guard_refuses_a_huge_tree():
             simulate(room, 12)
     finally:
         memory.set_memory_limit(None)
+
+
+def test_compiled_tree_and_beam_test_equal_numpy():
+    """The numba pruning and beam test (tree_kernel.py) against the NumPy versions on the sloped room at
+    order 6, three receivers: the same valid paths, the same paths as tracing every node, and the same
+    beam masks."""
+    from penumbra.integrators.acoustic import image_tree, tree_kernel
+    if not tree_kernel.AVAILABLE:
+        pytest.skip("numba is not installed (optional 'fast' extra): only the NumPy tree is used")
+    room = _sloped()
+    V = room.vertices
+    n_out, d_out = polyhedral.outward_planes(room, V)
+    scene = polyhedral.room_scene(V, room.faces)
+    a = image_tree.build(room, V, n_out, d_out, room.sources[0], 6, compiled=False)
+    b = image_tree.build(room, V, n_out, d_out, room.sources[0], 6, compiled=True)
+    assert 0.99 * a.size < b.size < 1.01 * a.size       # tolerance-thin slivers may differ
+    for rcv in ([1.5, 5.0, 1.5], [5.0, 1.0, 2.0], [1.0, 2.0, 0.5]):
+        got = {tuple(s) for s in image_tree.valid_paths(scene, room.face_wall, b, rcv)}
+        # every node of the NumPy tree traced (no beam test): the reference set
+        J = [np.asarray(x, np.float64) for x in a.images]
+        every = image_tree.ImageTree(a.source, J, a.parents, a.walls, a.windows, a.counts, a.n_out, a.d_out,
+                                     extent=np.inf)
+        want = {tuple(s) for s in image_tree.valid_paths(scene, room.face_wall, every, rcv)}
+        assert got == want and len(got) > 250
+        for k in range(1, 7):
+            tol = 1e-4 * a.extent
+            compiled = a.in_beam(k, rcv, tol)
+            m, o, use = image_tree.side_planes(a.images[k - 1], a.windows[k - 1], a.counts[k - 1])
+            inside = np.all((np.einsum("nej,j->ne", m, np.asarray(rcv, float)) - o > -tol) | ~use, axis=1)
+            plain = inside & (a.n_out[a.walls[k - 1]] @ np.asarray(rcv, float) - a.d_out[a.walls[k - 1]] < tol)
+            assert np.array_equal(compiled, plain)

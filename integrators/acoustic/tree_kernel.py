@@ -1,0 +1,208 @@
+"""The children of one level of the image-source tree (:mod:`.image_tree`) in compiled code (numba).
+
+For each parent node (image J, last wall P, window w) and each wall Q, in the order (parent, wall), the
+same tests as :meth:`.image_tree.Pruner.children` (the NumPy version): Borish's side test, the front
+table of P, the cheap vertex test against the side planes of the pyramid from J through w, then Q's hull
+clipped (Sutherland-Hodgman) to the room side of P and to each side plane. A child is kept when its
+clipped window has at least 3 vertices. One pass over the parents, no temporaries of size
+(parents, edges, walls, vertices): the NumPy version's per-level array overhead (a few ms per level) and
+its (n, E, W, M) distance tensors are gone. :func:`in_beam` is the receiver's beam test of
+:meth:`.image_tree.ImageTree.in_beam` in the same way.
+
+numba is optional (the ``fast`` extra): :data:`AVAILABLE` says whether it imported; without it
+:mod:`.image_tree` uses the NumPy version (same tree).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:       # optional dependency: the NumPy pruning is used instead
+    numba = None
+
+AVAILABLE = numba is not None
+
+
+def _clip(src, n_src, dst, m0, m1, m2, o, tol):
+    """Clip the convex polygon ``src[:n_src]`` to ``m . x - o >= -tol`` into ``dst``; returns the count
+    (the input count unchanged, and ``dst`` a copy, when no vertex is outside)."""
+    any_out = False
+    for i in range(n_src):
+        if src[i, 0] * m0 + src[i, 1] * m1 + src[i, 2] * m2 - o + tol < 0.0:
+            any_out = True
+            break
+    if not any_out:
+        for i in range(n_src):
+            dst[i, 0], dst[i, 1], dst[i, 2] = src[i, 0], src[i, 1], src[i, 2]
+        return n_src
+    k = 0
+    for i in range(n_src):
+        j = i + 1 if i + 1 < n_src else 0
+        di = src[i, 0] * m0 + src[i, 1] * m1 + src[i, 2] * m2 - o + tol
+        dj = src[j, 0] * m0 + src[j, 1] * m1 + src[j, 2] * m2 - o + tol
+        if di >= 0.0:
+            dst[k, 0], dst[k, 1], dst[k, 2] = src[i, 0], src[i, 1], src[i, 2]
+            k += 1
+        if (di >= 0.0) != (dj >= 0.0):
+            t = di / (di - dj)
+            for a in range(3):
+                dst[k, a] = src[i, a] + t * (src[j, a] - src[i, a])
+            k += 1
+    return k
+
+
+def _children(J, P, win, cnt, hull, hull_cnt, n_out, d_out, front, tol):
+    """(parent row, wall, windows (K, Mo, 3), counts) of the kept children of parents ``J`` (n, 3),
+    ``P`` (n,), windows ``win`` (n, E, 3) with ``cnt`` vertices."""
+    n, E = J.shape[0], win.shape[1]
+    W, M = hull.shape[0], hull.shape[1]
+    Mo = M + 1 + E                       # clipping a convex polygon by a plane adds at most one vertex
+    cap = n * W
+    par = np.empty(cap, np.int64)
+    wal = np.empty(cap, np.int64)
+    out = np.zeros((cap, Mo, 3))
+    oc = np.empty(cap, np.int64)
+    buf_a = np.zeros((Mo, 3))
+    buf_b = np.zeros((Mo, 3))
+    m = np.zeros((E, 3))
+    o = np.zeros(E)
+    use = np.zeros(E, np.bool_)
+    k = 0
+    for r in range(n):
+        jx, jy, jz = J[r, 0], J[r, 1], J[r, 2]
+        p = P[r]
+        c = cnt[r]
+        if p >= 0:
+            cx = cy = cz = 0.0
+            for e in range(c):
+                cx += win[r, e, 0]
+                cy += win[r, e, 1]
+                cz += win[r, e, 2]
+            cx, cy, cz = cx / c - jx, cy / c - jy, cz / c - jz
+            for e in range(E):
+                use[e] = False
+                m[e, 0] = m[e, 1] = m[e, 2] = 0.0
+                o[e] = 0.0
+                if e >= c:
+                    continue
+                f = e + 1 if e + 1 < c else 0
+                ax, ay, az = win[r, e, 0] - jx, win[r, e, 1] - jy, win[r, e, 2] - jz
+                bx, by, bz = win[r, f, 0] - jx, win[r, f, 1] - jy, win[r, f, 2] - jz
+                mx, my, mz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
+                nm = np.sqrt(mx * mx + my * my + mz * mz)
+                if nm > 0.0:
+                    mx, my, mz = mx / nm, my / nm, mz / nm
+                    s = mx * cx + my * cy + mz * cz
+                    sg = 1.0 if s > 0.0 else (-1.0 if s < 0.0 else 0.0)
+                    m[e, 0], m[e, 1], m[e, 2] = mx * sg, my * sg, mz * sg
+                    o[e] = m[e, 0] * jx + m[e, 1] * jy + m[e, 2] * jz
+                    use[e] = True
+        for q in range(W):
+            if not (n_out[q, 0] * jx + n_out[q, 1] * jy + n_out[q, 2] * jz - d_out[q] < -tol):
+                continue
+            hc = hull_cnt[q]
+            if p < 0:
+                for i in range(hc):
+                    for a in range(3):
+                        out[k, i, a] = hull[q, i, a]
+                par[k], wal[k], oc[k] = r, q, hc
+                k += 1
+                continue
+            if not front[p, q]:
+                continue
+            ok = True
+            for e in range(E):                 # cheap test: some vertex of Q inside every side plane
+                if not use[e]:
+                    continue
+                inside = False
+                for i in range(hc):
+                    if hull[q, i, 0] * m[e, 0] + hull[q, i, 1] * m[e, 1] + hull[q, i, 2] * m[e, 2] - o[e] > -tol:
+                        inside = True
+                        break
+                if not inside:
+                    ok = False
+                    break
+            if not ok:
+                continue
+            pc = _clip(hull[q], hc, buf_a, -n_out[p, 0], -n_out[p, 1], -n_out[p, 2], -d_out[p], tol)
+            cur, nxt = buf_a, buf_b
+            for e in range(E):
+                if pc < 3:
+                    break
+                if use[e]:
+                    pc = _clip(cur, pc, nxt, m[e, 0], m[e, 1], m[e, 2], o[e], tol)
+                    cur, nxt = nxt, cur
+            if pc < 3:
+                continue
+            for i in range(pc):
+                for a in range(3):
+                    out[k, i, a] = cur[i, a]
+            par[k], wal[k], oc[k] = r, q, pc
+            k += 1
+    return par[:k], wal[:k], out[:k], oc[:k]
+
+
+def _in_beam(J, wall, win, cnt, n_out, d_out, px, py, pz, tol):
+    """Per node: the point on the room side of its wall and inside every side plane of the pyramid from
+    its image through its window (the planes as in :func:`_children`), within ``tol``."""
+    n, E = J.shape[0], win.shape[1]
+    ok = np.zeros(n, np.bool_)
+    for r in range(n):
+        q = wall[r]
+        if not (n_out[q, 0] * px + n_out[q, 1] * py + n_out[q, 2] * pz - d_out[q] < tol):
+            continue
+        jx, jy, jz = J[r, 0], J[r, 1], J[r, 2]
+        c = cnt[r]
+        cx = cy = cz = 0.0
+        for e in range(c):
+            cx += win[r, e, 0]
+            cy += win[r, e, 1]
+            cz += win[r, e, 2]
+        cx, cy, cz = cx / c - jx, cy / c - jy, cz / c - jz
+        inside = True
+        for e in range(min(c, E)):
+            f = e + 1 if e + 1 < c else 0
+            ax, ay, az = win[r, e, 0] - jx, win[r, e, 1] - jy, win[r, e, 2] - jz
+            bx, by, bz = win[r, f, 0] - jx, win[r, f, 1] - jy, win[r, f, 2] - jz
+            mx, my, mz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
+            nm = np.sqrt(mx * mx + my * my + mz * mz)
+            if nm > 0.0:
+                s = mx * cx + my * cy + mz * cz
+                sg = (1.0 if s > 0.0 else (-1.0 if s < 0.0 else 0.0)) / nm
+                if sg * (mx * (px - jx) + my * (py - jy) + mz * (pz - jz)) <= -tol:
+                    inside = False
+                    break
+        ok[r] = inside
+    return ok
+
+
+if AVAILABLE:
+    _clip = numba.njit(cache=True, nogil=True)(_clip)
+    _children = numba.njit(cache=True, nogil=True)(_children)
+    _in_beam = numba.njit(cache=True, nogil=True)(_in_beam)
+
+
+def in_beam(J, wall, win, cnt, n_out, d_out, point, tol):
+    """Compiled :meth:`.image_tree.ImageTree.in_beam` for nodes with images ``J`` (n, 3), walls ``wall``
+    (n,) and windows ``win`` (n, E, 3) with ``cnt`` vertices."""
+    if not AVAILABLE:
+        raise RuntimeError("the compiled beam test needs numba (pip install 'penumbra[fast]')")
+    p = np.asarray(point, np.float64).reshape(3)
+    return _in_beam(np.ascontiguousarray(J, np.float64), np.ascontiguousarray(wall, np.int64),
+                    np.ascontiguousarray(win, np.float64), np.ascontiguousarray(cnt, np.int64),
+                    np.ascontiguousarray(n_out, np.float64), np.ascontiguousarray(d_out, np.float64),
+                    float(p[0]), float(p[1]), float(p[2]), float(tol))
+
+
+def children(pruner, J, P, win, cnt):
+    """Compiled :meth:`.image_tree.Pruner.children` of ``pruner``'s room (same arguments and results;
+    windows are cut to the widest kept one)."""
+    if not AVAILABLE:
+        raise RuntimeError("the compiled image tree needs numba (pip install 'penumbra[fast]')")
+    i, q, w, c = _children(np.ascontiguousarray(J, np.float64), np.ascontiguousarray(P, np.int64),
+                           np.ascontiguousarray(win, np.float64), np.ascontiguousarray(cnt, np.int64),
+                           pruner.hull, pruner.hull_cnt.astype(np.int64), pruner.n_out, pruner.d_out,
+                           pruner.front, pruner.tol)
+    Mo = max(int(c.max()) if len(c) else 1, 1)
+    return i, q, w[:, :Mo], c
