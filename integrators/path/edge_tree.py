@@ -1,7 +1,7 @@
 """A bounding-volume hierarchy over mesh edges for importance-sampling *secondary* boundary edges.
 
 At a shading point x, the edges that can carry a discontinuity of the incident radiance are
-silhouettes as seen from x (and creases of flat-shaded meshes). Which ones those are depends on x,
+silhouettes as seen from x (and shading creases: flat-shaded meshes, hard edges). Which ones those are depends on x,
 so a single length-weighted choice wastes almost every sample on large meshes. As in redner (Li,
 Aittala, Durand, Lehtinen 2018, Sec. 5.2), edges are organised in a hierarchy and each sample
 descends it stochastically, choosing a child with probability proportional to an importance bound
@@ -47,7 +47,7 @@ import mitsuba as mi
 import numpy as np
 
 from .edge_light import cone_arcs
-from .edges import edge_topology, face_normals, mesh_arrays
+from .edges import edge_topology, face_normals, mesh_arrays, shading_creases
 
 
 def _split_order(mid: np.ndarray, levels: int, cluster: int) -> np.ndarray:
@@ -131,14 +131,14 @@ class EdgeSet:
     v1: np.ndarray
     n0: np.ndarray       # (E, 3) unnormalised normals of the adjacent faces (n1 = 0: boundary edge)
     n1: np.ndarray
-    always: np.ndarray   # (E,) bool: discontinuity from every viewpoint (boundary, non-manifold, flat crease)
+    always: np.ndarray   # (E,) bool: discontinuity from every viewpoint (boundary, non-manifold, shading crease)
     moving: np.ndarray   # (E,) bool: its mesh's vertices carry derivatives
 
 
 def scene_edges(meshes, moving=None) -> EdgeSet:
     """All edges that can be a discontinuity as seen from *some* point: boundary and non-manifold
-    edges, edges between non-coplanar faces (potential silhouettes), and for flat-shaded meshes the
-    creases (always discontinuous in shading). ``moving[m]`` flags meshes whose vertices carry
+    edges, edges between non-coplanar faces (potential silhouettes), and the shading creases (always
+    discontinuous: :func:`.edges.shading_creases`). ``moving[m]`` flags meshes whose vertices carry
     derivatives (default: all)."""
     cols = {k: [] for k in EdgeSet.__dataclass_fields__}
     for m, shape in enumerate(meshes):
@@ -156,8 +156,7 @@ def scene_edges(meshes, moving=None) -> EdgeSet:
         u1 = n1 / np.maximum(np.linalg.norm(n1, axis=1, keepdims=True), 1e-30)
         coplanar = (~boundary) & (np.einsum("ij,ij->i", u0, u1) > 1 - 1e-6)
         length = np.linalg.norm(V[E[:, 1]] - V[E[:, 0]], axis=1)
-        flat = not shape.has_vertex_normals()
-        always = boundary | topo.nonmanifold | (flat & ~coplanar)
+        always = boundary | topo.nonmanifold | shading_creases(shape, V, F)
         keep = (always | ~coplanar) & (length > 1e-12 * max(float(np.ptp(V, axis=0).max()), 1e-30))
         k = np.flatnonzero(keep)
         cols["mesh"].append(np.full(len(k), m))
