@@ -33,7 +33,7 @@ def test_site_builds_strict(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-5000:]
     api = (tmp_path / "site" / "api" / "path" / "index.html").read_text()
-    assert "edge_sampling" in api and "primary_spp" in api  # the plugins' parameter tables
+    assert "edge_sampling" in api and "edge_spp" in api  # the plugins' parameter tables
     rir = (tmp_path / "site" / "jobs" / "rir" / "index.html").read_text()
     assert "<code>--order</code>" in rir  # option table generated from the CLI parser
     tutorial = (tmp_path / "site" / "tutorials" / "render_and_gradient" / "index.html").read_text()

@@ -27,13 +27,18 @@ per pixel n and ``boundary_budget`` B):
 |---|---|---|
 | ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
 | ``edge_spp`` | max(4, ⌈B n⌉) | edge samples per pixel, primary term and terminator lines; 0: off |
-| ``secondary_path_spp`` | max(2, ⌈B n / 4⌉) | camera paths per pixel, secondary term (note 1); 0: off |
+| ``secondary_path_spp`` | max(2, ⌈B n⌉) | camera paths per pixel, secondary term (notes 1, 2); 0: off |
 | ``boundary_budget`` | 1 | B above |
 | ``camera_spp`` | 4 | samples per pixel for camera pose / fov derivatives (:mod:`.camera_motion`) |
 | ``emitter_spp`` | 4 | camera paths per pixel for moving lights (:mod:`.emitter_motion`) |
 
 Note 1: the camera paths' vertices of depth 0 .. max_depth - 2 are used; with an unbounded depth
 (``max_depth = -1``) the paths end by Russian roulette.
+Note 2: measured with the defaults at n = 16 (16x16 px, relative L2 error of the gradient image
+against central finite differences of ``path``, 3-4 seeds): a triangle's shadow on a floor under an
+area light 17-24 % (36 % with n/4 paths, 120 % before the emitter-directed edge points of
+:mod:`.edge_light`), Mitsuba's ``cube`` translating over a lit floor at ``max_depth`` 6 22-30 %.
+The secondary term then takes about 3/4 of the gradient's time.
 
 The secondary term runs wherever a moving mesh can shadow or be seen at a path vertex; it is skipped
 only where it vanishes (``max_depth`` < 2, nothing moves, or :func:`.edges.no_secondary_edges`).
@@ -60,11 +65,11 @@ class EdgeSamplingIntegrator(CameraMotionIntegrator):
         self.boundary_budget = budget_option(props, "edge_sampling")
         # This render's counts (resolve_counts).
         self.primary_spp = derived_count(self.edge_spp, self.boundary_budget, 4, 1.0, 4)
-        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, 4, 0.25, 2)
+        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, 4, 1.0, 2)
 
     def resolve_counts(self, scene, sensor, spp):
         self.primary_spp = derived_count(self.edge_spp, self.boundary_budget, spp, 1.0, 4)
-        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, 0.25, 2)
+        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, 1.0, 2)
 
     def extra_terms(self, scene, sensor, seed: int):
         terms = super().extra_terms(scene, sensor, seed)

@@ -1,7 +1,7 @@
 """A bounding-volume hierarchy over mesh edges for importance-sampling *secondary* boundary edges.
 
 At a shading point x, the edges that can carry a discontinuity of the incident radiance are
-silhouettes as seen from x (and creases of flat-shaded meshes). Which ones those are depends on x,
+silhouettes as seen from x (and shading creases: flat-shaded meshes, hard edges). Which ones those are depends on x,
 so a single length-weighted choice wastes almost every sample on large meshes. As in redner (Li,
 Aittala, Durand, Lehtinen 2018, Sec. 5.2), edges are organised in a hierarchy and each sample
 descends it stochastically, choosing a child with probability proportional to an importance bound
@@ -32,8 +32,9 @@ children 2k and 2k+1, leaves are nodes [2^L, 2^(L+1)), with empty padding slots 
 chosen). Every mesh fills a subtree of its own (a far-away floor edge in a fine mesh's leaf gave
 that leaf a box 10x too large and its edges 100x too little probability), built top-down by
 count-balanced splits along the longest axis of each node's edge midpoints. Inside the reached
-cluster the exact per-edge importance (exact silhouette test, the edge arc's angular distance to
-each emitter cone) picks the edge. Building it is O(E log E) in NumPy (leaves from the edges,
+cluster the exact per-edge importance (exact silhouette test; the angle of the edge's arc in front
+of the emitters, :func:`.edge_light.cone_arcs`, or ``background`` times its length where the arc
+meets none) picks the edge. Building it is O(E log E) in NumPy (leaves from the edges,
 inner nodes from their children, normal cones exactly); traversal is a Python loop over the L
 levels (no symbolic loop needed, the depth is fixed).
 """
@@ -45,7 +46,8 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
-from .edges import edge_topology, face_normals, mesh_arrays
+from .edge_light import cone_arcs
+from .edges import edge_topology, face_normals, mesh_arrays, shading_creases
 
 
 def _split_order(mid: np.ndarray, levels: int, cluster: int) -> np.ndarray:
@@ -129,14 +131,14 @@ class EdgeSet:
     v1: np.ndarray
     n0: np.ndarray       # (E, 3) unnormalised normals of the adjacent faces (n1 = 0: boundary edge)
     n1: np.ndarray
-    always: np.ndarray   # (E,) bool: discontinuity from every viewpoint (boundary, non-manifold, flat crease)
+    always: np.ndarray   # (E,) bool: discontinuity from every viewpoint (boundary, non-manifold, shading crease)
     moving: np.ndarray   # (E,) bool: its mesh's vertices carry derivatives
 
 
 def scene_edges(meshes, moving=None) -> EdgeSet:
     """All edges that can be a discontinuity as seen from *some* point: boundary and non-manifold
-    edges, edges between non-coplanar faces (potential silhouettes), and for flat-shaded meshes the
-    creases (always discontinuous in shading). ``moving[m]`` flags meshes whose vertices carry
+    edges, edges between non-coplanar faces (potential silhouettes), and the shading creases (always
+    discontinuous: :func:`.edges.shading_creases`). ``moving[m]`` flags meshes whose vertices carry
     derivatives (default: all)."""
     cols = {k: [] for k in EdgeSet.__dataclass_fields__}
     for m, shape in enumerate(meshes):
@@ -154,8 +156,7 @@ def scene_edges(meshes, moving=None) -> EdgeSet:
         u1 = n1 / np.maximum(np.linalg.norm(n1, axis=1, keepdims=True), 1e-30)
         coplanar = (~boundary) & (np.einsum("ij,ij->i", u0, u1) > 1 - 1e-6)
         length = np.linalg.norm(V[E[:, 1]] - V[E[:, 0]], axis=1)
-        flat = not shape.has_vertex_normals()
-        always = boundary | topo.nonmanifold | (flat & ~coplanar)
+        always = boundary | topo.nonmanifold | shading_creases(shape, V, F)
         keep = (always | ~coplanar) & (length > 1e-12 * max(float(np.ptp(V, axis=0).max()), 1e-30))
         k = np.flatnonzero(keep)
         cols["mesh"].append(np.full(len(k), m))
@@ -182,6 +183,9 @@ class LightCone:
     radius: float = 0.0
     direction: mi.ScalarVector3f | None = None
     half_angle: float = 0.0
+    # A rectangle emitter's world-to-local affine map (3 x 4 row-major floats; the emitting square
+    # is [-1, 1]² x {0}, lit on +z), for the exact emitter interval of .edge_light.
+    to_local: tuple | None = None
 
 
 def light_cones(scene) -> list:
@@ -191,7 +195,13 @@ def light_cones(scene) -> list:
     for em in scene.emitters():
         bbox = em.bbox()
         if bbox.valid():
-            cones.append(LightCone(centre=bbox.center(), radius=float(dr.norm(bbox.extents())) / 2))
+            shape = em.get_shape()
+            to_local = None
+            if shape is not None and shape.class_name() == "Rectangle":
+                M = np.linalg.inv(np.array(mi.traverse(shape)["to_world"].matrix, dtype=np.float64).reshape(4, 4))
+                to_local = tuple(float(v) for v in M[:3].ravel())
+            cones.append(LightCone(centre=bbox.center(), radius=float(dr.norm(bbox.extents())) / 2,
+                                   to_local=to_local))
         elif mi.has_flag(em.flags(), mi.EmitterFlags.DeltaDirection):
             d = em.world_transform() @ mi.ScalarVector3f(0, 0, 1)
             cones.append(LightCone(direction=-dr.normalize(mi.ScalarVector3f(d)), half_angle=1e-3))
@@ -320,13 +330,16 @@ class EdgeTree:
         self._dlo, self._dhi = mi.Float(f32(dlo)), mi.Float(f32(dhi))
         self._ℓ = {k: mi.Float(f32(v)) for k, v in nodes.items() if k.startswith("ℓ")}
         self._axis, self._cosθ = mi.Vector3f(*f32(axis).T), mi.Float(f32(cosθ))
+        # Edges per leaf cluster: a mesh's edges fill its clusters from the start, so a cluster's
+        # valid slots are a prefix and the per-edge loops stop after them.
+        self._filled = mi.UInt32(valid.reshape(n_leaf, K).sum(axis=1).astype(np.uint32))
         self._leaf = {k: (mi.Point3f(*getattr(e, k).T.astype(np.float32)) if getattr(e, k).ndim == 2 else
                           (mi.Bool if getattr(e, k).dtype == bool else mi.UInt32)(getattr(e, k)))
                       for k in EdgeSet.__dataclass_fields__}
 
     # -- importance ---------------------------------------------------------------------------
     @staticmethod
-    def _cones(x, lights):
+    def cones(x, lights):
         """Per-lane (axis, half-angle) of each emitter seen from x."""
         out = []
         for light in lights:
@@ -406,7 +419,7 @@ class EdgeTree:
             imp *= dr.select(hit, 1.0, self.background)
         return imp
 
-    def _edge_importance(self, i, x, n, one_sided, x_moves, cones, active):
+    def _edge_importance(self, i, x, n, one_sided, x_moves, lights, cones, active):
         """Exact importance of edge ``i`` seen from x (0 where it cannot be a discontinuity)."""
         g = lambda k: self.leaf(k, i, active)
         v0, v1 = g("v0"), g("v1")
@@ -419,18 +432,29 @@ class EdgeTree:
         imp = dr.select(g("moving") | x_moves, imp, 0.0)
         imp = dr.select(one_sided & (dr.dot(n, a) <= self.horizon * dr.norm(a))
                         & (dr.dot(n, b) <= self.horizon * dr.norm(b)), 0.0, imp)
+        base = imp
         if cones:
-            # Angular distance from each emitter axis to the edge's arc on the sphere around x.
+            # The angle of the edge's arc inside each emitter cone, over |mid| (≈ the length
+            # inside over |mid|², like ℓ/|mid|²): the share the emitter-directed point sampling
+            # (.edge_light) draws from. A plain hit test weighed an edge that grazes the cone like
+            # one that crosses it (P(e | x) ~ 0.5 for the edge that casts a shadow's penumbra).
+            # Edges whose arc meets no cone keep ``background`` times the length.
             ωa, ωb = dr.normalize(a), dr.normalize(b)
             m = dr.normalize(dr.cross(ωa, ωb))
-            hit = mi.Bool(False)
+            hit, inside_angle = mi.Bool(False), mi.Float(0.0)
             for u_L, α_L in cones:
                 proj = u_L - m * dr.dot(m, u_L)  # projection on the great circle's plane
                 inside = (dr.dot(dr.cross(ωa, proj), m) >= 0) & (dr.dot(dr.cross(proj, ωb), m) >= 0)
                 dist = dr.select(inside, dr.asin(dr.minimum(dr.abs(dr.dot(m, u_L)), 1.0)),
                                  dr.minimum(dr.safe_acos(dr.dot(u_L, ωa)), dr.safe_acos(dr.dot(u_L, ωb))))
                 hit |= dist <= α_L
-            imp *= dr.select(hit, 1.0, self.background)
+            for _, _, _, angle in cone_arcs(x, v0, v1, lights, cones):
+                inside_angle += angle
+            weight = dr.select(sil, 1.0, dr.select(g("always"), self.crease, 0.0))
+            imp_cone = weight * inside_angle / dr.maximum(dr.norm(mid), 1e-6)
+            imp = dr.select(inside_angle > 0, dr.maximum(imp_cone, self.background * imp),
+                            imp * dr.select(hit, 1.0, self.background))
+            imp = dr.select(base > 0, imp, 0.0)
         return dr.select(active, imp, 0.0)
 
     # -- sampling -----------------------------------------------------------------------------
@@ -443,7 +467,7 @@ class EdgeTree:
         ``lights`` is a sequence of :class:`LightCone` (edges whose arc overlaps no emitter cone
         get ``background`` times the importance).
         """
-        cones = self._cones(x, lights)
+        cones = self.cones(x, lights)
         node = mi.UInt32(1)
         prob = mi.Float(1.0)
         valid = mi.Bool(active)
@@ -456,21 +480,21 @@ class EdgeTree:
             left = sampler.next_1d(valid) < pl
             node = dr.select(left, 2 * node, 2 * node + 1)
             prob *= dr.select(left, pl, 1 - pl)
-        index, p_leaf, valid = self._choose_in_cluster(sampler, node, x, n, one_sided, x_moves, cones, valid)
+        index, p_leaf, valid = self._choose_in_cluster(sampler, node, x, n, one_sided, x_moves, lights, cones, valid)
         prob *= p_leaf
         valid &= prob > 0
         return dr.select(valid, index, 0), prob, valid
 
     @dr.syntax
-    def _choose_in_cluster(self, sampler, node, x, n, one_sided, x_moves, cones, valid):
+    def _choose_in_cluster(self, sampler, node, x, n, one_sided, x_moves, lights, cones, valid):
         """Pick an edge of the reached leaf cluster proportionally to its exact importance
         (two symbolic loops over the cluster: the total, then the inverse CDF)."""
         first = (node - (1 << self.levels)) * self.cluster
-        end = first + self.cluster
+        end = first + dr.gather(mi.UInt32, self._filled, node - (1 << self.levels), valid)
         total = mi.Float(0.0)
         i = mi.UInt32(first)
         while valid & (i < end):
-            total += self._edge_importance(i, x, n, one_sided, x_moves, cones, mi.Bool(True))
+            total += self._edge_importance(i, x, n, one_sided, x_moves, lights, cones, mi.Bool(True))
             i += 1
         valid &= total > 0
         u = sampler.next_1d(valid) * total
@@ -478,7 +502,7 @@ class EdgeTree:
         i = mi.UInt32(first)
         done = ~valid
         while ~done & (i < end):
-            imp = self._edge_importance(i, x, n, one_sided, x_moves, cones, mi.Bool(True))
+            imp = self._edge_importance(i, x, n, one_sided, x_moves, lights, cones, mi.Bool(True))
             acc += imp
             if (imp > 0) & ((u < acc) | (i + 1 == end)):
                 index, chosen, done = mi.UInt32(i), mi.Float(imp), mi.Bool(True)

@@ -103,12 +103,39 @@ def is_closed_convex(V: np.ndarray, F: np.ndarray, rtol: float = 1e-6) -> bool:
     return bool(np.all(height <= rtol * max(float(np.ptp(V, axis=0).max()), 1e-30)))
 
 
-def candidate_edges(V: np.ndarray, F: np.ndarray, o, flat_shaded: bool, crease_cos: float = 1 - 1e-6):
+def shading_creases(shape, V: np.ndarray, F: np.ndarray, crease_cos: float = 1 - 1e-6) -> np.ndarray:
+    """(E,) bool over ``edge_topology(F, V).edges``: edges where the shading normal jumps, i.e.
+    discontinuities of the image from every viewpoint whose faces are not coplanar. All
+    non-coplanar edges of a mesh without vertex normals (flat shading); with vertex normals, the
+    hard edges: the two faces hold split vertices there (:func:`welded_faces`) whose normals
+    differ (Mitsuba's ``cube``, OBJ exports with hard edges)."""
+    topo = edge_topology(F, V)
+    E, Fa = topo.edges, topo.faces
+    N = face_normals(V, F)
+    unit = lambda n: n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
+    inner = Fa[:, 1] >= 0
+    f0, f1 = Fa[:, 0], np.maximum(Fa[:, 1], 0)
+    bent = inner & (np.einsum("ij,ij->i", unit(N[f0]), unit(N[f1])) < crease_cos)
+    if not shape.has_vertex_normals():
+        return bent
+    Nv = unit(np.array(shape.vertex_normals_buffer(), dtype=np.float64).reshape(-1, 3))
+    W = welded_faces(V, F)
+    hard = np.zeros(len(E), dtype=bool)
+    for end in (0, 1):
+        # The original vertex of each adjacent face at this (welded) endpoint.
+        o0 = F[f0, np.argmax(W[f0] == E[:, end:end + 1], axis=1)]
+        o1 = F[f1, np.argmax(W[f1] == E[:, end:end + 1], axis=1)]
+        hard |= np.einsum("ij,ij->i", Nv[o0], Nv[o1]) < crease_cos
+    return bent & hard
+
+
+def candidate_edges(V: np.ndarray, F: np.ndarray, o, creases: np.ndarray, crease_cos: float = 1 - 1e-6):
     """Indices into ``edge_topology(F).edges`` of the edges that can be discontinuities seen from ``o``.
 
     ``o`` is a point (3,) for a pinhole camera or a shading point, or an array (N, 3) of points, in
     which case an edge is kept if it is a candidate for any of them (used for area-light sampling
-    the caller passes the light's corners). Zero-length edges are dropped.
+    the caller passes the light's corners). ``creases`` (:func:`shading_creases`) are kept from
+    everywhere. Zero-length edges are dropped.
     """
     topo = edge_topology(F, V)
     E, Fa = topo.edges, topo.faces
@@ -125,10 +152,7 @@ def candidate_edges(V: np.ndarray, F: np.ndarray, o, flat_shaded: bool, crease_c
         s1 = np.einsum("ij,ij->i", N[f1], p - V[F[f1, 0]])
         sil |= (s0 * s1) <= 0
     keep[inner] |= sil
-    if flat_shaded:
-        n0 = N[f0] / np.maximum(np.linalg.norm(N[f0], axis=1, keepdims=True), 1e-30)
-        n1 = N[f1] / np.maximum(np.linalg.norm(N[f1], axis=1, keepdims=True), 1e-30)
-        keep[inner] |= np.einsum("ij,ij->i", n0, n1) < crease_cos
+    keep |= creases
     keep &= length > 1e-12 * max(float(np.ptp(V, axis=0).max()), 1e-30)
     return np.flatnonzero(keep)
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from .camera import PinholeCamera
 from .film import filter_integral, one_sided_offset, term_sampler
-from .edges import attached_edge_point, candidate_edges, edge_topology, mesh_arrays
+from .edges import attached_edge_point, candidate_edges, edge_topology, mesh_arrays, shading_creases
 
 SPLIT_PIXELS = 1e-4  # shift of the two halves of a sample that lies on a pixel border
 OCCLUSION_TOL = 1e-3  # an edge point is hidden by a hit nearer than (1 - tol) x its distance
@@ -90,7 +90,7 @@ class PrimaryEdges:
             if arrays is None:
                 continue
             V, F = arrays
-            idx = candidate_edges(V, F, cam.origin, flat_shaded=not shape.has_vertex_normals())
+            idx = candidate_edges(V, F, cam.origin, shading_creases(shape, V, F))
             E = edge_topology(F, V).edges[idx]
             if len(E) == 0:
                 continue

@@ -11,12 +11,13 @@ with m the unit normal of the plane through x and the edge (a great circle on th
 also the curve's normal in the sphere's tangent plane), L_i^± the incident radiance just on the ±m
 side, and v_n = m · ∂ω/∂θ the normal velocity of the projected edge. A sample picks an edge e from
 the hierarchy (:mod:`integrators.path.edge_tree`, probability P(e | x)), a point p = v₀ + t (v₁ - v₀)
-with t uniform, checks that the edge is a silhouette (or flat crease) seen from x and that p is
+with t of density p(t) (:mod:`.edge_light`: uniform, mixed with uniform on the part of the edge
+seen in front of an emitter), checks that the edge is a silhouette (or flat crease) seen from x and that p is
 visible from x, estimates L_i^± with two correlated sub-paths (Mitsuba's path-replay integrator in
 primal mode, with the remaining depth) started a hair's width to each side, and weights by the
 Jacobian |∂ω/∂t| = |(I - ωωᵀ)(v₁ - v₀)| / |p - x|:
 
-    ⟨∂L_r/∂θ⟩ = (f L_i⁻ - f L_i⁺) · |∂ω/∂t| / P(e | x) · v_n .
+    ⟨∂L_r/∂θ⟩ = (f L_i⁻ - f L_i⁺) · |∂ω/∂t| / (P(e | x) p(t)) · v_n .
 
 Vertices x come from camera paths traced by BSDF sampling (:mod:`integrators.path.vertices`); the
 contribution of a vertex is multiplied by the path throughput up to x and splatted at the camera
@@ -34,6 +35,7 @@ import warnings
 import drjit as dr
 import mitsuba as mi
 
+from .edge_light import directed_share, sample_edge_point
 from .edge_tree import EdgeTree, light_cones, scene_edges
 from .edges import attached_edge_point, is_planar, mesh_arrays, no_secondary_edges, scene_meshes
 from .emitter_motion import mis_weight, moving_emitters
@@ -73,7 +75,9 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
     x = dr.select(one_sided, si.spawn_ray(n_side).o, x)
     e, P_e, ok = tree.sample(sampler, x, n_side, one_sided, x_moves, active, lights)
     v0, v1 = tree.leaf("v0", e, ok), tree.leaf("v1", e, ok)
-    t = sampler.next_1d(ok)
+    # The point on the edge: towards the emitters where the jump can only be there (.edge_light).
+    q = directed_share(len(lights) == len(scene.emitters()), remaining_depth)
+    t, pdf_t = sample_edge_point(sampler, x, v0, v1, lights, EdgeTree.cones(x, lights), q, ok)
     p = dr.lerp(v0, v1, t)
     # Rays leave from Mitsuba's offset origin o (off the surface along its normal); measuring the
     # geometry from o too keeps a ray aimed at p from grazing p's own adjacent faces first.
@@ -113,7 +117,7 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
     ΔI = side[1] - side[0]  # f L_i⁻ - f L_i⁺
     dv = v1 - v0
     J = dr.norm(dv - ω * dr.dot(ω, dv)) / dr.maximum(dist, 1e-30)
-    scale = dr.select(ok, vertex.β * (J / dr.maximum(P_e, 1e-30)), 0.0)
+    scale = dr.select(ok, vertex.β * (J / dr.maximum(P_e * pdf_t, 1e-30)), 0.0)
     ok_e = dr.select(ok, e, 0)
 
     # Attached direction to the (moving) edge point from the (moving) shading point.

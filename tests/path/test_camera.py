@@ -17,7 +17,7 @@ from penumbra import integrators  # noqa: F401  (registers edge_sampling, warped
 from penumbra import scenes
 from penumbra.scenes import builders as b
 from tests.harness import compare, fd_image, forward_grad, reverse_grad
-from tests.scenes_lib import ESTIMATORS, ESTIMATORS_WARPED_SLOW, FILTER, pose_perturbation
+from tests.scenes_lib import ESTIMATORS, ESTIMATORS_WARPED_SLOW, FILTER, PRIMARY_COUNT, pose_perturbation
 
 PATH = {"type": "path", "max_depth": 2}
 
@@ -28,7 +28,7 @@ CAMERA_SPP = {"edge_sampling": 256, "warped_area": 1024}  # warp-term samples (r
 
 
 def es(camera_spp=16, primary_spp=32, estimator="edge_sampling", max_depth=2):
-    return {"type": estimator, "max_depth": max_depth, "primary_spp": primary_spp, "camera_spp": camera_spp}
+    return {"type": estimator, "max_depth": max_depth, PRIMARY_COUNT[estimator]: primary_spp, "camera_spp": camera_spp}
 
 
 def es1(**kw):

@@ -147,7 +147,7 @@ def reconstruct_temple(width, height, steps, views_per_step=4, spp=4, subdivisio
     V0, F0 = builders.icosphere(subdivisions)
     V0 = center + 0.9 * half * V0
     d = {"type": "scene",
-         "integrator": {"type": "edge_sampling", "max_depth": 2, "primary_spp": 4, "hide_emitters": True},
+         "integrator": {"type": "edge_sampling", "max_depth": 2, "edge_spp": 4, "hide_emitters": True},
          "sky": builders.constant_environment(1.0),
          "temple": mesh_from_arrays(V0, F0, face_normals=True, bsdf=mi.load_dict(builders.diffuse(0.3)))}
     for i in train:

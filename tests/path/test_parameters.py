@@ -20,9 +20,9 @@ from penumbra import integrators  # noqa: F401  (registers edge_sampling, warped
 from penumbra import scenes
 from penumbra.scenes import builders as b
 from tests.harness import compare, fd_image, forward_grad, offset, reverse_grad
-from tests.scenes_lib import ESTIMATORS, ESTIMATORS_WARPED_SLOW, FILTER, triangle_shadow
+from tests.scenes_lib import ESTIMATORS, ESTIMATORS_WARPED_SLOW, FILTER, PRIMARY_COUNT, triangle_shadow
 
-ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 64}
+ES = {"type": "edge_sampling", "max_depth": 2, "edge_spp": 64}
 PATH = {"type": "path", "max_depth": 2}
 
 
@@ -32,9 +32,12 @@ WA_TEXTURE_SPP = 16384  # slow test; at 4096 the in-plane image sum is 4.5 % off
 WA_LIGHT_PASSES = {"edge_sampling": 1, "warped_area": 4}  # Gaussian-filtered FD images are noisier
 
 
-def boundary(estimator, **kw):
-    """``ES`` with ``estimator`` as the integrator type and ``kw`` on top."""
-    return {**ES, "type": estimator, **kw}
+def boundary(estimator, primary=None, **kw):
+    """``ES`` with ``estimator`` as the integrator type, its primary boundary count (``edge_spp`` /
+    ``film_spp``) set to ``primary`` when given, and ``kw`` on top."""
+    cfg = {k: v for k, v in ES.items() if k != "edge_spp"}
+    cfg[PRIMARY_COUNT[estimator]] = ES["edge_spp"] if primary is None else primary
+    return {**cfg, "type": estimator, **kw}
 
 
 def _tr(params, name, translate=(0, 0, 0), axis=None, degrees=0.0):
@@ -116,7 +119,7 @@ def test_transform_translation_vs_fd(cube_translation):
     """edge_sampling's sum is dominated by the edge term's noise: 1.3 % spread at 1024 edge spp, 0.6 %
     at 4096. Measured: 0.2-0.5 % off."""
     scene, params, perturb, ref = cube_translation
-    rep = compare(forward_grad(scene, params, perturb, {**ES, "primary_spp": 4096}, spp=16, seed=1), ref)
+    rep = compare(forward_grad(scene, params, perturb, {**ES, "edge_spp": 4096}, spp=16, seed=1), ref)
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.1, rep
 
 
@@ -132,7 +135,7 @@ def test_transform_translation_vs_fd_warped_area(cube_translation):
     per-pixel and sign tolerances and the sum at the measured 16384-sample noise (edge_sampling
     meets 2 % at 4096 edge samples in a third of the time)."""
     scene, params, perturb, ref = cube_translation
-    rep = compare(forward_grad(scene, params, perturb, boundary("warped_area", primary_spp=16384), spp=16, seed=1),
+    rep = compare(forward_grad(scene, params, perturb, boundary("warped_area", primary=16384), spp=16, seed=1),
                   ref)
     print(rep)
     assert rep.mean_rel <= 0.05 and rep.sign == 1.0 and rep.rel_l2 <= 0.1 and rep.sum_rel <= 0.08, rep
@@ -150,7 +153,7 @@ def test_transform_rotation_vs_fd():
     scene, params, V = cube_scene()
     axis = np.array([0.2, 1.0, 0.1]) / np.linalg.norm([0.2, 1.0, 0.1])
     perturb = _tr(params, "cube.to_world", axis=axis, degrees=30.0)
-    es = {**ES, "primary_spp": 256}
+    es = {**ES, "edge_spp": 256}
     g = forward_grad(scene, params, perturb, es, spp=64, seed=1)
     params["cube.to_world"] = np.eye(4)
     params.update()
@@ -166,7 +169,7 @@ def test_transform_rotation_vs_fd():
 def test_transform_adjoint(estimator):
     scene, params, _ = cube_scene(20)
     perturb = _tr(params, "cube.to_world", (0.4, 0.2, 1.0), axis=(0, 1, 0), degrees=20.0)
-    cfg = boundary(estimator, primary_spp=8)
+    cfg = boundary(estimator, primary=8)
     g = forward_grad(scene, params, perturb, cfg, spp=4, seed=3)
     w = np.random.default_rng(1).random(g.shape)
     assert reverse_grad(scene, params, perturb, cfg, w, spp=4, seed=3) == pytest.approx(float((w * g).sum()), rel=1e-4)
@@ -198,7 +201,7 @@ def test_area_light_seen_directly_moving(tmp_path, estimator):
     perturb = _tr(params, "light.to_world", (0.3, -0.2, 1.0))
     ref = fd_image(scene, params, perturb, 0.01, reference=PATH, spp=8192, passes=WA_LIGHT_PASSES[estimator])
     spp = {"edge_sampling": 64, "warped_area": WA_LIGHT_SPP}[estimator]
-    rep = compare(forward_grad(scene, params, perturb, boundary(estimator, primary_spp=spp), spp=4, seed=1), ref)
+    rep = compare(forward_grad(scene, params, perturb, boundary(estimator, primary=spp), spp=4, seed=1), ref)
     print(estimator, rep)
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.1, rep
 
@@ -223,16 +226,18 @@ def test_emitter_radiance_and_roughness(tmp_path):
 # A diffuse floor seen from a camera just below a light (the light is out of view: no primary
 # term), lit by a light that moves up and sideways. prb alone gives exactly 0 here; the NEE term
 # differentiates the light sample in the light's own moving parameterisation, and the secondary
-# term keeps only the BSDF-sampled share of the light's outline (with secondary_spp > 0 the
+# term keeps only the BSDF-sampled share of the light's outline (with secondary_path_spp > 0 the
 # mesh light's edges are sampled: without that correction the image sum came out doubled).
 
-_LIGHT_ES = {"type": "edge_sampling", "max_depth": 2, "primary_spp": 16, "emitter_spp": 1024}
+_LIGHT_ES = {"type": "edge_sampling", "max_depth": 2, "edge_spp": 16, "emitter_spp": 1024}
 
 
 def _light_config(estimator, **kw):
     """``_LIGHT_ES`` for ``estimator``; the light is out of view (box filter), so ``warped_area``
     runs without its primary term."""
-    return {**_LIGHT_ES, "type": estimator, **({"primary_spp": 0} if estimator == "warped_area" else {}), **kw}
+    if estimator == "warped_area":
+        return {**{k: v for k, v in _LIGHT_ES.items() if k != "edge_spp"}, "type": estimator, "film_spp": 0, **kw}
+    return {**_LIGHT_ES, "type": estimator, **kw}
 
 
 def _lit_floor(light_shape=None, emitters=None, floor=None):
@@ -249,7 +254,7 @@ def _down_quad(tmp_path, name="down.ply", z=1.0, half=0.3):
 
 def _check_light(scene, params, perturb, secondary_spp=0, spp=64, estimator="edge_sampling"):
     ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": 2}, spp=16384, passes=2)
-    cfg = _light_config(estimator, secondary_spp=secondary_spp)
+    cfg = _light_config(estimator, secondary_path_spp=secondary_spp)
     rep = compare(forward_grad(scene, params, perturb, cfg, spp=spp, seed=1), ref)
     print(estimator, rep)
     assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.05, rep
@@ -356,16 +361,16 @@ def test_moving_light_shadow_of_static_occluder_warped_area():
         params["light.to_world"] = mi.Transform4f().translate(mi.Vector3f(0.0, 0.3 * th, 0.2 * th)) @ T0
         params.update()
     ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth}, spp=8192, passes=4)
-    cfg = {"type": "warped_area", "max_depth": depth, "primary_spp": 0, "emitter_spp": 8192, "secondary_spp": 32768}
+    cfg = {"type": "warped_area", "max_depth": depth, "film_spp": 0, "emitter_spp": 8192, "secondary_path_spp": 32768}
     rep = compare(forward_grad(scene, params, perturb, cfg, spp=16, seed=2), ref)
-    miss = compare(forward_grad(scene, params, perturb, {**cfg, "secondary_spp": 0}, spp=16, seed=2), ref)
+    miss = compare(forward_grad(scene, params, perturb, {**cfg, "secondary_path_spp": 0}, spp=16, seed=2), ref)
     print(rep, miss)
     assert rep.sign == 1.0 and rep.sum_rel <= 0.1 and rep.mean_rel <= 0.2, rep
     assert miss.sum_rel > 0.2 and miss.sign < 0.8, miss
     # edge_sampling says that it leaves this share out.
     with pytest.warns(UserWarning, match="static meshes may shadow it"):
-        forward_grad(scene, params, perturb, {"type": "edge_sampling", "max_depth": depth, "primary_spp": 0,
-                                              "secondary_spp": 2}, spp=1)
+        forward_grad(scene, params, perturb, {"type": "edge_sampling", "max_depth": depth, "edge_spp": 0,
+                                              "secondary_path_spp": 2}, spp=1)
 
 
 @pytest.mark.slow
@@ -377,7 +382,7 @@ def test_moving_light_adjoint(tmp_path, estimator):
     params = scenes.ParameterMap(scene)
     params.add_transforms(["light"])
     perturb = _tr(params, "light.to_world", (0.15, 0.1, 0.3))
-    cfg = _light_config(estimator, emitter_spp=16, secondary_spp=2)
+    cfg = _light_config(estimator, emitter_spp=16, secondary_path_spp=2)
     fwd = forward_grad(scene, params, perturb, cfg, spp=8, seed=3)
     w = np.random.default_rng(0).uniform(-1, 1, fwd.shape)
     rev = reverse_grad(scene, params, perturb, cfg, w, spp=8, seed=3)
@@ -425,7 +430,7 @@ def test_plane_moving_in_front_of_textured_background(tmp_path, estimator):
         # depth 0.5 % / 3.2 % / 0.03 %; at 4096 the in-plane sum was 4.5 % off (noise).
         ref = fd_image(scene, params, perturb, 0.01, reference=PATH, spp=8192, passes=32)
         spp = {"edge_sampling": 256, "warped_area": WA_TEXTURE_SPP}[estimator]
-        rep = compare(forward_grad(scene, params, perturb, boundary(estimator, primary_spp=spp), spp=8, seed=1), ref)
+        rep = compare(forward_grad(scene, params, perturb, boundary(estimator, primary=spp), spp=8, seed=1), ref)
         print(estimator, d, rep)
         assert rep.mean_rel <= 0.05 and rep.sum_rel <= 0.02 and rep.sign == 1.0 and rep.rel_l2 <= 0.1, (d, rep)
 
@@ -446,7 +451,7 @@ def test_directional_icosphere_sideways():
     params = scenes.ParameterMap(scene)
     perturb = offset(params, "ball.vertex_positions", np.tile([0.6, 0.3, 0.0], len(V)))
     ref = fd_image(scene, params, perturb, 0.005, reference=PATH, spp=16384, passes=2)
-    rep = compare(forward_grad(scene, params, perturb, {**ES, "primary_spp": 256}, spp=4, seed=1), ref)
+    rep = compare(forward_grad(scene, params, perturb, {**ES, "edge_spp": 256}, spp=4, seed=1), ref)
     # FD noise alone is ~2 % rel. L2 here, the edge estimate's ~4 %; the image sum is in-plane
     # (near-cancelling), so its error is bounded relative to the L1 norm.
     assert rep.mean_rel <= 0.05 and rep.sign == 1.0 and rep.rel_l2 <= 0.08 and rep.sum_rel_l1 <= 0.02, rep

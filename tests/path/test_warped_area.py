@@ -13,7 +13,7 @@ Secondary visibility (direction-space warp at path vertices), on the configurati
 shadow, a sphere mesh's shadow (flat and smooth shading), an indirectly lit occluder (depth 3), a
 glossy plane reflecting a moving triangle (depth 3) and the 327,680-triangle icosphere(7) shadow.
 The shadow and glossy scenes' occluders are out of view and they use a box filter, so
-``primary_spp`` is 0 there; the indirect scene shows its occluder and runs with a Gaussian filter
+``film_spp`` is 0 there; the indirect scene shows its occluder and runs with a Gaussian filter
 and the primary term. The per-pixel error of the secondary term is noise-limited at default-run
 sample counts, so the default run asserts the 2 % image-sum bound and sign on the triangle
 shadow and the glossy reflection with a looser per-pixel bound; the slow tests assert the full
@@ -45,7 +45,7 @@ PATH = {"type": "path", "max_depth": 2}
 
 
 def wa(spp, **kw):
-    return {"type": "warped_area", "max_depth": 2, "primary_spp": spp, **kw}
+    return {"type": "warped_area", "max_depth": 2, "film_spp": spp, **kw}
 
 
 def triangle_scene(res=24):
@@ -161,7 +161,7 @@ def test_warp_field_is_boundary_consistent():
 
 
 def test_bad_options_and_filters():
-    for kw, msg in [({"primary_spp": -1}, "primary_spp must be >= 0"), ({"aux_rays": 0}, "aux_rays must be >= 1"),
+    for kw, msg in [({"film_spp": -1}, "film_spp must be >= 0"), ({"aux_rays": 0}, "aux_rays must be >= 1"),
                     ({"secondary_aux_rays": 0}, "secondary_aux_rays must be"),
                     ({"power": 0.5}, "power"), ({"primary_kappa": 0.0}, "primary_kappa")]:
         with pytest.raises(Exception, match=msg):  # Mitsuba wraps plugin errors in RuntimeError
@@ -173,8 +173,8 @@ def test_bad_options_and_filters():
         mi.load_dict(wa(4, primary_lobes="-1"))
     assert mi.load_dict(wa(4, secondary_lobes="1, 30,1000,1000")).secondary_lobes == (1.0, 30.0, 1000.0, 1000.0)
     with pytest.raises(Exception, match="secondary_kappa"):
-        mi.load_dict(wa(4, secondary_spp=4, secondary_kappa=-1.0))
-    assert mi.load_dict({**wa(4, secondary_spp=4), "max_depth": -1}).secondary_spp == 4  # unbounded: roulette
+        mi.load_dict(wa(4, secondary_path_spp=4, secondary_kappa=-1.0))
+    assert mi.load_dict({**wa(4, secondary_path_spp=4), "max_depth": -1}).secondary_spp == 4  # unbounded: roulette
     V = np.array([[-0.6, -0.5, 0], [0.7, -0.4, 0], [0.0, 0.6, 0.2]])
     tri = scenes.mesh_from_arrays(V, [[0, 1, 2]], name="tri")
     box = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), resolution=8), shapes={"tri": tri},
@@ -188,7 +188,7 @@ def test_bad_options_and_filters():
 # Secondary visibility (shadows, indirect)
 
 def wa2(depth, secondary_spp, **kw):
-    return {"type": "warped_area", "max_depth": depth, "primary_spp": 0, "secondary_spp": secondary_spp, **kw}
+    return {"type": "warped_area", "max_depth": depth, "film_spp": 0, "secondary_path_spp": secondary_spp, **kw}
 
 
 def with_gaussian_filter(config):
@@ -205,12 +205,12 @@ def check_secondary(config, secondary_spp, ref_spp, ref_passes, tol, primary_spp
     scene, params, perturb, depth = config(**kwargs)
     ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth},
                    spp=ref_spp, passes=ref_passes)
-    cfg = wa2(depth, secondary_spp, primary_spp=primary_spp)
+    cfg = wa2(depth, secondary_spp, film_spp=primary_spp)
     rep = compare(forward_grad(scene, params, perturb, cfg, spp=16, seed=1), ref)
     print(config.__name__, kwargs, rep)
     assert rep.mean_rel <= tol[0] and rep.sum_rel <= tol[1] and rep.sign == 1.0, rep
     # Without the secondary term the shadow derivative is missing.
-    miss = compare(forward_grad(scene, params, perturb, {**cfg, "secondary_spp": 0}, spp=16, seed=1), ref)
+    miss = compare(forward_grad(scene, params, perturb, {**cfg, "secondary_path_spp": 0}, spp=16, seed=1), ref)
     assert miss.rel_l2 > 0.5, miss
     return rep
 
