@@ -128,10 +128,10 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     parts, n_pairs, n_cov = [], 0, 0
     for lo, hi in shading.chunks(samples.tile):   # runs of tiles: bounded per-pair state
         rng = dr.arange(mi.UInt32, lo, hi)
-        c, pairs = shading.composited(dr.gather(mi.Float, samples.x, rng), dr.gather(mi.Float, samples.y, rng),
-                                      samples.tile[lo:hi], diff)
+        c, k_pairs, k_cov = shading.shade(dr.gather(mi.Float, samples.x, rng), dr.gather(mi.Float, samples.y, rng),
+                                          samples.tile[lo:hi], diff)
         parts.append(c)
-        n_pairs, n_cov = n_pairs + pairs.n_pairs, n_cov + pairs.n_cov
+        n_pairs, n_cov = n_pairs + k_pairs, n_cov + k_cov
         dr.flush_malloc_cache()
     colour = parts[0] if len(parts) == 1 else mi.Vector4f(*(dr.concat([c[k] for c in parts]) for k in range(4)))
     img = reconstruct(canvas, bins.tiles_x, samples, colour)
