@@ -7,11 +7,15 @@ physical memory, or the cgroup limit where one is set (containers, CI runners).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 
 DEFAULT_FRACTION = 0.75
 _override: int | None = None
+#: glibc ``mallopt`` parameter and the size from which blocks are mapped on their own
+M_MMAP_THRESHOLD, MMAP_THRESHOLD = -3, 1 << 23
+_heap_configured: bool | None = None
 
 
 class MemoryLimitError(MemoryError):
@@ -92,3 +96,21 @@ def guard_film(what: str, film, differentiable: bool) -> None:
     w, h = (int(v) for v in film.crop_size())
     per_pixel = BYTES_PER_PIXEL_AD if differentiable else BYTES_PER_PIXEL
     guard(f"{what} of a {w}x{h} film", float(w) * h * per_pixel, "the film resolution")
+
+
+def return_large_blocks() -> bool:
+    """Make glibc map every block of ``MMAP_THRESHOLD`` bytes or more on its own, so that freeing a
+    large NumPy temporary returns its pages to the system at once (once per process; a no-op
+    elsewhere than glibc). glibc's default threshold grows to the size of the largest block freed
+    so far (up to 32 MiB), after which such temporaries come from the heap, whose freed space stays
+    in the resident set of the process. Returns whether the setting is in effect."""
+    global _heap_configured
+    if _heap_configured is None:
+        _heap_configured = False
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            if libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1:
+                _heap_configured = True
+        except (OSError, AttributeError):
+            pass
+    return bool(_heap_configured)

@@ -92,6 +92,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     boundary samples as pixel samples, at most one per pixel of outline).
     """
     ensure_variant()
+    memory.return_large_blocks()   # the stages' NumPy temporaries leave the resident set when freed
     import mitsuba as mi
     scenes, plist, batched = _batch(scene, params)
     canvas = _canvas(scenes, width, height, spp, filter, tile)
