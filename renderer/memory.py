@@ -13,9 +13,8 @@ import re
 
 DEFAULT_FRACTION = 0.75
 _override: int | None = None
-#: glibc ``mallopt`` parameter and the size from which blocks are mapped on their own
-M_MMAP_THRESHOLD, MMAP_THRESHOLD = -3, 1 << 23
-_heap_configured: bool | None = None
+#: freed heap space (bytes) above which :func:`trim_heap` returns it to the system
+TRIM_MIN_FREE = 64 << 20
 
 
 class MemoryLimitError(MemoryError):
@@ -98,19 +97,34 @@ def guard_film(what: str, film, differentiable: bool) -> None:
     guard(f"{what} of a {w}x{h} film", float(w) * h * per_pixel, "the film resolution")
 
 
-def return_large_blocks() -> bool:
-    """Make glibc map every block of ``MMAP_THRESHOLD`` bytes or more on its own, so that freeing a
-    large NumPy temporary returns its pages to the system at once (once per process; a no-op
-    elsewhere than glibc). glibc's default threshold grows to the size of the largest block freed
-    so far (up to 32 MiB), after which such temporaries come from the heap, whose freed space stays
-    in the resident set of the process. Returns whether the setting is in effect."""
-    global _heap_configured
-    if _heap_configured is None:
-        _heap_configured = False
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-            if libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1:
-                _heap_configured = True
-        except (OSError, AttributeError):
-            pass
-    return bool(_heap_configured)
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def _libc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        return libc
+    except (OSError, AttributeError):   # not glibc, or glibc < 2.33
+        return None
+
+
+_LIBC = _libc()
+
+
+def trim_heap(min_free: int | None = None) -> int:
+    """Return the heap's freed space to the system (glibc ``malloc_trim``) when it exceeds
+    ``min_free`` bytes (default :data:`TRIM_MIN_FREE`); returns the freed bytes seen (0 elsewhere
+    than glibc). Large NumPy temporaries below glibc's adaptive mmap threshold (up to 32 MiB) are
+    served from the heap, whose freed space otherwise stays in the process's resident set. Trimming
+    only above a threshold keeps the page faults of re-using trimmed memory off small calls."""
+    if _LIBC is None:
+        return 0
+    free = int(_LIBC.mallinfo2().fordblks)
+    if free > (TRIM_MIN_FREE if min_free is None else min_free):
+        _LIBC.malloc_trim(0)
+    return free

@@ -92,7 +92,6 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     boundary samples as pixel samples, at most one per pixel of outline).
     """
     ensure_variant()
-    memory.return_large_blocks()   # the stages' NumPy temporaries leave the resident set when freed
     import mitsuba as mi
     scenes, plist, batched = _batch(scene, params)
     canvas = _canvas(scenes, width, height, spp, filter, tile)
@@ -106,6 +105,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         comp = compile_scene(sc)
         theta = bind_parameters(comp, sc, pr, (W / sc.width, 0.0, 0.0, H / sc.height, b * Wp, 0.0))
         items.append(BatchItem(comp, theta, tessellate(comp, theta, tol=tol, mode=filter)))
+    memory.trim_heap()   # NumPy temporaries of tessellation (here and after binning and the boundary term)
     if not any(it.comp.layers for it in items):  # nothing to draw: transparent image
         empty = mi.TensorXf(dr.zeros(mi.Float, B * H * W * 4), shape)
         return (empty, {"n_edges": 0, "n_pairs": 0, "n_covered": 0, "n_candidates": 0}) if return_info else empty
@@ -119,6 +119,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     bins = bin_edges(edges.np_edges, edges.edge_layer, edges.n_layers, B * Wp, canvas.tiles_y * canvas.tile,
                      T=canvas.tile, margin=canvas.list_margin(reach), evenodd=layers.evenodd, sdf=strokes.sdf,
                      layer_item=edges.layer_item, item_cols=canvas.tiles_x_item)
+    memory.trim_heap()
     dev = upload_bins(bins, edges.x0, edges.y0, edges.x1, edges.y1, layers.evenodd, strokes.sdf, strokes.reach)
     ends = piece_ends(edges.edge_end, edges.edge_nb) if prefilter and edges.x0 is not None else None
     shading = Shading(bins, dev, edges, layers, theta_all, prefilter, strokes, ends)
@@ -142,5 +143,6 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
             "n_covered": n_cov, "n_candidates": len(bins.cand_layer)}
     if diff and not prefilter and len(edges.np_edges):
         img = boundary_term(img, shading, canvas, edge_density, seed, info)
+        memory.trim_heap()
     tensor = straight_alpha_tensor(img, shape)
     return (tensor, info) if return_info else tensor
