@@ -18,6 +18,7 @@ from typing import NamedTuple
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer import memory
 from penumbra.renderer.arrays import upload
 
 from .batch import SceneEdges
@@ -151,7 +152,9 @@ def boundary_term(img, shading: Shading, canvas: Canvas, density, seed: int, inf
     samples = sample_outline(edges, canvas, density, info["n_pixel_samples"], seed)
     if samples is None:
         return img
+    memory.trim_heap()   # the NumPy temporaries of each step leave the resident set before the next
     df = colour_jumps(samples, shading, canvas)
+    memory.trim_heap()
     N = len(samples.p)
     coef = df * (samples.total / N)
     nz = np.any(df != 0, axis=1)

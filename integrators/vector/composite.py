@@ -228,6 +228,7 @@ class RecomputedShading(dr.CustomOp):
             dr.enqueue(dr.ADMode.Forward, leaves)
             dr.traverse(dr.ADMode.Forward)
             self.set_grad_out(dr.grad(c))
+        dr.flush_malloc_cache()   # this tile group's per-pair buffers, before the next group's
 
     def backward(self):
         with dr.isolate_grad():
@@ -238,6 +239,7 @@ class RecomputedShading(dr.CustomOp):
             dr.traverse(dr.ADMode.Backward)
             for leaf, key in zip(leaves, ("theta", "alpha", "inv")):
                 self.set_grad_in(key, dr.grad(leaf))
+        dr.flush_malloc_cache()
 
     def name(self):
         return "penumbra.vector.RecomputedShading"

@@ -105,7 +105,10 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         comp = compile_scene(sc)
         theta = bind_parameters(comp, sc, pr, (W / sc.width, 0.0, 0.0, H / sc.height, b * Wp, 0.0))
         items.append(BatchItem(comp, theta, tessellate(comp, theta, tol=tol, mode=filter)))
-    memory.trim_heap()   # NumPy temporaries of tessellation (here and after binning and the boundary term)
+    # NumPy temporaries of tessellation (here and after binning and the boundary term), and the
+    # device buffers that earlier calls freed, leave the resident set before binning
+    memory.trim_heap()
+    dr.flush_malloc_cache()
     if not any(it.comp.layers for it in items):  # nothing to draw: transparent image
         empty = mi.TensorXf(dr.zeros(mi.Float, B * H * W * 4), shape)
         return (empty, {"n_edges": 0, "n_pairs": 0, "n_covered": 0, "n_candidates": 0}) if return_info else empty
