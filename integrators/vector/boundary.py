@@ -22,11 +22,12 @@ from penumbra.renderer import memory
 from penumbra.renderer.arrays import upload
 
 from .batch import SceneEdges
-from .binning import argsort_small
+from .binning import argsort_small, index_dtype
 from .composite import Shading
 from .pixels import Canvas, integral1d, kernel1d
 
 SEED_SALT = 7919   # boundary samples draw from seed + SEED_SALT (pixel samples use seed itself)
+SAMPLE_BLOCK = 1 << 18   # boundary samples placed per block (bounds the float64 temporaries)
 
 
 @dataclass(frozen=True)
@@ -78,17 +79,23 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
         density = min(1.0, n_pixel_samples / max(total, 1e-9))
     N = max(1, int(np.ceil(total * density)))
     rng = np.random.default_rng(seed + SEED_SALT)
-    u = (np.arange(N) + rng.random(N)) * (total / N)
-    j = np.minimum(np.searchsorted(cum, u, side="right"), len(eid) - 1)
-    s_edge = eid[j]
-    t = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
-    dj = d[j]
-    p = (e[vi[j], :2] + t[:, None] * dj).astype(np.float32)
-    n = (np.stack([dj[:, 1], -dj[:, 0]], 1) / length[j][:, None]).astype(np.float32)
+    jitter = rng.random(N)
+    # compact records (int32, float32: the precision of the device arrays they are uploaded to),
+    # built in blocks of samples so that the float64 temporaries stay small
+    s_edge, t, p, n = np.empty(N, np.int32), np.empty(N, np.float32), np.empty((N, 2), np.float32), \
+        np.empty((N, 2), np.float32)
+    for lo in range(0, N, SAMPLE_BLOCK):
+        hi = min(N, lo + SAMPLE_BLOCK)
+        u = (np.arange(lo, hi) + jitter[lo:hi]) * (total / N)
+        j = np.minimum(np.searchsorted(cum, u, side="right"), len(eid) - 1)
+        s_edge[lo:hi] = eid[j]
+        tb = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
+        t[lo:hi] = tb
+        dj = d[j]
+        p[lo:hi] = e[vi[j], :2] + tb[:, None] * dj
+        n[lo:hi, 0], n[lo:hi, 1] = dj[:, 1] / length[j], -dj[:, 0] / length[j]
     layer = edges.edge_layer[s_edge]
-    # compact records (int32, float32: the precision of the device arrays they are uploaded to)
-    return BoundarySamples(s_edge.astype(np.int32), t.astype(np.float32), p, n,
-                           edges.layer_item[layer].astype(np.int32), layer.astype(np.int32), total)
+    return BoundarySamples(s_edge, t, p, n, edges.layer_item[layer].astype(np.int32), layer.astype(np.int32), total)
 
 
 def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> np.ndarray:
@@ -99,8 +106,9 @@ def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> 
     p, n, s_item = samples.p, samples.n, samples.item
     col = np.clip(np.floor((p[:, 0] - s_item * Wp) / T), 0, bins.tiles_x // B - 1).astype(np.int64) + \
         s_item * (bins.tiles_x // B)
-    row = np.clip(np.floor(p[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64)
-    tile = row * bins.tiles_x + col
+    tile = (np.clip(np.floor(p[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64) * bins.tiles_x + col).astype(
+        index_dtype(bins.tiles_x * bins.tiles_y))
+    del col
     order = argsort_small(tile)
     tile_sorted = tile[order]
     df = np.zeros((len(order), 4), np.float32)

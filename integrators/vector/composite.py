@@ -22,7 +22,7 @@ from .prefilter import PieceEnds, PrefilterStrokes, prefiltered_alpha
 
 #: (point, candidate layer) pairs per pass: points are shaded in runs of whole tiles with about this
 #: many pairs each, which bounds the per-pair state (coverage masks, compaction indices) in memory
-PAIR_BUDGET = 1 << 21
+PAIR_BUDGET = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class Shading:
         P = self.pairs(tile_np)
         coverage(pxm, pym, P, dev)
         n_s = len(tile_np)
-        key = tile_np * (L + 1) + owner
+        key = tile_np.astype(np.int64) * (L + 1) + owner
         q = cand_key.searchsorted(key) if len(cand_key) else np.zeros(n_s, np.int64)
         qc = np.minimum(q, max(len(cand_key) - 1, 0))
         found = (q < len(cand_key)) & (cand_key[qc] == key) if len(cand_key) else np.zeros(n_s, bool)
