@@ -128,3 +128,13 @@ def trim_heap(min_free: int | None = None) -> int:
     if free > (TRIM_MIN_FREE if min_free is None else min_free):
         _LIBC.malloc_trim(0)
     return free
+
+
+def release_freed() -> None:
+    """Return freed memory to the system between stages: waits for the queued Dr.Jit kernels (whose
+    buffers are released when they finish), empties Dr.Jit's allocator cache (blocks kept for reuse
+    by size, which pile up across passes of different sizes) and trims the heap (:func:`trim_heap`)."""
+    import drjit as dr
+    dr.sync_thread()
+    dr.flush_malloc_cache()
+    trim_heap()

@@ -119,7 +119,7 @@ def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> 
                            samples.layer[o])
         dr.eval(jmp)
         df[o] = np.stack([c.numpy() for c in jmp], 1)
-        dr.flush_malloc_cache()
+        memory.release_freed()
     return df
 
 
@@ -160,9 +160,9 @@ def boundary_term(img, shading: Shading, canvas: Canvas, density, seed: int, inf
     samples = sample_outline(edges, canvas, density, info["n_pixel_samples"], seed)
     if samples is None:
         return img
-    memory.trim_heap()   # the NumPy temporaries of each step leave the resident set before the next
+    memory.release_freed()   # the temporaries of each step leave the resident set before the next
     df = colour_jumps(samples, shading, canvas)
-    memory.trim_heap()
+    memory.release_freed()
     N = len(samples.p)
     coef = df * (samples.total / N)
     nz = np.any(df != 0, axis=1)

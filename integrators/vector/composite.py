@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer import memory
 from penumbra.renderer.arrays import upload
 
 from .batch import SceneEdges
@@ -115,6 +116,7 @@ class Shading:
                           counts)
             return c, counts.n_pairs, counts.n_cov
         c, P = self.composited(px, py, tile_np, differentiable)
+        dr.eval(c)   # evaluated now: a pending colour would keep this tile group's pairs alive
         return c, P.n_pairs, P.n_cov
 
     def attached_to(self, theta, alpha, inv) -> Shading:
@@ -206,6 +208,7 @@ class RecomputedShading(dr.CustomOp):
         self.inputs = (dr.detach(theta), dr.detach(alpha), [dr.detach(v) for v in inv])
         c, P = shading.composited(px, py, tile_np, False)
         counts.n_pairs, counts.n_cov = P.n_pairs, P.n_cov
+        dr.eval(c)
         return c
 
     def _leaves(self):
@@ -228,7 +231,7 @@ class RecomputedShading(dr.CustomOp):
             dr.enqueue(dr.ADMode.Forward, leaves)
             dr.traverse(dr.ADMode.Forward)
             self.set_grad_out(dr.grad(c))
-        dr.flush_malloc_cache()   # this tile group's per-pair buffers, before the next group's
+        memory.release_freed()   # this tile group's per-pair buffers, before the next group's
 
     def backward(self):
         with dr.isolate_grad():
@@ -239,7 +242,7 @@ class RecomputedShading(dr.CustomOp):
             dr.traverse(dr.ADMode.Backward)
             for leaf, key in zip(leaves, ("theta", "alpha", "inv")):
                 self.set_grad_in(key, dr.grad(leaf))
-        dr.flush_malloc_cache()
+        memory.release_freed()
 
     def name(self):
         return "penumbra.vector.RecomputedShading"
