@@ -7,11 +7,14 @@ physical memory, or the cgroup limit where one is set (containers, CI runners).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 
 DEFAULT_FRACTION = 0.75
 _override: int | None = None
+#: freed heap space (bytes) above which :func:`trim_heap` returns it to the system
+TRIM_MIN_FREE = 64 << 20
 
 
 class MemoryLimitError(MemoryError):
@@ -92,3 +95,46 @@ def guard_film(what: str, film, differentiable: bool) -> None:
     w, h = (int(v) for v in film.crop_size())
     per_pixel = BYTES_PER_PIXEL_AD if differentiable else BYTES_PER_PIXEL
     guard(f"{what} of a {w}x{h} film", float(w) * h * per_pixel, "the film resolution")
+
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def _libc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        return libc
+    except (OSError, AttributeError):   # not glibc, or glibc < 2.33
+        return None
+
+
+_LIBC = _libc()
+
+
+def trim_heap(min_free: int | None = None) -> int:
+    """Return the heap's freed space to the system (glibc ``malloc_trim``) when it exceeds
+    ``min_free`` bytes (default :data:`TRIM_MIN_FREE`); returns the freed bytes seen (0 elsewhere
+    than glibc). Large NumPy temporaries below glibc's adaptive mmap threshold (up to 32 MiB) are
+    served from the heap, whose freed space otherwise stays in the process's resident set. Trimming
+    only above a threshold keeps the page faults of re-using trimmed memory off small calls."""
+    if _LIBC is None:
+        return 0
+    free = int(_LIBC.mallinfo2().fordblks)
+    if free > (TRIM_MIN_FREE if min_free is None else min_free):
+        _LIBC.malloc_trim(0)
+    return free
+
+
+def release_freed() -> None:
+    """Return freed memory to the system between stages: waits for the queued Dr.Jit kernels (whose
+    buffers are released when they finish), empties Dr.Jit's allocator cache (blocks kept for reuse
+    by size, which pile up across passes of different sizes) and trims the heap (:func:`trim_heap`)."""
+    import drjit as dr
+    dr.sync_thread()
+    dr.flush_malloc_cache()
+    trim_heap()

@@ -44,9 +44,9 @@ def concat_edges(items) -> SceneEdges:
         g = it.geom
         np_edges.append(g.np_edges)
         edge_end.append(g.edge_end)
-        edge_nb.append(g.edge_nb + e_off)
+        edge_nb.append(g.edge_nb + e_off if e_off else g.edge_nb)
         e_off += len(g.np_edges)
-        edge_layer.append(g.edge_layer + l_off)
+        edge_layer.append(g.edge_layer + l_off if l_off else g.edge_layer)
         edge_samp.append(g.edge_samp)
         layer_item.append(np.full(len(it.comp.layers), b))
         l_off += len(it.comp.layers)
@@ -55,6 +55,8 @@ def concat_edges(items) -> SceneEdges:
     if nonempty:
         ends = [dr.concat([getattr(g, k) for g in nonempty]) if len(nonempty) > 1 else getattr(nonempty[0], k)
                 for k in ("x0", "y0", "x1", "y1")]
-    return SceneEdges(*ends, np.concatenate(np_edges), np.concatenate(edge_layer).astype(np.int64),
-                      np.concatenate(edge_samp).astype(bool), np.concatenate(edge_end), np.concatenate(edge_nb),
-                      np.concatenate(layer_item).astype(np.int64), l_off)
+    def cat(parts, dtype=None):   # one item: its arrays as they are (no copy)
+        a = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return a if dtype is None else a.astype(dtype, copy=False)
+    return SceneEdges(*ends, cat(np_edges), cat(edge_layer, np.int64), cat(edge_samp, bool), cat(edge_end),
+                      cat(edge_nb), cat(layer_item, np.int64), l_off)

@@ -55,11 +55,19 @@ class Bins:
         return rows[self.src]
 
 
+def index_dtype(n: int):
+    """The integer type of indices and counts up to ``n``: int32 when it fits (halves the binning's
+    NumPy temporaries), else int64."""
+    return np.int32 if n < 2 ** 31 else np.int64
+
+
 def argsort_small(key):
     """Stable argsort of non-negative integer keys by LSD radix passes over 16-bit digits (NumPy
     sorts uint16 keys by radix sort: O(n) per pass, 3-4x faster than comparison sorts here)."""
-    key = np.asarray(key, np.int64)
-    order = np.arange(len(key))
+    key = np.asarray(key)
+    if key.dtype.kind not in "iu":
+        key = key.astype(np.int64)
+    order = np.arange(len(key), dtype=index_dtype(len(key)))
     top = int(key.max()) if len(key) else 0
     shift = 0
     while True:
@@ -72,9 +80,11 @@ def argsort_small(key):
 
 def _expand(lo, n):
     """Owner index and ``lo + k`` for k < n, for every owner (flattened ranges)."""
-    owner = np.repeat(np.arange(len(n)), n)
-    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-    return owner, lo[owner] + k
+    total = int(n.sum())
+    it = index_dtype(max(total, len(n), int(lo.max(initial=0)) + int(n.max(initial=0))))
+    owner = np.repeat(np.arange(len(n), dtype=it), n)
+    k = np.arange(total, dtype=it) - np.repeat((np.cumsum(n) - n).astype(it), n)
+    return owner, lo.astype(it, copy=False)[owner] + k
 
 
 def _links(e, layer):
@@ -156,14 +166,18 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
         return cbase[l] + (r - ty0[l]) * ncx[l] + (c - tx0[l])
 
     # per edge: right of the column for tile columns c < K; tested in columns [K, floor((xmax + m) / T)]
-    K = np.maximum(0.0, np.ceil((xmin - m) / T - 1.0)).astype(np.int64)
+    # tile coordinates and counts: int32 where they fit (the lists' temporaries scale with them)
+    it = index_dtype(max(C0, len(e), tiles_x * tiles_y))
+    tx0, tx1, ty0, ty1, cbase = (v.astype(it) for v in (tx0, tx1, ty0, ty1, cbase))
+    ncx, ncy = ncx.astype(it), ncy.astype(it)
+    K = np.clip(np.ceil((xmin - m) / T - 1.0), 0, tiles_x + 1).astype(it)
     c_lo = np.maximum(K, tx0[lay])
-    c_hi = np.minimum(np.floor((xmax + m) / T).astype(np.int64), tx1[lay])
-    r_lo = np.maximum(np.ceil((ymin - m) / T).astype(np.int64) - 1, ty0[lay])
-    r_hi = np.minimum(np.floor((ymax + m) / T).astype(np.int64), ty1[lay])
-    nc = np.where(has[lay], np.maximum(c_hi - c_lo + 1, 0), 0)
-    nr = np.where(has[lay], np.maximum(r_hi - r_lo + 1, 0), 0)
-    pe, k = _expand(np.zeros(len(e), np.int64), nc * nr)
+    c_hi = np.minimum(np.clip(np.floor((xmax + m) / T), -1, tiles_x).astype(it), tx1[lay])
+    r_lo = np.maximum(np.clip(np.ceil((ymin - m) / T), 0, tiles_y + 1).astype(it) - 1, ty0[lay])
+    r_hi = np.minimum(np.clip(np.floor((ymax + m) / T), -1, tiles_y).astype(it), ty1[lay])
+    nc = np.where(has[lay], np.maximum(c_hi - c_lo + 1, 0), 0).astype(it)
+    nr = np.where(has[lay], np.maximum(r_hi - r_lo + 1, 0), 0).astype(it)
+    pe, k = _expand(np.zeros(len(e), it), nc * nr)
     col_e = c_lo[pe] + k % nc[pe]
     row_e = r_lo[pe] + k // nc[pe]
     cand_e = cand(lay[pe], row_e, col_e)
@@ -212,7 +226,7 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     inside = np.where(evenodd[c_layer], (w0 & 1) != 0, w0 != 0) & ~sdf[c_layer]
     keep = (count > 0) | inside
     tile = (c_ty * tiles_x + c_tx)[keep]
-    sel = np.nonzero(keep)[0][argsort_small(tile * (L + 1) + c_layer[keep])]
+    sel = np.nonzero(keep)[0][argsort_small(tile.astype(np.int64) * (L + 1) + c_layer[keep])]
     cand_start = np.searchsorted((c_ty * tiles_x + c_tx)[sel], np.arange(n_tiles + 1))
     return Bins(T, tiles_x, tiles_y, cand_start, c_layer[sel], edge0[sel], count[sel], src,
                 stubs.astype(np.float32), ids,

@@ -18,14 +18,16 @@ from typing import NamedTuple
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer import memory
 from penumbra.renderer.arrays import upload
 
 from .batch import SceneEdges
-from .binning import argsort_small
+from .binning import argsort_small, index_dtype
 from .composite import Shading
 from .pixels import Canvas, integral1d, kernel1d
 
 SEED_SALT = 7919   # boundary samples draw from seed + SEED_SALT (pixel samples use seed itself)
+SAMPLE_BLOCK = 1 << 18   # boundary samples placed per block (bounds the float64 temporaries)
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,15 @@ class BoundarySamples:
 
 
 class BoundaryRows(NamedTuple):
-    """Splat rows of the boundary term: row ``k`` adds ``weight[c][k] * n . dp/dtheta`` of sample
-    ``sample[k]`` to channel ``c`` of pixel ``pixel[k]``."""
+    """Splat rows of the boundary term: row ``k`` adds ``weight[k] * coef[sample[k], c] *
+    n . dp/dtheta`` of sample ``sample[k]`` to channel ``c`` of pixel ``pixel[k]``."""
     edge: np.ndarray         # (N,) edge of each sample
     t: np.ndarray            # (N,)
     n: np.ndarray            # (N, 2)
-    sample: np.ndarray       # (R,)
-    pixel: np.ndarray        # (R,) flat index into (B, H, W)
-    weight: list             # 4 float32 (R,): filter weight x colour jump x length per sample
+    coef: np.ndarray         # (N, 4) float32 colour jump x outline length per sample
+    sample: np.ndarray       # (R,) uint32
+    pixel: np.ndarray        # (R,) uint32 flat index into (B, H, W)
+    weight: np.ndarray       # (R,) float32 normalised filter weight
     n_pixels: int
 
 
@@ -76,14 +79,23 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
         density = min(1.0, n_pixel_samples / max(total, 1e-9))
     N = max(1, int(np.ceil(total * density)))
     rng = np.random.default_rng(seed + SEED_SALT)
-    u = (np.arange(N) + rng.random(N)) * (total / N)
-    j = np.minimum(np.searchsorted(cum, u, side="right"), len(eid) - 1)
-    s_edge = eid[j]
-    t = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
-    dj = d[j]
-    p = e[vi[j], :2] + t[:, None] * dj
-    n = np.stack([dj[:, 1], -dj[:, 0]], 1) / length[j][:, None]
-    return BoundarySamples(s_edge, t, p, n, edges.layer_item[edges.edge_layer][s_edge], edges.edge_layer[s_edge], total)
+    jitter = rng.random(N)
+    # compact records (int32, float32: the precision of the device arrays they are uploaded to),
+    # built in blocks of samples so that the float64 temporaries stay small
+    s_edge, t, p, n = np.empty(N, np.int32), np.empty(N, np.float32), np.empty((N, 2), np.float32), \
+        np.empty((N, 2), np.float32)
+    for lo in range(0, N, SAMPLE_BLOCK):
+        hi = min(N, lo + SAMPLE_BLOCK)
+        u = (np.arange(lo, hi) + jitter[lo:hi]) * (total / N)
+        j = np.minimum(np.searchsorted(cum, u, side="right"), len(eid) - 1)
+        s_edge[lo:hi] = eid[j]
+        tb = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
+        t[lo:hi] = tb
+        dj = d[j]
+        p[lo:hi] = e[vi[j], :2] + tb[:, None] * dj
+        n[lo:hi, 0], n[lo:hi, 1] = dj[:, 1] / length[j], -dj[:, 0] / length[j]
+    layer = edges.edge_layer[s_edge]
+    return BoundarySamples(s_edge, t, p, n, edges.layer_item[layer].astype(np.int32), layer.astype(np.int32), total)
 
 
 def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> np.ndarray:
@@ -94,8 +106,9 @@ def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> 
     p, n, s_item = samples.p, samples.n, samples.item
     col = np.clip(np.floor((p[:, 0] - s_item * Wp) / T), 0, bins.tiles_x // B - 1).astype(np.int64) + \
         s_item * (bins.tiles_x // B)
-    row = np.clip(np.floor(p[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64)
-    tile = row * bins.tiles_x + col
+    tile = (np.clip(np.floor(p[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64) * bins.tiles_x + col).astype(
+        index_dtype(bins.tiles_x * bins.tiles_y))
+    del col
     order = argsort_small(tile)
     tile_sorted = tile[order]
     df = np.zeros((len(order), 4), np.float32)
@@ -106,7 +119,7 @@ def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> 
                            samples.layer[o])
         dr.eval(jmp)
         df[o] = np.stack([c.numpy() for c in jmp], 1)
-        dr.flush_malloc_cache()
+        memory.release_freed()
     return df
 
 
@@ -114,7 +127,7 @@ def splat_rows(samples: BoundarySamples, coef: np.ndarray, sel: np.ndarray, canv
     """:class:`BoundaryRows` of the samples ``sel`` with per-sample weights ``coef`` (N, 4), spread
     over the pixels with the normalised pixel filter (normalised over the canvas)."""
     W, H, Wp, filt = canvas.width, canvas.height, canvas.item_width, canvas.filter
-    p_sel, coef = samples.p[sel], coef[sel]
+    p_sel = samples.p[sel]
     item = samples.item[sel]
     lxp = p_sel[:, 0] - item * Wp
     rows_s, rows_p, rows_w = [], [], []
@@ -132,13 +145,11 @@ def splat_rows(samples: BoundarySamples, coef: np.ndarray, sel: np.ndarray, canv
                 zy = integral1d(-(cy + 0.5), H - (cy + 0.5), filt)
                 w = w / np.maximum(zx * zy, 1e-12)
             m = w > 0
-            rows_s.append(sel[m])
-            rows_p.append(((item[m] * H + cy[m]) * W + cx[m]))
-            wm, cm = w[m].astype(np.float32), coef[m].astype(np.float32)
-            rows_w.append([wm * cm[:, c] for c in range(4)])
-    rw = [np.concatenate([r[c] for r in rows_w]) for c in range(4)]   # per channel, float32
-    return BoundaryRows(samples.edge, samples.t, samples.n, np.concatenate(rows_s), np.concatenate(rows_p), rw,
-                        canvas.batch * H * W)
+            rows_s.append(sel[m].astype(np.uint32))
+            rows_p.append(((item[m] * H + cy[m]) * W + cx[m]).astype(np.uint32))
+            rows_w.append(w[m].astype(np.float32))
+    return BoundaryRows(samples.edge, samples.t, samples.n, np.asarray(coef, np.float32), np.concatenate(rows_s),
+                        np.concatenate(rows_p), np.concatenate(rows_w), canvas.batch * H * W)
 
 
 def boundary_term(img, shading: Shading, canvas: Canvas, density, seed: int, info: dict):
@@ -149,7 +160,9 @@ def boundary_term(img, shading: Shading, canvas: Canvas, density, seed: int, inf
     samples = sample_outline(edges, canvas, density, info["n_pixel_samples"], seed)
     if samples is None:
         return img
+    memory.release_freed()   # the temporaries of each step leave the resident set before the next
     df = colour_jumps(samples, shading, canvas)
+    memory.release_freed()
     N = len(samples.p)
     coef = df * (samples.total / N)
     nz = np.any(df != 0, axis=1)
@@ -174,7 +187,8 @@ class BoundaryOp(dr.CustomOp):
         self.t = upload(mi.Float, rows.t)
         self.nx, self.ny = upload(mi.Float, rows.n[:, 0]), upload(mi.Float, rows.n[:, 1])
         self.rs, self.rp = upload(mi.UInt32, rows.sample), upload(mi.UInt32, rows.pixel)
-        self.rw = [upload(mi.Float, v) for v in rows.weight]
+        self.rw = upload(mi.Float, rows.weight)
+        self.coef = [upload(mi.Float, np.ascontiguousarray(rows.coef[:, c])) for c in range(4)]
         self.npix = rows.n_pixels
         return tuple(dr.zeros(mi.Float, rows.n_pixels) for _ in range(4))
 
@@ -185,11 +199,11 @@ class BoundaryOp(dr.CustomOp):
         t = self.t
         dpx = (1 - t) * dr.gather(mi.Float, g[0], self.se) + t * dr.gather(mi.Float, g[2], self.se)
         dpy = (1 - t) * dr.gather(mi.Float, g[1], self.se) + t * dr.gather(mi.Float, g[3], self.se)
-        dn = dr.gather(mi.Float, self.nx * dpx + self.ny * dpy, self.rs)
+        dn = self.nx * dpx + self.ny * dpy
         out = []
         for c in range(4):
             acc = dr.zeros(mi.Float, self.npix)
-            dr.scatter_reduce(dr.ReduceOp.Add, acc, dn * self.rw[c], self.rp)
+            dr.scatter_reduce(dr.ReduceOp.Add, acc, dr.gather(mi.Float, dn * self.coef[c], self.rs) * self.rw, self.rp)
             out.append(acc)
         self.set_grad_out(tuple(out))
 
@@ -198,9 +212,9 @@ class BoundaryOp(dr.CustomOp):
         go = self.grad_out()
         per_row = mi.Float(0.0)
         for c in range(4):
-            per_row = per_row + self.rw[c] * dr.gather(mi.Float, go[c], self.rp)
+            per_row = per_row + dr.gather(mi.Float, self.coef[c], self.rs) * dr.gather(mi.Float, go[c], self.rp)
         ws = dr.zeros(mi.Float, dr.width(self.t))
-        dr.scatter_reduce(dr.ReduceOp.Add, ws, per_row, self.rs)
+        dr.scatter_reduce(dr.ReduceOp.Add, ws, self.rw * per_row, self.rs)
         t = self.t
         for key, wgt, nrm in (("X0", 1 - t, self.nx), ("Y0", 1 - t, self.ny), ("X1", t, self.nx), ("Y1", t, self.ny)):
             acc = dr.zeros(mi.Float, self.n_edges)

@@ -5,11 +5,13 @@ opacity included) and are composited source-over in draw order (:class:`.kernels
 with SVG group opacity composited in isolation (:func:`.kernels.isolate`)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import drjit as dr
 import numpy as np
 
+from penumbra.renderer import memory
 from penumbra.renderer.arrays import upload
 
 from .batch import SceneEdges
@@ -21,7 +23,7 @@ from .prefilter import PieceEnds, PrefilterStrokes, prefiltered_alpha
 
 #: (point, candidate layer) pairs per pass: points are shaded in runs of whole tiles with about this
 #: many pairs each, which bounds the per-pair state (coverage masks, compaction indices) in memory
-PAIR_BUDGET = 1 << 21
+PAIR_BUDGET = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,30 @@ class Shading:
                        self.layers.iso, differentiable)
         return composite(*vals, ps, differentiable), P
 
+    def shade(self, px, py, tile_np, differentiable: bool):
+        """Composited premultiplied RGBA (``mi.Vector4f``) at points ``(px, py)`` sorted by tile
+        ``tile_np``, with the number of (point, candidate) pairs and of covered ones.
+
+        With gradients (area sampling) the colour is a :class:`RecomputedShading`: its derivatives
+        re-run coverage, paint and compositing of these points on the AD graph, so that nothing per
+        pair outlives the call. Prefiltered coverage (whose derivatives reach the edges) keeps its
+        AD graph."""
+        if differentiable and not self.prefilter:
+            counts = PairCounts()
+            lay = self.layers
+            c = dr.custom(RecomputedShading, self.theta, lay.alpha, list(lay.inv or ()), self, px, py, tile_np,
+                          counts)
+            return c, counts.n_pairs, counts.n_cov
+        c, P = self.composited(px, py, tile_np, differentiable)
+        dr.eval(c)   # evaluated now: a pending colour would keep this tile group's pairs alive
+        return c, P.n_pairs, P.n_cov
+
+    def attached_to(self, theta, alpha, inv) -> Shading:
+        """The same shading with the parameter vector, the layers' alphas and the inverse gradient
+        transforms replaced (e.g. by fresh AD leaves)."""
+        layers = dataclasses.replace(self.layers, alpha=alpha, inv=tuple(inv) if inv else self.layers.inv)
+        return dataclasses.replace(self, theta=theta, layers=layers)
+
     def jump(self, pxm, pym, pxp, pyp, tile_np, owner):
         """Colour jump ``f(p - eps n) - f(p + eps n)`` across boundary samples (premultiplied RGBA,
         4 ``mi.Float``; points sorted by tile ``tile_np``, ``owner`` the layer of each sampled
@@ -113,7 +139,7 @@ class Shading:
         P = self.pairs(tile_np)
         coverage(pxm, pym, P, dev)
         n_s = len(tile_np)
-        key = tile_np * (L + 1) + owner
+        key = tile_np.astype(np.int64) * (L + 1) + owner
         q = cand_key.searchsorted(key) if len(cand_key) else np.zeros(n_s, np.int64)
         qc = np.minimum(q, max(len(cand_key) - 1, 0))
         found = (q < len(cand_key)) & (cand_key[qc] == key) if len(cand_key) else np.zeros(n_s, bool)
@@ -161,3 +187,62 @@ class Shading:
             f.append(composite(*isolate(vals, S_, ps.tile, dev.cand_layer, self.theta, self.layers.iso, False),
                                ps_, False))
         return [f[0][c] - f[1][c] for c in range(4)]
+
+
+class PairCounts:
+    """(point, candidate) pairs and covered ones of a :class:`RecomputedShading` evaluation."""
+    n_pairs = 0
+    n_cov = 0
+
+
+class RecomputedShading(dr.CustomOp):
+    """The composited colour at points (:meth:`Shading.composited`) as a function of the parameter
+    vector ``theta``, the layers' alphas and inverse gradient transforms, evaluated without AD.
+    Both derivative modes recompute coverage, paint and compositing of the same points on a
+    private AD graph over fresh copies of the inputs and propagate through it (``dr.isolate_grad``),
+    so the outer AD graph holds a few arrays per point instead of the per-pair state (coverage
+    masks, compaction slots, paint and compositing records) of every tile group until backward."""
+
+    def eval(self, theta, alpha, inv, shading, px, py, tile_np, counts):
+        self.shading, self.px, self.py, self.tile_np = shading, px, py, tile_np
+        self.inputs = (dr.detach(theta), dr.detach(alpha), [dr.detach(v) for v in inv])
+        c, P = shading.composited(px, py, tile_np, False)
+        counts.n_pairs, counts.n_cov = P.n_pairs, P.n_cov
+        dr.eval(c)
+        return c
+
+    def _leaves(self):
+        import mitsuba as mi
+        theta, alpha, inv = self.inputs
+        leaves = (mi.Float(theta), mi.Float(alpha), [mi.Float(v) for v in inv])
+        dr.enable_grad(leaves)
+        return leaves
+
+    def _colour(self, leaves):
+        c, _ = self.shading.attached_to(*leaves).composited(self.px, self.py, self.tile_np, True)
+        return c
+
+    def forward(self):
+        with dr.isolate_grad():
+            leaves = self._leaves()
+            c = self._colour(leaves)
+            for leaf, key in zip(leaves, ("theta", "alpha", "inv")):
+                dr.set_grad(leaf, self.grad_in(key))
+            dr.enqueue(dr.ADMode.Forward, leaves)
+            dr.traverse(dr.ADMode.Forward)
+            self.set_grad_out(dr.grad(c))
+        memory.release_freed()   # this tile group's per-pair buffers, before the next group's
+
+    def backward(self):
+        with dr.isolate_grad():
+            leaves = self._leaves()
+            c = self._colour(leaves)
+            dr.set_grad(c, self.grad_out())
+            dr.enqueue(dr.ADMode.Backward, c)
+            dr.traverse(dr.ADMode.Backward)
+            for leaf, key in zip(leaves, ("theta", "alpha", "inv")):
+                self.set_grad_in(key, dr.grad(leaf))
+        memory.release_freed()
+
+    def name(self):
+        return "penumbra.vector.RecomputedShading"

@@ -105,6 +105,9 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         comp = compile_scene(sc)
         theta = bind_parameters(comp, sc, pr, (W / sc.width, 0.0, 0.0, H / sc.height, b * Wp, 0.0))
         items.append(BatchItem(comp, theta, tessellate(comp, theta, tol=tol, mode=filter)))
+    # NumPy temporaries of tessellation (here and after binning and the boundary term), and the
+    # device buffers that earlier calls freed, leave the resident set before binning
+    memory.release_freed()
     if not any(it.comp.layers for it in items):  # nothing to draw: transparent image
         empty = mi.TensorXf(dr.zeros(mi.Float, B * H * W * 4), shape)
         return (empty, {"n_edges": 0, "n_pairs": 0, "n_covered": 0, "n_candidates": 0}) if return_info else empty
@@ -118,6 +121,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     bins = bin_edges(edges.np_edges, edges.edge_layer, edges.n_layers, B * Wp, canvas.tiles_y * canvas.tile,
                      T=canvas.tile, margin=canvas.list_margin(reach), evenodd=layers.evenodd, sdf=strokes.sdf,
                      layer_item=edges.layer_item, item_cols=canvas.tiles_x_item)
+    memory.release_freed()
     dev = upload_bins(bins, edges.x0, edges.y0, edges.x1, edges.y1, layers.evenodd, strokes.sdf, strokes.reach)
     ends = piece_ends(edges.edge_end, edges.edge_nb) if prefilter and edges.x0 is not None else None
     shading = Shading(bins, dev, edges, layers, theta_all, prefilter, strokes, ends)
@@ -128,11 +132,11 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     parts, n_pairs, n_cov = [], 0, 0
     for lo, hi in shading.chunks(samples.tile):   # runs of tiles: bounded per-pair state
         rng = dr.arange(mi.UInt32, lo, hi)
-        c, pairs = shading.composited(dr.gather(mi.Float, samples.x, rng), dr.gather(mi.Float, samples.y, rng),
-                                      samples.tile[lo:hi], diff)
+        c, k_pairs, k_cov = shading.shade(dr.gather(mi.Float, samples.x, rng), dr.gather(mi.Float, samples.y, rng),
+                                          samples.tile[lo:hi], diff)
         parts.append(c)
-        n_pairs, n_cov = n_pairs + pairs.n_pairs, n_cov + pairs.n_cov
-        dr.flush_malloc_cache()
+        n_pairs, n_cov = n_pairs + k_pairs, n_cov + k_cov
+        memory.release_freed()
     colour = parts[0] if len(parts) == 1 else mi.Vector4f(*(dr.concat([c[k] for c in parts]) for k in range(4)))
     img = reconstruct(canvas, bins.tiles_x, samples, colour)
 
@@ -141,5 +145,6 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
             "n_covered": n_cov, "n_candidates": len(bins.cand_layer)}
     if diff and not prefilter and len(edges.np_edges):
         img = boundary_term(img, shading, canvas, edge_density, seed, info)
+        memory.release_freed()
     tensor = straight_alpha_tensor(img, shape)
     return (tensor, info) if return_info else tensor
