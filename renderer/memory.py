@@ -15,6 +15,9 @@ DEFAULT_FRACTION = 0.75
 _override: int | None = None
 #: freed heap space (bytes) above which :func:`trim_heap` returns it to the system
 TRIM_MIN_FREE = 64 << 20
+#: resident set size (bytes) below which :func:`release_freed` does nothing: releasing costs a
+#: kernel sync and the page faults of re-touching returned memory, worth it only for large calls
+RELEASE_MIN_RESIDENT = 384 << 20
 
 
 class MemoryLimitError(MemoryError):
@@ -130,10 +133,24 @@ def trim_heap(min_free: int | None = None) -> int:
     return free
 
 
+def resident_bytes() -> int | None:
+    """The process's current resident set size (Linux ``/proc/self/statm``), or None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def release_freed() -> None:
     """Return freed memory to the system between stages: waits for the queued Dr.Jit kernels (whose
     buffers are released when they finish), empties Dr.Jit's allocator cache (blocks kept for reuse
-    by size, which pile up across passes of different sizes) and trims the heap (:func:`trim_heap`)."""
+    by size, which pile up across passes of different sizes) and trims the heap (:func:`trim_heap`).
+    Nothing is done while the resident set is below :data:`RELEASE_MIN_RESIDENT` (small calls keep
+    their speed; large ones stay bounded)."""
+    rss = resident_bytes()
+    if rss is not None and rss < RELEASE_MIN_RESIDENT:
+        return
     import drjit as dr
     dr.sync_thread()
     dr.flush_malloc_cache()
