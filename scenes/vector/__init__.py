@@ -4,5 +4,5 @@ from .model import (CAPS, FILL_RULES, JOINS, SPREADS, Gradient, Group, Shape, Sh
 from .svg import load_svg, save_svg, to_svg_string
 
 __all__ = ["CAPS", "FILL_RULES", "JOINS", "SPREADS", "Gradient", "Group", "Shape", "ShaderPaint",
-           "VectorParameters", "VectorScene", "circle", "ellipse", "path", "polygon", "rect", "solid", "load_svg", "save_svg",
-           "to_svg_string"]
+           "VectorParameters", "VectorScene", "circle", "ellipse", "path", "polygon", "rect", "solid", "load_svg",
+           "save_svg", "to_svg_string"]
