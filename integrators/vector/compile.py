@@ -12,11 +12,11 @@ import numpy as np
 from penumbra.renderer.arrays import upload
 
 from penumbra.scenes.errors import ParameterError
-from penumbra.scenes.vector.model import IDENTITY, NONNEGATIVE_FIELDS, Gradient, Shape, VectorScene
+from penumbra.scenes.vector.model import IDENTITY, NONNEGATIVE_FIELDS, Gradient, Shape, ShaderPaint, VectorScene
 
 from .affine import compose
 
-PAINT_NONE, PAINT_SOLID, PAINT_LINEAR, PAINT_RADIAL = 0, 1, 2, 3
+PAINT_NONE, PAINT_SOLID, PAINT_LINEAR, PAINT_RADIAL, PAINT_SHADER = 0, 1, 2, 3, 4
 SPREAD = {"pad": 0, "reflect": 1, "repeat": 2}
 
 
@@ -24,8 +24,10 @@ SPREAD = {"pad": 0, "reflect": 1, "repeat": 2}
 class Paint:
     """Where a layer's paint lives in ``theta`` (slot offsets; ``None``: not used by this paint
     type). Linear gradients: ``a`` start, ``b`` end; radial: ``a`` centre, ``b`` focal point,
-    ``r`` radius; ``offsets`` / ``colors`` the ``n`` stops, ``transform`` the gradient transform."""
-    type: int                          # PAINT_SOLID | PAINT_LINEAR | PAINT_RADIAL
+    ``r`` radius; ``offsets`` / ``colors`` the ``n`` stops, ``transform`` the gradient transform.
+    Shader paints: ``shader`` and the slot of each of its parameters (``params``: (name, slot)
+    pairs), ``transform`` the paint transform."""
+    type: int                          # PAINT_SOLID | PAINT_LINEAR | PAINT_RADIAL | PAINT_SHADER
     color: int | None = None
     spread: int = 0                    # SPREAD value
     n: int = 1                         # number of stops
@@ -35,6 +37,8 @@ class Paint:
     a: int | None = None
     b: int | None = None
     r: int | None = None
+    shader: object = None
+    params: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,9 @@ def compile_scene(scene: VectorScene) -> Compiled:
 
 
 def _paint_record(paint, prefix, slots) -> Paint:
+    if isinstance(paint, ShaderPaint):
+        return Paint(PAINT_SHADER, transform=slots[f"{prefix}.transform"][0], shader=paint.shader,
+                     params=tuple((k, slots[f"{prefix}.{k}"][0]) for k in paint.values))
     if not isinstance(paint, Gradient):
         return Paint(PAINT_SOLID, color=slots[f"{prefix}.color"][0])
     g = paint

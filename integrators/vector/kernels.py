@@ -1,5 +1,5 @@
 """Dr.Jit kernels of the rasterizer: per-(point, candidate layer) coverage by winding numbers,
-paint evaluation (solid, linear and radial gradients with stops and spread), and source-over
+paint evaluation (solid, linear and radial gradients with stops and spread, shaders), and source-over
 compositing as a custom differentiable operation.
 
 Layout: points are grouped by tile; the pairs of a tile are ``S_t x n_t`` (points x candidate
@@ -17,6 +17,7 @@ from penumbra.renderer.arrays import upload
 
 from .binning import STUB
 from .compile import PAINT_LINEAR, PAINT_RADIAL
+from .shader_paint import shader_colours
 
 
 def _mi():
@@ -166,6 +167,8 @@ def paint(layer, x, y, theta, lay):
     ptype = dr.gather(mi.UInt32, lay.ptype, layer)
     cslot = dr.gather(mi.UInt32, lay.color, layer)
     col = [dr.gather(mi.Float, theta, cslot + k) for k in range(4)]
+    if lay.shaders:
+        col = shader_colours(layer, x, y, theta, lay, col)
     if not has_gradients:
         return col
     is_grad = (ptype == PAINT_LINEAR) | (ptype == PAINT_RADIAL)

@@ -12,7 +12,8 @@ import numpy as np
 from penumbra.renderer.arrays import upload
 
 from .affine import compose, invert
-from .compile import PAINT_LINEAR, PAINT_RADIAL, OpacityNode
+from .compile import PAINT_LINEAR, PAINT_RADIAL, PAINT_SHADER, OpacityNode
+from .shader_paint import shader_layers
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ class LayerTable:
     max_stops: int
     alpha: object            # mi.Float (L,) product of the opacities that are not isolated
     iso: tuple               # OpacityNode (batch slots and layers) composited in isolation, innermost first
-    inv: tuple | None        # 6 mi.Float (L,) canvas -> gradient space (None without gradient paints)
+    inv: tuple | None        # 6 mi.Float (L,) canvas -> paint space (None without gradient or shader paints)
     has_gradients: bool      # some layer has a gradient paint
+    shaders: tuple = ()      # ShaderLayers of every shader paint (.shader_paint)
 
     def detached(self) -> LayerTable:
         """The same table with the inverse transforms detached (evaluations off the AD graph)."""
@@ -64,6 +66,7 @@ def layer_table(items, theta):
     shape_shift = 0
     max_stops = 1
     has_grad = False
+    shader_rec = []
     for it in items:
         comp = it.comp
         for layer in comp.layers:
@@ -82,6 +85,8 @@ def layer_table(items, theta):
             evenodd.append(bool(layer.evenodd))
             max_stops = max(max_stops, p.n)
             has_grad |= p.type in (PAINT_LINEAR, PAINT_RADIAL)
+            if p.type == PAINT_SHADER:
+                shader_rec.append((len(rec["shape"]) - 1, p, shift))
         opac = np.array([comp.opac[l.shape] for l in comp.layers], np.int64).reshape(
             len(comp.layers), comp.opac.shape[1])
         for node in comp.nodes:
@@ -105,9 +110,10 @@ def layer_table(items, theta):
         alpha = alpha * dr.select(upload(mi.Bool, col >= 0),
                                   dr.gather(mi.Float, theta, upload(mi.UInt32, np.maximum(col, 0))), 1.0)
     inv = None
-    if has_grad and len(rec["shape"]):
+    if (has_grad or shader_rec) and len(rec["shape"]):
         M = [dr.gather(mi.Float, dr.concat(m) if len(m) > 1 else m[0], dev["shape"]) for m in mats]
         GT = [dr.gather(mi.Float, theta, dev["gt"] + k) for k in range(6)]
         inv = invert(compose(tuple(M), tuple(GT)))
     return LayerTable(**dev, evenodd=np.asarray(evenodd, bool), max_stops=max_stops, alpha=alpha,
-                      iso=tuple(sorted(iso, key=lambda n: -n.depth)), inv=inv, has_gradients=has_grad)
+                      iso=tuple(sorted(iso, key=lambda n: -n.depth)), inv=inv, has_gradients=has_grad,
+                      shaders=shader_layers(shader_rec, len(rec["shape"])))

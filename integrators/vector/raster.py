@@ -16,8 +16,9 @@ The rasterizer runs in named stages, each a function passing typed records to th
    (:mod:`.prefilter`, diffvg's prefiltering, Li et al. 2020 Sec. 4.2), whose gradients come from
    AD alone;
 6. **boundary** (:func:`.boundary.boundary_term`): the boundary term of the gradient (Li et al.
-   2020, Sec. 4); the interior term (colours, stops, gradient geometry, opacities) flows through
-   AD into the paint evaluation of each covered sample.
+   2020, Sec. 4), and that of shader paints' own discontinuities (:mod:`.shader_edges`); the
+   interior term (colours, stops, gradient geometry, opacities, shader values) flows through AD
+   into the paint evaluation of each covered sample.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from .composite import Shading
 from .layers import layer_table
 from .pixels import FILTERS, Canvas, pixel_samples, reconstruct, straight_alpha_tensor
 from .prefilter import piece_ends, prefilter_strokes
+from .shader_edges import shader_edge_term
 from .tessellate import tessellate
 
 __all__ = ["FILTERS", "rasterize"]
@@ -146,5 +148,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     if diff and not prefilter and len(edges.np_edges):
         img = boundary_term(img, shading, canvas, edge_density, seed, info)
         memory.release_freed()
+    if diff and layers.shaders:
+        img = shader_edge_term(img, shading, canvas, seed, info)
     tensor = straight_alpha_tensor(img, shape)
     return (tensor, info) if return_info else tensor

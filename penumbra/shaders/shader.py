@@ -41,11 +41,19 @@ class ParameterView:
         v = dr.detach(v) if self._detached else v
         shape = self._shader.shapes[name]
         comps = [dr.gather(mi.Float, v, mi.UInt32(k)) for k in range(int(np.prod(shape)) if shape else 1)]
-        if shape == ():
-            return comps[0]
-        if len(shape) == 1:
-            return mi.Color3f(*comps) if shape[0] == 3 else mi.Point2f(*comps) if shape[0] == 2 else comps
-        return [mi.Point2f(comps[2 * i], comps[2 * i + 1]) for i in range(shape[0])]
+        return parameter_value(comps, shape)
+
+
+def parameter_value(comps, shape):
+    """The value ``p[name]`` that a shader sees for a parameter of NumPy ``shape`` whose flat
+    components are the Dr.Jit arrays ``comps``: a scalar, a ``mi.Point2f`` (2,), a ``mi.Color3f``
+    (3,), a list of components (other (n,)), or a list of ``mi.Point2f`` ((n, 2))."""
+    import mitsuba as mi
+    if shape == ():
+        return comps[0]
+    if len(shape) == 1:
+        return mi.Color3f(*comps) if shape[0] == 3 else mi.Point2f(*comps) if shape[0] == 2 else list(comps)
+    return [mi.Point2f(comps[2 * i], comps[2 * i + 1]) for i in range(shape[0])]
 
 
 class Shader:
@@ -73,21 +81,23 @@ class Shader:
             if k not in self.values:
                 raise ParameterError(f"shader ranges: unknown parameter {k!r}")
 
-    def __call__(self, uv, detached: bool = False):
+    def __call__(self, uv, detached: bool = False, params=None):
         """``(value, levels)``: the shader's output at ``uv`` (``mi.Color3f``) and the level
-        functions of its discontinuities, in call order (see :mod:`.primitives`)."""
+        functions of its discontinuities, in call order (see :mod:`.primitives`). ``params``: where
+        ``p[name]`` is read from (a mapping of name -> value as :func:`parameter_value` builds it);
+        default the stored values (detached with ``detached``)."""
         import mitsuba as mi
         with LevelRecorder() as rec:
-            out = self.fn(uv, ParameterView(self, detached))
+            out = self.fn(uv, ParameterView(self, detached) if params is None else params)
         if isinstance(out, (tuple, list)):
             out = mi.Color3f(*out)
         elif not isinstance(out, mi.Color3f):
             out = mi.Color3f(out)
         return out, rec.levels
 
-    def levels(self, uv, detached: bool = False) -> list:
+    def levels(self, uv, detached: bool = False, params=None) -> list:
         """The level functions at ``uv`` (see :meth:`__call__`)."""
-        return self(uv, detached)[1]
+        return self(uv, detached, params)[1]
 
     def parameters(self) -> "ShaderParameters":
         return ShaderParameters(self)

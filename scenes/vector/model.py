@@ -85,6 +85,39 @@ class Gradient:
         return {"stops.offset": "offsets", "stops.color": "colors"}.get(key, key)
 
 
+class ShaderPaint:
+    """A procedural shader (:class:`penumbra.shaders.Shader`) as the fill or stroke paint of one
+    shape. The shader sees ``uv`` = the canvas point mapped back through the shape's user space and
+    ``transform`` (uv = (M_shape T)^-1 x, as for gradients), and returns an opaque colour (grey or
+    RGB, straight sRGB in [0, 1]); the layer's opacity applies on top.
+
+    The paint owns its parameter values (a copy of the shader's values when it is made): they are
+    parameters of the vector scene named ``<shape id>.fill.<name>`` (``.stroke.<name>``), plus
+    ``<shape id>.fill.transform``. Their gradients include the shader's own discontinuities
+    (:mod:`integrators.vector.shader_paint`)."""
+
+    def __init__(self, shader, transform=None):
+        from penumbra.shaders.shader import Shader
+        if not isinstance(shader, Shader):
+            raise SceneError(f"ShaderPaint(shader=...): expected a penumbra.shaders.Shader, "
+                             f"got {type(shader).__name__}")
+        if "transform" in shader.values:
+            raise SceneError(f"ShaderPaint: shader {shader.name!r} has a parameter named 'transform', "
+                             "which is the paint's own transform; rename it")
+        self.shader = shader
+        self.values = {k: np.array(v.numpy() if hasattr(v, "numpy") else v, np.float64).reshape(shader.shapes[k])
+                       for k, v in shader.values.items()}
+        self.transform = _arr(IDENTITY.copy() if transform is None else transform, (6,), "shader paint transform")
+        if not np.all(np.isfinite(self.transform)):
+            raise SceneError("shader paint transform contains NaN or Inf")
+
+    def param_fields(self):
+        return list(self.values) + ["transform"]
+
+    def __repr__(self):
+        return f"ShaderPaint({self.shader!r})"
+
+
 def solid(color) -> np.ndarray:
     """A solid paint: RGBA (straight alpha, sRGB, [0, 1]); RGB gets alpha 1."""
     c = np.array(color, dtype=np.float64).reshape(-1)
@@ -118,7 +151,7 @@ class Shape:
     kind: str
     geom: dict
     subpaths: list | None = None
-    fill: object = None                 # None | RGBA array | Gradient
+    fill: object = None                 # None | RGBA array | Gradient | ShaderPaint
     stroke: object = None
     stroke_width: np.ndarray = field(default_factory=lambda: np.array(1.0))
     fill_rule: str = "nonzero"
@@ -192,7 +225,7 @@ class Shape:
             raise SceneError(f"{where}: transform contains NaN or Inf")
         for which in ("fill", "stroke"):
             p = getattr(self, which)
-            if p is not None and not isinstance(p, Gradient):
+            if p is not None and not isinstance(p, (Gradient, ShaderPaint)):
                 setattr(self, which, solid(p))
 
     # --- canonical cubic outline as affine formulas of theta ---------------------------------
@@ -311,7 +344,7 @@ class Shape:
                 keys += ["dash_array", "dash_offset"]
         for which in ("fill", "stroke"):
             p = getattr(self, which)
-            if isinstance(p, Gradient):
+            if isinstance(p, (Gradient, ShaderPaint)):
                 keys += [f"{which}.{k}" for k in p.param_fields()]
             elif p is not None:
                 keys.append(f"{which}.color")
@@ -387,7 +420,8 @@ class VectorScene:
                 parts.append(("g", node.id, len(chain)))
             else:
                 paint = tuple((type(p).__name__, getattr(p, "kind", ""), len(getattr(p, "offsets", ())),
-                               getattr(p, "spread", "")) for p in (node.fill, node.stroke))
+                               getattr(p, "spread", ""), p.shader.key if isinstance(p, ShaderPaint) else "")
+                              for p in (node.fill, node.stroke))
                 parts.append((node.id, node.kind, len(chain), str(node.subpaths), paint, node.fill_rule,
                               node.join, node.cap, node.miter_limit, node.dash_array.size,
                               tuple(np.asarray(node.geom.get("corner_radius", [0, 0])) > 0)))
@@ -416,14 +450,20 @@ class VectorParameters(ParameterSet):
     def __init__(self, scene: VectorScene):
         self.scene = scene
         self._entries = {}   # name -> (obj, attr, kind, field, owner)
+        self._shader_paints = {}   # name -> ShaderPaint of the shader paints' parameters
         for node, _ in scene.walk():
             owner = type(node).__name__
             for key in node.param_fields():
                 name = f"{node.id}.{key}"
                 which, _, sub = key.partition(".")
                 if which in ("fill", "stroke") and sub:
+                    paint = getattr(node, which)
                     if sub == "color":
                         self._entries[name] = (node, which, None, "color", owner)
+                    elif isinstance(paint, ShaderPaint):
+                        self._shader_paints[name] = paint
+                        self._entries[name] = (paint.values, sub, "dict", sub, "ShaderPaint") if sub != "transform" \
+                            else (paint, sub, None, sub, "ShaderPaint")
                     else:
                         paint = getattr(node, which)
                         self._entries[name] = (paint, paint._attr(sub), None, sub, "Gradient")
@@ -458,6 +498,10 @@ class VectorParameters(ParameterSet):
     def info(self, name) -> ParameterInfo:
         self.check_name(name)
         _, _, _, fld, owner = self._entries[name]
+        if owner == "ShaderPaint":   # the shader's own edges move, no shape edge does
+            lo, hi = self._shader_paints[name].shader.ranges.get(fld, (None, None))
+            return ParameterInfo(name, "ndarray", self.shape_of(name), differentiable=True, moves_geometry=False,
+                                 owner=owner, lower=lo, upper=hi)
         paint = owner == "Gradient" or fld == "color"      # paint coordinates and colours move no edge
         return ParameterInfo(name, "ndarray", self.shape_of(name), differentiable=True,
                              moves_geometry=fld in GEOMETRY_FIELDS and not paint, owner=owner,

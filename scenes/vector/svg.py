@@ -27,7 +27,8 @@ import xml.sax.saxutils
 import numpy as np
 
 from ..errors import SceneError
-from .model import CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, VectorScene
+from .model import (CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, ShaderPaint,
+                    VectorScene)
 from .svg_css import apply_style_sheets
 from .svg_rules import SVG_NS, XLINK_NS, apply_rules, color_function
 
@@ -577,6 +578,9 @@ def _rgb(c):
 def _paint_attr(which, paint, defs, gid):
     if paint is None:
         return f' {which}="none"'
+    if isinstance(paint, ShaderPaint):
+        raise SceneError(f"save_svg: {gid!r} is a ShaderPaint, which SVG cannot "
+                         "express; rasterize the scene instead")
     if isinstance(paint, Gradient):
         g = paint
         stops = "".join(f'<stop offset="{_f(o)}" stop-color="{_rgb(c)}" stop-opacity="{_f(np.clip(c[3], 0, 1))}"/>'
