@@ -334,3 +334,16 @@ def test_bad_and_degenerate_input_of_the_new_features():
         sc.params["a.arc_radii"] = [[-1.0, 2.0]]
     with pytest.raises(ParameterError, match="g.opacity.*NaN"):
         rasterize(sc, params={"g.opacity": np.nan})
+
+
+def test_pad_gradient_with_stops_sharing_offset_zero():
+    """Pad spread before the first offset paints the first stop; from the shared offset on, the
+    last stop with that offset controls the colour (SVG 2 section 14.3.4), as resvg draws it."""
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="8"><linearGradient id="g" x1="0.25" '
+           'x2="0.75"><stop offset="0" stop-color="black"/><stop offset="0" stop-color="#f00"/>'
+           '<stop offset="1" stop-color="#00f"/></linearGradient><rect width="40" height="8" fill="url(#g)"/></svg>')
+    ref = resvg_image(svg)
+    img = np.array(rasterize(load_svg(svg), 40, 8, spp=16))
+    np.testing.assert_allclose(img[4, 4], [0, 0, 0, 1], atol=2.5 / 255)
+    np.testing.assert_allclose(img[4, 10], [1, 0, 0, 1], atol=0.05)
+    assert psnr(premultiply(img), premultiply(ref)) >= 35.0
