@@ -3,14 +3,16 @@ the CSS cascade and the SVG rules svgelements leaves unapplied are resolved firs
 :mod:`.svg_rules`).
 
 :func:`load_svg` parses a file path or an SVG string: viewBox/preserveAspectRatio, nested
-transforms, presentation attributes, ``style`` and CSS style sheets, ``<use>``,
-``<circle> <ellipse> <rect> <line> <polyline> <polygon> <path>``, solid colours, dashed strokes
-(``stroke-dasharray``, ``stroke-dashoffset``), and linear/radial gradients (``gradientUnits``,
-``gradientTransform``, ``spreadMethod``, ``href`` inheritance, stop colour/opacity from attributes or
-``style``; read from the XML directly because svgelements does not model them). Anything it cannot
-draw faithfully (``<text>``, ``<image>``, markers, patterns, masks, clip paths, filters, and the
-constructs :mod:`.svg_rules` lists) raises :class:`scenes.SceneError` naming the element, unless
-``strict=False``, which skips it with a warning.
+transforms, nested ``<svg>`` viewports, presentation attributes, ``style`` and CSS style sheets,
+``<use>`` (of ``<symbol>`` and ``<svg>`` too), ``<circle> <ellipse> <rect> <line> <polyline>
+<polygon> <path>``, solid colours, dashed strokes (``stroke-dasharray``, ``stroke-dashoffset``),
+linear/radial gradients (``gradientUnits``, ``gradientTransform``, ``spreadMethod``, ``href``
+inheritance, stop colour/opacity from attributes or ``style``; read from the XML directly because
+svgelements does not model them) and the root's ``background-color``. Anything it cannot draw
+faithfully (``<text>``, ``<image>``, markers, patterns, masks, clip paths, filters, a viewport
+clip that would cut its content, and the constructs :mod:`.svg_rules` lists) raises
+:class:`scenes.SceneError` naming the element, unless ``strict=False``, which skips unsupported
+elements with a warning.
 
 :func:`save_svg` writes the scene back with its current parameter values; elliptical arcs stay arcs
 (end point, ``arc_radii``, ``arc_rotation`` in degrees, flags).
@@ -332,7 +334,8 @@ class _Loader:
     def check_viewport_clip(self, el, m, rect):
         """Refuse a viewport (nested ``<svg>``, ``<symbol>`` instance) whose clip to its rectangle
         ``rect`` ("x y width height" in the group's user space, mapped to the canvas by ``m``)
-        would cut its content: the bounds of the content with its strokes must lie inside it."""
+        would cut its content: the bounds of the content with its strokes must lie inside it
+        (``strict=False``: a warning, and the content is drawn unclipped)."""
         x, y, w, h = (float(v) for v in rect.split())
         box = el.bbox(transformed=True, with_stroke=True)
         if box is None:
@@ -344,9 +347,12 @@ class _Loader:
         axis_aligned = abs(m.b) < 1e-12 and abs(m.c) < 1e-12
         if not (axis_aligned and box[0] >= lo[0] - tol and box[1] >= lo[1] - tol and box[2] <= hi[0] + tol
                 and box[3] <= hi[1] + tol):
-            raise SceneError(f"<svg> or <symbol> id={el.id!r}: its viewport clips its content "
-                             "(overflow: hidden) and the content crosses its edge; clipping is not supported "
-                             "(overflow=\"visible\" draws it unclipped)")
+            msg = (f"<svg> or <symbol> id={el.id!r}: its viewport clips its content (overflow: hidden) and "
+                   "the content crosses its edge; clipping is not supported (overflow=\"visible\" draws it "
+                   "unclipped)")
+            if self.strict:
+                raise SceneError(msg)
+            warnings.warn(msg + "; drawn unclipped", stacklevel=4)
 
     def shape(self, el, tag, where, local, opacity):
         import svgelements as se

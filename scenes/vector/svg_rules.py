@@ -13,18 +13,31 @@ rejected with a :class:`scenes.SceneError` that names the element:
   negative ``rx``/``ry`` of a rect or ellipse likewise (SVG 2 section 10.4: it becomes ``auto``).
 - An ellipse with ``auto`` (missing) ``rx`` or ``ry`` takes the other radius; a rect without a
   width or height is not rendered (SVG 2 sections 10.2, 10.4).
-- Percentages in geometry attributes of shapes and ``<use>`` refer to the root viewport: its width
-  (x, width, cx, rx, x1, x2), height (y, height, cy, ry, y1, y2) or normalized diagonal
+- Percentages in geometry attributes of shapes and ``<use>`` refer to the nearest viewport: its
+  width (x, width, cx, rx, x1, x2), height (y, height, cy, ry, y1, y2) or normalized diagonal
   ``sqrt((w^2 + h^2) / 2)`` (r, stroke-width) (SVG 2 section 8.9).
-- Children of a shape element are not rendered (shapes are not containers); an unreferenced
-  ``<symbol>`` is not rendered.
-- Refused: nested ``<svg>`` viewports, ``<use>`` of ``<svg>`` or ``<symbol>``, lengths in font or
-  viewport relative units (em, ex, ch, rem, vw, vh, ...), ``mix-blend-mode`` other than normal,
-  ``isolation``, ``requiredFeatures`` / ``requiredExtensions``, ``context-fill``/``context-stroke``
-  paints, references to clip paths, masks, filters and markers on any element.
-- CSS Color 4 ``rgb()``/``hsl()`` notations (spaces, floats, percentages, alpha) become ``#rrggbbaa``.
+- A nested ``<svg>`` becomes a ``<g>`` holding a ``<g>`` with its viewport transform (x, y,
+  width, height, ``viewBox``, ``preserveAspectRatio``; :func:`viewport_group`); a ``<use>`` of a
+  ``<svg>`` or ``<symbol>`` becomes a ``<g>`` holding a copy of it as a nested ``<svg>`` (sized by
+  the use); its viewport clip (``overflow`` hidden) is recorded in :data:`VIEWPORT_CLIP` for the
+  loader to check. ``<symbol>`` elements themselves are not rendered.
+- Children of a shape element are not rendered (shapes are not containers); an element SVG does
+  not define (or in another namespace) is not rendered, but its content can be referenced. Of
+  elements with the same id, the first in document order keeps it. ``x``/``y``/``width``... on a
+  group are dropped (svgelements would pass them on to the children); ``inherit`` on a geometry
+  attribute is invalid (ignored).
+- Path data: a smooth curve command after a command of another kind gets its first control
+  point at the current point (:func:`.svg_path.explicit_smooth_controls`).
+- Refused: lengths in font or viewport relative units (em, ex, ch, rem, vw, vh, ...),
+  ``mix-blend-mode`` other than normal, ``isolation``, ``requiredFeatures`` /
+  ``requiredExtensions``, ``context-fill``/``context-stroke`` paints, references to clip paths,
+  masks, filters and markers on any element, a ``<use>`` cycle through a viewport, ICC colours and
+  a percentage alpha in the comma syntax of ``rgba()`` (CSS Color 3 and 4 disagree).
+- CSS Color 4 ``rgb()``/``hsl()`` notations (spaces, floats, percentages, alpha) become
+  ``#rrggbbaa``; the comma syntax of ``rgb()`` that mixes numbers and percentages is invalid and
+  ignored.
 - ``systemLanguage`` is evaluated for the user language English (as resvg does): an element whose
-  list names no ``en`` / ``en-*`` language is not rendered (SVG 2 section 5.8.5).
+  list names no ``en`` / ``en-*`` language is not rendered, the root included (SVG 2 section 5.8.5).
 - ``transform-origin`` (CSS Transforms 1) is folded into ``transform`` / ``gradientTransform`` as
   ``translate(o) T translate(-o)``; percentages and keywords refer to the root viewport (the
   SVG default ``transform-box: view-box``).

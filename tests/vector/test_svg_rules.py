@@ -127,6 +127,9 @@ def test_nested_viewports_and_symbol_instances():
     # overflow="visible": content beyond the viewport is drawn, no clip needed
     s = load_svg(doc('<svg width="10" height="10" overflow="visible"><rect width="30" height="30"/></svg>'))
     assert np.allclose(s.shapes()[0].geom["size"], [30, 30])
+    with pytest.warns(UserWarning, match="drawn unclipped"):
+        s = load_svg(doc('<svg width="10" height="10"><rect width="30" height="30"/></svg>'), strict=False)
+    assert len(s.shapes()) == 1
 
 
 def _compose(scene, shape):
