@@ -347,3 +347,19 @@ def test_pad_gradient_with_stops_sharing_offset_zero():
     np.testing.assert_allclose(img[4, 4], [0, 0, 0, 1], atol=2.5 / 255)
     np.testing.assert_allclose(img[4, 10], [1, 0, 0, 1], atol=0.05)
     assert psnr(premultiply(img), premultiply(ref)) >= 35.0
+
+
+def test_icon_sprite_symbols_and_nested_viewports_against_resvg():
+    """An icon-set style sprite (``<symbol viewBox>`` instanced by ``<use>`` with a size, the fill
+    inherited from the use) and a nested ``<svg>`` with ``preserveAspectRatio`` slice and visible
+    overflow, against resvg."""
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="96" height="32">'
+           '<symbol id="tri" viewBox="0 0 24 24"><path d="M12 2 L22 21 H2 Z"/></symbol>'
+           '<use href="#tri" width="32" height="32" fill="#c00"/>'
+           '<use href="#tri" x="32" y="4" width="32" height="24" fill="#00c" opacity="0.6"/>'
+           '<svg x="64" width="32" height="32" viewBox="0 0 10 20" preserveAspectRatio="xMaxYMin slice" '
+           'overflow="visible"><circle cx="5" cy="5" r="4" fill="#0a0"/></svg></svg>')
+    ref = resvg_image(svg)
+    img = np.array(rasterize(load_svg(svg), 96, 32, spp=64))
+    assert ref[16, 16, 3] > 0.9 and ref[16, 48, 3] > 0.5 and ref[16, 80, 3] > 0.9   # all three drawn
+    assert psnr(premultiply(img), premultiply(ref)) >= 35.0
