@@ -197,7 +197,7 @@ def paint(layer, x, y, theta, lay):
                       (B - dr.sqrt(disc)) / dr.select(A != 0, A, 1.0), C / dr.maximum(2 * B, 1e-20))
     t = dr.select(ptype == PAINT_LINEAR, t_lin, t_rad)
     spread = dr.gather(mi.UInt32, lay.spread, layer)
-    t_pad = dr.clip(t, 0.0, 1.0)
+    t_pad = t   # pad: the stop weights below saturate; the first stop paints t < 0 even when later stops share offset 0
     t_rep = t - dr.floor(t)
     t2 = t - 2.0 * dr.floor(0.5 * t)
     t_ref = dr.select(t2 > 1.0, 2.0 - t2, t2)

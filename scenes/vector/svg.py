@@ -3,14 +3,16 @@ the CSS cascade and the SVG rules svgelements leaves unapplied are resolved firs
 :mod:`.svg_rules`).
 
 :func:`load_svg` parses a file path or an SVG string: viewBox/preserveAspectRatio, nested
-transforms, presentation attributes, ``style`` and CSS style sheets, ``<use>``,
-``<circle> <ellipse> <rect> <line> <polyline> <polygon> <path>``, solid colours, dashed strokes
-(``stroke-dasharray``, ``stroke-dashoffset``), and linear/radial gradients (``gradientUnits``,
-``gradientTransform``, ``spreadMethod``, ``href`` inheritance, stop colour/opacity from attributes or
-``style``; read from the XML directly because svgelements does not model them). Anything it cannot
-draw faithfully (``<text>``, ``<image>``, markers, patterns, masks, clip paths, filters, and the
-constructs :mod:`.svg_rules` lists) raises :class:`scenes.SceneError` naming the element, unless
-``strict=False``, which skips it with a warning.
+transforms, nested ``<svg>`` viewports, presentation attributes, ``style`` and CSS style sheets,
+``<use>`` (of ``<symbol>`` and ``<svg>`` too), ``<circle> <ellipse> <rect> <line> <polyline>
+<polygon> <path>``, solid colours, dashed strokes (``stroke-dasharray``, ``stroke-dashoffset``),
+linear/radial gradients (``gradientUnits``, ``gradientTransform``, ``spreadMethod``, ``href``
+inheritance, stop colour/opacity from attributes or ``style``; read from the XML directly because
+svgelements does not model them) and the root's ``background-color``. Anything it cannot draw
+faithfully (``<text>``, ``<image>``, markers, patterns, masks, clip paths, filters, a viewport
+clip that would cut its content, and the constructs :mod:`.svg_rules` lists) raises
+:class:`scenes.SceneError` naming the element, unless ``strict=False``, which skips unsupported
+elements with a warning.
 
 :func:`save_svg` writes the scene back with its current parameter values; elliptical arcs stay arcs
 (end point, ``arc_radii``, ``arc_rotation`` in degrees, flags).
@@ -30,7 +32,8 @@ from ..errors import SceneError
 from .model import (CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, ShaderPaint,
                     VectorScene)
 from .svg_css import apply_style_sheets
-from .svg_rules import SVG_NS, XLINK_NS, apply_rules, color_function
+from .svg_path import arc_arguments
+from .svg_rules import SVG_NS, VIEWPORT_CLIP, XLINK_NS, apply_rules, color_function, length
 
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
@@ -44,27 +47,6 @@ def _matrix6(m) -> np.ndarray:
 
 def _strip_ns(tag):
     return tag.split("}", 1)[-1] if isinstance(tag, str) else ""
-
-
-#: CSS absolute units in px (CSS Values 4: 1in = 96px = 2.54cm = 72pt = 6pc)
-UNITS = {"px": 1.0, "mm": 96 / 25.4, "cm": 96 / 2.54, "in": 96.0, "pt": 96 / 72, "pc": 16.0, "q": 96 / 101.6}
-
-
-def _num(s, ref=1.0, default=0.0):
-    """A number or length in px: a percentage of ``ref``, or a value in an absolute unit."""
-    if s is None:
-        return default
-    s = str(s).strip()
-    try:
-        if s.endswith("%"):
-            return float(s[:-1]) / 100.0 * ref
-        m = re.match(r"^(.*?)([a-zA-Z]*)$", s)
-        unit = m.group(2).lower()
-        if unit and unit not in UNITS:
-            raise SceneError(f"length {s!r}: unit {unit!r} is not supported (use px, mm, cm, in, pt, pc or %)")
-        return float(m.group(1)) * UNITS.get(unit, 1.0)
-    except ValueError:
-        raise SceneError(f"cannot read number {s!r}") from None
 
 
 def _fraction(s, default) -> float:
@@ -95,9 +77,9 @@ def _style_dict(el):
 
 
 def _color(value, what, current="black"):
-    """RGBA in [0, 1] of an SVG colour value (a trailing ICC colour is ignored, SVG 1.1 section 11.2)."""
+    """RGBA in [0, 1] of an SVG colour value."""
     import svgelements as se
-    v = re.sub(r"\s+icc-color\([^)]*\)\s*$", "", str(value).strip())
+    v = str(value).strip()
     if v == "currentColor":
         v = current
     rgba = color_function(v)
@@ -240,21 +222,22 @@ class _Loader:
         rd = np.sqrt((rx * rx + ry * ry) / 2)
         kw = {}
         if kind == "linear":
-            kw["start"] = [_num(attr("x1"), rx, 0.0), _num(attr("y1"), ry, 0.0)]
-            kw["end"] = [_num(attr("x2"), rx, rx), _num(attr("y2"), ry, 0.0)]
+            kw["start"] = [length(attr("x1"), rx, 0.0), length(attr("y1"), ry, 0.0)]
+            kw["end"] = [length(attr("x2"), rx, rx), length(attr("y2"), ry, 0.0)]
         else:
-            cx, cy = _num(attr("cx"), rx, 0.5 * rx), _num(attr("cy"), ry, 0.5 * ry)
+            cx, cy = length(attr("cx"), rx, 0.5 * rx), length(attr("cy"), ry, 0.5 * ry)
             kw["center"] = [cx, cy]
-            r = _num(attr("r"), rd, 0.5 * rd)
+            r = length(attr("r"), rd, 0.5 * rd)
             if r <= 0:
                 return colors[-1]   # SVG: r = 0 paints the last stop's colour; a negative r is an error
             kw["radius"] = r
-            f = np.array([_num(attr("fx"), rx, cx), _num(attr("fy"), ry, cy)])
+            f = np.array([length(attr("fx"), rx, cx), length(attr("fy"), ry, cy)])
             d = np.hypot(*(f - [cx, cy]))
-            if d > r:   # SVG 1.1: a focal point outside the circle moves onto it (just inside)
-                f = np.array([cx, cy]) + (f - [cx, cy]) * (0.999 * r / d)
+            if d > r:
+                raise SceneError(f"{where}: radial gradient #{gid} has its focal point outside its circle, "
+                                 "which SVG 1.1 moves onto the circle and SVG 2 draws as a cone (unsupported)")
             kw["focal"] = f
-            if _num(attr("fr"), rd, 0.0) != 0.0:
+            if length(attr("fr"), rd, 0.0) != 0.0:
                 self.problem(f"{where}: radial gradient #{gid} has a focal radius fr != 0 (unsupported)")
         return Gradient(kind, offsets, colors, spread=spread, transform=_matrix6(total), **kw)
 
@@ -277,7 +260,11 @@ class _Loader:
         width = svg.width if svg.width else (svg.viewbox.width if svg.viewbox else None)
         height = svg.height if svg.height else (svg.viewbox.height if svg.viewbox else None)
         if "viewBox" not in self.root_attrib:
-            # no viewBox: missing width/height take the browsers' default size of 300 x 150
+            if "width" not in self.root_attrib and "height" not in self.root_attrib:
+                raise SceneError(f"SVG {source_name}: has no width, height or viewBox: SVG leaves the size of a "
+                                 "standalone document to the user agent (browsers use 300 x 150, resvg the "
+                                 "drawing's bounds); give it a size")
+            # no viewBox: a missing width or height takes the browsers' default size of 300 x 150
             width = width if "width" in self.root_attrib else 300.0
             height = height if "height" in self.root_attrib else 150.0
         if not (width and height and np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
@@ -298,6 +285,15 @@ class _Loader:
         except (ZeroDivisionError, OverflowError) as e:   # svgelements inverting a singular transform
             raise SceneError(f"SVG {source_name}: a transform or the viewBox scaling is degenerate "
                              f"(not invertible or overflowing): {e}") from None
+        background = _style_dict(self.root_attrib).get("background-color", "").strip()
+        if background not in ("", "transparent", "none", "initial"):
+            # the root's background colour (CSS Backgrounds 3) fills the canvas below the drawing
+            inv = ~root_m
+            x0, y0 = inv.point_in_matrix_space((0, 0))
+            x1, y1 = inv.point_in_matrix_space((width, height))
+            scene.root.children.insert(0, Shape(self.new_id(None, "background"), "rect", {
+                "position": [min(x0, x1), min(y0, y1)], "size": [abs(x1 - x0), abs(y1 - y0)],
+                "corner_radius": [0.0, 0.0]}, fill=_color(background, "<svg> background-color")))
         root_opacity = self.root_attrib.get("opacity", _style_dict(self.root_attrib).get("opacity"))
         if root_opacity is not None and _opacity(root_opacity) != 1.0:
             # the root element's opacity: one group around the document, composited in isolation
@@ -325,6 +321,8 @@ class _Loader:
             own_opacity = _opacity(attrs.get("opacity", _style_dict(attrs).get("opacity"))) \
                 if ("opacity" in attrs or "opacity" in str(attrs.get("style", ""))) else 1.0
             if isinstance(el, (se.Group, se.Use)):
+                if attrs.get(VIEWPORT_CLIP) is not None:
+                    self.check_viewport_clip(el, m, attrs[VIEWPORT_CLIP])
                 g = Group(self.new_id(el, "g"), [], _matrix6(local), own_opacity)
                 group.children.append(g)
                 self.walk(el, g, m)
@@ -332,6 +330,29 @@ class _Loader:
             shape = self.shape(el, tag, where, local, own_opacity)
             if shape is not None:
                 group.children.append(shape)
+
+    def check_viewport_clip(self, el, m, rect):
+        """Refuse a viewport (nested ``<svg>``, ``<symbol>`` instance) whose clip to its rectangle
+        ``rect`` ("x y width height" in the group's user space, mapped to the canvas by ``m``)
+        would cut its content: the bounds of the content with its strokes must lie inside it
+        (``strict=False``: a warning, and the content is drawn unclipped)."""
+        x, y, w, h = (float(v) for v in rect.split())
+        box = el.bbox(transformed=True, with_stroke=True)
+        if box is None:
+            return
+        corners = np.array([[m.a * px + m.c * py + m.e, m.b * px + m.d * py + m.f]
+                            for px, py in ((x, y), (x + w, y), (x, y + h), (x + w, y + h))])
+        lo, hi = corners.min(0), corners.max(0)
+        tol = 1e-6 * max(1.0, float(np.abs(corners).max()))
+        axis_aligned = abs(m.b) < 1e-12 and abs(m.c) < 1e-12
+        if not (axis_aligned and box[0] >= lo[0] - tol and box[1] >= lo[1] - tol and box[2] <= hi[0] + tol
+                and box[3] <= hi[1] + tol):
+            msg = (f"<svg> or <symbol> id={el.id!r}: its viewport clips its content (overflow: hidden) and "
+                   "the content crosses its edge; clipping is not supported (overflow=\"visible\" draws it "
+                   "unclipped)")
+            if self.strict:
+                raise SceneError(msg)
+            warnings.warn(msg + "; drawn unclipped", stacklevel=4)
 
     def shape(self, el, tag, where, local, opacity):
         import svgelements as se
@@ -371,7 +392,7 @@ class _Loader:
             raise SceneError(f"{where}: cannot read its geometry: {e}") from None
         if any(not np.all(np.isfinite(np.asarray(v, dtype=float))) for v in geom.values()):
             raise SceneError(f"{where}: geometry contains NaN or Inf")
-        sw = _num(el.values.get("stroke-width"), default=1.0) if el.values.get("stroke-width") is not None else 1.0
+        sw = length(el.values.get("stroke-width"), default=1.0) if el.values.get("stroke-width") is not None else 1.0
         if sw < 0:
             raise SceneError(f"{where}: negative stroke-width {sw}")
         fill = self.paint(el, "fill", where, bbox, self.viewport)
@@ -406,13 +427,13 @@ class _Loader:
                 raise SceneError(f"{where}: stroke-dasharray={raw!r} uses a font- or viewport-relative unit, "
                                  "which is not supported (use px, mm, cm, in, pt, pc or %)")
             try:
-                values = np.array([_num(v, diag) for v in re.split(r"[\s,]+", raw) if v], dtype=np.float64)
+                values = np.array([length(v, diag) for v in re.split(r"[\s,]+", raw) if v], dtype=np.float64)
             except SceneError:
                 values = np.zeros(0)
             if values.size and (np.any(values < 0) or values.sum() <= 0 or not np.all(np.isfinite(values))):
                 values = np.zeros(0)
         try:
-            offset = _num(attrs.get("stroke-dashoffset"), diag, default=0.0)
+            offset = length(attrs.get("stroke-dashoffset"), diag, default=0.0)
         except SceneError:
             offset = 0.0
         return values, offset
@@ -422,7 +443,7 @@ class _Loader:
         segs = list(se.Path(el).segments(transformed=False)) if not isinstance(el, se.Path) else \
             list(el.segments(transformed=False))
         points, subpaths, radii, rotation = [], [], [], []
-        written = _arc_arguments((el.values.get("attributes") or {}).get("d", "")) if isinstance(el, se.Path) else None
+        written = arc_arguments((el.values.get("attributes") or {}).get("d", "")) if isinstance(el, se.Path) else None
         n_arc = 0
         kinds, closed, start = None, False, None
 
@@ -486,44 +507,6 @@ class _Loader:
         if radii:
             geom["arc_radii"], geom["arc_rotation"] = np.array(radii), np.array(rotation)
         return geom, subpaths
-
-
-_PATH_TOKEN = re.compile(r"([MmZzLlHhVvCcSsQqTtAa])|([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
-_PATH_ARGS = {"m": 2, "z": 0, "l": 2, "h": 1, "v": 1, "c": 6, "s": 4, "q": 4, "t": 2, "a": 7}
-
-
-def _arc_arguments(d):
-    """(rx, ry, x-axis rotation, large-arc flag, sweep flag) of every arc command of SVG path data
-    ``d``, in order, as written
-    (svgelements only keeps radii already scaled to fit the chord, which puts them exactly on the
-    non-differentiable point of the radii -> arc map). Arc flags may be written without separators."""
-    out, cmd, args, pos = [], None, [], 0
-    d = str(d)
-    while pos < len(d):
-        if d[pos] in " \t\r\n,":
-            pos += 1
-            continue
-        if cmd is not None and cmd in "aA" and len(args) in (3, 4) and d[pos] in "01":   # a flag: one digit
-            args.append(float(d[pos]))
-            pos += 1
-        else:
-            m = _PATH_TOKEN.match(d, pos)
-            if m is None:
-                return None
-            pos = m.end()
-            if m.group(1):
-                cmd, args = m.group(1), []
-                continue
-            args.append(float(m.group(2)))
-        if cmd is None:
-            return None
-        if len(args) == _PATH_ARGS[cmd.lower()]:
-            if cmd in "aA":
-                out.append((abs(args[0]), abs(args[1]), args[2], int(args[3] != 0), int(args[4] != 0)))
-            args = []
-            if cmd in "mM":
-                cmd = "l" if cmd == "m" else "L"   # implicit line-tos after a move-to
-    return out
 
 
 def _decode(data: bytes, name) -> str:

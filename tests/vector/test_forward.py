@@ -334,3 +334,32 @@ def test_bad_and_degenerate_input_of_the_new_features():
         sc.params["a.arc_radii"] = [[-1.0, 2.0]]
     with pytest.raises(ParameterError, match="g.opacity.*NaN"):
         rasterize(sc, params={"g.opacity": np.nan})
+
+
+def test_pad_gradient_with_stops_sharing_offset_zero():
+    """Pad spread before the first offset paints the first stop; from the shared offset on, the
+    last stop with that offset controls the colour (SVG 2 section 14.3.4), as resvg draws it."""
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="8"><linearGradient id="g" x1="0.25" '
+           'x2="0.75"><stop offset="0" stop-color="black"/><stop offset="0" stop-color="#f00"/>'
+           '<stop offset="1" stop-color="#00f"/></linearGradient><rect width="40" height="8" fill="url(#g)"/></svg>')
+    ref = resvg_image(svg)
+    img = np.array(rasterize(load_svg(svg), 40, 8, spp=16))
+    np.testing.assert_allclose(img[4, 4], [0, 0, 0, 1], atol=2.5 / 255)
+    np.testing.assert_allclose(img[4, 10], [1, 0, 0, 1], atol=0.05)
+    assert psnr(premultiply(img), premultiply(ref)) >= 35.0
+
+
+def test_icon_sprite_symbols_and_nested_viewports_against_resvg():
+    """An icon-set style sprite (``<symbol viewBox>`` instanced by ``<use>`` with a size, the fill
+    inherited from the use) and a nested ``<svg>`` with ``preserveAspectRatio`` slice and visible
+    overflow, against resvg."""
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="96" height="32">'
+           '<symbol id="tri" viewBox="0 0 24 24"><path d="M12 2 L22 21 H2 Z"/></symbol>'
+           '<use href="#tri" width="32" height="32" fill="#c00"/>'
+           '<use href="#tri" x="32" y="4" width="32" height="24" fill="#00c" opacity="0.6"/>'
+           '<svg x="64" width="32" height="32" viewBox="0 0 10 20" preserveAspectRatio="xMaxYMin slice" '
+           'overflow="visible"><circle cx="5" cy="5" r="4" fill="#0a0"/></svg></svg>')
+    ref = resvg_image(svg)
+    img = np.array(rasterize(load_svg(svg), 96, 32, spp=64))
+    assert ref[16, 16, 3] > 0.9 and ref[16, 48, 3] > 0.5 and ref[16, 80, 3] > 0.9   # all three drawn
+    assert psnr(premultiply(img), premultiply(ref)) >= 35.0

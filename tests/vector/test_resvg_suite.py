@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 
-from tests.vector.resvg_suite import EXPECTATIONS, SUBSET, cases, read_expectations, run_case
+from tests.vector.resvg_suite import EXPECTATIONS, PSNR_PASS, SUBSET, cases, read_expectations, run_case
 
 pytest.importorskip("PIL")
 EXPECTED = read_expectations(EXPECTATIONS)
@@ -34,6 +34,12 @@ def check(root, case):
         assert detail == reason, f"{case}: refused for another reason: {detail}"
     else:  # known-fail: must not get worse than refused-or-fail; a pass means the table needs updating
         assert status in ("fail", "pass"), f"{case}: {status} ({detail})"
+
+
+def test_no_silent_failures():
+    """Every case of the claimed areas passes or is refused with a reason: none renders wrong."""
+    silent = sorted(case for case, (status, _) in EXPECTED.items() if status == "known-fail")
+    assert not silent, f"cases rendering below {PSNR_PASS} dB without a refusal: {silent}"
 
 
 def test_every_case_has_an_expectation():
