@@ -12,8 +12,9 @@ from penumbra.renderer import checks
 
 def add_parser(sub):
     p = sub.add_parser("rir", help="room impulse response by image sources -> WAV + plot + metrics table")
-    p.add_argument("--room", help="room description: .json (shoebox / floor polygon / Mitsuba scene) or a Mitsuba "
-                   "XML scene (then --source and --receiver are required); default: the bundled classroom")
+    p.add_argument("--room", help="room description: .json (shoebox / floor polygon / Mitsuba scene), a mesh file "
+                   "(.obj, .ply) or a Mitsuba XML scene (then --source and --receiver are required); default: the "
+                   "bundled classroom")
     p.add_argument("--order", type=checks.cli_int(lo=0), default=10,
                    help="maximum image-source reflection order (default 10)")
     p.add_argument("--no-tail", action="store_true", help="image sources only (no ray-traced late reverberation)")
@@ -57,7 +58,7 @@ def load(args):
         room = R.load_room(path, receiver=args.receiver, source=args.source, **kw)
     else:
         if args.source is None or args.receiver is None:
-            raise ValueError("a Mitsuba scene room needs --source and --receiver")
+            raise ValueError(f"room {path}: a mesh or Mitsuba scene room needs --source and --receiver")
         mats = kw.pop("materials", None)
         room = R.load_room(path, receiver=args.receiver, source=args.source,
                            **({"default_material": mats} if mats is not None else {}), **kw)
