@@ -183,12 +183,13 @@ def main():
     # triangle); h = 0.005 keeps the motion ~0.1 px, with more passes for the 4x noisier quotient.
     h = 0.005
     ref_spp, ref_passes = (4096, 8) if args.quick else (8192, 16)
+    scenes = scenes_under_test(res)  # (sets Mitsuba's variant)
     print(f"# edge_sampling benchmark: {res}x{res}, {args.filter} filter, {budget:.1f} s per gradient, "
           f"reference FD of path at {ref_spp} spp x {ref_passes} passes, h = {h}; variant {mi.variant()}, "
           f"{os.cpu_count()} CPUs")
     spp_tp, tp_res = 64, max(res, 128)
     tp_scenes = None  # the same scenes at the throughput resolution, built once on first use
-    for name, (scene, params, perturb, depth, exact) in scenes_under_test(res).items():
+    for name, (scene, params, perturb, depth, exact) in scenes.items():
         if args.only and args.only not in name:
             continue
         halves = [fd_image(scene, params, perturb, h, reference={"type": "path", "max_depth": depth},
