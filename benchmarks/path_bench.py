@@ -4,7 +4,7 @@ For each scene of the correctness suite (tests/path), a high-spp central finite-
 of Mitsuba's ``path`` is the reference. Every integrator first runs one gradient at a small
 sample count to measure its cost, then runs again with the sample count scaled so that one
 gradient takes about ``--budget`` seconds; the table reports the error of that equal-time
-gradient image (relative L2 and the floored mean relative error of tests/gradcheck.py) and its
+gradient image (relative L2 and the floored mean relative error of tests/harness/report.py) and its
 ratio to ``edge_sampling``'s. The reference is itself noisy, which pulls every ratio towards 1:
 it is rendered as two independent halves a, b, and the squared error is also reported with the
 reference's own variance |a - b|²/4 removed (E|g - ref|² = E|g - true|² + E|ref - true|² for
@@ -37,40 +37,39 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from penumbra import integrators  # noqa: E402,F401
-from tests.gradcheck import compare, fd_image, forward_grad, reverse_grad  # noqa: E402
+from tests.harness import compare, fd_image, forward_grad, offset, reverse_grad  # noqa: E402
 
 
 def scenes_under_test(res):
     """name -> (scene, params, perturbation, max_depth, exact derivative image or None)."""
-    from tests.path import test_edge_sampling as P, test_secondary as S
-    from tests.gradcheck import offset
+    from tests import scenes_lib as S
     from coverage_reference import exact_derivative
     out = {}
     # The two primary scenes are a convex diffuse object under a uniform sky: their derivative is
     # known exactly from pixel coverage (coverage_reference.py; radiances from the test scenes'
     # albedo x sky), and checked against the FD reference below.
-    scene, params, V = P.triangle_scene(res)
+    scene, params, V = S.triangle_scene(res)
     out["triangle silhouette"] = (scene, params, offset(params, "tri.vertex_positions", V.ravel()), 2,
                                   lambda s=scene, V=V: exact_derivative(s.sensors()[0], V, V, [0.8, 0.3, 0.2],
                                                                         [1.0] * 3))
-    scene, params, V = P.flat_sphere_scene(res)
+    scene, params, V = S.flat_sphere_scene(res)
     D = np.tile([0, 0, 1.0], (len(V), 1))
     out["flat sphere, depth motion"] = (scene, params, offset(params, "ball.vertex_positions", D.ravel()), 2,
                                         lambda s=scene, V=V, D=D: exact_derivative(s.sensors()[0], V, D, [0.21] * 3,
                                                                                    [0.3] * 3))
     # Its creases carry real jumps under a sun (FD reference only).
-    scene, params, V = P.flat_sphere_sun_scene(res)
+    scene, params, V = S.flat_sphere_sun_scene(res)
     out["flat sphere under a sun, depth motion"] = (scene, params,
                                                     offset(params, "ball.vertex_positions", D.ravel()), 2, None)
+    out["triangle shadow"] = S.triangle_shadow(res) + (None,)
     out["sphere-mesh shadow"] = S.sphere_shadow(res, flat=False) + (None,)
     out["indirect occluder"] = S.indirect_occluder(res) + (None,)
     return out
 
 
 def peers(depth):
-    # Boundary samples at 4x the interior count: measured (16x16, benchmarks scenes) the boundary
-    # terms dominate edge_sampling's error and cost about as much per sample as the interior.
-    es = {"type": "edge_sampling", "max_depth": depth, "primary_spp": 16, "secondary_spp": 16}
+    # Our estimators with default settings: their boundary counts follow the render spp.
+    es = {"type": "edge_sampling", "max_depth": depth}
     return {
         "edge_sampling": (es, "spp"),
         "prb_projective": ({"type": "prb_projective", "max_depth": depth}, "spp"),
@@ -80,14 +79,14 @@ def peers(depth):
         "prb": ({"type": "prb", "max_depth": depth}, "spp"),
         # Warped-area sampling needs a continuous filter for its primary term (run with
         # --filter gaussian; on the box-filter scenes its row reports the refusal).
-        "warped_area": ({"type": "warped_area", "max_depth": depth, "primary_spp": 16, "secondary_spp": 16}, "spp"),
+        "warped_area": ({"type": "warped_area", "max_depth": depth}, "spp"),
     }
 
 
 def scaled(cfg, k):
     """The configuration with its non-zero extra sample counts multiplied by k (0 stays off)."""
     out = dict(cfg)
-    for key in ("primary_spp", "secondary_spp", "sppc", "sppp", "sppi"):
+    for key in ("edge_spp", "film_spp", "secondary_path_spp", "sppc", "sppp", "sppi"):
         if out.get(key, 0) > 0:
             out[key] = max(1, int(round(out[key] * k)))
     return out
@@ -184,12 +183,13 @@ def main():
     # triangle); h = 0.005 keeps the motion ~0.1 px, with more passes for the 4x noisier quotient.
     h = 0.005
     ref_spp, ref_passes = (4096, 8) if args.quick else (8192, 16)
+    scenes = scenes_under_test(res)  # (sets Mitsuba's variant)
     print(f"# edge_sampling benchmark: {res}x{res}, {args.filter} filter, {budget:.1f} s per gradient, "
           f"reference FD of path at {ref_spp} spp x {ref_passes} passes, h = {h}; variant {mi.variant()}, "
           f"{os.cpu_count()} CPUs")
     spp_tp, tp_res = 64, max(res, 128)
     tp_scenes = None  # the same scenes at the throughput resolution, built once on first use
-    for name, (scene, params, perturb, depth, exact) in scenes_under_test(res).items():
+    for name, (scene, params, perturb, depth, exact) in scenes.items():
         if args.only and args.only not in name:
             continue
         halves = [fd_image(scene, params, perturb, h, reference={"type": "path", "max_depth": depth},

@@ -80,3 +80,18 @@ def upload(tp, a):
     out = buf[off:off + nbytes].view(dtype)
     out[:] = a
     return tp(out)
+
+
+def upload_tensor(a):
+    """A ``mi.TensorXf`` of the NumPy array ``a`` (its shape), placed like :func:`upload`."""
+    import mitsuba as mi
+    a = np.asarray(a)
+    return mi.TensorXf(upload(mi.Float, a), a.shape)
+
+
+def upload_columns(tp, a):
+    """A Dr.Jit vector of type ``tp`` (``mi.Point3f``, ``mi.Vector2f``...) whose components are the
+    columns of the NumPy array ``a`` of shape (n, components), each placed like :func:`upload`."""
+    import drjit as dr
+    a = np.asarray(a)
+    return tp(*(upload(dr.value_t(tp), a[:, j]) for j in range(a.shape[1])))

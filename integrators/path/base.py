@@ -26,7 +26,7 @@ import mitsuba as mi
 import numpy as np
 
 from penumbra.renderer import memory
-from penumbra.renderer.arrays import is_transform
+from penumbra.renderer.arrays import is_transform, upload_tensor
 
 from .emitter_motion import emitter_motion_image, moving_emitters
 
@@ -169,7 +169,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
                 total = np.array(dr.grad(total))[..., :3]
                 acc = total if acc is None else acc + total
             restore_tangents(tangents)  # (another sensor's render_forward may follow)
-        return grad if acc is None else grad + _match_channels(mi.TensorXf(acc), grad)
+        return grad if acc is None else grad + _match_channels(upload_tensor(acc), grad)
 
     def render_backward(self, scene, params, grad_in, sensor=0, seed=0, spp=0):
         if self.max_depth == 0:
@@ -188,7 +188,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
             for r0, r1, img in self.extra_passes(scene, sensor, int(seed)):
                 if g_np is None:
                     g_np = np.array(g)
-                term = dr.sum(img * mi.TensorXf(np.ascontiguousarray(g_np[r0:r1])), axis=None)
+                term = dr.sum(img * upload_tensor(g_np[r0:r1]), axis=None)
                 dr.backward_from(term, flags=dr.ADFlag.ClearInterior | dr.ADFlag.AllowNoGrad)
                 del term, img
             total = self._sum_terms(scene, sensor, seed)
@@ -240,7 +240,7 @@ def _match_channels(img, like):
         return img
     a = np.zeros(like.shape, dtype=np.float32)
     a[..., :img.shape[2]] = np.array(img)
-    return mi.TensorXf(a)
+    return upload_tensor(a)
 
 
 def scene_attached(scene) -> bool:

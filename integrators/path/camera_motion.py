@@ -58,6 +58,8 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
+from penumbra.renderer.arrays import upload, upload_tensor
+
 from .base import BoundaryTermIntegrator, scene_attached
 from .camera import camera_matrices, camera_radiance
 from .film import term_sampler
@@ -203,9 +205,10 @@ def _stratified_2d(sampler, s, n):
     """Jittered samples in the unit square: sample ``s`` of ``n`` in its cell of a q x q grid
     (q = floor(sqrt(n)); samples beyond q² are uniform)."""
     q = int(np.floor(np.sqrt(n)))
+    q_i, q2 = dr.opaque(mi.UInt32, q), dr.opaque(mi.UInt32, q * q)  # counts: no kernel literals
     u = sampler.next_2d()
-    cell = mi.Point2f(mi.Float(s % q), mi.Float((s // q) % q))
-    return dr.select(s < q * q, (cell + u) * (1.0 / q), u)
+    cell = mi.Point2f(mi.Float(s % q_i), mi.Float((s // q_i) % q_i))
+    return dr.select(s < q2, (cell + u) * dr.opaque(mi.Float, 1.0 / q), u)
 
 
 def _pixel_means(L, pixel, active, n_pixels):
@@ -245,7 +248,8 @@ def camera_warp_image(integrator, scene, sensor, seed: int, spp: int):
     with dr.suspend_grad():
         sampler = term_sampler(seed, "camera_interior", N)
         i = dr.arange(mi.UInt32, N)
-        pixel, s = i // spp, i % spp
+        n = dr.opaque(mi.UInt32, spp)  # the count as a kernel input, not a literal
+        pixel, s = i // n, i % n
         y = mi.Point2f(mi.Float(pixel % Wd) - b, mi.Float(pixel // Wd) - b) + _stratified_2d(sampler, s, spp)
         L = camera_radiance(integrator, scene, sensor, y, sampler)
         # Control variate from the other half of the samples (independent of each sample).
@@ -256,7 +260,7 @@ def camera_warp_image(integrator, scene, sensor, seed: int, spp: int):
         c_other = dr.select(half, dr.gather(mi.Color3f, m0, cell), dr.gather(mi.Color3f, m1, cell))
         c_all = (m0 + m1) * 0.5 if spp >= 2 else dr.zeros(mi.Color3f, n_cells + 1)
         c = c_other if spp >= 2 else dr.zeros(mi.Color3f, N)
-        Lc = (L - c) * (1.0 / spp)
+        Lc = (L - c) * dr.opaque(mi.Float, 1.0 / spp)
     p, gz = _project(G, y)
     det = dr.det(G) / (gz * gz * gz)
     if box:  # the weight does not depend on the position: splat at the pixel centre
@@ -273,7 +277,7 @@ def camera_warp_image(integrator, scene, sensor, seed: int, spp: int):
     Kj = filter_normalization(film)
     if not np.allclose(Kj, 1.0):
         inv = np.repeat(1.0 / Kj[..., None], 3, axis=2).astype(np.float32)
-        image = image * mi.TensorXf(inv)
+        image = image * upload_tensor(inv)
     return image
 
 
@@ -289,12 +293,13 @@ def _edge_term(integrator, scene, sensor, seed, spp, Hm, c_pix, box, block, W, H
     N = len(seg) * spp
     with dr.suspend_grad():
         sampler = term_sampler(seed, "camera_border", N)
-        e = dr.arange(mi.UInt32, N) // spp
-        k = dr.arange(mi.UInt32, N) % spp  # stratified along the segment
-        fixed = dr.gather(mi.Float, mi.Float(seg[:, 0].astype(np.float32)), e)
-        along = dr.gather(mi.Float, mi.Float(seg[:, 1].astype(np.float32)), e) + \
-            (mi.Float(k) + sampler.next_1d()) * (1.0 / spp)
-        vertical = dr.gather(mi.Bool, mi.Bool(seg[:, 2] > 0), e)
+        n = dr.opaque(mi.UInt32, spp)
+        e = dr.arange(mi.UInt32, N) // n
+        k = dr.arange(mi.UInt32, N) % n  # stratified along the segment
+        fixed = dr.gather(mi.Float, upload(mi.Float, seg[:, 0]), e)
+        along = dr.gather(mi.Float, upload(mi.Float, seg[:, 1]), e) + \
+            (mi.Float(k) + sampler.next_1d()) * dr.opaque(mi.Float, 1.0 / spp)
+        vertical = dr.gather(mi.Bool, upload(mi.Bool, seg[:, 2] > 0), e)
         z = mi.Point2f(dr.select(vertical, fixed, along), dr.select(vertical, along, fixed))
         L = camera_radiance(integrator, scene, sensor, z, sampler)
         c0 = dr.gather(mi.Color3f, c_pix, mi.UInt32(0))  # the image mean (smooth filters)
@@ -316,13 +321,14 @@ def _pixel_edge_term(integrator, scene, sensor, seed, spp, Hm, c_pix, block, W, 
     with dr.suspend_grad():
         sampler = term_sampler(seed, "camera_border", N)
         i = dr.arange(mi.UInt32, N)
-        j, k = i // spp, i % spp
+        n = dr.opaque(mi.UInt32, spp)
+        j, k = i // n, i % n
         x0, y0 = mi.Float(j % W), mi.Float(j // W)
         cj = dr.gather(mi.Color3f, c_pix, j)
     out = mi.Color3f(0.0)
     for vertical in (True, False):
         with dr.suspend_grad():
-            t = (mi.Float(k) + sampler.next_1d()) * (1.0 / spp)  # stratified along the edge
+            t = (mi.Float(k) + sampler.next_1d()) * dr.opaque(mi.Float, 1.0 / spp)  # stratified along the edge
             L = []
             for side in (0.0, 1.0):
                 z = mi.Point2f(x0 + side, y0 + t) if vertical else mi.Point2f(x0 + t, y0 + side)

@@ -40,11 +40,14 @@ levels (no symbolic loop needed, the depth is fixed).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import drjit as dr
 import mitsuba as mi
 import numpy as np
+
+from penumbra.renderer.arrays import upload, upload_columns
 
 from .edge_light import cone_arcs
 from .edges import edge_topology, face_normals, mesh_arrays, shading_creases
@@ -321,20 +324,22 @@ class EdgeTree:
             nodes[name][~np.isfinite(nodes[name][:, 0])] = 0.0
         empty = ~np.isfinite(dlo)
         dlo[empty] = dhi[empty] = 0.0
-        f32 = lambda a: a.astype(np.float32)
-        self._centre = mi.Point3f(*f32(0.5 * (nodes["lo"] + nodes["hi"])).T)
-        self._half = mi.Vector3f(*f32(0.5 * (nodes["hi"] - nodes["lo"])).T)
-        self._box = {tag: (mi.Point3f(*f32(0.5 * (nodes[f"lo_{tag}"] + nodes[f"hi_{tag}"])).T),
-                           mi.Vector3f(*f32(0.5 * (nodes[f"hi_{tag}"] - nodes[f"lo_{tag}"])).T)) for tag in "ms"}
-        self._nlo, self._nhi = mi.Vector3f(*f32(nodes["nlo"]).T), mi.Vector3f(*f32(nodes["nhi"]).T)
-        self._dlo, self._dhi = mi.Float(f32(dlo)), mi.Float(f32(dhi))
-        self._ℓ = {k: mi.Float(f32(v)) for k, v in nodes.items() if k.startswith("ℓ")}
-        self._axis, self._cosθ = mi.Vector3f(*f32(axis).T), mi.Float(f32(cosθ))
+        # Uploaded at aligned addresses: Dr.Jit compiles a NumPy buffer's alignment into the kernels.
+        P3, V3, F1 = (functools.partial(upload_columns, mi.Point3f), functools.partial(upload_columns, mi.Vector3f),
+                      functools.partial(upload, mi.Float))
+        self._centre = P3(0.5 * (nodes["lo"] + nodes["hi"]))
+        self._half = V3(0.5 * (nodes["hi"] - nodes["lo"]))
+        self._box = {tag: (P3(0.5 * (nodes[f"lo_{tag}"] + nodes[f"hi_{tag}"])),
+                           V3(0.5 * (nodes[f"hi_{tag}"] - nodes[f"lo_{tag}"]))) for tag in "ms"}
+        self._nlo, self._nhi = V3(nodes["nlo"]), V3(nodes["nhi"])
+        self._dlo, self._dhi = F1(dlo), F1(dhi)
+        self._ℓ = {k: F1(v) for k, v in nodes.items() if k.startswith("ℓ")}
+        self._axis, self._cosθ = V3(axis), F1(cosθ)
         # Edges per leaf cluster: a mesh's edges fill its clusters from the start, so a cluster's
         # valid slots are a prefix and the per-edge loops stop after them.
-        self._filled = mi.UInt32(valid.reshape(n_leaf, K).sum(axis=1).astype(np.uint32))
-        self._leaf = {k: (mi.Point3f(*getattr(e, k).T.astype(np.float32)) if getattr(e, k).ndim == 2 else
-                          (mi.Bool if getattr(e, k).dtype == bool else mi.UInt32)(getattr(e, k)))
+        self._filled = upload(mi.UInt32, valid.reshape(n_leaf, K).sum(axis=1))
+        self._leaf = {k: (P3(getattr(e, k)) if getattr(e, k).ndim == 2 else
+                          upload(mi.Bool if getattr(e, k).dtype == bool else mi.UInt32, getattr(e, k)))
                       for k in EdgeSet.__dataclass_fields__}
 
     # -- importance ---------------------------------------------------------------------------

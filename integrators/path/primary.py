@@ -35,6 +35,8 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 from .camera import PinholeCamera
 from .film import filter_integral, one_sided_offset, term_sampler
 from .edges import attached_edge_point, candidate_edges, edge_topology, mesh_arrays, shading_creases
@@ -122,10 +124,10 @@ class PrimaryEdges:
         point, normal)."""
         T = self.table
         w = T[:, 13] if weights is None else weights
-        e, u_pos = mi.DiscreteDistribution(mi.Float(w.astype(np.float32))).sample_reuse(u)
+        e, u_pos = mi.DiscreteDistribution(upload(mi.Float, w)).sample_reuse(u)
 
         def col(j, tp=mi.Float):
-            return dr.gather(tp, tp(T[:, j].astype(np.float32 if tp is mi.Float else np.uint32)), e)
+            return dr.gather(tp, upload(tp, T[:, j]), e)
         mesh, i0, i1 = col(0, mi.UInt32), col(1, mi.UInt32), col(2, mi.UInt32)
         a, b = mi.Point2f(col(3), col(4)), mi.Point2f(col(5), col(6))
         s = dr.lerp(col(7), col(8), u_pos)
@@ -200,7 +202,8 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
             sampler = term_sampler(seed, term, n_lanes)
             # Stratified over the lanes (jittered i/n): each pixel crossed by an edge receives an
             # almost fixed number of samples instead of a Poisson-distributed one.
-            u = mi.Float((dr.arange(mi.Float64, n_lanes) + mi.Float64(sampler.next_1d())) / n_lanes)
+            u = mi.Float((dr.arange(mi.Float64, n_lanes) + mi.Float64(sampler.next_1d()))
+                         / dr.opaque(mi.Float64, n_lanes))
             sample = edges.sample(dr.minimum(u, 1.0 - 2.0 ** -24),
                                   None if density is None else length * density)
             ΔL = _jump(integrator, scene, sensor, edges, sampler, sample)
@@ -217,7 +220,7 @@ def primary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
         # per-call literal would be baked into the kernel and force a recompilation whenever the
         # geometry (edge lengths) changes.
         p_len = np.full(length.shape, 1.0 / edges.total_length)
-        inv_Np = [mi.Float((1.0 / (N * p * K)).astype(np.float32))
+        inv_Np = [upload(mi.Float, 1.0 / (N * p * K))
                   for p in (p_len, density if density is not None else p_len)]
 
     block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 3, rfilter=film.rfilter(), border=False,

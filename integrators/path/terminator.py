@@ -45,6 +45,8 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
+from penumbra.renderer.arrays import upload
+
 from .camera import PinholeCamera, camera_radiance
 from .edges import gather_per_mesh, mesh_arrays
 from .film import filter_integral, one_sided_offset, term_sampler
@@ -92,8 +94,7 @@ class TerminatorTriangles:
         return len(self.table)
 
     def column(self, j, index, tp=mi.Float):
-        src = self.table[:, j].astype(np.uint32 if tp is mi.UInt32 else np.float32)
-        return dr.gather(tp, tp(src), index)
+        return dr.gather(tp, upload(tp, self.table[:, j]), index)
 
     def direction(self, y):
         """World-space direction (Array3f64, unnormalised) of the camera ray through film point y."""
@@ -151,13 +152,13 @@ def terminator_boundary_image(integrator, scene, sensor, seed: int, spp: int):
 
     with dr.suspend_grad():
         sampler = term_sampler(seed, "terminator", N)
-        u = mi.Float((dr.arange(mi.Float64, N) + mi.Float64(sampler.next_1d())) / N)
-        T, u_rest = mi.DiscreteDistribution(mi.Float(perimeter.astype(np.float32))).sample_reuse(
+        u = mi.Float((dr.arange(mi.Float64, N) + mi.Float64(sampler.next_1d())) / dr.opaque(mi.Float64, N))
+        T, u_rest = mi.DiscreteDistribution(upload(mi.Float, perimeter)).sample_reuse(
             dr.minimum(u, 1.0 - 2.0 ** -24))
         mesh, tri = tris.column(0, T, mi.UInt32), tris.column(1, T, mi.UInt32)
         idx = [tris.column(2 + k, T, mi.UInt32) for k in range(3)]
         a = [mi.Point2f(tris.column(5 + 2 * k, T), tris.column(6 + 2 * k, T)) for k in range(3)]
-        scale = 0.5 * dr.pi / (dr.gather(mi.Float, mi.Float(P_T.astype(np.float32)), T) * (N * K))
+        scale = 0.5 * dr.pi / (dr.gather(mi.Float, upload(mi.Float, P_T), T) * dr.opaque(mi.Float, N * K))
         # A film line through T: angle φ, offset s uniform over T's projected width w(φ).
         φ = dr.pi * u_rest
         d = mi.Vector2f(dr.cos(φ), dr.sin(φ))

@@ -199,7 +199,8 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         sampler = term_sampler(seed, "warped_film", N, pass_index)
         with dr.suspend_grad():
             idx = dr.arange(mi.UInt32, N)
-            pix = idx // spp + row0 * cam.W
+            # Counts and offsets as kernel inputs: literals would compile a kernel per count and pass.
+            pix = idx // dr.opaque(mi.UInt32, spp) + dr.opaque(mi.UInt32, row0 * cam.W)
             centre = mi.Point2f(mi.Float(pix % cam.W) + 0.5, mi.Float(pix // cam.W) + 0.5)
             u = sampler.next_2d()
             if self.antithetic:
@@ -222,7 +223,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         d_att = delta + dV
         k_att = rfilter.eval(d_att.x) * rfilter.eval(d_att.y)
         k_fix = dr.detach(rfilter.eval(delta.x) * rfilter.eval(delta.y))
-        scale = dr.rcp(pdf * (spp * filter_integral(rfilter)))
+        scale = dr.rcp(pdf * dr.opaque(mi.Float, spp * filter_integral(rfilter)))
         value = (L_att * (k_att * (1 + dDiv)) - L_fix * k_fix) * scale
         img = dr.block_sum(value, spp)
         return mi.TensorXf(dr.ravel(img), shape=(row1 - row0, cam.W, 3))

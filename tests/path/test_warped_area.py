@@ -24,9 +24,6 @@ triangle shadow 3.8 / 4.7 / 0.3 / 100 % (131072), sphere-mesh shadows 4.0 / 6.2 
 reflection 11.6 / 10.0 / 0.06 / 100 % (32768, default run) and 4.4 / 4.2 / 1.2 / 100 % (262144,
 slow), icosphere(7) shadow 4.4 / 6.2 / 0.07 / 100 % (65536; 2 min).
 """
-import functools
-from unittest import mock
-
 import drjit as dr
 import mitsuba as mi
 import numpy as np
@@ -39,7 +36,7 @@ from penumbra.integrators.path.warp_field import DirectionWarp, FilmWarp
 from penumbra.scenes import builders as b
 from tests.harness import attached_theta, compare, fd_image, forward_grad, offset, reverse_grad
 from tests.scenes_lib import (glossy_reflection, indirect_occluder, long_shadow_scene, scale_about_centre,
-                              sphere_shadow, triangle_shadow)
+                              sphere_shadow, triangle_shadow, with_gaussian_filter)
 
 PATH = {"type": "path", "max_depth": 2}
 
@@ -189,16 +186,6 @@ def test_bad_options_and_filters():
 
 def wa2(depth, secondary_spp, **kw):
     return {"type": "warped_area", "max_depth": depth, "film_spp": 0, "secondary_path_spp": secondary_spp, **kw}
-
-
-def with_gaussian_filter(config):
-    """``config`` built with a Gaussian reconstruction filter (for scenes where the occluder is also
-    in view: warped-area sampling's primary term needs a continuous filter)."""
-    def build(**kwargs):
-        with mock.patch.object(b, "camera", functools.partial(b.camera, filter="gaussian")):
-            return config(**kwargs)
-    build.__name__ = config.__name__ + "_gaussian"
-    return build
 
 
 def check_secondary(config, secondary_spp, ref_spp, ref_passes, tol, primary_spp=0, **kwargs):
