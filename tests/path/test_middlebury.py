@@ -203,7 +203,8 @@ def test_temple_through_the_photo_command(tmp_path):
     with the threshold mask, the odd views held out (every:2), film 64 px wide (principal point kept,
     no resampling workaround), the marching-cubes start from the visual hull carved with the masks'
     holes kept (the see-through gaps between the columns; needs the photos extra), 2 stages.
-    Measured: held-out IoU 0.879 -> 0.891, PSNR 21.9 -> 26.5 dB (285 s at load ~9). The star-shaped
+    Measured: held-out IoU 0.879 -> 0.894, PSNR 21.9 -> 26.6 dB (411 s at load ~8; 0.891 in 285 s
+    in a second run). The star-shaped
     genus-0 start (--init star) reached 0.81: the hole-filled masks score only 0.89 against the masks."""
     pytest.importorskip("skimage", reason="the marching-cubes start needs scikit-image (penumbra[photos])")
     import json
