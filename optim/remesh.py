@@ -8,6 +8,12 @@ faces), applied when the mean edge length exceeds a target length (for a reconst
 film pixels' footprint at the object's distance: an edge longer than that cannot follow the
 silhouettes the photos show). Positions stay on the current surface (midpoints of its edges),
 so the rendered shape does not jump. Per-vertex attributes are interpolated the same way.
+
+:func:`remesh_isotropic` instead remeshes a surface to even edges of a given length (Botsch and
+Kobbelt 2004, "A remeshing approach to multiresolution modeling": split long edges, collapse short
+ones, flip towards valence 6, tangential smoothing, projection back onto the input), through
+gpytoolbox's ``remesh_botsch``; it turns a marching-cubes surface into a mesh that Large Steps can
+optimize.
 """
 from __future__ import annotations
 
@@ -68,3 +74,17 @@ def refine(vertices, faces, max_edge: float, max_faces: int, attributes=None):
             V, F, A = subdivide(V, F, A)
         n += 1
     return (V, F, n) if A is None else (V, F, A, n)
+
+
+def remesh_isotropic(vertices, faces, edge: float, iterations: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Remesh the surface (vertices, faces) to mean edge length about ``edge`` (module docstring;
+    needs gpytoolbox, ImportError without it). Returns (V, F) with int64 faces."""
+    import gpytoolbox
+    if not edge > 0:
+        raise ValueError(f"remesh_isotropic: edge must be > 0, got {edge}")
+    V = np.ascontiguousarray(np.asarray(vertices, np.float64).reshape(-1, 3))
+    F = np.ascontiguousarray(np.asarray(faces, np.int32))
+    if F.ndim != 2 or F.shape[1] != 3 or (F.size and (F.min() < 0 or F.max() >= len(V))):
+        raise ValueError(f"remesh_isotropic: faces must be (F, 3) indices into {len(V)} vertices, got shape {F.shape}")
+    U, G = gpytoolbox.remesh_botsch(V, F, int(iterations), float(edge), True)
+    return np.asarray(U, np.float64), np.asarray(G, np.int64)

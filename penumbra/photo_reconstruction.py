@@ -8,9 +8,14 @@
    pixels wide; views are split into training and held-out views.
 2. **Initial shape** (:func:`visual_hull`, :func:`initial_mesh`): the visual hull of the training
    masks (Laurentini 1994) is carved on a voxel grid around the point nearest to the rays through
-   the masks' centroids; an icosphere around the hull's innermost voxel is shrunk, along each
-   vertex's direction, to where the ray from that voxel first leaves the hull (``init="hull"``), or is
-   the ellipsoid inscribed in the hull's bounding box (``init="ellipsoid"``).
+   the masks' centroids, with the masks as they are (``hull_holes="keep"``: see-through gaps in a
+   silhouette carve tunnels, so the hull may have holes) or hole-filled (``"fill"``: for masks that
+   miss dark parts inside the object's outline). ``init="hull"``: the hull's surface by marching
+   cubes (Lorensen and Cline 1987; scikit-image), remeshed to even edges of ``max_edge_px`` film
+   pixels (Botsch and Kobbelt 2004; gpytoolbox), any genus; needs the ``photos`` extra and falls back
+   to ``"star"`` without scikit-image. ``init="star"``: an icosphere around the hull's innermost voxel,
+   shrunk along each vertex's direction to where the ray from that voxel first leaves the hull
+   (genus 0). ``init="ellipsoid"``: the ellipsoid inscribed in the hull's bounding box.
 3. **Fit** in stages: vertex positions by Large Steps (Nicolet et al. 2021,
    :mod:`optim.large_steps`, λ smoothing, uniform Adam), albedo (starting at the targets' median
    colour) per vertex (``albedo="vertex"``, a ``mesh_attribute`` reflectance) or one RGB value, and,
@@ -45,7 +50,8 @@ from penumbra.renderer import checks
 
 ALBEDO = ("vertex", "uniform")
 LIGHTING = ("fixed", "sky")
-INIT = ("hull", "ellipsoid")
+INIT = ("hull", "star", "ellipsoid")
+HULL_HOLES = ("keep", "fill")
 
 
 @dataclass
@@ -90,13 +96,14 @@ def mask_rays(pv) -> tuple[np.ndarray, np.ndarray, float]:
     return pv.view.center, pv.view.R.T @ d_cam, radius
 
 
-def visual_hull(views, resolution: int = 64, margin: float = 1.5):
+def visual_hull(views, resolution: int = 64, margin: float = 1.5, holes: str = "keep"):
     """Visual hull of the photo views ``views`` on a ``resolution``^3 grid: (occupancy (n, n, n)
     bool, grid origin (3,), voxel size). The grid is a cube centred on the point nearest to the
     rays through the masks' centroids, ``margin`` times the largest mask radius back-projected to
     that point's depth. A voxel is kept when its centre projects, in every view, inside the film
-    onto a mask pixel (coverage >= 0.5, holes filled: dark parts inside an object's outline must
-    not carve it). The largest connected part is kept, its cavities filled.
+    onto a mask pixel (coverage >= 0.5; with ``holes="fill"`` the masks' holes are filled first, so
+    that dark parts inside an object's outline do not carve it, at the price of closing see-through
+    gaps). The largest connected part is kept, its enclosed cavities filled.
     A second pass carves the first hull's bounding box at the same resolution. Raises PhotoError
     naming the views when the hull is empty."""
     from scipy import ndimage
@@ -112,8 +119,10 @@ def visual_hull(views, resolution: int = 64, margin: float = 1.5):
                              "lies behind the camera; the views do not look at a common object")
         f_film = pv.view.fx * pv.mask.shape[1] / pv.view.width
         half = max(half, margin * r * depth / f_film)
+    if holes not in HULL_HOLES:
+        raise ValueError(f"visual_hull: holes must be one of {HULL_HOLES}, got {holes!r}")
     n = int(resolution)
-    insides = [ndimage.binary_fill_holes(pv.mask >= 0.5) for pv in views]
+    insides = [ndimage.binary_fill_holes(pv.mask >= 0.5) if holes == "fill" else pv.mask >= 0.5 for pv in views]
     occ, origin, voxel = carve(views, insides, centre - half, 2.0 * half / n, (n, n, n), centre)
     # second pass: the same resolution over the first hull's bounding box (two voxels of padding)
     idx = np.argwhere(occ)
@@ -153,9 +162,49 @@ def carve(views, insides, origin, voxel, shape, centre):
     return ndimage.binary_fill_holes(labels == largest), np.asarray(origin, np.float64), float(voxel)
 
 
-def initial_mesh(occupancy, origin, voxel, subdivisions: int = 3, init: str = "hull"):
-    """Initial mesh (V, F) from the visual hull (see the module docstring, step 2)."""
+def hull_surface(occupancy, origin, voxel, edge: float):
+    """Surface (V, F) of the occupancy grid: marching cubes at the 0.5 level of the zero-padded
+    grid (outward-facing triangles), then isotropic remeshing to mean edge length ``edge``
+    (:func:`optim.remesh.remesh_isotropic`; without gpytoolbox, marching cubes on every k-th voxel
+    with k the edge length in voxels). Raises ImportError without scikit-image."""
+    from skimage import measure
+
+    from penumbra.optim.remesh import remesh_isotropic
+    grid = np.pad(np.asarray(occupancy, np.float32), 1)
+    try:
+        import gpytoolbox  # noqa: F401
+        step = 1
+    except ImportError:
+        step = max(1, int(round(edge / voxel)))
+    V, F, _, _ = measure.marching_cubes(grid, 0.5, step_size=step, allow_degenerate=False)
+    V = origin + (V - 0.5) * voxel                 # padded index i is the centre of voxel i - 1
+    F = np.ascontiguousarray(F[:, ::-1]).astype(np.int64)   # scikit-image's winding faces inward here
+    if step == 1:
+        V, F = remesh_isotropic(V, F, edge)
+    return V, F
+
+
+def start_shape(init: str) -> str:
+    """The initial shape that runs for option ``init``: ``"star"`` with a warning when ``"hull"``
+    is asked for and scikit-image cannot be imported, else ``init``."""
+    if init == "hull":
+        try:
+            import skimage  # noqa: F401
+        except ImportError:
+            import warnings
+            warnings.warn("init='hull' needs scikit-image (pip install 'penumbra[photos]'); starting from the "
+                          "star-shaped hull mesh (init='star') instead", stacklevel=3)
+            return "star"
+    return init
+
+
+def initial_mesh(occupancy, origin, voxel, subdivisions: int = 3, init: str = "hull", edge: float | None = None):
+    """Initial mesh (V, F) from the visual hull (see the module docstring, step 2; ``init`` through
+    :func:`start_shape`); ``edge``: the target edge length of ``init="hull"`` (two voxels by default)."""
     from penumbra.scenes import builders
+    init = start_shape(init)
+    if init == "hull":
+        return hull_surface(occupancy, origin, voxel, 2.0 * voxel if edge is None else float(edge))
     idx = np.argwhere(occupancy)
     pts = origin + (idx + 0.5) * voxel
     lo, hi = pts.min(axis=0) - 0.5 * voxel, pts.max(axis=0) + 0.5 * voxel
@@ -177,6 +226,12 @@ def initial_mesh(occupancy, origin, voxel, subdivisions: int = 3, init: str = "h
     first_out[inside.all(axis=1)] = len(t) - 1
     r = np.maximum(t[first_out] - 0.5 * voxel, voxel)
     return c + r[:, None] * S, F
+
+
+def film_pixel_size(views, point) -> float:
+    """Mean over the views of the world size of one film pixel at the depth of ``point``."""
+    return float(np.mean([pv.view.camera_space(np.asarray(point)[None])[0, 2] * pv.view.width
+                          / (pv.view.fx * pv.mask.shape[1]) for pv in views]))
 
 
 # --- scene and metrics ------------------------------------------------------------------------------
@@ -381,8 +436,9 @@ def fit_stage(views, goal, train, V, F, albedo, sky, *, steps, views_per_step, s
 def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconstruct", *, width: int = 64,
                        height: int | None = None, mask: str = "alpha", held_out="every:2", steps: int = 160,
                        stages: int = 2, views_per_step: int = 4, spp: int = 4, subdivisions: int = 3,
-                       init: str = "hull", hull_resolution: int = 64, max_edge_px: float = 2.0,
-                       max_faces: int = 20000, lambda_: float = 20.0, lr: float = 0.01, lr_albedo: float = 0.05,
+                       init: str = "hull", hull_resolution: int = 64, hull_holes: str = "keep",
+                       max_edge_px: float = 2.0,
+                       max_faces: int = 20000, lambda_: float = 20.0, lr: float | None = None, lr_albedo: float = 0.05,
                        albedo: str = "vertex", lighting: str = "fixed", floor: float = 0.5,
                        turntable: int = 24, checkpoint_every: int = 20, resume: bool = False,
                        progress: bool = True, seed: int = 0) -> PhotoReconstruction:
@@ -391,7 +447,10 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
     ``width``/``height``: film size (height from the photos' aspect by default); ``mask``: the mask
     rule of :mod:`~scenes.photos` (``alpha``, ``folder:DIR``, ``threshold:T``, ``border[:T]``);
     ``held_out``: the held-out views (:mod:`~scenes.photo_set`); ``steps`` in total, split evenly
-    over ``stages`` (remeshing between stages); ``init``: ``hull`` or ``ellipsoid``; ``albedo``:
+    over ``stages`` (remeshing between stages); ``init``: ``hull``, ``star`` or ``ellipsoid``;
+    ``hull_holes``: ``keep`` or ``fill`` the masks' holes when carving the hull; ``lr``: the Large
+    Steps learning rate, by default 0.005 from the marching-cubes hull (its silhouettes are already
+    within about a pixel: larger steps lost held-out IoU on the temple) and 0.01 otherwise; ``albedo``:
     ``vertex`` or ``uniform``; ``lighting``: ``fixed`` (uniform sky of radiance 1) or ``sky``
     (its RGB radiance is optimized too). ``out=None`` writes nothing (no checkpoints either)."""
     from penumbra.optim.remesh import refine
@@ -406,20 +465,23 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
     checks.integer("subdivisions", subdivisions, lo=0, hi=5)
     checks.integer("turntable", turntable, lo=0)
     checks.positive("max_edge_px", max_edge_px)
-    for name, value, allowed in (("albedo", albedo, ALBEDO), ("lighting", lighting, LIGHTING), ("init", init, INIT)):
+    for name, value, allowed in (("albedo", albedo, ALBEDO), ("lighting", lighting, LIGHTING), ("init", init, INIT),
+                                 ("hull_holes", hull_holes, HULL_HOLES)):
         if value not in allowed:
             raise ValueError(f"reconstruct_photos: {name} must be one of {allowed}, got {value!r}")
+    init = start_shape(init)
+    if lr is None:
+        lr = 0.005 if init == "hull" else 0.01
+    checks.positive("lr", lr)
     if steps < stages:
         raise ValueError(f"reconstruct_photos: steps ({steps}) must be >= stages ({stages})")
     t0 = time.perf_counter()
     views = load_photo_set(photos, cameras, width, height, mask=mask, held_out=held_out, spp=spp)
     train = [i for i, pv in enumerate(views) if not pv.held_out]
     goal = targets(views, floor)
-    occ, origin, voxel = visual_hull([views[i] for i in train], hull_resolution)
-    V, F = initial_mesh(occ, origin, voxel, subdivisions, init)
-    centre = V.mean(axis=0)
-    footprint = float(np.mean([pv.view.camera_space(centre[None])[0, 2] * pv.view.width
-                               / (pv.view.fx * pv.mask.shape[1]) for pv in views]))
+    occ, origin, voxel = visual_hull([views[i] for i in train], hull_resolution, holes=hull_holes)
+    footprint = film_pixel_size(views, origin + voxel * (np.argwhere(occ).mean(axis=0) + 0.5))
+    V, F = initial_mesh(occ, origin, voxel, subdivisions, init, edge=max_edge_px * footprint)
     # initial albedo: the training targets' median colour inside the masks (a diffuse object under a
     # uniform sky of radiance 1 renders at about its albedo), so that the first steps do not move the
     # geometry to fix a brightness mismatch
@@ -463,7 +525,7 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
     renders, rows1 = evaluate(views, scene1, V, F, goal, spp=16, seed=2000)
     report = {
         "photos": os.path.abspath(photos), "cameras": os.path.abspath(cameras), "mask": mask,
-        "held_out": str(held_out), "film": list(goal[0].shape[1::-1]),
+        "held_out": str(held_out), "film": list(goal[0].shape[1::-1]), "init": init, "hull_holes": hull_holes, "lr": lr,
         "initial": summary(rows0), "final": summary(rows1),
         "views": [{**r1, "initial_iou": r0["iou"], "initial_psnr": r0["psnr"]} for r0, r1 in zip(rows0, rows1)],
         "stages": stage_info, "steps": steps, "vertices": len(V), "faces": len(F),

@@ -56,7 +56,8 @@ def add_parser(sub):
     p.add_argument("--lambda", dest="lambda_", type=checks.cli_float(lo=0.0), default=20.0,
                    help="Large Steps smoothing λ")
     p.add_argument("--lr", type=checks.cli_float(0.0, open_lo=True), default=None,
-                   help="learning rate of the Large Steps latent (default 0.02; 0.01 with --photos)")
+                   help="learning rate of the Large Steps latent (default 0.02; with --photos 0.005 from --init hull, "
+                   "else 0.01)")
     p.add_argument("--lr-reflectance", type=checks.cli_float(0.0, open_lo=True), default=0.05)
     p.add_argument("--out", default="out/reconstruct")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,8 +77,13 @@ def add_parser(sub):
                    help="target mean edge length in film pixels for the remeshing between stages")
     g.add_argument("--hull-resolution", type=checks.cli_int(lo=8, hi=256), default=64,
                    help="voxels along the visual hull grid's longest side")
-    g.add_argument("--init", choices=["hull", "ellipsoid"], default="hull",
-                   help="initial shape: the icosphere shrunk onto the visual hull, or the hull box's ellipsoid")
+    g.add_argument("--init", choices=["hull", "star", "ellipsoid"], default="hull",
+                   help="initial shape: the visual hull's surface (marching cubes, any genus; needs "
+                   "penumbra[photos], else 'star'), the icosphere shrunk onto the hull (star), or the hull box's "
+                   "ellipsoid")
+    g.add_argument("--hull-holes", choices=["keep", "fill"], default="keep",
+                   help="carve the visual hull with the masks as they are (keep: see-through gaps become holes) or "
+                   "hole-filled (fill: for masks that miss dark parts inside the object)")
     g.add_argument("--albedo", choices=["vertex", "uniform"], default="vertex",
                    help="albedo per vertex (mesh colours) or one RGB value")
     g.add_argument("--lighting", choices=["fixed", "sky"], default="fixed",
@@ -273,8 +279,9 @@ def run_photos(args):
     r = reconstruct_photos(args.photos, args.cameras, args.out, width=args.res, mask=mask, held_out=args.held_out,
                            steps=args.steps, stages=args.stages, views_per_step=args.views_per_step, spp=args.spp,
                            subdivisions=args.subdivisions, init=args.init, hull_resolution=args.hull_resolution,
+                           hull_holes=args.hull_holes,
                            max_edge_px=args.max_edge_px,
-                           lambda_=args.lambda_, lr=args.lr or 0.01, lr_albedo=args.lr_reflectance, albedo=args.albedo,
+                           lambda_=args.lambda_, lr=args.lr, lr_albedo=args.lr_reflectance, albedo=args.albedo,
                            lighting=args.lighting, turntable=args.turntable, checkpoint_every=args.checkpoint_every,
                            resume=args.resume, progress=not args.quiet)
     for key in ("train", "held_out"):

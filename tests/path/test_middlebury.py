@@ -201,10 +201,12 @@ def test_temple_silhouettes_improve_long(tmp_path):
 def test_temple_through_the_photo_command(tmp_path):
     """The product path on the real set: ``penumbra reconstruct --photos --cameras templeSR_par.txt``
     with the threshold mask, the odd views held out (every:2), film 64 px wide (principal point kept,
-    no resampling workaround), visual-hull start, 2 stages with remeshing. Measured: held-out IoU
-    0.765 -> 0.812, PSNR 20.8 -> 24.9 dB (514 s at load ~10). The issue's target 0.85 is above what
-    this genus-0 mesh reaches: the silhouettes have see-through gaps between the columns (the
-    hole-filled masks score 0.89 against the masks)."""
+    no resampling workaround), the marching-cubes start from the visual hull carved with the masks'
+    holes kept (the see-through gaps between the columns; needs the photos extra), 2 stages.
+    Measured: held-out IoU 0.879 -> 0.894, PSNR 21.9 -> 26.6 dB (411 s at load ~8; 0.891 in 285 s
+    in a second run). The star-shaped
+    genus-0 start (--init star) reached 0.81: the hole-filled masks score only 0.89 against the masks."""
+    pytest.importorskip("skimage", reason="the marching-cubes start needs scikit-image (penumbra[photos])")
     import json
 
     from penumbra.cli import main
@@ -216,6 +218,6 @@ def test_temple_through_the_photo_command(tmp_path):
     rep = json.load(open(os.path.join(out, "report.json")))
     print(rep["initial"], rep["final"], rep["stages"], rep["seconds"])
     assert rep["final"]["held_out"]["views"] == 8
-    assert rep["final"]["held_out"]["iou"] >= 0.79
-    assert rep["final"]["held_out"]["iou"] > rep["initial"]["held_out"]["iou"] + 0.03
+    assert rep["final"]["held_out"]["iou"] >= 0.85
+    assert rep["final"]["held_out"]["iou"] > rep["initial"]["held_out"]["iou"]
     assert rep["final"]["held_out"]["psnr"] > rep["initial"]["held_out"]["psnr"] + 2.0
