@@ -70,6 +70,7 @@ class AttackResult:
     steps: int
     seconds: float
     labels: dict = field(default_factory=dict)   # class index -> name, for the classes above
+    scene: object = None                         # the attacked Mitsuba scene, in its adversarial state
 
     @property
     def success_rate(self) -> float:
@@ -260,7 +261,14 @@ class EOTLoss:
     over training views ``views`` of step ``step``. View ``i`` draws from :func:`view_rng` a camera on the
     EOT ring/sphere, a light factor in ``[1 - light_jitter, 1 + light_jitter]`` and Gaussian image noise,
     and is rendered with render seed ``seed * 100003 + step * views_per_step + i``. ``fooled`` records,
-    per step, the fraction of its views fooled (as evaluated in this process)."""
+    per step, the fraction of its views fooled (as evaluated in this process).
+
+    Each view is differentiated as soon as it is rendered, while the scene holds its camera and light
+    factor: Mitsuba's render op replays the render in the backward pass with the scene as it is then,
+    so views rendered in a loop and differentiated together would all be differentiated with the last
+    view's camera. The returned loss is the first-order expansion at ``values``
+    (:func:`penumbra.distributed.gradients.linearized`): its value is the summed loss and its gradient the
+    summed views' gradients."""
 
     def __init__(self, scene: AttackScene, classifier, cls: int, targeted: bool, loss: str, kappa: float, eot: EOT,
                  distance: float, views_per_step: int, spp: int, seed: int, integrator=None):
@@ -271,22 +279,38 @@ class EOTLoss:
         self.loss_of = _wrapped_loss(cls, targeted, loss, kappa)
         self.fooled = {}
 
-    def __call__(self, values, views, step):
+    def view_loss(self, values, step: int, i: int):
+        """``(loss, logits)`` of training view ``i`` of ``step``, attached to ``values``' AD graph."""
         import mitsuba as mi
+        rng = view_rng(self.seed, step, i)
+        camera = sample_views(self.eot, self.scene.center, self.distance, 1, rng)[0]
+        jitter = float(rng.uniform(1.0 - self.eot.light_jitter, 1.0 + self.eot.light_jitter))
+        image = self.scene.render(camera, values, self.spp, self.seed * 100003 + step * self.views_per_step + i,
+                                  self.integrator, jitter)
+        if self.eot.noise > 0:
+            image = image + mi.TensorXf(rng.normal(0.0, self.eot.noise, tuple(image.shape)).astype(np.float32))
+        logits = self.logits_of(stack([image]))
+        return self.loss_of(logits), logits
+
+    def __call__(self, values, views, step):
+        import drjit as dr
         import torch
-        images = []
+
+        from penumbra.distributed.gradients import linearized
+        from penumbra.renderer.arrays import to_numpy
+        total, grads, hits = 0.0, {k: 0.0 for k in values}, []
         for i in views:
-            rng = view_rng(self.seed, step, i)
-            camera = sample_views(self.eot, self.scene.center, self.distance, 1, rng)[0]
-            jitter = float(rng.uniform(1.0 - self.eot.light_jitter, 1.0 + self.eot.light_jitter))
-            image = self.scene.render(camera, values, self.spp, self.seed * 100003 + step * self.views_per_step + i,
-                                      self.integrator, jitter)
-            if self.eot.noise > 0:
-                image = image + mi.TensorXf(rng.normal(0.0, self.eot.noise, tuple(image.shape)).astype(np.float32))
-            images.append(image)
-        logits = self.logits_of(stack(images))
-        self.fooled[int(step)] = float(fooled(torch.tensor(np.array(logits)), self.cls, self.targeted).float().mean())
-        return self.loss_of(logits) * float(len(images))      # the loss is a mean over the batch
+            x = {k: dr.detach(v) for k, v in values.items()}
+            for v in x.values():
+                dr.enable_grad(v)
+            loss, logits = self.view_loss(x, step, i)
+            total += float(np.asarray(to_numpy(loss)).ravel()[0])
+            dr.backward(loss)
+            for k, v in x.items():
+                grads[k] = grads[k] + to_numpy(dr.grad(v))
+            hits.append(bool(fooled(torch.tensor(np.array(logits)), self.cls, self.targeted)[0]))
+        self.fooled[int(step)] = float(np.mean(hits))
+        return linearized(values, total, grads)
 
 
 class EOTLossFactory:
@@ -477,7 +501,7 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
     return AttackResult(label, target, kinds, {k: budgets[k] for k in budgets if k.split("_")[0] in kinds},
                         before, after, images_before, images_after,
                         {k: np.array(v) for k, v in result.values.items()}, result.history, train_fooled,
-                        steps, seconds, names)
+                        steps, seconds, names, scene)
 
 
 def _wrapped_loss(cls, targeted, kind, kappa):
