@@ -121,6 +121,7 @@ def annotated(images, verdicts, title: str, path: str):
 
 
 def run(args):
+    workers = options.requested(args)
     import torch
 
     from penumbra import renderer
@@ -128,7 +129,6 @@ def run(args):
     from penumbra.assets import asset
     from penumbra.scenes import mesh_arrays, save_mesh
 
-    workers = options.requested(args)
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     kinds = tuple(k.strip() for k in args.attack.split(",") if k.strip())
