@@ -41,7 +41,8 @@ def ball_renders(res: int, scale, n: int, seed: int):
     from penumbra.assets import asset
     from penumbra.scenes import load_scene
     eot = EOT()
-    s = AttackScene(load_scene(asset("scenes", "adversarial", "scene.xml"), res=res), "ball", light_jitter=eot.light_jitter)
+    scene = load_scene(asset("scenes", "adversarial", "scene.xml"), res=res)
+    s = AttackScene(scene, "ball", light_jitter=eot.light_jitter)
     V = np.array(s.params["ball.vertex_positions"]).reshape(-1, 3) * np.asarray(scale, np.float32)
     s.params["ball.vertex_positions"] = mi.Float(V.ravel())
     out = []

@@ -244,7 +244,8 @@ class AttackScene:
         the attacked parameters set from ``values``; differentiable with respect to them."""
         import mitsuba as mi
         self.apply(values, light_scale)
-        self.params[self.camera_key] = mi.Transform4f(mi.Matrix4f(np.asarray(camera).tolist())) @ self.pose_offset(values)
+        camera = mi.Transform4f(mi.Matrix4f(np.asarray(camera).tolist()))
+        self.params[self.camera_key] = camera @ self.pose_offset(values)
         self.params.update()
         return mi.render(self.scene, self.params.mitsuba, spp=spp, seed=seed % 2**32, integrator=integrator)
 
