@@ -45,8 +45,22 @@ def load_scene(source, merge: bool = False, **parameters):
     merges shapes that share a BSDF into one anonymous mesh, which would erase the per-shape
     parameter names that optimizers address; pass ``merge=True`` to allow it for pure rendering.
     """
-    import mitsuba as mi
+    import drjit as dr
     ensure_variant()
+    # Mitsuba's OpenEXR reader waits forever on a Dr.Jit thread pool of one thread (the set-up of a Ray
+    # worker with one CPU): load with at least two, then restore the caller's count
+    threads = dr.thread_count()
+    if threads < 2:
+        dr.set_thread_count(2)
+    try:
+        return _load(source, merge, parameters)
+    finally:
+        if threads < 2:
+            dr.set_thread_count(threads)
+
+
+def _load(source, merge: bool, parameters: dict):
+    import mitsuba as mi
     what = _describe(source)
     try:
         if isinstance(source, dict):

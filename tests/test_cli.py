@@ -38,7 +38,7 @@ def test_adversarial_job_end_to_end(tmp_out):
     import pytest
     pytest.importorskip("torch", reason="the adversarial job needs PyTorch: pip install 'penumbra[torch]'")
     rc = main(["adversarial", "--classifier", "tests.adversarial.classifiers:warm_cool", "--target", "cool",
-               "--budget-texture", "0.6", "--steps", "12", "--views-per-step", "1", "--res", "24", "--spp", "2",
+               "--budget-texture", "0.6", "--steps", "16", "--views-per-step", "1", "--res", "24", "--spp", "2",
                "--eval-views", "2", "--eval-spp", "4", "--torch-threads", "1", "--out", tmp_out, "--quiet"])
     assert rc == 0
     for f in ["before.png", "after.png", "texture.png", "success.json", "loss.json", "loss.png"]:

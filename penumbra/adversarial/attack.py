@@ -70,6 +70,7 @@ class AttackResult:
     steps: int
     seconds: float
     labels: dict = field(default_factory=dict)   # class index -> name, for the classes above
+    scene: object = None                         # the attacked Mitsuba scene, in its adversarial state
 
     @property
     def success_rate(self) -> float:
@@ -134,11 +135,25 @@ def _check_budgets(kinds, budgets) -> dict:
     return out
 
 
-class _Scene:
-    """The attacked scene: parameter map, shape, camera key and object frame."""
+class SceneFile:
+    """A picklable scene source: ``load_scene(path, **defaults)`` in whichever process calls it (the
+    driver and every Ray worker of a distributed attack load their own copy)."""
 
-    def __init__(self, scene, shape: str):
+    def __init__(self, path: str, **defaults):
+        self.path, self.defaults = str(path), dict(defaults)
+
+    def __call__(self):
+        from penumbra.scenes import load_scene
+        return load_scene(self.path, **self.defaults)
+
+
+class AttackScene:
+    """The attacked scene in one process: parameter map, shape, camera key, object frame, and the
+    lights' original values; sets the attacked parameters from ``values`` and renders views."""
+
+    def __init__(self, scene, shape: str, kinds=(), budgets=None, light_jitter: float = 0.0):
         from penumbra.scenes import ParameterMap
+        budgets = budgets or DEFAULT_BUDGETS
         self.scene, self.params = scene, ParameterMap(scene)
         shapes = {s.id(): s for s in scene.shapes()}
         if shape not in shapes:
@@ -155,6 +170,17 @@ class _Scene:
         self.center = 0.5 * (np.array(bbox.min, float) + np.array(bbox.max, float))
         cam = np.array(self.params.mitsuba[self.camera_key].matrix, float).reshape(4, 4)
         self.distance = float(np.linalg.norm(cam[:3, 3] - self.center))
+        # lights: their radiance is attacked or jittered; emitting shapes move under a light_position budget
+        self.light_keys = self.light_keys_() if ("light" in kinds or light_jitter > 0) else []
+        self.light_ids = self.light_shapes() if ("light" in kinds and budgets["light_position"] > 0) else []
+        meshes = [i for i in self.light_ids if f"{i}.to_world" not in self.params]
+        if meshes:
+            self.params.add_transforms(meshes)
+        self.base = {key: self.params.validate(key, self.params.snapshot([key])[key]) for key in self.light_keys}
+        import mitsuba as mi
+        for lid in self.light_ids:
+            self.base[f"{lid}.to_world"] = mi.Transform4f(mi.Matrix4f(
+                np.array(self.params[f"{lid}.to_world"].matrix, float).reshape(4, 4).tolist()))
 
     def texture_key(self) -> str:
         keys = [k for k in self.params.keys() if k.startswith(self.shape_id + ".bsdf.") and k.endswith(".data")]
@@ -168,7 +194,7 @@ class _Scene:
                               "and cannot carry gradients); load the texture from a float image (EXR/HDR/PFM)")
         return keys[0]
 
-    def light_keys(self) -> list[str]:
+    def light_keys_(self) -> list[str]:
         import mitsuba as mi
         props = self.params.mitsuba.properties
         emitters = {k.rsplit(".", 1)[0] for k in props if isinstance(props[k][2], mi.Emitter)}
@@ -183,19 +209,154 @@ class _Scene:
         return [s.id() for s in self.scene.shapes() if s.is_emitter() and s.id()
                 and (f"{s.id()}.to_world" in props or f"{s.id()}.vertex_positions" in props)]
 
+    @staticmethod
+    def pose_offset(values):
+        """The attacked camera offset: translation, then rotations about the camera's x, y, z axes (degrees)."""
+        import mitsuba as mi
+        T = mi.Transform4f()
+        if "pose.translation" in values:
+            T = T.translate(values["pose.translation"])
+        if "pose.rotation" in values:
+            r = values["pose.rotation"]
+            for axis, angle in (([1, 0, 0], r.x), ([0, 1, 0], r.y), ([0, 0, 1], r.z)):
+                T = T @ mi.Transform4f().rotate(mi.Vector3f(axis), angle)
+        return T
+
+    def apply(self, values, light_scale: float = 1.0):
+        """Set every attacked scene parameter from ``values`` (lights scaled by ``light_scale``)."""
+        import drjit as dr
+        import mitsuba as mi
+        params = self.params
+        update = {k: v for k, v in values.items() if k in params and k not in self.light_keys}
+        # an opaque factor: a Python float that changes per view would be a literal in the render kernel,
+        # recompiling it every time
+        scale = dr.opaque(mi.Float, float(light_scale))
+        for key in self.light_keys:
+            update[key] = values.get(key, self.base[key]) * scale
+        for lid in self.light_ids:
+            move = mi.Transform4f().translate(values[f"{lid}.translation"])
+            update[f"{lid}.to_world"] = move @ self.base[f"{lid}.to_world"]
+        for k, v in update.items():
+            params[k] = v
+
+    def render(self, camera, values, spp: int, seed: int, integrator=None, light_scale: float = 1.0):
+        """Render the camera-to-world matrix ``camera`` (composed with the pose offset in ``values``) with
+        the attacked parameters set from ``values``; differentiable with respect to them."""
+        import mitsuba as mi
+        self.apply(values, light_scale)
+        camera = mi.Transform4f(mi.Matrix4f(np.asarray(camera).tolist()))
+        self.params[self.camera_key] = camera @ self.pose_offset(values)
+        self.params.update()
+        return mi.render(self.scene, self.params.mitsuba, spp=spp, seed=seed % 2**32, integrator=integrator)
+
+
+def view_rng(seed: int, step: int, view: int) -> np.random.Generator:
+    """The random stream of training view ``view`` of step ``step``: its camera, light factor and image
+    noise depend on (seed, step, view) alone, so any split of a step's views across processes, and a
+    resumed run, draw the same numbers."""
+    return np.random.default_rng([int(seed), int(step), int(view)])
+
+
+class EOTLoss:
+    """The attack's ``loss_fn(values, views, step)`` (:mod:`penumbra.optim.items`): the summed attack loss
+    over training views ``views`` of step ``step``. View ``i`` draws from :func:`view_rng` a camera on the
+    EOT ring/sphere, a light factor in ``[1 - light_jitter, 1 + light_jitter]`` and Gaussian image noise,
+    and is rendered with render seed ``seed * 100003 + step * views_per_step + i``. ``fooled`` records,
+    per step, the fraction of its views fooled (as evaluated in this process).
+
+    Each view is differentiated as soon as it is rendered, while the scene holds its camera and light
+    factor: Mitsuba's render op replays the render in the backward pass with the scene as it is then,
+    so views rendered in a loop and differentiated together would all be differentiated with the last
+    view's camera. The returned loss is the first-order expansion at ``values``
+    (:func:`penumbra.distributed.gradients.linearized`): its value is the summed loss and its gradient the
+    summed views' gradients."""
+
+    def __init__(self, scene: AttackScene, classifier, cls: int, targeted: bool, loss: str, kappa: float, eot: EOT,
+                 distance: float, views_per_step: int, spp: int, seed: int, integrator=None):
+        self.scene, self.classifier, self.cls, self.targeted = scene, classifier, cls, targeted
+        self.eot, self.distance, self.views_per_step, self.spp, self.seed = eot, distance, views_per_step, spp, seed
+        self.integrator = integrator
+        self.logits_of = classifier_function(classifier)
+        self.loss_of = _wrapped_loss(cls, targeted, loss, kappa)
+        self.fooled = {}
+
+    def view_loss(self, values, step: int, i: int):
+        """``(loss, logits)`` of training view ``i`` of ``step``, attached to ``values``' AD graph."""
+        import mitsuba as mi
+        rng = view_rng(self.seed, step, i)
+        camera = sample_views(self.eot, self.scene.center, self.distance, 1, rng)[0]
+        jitter = float(rng.uniform(1.0 - self.eot.light_jitter, 1.0 + self.eot.light_jitter))
+        image = self.scene.render(camera, values, self.spp, self.seed * 100003 + step * self.views_per_step + i,
+                                  self.integrator, jitter)
+        if self.eot.noise > 0:
+            image = image + mi.TensorXf(rng.normal(0.0, self.eot.noise, tuple(image.shape)).astype(np.float32))
+        logits = self.logits_of(stack([image]))
+        return self.loss_of(logits), logits
+
+    def __call__(self, values, views, step):
+        import drjit as dr
+        import torch
+
+        from penumbra.distributed.gradients import linearized
+        from penumbra.renderer.arrays import to_numpy
+        total, grads, hits = 0.0, {k: 0.0 for k in values}, []
+        for i in views:
+            x = {k: dr.detach(v) for k, v in values.items()}
+            for v in x.values():
+                dr.enable_grad(v)
+            loss, logits = self.view_loss(x, step, i)
+            total += float(np.asarray(to_numpy(loss)).ravel()[0])
+            dr.backward(loss)
+            for k, v in x.items():
+                grads[k] = grads[k] + to_numpy(dr.grad(v))
+            hits.append(bool(fooled(torch.tensor(np.array(logits)), self.cls, self.targeted)[0]))
+        self.fooled[int(step)] = float(np.mean(hits))
+        return linearized(values, total, grads)
+
+
+class EOTLossFactory:
+    """Builds :class:`EOTLoss` inside a Ray worker (picklable): loads the scene from ``scene_source`` (a
+    picklable callable such as :class:`SceneFile`), loads ``integrator`` (a name or a dict) and runs torch
+    on ``torch_threads`` threads."""
+
+    def __init__(self, scene_source, shape: str, kinds, budgets: dict, classifier, cls: int, targeted: bool,
+                 loss: str, kappa: float, eot: EOT, distance: float, views_per_step: int, spp: int, seed: int,
+                 integrator, torch_threads: int = 1):
+        self.scene_source, self.shape, self.kinds, self.budgets = scene_source, shape, tuple(kinds), dict(budgets)
+        self.classifier, self.cls, self.targeted, self.loss, self.kappa = classifier, cls, targeted, loss, kappa
+        self.eot, self.distance, self.views_per_step, self.spp, self.seed = eot, distance, views_per_step, spp, seed
+        self.integrator, self.torch_threads = integrator, torch_threads
+
+    def __call__(self):
+        import mitsuba as mi
+        import torch
+        if self.torch_threads:
+            torch.set_num_threads(int(self.torch_threads))
+        scene = AttackScene(self.scene_source(), self.shape, self.kinds, self.budgets, self.eot.light_jitter)
+        integrator = None if self.integrator is None else mi.load_dict(
+            {"type": self.integrator} if isinstance(self.integrator, str) else self.integrator)
+        return EOTLoss(scene, self.classifier, self.cls, self.targeted, self.loss, self.kappa, self.eot, self.distance,
+                       self.views_per_step, self.spp, self.seed, integrator)
+
 
 def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label=None, loss: str = "cw",
            kappa: float = 5.0, budgets: dict | None = None, steps: int = 40, views_per_step: int = 2,
            spp: int = 4, integrator="edge_sampling", eot: EOT | None = None, eval_views: int = 8,
            eval_spp: int = 16, lambda_: float = 20.0, seed: int = 0, progress: bool = True,
-           out_dir: str | None = None) -> AttackResult:
+           out_dir: str | None = None, workers: int = 0, address: str | None = None,
+           torch_threads: int = 1) -> AttackResult:
     """Attack ``classifier`` with ``scene``'s object ``shape``; returns an :class:`AttackResult` and leaves
     the scene in its adversarial state (texture, vertices, lights; the pose offset is in ``values``).
 
+    ``scene`` is a Mitsuba scene or a picklable callable returning one (e.g. :class:`SceneFile`).
     ``target`` (class index or name) makes the attack targeted; otherwise it is untargeted against
     ``label`` (default: the classifier's majority top-1 over the clean held-out views). ``loss`` is "cw"
     (margin, clipped at ``kappa``) or "ce". Each step renders ``views_per_step`` random views at ``spp``
-    with ``integrator``; success is measured on ``eval_views`` held-out views at ``eval_spp``.
+    with ``integrator`` (:class:`EOTLoss`); success is measured on ``eval_views`` held-out views at
+    ``eval_spp``. With ``workers > 0`` the views of each step are rendered and differentiated on that
+    many Ray workers (:class:`penumbra.distributed.DataParallel`, cluster at ``address``, torch on
+    ``torch_threads`` threads in each); this needs ``scene`` as a callable and ``integrator`` as a name
+    or dict, and gives the one-process result to float rounding (``train_fooled`` is then not recorded).
     """
     import drjit as dr
     import mitsuba as mi
@@ -219,11 +380,24 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
     spp = checks.integer("spp", spp, lo=1)
     eval_views = checks.integer("eval_views", eval_views, lo=1)
     eval_spp = checks.integer("eval_spp", eval_spp, lo=1)
+    workers = checks.integer("workers", workers, lo=0)
     eot = (eot or EOT()).check()
     budgets = _check_budgets(kinds, budgets)
     target = None if target is None else classifier.class_index(target)
-    s = _Scene(scene, shape)
+    scene_source = None
+    if not isinstance(scene, mi.Scene):
+        if not callable(scene):
+            raise AttackError(f"scene must be a Mitsuba scene or a callable returning one, got {type(scene).__name__}")
+        scene_source, scene = scene, scene()
+    if workers and scene_source is None:
+        raise AttackError("workers > 0: give the scene as a picklable callable that loads it in each worker "
+                          "(e.g. SceneFile(path, res=...)), not as a loaded Mitsuba scene")
+    if workers and not (integrator is None or isinstance(integrator, (str, dict))):
+        raise AttackError("workers > 0: give the integrator as a name or a dict (a loaded integrator cannot be "
+                          "sent to the workers)")
+    s = AttackScene(scene, shape, kinds, budgets, eot.light_jitter)
     params = s.params
+    integrator_spec = integrator
     if isinstance(integrator, str):
         integrator = mi.load_dict({"type": integrator})
     elif isinstance(integrator, dict):
@@ -232,7 +406,6 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
 
     # --- attacked variables ----------------------------------------------------------------------
     variables, uniform = {}, set()
-    base = {}
     if "texture" in kinds:
         key = s.texture_key()
         x0 = params.validate(key, params.snapshot([key])[key])
@@ -256,76 +429,27 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
         variables[key] = optim.Variable(x0, LargeSteps(V, F, lambda_), lr=bound,
                                         project=project_vertices)
         uniform.add(key)
-    light_keys, light_ids = [], []
     if "light" in kinds:
-        light_keys = s.light_keys()
-        for key in light_keys:
-            x0 = params.validate(key, params.snapshot([key])[key])
+        for key in s.light_keys:
+            x0 = s.base[key]
             lo, hi = x0 * (1.0 - budgets["light"]), x0 * (1.0 + budgets["light"])
             dr.eval(lo, hi)
             scale = float(np.max(np.abs(params.snapshot([key])[key]))) or 1.0
             variables[key] = optim.Variable(x0, lr=STEP_FRACTION * budgets["light"] * scale,
                                             project=lambda v, lo=lo, hi=hi: dr.clip(v, lo, hi))
-        if budgets["light_position"] > 0:
-            light_ids = s.light_shapes()
-            meshes = [i for i in light_ids if f"{i}.to_world" not in params]
-            if meshes:
-                params.add_transforms(meshes)
-            for lid in light_ids:
-                base[f"{lid}.to_world"] = mi.Transform4f(mi.Matrix4f(
-                    np.array(params[f"{lid}.to_world"].matrix, float).reshape(4, 4).tolist()))
-                b = budgets["light_position"]
-                variables[f"{lid}.translation"] = optim.Variable(
-                    mi.Vector3f(0.0), lr=STEP_FRACTION * b, project=lambda v, b=b: dr.clip(v, -b, b))
-    else:
-        light_keys = [k for k in (s.light_keys() if eot.light_jitter > 0 else [])]
-    for key in light_keys:
-        base[key] = params.validate(key, params.snapshot([key])[key])
+        for lid in s.light_ids:
+            b = budgets["light_position"]
+            variables[f"{lid}.translation"] = optim.Variable(
+                mi.Vector3f(0.0), lr=STEP_FRACTION * b, project=lambda v, b=b: dr.clip(v, -b, b))
     if "pose" in kinds:
         for name, b in (("pose.translation", budgets["pose"]), ("pose.rotation", budgets["pose_angle"])):
             if b > 0:
                 variables[name] = optim.Variable(mi.Vector3f(0.0), lr=STEP_FRACTION * b,
                                                  project=lambda v, b=b: dr.clip(v, -b, b))
 
-    def pose_offset(values):
-        T = mi.Transform4f()
-        if "pose.translation" in values:
-            T = T.translate(values["pose.translation"])
-        if "pose.rotation" in values:
-            r = values["pose.rotation"]
-            for axis, angle in (([1, 0, 0], r.x), ([0, 1, 0], r.y), ([0, 0, 1], r.z)):
-                T = T @ mi.Transform4f().rotate(mi.Vector3f(axis), angle)
-        return T
-
-    def apply(values, light_scale: float = 1.0):
-        """Set every attacked scene parameter from ``values`` (lights scaled by ``light_scale``)."""
-        update = {k: v for k, v in values.items() if k in params and k not in light_keys}
-        # an opaque factor: a Python float that changes per step would be a literal in the render kernel,
-        # recompiling it every step
-        scale = dr.opaque(mi.Float, float(light_scale))
-        for key in light_keys:
-            update[key] = values.get(key, base[key]) * scale
-        for lid in light_ids:
-            move = mi.Transform4f().translate(values[f"{lid}.translation"])
-            update[f"{lid}.to_world"] = move @ base[f"{lid}.to_world"]
-        for k, v in update.items():
-            params[k] = v
-
-    logits_of = classifier_function(classifier)
-    render_integrator = integrator
-
-    def render_views(views, values, spp_, seed_, integ):
-        offset = pose_offset(values)
-        images = []
-        for i, m in enumerate(views):
-            params[s.camera_key] = mi.Transform4f(mi.Matrix4f(m.tolist())) @ offset
-            params.update()
-            images.append(mi.render(s.scene, params.mitsuba, spp=spp_, seed=seed_ + i, integrator=integ))
-        return images
-
     def evaluate(values):
-        apply(values)
-        imgs = render_views(eval_set, {k: dr.detach(v) for k, v in values.items()}, eval_spp, 7919, None)
+        values = {k: dr.detach(v) for k, v in values.items()}
+        imgs = [s.render(m, values, eval_spp, 7919 + i) for i, m in enumerate(eval_set)]
         with torch.no_grad():
             logits = classifier(torch.tensor(np.stack([np.clip(np.array(im)[..., :3], 0, 1) for im in imgs]),
                                              dtype=torch.float32).permute(0, 3, 1, 2))
@@ -342,31 +466,27 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
     if targeted and target == label:
         raise AttackError(f"the target class {target} ({classifier.label(target)!r}) is the true class")
 
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
-    train_fooled, step_counter = [], [0]
-
-    def objective(values):
-        step = step_counter[0]
-        step_counter[0] += 1
-        jitter = float(rng.uniform(1.0 - eot.light_jitter, 1.0 + eot.light_jitter))
-        apply(values, jitter)
-        views = sample_views(eot, s.center, distance, views_per_step, rng)
-        images = render_views(views, values, spp, seed * 100003 + step * views_per_step, render_integrator)
-        batch = stack(images)
-        if eot.noise > 0:
-            noise = torch.randn(tuple(batch.shape), generator=gen) * eot.noise
-            batch = batch + mi.TensorXf(noise.numpy())
-        logits = logits_of(batch)
-        loss_fn = _wrapped_loss(cls, targeted, loss, kappa)
-        lt = torch.tensor(np.array(logits))
-        train_fooled.append(float(fooled(lt, cls, targeted).float().mean()))
-        return loss_fn(logits)
-
+    description = f"attack ({'+'.join(kinds)})"
     t0 = time.perf_counter()
-    result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform=uniform), out_dir=out_dir,
-                            progress=progress, description=f"attack ({'+'.join(kinds)})")
-    images_after, logits_after = evaluate(result.values)
+    if workers:
+        from penumbra.distributed import DataParallel
+        factory = EOTLossFactory(scene_source, shape, kinds, budgets, classifier, cls, targeted, loss, kappa, eot,
+                                 distance, views_per_step, spp, seed, integrator_spec, torch_threads)
+        objective = DataParallel(factory, views_per_step, workers, address=address)
+        try:
+            result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform=uniform),
+                                    out_dir=out_dir, progress=progress, description=description)
+        finally:
+            objective.shutdown()
+        train_fooled = []
+    else:
+        loss_fn = EOTLoss(s, classifier, cls, targeted, loss, kappa, eot, distance, views_per_step, spp, seed,
+                          integrator)
+        objective = optim.ItemObjective(loss_fn, views_per_step)
+        result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform=uniform), out_dir=out_dir,
+                                progress=progress, description=description)
+        train_fooled = [loss_fn.fooled[k] for k in sorted(loss_fn.fooled)]
+    images_after, logits_after = evaluate(result.values)     # leaves the scene in the adversarial state
     seconds = time.perf_counter() - t0
 
     def verdicts(logits):
@@ -382,7 +502,7 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
     return AttackResult(label, target, kinds, {k: budgets[k] for k in budgets if k.split("_")[0] in kinds},
                         before, after, images_before, images_after,
                         {k: np.array(v) for k, v in result.values.items()}, result.history, train_fooled,
-                        steps, seconds, names)
+                        steps, seconds, names, scene)
 
 
 def _wrapped_loss(cls, targeted, kind, kappa):

@@ -3,7 +3,7 @@ the distribution of viewing conditions an attack is optimised over, and the held
 scored on.
 
 A view is a camera on a ring (fixed elevation band, any azimuth) or on a sphere cap around the object,
-looking at its centre; per step the attack also scales every light's radiance by a random factor in
+looking at its centre; per view the attack also scales every light's radiance by a random factor in
 ``[1 - light_jitter, 1 + light_jitter]`` and adds Gaussian image noise of standard deviation ``noise``.
 Training views are drawn at random; held-out views are ``n`` azimuths at fixed steps, offset by half a
 step from 0, drawn from a separate seed (the attack never renders them).

@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from penumbra.distributed import options
 from penumbra.renderer import checks
 
 
@@ -76,6 +77,8 @@ def add_parser(sub):
     p.add_argument("--torch-threads", type=checks.cli_int(lo=0), default=0,
                    help="torch CPU threads (0: torch's default; 1 avoids contention on a loaded machine)")
     p.add_argument("--seed", type=checks.cli_int(lo=0), default=0)
+    options.add_arguments(p, "the views of each step (same result as one process; the per-step fraction of "
+                          "training views fooled is then not recorded)")
     p.add_argument("--out", default="out/adversarial")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -118,12 +121,13 @@ def annotated(images, verdicts, title: str, path: str):
 
 
 def run(args):
+    workers = options.requested(args)
     import torch
 
     from penumbra import renderer
-    from penumbra.adversarial import EOT, attack
+    from penumbra.adversarial import EOT, SceneFile, attack
     from penumbra.assets import asset
-    from penumbra.scenes import load_scene, mesh_arrays, save_mesh
+    from penumbra.scenes import mesh_arrays, save_mesh
 
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
@@ -132,7 +136,7 @@ def run(args):
         classifier = load_classifier(args.classifier, args.normalisation, args.input_size)
     except ImportError as e:
         raise ValueError(f"{e}") from None
-    scene = load_scene(args.scene or asset("scenes", "adversarial", "scene.xml"), res=args.res)
+    scene = SceneFile(args.scene or asset("scenes", "adversarial", "scene.xml"), res=args.res)
     integrator = args.integrator
     if integrator == "auto":
         integrator = "edge_sampling" if {"vertices", "pose"} & set(kinds) else "prb"
@@ -147,7 +151,8 @@ def run(args):
     r = attack(scene, classifier, args.shape, kinds, target=args.target, label=args.label, loss=args.loss,
                kappa=args.kappa, budgets=budgets, steps=args.steps, views_per_step=args.views_per_step,
                spp=args.spp, integrator=integrator, eot=eot, eval_views=args.eval_views, eval_spp=args.eval_spp,
-               lambda_=args.lambda_, seed=args.seed, progress=not args.quiet, out_dir=args.out)
+               lambda_=args.lambda_, seed=args.seed, progress=not args.quiet, out_dir=args.out,
+               workers=workers, address=args.ray_address, torch_threads=args.torch_threads or 1)
 
     goal = (f"target {r.labels[r.target]!r}" if r.target is not None else f"away from {r.labels[r.true_class]!r}")
     annotated(r.images_before, r.before, f"before: {classifier.name}, held-out views", os.path.join(args.out,
@@ -157,7 +162,7 @@ def run(args):
     for key, value in r.values.items():
         if key.endswith(".data") and key.startswith(args.shape + "."):
             renderer.write_image(os.path.join(args.out, "texture.png"), np.clip(value, 0, 1))
-    shape = {s.id(): s for s in scene.shapes()}[args.shape]
+    shape = {s.id(): s for s in r.scene.shapes()}[args.shape]
     if shape.is_mesh():
         save_mesh(mesh_arrays(shape), os.path.join(args.out, "mesh.ply"))
     table = r.table()
