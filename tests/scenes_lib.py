@@ -30,7 +30,7 @@ ESTIMATORS = ("edge_sampling", "warped_area")
 FILTER = {"edge_sampling": "box", "warped_area": "gaussian"}
 # The same estimators where a check's warped_area row costs several times its edge_sampling row (a
 # camera or light configuration whose warp field needs many film samples): that row runs on request
-# (``-m slow``); warped_area keeps its own fast cases of each kind in test_warped_area.py.
+# (``-m slow``); warped_area keeps fast primary, secondary and warp-field cases in test_warped_area.py.
 ESTIMATORS_WARPED_SLOW = ("edge_sampling", pytest.param("warped_area", marks=pytest.mark.slow))
 # Each estimator's property for its primary boundary term's samples per pixel.
 PRIMARY_COUNT = {"edge_sampling": "edge_spp", "warped_area": "film_spp"}

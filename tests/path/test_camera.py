@@ -209,7 +209,7 @@ def test_rotation_yaw(estimator):
           es(camera_spp=camera_spp, estimator=estimator), sum_tol=None, passes=FD_PASSES[estimator])
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("estimator", ESTIMATORS_WARPED_SLOW)
 def test_fov(estimator):
     # warped_area (Gaussian filter, 1024 samples): 2.0 % / 0.8-1.0 % against 8 reference passes;
     # a single 4096-spp pass is itself ~2 % off in the image sum with this filter.
