@@ -10,7 +10,15 @@ counts launches only kernels whose hashes were already seen.
 Mitsuba's own ``sample_rays`` divides the sample index by the spp with a shift when the spp is a
 power of two and with a division otherwise, so each of those two kinds of count compiles once;
 the counts here are powers of two.
+
+Each check runs in a fresh process (``python -m tests.path.test_kernel_cache NAME``): which kernels a
+process has already compiled, and the AD state earlier tests leave behind, are process state, and
+in a shared test worker they made the check depend on the order of the test files.
 """
+import os
+import subprocess
+import sys
+
 import drjit as dr
 import pytest
 
@@ -24,15 +32,6 @@ def launched_hashes(run):
     dr.kernel_history()  # (clears the history)
     run()
     return {k["hash"] for k in dr.kernel_history() if k["type"] == dr.KernelType.JIT}
-
-
-@pytest.fixture
-def kernel_history():
-    old = dr.flag(dr.JitFlag.KernelHistory)
-    dr.set_flag(dr.JitFlag.KernelHistory, True)
-    yield
-    dr.kernel_history()
-    dr.set_flag(dr.JitFlag.KernelHistory, old)
 
 
 def check_no_new_kernels(integrator, counts, other_counts, gaussian=False):
@@ -49,13 +48,35 @@ def check_no_new_kernels(integrator, counts, other_counts, gaussian=False):
     assert new and not fresh, f"{len(fresh)} of {len(new)} kernels compiled anew"
 
 
-def test_edge_sampling_new_seed_and_counts_hit_the_kernel_cache(kernel_history):
+CHECKS = {
     # Smooth sphere under a sun: primary silhouette, shading terminator and shadowless secondary terms.
-    check_no_new_kernels("edge_sampling", {"edge_spp": 16, "secondary_path_spp": 2},
-                         {"edge_spp": 64, "secondary_path_spp": 4})
+    "edge_sampling": lambda: check_no_new_kernels("edge_sampling", {"edge_spp": 16, "secondary_path_spp": 2},
+                                                  {"edge_spp": 64, "secondary_path_spp": 4}),
+    "warped_area": lambda: check_no_new_kernels("warped_area", {"film_spp": 16, "secondary_path_spp": 2},
+                                                {"film_spp": 64, "secondary_path_spp": 4}, gaussian=True),
+}
+
+
+def run_in_fresh_process(name):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-m", "tests.path.test_kernel_cache", name], cwd=root,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0 and f"{name}: ok" in out.stdout, out.stdout[-2000:] + out.stderr[-4000:]
+
+
+def test_edge_sampling_new_seed_and_counts_hit_the_kernel_cache():
+    run_in_fresh_process("edge_sampling")
 
 
 @pytest.mark.slow
-def test_warped_area_new_seed_and_counts_hit_the_kernel_cache(kernel_history):
-    check_no_new_kernels("warped_area", {"film_spp": 16, "secondary_path_spp": 2},
-                         {"film_spp": 64, "secondary_path_spp": 4}, gaussian=True)
+def test_warped_area_new_seed_and_counts_hit_the_kernel_cache():
+    run_in_fresh_process("warped_area")
+
+
+if __name__ == "__main__":
+    from penumbra import renderer
+    renderer.ensure_variant()
+    dr.set_flag(dr.JitFlag.KernelHistory, True)
+    for name in sys.argv[1:]:
+        CHECKS[name]()
+        print(f"{name}: ok", flush=True)
