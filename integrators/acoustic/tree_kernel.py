@@ -52,6 +52,27 @@ def _clip(src, n_src, dst, m0, m1, m2, o, tol):
     return k
 
 
+def _window_centre(win, r, c, jx, jy, jz):
+    """Centroid of node ``r``'s window (its ``c`` vertices) relative to its image (jx, jy, jz)."""
+    cx = cy = cz = 0.0
+    for e in range(c):
+        cx += win[r, e, 0]
+        cy += win[r, e, 1]
+        cz += win[r, e, 2]
+    return cx / c - jx, cy / c - jy, cz / c - jz
+
+
+def _beam_face(win, r, e, c, jx, jy, jz, cx, cy, cz):
+    """The beam face through the image and window edge ``e`` of node ``r``: its normal (unnormalised),
+    the normal's length and the sign that turns it towards the window's centroid (cx, cy, cz)."""
+    f = e + 1 if e + 1 < c else 0
+    ax, ay, az = win[r, e, 0] - jx, win[r, e, 1] - jy, win[r, e, 2] - jz
+    bx, by, bz = win[r, f, 0] - jx, win[r, f, 1] - jy, win[r, f, 2] - jz
+    mx, my, mz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
+    s = mx * cx + my * cy + mz * cz
+    return mx, my, mz, np.sqrt(mx * mx + my * my + mz * mz), (1.0 if s > 0.0 else (-1.0 if s < 0.0 else 0.0))
+
+
 def _children(J, P, win, cnt, hull, hull_cnt, n_out, d_out, front, tol):
     """(parent row, wall, windows (K, Mo, 3), counts) of the kept children of parents ``J`` (n, 3),
     ``P`` (n,), windows ``win`` (n, E, 3) with ``cnt`` vertices."""
@@ -74,28 +95,16 @@ def _children(J, P, win, cnt, hull, hull_cnt, n_out, d_out, front, tol):
         p = P[r]
         c = cnt[r]
         if p >= 0:
-            cx = cy = cz = 0.0
-            for e in range(c):
-                cx += win[r, e, 0]
-                cy += win[r, e, 1]
-                cz += win[r, e, 2]
-            cx, cy, cz = cx / c - jx, cy / c - jy, cz / c - jz
+            cx, cy, cz = _window_centre(win, r, c, jx, jy, jz)
             for e in range(E):
                 use[e] = False
                 m[e, 0] = m[e, 1] = m[e, 2] = 0.0
                 o[e] = 0.0
                 if e >= c:
                     continue
-                f = e + 1 if e + 1 < c else 0
-                ax, ay, az = win[r, e, 0] - jx, win[r, e, 1] - jy, win[r, e, 2] - jz
-                bx, by, bz = win[r, f, 0] - jx, win[r, f, 1] - jy, win[r, f, 2] - jz
-                mx, my, mz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
-                nm = np.sqrt(mx * mx + my * my + mz * mz)
+                mx, my, mz, nm, sg = _beam_face(win, r, e, c, jx, jy, jz, cx, cy, cz)
                 if nm > 0.0:
-                    mx, my, mz = mx / nm, my / nm, mz / nm
-                    s = mx * cx + my * cy + mz * cz
-                    sg = 1.0 if s > 0.0 else (-1.0 if s < 0.0 else 0.0)
-                    m[e, 0], m[e, 1], m[e, 2] = mx * sg, my * sg, mz * sg
+                    m[e, 0], m[e, 1], m[e, 2] = mx / nm * sg, my / nm * sg, mz / nm * sg
                     o[e] = m[e, 0] * jx + m[e, 1] * jy + m[e, 2] * jz
                     use[e] = True
         for q in range(W):
@@ -154,23 +163,12 @@ def _in_beam(J, wall, win, cnt, n_out, d_out, px, py, pz, tol):
             continue
         jx, jy, jz = J[r, 0], J[r, 1], J[r, 2]
         c = cnt[r]
-        cx = cy = cz = 0.0
-        for e in range(c):
-            cx += win[r, e, 0]
-            cy += win[r, e, 1]
-            cz += win[r, e, 2]
-        cx, cy, cz = cx / c - jx, cy / c - jy, cz / c - jz
+        cx, cy, cz = _window_centre(win, r, c, jx, jy, jz)
         inside = True
         for e in range(min(c, E)):
-            f = e + 1 if e + 1 < c else 0
-            ax, ay, az = win[r, e, 0] - jx, win[r, e, 1] - jy, win[r, e, 2] - jz
-            bx, by, bz = win[r, f, 0] - jx, win[r, f, 1] - jy, win[r, f, 2] - jz
-            mx, my, mz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
-            nm = np.sqrt(mx * mx + my * my + mz * mz)
+            mx, my, mz, nm, sg = _beam_face(win, r, e, c, jx, jy, jz, cx, cy, cz)
             if nm > 0.0:
-                s = mx * cx + my * cy + mz * cz
-                sg = (1.0 if s > 0.0 else (-1.0 if s < 0.0 else 0.0)) / nm
-                if sg * (mx * (px - jx) + my * (py - jy) + mz * (pz - jz)) <= -tol:
+                if sg / nm * (mx * (px - jx) + my * (py - jy) + mz * (pz - jz)) <= -tol:
                     inside = False
                     break
         ok[r] = inside
@@ -179,6 +177,8 @@ def _in_beam(J, wall, win, cnt, n_out, d_out, px, py, pz, tol):
 
 if AVAILABLE:
     _clip = numba.njit(cache=True, nogil=True)(_clip)
+    _window_centre = numba.njit(cache=True, nogil=True)(_window_centre)
+    _beam_face = numba.njit(cache=True, nogil=True)(_beam_face)
     _children = numba.njit(cache=True, nogil=True)(_children)
     _in_beam = numba.njit(cache=True, nogil=True)(_in_beam)
 
