@@ -59,6 +59,7 @@ def silhouette_classifier(res: int, n: int = 24):
     """A small CNN trained on ``n`` renders of the round and ``n`` of the flat ball (class 0 round, 1 flat)."""
     import torch
     from penumbra.adversarial import Classifier
+    from tests.adversarial.classifiers import train
     x = torch.cat([ball_renders(res, (1, 1, 1), n, 1), ball_renders(res, FLAT, n, 2)])
     y = torch.tensor([0] * n + [1] * n)
     torch.manual_seed(0)
@@ -66,12 +67,7 @@ def silhouette_classifier(res: int, n: int = 24):
                               torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
                               torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU(),
                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 2))
-    opt = torch.optim.Adam(net.parameters(), lr=0.01)
-    for _ in range(300):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    net.eval()
+    train(net, x, y, lr=0.01, steps=300)
     with torch.no_grad():
         xt = torch.cat([ball_renders(res, (1, 1, 1), 8, 3), ball_renders(res, FLAT, 8, 4)])
         acc = float((net(xt).argmax(1) == torch.tensor([0] * 8 + [1] * 8)).float().mean())

@@ -1,5 +1,6 @@
-"""Classifiers for the adversarial job's command-line tests: fixed (untrained) torch modules that
-``penumbra adversarial --classifier tests.adversarial.classifiers:<name>`` loads."""
+"""Classifiers for the adversarial tests and benchmark: fixed (untrained) torch modules that
+``penumbra adversarial --classifier tests.adversarial.classifiers:<name>`` loads, and the training
+loop of the small CNNs trained on the project's own renders."""
 import torch
 
 from penumbra.adversarial import Classifier
@@ -16,3 +17,14 @@ class ColourLogits(torch.nn.Module):
 
 def warm_cool():
     return Classifier(ColourLogits(), "none", None, labels=["warm", "cool"], name="warm/cool colour classifier")
+
+
+def train(net, x, y, lr: float, steps: int):
+    """Fit ``net`` to images ``x`` (N, 3, H, W) and labels ``y`` by full-batch Adam on the
+    cross-entropy; returns it in eval mode."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    return net.eval()

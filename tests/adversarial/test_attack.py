@@ -55,15 +55,10 @@ def small_cnn():
 def red_blue_classifier():
     """A CNN trained on 16 renders of a red and 16 of a blue cube: class 0 red, 1 blue."""
     from penumbra.adversarial import Classifier
+    from tests.adversarial.classifiers import train
     x = torch.cat([renders(cube_scene((0.8, 0.15, 0.1)), 16, 1), renders(cube_scene((0.1, 0.2, 0.8)), 16, 2)])
     y = torch.tensor([0] * 16 + [1] * 16)
-    net = small_cnn()
-    opt = torch.optim.Adam(net.parameters(), lr=0.02)
-    for _ in range(150):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    net.eval()
+    net = train(small_cnn(), x, y, lr=0.02, steps=150)
     with torch.no_grad():
         assert (net(x).argmax(1) == y).float().mean() == 1.0
     return Classifier(net, labels=["red", "blue"], name="red/blue CNN")
