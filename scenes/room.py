@@ -711,7 +711,8 @@ def _room_from_geometry(path, source, receiver, materials, default_material, kw,
         raise RoomError(str(e)) from None
     if not pieces:
         raise RoomError("the scene has no shapes to build a room from")
-    label = os.fspath(path) if isinstance(path, (str, os.PathLike)) and len(os.fspath(path)) < 512 else "room"
+    is_file = isinstance(path, (str, os.PathLike)) and not os.fspath(path).lstrip().startswith("<")
+    label = os.fspath(path) if is_file else "room"   # an XML string is not a name
     for name, V, F, _ in pieces:
         if V.ndim != 2 or V.shape[1] != 3 or F.ndim != 2 or F.shape[1] != 3:
             raise RoomError(f"{label}: mesh {name!r}: vertices must be (n, 3) and faces (m, 3), "
