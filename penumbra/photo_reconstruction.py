@@ -422,9 +422,13 @@ def fit_stage(views, goal, train, V, F, albedo, sky, *, steps, views_per_step, s
         return total / k
 
     step_state = [0]
-    result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform={pos}), out_dir=out_dir,
-                            schedule=optim.schedules.cosine(steps, final=0.1), progress=progress,
-                            checkpoint_every=checkpoint_every, resume=resume, description=description, plot=False)
+    try:
+        result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform={pos}), out_dir=out_dir,
+                                schedule=optim.schedules.cosine(steps, final=0.1), progress=progress,
+                                checkpoint_every=checkpoint_every, resume=resume, description=description,
+                                plot=False)
+    finally:
+        params.detach()  # also when the run fails: see ParameterSet.detach
     vals = result.numpy()
     V1 = vals[pos].reshape(-1, 3).astype(np.float64)
     A1 = (vals["obj.vertex_color"].reshape(-1, 3) if albedo_mode == "vertex"

@@ -257,6 +257,29 @@ class ParameterSet(ABC):
         self._commit()
         return self
 
+    def detach(self):
+        """Write every parameter that is attached to the AD graph back as its detached value, and
+        propagate. Optimization loops call it when they stop (normally or by an exception): a Mitsuba
+        scene left holding attached arrays joins the AD graph of every later render of *any* scene in
+        the process (Dr.Jit traces virtual calls over all live instances), and the forward-mode
+        ``prb`` of such a render then fails with "ad_traverse(): tried to forward-propagate
+        derivatives across edge ... outside of the current dr.isolate_grad() scope"."""
+        import drjit as dr
+        written = False
+        for name in self.keys():
+            value = self._read(name)
+            if not is_drjit(value) or not _grad_enabled(value):
+                continue
+            if is_transform(value):
+                value = type(value)(dr.detach(value.matrix))
+            else:
+                value = dr.detach(value)
+            self._write(name, value)
+            written = True
+        if written:
+            self._commit()
+        return self
+
     def pack(self, pattern) -> np.ndarray:
         """The flat NumPy concatenation of the parameters matching ``pattern`` (key order)."""
         return np.concatenate([np.asarray(to_numpy(self[n]), np.float64).reshape(-1) for n in self.select(pattern)])

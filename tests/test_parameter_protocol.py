@@ -110,3 +110,42 @@ def test_vector_parameters_share_the_protocol():
     params.restore(snap)
     assert params.pack("c.fill.color").tolist() == [1, 0, 0, 1]
     assert params.select("*.points") == ["p.points"]
+
+
+def test_detach_frees_later_renders_from_a_scene_left_attached():
+    """A scene whose parameters stay attached to the AD graph (an optimization stopped by an exception,
+    its traceback kept alive by pytest or a notebook) joins every later render's AD graph: forward-mode
+    ``prb`` on *another* scene fails. ``ParameterMap.detach`` (called by the jobs when they stop) ends it."""
+    import drjit as dr
+    import mitsuba as mi
+
+    from penumbra import renderer
+    from penumbra.scenes import builders as b
+    renderer.ensure_variant()
+
+    def scene():
+        return load_scene(b.scene(b.camera(origin=(0, 0, 3), resolution=(8, 8)), b.integrator("prb", max_depth=2),
+                                  shapes={"r": b.rectangle((0, 0, 0), 1, bsdf=b.diffuse(0.5))},
+                                  emitters={"sky": b.constant_environment(1.0)}))
+
+    def forward(params):
+        theta = mi.Float(0.0)
+        dr.enable_grad(theta)
+        params["r.bsdf.reflectance.value"] = mi.Color3f(0.5) + theta
+        params.update()
+        dr.forward(theta, dr.ADFlag.ClearEdges)
+        return np.array(mi.load_dict({"type": "prb", "max_depth": 2}).render_forward(params.scene, params.mitsuba,
+                                                                                     spp=1))
+
+    left = ParameterMap(scene())
+    t = mi.Float(0.0)
+    dr.enable_grad(t)
+    left["r.bsdf.reflectance.value"] = mi.Color3f(0.5) + t
+    left.update()
+    other = ParameterMap(scene())
+    with pytest.raises(RuntimeError):
+        forward(other)
+    left.detach()
+    assert not any(dr.grad_enabled(left[k]) for k in left.keys())
+    grad = forward(other)
+    assert np.all(np.isfinite(grad)) and grad.sum() > 0

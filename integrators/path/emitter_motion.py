@@ -114,12 +114,15 @@ def _nee_light_motion(scene, sampler, vertex, emitters):
     x = si.p
 
     def contribution(p, n, a):
+        # Safe where G = 0 (grazing) or x = p: reverse mode multiplies the zero adjoint of a masked
+        # lane by these partial derivatives, and 0 * inf is NaN.
         δ = p - x
-        dist2 = dr.squared_norm(δ)
-        ω = δ * dr.rsqrt(dr.maximum(dist2, 1e-30))
+        dist2 = dr.maximum(dr.squared_norm(δ), 1e-12)
+        ω = δ * dr.rsqrt(dist2)
         G = dr.select(ds.delta, 1.0, dr.abs(dr.dot(n, ω))) / dist2
+        G0 = dr.detach(G)
         f = bsdf.eval(ctx, si, si.to_local(ω), active)
-        return f * (G / dr.detach(G)) * a
+        return f * (G / dr.select(G0 > 0, G0, 1.0)) * a
 
     with dr.resume_grad():
         p, n, a = attached_emitter_point(scene, si.spawn_ray_to(ds.p).o, ds, emitters, active)

@@ -483,8 +483,11 @@ def attack(scene, classifier, shape: str, kinds=("texture",), target=None, label
         loss_fn = EOTLoss(s, classifier, cls, targeted, loss, kappa, eot, distance, views_per_step, spp, seed,
                           integrator)
         objective = optim.ItemObjective(loss_fn, views_per_step)
-        result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform=uniform), out_dir=out_dir,
-                                progress=progress, description=description)
+        try:
+            result = optim.optimize(objective, variables, steps, optimizer=UniformAdam(uniform=uniform),
+                                    out_dir=out_dir, progress=progress, description=description)
+        finally:
+            params.detach()  # also when the run fails: see ParameterSet.detach
         train_fooled = [loss_fn.fooled[k] for k in sorted(loss_fn.fooled)]
     images_after, logits_after = evaluate(result.values)     # leaves the scene in the adversarial state
     seconds = time.perf_counter() - t0

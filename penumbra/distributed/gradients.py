@@ -87,18 +87,20 @@ class GradientWorker:
 
 def linearized(values: dict, loss: float, grads: dict):
     """A Dr.Jit scalar equal to ``loss`` whose gradient with respect to ``values[k]`` is ``grads[k]``:
-    ``loss + Σ_k <values[k] - detach(values[k]), grads[k]>`` (the first-order expansion at the values)."""
+    the first-order expansion ``loss + Σ_k <values[k] - detach(values[k]), grads[k]>`` at the values.
+    Its value is ``loss`` exactly, even where a gradient is not finite (the optimizer then reports the
+    gradient, not the loss, as NaN)."""
     import drjit as dr
     import mitsuba as mi
 
     from penumbra.renderer.arrays import from_numpy
-    total = mi.Float(loss)
+    linear = mi.Float(0.0)
     for k, v in values.items():
         g = from_numpy(v, grads[k])
         if dr.is_tensor_v(v):
             v, g = v.array, g.array
-        total = total + mi.Float(dr.sum((v - dr.detach(v)) * g, axis=None))
-    return total
+        linear = linear + mi.Float(dr.sum((v - dr.detach(v)) * g, axis=None))
+    return dr.replace_grad(mi.Float(loss), linear)
 
 
 class DataParallel:

@@ -78,9 +78,12 @@ def run(args):
         image = mi.render(scene, params.mitsuba, spp=args.spp, seed=step_counter[0])
         return optim.losses.mse(image, target)
 
-    result = optim.optimize(objective, variables, args.steps, out_dir=args.out,
-                            schedule=optim.schedules.cosine(args.steps, final=0.05),
-                            progress=not args.quiet, description="recovering materials")
+    try:
+        result = optim.optimize(objective, variables, args.steps, out_dir=args.out,
+                                schedule=optim.schedules.cosine(args.steps, final=0.05),
+                                progress=not args.quiet, description="recovering materials")
+    finally:
+        params.detach()  # also when the run fails: see ParameterSet.detach
     params.update(result.values)
     final = mi.render(scene, spp=args.target_spp, seed=7)
     renderer.write_image(os.path.join(args.out, "final.png"), final)

@@ -229,6 +229,7 @@ def fit(scene, params, shape: str, targets: list, faces, steps: int, views_per_s
                                 schedule=optim.schedules.cosine(steps, final=0.1), progress=progress,
                                 description=description)
     finally:
+        params.detach()  # also when the run fails: see ParameterSet.detach
         if workers:
             objective.shutdown()
     params.update(result.values)

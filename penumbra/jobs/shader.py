@@ -64,9 +64,12 @@ def fit(problem, target, boundary: bool, steps: int, spp: int, out_dir=None, pro
         return optim.losses.mse(problem.render(values, spp, step[0], boundary), tgt)
 
     mode = "boundary" if boundary else "plain"
-    return optim.optimize(objective, variables, steps, out_dir=out_dir, progress=progress,
-                          schedule=optim.schedules.cosine(steps, final=0.1),
-                          description=f"{problem.name} ({mode} gradients)")
+    try:
+        return optim.optimize(objective, variables, steps, out_dir=out_dir, progress=progress,
+                              schedule=optim.schedules.cosine(steps, final=0.1),
+                              description=f"{problem.name} ({mode} gradients)")
+    finally:
+        problem.release()  # also when the run fails: see ParameterSet.detach
 
 
 def parameter_errors(truth: dict, values: dict) -> dict:

@@ -46,7 +46,8 @@ PROBLEMS = ("noise", "logo")
 class FitProblem:
     """A shader to fit: ``truth`` and ``initial`` values (name -> NumPy array), per-parameter
     optimizer ``transforms`` (:mod:`penumbra.optim.transforms`) and learning rates ``lrs``, and the
-    renderer ``render(values, spp, seed, boundary)``."""
+    renderer ``render(values, spp, seed, boundary)``; ``release()`` detaches what ``render`` left
+    attached to the AD graph in a Mitsuba scene (:meth:`penumbra.scenes.ParameterSet.detach`)."""
     name: str
     shader: Shader
     width: int
@@ -56,6 +57,7 @@ class FitProblem:
     transforms: dict
     lrs: dict
     render: Callable = field(repr=False)
+    release: Callable = field(default=lambda: None, repr=False)
 
     def target(self, spp: int, seed: int = 1234) -> np.ndarray:
         """The image at the true parameters (``spp`` samples per pixel, no derivatives)."""
@@ -129,7 +131,7 @@ def noise_problem(res: int = 48) -> FitProblem:
 
     return FitProblem("noise", shader, res, res, truth, initial,
                       {"threshold": Unit, "offset": Identity(), "ink": Unit, "paper": Unit},
-                      {"threshold": 0.02, "offset": 0.02, "ink": 0.08, "paper": 0.08}, render)
+                      {"threshold": 0.02, "offset": 0.02, "ink": 0.08, "paper": 0.08}, render, params.detach)
 
 
 def logo_problem(res: int = 64) -> FitProblem:
