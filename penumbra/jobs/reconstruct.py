@@ -245,7 +245,7 @@ def replace_shape(scene, shape_id: str, vertices, faces, reflectance=0.5, integr
     ids = [s.id() for s in scene.shapes()]
     if shape_id not in ids:
         raise KeyError(f"reconstruct: the scene has no shape with id {shape_id!r} (shapes: {ids})")
-    d = {"type": "scene", "integrator": integrator or {"type": "edge_sampling", "max_depth": 3, "primary_spp": 4}}
+    d = {"type": "scene", "integrator": integrator or {"type": "edge_sampling", "max_depth": 3}}
     for i, s in enumerate(scene.sensors()):
         d[s.id() or f"sensor{i}"] = s
     for i, e in enumerate(scene.emitters()):
