@@ -173,8 +173,13 @@ class ParameterSet(ABC):
         converted, host = self._convert(name, value, current)
         got = shape_of(converted)
         if got != shape_of(current):
+            hint = ""
+            if is_drjit(value) and _grad_enabled(value) and got[:1] != (1,) and shape_of(current)[:1] == (1,):
+                hint = ("; if it was computed from a scalar θ such as mi.Float(0.0): Dr.Jit widens a width-1 "
+                        "literal in place the first time it meets a wider array, so θ used for another "
+                        "parameter first is no longer a scalar. Create θ with dr.opaque(mi.Float, 0.0)")
             raise ParameterError(f"parameter {name!r} expects shape {shape_of(current)} "
-                                 f"({type(current).__name__}), got shape {got}")
+                                 f"({type(current).__name__}), got shape {got}{hint}")
         if host is None and not is_finite(converted):
             raise ParameterError(f"parameter {name!r}: value contains NaN or Inf")
         scene_checks = check_scene and type(self)._check_value is not ParameterSet._check_value

@@ -89,7 +89,7 @@ def attached_theta(perturb):
     forward-mode derivatives of anything computed from the scene afterwards are d/dtheta."""
     import drjit as dr
     import mitsuba as mi
-    theta = mi.Float(0.0)
+    theta = dr.opaque(mi.Float, 0.0)  # a literal would be widened in place (DEVELOPERS.md)
     dr.enable_grad(theta)
     perturb(theta)
     dr.forward(theta, dr.ADFlag.ClearEdges)
@@ -113,7 +113,7 @@ def reverse_grad(scene, params, perturb, integrator, weights: np.ndarray, spp: i
     """
     import drjit as dr
     import mitsuba as mi
-    theta = mi.Float(0.0)
+    theta = dr.opaque(mi.Float, 0.0)  # a literal would be widened in place (DEVELOPERS.md)
     dr.enable_grad(theta)
     perturb(theta)
     _integrator(integrator).render_backward(scene, params=theta, grad_in=mi.TensorXf(weights.astype(np.float32)),
