@@ -11,3 +11,22 @@ def variant():
 @pytest.fixture
 def tmp_out(tmp_path):
     return str(tmp_path)
+
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """After a failed test (its report written), clear the locals of the failure's frames and
+    collect: pytest keeps the exception (``sys.last_*``, the call info), and a Mitsuba scene left
+    attached to the AD graph in those frames would join the AD graph of every later render in this
+    worker and fail unrelated tests (DEVELOPERS.md, "A live scene with attached parameters")."""
+    yield
+    if call.excinfo is not None and call.when == "call":
+        import gc
+        import traceback
+        tb = call.excinfo.tb
+        while tb is not None:   # the frames' locals, and the f_locals snapshots pytest made of them
+            tb.tb_frame.f_locals.clear()
+            tb = tb.tb_next
+        traceback.clear_frames(call.excinfo.tb)
+        gc.collect()
