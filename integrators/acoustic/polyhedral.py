@@ -356,15 +356,15 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
                 raise ValueError("no valid path between the source and the receiver up to this order")
             final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
             return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
-    scene = room_scene(V, room.faces)
     if search in ("auto", "tree"):
         from . import image_tree
         tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order)
-        seqs = image_tree.valid_paths(scene, room.face_wall, tree, rcv_np)
+        seqs = image_tree.valid_paths(tracer(room, V), room.face_wall, tree, rcv_np)
         if len(seqs) == 0:
             raise ValueError("no valid path between the source and the receiver up to this order")
         final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
         return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+    scene = room_scene(V, room.faces)
     # order 0: the direct path
     cand = np.full((1, K), -1, np.int64)
     if order > 0:
@@ -409,6 +409,25 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     for q in finals[1:]:
         pos = mi.Vector3d(*[_cat(pos[a], q[a]) for a in range(3)])
     return pos, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+
+
+def tracer(room, V):
+    """What the image tree's paths are ray-traced on (:func:`.image_tree.valid_paths`): the compiled
+    float64 test of :mod:`.visibility_kernel` for rooms of at most ``MAX_TRIANGLES`` triangles when numba
+    is installed (no kernel tracing or launch per call), the room's Mitsuba scene otherwise."""
+    from . import visibility_kernel
+    if visibility_kernel.AVAILABLE and len(room.faces) <= visibility_kernel.MAX_TRIANGLES:
+        key = (np.ascontiguousarray(V, np.float64).tobytes(), np.ascontiguousarray(room.faces).tobytes(),
+               np.ascontiguousarray(room.face_wall).tobytes())
+        mesh = _MESHES.get(key)
+        if mesh is None:
+            _MESHES.clear()                   # one geometry at a time
+            mesh = _MESHES[key] = visibility_kernel.triangle_mesh(V, room.faces, room.face_wall)
+        return mesh
+    return room_scene(V, room.faces)
+
+
+_MESHES: dict = {}
 
 
 def _box_lattice(room, order, n_out, d_out, source):
