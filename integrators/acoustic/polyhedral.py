@@ -157,14 +157,21 @@ def _neighbours(valid, W, order, second=False):
 def _planes(room, vertices):
     """Dr.Jit (normal mi.Vector3d, offset mi.Float64) per wall from the (possibly AD) vertex array."""
     mi = _mi()
-    rep = room.wall_triangles()
     if not dr.grad_enabled(vertices):      # constants: computed on the host, no kernel launch
         V = np.array(vertices, dtype=np.float64).reshape(-1, 3)
-        a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
-        n = np.cross(b - a, c - a)
-        n /= np.linalg.norm(n, axis=1, keepdims=True)
-        return (mi.Vector3d(*[upload(mi.Float64, np.ascontiguousarray(n[:, k])) for k in range(3)]),
-                upload(mi.Float64, np.einsum("ij,ij->i", n, a)))
+        key = (mi.variant(), V.tobytes(), np.ascontiguousarray(room.vertices).tobytes(),
+               np.ascontiguousarray(room.faces).tobytes(), np.ascontiguousarray(room.face_wall).tobytes())
+        hit = _PLANES.get(key)
+        if hit is None:
+            rep = room.wall_triangles()
+            a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
+            n = np.cross(b - a, c - a)
+            n /= np.linalg.norm(n, axis=1, keepdims=True)
+            _PLANES.clear()                  # one geometry at a time (uploaded once, read-only)
+            hit = _PLANES[key] = (mi.Vector3d(*[upload(mi.Float64, np.ascontiguousarray(n[:, k])) for k in range(3)]),
+                                  upload(mi.Float64, np.einsum("ij,ij->i", n, a)))
+        return hit
+    rep = room.wall_triangles()
     pts = []
     for c in range(3):
         idx = rep[:, c]
@@ -174,6 +181,9 @@ def _planes(room, vertices):
     d = dr.dot(n, pts[0])
     dr.eval(n, d)          # one small kernel (gathers from unevaluated planes would launch one each)
     return n, d
+
+
+_PLANES: dict = {}
 
 
 def outward_planes(room, V):
@@ -446,10 +456,18 @@ def _box_lattice(room, order, n_out, d_out, source):
     s_loc = mi.Vector3d(*[sum(float(R[k, a]) * source[a] for a in range(3)) - float(o[k]) for k in range(3)])
     loc = shoebox.image_positions(order, mi.Vector3d(*[dr.opaque(mi.Float64, float(x)) for x in L]), s_loc)
     pos = mi.Vector3d(*[sum(float(R[k, a]) * (loc[k] + float(o[k])) for k in range(3)) for a in range(3)])
-    n = shoebox.lattice(order)
-    hits = np.zeros((len(n), room.n_walls), np.int64)
-    hits[:, walls] = shoebox.device_lattice(order)[2]
-    return pos, hits, np.abs(n).sum(axis=1)
+    key = (order, room.n_walls, walls.tobytes())
+    if key not in _BOX_HITS:
+        n = shoebox.lattice(order)
+        hits = np.zeros((len(n), room.n_walls), np.int64)
+        hits[:, walls] = shoebox.device_lattice(order)[2]
+        hits.setflags(write=False)
+        _BOX_HITS.clear()                    # one (order, wall order) at a time
+        _BOX_HITS[key] = hits, np.abs(n).sum(axis=1)
+    return (pos, *_BOX_HITS[key])
+
+
+_BOX_HITS: dict = {}
 
 
 def _hit_counts(seqs, W):
