@@ -237,7 +237,8 @@ def rooms_from_files_section(quick):
 
     print("\n## Batch RIRs: 4 sources x 8 receivers (32 pairs), sloped L-room\n")
     print("pyroomacoustics: one room with 4 sources and an 8-microphone array (its image sources are computed "
-          "once per source). Penumbra: `rirs(room, order)` (one image tree per source, its paths ray-traced per pair in compiled code, synthesis per pair).\n")
+          "once per source). Penumbra: `rirs(room, order)` (one image tree per source, its paths ray-traced per "
+          "pair in compiled code, synthesis per pair).\n")
     print("| order | pyroomacoustics | RIRs/s | Penumbra batch (warm) | RIRs/s | speed-up |")
     print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(1)
