@@ -159,15 +159,28 @@ def pra_distinct(r):
 
 
 def timed(fn, repeats=1):
-    """Median wall time of ``repeats`` calls (after the caller's warm-up)."""
+    """(median wall time, median CPU time of the process) of ``repeats`` calls (after the caller's
+    warm-up). CPU time counts every thread (Dr.Jit's pool included) and is less disturbed than wall time
+    by other jobs on a shared machine."""
     import drjit as dr
-    ts = []
+    ts, cs = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         dr.sync_thread()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        cs.append(time.process_time() - c0)
+    return statistics.median(ts), statistics.median(cs)
+
+
+def ms(t):
+    """'wall / CPU ms' of a :func:`timed` result."""
+    return f"{t[0] * 1e3:.0f} / {t[1] * 1e3:.0f} ms"
+
+
+def ratio(a, b):
+    """Speed-up of ``b`` over ``a`` (:func:`timed` results), wall / CPU."""
+    return f"{a[0] / b[0]:.1f}x / {a[1] / b[1]:.1f}x"
 
 
 def rooms_from_files_section(quick):
@@ -184,6 +197,7 @@ def rooms_from_files_section(quick):
     print("\n## Polyhedral room that is not a prism (sloped-ceiling L-room, 10 walls): complete image tree\n")
     print("Penumbra warm: kernels compiled, the image tree rebuilt in every call. Paths: ours / pyroomacoustics "
           "distinct (it counts some edge-grazing images twice, hence the larger L2 difference at high order).\n")
+    print("Times: wall / CPU (process time, all threads); speed-up: wall / CPU.\n")
     print("| order | paths | pyroomacoustics | Penumbra (cold) | Penumbra (warm) | speed-up | rel. L2 diff |")
     print("|---|---|---|---|---|---|---|")
     room = sloped_l_room()
@@ -193,31 +207,37 @@ def rooms_from_files_section(quick):
         ref = r.rir[0][0]
         fn = ours_cold_tree(room, order)
         t_cold = timed(fn)
-        t_ours = timed(fn, 3 if order < 10 else 1)
+        t_ours = timed(fn, 5 if order < 10 else 1)
         h = fn()
         n = min(len(h), len(ref))
         err = np.linalg.norm(h[:n] - ref[:n]) / np.linalg.norm(ref)
         paths = simulate(room, order, "pyroomacoustics").n_paths
-        print(f"| {order} | {paths} / {pra_distinct(pra_polyhedral(room, order))} | {t_pra * 1e3:.0f} ms | "
-              f"{t_cold * 1e3:.0f} ms | {t_ours * 1e3:.0f} ms | {t_pra / t_ours:.1f}x | {err:.1e} |", flush=True)
+        print(f"| {order} | {paths} / {pra_distinct(pra_polyhedral(room, order))} | {ms(t_pra)} | "
+              f"{t_cold[0] * 1e3:.0f} ms | {ms(t_ours)} | {ratio(t_pra, t_ours)} | {err:.1e} |", flush=True)
 
     print("\n## A box given as a mesh (shoebox lattice found from the mesh) vs pyroomacoustics' ShoeBox\n")
-    print("| order | pyroomacoustics ShoeBox | Penumbra, box mesh (warm) | speed-up | rel. L2 diff |")
+    print("Wall: medians of alternating runs, speed-up the median of per-pair ratios; CPU: medians of 11 "
+          "runs each.\n")
+    print("| order | pyroomacoustics ShoeBox (wall / CPU) | Penumbra, box mesh (warm, wall / CPU) | speed-up "
+          "(wall / CPU) | rel. L2 diff |")
     print("|---|---|---|---|---|")
     box = R.shoebox(DIMS, SRC, RCV, materials=0.3)
     mesh = R.load_room((box.vertices, box.faces), source=SRC, receiver=RCV, materials=0.3)
     for order in (10, 20):
         fn = (lambda o=order: rir(mesh, o, "pyroomacoustics"))
         fn()
-        t_pra, t_ours, _, ratio = paired(lambda o=order: pra_shoebox(o, False), fn, 5, 2)
+        t_pra, t_ours, _, wall_ratio = paired(lambda o=order: pra_shoebox(o, False), fn, 11, 2)
+        c_pra, c_ours = timed(lambda o=order: pra_shoebox(o, False), 11)[1], timed(fn, 11)[1]
         ref, h = pra_shoebox(order, False), fn()
-        print(f"| {order} | {t_pra * 1e3:.1f} ms | {t_ours * 1e3:.1f} ms | {ratio:.1f}x | "
-              f"{np.linalg.norm(h - ref) / np.linalg.norm(ref):.1e} |", flush=True)
+        print(f"| {order} | {t_pra * 1e3:.1f} / {c_pra * 1e3:.1f} ms | {t_ours * 1e3:.1f} / {c_ours * 1e3:.1f} ms | "
+              f"{wall_ratio:.1f}x / {c_pra / c_ours:.1f}x | {np.linalg.norm(h - ref) / np.linalg.norm(ref):.1e} |",
+              flush=True)
 
     n_rays = 20000
     print(f"\n## Hybrid RIR: image sources to order 3 + ray-traced tail ({n_rays} rays, absorption 0.2, "
           "scattering 0.1)\n")
-    print("Tail = hybrid - image sources only, each library's own. Penumbra warm (kernels compiled).\n")
+    print("Tail = hybrid - image sources only, each library's own. Penumbra warm (kernels compiled). "
+          "Times: wall / CPU.\n")
     print("| room | pyroomacoustics ISM | pyroomacoustics hybrid | Penumbra ISM | Penumbra hybrid | tail speed-up |")
     print("|---|---|---|---|---|---|")
     mat = R.material({"absorption": 0.2, "scattering": 0.1})
@@ -232,12 +252,14 @@ def rooms_from_files_section(quick):
         hyb = ours_cold_tree(ours_room, 3, tail={"n_rays": n_rays})
         ism(), hyb()
         t_oi, t_oh = timed(ism, 3), timed(hyb, 3)
-        print(f"| {name} | {t_pi * 1e3:.0f} ms | {t_ph * 1e3:.0f} ms | {t_oi * 1e3:.0f} ms | {t_oh * 1e3:.0f} ms | "
-              f"{(t_ph - t_pi) / max(t_oh - t_oi, 1e-9):.1f}x |", flush=True)
+        tail_ratio = " / ".join(f"{(t_ph[k] - t_pi[k]) / max(t_oh[k] - t_oi[k], 1e-9):.1f}x" for k in (0, 1))
+        print(f"| {name} | {ms(t_pi)} | {ms(t_ph)} | {ms(t_oi)} | {ms(t_oh)} | {tail_ratio} |", flush=True)
 
     print("\n## Batch RIRs: 4 sources x 8 receivers (32 pairs), sloped L-room\n")
     print("pyroomacoustics: one room with 4 sources and an 8-microphone array (its image sources are computed "
-          "once per source). Penumbra: `rirs(room, order)` (one image tree per source, validity per pair).\n")
+          "once per source). Penumbra: `rirs(room, order)` (one image tree per source, its paths ray-traced per "
+          "pair in compiled code, synthesis per pair).\n")
+    print("Times: wall / CPU; RIRs/s from the wall time; speed-up: wall / CPU.\n")
     print("| order | pyroomacoustics | RIRs/s | Penumbra batch (warm) | RIRs/s | speed-up |")
     print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(1)
@@ -251,9 +273,9 @@ def rooms_from_files_section(quick):
             image_tree.clear_tree_cache()
             return rirs(room, o, "pyroomacoustics")
         batch()
-        t_ours = timed(batch)
-        print(f"| {order} | {t_pra * 1e3:.0f} ms | {32 / t_pra:.0f} | {t_ours * 1e3:.0f} ms | {32 / t_ours:.0f} | "
-              f"{t_pra / t_ours:.1f}x |", flush=True)
+        t_ours = timed(batch, 3)
+        print(f"| {order} | {ms(t_pra)} | {32 / t_pra[0]:.0f} | {ms(t_ours)} | {32 / t_ours[0]:.0f} | "
+              f"{ratio(t_pra, t_ours)} |", flush=True)
 
 
 def gradient_case(room, order, conv="pyroomacoustics"):

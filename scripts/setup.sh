@@ -76,9 +76,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     fi
     rm -rf "$wheels"
   fi
-  # numba (optional): the compiled image-source tree of polyhedral rooms; NumPy is used without it.
+  # numba (optional): the compiled image-source tree and path visibility of polyhedral rooms; NumPy and
+  # Mitsuba are used without it.
   if .venv/bin/python -m pip install -q "numba==0.68.1" >/dev/null 2>&1; then
-    say "installed numba 0.68.1 (optional: compiled image-source tree)"
+    say "installed numba 0.68.1 (optional: compiled image-source tree and visibility)"
   else
     say "numba not installed (optional). The image-source tree is built in NumPy (slower)."
   fi

@@ -31,7 +31,7 @@ import numpy as np
 
 from penumbra.renderer import memory
 
-from . import tree_kernel
+from . import tree_kernel, visibility_kernel
 from ._jit import upload
 
 # Bytes per candidate child of a level if every candidate were kept (window of up to 10 float64
@@ -353,6 +353,21 @@ VIS_BATCH = 1 << 18
 BEAM_MARGIN = 1e-4
 
 
+def distinct_images(seq, inter, extent: float) -> np.ndarray:
+    """The rows of padded (-1) sequences ``seq`` (n, K) with distinct final images (``inter[j]`` (n, 3): the
+    images after reflection j + 1), the first of each: two valid sequences with the same image are the
+    same physical path (a path through the edge where two perpendicular walls meet reflects on both, in
+    either order; the shoebox lattice counts it once). Images within 1e-9 x ``extent`` coincide."""
+    if len(seq) < 2:
+        return seq
+    k = (seq >= 0).sum(axis=1)
+    final = np.stack(inter)[np.maximum(k - 1, 0), np.arange(len(seq))]
+    final[k == 0] = np.inf                      # the direct path
+    key = np.round(final / (1e-9 * extent))
+    _, first = np.unique(key, axis=0, return_index=True)
+    return seq[np.sort(first)]
+
+
 def valid_paths(scene, face_wall, tree: ImageTree, receiver) -> np.ndarray:
     """(M, order) padded (-1) wall sequences of the tree's paths (and the direct path) that reach
     ``receiver`` (3,): from the receiver towards the last image the first hit must be on the last wall,
@@ -361,7 +376,8 @@ def valid_paths(scene, face_wall, tree: ImageTree, receiver) -> np.ndarray:
     Only nodes whose beam holds the receiver (:meth:`ImageTree.in_beam`, with a margin of
     ``BEAM_MARGIN`` times the room's extent, far above float32 ray-tracing error) are traced: the others
     cannot be valid. All levels are traced together, ``VIS_BATCH`` paths at a time (a few kernels per
-    reflection)."""
+    reflection). ``scene`` may instead be a :class:`.visibility_kernel.TriangleMesh` of the room: the same
+    test in compiled float64 code (:func:`.visibility_kernel.valid`), all paths in one pass."""
     from .polyhedral import visible
     import mitsuba as mi
     K = max(len(tree.walls), 1)
@@ -377,6 +393,10 @@ def valid_paths(scene, face_wall, tree: ImageTree, receiver) -> np.ndarray:
         for j in range(K):
             inter[j].append(ch[j] if j < k else np.zeros((len(idx), 3)))
     seq = np.concatenate(seq)
+    if isinstance(scene, visibility_kernel.TriangleMesh):
+        inter = [np.concatenate(c) for c in inter]
+        ok = visibility_kernel.valid(scene, seq, inter, tree.source, rcv)
+        return distinct_images(seq[ok], [c[ok] for c in inter], tree.extent)
     inter = [np.concatenate(c).astype(np.float32) for c in inter]
     rows = []
     for lo in range(0, len(seq), VIS_BATCH):

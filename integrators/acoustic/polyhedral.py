@@ -157,14 +157,21 @@ def _neighbours(valid, W, order, second=False):
 def _planes(room, vertices):
     """Dr.Jit (normal mi.Vector3d, offset mi.Float64) per wall from the (possibly AD) vertex array."""
     mi = _mi()
-    rep = room.wall_triangles()
     if not dr.grad_enabled(vertices):      # constants: computed on the host, no kernel launch
         V = np.array(vertices, dtype=np.float64).reshape(-1, 3)
-        a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
-        n = np.cross(b - a, c - a)
-        n /= np.linalg.norm(n, axis=1, keepdims=True)
-        return (mi.Vector3d(*[upload(mi.Float64, np.ascontiguousarray(n[:, k])) for k in range(3)]),
-                upload(mi.Float64, np.einsum("ij,ij->i", n, a)))
+        key = (mi.variant(), V.tobytes(), np.ascontiguousarray(room.vertices).tobytes(),
+               np.ascontiguousarray(room.faces).tobytes(), np.ascontiguousarray(room.face_wall).tobytes())
+        hit = _PLANES.get(key)
+        if hit is None:
+            rep = room.wall_triangles()
+            a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
+            n = np.cross(b - a, c - a)
+            n /= np.linalg.norm(n, axis=1, keepdims=True)
+            _PLANES.clear()                  # one geometry at a time (uploaded once, read-only)
+            hit = _PLANES[key] = (mi.Vector3d(*[upload(mi.Float64, np.ascontiguousarray(n[:, k])) for k in range(3)]),
+                                  upload(mi.Float64, np.einsum("ij,ij->i", n, a)))
+        return hit
+    rep = room.wall_triangles()
     pts = []
     for c in range(3):
         idx = rep[:, c]
@@ -174,6 +181,9 @@ def _planes(room, vertices):
     d = dr.dot(n, pts[0])
     dr.eval(n, d)          # one small kernel (gathers from unevaluated planes would launch one each)
     return n, d
+
+
+_PLANES: dict = {}
 
 
 def outward_planes(room, V):
@@ -356,15 +366,15 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
                 raise ValueError("no valid path between the source and the receiver up to this order")
             final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
             return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
-    scene = room_scene(V, room.faces)
     if search in ("auto", "tree"):
         from . import image_tree
         tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order)
-        seqs = image_tree.valid_paths(scene, room.face_wall, tree, rcv_np)
+        seqs = image_tree.valid_paths(tracer(room, V), room.face_wall, tree, rcv_np)
         if len(seqs) == 0:
             raise ValueError("no valid path between the source and the receiver up to this order")
         final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
         return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+    scene = room_scene(V, room.faces)
     # order 0: the direct path
     cand = np.full((1, K), -1, np.int64)
     if order > 0:
@@ -411,6 +421,25 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     return pos, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
 
 
+def tracer(room, V):
+    """What the image tree's paths are ray-traced on (:func:`.image_tree.valid_paths`): the compiled
+    float64 test of :mod:`.visibility_kernel` for rooms of at most ``MAX_TRIANGLES`` triangles when numba
+    is installed (no kernel tracing or launch per call), the room's Mitsuba scene otherwise."""
+    from . import visibility_kernel
+    if visibility_kernel.AVAILABLE and len(room.faces) <= visibility_kernel.MAX_TRIANGLES:
+        key = (np.ascontiguousarray(V, np.float64).tobytes(), np.ascontiguousarray(room.faces).tobytes(),
+               np.ascontiguousarray(room.face_wall).tobytes())
+        mesh = _MESHES.get(key)
+        if mesh is None:
+            _MESHES.clear()                   # one geometry at a time
+            mesh = _MESHES[key] = visibility_kernel.triangle_mesh(V, room.faces, room.face_wall)
+        return mesh
+    return room_scene(V, room.faces)
+
+
+_MESHES: dict = {}
+
+
 def _box_lattice(room, order, n_out, d_out, source):
     """The shoebox lattice's paths (:mod:`.shoebox`) of a room whose walls form a rectangular box in any
     position and orientation, or None: images in the box's own frame (``prism.box_frame``), rotated back;
@@ -427,10 +456,18 @@ def _box_lattice(room, order, n_out, d_out, source):
     s_loc = mi.Vector3d(*[sum(float(R[k, a]) * source[a] for a in range(3)) - float(o[k]) for k in range(3)])
     loc = shoebox.image_positions(order, mi.Vector3d(*[dr.opaque(mi.Float64, float(x)) for x in L]), s_loc)
     pos = mi.Vector3d(*[sum(float(R[k, a]) * (loc[k] + float(o[k])) for k in range(3)) for a in range(3)])
-    n = shoebox.lattice(order)
-    hits = np.zeros((len(n), room.n_walls), np.int64)
-    hits[:, walls] = shoebox.device_lattice(order)[2]
-    return pos, hits, np.abs(n).sum(axis=1)
+    key = (order, room.n_walls, walls.tobytes())
+    if key not in _BOX_HITS:
+        n = shoebox.lattice(order)
+        hits = np.zeros((len(n), room.n_walls), np.int64)
+        hits[:, walls] = shoebox.device_lattice(order)[2]
+        hits.setflags(write=False)
+        _BOX_HITS.clear()                    # one (order, wall order) at a time
+        _BOX_HITS[key] = hits, np.abs(n).sum(axis=1)
+    return (pos, *_BOX_HITS[key])
+
+
+_BOX_HITS: dict = {}
 
 
 def _hit_counts(seqs, W):

@@ -89,8 +89,22 @@ def _frame(axis, n_out, tol):
 def extrusion_frame(n_out, tol: float = 1e-6):
     """Rotation (3, 3) taking the extrusion axis of a prism room onto +z, or None: the axis is a wall
     normal such that exactly two walls (the caps) are parallel to it and every other wall normal is
-    perpendicular to it (the side walls). Candidates are tried in wall order; z is tried first."""
-    n_out = np.asarray(n_out, np.float64)
+    perpendicular to it (the side walls). Candidates are tried in wall order; z is tried first. Kept per
+    set of normals (every call of a room asks twice: box? prism?)."""
+    n_out = np.ascontiguousarray(n_out, np.float64)
+    key = (n_out.tobytes(), n_out.shape, tol)
+    if key not in _FRAMES:
+        _FRAMES[key] = _extrusion_frame(n_out, tol)
+        while len(_FRAMES) > 16:
+            _FRAMES.pop(next(iter(_FRAMES)))
+    R = _FRAMES[key]
+    return None if R is None else R.copy()
+
+
+_FRAMES: dict = {}
+
+
+def _extrusion_frame(n_out, tol):
     cands = [np.array([0.0, 0.0, 1.0])] + [n for n in n_out]
     for a in cands:
         c = np.abs(n_out @ a)
@@ -101,6 +115,21 @@ def extrusion_frame(n_out, tol: float = 1e-6):
 
 
 def box_frame(n_out, d_out, tol: float = 1e-6):
+    """Cached :func:`_box_frame` (per set of wall planes)."""
+    n_out, d_out = np.ascontiguousarray(n_out, np.float64), np.ascontiguousarray(d_out, np.float64)
+    key = (n_out.tobytes(), d_out.tobytes(), tol)
+    if key not in _BOXES:
+        _BOXES[key] = _box_frame(n_out, d_out, tol)
+        while len(_BOXES) > 16:
+            _BOXES.pop(next(iter(_BOXES)))
+    box = _BOXES[key]
+    return None if box is None else tuple(x.copy() for x in box)
+
+
+_BOXES: dict = {}
+
+
+def _box_frame(n_out, d_out, tol):
     """A room of 6 walls whose planes form a rectangular box, in the shoebox lattice's frame: (rotation R
     (3, 3), origin o (3,), dimensions L (3,), walls (6,)) with local coordinates ``R p - o`` in
     [0, L], and ``walls`` the room's wall ids in the lattice's order (x = 0, x = Lx, y = 0, y = Ly, z = 0,

@@ -150,6 +150,24 @@ def find_paths(room: Room, order: int, params: dict, method: str = "auto", **kw)
     raise ValueError(f"method must be 'auto', 'lattice' or 'polyhedral', got {method!r}")
 
 
+def wall_hit_arrays(hits: np.ndarray) -> list:
+    """Per wall, the hit counts ``hits[:, w]`` (M, W) as mi.Float64 columns; the columns of a recent call
+    with the same counts are reused (a box given as a mesh has the same lattice on every call)."""
+    mi = _mi()
+    hits = np.ascontiguousarray(hits)
+    key = (mi.variant(), hits.shape, hits.tobytes())
+    cols = _HIT_COLUMNS.pop(key, None)
+    if cols is None:
+        cols = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(hits.shape[1])]
+    _HIT_COLUMNS[key] = cols
+    while len(_HIT_COLUMNS) > 4:
+        _HIT_COLUMNS.pop(next(iter(_HIT_COLUMNS)))
+    return cols
+
+
+_HIT_COLUMNS: dict = {}
+
+
 def host_values(room: Room, params: dict, user: dict | None = None, source: int = 0, receiver: int = 0) -> dict:
     """NumPy copies of the parameters: read back from the device for the entries the caller passed in
     ``user``, taken from the room otherwise (no device round trip)."""
@@ -245,7 +263,7 @@ def simulate(room: Room, order: int = 10, conventions=None, params=None, source:
     if method == "lattice" or (method == "auto" and room.box is not None):
         hit_arr = _shoebox.device_lattice(int(order))[3]      # uploaded once per order
     else:
-        hit_arr = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(W)]
+        hit_arr = wall_hit_arrays(hits)
     used = [w for w in range(W) if hits[:, w].any()]
     if topts is not None:
         scols = band_values(log_reflection(p["scattering"]), W, B, mi, log_reflection(host["scattering"]))

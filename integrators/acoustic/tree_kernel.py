@@ -82,8 +82,8 @@ def _children(J, P, win, cnt, hull, hull_cnt, n_out, d_out, front, tol):
     cap = n * W
     par = np.empty(cap, np.int64)
     wal = np.empty(cap, np.int64)
-    out = np.zeros((cap, Mo, 3))
-    oc = np.empty(cap, np.int64)
+    out = np.empty((cap, Mo, 3))          # rows written below, their unused slots zeroed (no (cap, Mo, 3)
+    oc = np.empty(cap, np.int64)          # zero fill: most candidates are pruned)
     buf_a = np.zeros((Mo, 3))
     buf_b = np.zeros((Mo, 3))
     m = np.zeros((E, 3))
@@ -112,9 +112,9 @@ def _children(J, P, win, cnt, hull, hull_cnt, n_out, d_out, front, tol):
                 continue
             hc = hull_cnt[q]
             if p < 0:
-                for i in range(hc):
+                for i in range(Mo):
                     for a in range(3):
-                        out[k, i, a] = hull[q, i, a]
+                        out[k, i, a] = hull[q, i, a] if i < hc else 0.0
                 par[k], wal[k], oc[k] = r, q, hc
                 k += 1
                 continue
@@ -144,9 +144,9 @@ def _children(J, P, win, cnt, hull, hull_cnt, n_out, d_out, front, tol):
                     cur, nxt = nxt, cur
             if pc < 3:
                 continue
-            for i in range(pc):
+            for i in range(Mo):
                 for a in range(3):
-                    out[k, i, a] = cur[i, a]
+                    out[k, i, a] = cur[i, a] if i < pc else 0.0
             par[k], wal[k], oc[k] = r, q, pc
             k += 1
     return par[:k], wal[:k], out[:k], oc[:k]

@@ -110,3 +110,26 @@ def test_compiled_tree_and_beam_test_equal_numpy():
             inside = np.all((np.einsum("nej,j->ne", m, np.asarray(rcv, float)) - o > -tol) | ~use, axis=1)
             plain = inside & (a.n_out[a.walls[k - 1]] @ np.asarray(rcv, float) - a.d_out[a.walls[k - 1]] < tol)
             assert np.array_equal(compiled, plain)
+
+
+def test_compiled_visibility_equals_mitsuba_tracing():
+    """The float64 numba visibility test (visibility_kernel.py, used for rooms of a few hundred triangles)
+    against Mitsuba's float32 ray tracing of the same tree on the sloped room at order 5, a source and
+    four receivers in general position: the same valid paths. (Positions whose paths run exactly through
+    an edge where two walls meet, e.g. a source and a receiver on a line parallel to a wall, may differ:
+    float32 rounding decides there; a box mesh's edge paths are checked against the lattice in
+    test_box_mesh_tree_equals_lattice.)"""
+    from penumbra.integrators.acoustic import image_tree, visibility_kernel
+    if not visibility_kernel.AVAILABLE:
+        pytest.skip("numba is not installed (optional 'fast' extra): Mitsuba traces every room's paths")
+    room = _sloped()
+    V = room.vertices
+    n_out, d_out = polyhedral.outward_planes(room, V)
+    scene = polyhedral.room_scene(V, room.faces)
+    mesh = polyhedral.tracer(room, V)
+    assert isinstance(mesh, visibility_kernel.TriangleMesh)
+    tree = image_tree.build(room, V, n_out, d_out, [1.13, 0.87, 1.21], 5)
+    for rcv in ([1.5, 5.0, 1.5], [5.1, 1.2, 2.0], [0.9, 2.1, 0.5], [5.5, 1.7, 3.2]):
+        want = {tuple(s) for s in image_tree.valid_paths(scene, room.face_wall, tree, rcv)}
+        got = {tuple(s) for s in image_tree.valid_paths(mesh, room.face_wall, tree, rcv)}
+        assert got == want and len(got) > 100
