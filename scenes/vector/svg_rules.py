@@ -30,8 +30,8 @@ rejected with a :class:`scenes.SceneError` that names the element:
   point at the current point (:func:`.svg_path.explicit_smooth_controls`).
 - Refused: lengths in font or viewport relative units (em, ex, ch, rem, vw, vh, ...),
   ``mix-blend-mode`` other than normal, ``isolation``, ``requiredFeatures`` /
-  ``requiredExtensions``, ``context-fill``/``context-stroke`` paints, references to clip paths,
-  masks, filters and markers on any element, a ``<use>`` cycle through a viewport, ICC colours and
+  ``requiredExtensions``, ``context-fill``/``context-stroke`` paints, ``clip-path``/``mask`` values
+  other than ``url(#id)`` (CSS basic shapes), filters and markers on any element, a ``<use>`` cycle through a viewport, ICC colours and
   a percentage alpha in the comma syntax of ``rgba()`` (CSS Color 3 and 4 disagree).
 - CSS Color 4 ``rgb()``/``hsl()`` notations (spaces, floats, percentages, alpha) become
   ``#rrggbbaa``; the comma syntax of ``rgb()`` that mixes numbers and percentages is invalid and
@@ -67,9 +67,11 @@ _LENGTH = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(px|mm|cm|in|pt|
 _RELATIVE = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(" + "|".join(RELATIVE_UNITS) + r")\s*$",
                        re.IGNORECASE)
 # property -> value that means "not used"; any other value is refused
-REFUSED_PROPERTIES = {"clip-path": "none", "mask": "none", "filter": "none", "marker-start": "none",
+REFUSED_PROPERTIES = {"filter": "none", "marker-start": "none",
                       "marker-mid": "none", "marker-end": "none", "marker": "none",
                       "mix-blend-mode": "normal", "isolation": "auto"}
+#: a reference to an element of the document, ``url(#id)`` (group 1: the id)
+REFERENCE = re.compile(r"^url\(\s*['\"]?#([^)'\"]+)['\"]?\s*\)$")
 #: properties a child does not inherit: ``inherit`` takes the parent's own value (else the initial one)
 NON_INHERITED = {"stop-color", "stop-opacity", "opacity", "display", "overflow", "clip-path", "mask", "filter",
                  "flood-color", "flood-opacity", "lighting-color", "mix-blend-mode", "isolation", "transform-origin",
@@ -411,6 +413,10 @@ def _refuse_and_prune(root, el, templates, name, viewport, stack=()):
         v = decl.get(prop, el.get(prop))
         if v is not None and (neutral is None or v.strip() not in (neutral, "")):
             raise SceneError(f"SVG {name}: {where}: {prop}={v!r} is not supported")
+    for prop in ("clip-path", "mask"):
+        v = decl.get(prop, el.get(prop))
+        if v is not None and v.strip() not in ("none", "") and not REFERENCE.match(v.strip()):
+            raise SceneError(f"SVG {name}: {where}: {prop}={v!r} is not supported (only url(#id) references)")
     _hex_colors(el, decl, where, name)
     _set_style(el, decl)
     origin = decl.pop("transform-origin", el.attrib.pop("transform-origin", None))
