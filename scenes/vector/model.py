@@ -433,7 +433,9 @@ class VectorScene:
         yield from rec(self.root, [self.root])
 
     def shapes(self):
-        return [n for n, _ in self.walk() if isinstance(n, Shape)]
+        """The drawn shapes in draw order (not those of clip paths and masks)."""
+        refs = {id(r) for n, _ in self.walk() if isinstance(n, Group) for r in (n.clip, n.mask) if r is not None}
+        return [n for n, chain in self.walk() if isinstance(n, Shape) and not any(id(g) in refs for g in chain)]
 
     def __repr__(self):
         return f"VectorScene({self.width:g} x {self.height:g}, {len(self.shapes())} shapes)"

@@ -349,14 +349,13 @@ class _Loader:
             refs = {k: REFERENCE.match(v.strip()).group(1) for k, v in refs.items()
                     if v is not None and REFERENCE.match(v.strip())}
             if self.clip_rule:   # content of a clip path: shapes, and <use> of a shape (SVG 1.1 14.3.5)
-                if isinstance(el, se.Use):
-                    if not (len(el) == 1 and isinstance(el[0], se.Shape)):
-                        continue
-                elif isinstance(el, se.Group):
-                    continue
                 refs.pop("mask", None)   # a mask on clip path content has no effect
                 if refs:
                     raise SceneError(f"{where}: a clip-path on the content of a clip path is not supported")
+                if isinstance(el, se.Use) and len(el) == 1 and isinstance(el[0], se.Shape):
+                    self.walk(el, group, parent_m)   # the used shape, its transform composed with the use's
+                if isinstance(el, (se.Group, se.Use)):
+                    continue
             if isinstance(el, (se.Group, se.Use)):
                 g = Group(self.new_id(el, "g"), [], _matrix6(local), own_opacity)
                 if attrs.get(VIEWPORT_CLIP) is not None:
@@ -683,6 +682,10 @@ def _lift_clips_and_masks(root):
                 if prop in values and prop not in own:
                     el.set(prop, values[prop])
                     own.add(prop)
+        el.attrib.pop("display", None)   # display does not apply to clipPath and mask elements
+        style = {k: v for k, v in _style_dict(el).items() if k != "display"}
+        if "style" in el.attrib:
+            el.set("style", "; ".join(f"{k}: {v}" for k, v in style.items()))
         parents[el].remove(el)
         root.append(el)
         if tag == "mask":
@@ -788,14 +791,41 @@ def _path_d(shape):
 def to_svg_string(scene: VectorScene) -> str:
     defs, body = [], []
 
-    def emit(node, depth):
+    def emit_clip(clip):
+        """A ``<clipPath>`` in ``defs`` (user space units, the clip group's transform) for ``clip``."""
+        out = []
+        for c in clip.children:
+            if isinstance(c, Group):
+                raise SceneError(f"clip path {clip.id!r}: a group inside a clip path cannot be written as SVG "
+                                 "(its content must be shapes)")
+            emit(c, 3, out, clip=True)
+        nested = f' clip-path="url(#{_esc(clip.clip.id)})"' if clip.clip is not None else ""
+        if clip.clip is not None:
+            emit_clip(clip.clip)
+        defs.append(f'<clipPath id="{_esc(clip.id)}" clipPathUnits="userSpaceOnUse"{_mat(clip.transform)}{nested}>\n'
+                    + "\n".join(out) + "\n    </clipPath>")
+
+    def emit_mask(mask, mask_type):
+        """A ``<mask>`` in ``defs`` (an unbounded user space region) holding ``mask`` as a group."""
+        out = []
+        emit(mask, 3, out)
+        defs.append(f'<mask id="{_esc(mask.id)}-mask" maskUnits="userSpaceOnUse" x="-1e6" y="-1e6" width="2e6" '
+                    f'height="2e6" mask-type="{mask_type}">\n' + "\n".join(out) + "\n    </mask>")
+
+    def emit(node, depth, out, clip=False):
         pad = "  " * depth
         if isinstance(node, Group):
             op = f' opacity="{_f(node.opacity)}"' if node.opacity != 1 else ""
-            body.append(f'{pad}<g id="{_esc(node.id)}"{_mat(node.transform)}{op}>')
+            if node.clip is not None:
+                emit_clip(node.clip)
+                op += f' clip-path="url(#{_esc(node.clip.id)})"'
+            if node.mask is not None:
+                emit_mask(node.mask, node.mask_type)
+                op += f' mask="url(#{_esc(node.mask.id)}-mask)"'
+            out.append(f'{pad}<g id="{_esc(node.id)}"{_mat(node.transform)}{op}>')
             for c in node.children:
-                emit(c, depth + 1)
-            body.append(f"{pad}</g>")
+                emit(c, depth + 1, out)
+            out.append(f"{pad}</g>")
             return
         s = node
         g = s.geom
@@ -819,13 +849,15 @@ def to_svg_string(scene: VectorScene) -> str:
             if s.dash_array.size:
                 attrs += (f' stroke-dasharray="{" ".join(_f(v) for v in s.dash_array)}"'
                           f' stroke-dashoffset="{_f(s.dash_offset)}"')
-        if s.fill_rule != "nonzero":
+        if clip:   # a clip path's shape: its geometry and clip rule only
+            attrs = f' clip-rule="{s.fill_rule}"' if s.fill_rule != "nonzero" else ""
+        elif s.fill_rule != "nonzero":
             attrs += f' fill-rule="{s.fill_rule}"'
-        if s.opacity != 1:
+        if s.opacity != 1 and not clip:
             attrs += f' opacity="{_f(s.opacity)}"'
-        body.append(f'{pad}{head} id="{_esc(s.id)}"{attrs}{_mat(s.transform)}/>')
+        out.append(f'{pad}{head} id="{_esc(s.id)}"{attrs}{_mat(s.transform)}/>')
 
-    emit(scene.root, 1)
+    emit(scene.root, 1, body)
     w, h = _f(scene.width), _f(scene.height)
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">\n')
     d = "  <defs>\n" + "".join(f"    {x}\n" for x in defs) + "  </defs>\n" if defs else ""

@@ -376,7 +376,7 @@ def _instantiate(root, use, ref, viewport):
             clone.set(a, use.get(a))
     if local_name(ref.tag) == "symbol":
         clone.tag = f"{{{ns}}}svg" if ns else "svg"
-        for a in ("x", "y"):
+        for a in ("x", "y", "transform"):   # SVG 1.1: a symbol has no transform (resvg ignores it)
             clone.attrib.pop(a, None)
     x, y = length(use.get("x"), viewport[0]), length(use.get("y"), viewport[1])
     transform = (use.get("transform") or "") + (f" translate({x!r} {y!r})" if x or y else "")
@@ -468,7 +468,8 @@ def _refuse_and_prune(root, el, templates, name, viewport, stack=()):
         if ctag not in SVG_ELEMENTS or _namespace(child.tag) != _namespace(root.tag):
             ns = _namespace(root.tag)
             child.tag = f"{{{ns}}}defs" if ns else "defs"   # unknown: not rendered, its content may be used
-        if child.get("systemLanguage") is not None and not _language_passes(child.get("systemLanguage")):
+        if child.get("systemLanguage") is not None and not _language_passes(child.get("systemLanguage")) \
+                and ctag not in ("clipPath", "mask"):   # conditional processing does not apply to these
             el.remove(child)   # conditional processing: not rendered
             continue
         _refuse_and_prune(root, child, templates, name, viewport, stack)
