@@ -115,6 +115,7 @@ class _Loader:
         self.strict = strict
         self.used_ids = set()
         self.clip_rule = False
+        self.open_masks = []   # masks whose content is being read (a reference back to one is a cycle)
         self.count = 0
         try:
             root = ET.fromstring(text)
@@ -492,8 +493,14 @@ class _Loader:
         g = Group(self.named_id(mid), [content],
                   clip=self.viewport_clip(f"{x!r} {y!r} {w!r} {h!r}"))
         mk = self.svg.get_element_by_id(mid)
+        if mid in self.open_masks:
+            raise SceneError(f"{where}: mask {mid!r} is used inside its own content (a cycle), which is not supported")
         if isinstance(mk, list):
-            self.walk(mk, content, self.root_m)
+            self.open_masks.append(mid)
+            try:
+                self.walk(mk, content, self.root_m)
+            finally:
+                self.open_masks.pop()
         nested = (xml.get("mask") or _style_dict(xml).get("mask") or "").strip()
         nid = REFERENCE.match(nested).group(1) if REFERENCE.match(nested) else None
         if nid is not None and nid in stack:
