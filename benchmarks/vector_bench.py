@@ -209,7 +209,8 @@ def table(rows):
         rv = r["resvg_s"]
         ratio = f"{r['primal_s']['median'] / rv['median']:.2f}" if rv else "-"
         fc = f" {r.get('features', 'off')} |" if feat else ""
-        out.append(f"| {r['paths']} | {r['size']}^2 |{fc} {r['load_before']:.1f}-{r['load_after']:.1f} | {_ms(r['fwd_s'])} "
+        load = f"{r['load_before']:.1f}-{r['load_after']:.1f}"
+        out.append(f"| {r['paths']} | {r['size']}^2 |{fc} {load} | {_ms(r['fwd_s'])} "
                    f"| {_ms(r['bwd_s'])} | {_ms(r['fwd_bwd_s'])} | {f'{sp:.1f}x' if sp else '-'} "
                    f"| {_ms(r['primal_s'])} | {_ms(rv) if rv else '-'} | {ratio} "
                    f"| {r['first_s']:.2f} ({r['jit_compile_s']:.2f}) | {r['peak_rss_mb']:.0f} |")

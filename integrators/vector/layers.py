@@ -115,5 +115,6 @@ def layer_table(items, theta):
         GT = [dr.gather(mi.Float, theta, dev["gt"] + k) for k in range(6)]
         inv = invert(compose(tuple(M), tuple(GT)))
     return LayerTable(**dev, evenodd=np.asarray(evenodd, bool), max_stops=max_stops, alpha=alpha,
-                      iso=tuple(sorted(iso, key=lambda n: (-n.depth, n.kind != "mask"))), inv=inv, has_gradients=has_grad,
+                      iso=tuple(sorted(iso, key=lambda n: (-n.depth, n.kind != "mask"))), inv=inv,
+                      has_gradients=has_grad,
                       shaders=shader_layers(shader_rec, len(rec["shape"])))

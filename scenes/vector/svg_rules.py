@@ -30,9 +30,10 @@ rejected with a :class:`scenes.SceneError` that names the element:
   point at the current point (:func:`.svg_path.explicit_smooth_controls`).
 - Refused: lengths in font or viewport relative units (em, ex, ch, rem, vw, vh, ...),
   ``mix-blend-mode`` other than normal, ``isolation``, ``requiredFeatures`` /
-  ``requiredExtensions``, ``context-fill``/``context-stroke`` paints, ``clip-path``/``mask`` values
-  other than ``url(#id)`` (CSS basic shapes), filters and markers on any element, a ``<use>`` cycle through a viewport, ICC colours and
-  a percentage alpha in the comma syntax of ``rgba()`` (CSS Color 3 and 4 disagree).
+  ``requiredExtensions``, ``context-fill``/``context-stroke`` paints, ``clip-path``/``mask``
+  values other than ``url(#id)`` (CSS basic shapes), filters and markers on any element, a
+  ``<use>`` cycle through a viewport, ICC colours and a percentage alpha in the comma syntax of
+  ``rgba()`` (CSS Color 3 and 4 disagree).
 - CSS Color 4 ``rgb()``/``hsl()`` notations (spaces, floats, percentages, alpha) become
   ``#rrggbbaa``; the comma syntax of ``rgb()`` that mixes numbers and percentages is invalid and
   ignored.
