@@ -20,7 +20,8 @@ load average before and after the configuration, and the process's peak RSS afte
 (before resvg). diffvg is not installable here: its figures are the ones quoted in issue 23 for a
 2-core machine (512 paths at 256^2: 0.6 s forward + 3.0 s backward; 2048 at 512^2: 5.3 + 25.6 s).
 
-    .venv/bin/python benchmarks/vector_bench.py [--quick] [--reps 7] [--json benchmarks/results/vector_bench.json]
+    .venv/bin/python benchmarks/vector_bench.py [--quick] [--reps 7] [--features off clip+mask]
+        [--json benchmarks/results/vector_bench.json]
 
 ``--json`` writes every figure with the commit, machine, date and load; ``tests/test_docs.py``
 checks that the table in ``docs/results.md`` matches the recorded file.
@@ -48,9 +49,15 @@ RECORD = os.path.join(HERE, "results", "vector_bench.json")
 SPP = 4
 
 
-def random_scene(n, size, seed=0):
-    """``n`` random stroked cubic paths (3 segments each) on a ``size x size`` canvas."""
+FEATURES = ("off", "clip+mask")
+
+
+def random_scene(n, size, seed=0, features="off"):
+    """``n`` random stroked cubic paths (3 segments each) on a ``size x size`` canvas. With
+    ``features="clip+mask"`` they are drawn in one group clipped by a 32-gon (radius 0.45 size, its
+    points parameters) and masked by a rectangle with a white-to-grey linear gradient."""
     from penumbra.scenes.vector import VectorScene, path
+    from penumbra.scenes.vector.model import Gradient, Group, polygon, rect
     rng = np.random.default_rng(seed)
     sc = VectorScene(size, size)
     for i in range(n):
@@ -60,6 +67,14 @@ def random_scene(n, size, seed=0):
             pts += [pts[-1] + rng.normal(0, 0.05 * size, 2) for _ in range(3)]
         sc.add(path(f"p{i}", np.array(pts), "CCC", stroke=np.append(rng.random(3), rng.uniform(0.5, 1)),
                     stroke_width=rng.uniform(1, 3), fill=None))
+    if features == "clip+mask":
+        a = np.linspace(0, 2 * np.pi, 33)
+        ring = size * (0.5 + 0.45 * np.stack([np.cos(a), np.sin(a)], 1))
+        fade = Gradient("linear", [0, 1], [[1, 1, 1, 1], [0.3, 0.3, 0.3, 1]], start=[0, 0], end=[size, 0])
+        sc.root.children = [Group("content", sc.root.children, clip=Group("clip", [polygon("clip_ring", ring)]),
+                                  mask=Group("mask", [rect("mask_rect", (0, 0), (size, size), fill=fade)]))]
+    elif features != "off":
+        raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
     return sc
 
 
@@ -68,7 +83,7 @@ def _stats(v):
     return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()), "runs": [float(x) for x in v]}
 
 
-def measure_row(n, size, reps, threads):
+def measure_row(n, size, reps, threads, features="off"):
     """One configuration, in this process: the figures of the module docstring (a dict)."""
     from penumbra import renderer
     renderer.ensure_variant()
@@ -78,7 +93,7 @@ def measure_row(n, size, reps, threads):
     from penumbra.integrators.vector import rasterize
     from penumbra.scenes.vector import to_svg_string
     dr.set_thread_count(threads)
-    sc = random_scene(n, size)
+    sc = random_scene(n, size, features=features)
     names = ["*.points", "*.stroke_width", "*.stroke.color"]
     vals = {k: sc.params.pack(k) for k in names}
     w = mi.Float(np.random.default_rng(1).random(size * size * 4).astype(np.float32))
@@ -143,7 +158,7 @@ def measure_row(n, size, reps, threads):
     for _ in range(reps if resvg_py is not None else 0):
         R.append(resvg())
     FB = [f + b for f, b in zip(F, B)]
-    return {"paths": n, "size": size, "threads": threads, "spp": SPP, "reps": reps,
+    return {"paths": n, "size": size, "features": features, "threads": threads, "spp": SPP, "reps": reps,
             "load_before": load0, "load_after": os.getloadavg()[0],
             "first_s": first, "jit_compile_s": jit_first, "jit_compile_timed_s": jit_timed,
             "fwd_s": _stats(F), "bwd_s": _stats(B), "fwd_bwd_s": _stats(FB), "primal_s": _stats(P),
@@ -185,14 +200,17 @@ def _ms(s):
 
 def table(rows):
     """The Markdown table of ``rows`` (the one in docs/results.md): times in ms, median (min-max)."""
-    out = ["| paths | size | load | forward ms | backward ms | fwd+bwd ms | vs diffvg | primal ms | resvg ms "
-           "| primal / resvg | first call s (JIT compile s) | peak RSS MB |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    feat = any(r.get("features", "off") != "off" for r in rows)   # the column only when some row has them on
+    out = ["| paths | size |" + (" clip/mask |" if feat else "") + " load | forward ms | backward ms | fwd+bwd ms "
+           "| vs diffvg | primal ms | resvg ms | primal / resvg | first call s (JIT compile s) | peak RSS MB |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if feat else "")]
     for r in rows:
-        sp = speedup(r)
+        sp = speedup(r) if r.get("features", "off") == "off" else None
         rv = r["resvg_s"]
         ratio = f"{r['primal_s']['median'] / rv['median']:.2f}" if rv else "-"
-        out.append(f"| {r['paths']} | {r['size']}^2 | {r['load_before']:.1f}-{r['load_after']:.1f} | {_ms(r['fwd_s'])} "
+        fc = f" {r.get('features', 'off')} |" if feat else ""
+        load = f"{r['load_before']:.1f}-{r['load_after']:.1f}"
+        out.append(f"| {r['paths']} | {r['size']}^2 |{fc} {load} | {_ms(r['fwd_s'])} "
                    f"| {_ms(r['bwd_s'])} | {_ms(r['fwd_bwd_s'])} | {f'{sp:.1f}x' if sp else '-'} "
                    f"| {_ms(r['primal_s'])} | {_ms(rv) if rv else '-'} | {ratio} "
                    f"| {r['first_s']:.2f} ({r['jit_compile_s']:.2f}) | {r['peak_rss_mb']:.0f} |")
@@ -207,20 +225,23 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=7, help="timed repetitions per configuration (>= 5 for the docs)")
     ap.add_argument("--json", metavar="PATH", help=f"write all figures there (the docs' record: {RECORD})")
+    ap.add_argument("--features", nargs="+", choices=FEATURES, default=["off"],
+                    help="each configuration without (off) and/or with a clip path and a mask on all paths")
     ap.add_argument("--row", nargs=2, type=int, help=argparse.SUPPRESS)   # child process: one configuration
     args = ap.parse_args(argv)
     if args.row:
-        print(json.dumps(measure_row(*args.row, args.reps, args.threads)))
+        print(json.dumps(measure_row(*args.row, args.reps, args.threads, args.features[0])))
         return
     configs = [tuple(c) for c in args.config] if args.config else QUICK if args.quick else CONFIGS
     rows = []
-    for n, size in configs:
+    for (n, size), features in ((c, f) for c in configs for f in args.features):
         res = subprocess.run([sys.executable, os.path.abspath(__file__), "--row", str(n), str(size), "--reps",
-                              str(args.reps), "--threads", str(args.threads)], capture_output=True, text=True)
+                              str(args.reps), "--threads", str(args.threads), "--features", features],
+                             capture_output=True, text=True)
         if res.returncode:
-            sys.exit(f"configuration {n} paths / {size}^2 failed:\n{res.stderr}")
+            sys.exit(f"configuration {n} paths / {size}^2 ({features}) failed:\n{res.stderr}")
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-        print(f"{n} paths {size}^2: fwd+bwd {_ms(rows[-1]['fwd_bwd_s'])} ms", file=sys.stderr, flush=True)
+        print(f"{n} paths {size}^2 {features}: fwd+bwd {_ms(rows[-1]['fwd_bwd_s'])} ms", file=sys.stderr, flush=True)
     record = {"commit": commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
               "threads": args.threads, "reps": args.reps, "rows": rows}
     print(f"commit {record['commit']}, {record['machine']}, {record['date']}, {args.threads} threads, "

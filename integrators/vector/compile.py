@@ -11,8 +11,8 @@ import numpy as np
 
 from penumbra.renderer.arrays import upload
 
-from penumbra.scenes.errors import ParameterError
-from penumbra.scenes.vector.model import IDENTITY, NONNEGATIVE_FIELDS, Gradient, Shape, ShaderPaint, VectorScene
+from penumbra.scenes.errors import ParameterError, SceneError
+from penumbra.scenes.vector.model import IDENTITY, NONNEGATIVE_FIELDS, Gradient, Group, Shape, ShaderPaint, VectorScene
 
 from .affine import compose
 
@@ -66,11 +66,33 @@ class Subpath:
 class OpacityNode:
     """A group, or a shape with fill and stroke, whose opacity applies to its layers
     ``[lo, hi)`` together (isolated compositing when it may differ from 1). ``slot``: the opacity's
-    offset in ``theta``; ``depth``: nesting depth (0 for top-level nodes)."""
+    offset in ``theta``; ``depth``: nesting depth (0 for top-level nodes).
+
+    A clipped or masked group is always isolated: ``clips`` lists layer ranges of clip shapes (the
+    group's clip path, then that clip path's own clip ...), each a coverage factor (1 where any
+    layer of the range covers the point); ``mask`` is the layer range of its mask content. A node of
+    ``kind`` ``"mask"`` is such mask content: its composite gives the mask value (luminance, or
+    alpha when ``mask_alpha``) and its layers are not drawn."""
     slot: int
     lo: int
     hi: int
     depth: int
+    clips: tuple = ()
+    mask: tuple | None = None
+    kind: str = "group"                # "group" | "mask"
+    mask_alpha: bool = False
+
+    def shifted(self, slot_shift: int, layer_shift: int) -> OpacityNode:
+        """The same node with theta slots and layer indices offset (batch concatenation)."""
+        def rng(r):
+            return (r[0] + layer_shift, r[1] + layer_shift)
+        return OpacityNode(self.slot + slot_shift, self.lo + layer_shift, self.hi + layer_shift, self.depth,
+                           tuple(rng(r) for r in self.clips), None if self.mask is None else rng(self.mask),
+                           self.kind, self.mask_alpha)
+
+    @property
+    def always_isolated(self) -> bool:
+        return bool(self.clips) or self.mask is not None or self.kind == "mask"
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,7 @@ class Compiled:
     identity_slot: int = 0
     one_slot: int = 0
     zero_slot: int = 0
+    clear_slot: int = 0                # four zeros: the (transparent) colour of clip layers
 
 
 def compile_scene(scene: VectorScene) -> Compiled:
@@ -121,14 +144,22 @@ def compile_scene(scene: VectorScene) -> Compiled:
     one, zero = off, off + 1
     values.append(np.array([1.0, 0.0]))
     off += 2
+    clear = off
+    values.append(np.zeros(4))
+    off += 4
     root_t = off
     values.append(np.asarray(scene.root.transform, dtype=np.float64))
     off += 6
     theta0 = np.concatenate(values) if values else np.zeros(0)
 
     shapes, chains, opac, groups_of = [], [], [], []
+    clip_groups, mask_groups = {}, {}   # id(group) -> the group that it clips / masks
     for node, chain in scene.walk():
         if not isinstance(node, Shape):
+            if node.clip is not None:
+                clip_groups[id(node.clip)] = node
+            if node.mask is not None:
+                mask_groups[id(node.mask)] = node
             continue
         groups_of.append(chain[1:])
         tr = [root_t] + [slots[f"{g.id}.transform"][0] for g in chain[1:]] + [slots[f"{node.id}.transform"][0]]
@@ -146,8 +177,9 @@ def compile_scene(scene: VectorScene) -> Compiled:
     width_slot = np.array([slots[f"{s.id}.stroke_width"][0] if s.stroke is not None else zero for s in shapes],
                           np.int64)
     comp = Compiled(scene.width, scene.height, theta0, slots, shapes, chains_a, opac_a, width_slot,
-                    identity_slot=ident, one_slot=one, zero_slot=zero)
+                    identity_slot=ident, one_slot=one, zero_slot=zero, clear_slot=clear)
     span = {}
+    clip_of = {}   # id(clip group) -> layers of the shapes whose nearest enclosing clip group it is
     row = 0   # control-point rows of the subpaths so far (the tessellator concatenates them)
     for si, s in enumerate(shapes):
         def slot(name, i, s=s):
@@ -159,7 +191,12 @@ def compile_scene(scene: VectorScene) -> Compiled:
         if s.stroke is not None and s.dash_array.size:
             comp.dashes.append(DashRecord(si, slot("dash_array", 0), s.dash_array.size, slot("dash_offset", 0)))
         first = len(comp.layers)
-        for kind in ("fill", "stroke"):
+        in_clip = [g for g in groups_of[si] if id(g) in clip_groups]
+        if in_clip:
+            # a clip shape: its fill region only, whatever its paints, drawn transparent
+            comp.layers.append(Layer(si, "fill", s.fill_rule == "evenodd", Paint(PAINT_SOLID, color=clear)))
+            clip_of.setdefault(id(in_clip[-1]), []).append(first)
+        for kind in ("fill", "stroke") if not in_clip else ():
             paint = getattr(s, kind)
             if paint is None:
                 continue
@@ -169,9 +206,44 @@ def compile_scene(scene: VectorScene) -> Compiled:
         for depth, node in enumerate(groups_of[si] + [s]):
             lo, hi, _ = span.setdefault(id(node), [first, len(comp.layers), (node, depth)])
             span[id(node)][:2] = [min(lo, first), max(hi, len(comp.layers))]
-    comp.nodes = [OpacityNode(slots[f"{node.id}.opacity"][0], lo, hi, depth) for lo, hi, (node, depth) in span.values()
-                  if hi - lo >= 2]
+    comp.nodes = _opacity_nodes(span, slots, clip_groups, mask_groups, clip_of)
     return comp
+
+
+def _opacity_nodes(span, slots, clip_groups, mask_groups, clip_of):
+    """:class:`OpacityNode` records of the groups and shapes (``span``: id -> [lo, hi, (node,
+    depth)]) with two or more layers, or with a clip path or a mask, and of every mask's content.
+    Groups inside a clip path make no node: clip layers are transparent."""
+    def layer_range(group, what):
+        rows = clip_of.get(id(group), [])
+        lo, hi = (min(rows), max(rows) + 1) if rows else (0, 0)
+        if hi - lo != len(rows):
+            raise SceneError(f"clip path {group.id!r}: a shape inside it has a clip path of its own, which is "
+                             f"not supported ({what})")
+        return lo, hi
+
+    def clips_of(group):
+        if group.clip is None:
+            return ()
+        return (layer_range(group.clip, f"clipping {group.id!r}"),) + clips_of(group.clip)
+
+    in_clip = set(clip_groups)
+    clip_layers = {i for rows in clip_of.values() for i in rows}
+    nodes = []
+    for lo, hi, (node, depth) in span.values():
+        if id(node) in in_clip or (hi > lo and all(i in clip_layers for i in range(lo, hi))):
+            continue   # a clip path, or a group inside one
+        kind = "mask" if id(node) in mask_groups else "group"
+        clips, mask = (), None
+        if isinstance(node, Group):
+            clips = clips_of(node)
+            if node.mask is not None:
+                m = span.get(id(node.mask))
+                mask = (m[0], m[1]) if m is not None else (0, 0)
+        if kind == "mask" or clips or mask is not None or hi - lo >= 2:
+            nodes.append(OpacityNode(slots[f"{node.id}.opacity"][0], lo, hi, depth, clips, mask, kind,
+                                     kind == "mask" and mask_groups[id(node)].mask_type == "alpha"))
+    return nodes
 
 
 def _paint_record(paint, prefix, slots) -> Paint:

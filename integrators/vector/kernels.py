@@ -434,6 +434,7 @@ def isolate(vals, P: Pairs, tile, cand_layer, theta, iso, differentiable=True):
     layer_cov = dr.gather(mi.UInt32, cand_layer, c_cov)
     info = _tile_info(dr.arange(mi.UInt32, n_points), tile, P)
     vals = list(vals)
+    mask_values = {}   # layer range of a mask's content -> its mask value per point
     for node in iso:
         o_idx, lo, hi = node.slot, node.lo, node.hi
         mask = P.mask & (layer_all >= lo) & (layer_all < hi)
@@ -441,15 +442,42 @@ def isolate(vals, P: Pairs, tile, cand_layer, theta, iso, differentiable=True):
         G = Pairs(P.n_tiles, P.point_start, P.pair_base, P.cand_start, P.n_pairs, mask, P.cov_pairs, P.cov_index,
                   P.n_cov, pair_tile=P.pair_tile)
         group = composite(*vals, PointSet(n_points, tile, G), differentiable)
+        inside = (layer_cov >= lo) & (layer_cov < hi)
+        o = dr.gather(mi.Float, theta if differentiable else dr.detach(theta), upload(mi.UInt32, o_idx))
+        f = clip_mask_factor(node, P, layer_all, info, mask_values, n_points)
+        if node.kind == "mask":   # mask content: its value per point, its layers not drawn
+            v = group.w if node.mask_alpha else 0.2125 * group.x + 0.7154 * group.y + 0.0721 * group.z
+            mask_values[(lo, hi)] = o * v if f is None else o * f * v
+            vals = [dr.select(inside, 0.0, v) for v in vals]
+            dr.eval(vals, mask_values[(lo, hi)])
+            continue
+        scale = o if f is None else o * dr.gather(mi.Float, f, q_cov)
         rep_slot = _last_covered(*info, mask, P.cov_index)
         rep = dr.zeros(mi.Bool, P.n_cov)
         dr.scatter(rep, True, rep_slot, rep_slot != 0xFFFFFFFF)
-        inside = (layer_cov >= lo) & (layer_cov < hi)
-        o = dr.gather(mi.Float, theta if differentiable else dr.detach(theta), upload(mi.UInt32, o_idx))
-        vals = [dr.select(rep, o * dr.gather(mi.Float, g, q_cov), dr.select(inside, 0.0, v))
+        vals = [dr.select(rep, scale * dr.gather(mi.Float, g, q_cov), dr.select(inside, 0.0, v))
                 for g, v in zip((group.x, group.y, group.z, group.w), vals)]
         dr.eval(vals)
     return vals
+
+
+def clip_mask_factor(node, P: Pairs, layer_all, info, mask_values, n_points):
+    """Per point, the product of a node's clip coverages (1 where any layer of a clip range is
+    covered, else 0: the clip shapes' union, each with its fill rule) and its mask value (from
+    ``mask_values``, filled when the mask's content node was composited; 0 for an empty mask), or
+    ``None`` for a node without clip or mask. Clip coverage is piecewise constant: the derivatives
+    of clip edges come from the boundary term, which sees the factor change across them."""
+    if not node.clips and node.mask is None:
+        return None
+    mi = _mi()
+    f = dr.full(mi.Float, 1.0, n_points)
+    for clo, chi in node.clips:
+        m = P.mask & (layer_all >= clo) & (layer_all < chi)
+        last = _last_covered(*info, m, P.cov_index)
+        f = dr.select(last != 0xFFFFFFFF, f, 0.0)
+    if node.mask is not None:
+        f = f * mask_values.get(tuple(node.mask), dr.zeros(mi.Float, n_points))
+    return f
 
 
 def winding_at(x, y, e0, cnt, edges_flat):

@@ -12,7 +12,7 @@ import numpy as np
 from penumbra.renderer.arrays import upload
 
 from .affine import compose, invert
-from .compile import PAINT_LINEAR, PAINT_RADIAL, PAINT_SHADER, OpacityNode
+from .compile import PAINT_LINEAR, PAINT_RADIAL, PAINT_SHADER
 from .shader_paint import shader_layers
 
 
@@ -90,8 +90,8 @@ def layer_table(items, theta):
         opac = np.array([comp.opac[l.shape] for l in comp.layers], np.int64).reshape(
             len(comp.layers), comp.opac.shape[1])
         for node in comp.nodes:
-            if it.theta.values_np[node.slot] != 1.0 or it.theta.overridden[node.slot]:
-                iso.append(OpacityNode(shift + node.slot, l_base + node.lo, l_base + node.hi, node.depth))
+            if it.theta.values_np[node.slot] != 1.0 or it.theta.overridden[node.slot] or node.always_isolated:
+                iso.append(node.shifted(shift, l_base))
                 rows = opac[node.lo:node.hi]
                 rows[rows == node.slot] = comp.one_slot
         alphas.append(opac + shift)
@@ -115,5 +115,6 @@ def layer_table(items, theta):
         GT = [dr.gather(mi.Float, theta, dev["gt"] + k) for k in range(6)]
         inv = invert(compose(tuple(M), tuple(GT)))
     return LayerTable(**dev, evenodd=np.asarray(evenodd, bool), max_stops=max_stops, alpha=alpha,
-                      iso=tuple(sorted(iso, key=lambda n: -n.depth)), inv=inv, has_gradients=has_grad,
+                      iso=tuple(sorted(iso, key=lambda n: (-n.depth, n.kind != "mask"))), inv=inv,
+                      has_gradients=has_grad,
                       shaders=shader_layers(shader_rec, len(rec["shape"])))

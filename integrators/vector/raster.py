@@ -105,6 +105,9 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     items = []
     for b, (sc, pr) in enumerate(zip(scenes, plist)):
         comp = compile_scene(sc)
+        if prefilter and any(n.always_isolated for n in comp.nodes):
+            raise ValueError("rasterize(filter='prefilter'): clip paths and masks need area sampling "
+                             "(filter box, tent or gaussian)")
         theta = bind_parameters(comp, sc, pr, (W / sc.width, 0.0, 0.0, H / sc.height, b * Wp, 0.0))
         items.append(BatchItem(comp, theta, tessellate(comp, theta, tol=tol, mode=filter)))
     # NumPy temporaries of tessellation (here and after binning and the boundary term), and the

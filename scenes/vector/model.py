@@ -355,21 +355,43 @@ def _lerp_ab(a, b, t):
     return tuple((a[d][0] + t * (b[d][0] - a[d][0]), a[d][1] + t * (b[d][1] - a[d][1])) for d in (0, 1))
 
 
+MASK_TYPES = ("luminance", "alpha")
+
+
 @dataclass
 class Group:
     """A group: an affine ``transform`` and an ``opacity`` applied to its children. As in SVG, a
     group whose opacity is not 1 is composited in isolation (its children over transparent, then
-    the result at the group's opacity); so is a shape's own ``opacity`` over its fill and stroke."""
+    the result at the group's opacity); so is a shape's own ``opacity`` over its fill and stroke.
+
+    ``clip`` (SVG ``clipPath``) and ``mask`` (SVG ``mask``) are groups in this group's user space
+    (after ``transform``). The clip's shapes are never drawn: a point is inside the clip where any
+    of its shapes' fills covers it (each with its ``fill_rule`` as the clip rule; strokes and paints
+    are ignored), and the clip's own ``clip`` intersects it. The mask's content is composited on
+    its own and never drawn: its luminance (``mask_type="luminance"``, coefficients 0.2125, 0.7154,
+    0.0721 on premultiplied sRGB) or its alpha (``"alpha"``), times the mask group's opacity, is the
+    mask value. The group composited in isolation is multiplied by its opacity, the clip coverage
+    and the mask value at each point. The shapes of a clip or mask are parameters like any other
+    (``<shape id>.points``, ``<shape id>.fill.color``, ``<mask id>.opacity`` ...)."""
     id: str
     children: list = field(default_factory=list)
     transform: np.ndarray = field(default_factory=lambda: IDENTITY.copy())
     opacity: np.ndarray = field(default_factory=lambda: np.array(1.0))
+    clip: Group | None = None
+    mask: Group | None = None
+    mask_type: str = "luminance"
 
     def __post_init__(self):
         self.transform = _arr(self.transform, (6,), f"group {self.id!r} transform")
         self.opacity = _arr(self.opacity, (), f"group {self.id!r} opacity")
         if not np.all(np.isfinite(self.transform)):
             raise SceneError(f"group {self.id!r}: transform contains NaN or Inf")
+        for which in ("clip", "mask"):
+            ref = getattr(self, which)
+            if ref is not None and not isinstance(ref, Group):
+                raise SceneError(f"group {self.id!r}: {which} must be a Group, got {type(ref).__name__}")
+        if self.mask_type not in MASK_TYPES:
+            raise SceneError(f"group {self.id!r}: mask_type must be one of {MASK_TYPES}, got {self.mask_type!r}")
 
     def param_fields(self):
         return ["transform", "opacity"]
@@ -392,18 +414,28 @@ class VectorScene:
         return node
 
     def walk(self):
-        """Yield ``(node, chain)`` in document order; ``chain`` lists the ancestor groups (root first)."""
+        """Yield ``(node, chain)`` in document order; ``chain`` lists the ancestor groups (root first).
+        A group's ``clip`` and then its ``mask`` come right after the group itself, before its
+        children, as if they were its first children."""
+        def group(c, chain):
+            yield c, chain
+            for ref in (c.clip, c.mask):
+                if ref is not None:
+                    yield from group(ref, chain + [c])
+            yield from rec(c, chain + [c])
+
         def rec(g, chain):
             for c in g.children:
                 if isinstance(c, Group):
-                    yield c, chain + [g]
-                    yield from rec(c, chain + [g])
+                    yield from group(c, chain)
                 else:
-                    yield c, chain + [g]
-        yield from rec(self.root, [])
+                    yield c, chain
+        yield from rec(self.root, [self.root])
 
     def shapes(self):
-        return [n for n, _ in self.walk() if isinstance(n, Shape)]
+        """The drawn shapes in draw order (not those of clip paths and masks)."""
+        refs = {id(r) for n, _ in self.walk() if isinstance(n, Group) for r in (n.clip, n.mask) if r is not None}
+        return [n for n, chain in self.walk() if isinstance(n, Shape) and not any(id(g) in refs for g in chain)]
 
     def __repr__(self):
         return f"VectorScene({self.width:g} x {self.height:g}, {len(self.shapes())} shapes)"
@@ -417,7 +449,8 @@ class VectorScene:
         parts = []
         for node, chain in self.walk():
             if isinstance(node, Group):
-                parts.append(("g", node.id, len(chain)))
+                parts.append(("g", node.id, len(chain), getattr(node.clip, "id", None), getattr(node.mask, "id", None),
+                              node.mask_type))
             else:
                 paint = tuple((type(p).__name__, getattr(p, "kind", ""), len(getattr(p, "offsets", ())),
                                getattr(p, "spread", ""), p.shader.key if isinstance(p, ShaderPaint) else "")

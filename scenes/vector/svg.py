@@ -33,12 +33,19 @@ from .model import (CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Gr
                     VectorScene)
 from .svg_css import apply_style_sheets
 from .svg_path import arc_arguments
-from .svg_rules import SVG_NS, VIEWPORT_CLIP, XLINK_NS, apply_rules, color_function, length
+from .svg_rules import REFERENCE, SVG_NS, VIEWPORT_CLIP, XLINK_NS, apply_rules, color_function, length
 
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
-_UNSUPPORTED_TAGS = {"text", "image", "pattern", "mask", "clipPath", "filter", "marker", "foreignObject",
+_UNSUPPORTED_TAGS = {"text", "image", "pattern", "filter", "marker", "foreignObject",
                      "switch", "tspan", "textPath"}
+#: attribute marking a ``<mask>`` that the loader handed to svgelements as a ``<clipPath>`` (which
+#: svgelements keeps out of the drawing and resolves, ``<use>`` included)
+_MASK_MARK = "data-penumbra-mask"
+#: inherited properties that a clip path or mask passes from its ancestors to its content
+_INHERITED_BY_CONTENT = ("clip-rule", "fill", "fill-rule", "fill-opacity", "stroke", "stroke-width", "stroke-opacity",
+                         "stroke-linecap", "stroke-linejoin", "stroke-miterlimit", "stroke-dasharray",
+                         "stroke-dashoffset", "color", "visibility")
 
 
 def _matrix6(m) -> np.ndarray:
@@ -107,6 +114,8 @@ class _Loader:
         self.text = text
         self.strict = strict
         self.used_ids = set()
+        self.clip_rule = False
+        self.open_masks = []   # masks whose content is being read (a reference back to one is a cycle)
         self.count = 0
         try:
             root = ET.fromstring(text)
@@ -121,6 +130,7 @@ class _Loader:
                                      "holds a non-finite number (NaN/Inf)")
         apply_style_sheets(root)
         apply_rules(root, name)
+        _lift_clips_and_masks(root)
         self.text = ET.tostring(root, encoding="unicode")
         self.by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
         self.parents = {c: p for p in root.iter() for c in p}
@@ -142,6 +152,14 @@ class _Loader:
             base = base2
         self.used_ids.add(base)
         return base
+
+    def named_id(self, name):
+        """``name`` as a node id where no node has it yet, else ``name`` with a number appended
+        (a clip path or mask used by several elements is a group under each)."""
+        if name in self.used_ids:
+            return self.new_id(None, name)
+        self.used_ids.add(name)
+        return name
 
     # --- paints ---------------------------------------------------------------------------------
     def paint(self, el, which, where, bbox, viewport):
@@ -255,6 +273,7 @@ class _Loader:
         import svgelements as se
         try:
             svg = se.SVG.parse(io.StringIO(self.text), reify=False)
+            self.svg = svg
         except Exception as e:  # svgelements raises various errors on broken input
             raise SceneError(f"cannot parse SVG {source_name}: {e}") from None
         width = svg.width if svg.width else (svg.viewbox.width if svg.viewbox else None)
@@ -278,6 +297,7 @@ class _Loader:
                                  "finite position and a positive width and height")
         root_m = se.Matrix(svg.viewbox_transform) if svg.viewbox is not None and svg.viewbox_transform else se.Matrix()
         self.viewport = (svg.viewbox.width, svg.viewbox.height) if svg.viewbox is not None else (width, height)
+        self.root_m = root_m
         scene = VectorScene(width, height, root_transform=_matrix6(root_m))
 
         try:
@@ -299,6 +319,12 @@ class _Loader:
             # the root element's opacity: one group around the document, composited in isolation
             scene.root.children = [Group(self.new_id(None, "svg"), scene.root.children, IDENTITY.copy(),
                                          _opacity(root_opacity))]
+        refs = {k: self.root_attrib.get(k, _style_dict(self.root_attrib).get(k)) for k in ("clip-path", "mask")}
+        refs = {k: REFERENCE.match(v.strip()).group(1) for k, v in refs.items()
+                if v is not None and REFERENCE.match(v.strip())}
+        if refs:   # the root element's clip path and mask, in its user space
+            g = Group(self.new_id(None, "svg"), scene.root.children)
+            scene.root.children = [g] if self.clip_and_mask(g, refs, svg, root_m, "<svg>") else []
         return scene
 
     def walk(self, parent_el, group, parent_m):
@@ -320,39 +346,171 @@ class _Loader:
             attrs = el.values.get("attributes", {}) or {}
             own_opacity = _opacity(attrs.get("opacity", _style_dict(attrs).get("opacity"))) \
                 if ("opacity" in attrs or "opacity" in str(attrs.get("style", ""))) else 1.0
+            refs = {k: attrs.get(k, _style_dict(attrs).get(k)) for k in ("clip-path", "mask")}
+            refs = {k: REFERENCE.match(v.strip()).group(1) for k, v in refs.items()
+                    if v is not None and REFERENCE.match(v.strip())}
+            if self.clip_rule:   # content of a clip path: shapes, and <use> of a shape (SVG 1.1 14.3.5)
+                refs.pop("mask", None)   # a mask on clip path content has no effect
+                if refs:
+                    raise SceneError(f"{where}: a clip-path on the content of a clip path is not supported")
+                if isinstance(el, se.Use) and len(el) == 1 and isinstance(el[0], se.Shape):
+                    self.walk(el, group, parent_m)   # the used shape, its transform composed with the use's
+                if isinstance(el, (se.Group, se.Use)):
+                    continue
             if isinstance(el, (se.Group, se.Use)):
-                if attrs.get(VIEWPORT_CLIP) is not None:
-                    self.check_viewport_clip(el, m, attrs[VIEWPORT_CLIP])
                 g = Group(self.new_id(el, "g"), [], _matrix6(local), own_opacity)
+                if attrs.get(VIEWPORT_CLIP) is not None:
+                    g.clip = self.viewport_clip(attrs[VIEWPORT_CLIP])
+                    if refs:   # the viewport clip applies inside the element's own clip and mask
+                        g = Group(self.new_id(None, "g"), [g])
+                if refs and not self.clip_and_mask(g, refs, el, m, where):
+                    continue
                 group.children.append(g)
-                self.walk(el, g, m)
+                self.walk(el, g if not refs or attrs.get(VIEWPORT_CLIP) is None else g.children[0], m)
                 continue
             shape = self.shape(el, tag, where, local, own_opacity)
+            if shape is not None and refs:
+                g = Group(self.new_id(None, "g"), [shape], shape.transform)
+                shape.transform = IDENTITY.copy()
+                if not self.clip_and_mask(g, refs, el, m, where):
+                    continue
+                shape = g
             if shape is not None:
                 group.children.append(shape)
 
-    def check_viewport_clip(self, el, m, rect):
-        """Refuse a viewport (nested ``<svg>``, ``<symbol>`` instance) whose clip to its rectangle
-        ``rect`` ("x y width height" in the group's user space, mapped to the canvas by ``m``)
-        would cut its content: the bounds of the content with its strokes must lie inside it
-        (``strict=False``: a warning, and the content is drawn unclipped)."""
+    # --- clip paths and masks -------------------------------------------------------------------
+    def viewport_clip(self, rect):
+        """The clip path of a viewport (nested ``<svg>``, ``<symbol>`` instance) whose overflow is
+        hidden: its rectangle ``rect`` ("x y width height" in the group's user space)."""
         x, y, w, h = (float(v) for v in rect.split())
-        box = el.bbox(transformed=True, with_stroke=True)
-        if box is None:
-            return
-        corners = np.array([[m.a * px + m.c * py + m.e, m.b * px + m.d * py + m.f]
-                            for px, py in ((x, y), (x + w, y), (x, y + h), (x + w, y + h))])
-        lo, hi = corners.min(0), corners.max(0)
-        tol = 1e-6 * max(1.0, float(np.abs(corners).max()))
-        axis_aligned = abs(m.b) < 1e-12 and abs(m.c) < 1e-12
-        if not (axis_aligned and box[0] >= lo[0] - tol and box[1] >= lo[1] - tol and box[2] <= hi[0] + tol
-                and box[3] <= hi[1] + tol):
-            msg = (f"<svg> or <symbol> id={el.id!r}: its viewport clips its content (overflow: hidden) and "
-                   "the content crosses its edge; clipping is not supported (overflow=\"visible\" draws it "
-                   "unclipped)")
-            if self.strict:
-                raise SceneError(msg)
-            warnings.warn(msg + "; drawn unclipped", stacklevel=4)
+        return Group(self.new_id(None, "viewport-clip"), [Shape(self.new_id(None, "viewport-rect"), "rect", {
+            "position": [x, y], "size": [max(w, 0.0), max(h, 0.0)], "corner_radius": [0.0, 0.0]}, fill=(0, 0, 0))])
+
+    def element_bbox(self, el, m, where):
+        """Bounding box (x, y, width, height) of ``el``'s geometry without strokes in its user
+        space (``m``: its user space to canvas), or None where it has no area to refer to."""
+        import svgelements as se
+        if isinstance(el, se.Shape):
+            box = el.bbox(transformed=False)
+        else:
+            if abs(m.b) > 1e-12 or abs(m.c) > 1e-12:
+                raise SceneError(f"{where}: objectBoundingBox units on a rotated or skewed group are not supported")
+            box = el.bbox(transformed=True, with_stroke=False)
+            if box is not None:
+                inv = ~m
+                x0, y0 = inv.point_in_matrix_space((box[0], box[1]))
+                x1, y1 = inv.point_in_matrix_space((box[2], box[3]))
+                box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        if box is None or not all(np.isfinite(box)) or box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
+            return None
+        return box[0], box[1], box[2] - box[0], box[3] - box[1]
+
+    def clip_and_mask(self, g, refs, el, m, where):
+        """Set ``g.clip`` / ``g.mask`` from the ids in ``refs`` (``clip-path`` / ``mask`` of
+        element ``el``, user space to canvas ``m``). False when the element is not rendered: a
+        reference to a missing or wrong element, or objectBoundingBox units of an element without
+        area (as resvg does)."""
+        if "clip-path" in refs and refs["clip-path"] in self.by_id:   # a missing one is ignored (as resvg)
+            g.clip = self.clip_path(refs["clip-path"], el, m, where, ())
+            if g.clip is None:
+                return False
+        if "mask" in refs and refs["mask"] in self.by_id:   # a missing one is ignored (as resvg)
+            g.mask, g.mask_type = self.mask(refs["mask"], el, m, where, ())
+            if g.mask is None:
+                return False
+        return True
+
+    def clip_path(self, cid, el, m, where, stack):
+        """A clip group for ``<clipPath id=cid>`` applied to element ``el`` (SVG 1.1 section 14.3):
+        its shapes (``<use>`` resolved) with their fills only and ``clip-rule`` as fill rule, in
+        the element's user space (``clipPathUnits="objectBoundingBox"``: the element's bounding
+        box as unit square, inside the clip path's own transform), and the clip path's own
+        ``clip-path`` as the group's clip. None where the element is not rendered."""
+        import svgelements as se
+        xml = self.by_id.get(cid)
+        if xml is None or _strip_ns(xml.tag) != "clipPath" or xml.get(_MASK_MARK) is not None:
+            return None
+        cp = self.svg.get_element_by_id(cid)
+        g = Group(self.named_id(cid), [])
+        if (xml.get("clipPathUnits") or "").strip() == "objectBoundingBox":
+            box = self.element_bbox(el, m, where)
+            if box is None:
+                return None
+            ct = se.Matrix(xml.get("transform") or "")
+            bb = se.Matrix(box[2], 0, 0, box[3], box[0], box[1])
+            g.transform = _matrix6(~ct * bb * ct)   # transform o bbox units o content
+        if isinstance(cp, list):
+            self.clip_rule = True   # shapes take clip-rule as their fill rule
+            try:
+                self.walk(cp, g, self.root_m)
+            finally:
+                self.clip_rule = False
+        for node, _ in VectorScene(1, 1, [g]).walk():
+            if isinstance(node, Group) and node is not g and (node.clip is not None or node.mask is not None):
+                raise SceneError(f"{where}: clip path {cid!r}: a clip path or mask inside a clip path is not "
+                                 "supported")
+            if isinstance(node, Shape):
+                node.stroke, node.fill = None, np.array([0.0, 0.0, 0.0, 1.0])
+                node.dash_array = np.zeros(0)
+        nested = (xml.get("clip-path") or _style_dict(xml).get("clip-path") or "").strip()
+        nid = REFERENCE.match(nested).group(1) if REFERENCE.match(nested) else None
+        if nid is not None and nid not in stack + (cid,) and nid in self.by_id:   # a cycle is cut (as resvg)
+            g.clip = self.clip_path(nid, el, m, where, stack + (cid,))
+            if g.clip is None:
+                return None
+        return g
+
+    def mask(self, mid, el, m, where, stack):
+        """A mask group for ``<mask id=mid>`` applied to element ``el`` (SVG 1.1 section 14.4), and
+        its ``mask-type``: the content in the element's user space (``maskContentUnits=
+        "objectBoundingBox"``: the bounding box as unit square), clipped to the mask region
+        (``maskUnits``, default objectBoundingBox -10% -10% 120% 120%), and masked by the mask's own
+        ``mask`` (a cycle is cut). (None, type) where the element is not rendered."""
+        xml = self.by_id.get(mid)
+        if xml is None or xml.get(_MASK_MARK) is None:
+            return None, "luminance"
+        mtype = (xml.get("mask-type") or _style_dict(xml).get("mask-type") or "luminance").strip()
+        mtype = mtype if mtype in ("luminance", "alpha") else "luminance"
+        box = None
+        if (xml.get("maskUnits") or "objectBoundingBox").strip() != "userSpaceOnUse" or \
+                (xml.get("maskContentUnits") or "").strip() == "objectBoundingBox":
+            box = self.element_bbox(el, m, where)
+            if box is None:
+                return None, mtype
+        vw, vh = self.viewport
+        if (xml.get("maskUnits") or "objectBoundingBox").strip() == "userSpaceOnUse":
+            x, y = length(xml.get("x"), vw, -0.1 * vw), length(xml.get("y"), vh, -0.1 * vh)
+            w, h = length(xml.get("width"), vw, 1.2 * vw), length(xml.get("height"), vh, 1.2 * vh)
+        else:
+            fx, fy = _fraction(xml.get("x"), -0.1), _fraction(xml.get("y"), -0.1)
+            fw, fh = _fraction(xml.get("width"), 1.2), _fraction(xml.get("height"), 1.2)
+            x, y, w, h = box[0] + fx * box[2], box[1] + fy * box[3], fw * box[2], fh * box[3]
+        if w <= 0 or h <= 0:
+            return None, mtype
+        content = Group(self.new_id(None, f"{mid}-content"), [])
+        if (xml.get("maskContentUnits") or "").strip() == "objectBoundingBox":
+            content.transform = np.array([box[2], 0, 0, box[3], box[0], box[1]], np.float64)
+        g = Group(self.named_id(mid), [content],
+                  clip=self.viewport_clip(f"{x!r} {y!r} {w!r} {h!r}"))
+        mk = self.svg.get_element_by_id(mid)
+        if mid in self.open_masks:
+            raise SceneError(f"{where}: mask {mid!r} is used inside its own content (a cycle), which is not supported")
+        if isinstance(mk, list):
+            self.open_masks.append(mid)
+            try:
+                self.walk(mk, content, self.root_m)
+            finally:
+                self.open_masks.pop()
+        nested = (xml.get("mask") or _style_dict(xml).get("mask") or "").strip()
+        nid = REFERENCE.match(nested).group(1) if REFERENCE.match(nested) else None
+        if nid is not None and nid in stack:
+            raise SceneError(f"{where}: mask {mid!r}: its mask refers back to a mask that uses it (a cycle through "
+                             f"{nid!r}), which is not supported")
+        if nid is not None and nid != mid and nid in self.by_id:   # the mask's own mask; a self reference is cut
+            g.mask, g.mask_type = self.mask(nid, el, m, where, stack + (mid,))
+            if g.mask is None:
+                return None, mtype
+        return g, mtype
 
     def shape(self, el, tag, where, local, opacity):
         import svgelements as se
@@ -407,9 +565,10 @@ class _Loader:
         if tag == "line":
             fill = None  # SVG: lines are never filled
         dashes, dash_offset = self.dashes(el, where) if stroke is not None else (np.zeros(0), 0.0)
+        rule = str(el.values.get("clip-rule" if self.clip_rule else "fill-rule", "nonzero")).strip()
         return Shape(self.new_id(el, tag or kind), kind, geom, subpaths=subpaths, fill=fill, stroke=stroke,
                      dash_array=dashes, dash_offset=dash_offset,
-                     stroke_width=sw, fill_rule=str(el.values.get("fill-rule", "nonzero")).strip(),
+                     stroke_width=sw, fill_rule=rule if rule in ("nonzero", "evenodd") else "nonzero",
                      join=join, cap=cap, miter_limit=miter_limit,
                      opacity=opacity, transform=_matrix6(local), tag=tag)
 
@@ -509,6 +668,39 @@ class _Loader:
         return geom, subpaths
 
 
+def _lift_clips_and_masks(root):
+    """Move every ``<clipPath>`` and ``<mask>`` to the root (their content is drawn in the user
+    space of the element that refers to them, not of their ancestors), a ``<mask>`` renamed to a
+    marked ``<clipPath>`` so that svgelements parses its content (``<use>`` included) without
+    drawing it."""
+    parents = {c: p for p in root.iter() for c in p}
+    for el in list(root.iter()):
+        tag = _strip_ns(el.tag)
+        if tag not in ("clipPath", "mask") or el is root:
+            continue
+        chain, p = [], parents[el]
+        while p is not None:
+            chain.append(p)
+            p = parents.get(p)
+        own = set(el.attrib) | set(_style_dict(el))
+        for anc in chain:   # nearest first: the properties the element inherits where it stands
+            values = dict(anc.attrib, **_style_dict(anc))
+            for prop in _INHERITED_BY_CONTENT:
+                if prop in values and prop not in own:
+                    el.set(prop, values[prop])
+                    own.add(prop)
+        el.attrib.pop("display", None)   # display does not apply to clipPath and mask elements
+        style = {k: v for k, v in _style_dict(el).items() if k != "display"}
+        if "style" in el.attrib:
+            el.set("style", "; ".join(f"{k}: {v}" for k, v in style.items()))
+        parents[el].remove(el)
+        root.append(el)
+        if tag == "mask":
+            el.tag = el.tag[:-len("mask")] + "clipPath"
+            el.set(_MASK_MARK, "1")
+            el.attrib.pop("transform", None)
+
+
 def _decode(data: bytes, name) -> str:
     """An SVG file's bytes as text, in the encoding its XML declaration names (UTF-8 if none)."""
     m = re.match(rb"\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']", data)
@@ -606,14 +798,41 @@ def _path_d(shape):
 def to_svg_string(scene: VectorScene) -> str:
     defs, body = [], []
 
-    def emit(node, depth):
+    def emit_clip(clip):
+        """A ``<clipPath>`` in ``defs`` (user space units, the clip group's transform) for ``clip``."""
+        out = []
+        for c in clip.children:
+            if isinstance(c, Group):
+                raise SceneError(f"clip path {clip.id!r}: a group inside a clip path cannot be written as SVG "
+                                 "(its content must be shapes)")
+            emit(c, 3, out, clip=True)
+        nested = f' clip-path="url(#{_esc(clip.clip.id)})"' if clip.clip is not None else ""
+        if clip.clip is not None:
+            emit_clip(clip.clip)
+        defs.append(f'<clipPath id="{_esc(clip.id)}" clipPathUnits="userSpaceOnUse"{_mat(clip.transform)}{nested}>\n'
+                    + "\n".join(out) + "\n    </clipPath>")
+
+    def emit_mask(mask, mask_type):
+        """A ``<mask>`` in ``defs`` (an unbounded user space region) holding ``mask`` as a group."""
+        out = []
+        emit(mask, 3, out)
+        defs.append(f'<mask id="{_esc(mask.id)}-mask" maskUnits="userSpaceOnUse" x="-1e6" y="-1e6" width="2e6" '
+                    f'height="2e6" mask-type="{mask_type}">\n' + "\n".join(out) + "\n    </mask>")
+
+    def emit(node, depth, out, clip=False):
         pad = "  " * depth
         if isinstance(node, Group):
             op = f' opacity="{_f(node.opacity)}"' if node.opacity != 1 else ""
-            body.append(f'{pad}<g id="{_esc(node.id)}"{_mat(node.transform)}{op}>')
+            if node.clip is not None:
+                emit_clip(node.clip)
+                op += f' clip-path="url(#{_esc(node.clip.id)})"'
+            if node.mask is not None:
+                emit_mask(node.mask, node.mask_type)
+                op += f' mask="url(#{_esc(node.mask.id)}-mask)"'
+            out.append(f'{pad}<g id="{_esc(node.id)}"{_mat(node.transform)}{op}>')
             for c in node.children:
-                emit(c, depth + 1)
-            body.append(f"{pad}</g>")
+                emit(c, depth + 1, out)
+            out.append(f"{pad}</g>")
             return
         s = node
         g = s.geom
@@ -637,13 +856,15 @@ def to_svg_string(scene: VectorScene) -> str:
             if s.dash_array.size:
                 attrs += (f' stroke-dasharray="{" ".join(_f(v) for v in s.dash_array)}"'
                           f' stroke-dashoffset="{_f(s.dash_offset)}"')
-        if s.fill_rule != "nonzero":
+        if clip:   # a clip path's shape: its geometry and clip rule only
+            attrs = f' clip-rule="{s.fill_rule}"' if s.fill_rule != "nonzero" else ""
+        elif s.fill_rule != "nonzero":
             attrs += f' fill-rule="{s.fill_rule}"'
-        if s.opacity != 1:
+        if s.opacity != 1 and not clip:
             attrs += f' opacity="{_f(s.opacity)}"'
-        body.append(f'{pad}{head} id="{_esc(s.id)}"{attrs}{_mat(s.transform)}/>')
+        out.append(f'{pad}{head} id="{_esc(s.id)}"{attrs}{_mat(s.transform)}/>')
 
-    emit(scene.root, 1)
+    emit(scene.root, 1, body)
     w, h = _f(scene.width), _f(scene.height)
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">\n')
     d = "  <defs>\n" + "".join(f"    {x}\n" for x in defs) + "  </defs>\n" if defs else ""

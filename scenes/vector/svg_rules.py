@@ -30,9 +30,10 @@ rejected with a :class:`scenes.SceneError` that names the element:
   point at the current point (:func:`.svg_path.explicit_smooth_controls`).
 - Refused: lengths in font or viewport relative units (em, ex, ch, rem, vw, vh, ...),
   ``mix-blend-mode`` other than normal, ``isolation``, ``requiredFeatures`` /
-  ``requiredExtensions``, ``context-fill``/``context-stroke`` paints, references to clip paths,
-  masks, filters and markers on any element, a ``<use>`` cycle through a viewport, ICC colours and
-  a percentage alpha in the comma syntax of ``rgba()`` (CSS Color 3 and 4 disagree).
+  ``requiredExtensions``, ``context-fill``/``context-stroke`` paints, ``clip-path``/``mask``
+  values other than ``url(#id)`` (CSS basic shapes), filters and markers on any element, a
+  ``<use>`` cycle through a viewport, ICC colours and a percentage alpha in the comma syntax of
+  ``rgba()`` (CSS Color 3 and 4 disagree).
 - CSS Color 4 ``rgb()``/``hsl()`` notations (spaces, floats, percentages, alpha) become
   ``#rrggbbaa``; the comma syntax of ``rgb()`` that mixes numbers and percentages is invalid and
   ignored.
@@ -67,9 +68,11 @@ _LENGTH = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(px|mm|cm|in|pt|
 _RELATIVE = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(" + "|".join(RELATIVE_UNITS) + r")\s*$",
                        re.IGNORECASE)
 # property -> value that means "not used"; any other value is refused
-REFUSED_PROPERTIES = {"clip-path": "none", "mask": "none", "filter": "none", "marker-start": "none",
+REFUSED_PROPERTIES = {"filter": "none", "marker-start": "none",
                       "marker-mid": "none", "marker-end": "none", "marker": "none",
                       "mix-blend-mode": "normal", "isolation": "auto"}
+#: a reference to an element of the document, ``url(#id)`` (group 1: the id)
+REFERENCE = re.compile(r"^url\(\s*['\"]?#([^)'\"]+)['\"]?\s*\)$")
 #: properties a child does not inherit: ``inherit`` takes the parent's own value (else the initial one)
 NON_INHERITED = {"stop-color", "stop-opacity", "opacity", "display", "overflow", "clip-path", "mask", "filter",
                  "flood-color", "flood-opacity", "lighting-color", "mix-blend-mode", "isolation", "transform-origin",
@@ -374,7 +377,7 @@ def _instantiate(root, use, ref, viewport):
             clone.set(a, use.get(a))
     if local_name(ref.tag) == "symbol":
         clone.tag = f"{{{ns}}}svg" if ns else "svg"
-        for a in ("x", "y"):
+        for a in ("x", "y", "transform"):   # SVG 1.1: a symbol has no transform (resvg ignores it)
             clone.attrib.pop(a, None)
     x, y = length(use.get("x"), viewport[0]), length(use.get("y"), viewport[1])
     transform = (use.get("transform") or "") + (f" translate({x!r} {y!r})" if x or y else "")
@@ -411,6 +414,10 @@ def _refuse_and_prune(root, el, templates, name, viewport, stack=()):
         v = decl.get(prop, el.get(prop))
         if v is not None and (neutral is None or v.strip() not in (neutral, "")):
             raise SceneError(f"SVG {name}: {where}: {prop}={v!r} is not supported")
+    for prop in ("clip-path", "mask"):
+        v = decl.get(prop, el.get(prop))
+        if v is not None and v.strip() not in ("none", "") and not REFERENCE.match(v.strip()):
+            raise SceneError(f"SVG {name}: {where}: {prop}={v!r} is not supported (only url(#id) references)")
     _hex_colors(el, decl, where, name)
     _set_style(el, decl)
     origin = decl.pop("transform-origin", el.attrib.pop("transform-origin", None))
@@ -462,7 +469,8 @@ def _refuse_and_prune(root, el, templates, name, viewport, stack=()):
         if ctag not in SVG_ELEMENTS or _namespace(child.tag) != _namespace(root.tag):
             ns = _namespace(root.tag)
             child.tag = f"{{{ns}}}defs" if ns else "defs"   # unknown: not rendered, its content may be used
-        if child.get("systemLanguage") is not None and not _language_passes(child.get("systemLanguage")):
+        if child.get("systemLanguage") is not None and not _language_passes(child.get("systemLanguage")) \
+                and ctag not in ("clipPath", "mask"):   # conditional processing does not apply to these
             el.remove(child)   # conditional processing: not rendered
             continue
         _refuse_and_prune(root, child, templates, name, viewport, stack)

@@ -94,10 +94,11 @@ def test_colour_syntax_rules_and_background():
 
 
 @pytest.mark.parametrize("body, words", [
-    ('<svg id="n" x="5" width="10" height="10"><rect width="20" height="9"/></svg>', "id='n': its viewport clips"),
     ('<symbol id="s"><use id="u" href="#s"/></symbol><use href="#s"/>', "<use id='u'>: <use> refers to an element"),
     ('<rect id="q" width="2em" height="9"/>', "relative unit"),
-    ('<g id="g" clip-path="url(#c)"><rect width="9" height="9"/></g>', "<g id='g'>: clip-path"),
+    ('<g id="g" clip-path="circle(5px)"><rect width="9" height="9"/></g>', "<g id='g'>: clip-path"),
+    ('<mask id="a" mask="url(#b)"/><mask id="b" mask="url(#a)"/><rect id="r" width="9" height="9" mask="url(#a)"/>',
+     "<rect id='r'>: mask 'b': its mask refers back"),
     ('<rect id="m" width="9" height="9" style="mix-blend-mode: multiply"/>', "mix-blend-mode"),
     ('<path id="p" d="M0 0 H9" stroke="context-stroke"/>', "context paint"),
     ('<rect id="i" width="9" height="9" fill="red icc-color(x, 0.1, 0.2, 0.3)"/>', "icc-color"),
@@ -127,9 +128,11 @@ def test_nested_viewports_and_symbol_instances():
     # overflow="visible": content beyond the viewport is drawn, no clip needed
     s = load_svg(doc('<svg width="10" height="10" overflow="visible"><rect width="30" height="30"/></svg>'))
     assert np.allclose(s.shapes()[0].geom["size"], [30, 30])
-    with pytest.warns(UserWarning, match="drawn unclipped"):
-        s = load_svg(doc('<svg width="10" height="10"><rect width="30" height="30"/></svg>'), strict=False)
-    assert len(s.shapes()) == 1
+    # overflow hidden (the default): the viewport rectangle clips the content
+    s = load_svg(doc('<svg x="2" width="10" height="10"><rect width="30" height="30"/></svg>'))
+    outer = s.root.children[0]
+    assert len(s.shapes()) == 1 and outer.clip is not None
+    assert np.allclose(outer.clip.children[0].geom["size"], [10, 10])
 
 
 def _compose(scene, shape):
