@@ -276,3 +276,35 @@ def test_specular_chain_is_followed_only_as_deep_as_max_depth():
         assert chain_length(mi.load_dict({"type": "edge_sampling", "max_depth": depth}), slab) == expected
     assert chain_length(mi.load_dict({"type": "edge_sampling"}), plane_scene(S, 4)) == 0   # nothing specular
     assert chain_length(mi.load_dict({"type": "edge_sampling", "max_depth": 3}), mirror) == 1
+
+
+DEFAULT_FAST = {("checker", "edge_sampling"), ("polygon", "warped_area")}
+
+
+@pytest.mark.parametrize("case,integrator", [
+    pytest.param(c, i, marks=() if (c, i) in DEFAULT_FAST else pytest.mark.slow)
+    for c in ("threshold", "stripes", "checker", "circle", "polygon", "noise")
+    for i in ("edge_sampling", "warped_area")])
+def test_path_tracer_default_counts_match_fd(case, integrator):
+    """``{'type': integrator}`` and nothing else (max_depth -1, boundary counts derived from the budget:
+    16 line pairs per pixel at 16 spp) on a film with Mitsuba's default Gaussian filter."""
+    with pytest.warns(ShaderEdgeCoverageWarning):
+        g, ref = path_check(case, 12, 16, 8192, integrator, "gaussian", max_depth=None)
+    assert np.abs(ref).sum() > 1.0
+    assert rel_l2(g, ref) < 0.15, (case, integrator, rel_l2(g, ref))
+    assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum()
+
+
+def test_path_tracer_plain_autodiff_is_zero():
+    """``prb`` differentiates the same shader texture without the edges' term: the polygon's vertices
+    get exactly 0."""
+    S, name, d, _ = make("polygon")
+    scene = plane_scene(S, 8)
+    mp = mi.traverse(scene)
+    key = f"plane.bsdf.reflectance.{name}"
+    dr.enable_grad(mp[key])
+    mp.update()
+    img = mi.render(scene, mp, integrator=mi.load_dict({"type": "prb", "max_depth": 2}), spp=4, seed=1)
+    dr.backward(dr.sum(img, axis=None), flags=FLAGS)
+    assert np.abs(np.array(dr.grad(mp[key]))).max() == 0.0
+    dr.disable_grad(mp[key])
