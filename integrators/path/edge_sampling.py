@@ -15,8 +15,8 @@ discontinuous, weighted by the difference of radiance across them and by their n
   shading-normal terminator inside smooth-shaded meshes (:mod:`.terminator`).
 - Secondary boundary: at every vertex of camera paths, an edge of a moving mesh from a hierarchy
   (:mod:`.secondary`, :mod:`.edge_tree`).
-- Procedural shaders' own discontinuities on directly visible surfaces, by line samples across
-  each pixel (:mod:`.shader_edges`, ``edge_spp`` line pairs per pixel).
+- Procedural shaders' own discontinuities on surfaces seen directly or through smooth mirrors and
+  glass, by line samples across each pixel (:mod:`.shader_edges`, ``edge_spp`` line pairs per pixel).
 - Moving lights: next-event estimation differentiated in the light's moving parameterisation
   (:mod:`.emitter_motion`, in the base class).
 

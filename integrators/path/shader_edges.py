@@ -1,26 +1,68 @@
-"""Boundary term of procedural shaders' own discontinuities on directly visible surfaces.
+"""Boundary term of procedural shaders' own discontinuities seen directly and through smooth mirrors and glass.
 
 A surface whose BSDF reads a ``shader`` texture (:mod:`penumbra.shaders.texture`) shows the
 shader's edges (thresholds, stripes, masks) on the film; their motion with the shader's parameters
 (or with the surface) is a boundary term that ``prb``'s interior replay cannot see. It is estimated
 by :func:`penumbra.shaders.boundary.boundary_image` (line samples across each pixel, roots of the
 level functions by bisection, jump by two camera paths with the same random numbers, weight by the
-normal velocity): the film lookup traces a camera ray and keeps the points where the first hit is
-the shader's own surface (a shader edge hidden behind an occluder contributes nothing; where the
-surface's silhouette cuts a sub-interval of a line, a shader edge inside that sub-interval is not
-searched). Shader edges seen only through reflections or refractions are not included.
+normal velocity). The film lookup traces a camera ray and follows it through purely specular
+(delta) BSDFs (smooth ``conductor``, ``dielectric``, ``thindielectric``: every lobe a Dirac) up to
+:func:`chain_length` bounces, to the first other surface; the points where that surface is the
+shader's own are searched. Where a vertex has both a reflected and a refracted branch, each line
+follows one of them, chosen by its random ``chain`` word (reflection with probability
+``P_REFLECT`` = 1/8, near the Fresnel reflectance of glass at moderate angles, refraction otherwise),
+and its roots are weighted by 1 / that probability. The choice does not depend on the position
+along the line, so the chain is a continuous map of the film position, as bisection needs. The
+jump is the whole camera path's radiance on both sides of the root (same random numbers), whose
+expectation is the chain's throughput times the jump at the shader surface: the other branches do not
+jump there. A shader edge hidden behind an occluder contributes nothing; where a silhouette cuts a
+sub-interval of a line, a shader edge inside that sub-interval is not searched.
+
+Not covered: shader edges seen through glossy or diffuse scattering (a rough or plastic reflection of
+the shader surface, indirect light from it onto other surfaces). Their motion is missing from the
+gradient; :func:`shader_boundary_image` warns (:class:`ShaderEdgeCoverageWarning`) whenever
+``max_depth`` allows such paths (``max_depth`` < 0 or > 2).
+
 Any pixel filter: the roots are splatted with the film's filter, normalised by its integral like the
 other boundary terms (:func:`.film.filter_integral`). Used by ``edge_sampling`` and ``warped_area``.
 """
 from __future__ import annotations
+
+import warnings
 
 import drjit as dr
 import mitsuba as mi
 
 from penumbra.shaders.boundary import FilmLookup, boundary_image
 
+from .base import signed_depth
 from .camera import camera_radiance
 from .film import filter_integral, stream_seed
+
+MAX_CHAIN = 8   # specular bounces followed at most (and no more than max_depth - 2)
+P_REFLECT = 0.125   # probability of following the reflected branch where there is a refracted one too
+
+
+class ShaderEdgeCoverageWarning(UserWarning):
+    """Shader edges may reach the image through glossy or diffuse scattering, which the shader
+    boundary term does not include."""
+
+
+def purely_specular(flags):
+    """True where BSDF ``flags`` (int or ``mi.UInt32``) have Dirac lobes only."""
+    if isinstance(flags, int):
+        return bool(flags & int(mi.BSDFFlags.Delta)) and not flags & int(mi.BSDFFlags.Smooth)
+    return mi.has_flag(flags, mi.BSDFFlags.Delta) & ~mi.has_flag(flags, mi.BSDFFlags.Smooth)
+
+
+def chain_length(integrator, scene) -> int:
+    """Specular bounces the film lookup follows: 0 when no shape's BSDF is purely specular, else
+    ``MAX_CHAIN`` capped at ``max_depth - 2`` (a surface reached after k bounces is path vertex k + 1 and
+    reflects light into the image only if the path may go on to vertex k + 2)."""
+    if not any(s.bsdf() is not None and purely_specular(int(s.bsdf().flags())) for s in scene.shapes()):
+        return 0
+    depth = signed_depth(integrator.max_depth)
+    return MAX_CHAIN if depth < 0 else max(0, min(MAX_CHAIN, depth - 2))
 
 
 def shader_surfaces(scene) -> list:
@@ -43,43 +85,91 @@ def shader_surfaces(scene) -> list:
 
 
 class CameraLookup(FilmLookup):
-    """Film points -> uv on ``shape`` through the scene's camera rays (first hit only)."""
+    """Film points -> uv on ``shape`` through the scene's camera rays and up to ``chain`` specular
+    bounces (module docstring)."""
 
-    def __init__(self, integrator, scene, sensor, shape):
+    def __init__(self, integrator, scene, sensor, shape, chain: int = 0):
         film = sensor.film()
         self.width, self.height = (int(v) for v in film.crop_size())
         self.integrator, self.scene, self.sensor = integrator, scene, sensor
         self.shape = mi.ShapePtr(shape)
+        self.chain = int(chain)
         self.inv = mi.ScalarVector2f(1.0 / self.width, 1.0 / self.height)
         self.rfilter = film.rfilter()
         self.filter_norm = filter_integral(self.rfilter)
 
-    def _hit(self, pos):
+    def _trace(self, pos, chain):
+        """``(si, valid, inverse branch probability)`` of the first non-specular hit through ``pos``; at
+        the k-th specular vertex with two branches, a uniform number hashed from (``chain``, k) picks
+        reflection (probability ``P_REFLECT``) or refraction."""
         ray, _ = self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, pos * self.inv, mi.Point2f(0.5))
-        return self.scene.ray_intersect(ray)
+        si = self.scene.ray_intersect(ray)
+        chain = mi.UInt32(0) if chain is None else chain
+        valid, inv_q = mi.Bool(True), mi.Float(1.0)
+        for k in range(self.chain):
+            bsdf = si.bsdf()
+            flags = bsdf.flags()
+            specular = si.is_valid() & (si.shape != self.shape) & purely_specular(flags)
+            if not dr.any(specular):
+                break
+            both = mi.has_flag(flags, mi.BSDFFlags.DeltaReflection) & mi.has_flag(flags, mi.BSDFFlags.DeltaTransmission)
+            refract = both & (mi.sample_tea_float32(chain, mi.UInt32(k)) >= P_REFLECT)
+            # sample1 = 0 selects the reflected lobe of a two-branch BSDF, 1 the refracted one
+            bs, _ = bsdf.sample(mi.BSDFContext(), si, dr.select(refract, 1.0, 0.0), mi.Point2f(0.5), specular)
+            took = mi.has_flag(bs.sampled_type, mi.BSDFFlags.DeltaTransmission)
+            # the branch chosen must exist (no refraction under total internal reflection)
+            follow = specular & (bs.pdf > 0) & ((took == refract) | ~both)
+            valid &= ~specular | follow
+            inv_q = dr.select(follow & both, inv_q / dr.select(refract, 1.0 - P_REFLECT, P_REFLECT), inv_q)
+            nxt = self.scene.ray_intersect(si.spawn_ray(si.to_world(bs.wo)), follow)
+            si = dr.select(follow, nxt, si)
+        return si, valid & si.is_valid() & (si.shape == self.shape), inv_q
 
-    def uv(self, pos):
+    def uv(self, pos, chain=None):
         with dr.suspend_grad():
-            si = self._hit(pos)
-            return si.uv, si.is_valid() & (si.shape == self.shape)
+            si, valid, _ = self._trace(pos, chain)
+            return si.uv, valid
 
-    def uv_attached(self, pos):
+    def uv_attached(self, pos, chain=None):
         with dr.resume_grad():
-            return self._hit(pos).uv
+            return self._trace(pos, chain)[0].uv
+
+    def chain_weight(self, pos, chain):
+        if self.chain == 0:
+            return 1.0
+        with dr.suspend_grad():
+            return self._trace(pos, chain)[2]
 
     def radiance(self, pos, sampler):
         return camera_radiance(self.integrator, self.scene, self.sensor, pos, sampler)
 
 
+def warn_uncovered(integrator, surfaces) -> None:
+    """Warn (:class:`ShaderEdgeCoverageWarning`) when ``max_depth`` lets shader edges reach the image
+    through glossy or diffuse scattering, whose boundary term is not included."""
+    depth = signed_depth(integrator.max_depth)
+    if 0 <= depth <= 2:
+        return
+    names = sorted({shape.id() for shape, _ in surfaces})
+    warnings.warn(
+        f"{type(integrator).__name__}: the edges of the shader textures on {names} are differentiated where "
+        "they are seen directly or through smooth mirrors and glass; where they are seen through glossy or "
+        f"diffuse scattering (rough reflections, indirect light) their motion is missing from the gradient "
+        f"(max_depth = {depth} allows such paths, max_depth = 2 has none)", ShaderEdgeCoverageWarning, stacklevel=3)
+
+
 def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     """Film-space image (``mi.TensorXf`` (H, W, 3), value 0) whose derivative is the boundary term of
-    every differentiable shader texture seen directly (None when there is none)."""
+    every differentiable shader texture seen directly or through specular chains (None when there is
+    none)."""
     surfaces = shader_surfaces(scene)
     if not surfaces or spp <= 0:
         return None
+    warn_uncovered(integrator, surfaces)
+    chain = chain_length(integrator, scene)
     total = None
     for k, (shape, texture) in enumerate(surfaces):
-        term = boundary_image(texture.shader, CameraLookup(integrator, scene, sensor, shape), spp,
+        term = boundary_image(texture.shader, CameraLookup(integrator, scene, sensor, shape, chain), spp,
                               seed=stream_seed(seed, "shader_edges", k))
         total = term if total is None else total + term
     return total

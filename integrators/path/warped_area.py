@@ -19,7 +19,8 @@ fixed x is subtracted, so that ``prb``'s interior term ∂_θ f is not counted t
 zero-valued image whose derivative is the boundary term, so forward and reverse mode share the code.
 Secondary visibility (shadows, indirect visibility) is the same construction on the sphere of
 directions at every path vertex (:mod:`integrators.path.warped_secondary`). Procedural shaders' own
-edges on directly visible surfaces add the line-sample term of :mod:`.shader_edges`.
+edges on surfaces seen directly or through smooth mirrors and glass add the line-sample term of
+:mod:`.shader_edges`.
 
 Parameters (Mitsuba plugin properties; a count not set is derived from the gradient pass's samples
 per pixel n and ``boundary_budget`` B):
@@ -143,7 +144,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         return [min(per, self.secondary_spp - k) for k in range(0, self.secondary_spp, per)]
 
     def extra_terms(self, scene, sensor, seed: int) -> list:
-        """The base terms plus procedural shaders' own edges on directly visible surfaces
+        """The base terms plus procedural shaders' own edges seen directly or through specular chains
         (:mod:`.shader_edges`, ``film_spp`` line pairs per pixel): the warp field follows geometry
         only, so a shader's edges need their own term here too."""
         terms = super().extra_terms(scene, sensor, seed)

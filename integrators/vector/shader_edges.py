@@ -72,11 +72,11 @@ class LayerFilm(FilmLookup):
         self.width, self.height = canvas.batch * canvas.item_width, canvas.height
         self.inv = [dr.gather(mi.Float, m, mi.UInt32(layer)) for m in shading.layers.inv]
 
-    def uv(self, pos):
+    def uv(self, pos, chain=None):
         import mitsuba as mi
         return paint_uv([dr.detach(m) for m in self.inv], pos.x, pos.y), mi.Bool(True)
 
-    def uv_attached(self, pos):
+    def uv_attached(self, pos, chain=None):
         return paint_uv(self.inv, pos.x, pos.y)
 
     def radiance(self, pos, sampler):

@@ -45,9 +45,14 @@ BISECT = 16        # bisection steps (bracket width 1 / (SUBDIV 2^BISECT) px)
 class FilmLookup:
     """What the estimator needs from a renderer: ``width``, ``height`` (pixels) and
 
-    - ``uv(pos)``: ``(uv, valid)`` the shader's coordinates seen through film points ``pos``
-      (``mi.Point2f`` in pixels), detached, and where the shaded surface is the one seen;
-    - ``uv_attached(pos)``: the same uv attached to the parameters that move the surface;
+    - ``uv(pos, chain)``: ``(uv, valid)`` the shader's coordinates seen through film points ``pos``
+      (``mi.Point2f`` in pixels), detached, and where the shaded surface is the one seen. ``chain``
+      (``mi.UInt32``, one random word per line, gathered to each point of that line) picks one branch
+      where a film point sees several surfaces (reflection or refraction at smooth glass), so that
+      uv is a continuous function of the position along a line;
+    - ``uv_attached(pos, chain)``: the same uv attached to the parameters that move the surface;
+    - ``chain_weight(pos, chain)``: 1 / the probability of the branch ``chain`` picks (1 without
+      branching);
     - ``radiance(pos, sampler)``: the detached image value (``mi.Color3f``) at ``pos``;
     - ``rfilter``: the film's reconstruction filter (Mitsuba ``ReconstructionFilter``), None for the
       box of the unit pixel, and ``filter_norm`` its integral ∫ k over R² (see :func:`boundary_image`)."""
@@ -57,11 +62,14 @@ class FilmLookup:
     rfilter = None
     filter_norm = 1.0
 
-    def uv(self, pos):
+    def uv(self, pos, chain=None):
         raise NotImplementedError
 
-    def uv_attached(self, pos):
-        return self.uv(pos)[0]
+    def uv_attached(self, pos, chain=None):
+        return self.uv(pos, chain)[0]
+
+    def chain_weight(self, pos, chain):
+        return 1.0
 
     def radiance(self, pos, sampler):
         raise NotImplementedError
@@ -103,11 +111,12 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
         ix, iy = mi.Float(pix % W), mi.Float(pix // W)
         start = mi.Point2f(dr.select(horizontal, ix, ix + u), dr.select(horizontal, iy + u, iy))
         d = mi.Vector2f(dr.select(horizontal, 1.0, 0.0), dr.select(horizontal, 0.0, 1.0))
+        chain = mi.UInt32(sampler.next_1d() * 8388608.0)  # the 23 random bits of a float sample: branch choices
 
         # 1. scan: sign of every level function at subdiv + 1 points per line
         signs, valid = [], []
         for s in range(subdiv + 1):
-            uv, ok = lookup.uv(start + d * (s / subdiv))
+            uv, ok = lookup.uv(start + d * (s / subdiv), chain)
             g = shader.levels(uv, detached=True)
             signs.append([gi >= 0 for gi in g])
             valid.append(ok)
@@ -132,12 +141,13 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
         b = a + 1.0 / subdiv
         o = dr.gather(mi.Point2f, start, line)
         dd = dr.gather(mi.Vector2f, d, line)
-        dr.eval(line, lev, a, b, sign_a, o, dd)
+        ch = dr.gather(mi.UInt32, chain, line)
+        dr.eval(line, lev, a, b, sign_a, o, dd, ch)
 
         # 2. bisection on every bracketing interval
         for _ in range(bisect):
             mid = 0.5 * (a + b)
-            uv, ok = lookup.uv(o + dd * mid)
+            uv, ok = lookup.uv(o + dd * mid, ch)
             same = ~ok | ((_pick(shader.levels(uv, detached=True), lev) >= 0) == sign_a)
             a, b = dr.select(same, mid, a), dr.select(same, b, mid)
             dr.eval(a, b)
@@ -145,7 +155,7 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
 
         # 3. film gradient of g, and the jump (same random numbers on both sides)
         def g_at(p):
-            return _pick(shader.levels(lookup.uv(p)[0], detached=True), lev)
+            return _pick(shader.levels(lookup.uv(p, ch)[0], detached=True), lev)
         h = FD_PIXELS
         gx = (g_at(root + mi.Vector2f(h, 0)) - g_at(root - mi.Vector2f(h, 0))) / (2 * h)
         gy = (g_at(root + mi.Vector2f(0, h)) - g_at(root - mi.Vector2f(0, h))) / (2 * h)
@@ -154,12 +164,12 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
         La = lookup.radiance(o + dd * a, rs.clone())
         Lb = lookup.radiance(o + dd * b, rs)
         jump = dr.select(sign_a, La - Lb, Lb - La)
-        weight = jump / (dr.maximum(dr.abs(gx) + dr.abs(gy), 1e-12) * spp)
+        weight = jump * lookup.chain_weight(root, ch) / (dr.maximum(dr.abs(gx) + dr.abs(gy), 1e-12) * spp)
         dr.eval(root, weight)
         target = dr.gather(mi.UInt32, pix, line) * 3
 
     with dr.resume_grad():
-        g = _pick(shader.levels(lookup.uv_attached(root)), lev)
+        g = _pick(shader.levels(lookup.uv_attached(root, ch)), lev)
         dg = g - dr.detach(g)
         rfilter = lookup.rfilter
         if rfilter is None or rfilter.is_box_filter():

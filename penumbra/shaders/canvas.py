@@ -21,7 +21,7 @@ class CanvasLookup(FilmLookup):
     def __init__(self, shader, width, height):
         self.shader, self.width, self.height = shader, width, height
 
-    def uv(self, pos):
+    def uv(self, pos, chain=None):
         import mitsuba as mi
         return mi.Point2f(pos.x / self.width, pos.y / self.height), mi.Bool(True)
 

@@ -16,6 +16,7 @@ from penumbra.renderer import ensure_variant
 ensure_variant()
 from penumbra import shaders as sh
 from penumbra.shaders.canvas import render_canvas
+from penumbra.integrators.path.shader_edges import MAX_CHAIN, ShaderEdgeCoverageWarning, chain_length
 
 A, B = [0.9, 0.6, 0.1], [0.1, 0.3, 0.8]
 FLAGS = dr.ADFlag.Default | dr.ADFlag.AllowNoGrad
@@ -153,41 +154,65 @@ def test_plain_autodiff_misses_the_edges(case):
     assert np.abs(ref).sum() > 1.0
 
 
-def plane_scene(S, size, rfilter="box"):
-    look = mi.ScalarTransform4f().look_at(origin=[0.3, 0.2, 3.6], target=[0, 0, 0], up=[0, 1, 0])
-    return mi.load_dict({
-        "type": "scene",
-        "sensor": {"type": "perspective", "fov": 40, "to_world": look,
-                   "film": {"type": "hdrfilm", "width": size, "height": size, "rfilter": {"type": rfilter},
-                            "pixel_format": "rgb"}},
-        "emitter": {"type": "constant", "radiance": 1.0},
-        "plane": {"type": "rectangle", "bsdf": {"type": "diffuse", "reflectance": sh.shader_texture(S)}}},
-        optimize=False)
+def plane_scene(S, size, rfilter="box", view="direct"):
+    """The shader on a diffuse square under a constant sky, seen directly (``direct``), in a smooth
+    mirror at 45 degrees (``mirror``: the square itself is out of view) or through a glass slab
+    (``slab``: a dielectric box covering most of the view, two refractions)."""
+    T = mi.ScalarTransform4f()
+    film = {"type": "hdrfilm", "width": size, "height": size, "rfilter": {"type": rfilter}, "pixel_format": "rgb"}
+    look = T.look_at(origin=[0.3, 0.2, 3.6], target=[0, 0, 0], up=[0, 1, 0])
+    scene = {"type": "scene", "emitter": {"type": "constant", "radiance": 1.0},
+             "sensor": {"type": "perspective", "fov": 40, "to_world": look, "film": film},
+             "plane": {"type": "rectangle", "bsdf": {"type": "diffuse", "reflectance": sh.shader_texture(S)}}}
+    if view == "mirror":
+        scene["sensor"].update(fov=30, to_world=T.look_at(origin=[2.6, 0.1, 2.0], target=[0, 0.1, 2.0], up=[0, 1, 0]))
+        scene["mirror"] = {"type": "rectangle", "bsdf": {"type": "conductor"},
+                           "to_world": T.translate([0, 0, 2.0]) @ T.rotate([0, 1, 0], 135) @ T.scale(2.0)}
+    elif view == "slab":
+        scene["slab"] = {"type": "cube", "bsdf": {"type": "dielectric"},
+                         "to_world": T.translate([0.05, 0, 1.0]) @ T.scale([0.75, 0.75, 0.15])}
+    return mi.load_dict(scene, optimize=False)
 
 
-def path_check(case, size, spp, ref_spp, integrator="edge_sampling", rfilter="box"):
-    S, name, d, h = make(case)
-    scene = plane_scene(S, size, rfilter)
+def path_check(case, size, spp, ref_spp, integrator="edge_sampling", rfilter="box", view="direct", max_depth=2,
+               weights=None, h=None):
+    """(forward derivative image, FD image) of the plane's shader parameter along the case's direction,
+    with ``integrator`` at its default boundary counts; with ``weights`` (H, W, 3) also (reverse-mode
+    derivative of Σ weights·image along the direction, the same from FD). ``h``: FD step (default the
+    case's)."""
+    S, name, d, case_h = make(case)
+    h = case_h if h is None else h
+    scene = plane_scene(S, size, rfilter, view)
     mp = mi.traverse(scene)
     key = f"plane.bsdf.reflectance.{name}"
     assert key in mp.keys()
     v = mp[key]
     dr.enable_grad(v)
     mp.update()
-    img = mi.render(scene, mp, integrator=mi.load_dict({"type": integrator, "max_depth": 2}), spp=spp, seed=1)
+    props = {"type": integrator} if max_depth is None else {"type": integrator, "max_depth": max_depth}
+    estimator = mi.load_dict(props)
+    img = mi.render(scene, mp, integrator=estimator, spp=spp, seed=1)
     dr.set_grad(v, mi.Float(d.astype(np.float32)))
     dr.forward_to(img, flags=FLAGS)
     g = np.array(dr.grad(img), np.float64)
+    rev = None
+    if weights is not None:
+        dr.set_grad(v, 0.0)
+        img = mi.render(scene, mp, integrator=estimator, spp=spp, seed=1)
+        dr.backward(dr.sum(img * mi.TensorXf(weights.astype(np.float32)), axis=None), flags=FLAGS)
+        rev = float(np.array(dr.grad(v), np.float64) @ d)
     dr.disable_grad(v)
     v0 = np.array(mp[key], np.float64)
-    path = mi.load_dict({"type": "path", "max_depth": 2})
+    path = mi.load_dict({**props, "type": "path"})
     out = []
     for s in (1, -1):
         mp[key] = mi.Float((v0 + s * h * d).astype(np.float32))
         mp.update()
         out.append(np.array(mi.render(scene, integrator=path, spp=ref_spp, seed=3), np.float64))
     ref = (out[0] - out[1]) / (2 * h)
-    return g, ref
+    if weights is None:
+        return g, ref
+    return g, ref, rev, float((ref * weights).sum())
 
 
 def test_path_tracer_circle_matches_fd():
@@ -212,3 +237,74 @@ def test_path_tracer_matches_fd_slow(case):
     g, ref = path_check(case, 16, 32, 16384)
     assert rel_l2(g, ref) < 0.15, (case, rel_l2(g, ref))
     assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum()
+
+
+def check_view(case, view, integrator, size, spp, ref_spp, max_depth, tol=0.15, h=1e-2, rfilter="box"):
+    """Forward derivative image and reverse-mode weighted gradient vs FD of the plain render. The FD
+    step is 5x the canvas tests': the edge seen in the mirror is small on the film, and the FD noise
+    (samples in the strip the edge sweeps) falls as 1 / sqrt(h) while the bias of the smooth I(θ) is O(h²)."""
+    w = np.random.default_rng(2).uniform(0.5, 1.5, (size, size, 3))
+    with pytest.warns(ShaderEdgeCoverageWarning, match="glossy or diffuse"):
+        g, ref, rev, ref_w = path_check(case, size, spp, ref_spp, integrator, rfilter, view=view, max_depth=max_depth,
+                                        weights=w, h=h)
+    assert np.abs(ref).sum() > 1.0  # the parameter moves an edge seen through the specular chain
+    assert rel_l2(g, ref) < tol, (view, integrator, rel_l2(g, ref))
+    assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum()
+    assert abs(rev - ref_w) < 0.05 * np.abs(ref * w).sum(), (rev, ref_w)
+
+
+def test_path_tracer_shader_edges_in_a_mirror():
+    """The shader plane seen only in a smooth conductor (one specular bounce), edge_sampling."""
+    check_view("threshold", "mirror", "edge_sampling", 8, 64, 32768, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["threshold", "circle"])
+@pytest.mark.parametrize("view,max_depth", [("mirror", 3), ("slab", 6)])
+@pytest.mark.parametrize("integrator", ["edge_sampling", "warped_area"])
+def test_path_tracer_shader_edges_through_specular_chains_slow(case, view, max_depth, integrator):
+    """Mirror (one bounce) and glass slab (two refractions, reflections followed with probability 1/8);
+    warped_area needs a continuous pixel filter."""
+    check_view(case, view, integrator, 12, 64, 32768, max_depth,
+               rfilter="gaussian" if integrator == "warped_area" else "box")
+
+
+def test_specular_chain_is_followed_only_as_deep_as_max_depth():
+    S, _, _, _ = make("threshold")
+    slab, mirror = plane_scene(S, 4, view="slab"), plane_scene(S, 4, view="mirror")
+    for depth, expected in ((2, 0), (3, 1), (6, 4), (-1, MAX_CHAIN)):
+        assert chain_length(mi.load_dict({"type": "edge_sampling", "max_depth": depth}), slab) == expected
+    assert chain_length(mi.load_dict({"type": "edge_sampling"}), plane_scene(S, 4)) == 0   # nothing specular
+    assert chain_length(mi.load_dict({"type": "edge_sampling", "max_depth": 3}), mirror) == 1
+
+
+DEFAULT_FAST = {("checker", "edge_sampling"), ("polygon", "warped_area")}
+
+
+@pytest.mark.parametrize("case,integrator", [
+    pytest.param(c, i, marks=() if (c, i) in DEFAULT_FAST else pytest.mark.slow)
+    for c in ("threshold", "stripes", "checker", "circle", "polygon", "noise")
+    for i in ("edge_sampling", "warped_area")])
+def test_path_tracer_default_counts_match_fd(case, integrator):
+    """``{'type': integrator}`` and nothing else (max_depth -1, boundary counts derived from the budget:
+    16 line pairs per pixel at 16 spp) on a film with Mitsuba's default Gaussian filter."""
+    with pytest.warns(ShaderEdgeCoverageWarning):
+        g, ref = path_check(case, 12, 16, 8192, integrator, "gaussian", max_depth=None)
+    assert np.abs(ref).sum() > 1.0
+    assert rel_l2(g, ref) < 0.15, (case, integrator, rel_l2(g, ref))
+    assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum()
+
+
+def test_path_tracer_plain_autodiff_is_zero():
+    """``prb`` differentiates the same shader texture without the edges' term: the polygon's vertices
+    get exactly 0."""
+    S, name, d, _ = make("polygon")
+    scene = plane_scene(S, 8)
+    mp = mi.traverse(scene)
+    key = f"plane.bsdf.reflectance.{name}"
+    dr.enable_grad(mp[key])
+    mp.update()
+    img = mi.render(scene, mp, integrator=mi.load_dict({"type": "prb", "max_depth": 2}), spp=4, seed=1)
+    dr.backward(dr.sum(img, axis=None), flags=FLAGS)
+    assert np.abs(np.array(dr.grad(mp[key]))).max() == 0.0
+    dr.disable_grad(mp[key])

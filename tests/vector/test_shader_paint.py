@@ -147,3 +147,52 @@ def test_stripes_in_circle_reverse_and_forward():
     w = (2 * (np.array(rasterize(sc, N, N, spp=FD_SPP, seed=11)) - target)).astype(np.float32)
     close(float(ad(sc, ["c.fill.phase"], weights=w)["c.fill.phase"][0]), fd(sc, "c.fill.phase", [1.0], 1e-2, w),
           "c.fill.phase")
+
+
+KINDS = {  # name: (shader of user-space coordinates, parameters, differentiated parameter, direction, FD step)
+    "threshold": (threshold, {"t": 0.4}, "t", [1.0], 1e-2),
+    "stripes": (stripes, {"phase": 0.1, "duty": 0.4}, "duty", [1.0], 1e-2),
+    "checker": (lambda uv, p: sh.mix(sh.checker(p["scale"] * uv[0] + 0.13, p["scale"] * uv[1] + 0.31), p["a"], p["b"]),
+                {"scale": 0.12}, "scale", [1.0], 2e-4),
+    "circle": (lambda uv, p: sh.mix(sh.circle(uv, p["c"], p["r"]), p["a"], p["b"]),
+               {"c": [11.0, 10.0], "r": 5.0}, "r", [1.0], 5e-2),
+    "polygon": (lambda uv, p: sh.mix(sh.polygon(uv, p["v"]), p["a"], p["b"]),
+                {"v": [[6.0, 5.0], [17.0, 7.0], [14.0, 16.0], [7.0, 14.0]]}, "v", [0, 0, 1.0, -0.3, 0.5, 1.0, 0, 0],
+                5e-2),
+    "noise": (lambda uv, p: sh.mix(sh.step(sh.value_noise(mi.Point2f(uv[0] / 6 + p["offset"][0], uv[1] / 6 + p["offset"][1]),
+                                                         seed=3) - p["t"]), p["a"], p["b"]),
+              {"offset": [0.3, 0.1], "t": 0.5}, "t", [1.0], 1e-2),
+}
+
+
+def kind_rect(kind):
+    fn, params, *_ = KINDS[kind]
+    sc = VectorScene(N, N)
+    sc.add(rect("bg", (0, 0), (N, N), fill=[1.0, 1.0, 1.0]))
+    sc.add(rect("r", (3, 2), (19, 20), fill=ShaderPaint(sh.Shader(fn, {**params, "a": A, "b": B}))))
+    return sc
+
+
+def default_ad(scene, name):
+    """Reverse-mode gradient of the weighted pixel sum at the rasterizer's default spp and seed."""
+    x = mi.Float(scene.params[name].reshape(-1).astype(np.float32))
+    dr.enable_grad(x)
+    dr.backward(weighted(rasterize(scene, N, N, params={name: x}), WEIGHTS))
+    return np.array(dr.grad(x), np.float64)
+
+
+@pytest.mark.parametrize("kind", [k if k in ("polygon", "noise") else pytest.param(k, marks=pytest.mark.slow)
+                                  for k in KINDS])
+def test_every_discontinuity_kind_at_default_counts(kind):
+    """``rasterize`` with nothing set but the parameters (spp 4: 4 line pairs per pixel for the shader
+    edges) vs FD of the plain rasterization; the same gradient without the shader edges' term is 0."""
+    _, _, name, direction, h = KINDS[kind]
+    sc = kind_rect(kind)
+    d = np.asarray(direction, np.float64)
+    close(float(default_ad(sc, f"r.fill.{name}") @ d), fd(sc, f"r.fill.{name}", d, h), f"{kind}: r.fill.{name}")
+
+
+def test_plain_autodiff_of_a_moving_vertex_is_zero(monkeypatch):
+    """The polygon mask's vertices: without the shader edges' term their gradient is exactly 0."""
+    monkeypatch.setattr(raster, "shader_edge_term", lambda img, *a: img)
+    assert np.abs(default_ad(kind_rect("polygon"), "r.fill.v")).max() == 0.0
