@@ -40,19 +40,20 @@ def turntable_cameras(views, centre, frames: int, width: int, spp: int = 16) -> 
     return out
 
 
-def write_turntable(path_stem: str, V, F, albedo, sky, views, frames: int, width: int):
-    """Render the result on ``frames`` turntable cameras; write ``<stem>.gif`` and ``<stem>.png``."""
+def write_turntable(path_stem: str, model, views, frames: int, width: int):
+    """Render the :class:`~.scene.Model` ``model`` on ``frames`` turntable cameras; write ``<stem>.gif``
+    and ``<stem>.png``."""
     import mitsuba as mi
     from PIL import Image
 
     from penumbra import renderer
     from penumbra.jobs.reconstruct import side_by_side
     from penumbra.scenes import load_scene
-    base = build_scene(views[:1], V, F, albedo, sky, spp=16)
+    base = build_scene(views[:1], model, spp=16)
     shape = [s for s in base.shapes()][0]
     d = {"type": "scene", "integrator": {"type": "path", "max_depth": 3, "hide_emitters": True},
          "sky": [e for e in base.emitters()][0], "obj": shape}
-    for k, cam in enumerate(turntable_cameras(views, np.asarray(V).mean(axis=0), frames, width)):
+    for k, cam in enumerate(turntable_cameras(views, np.asarray(model.vertices).mean(axis=0), frames, width)):
         d[f"turn{k}"] = cam
     scene = load_scene(d)
     imgs = [np.array(mi.render(scene, sensor=k, seed=k))[..., :3] for k in range(frames)]

@@ -1,23 +1,70 @@
-"""The Mitsuba scene that a photo reconstruction renders (every view's sensor, the mesh, a hidden sky) and
-the silhouette + shading targets it is compared with."""
+"""What a photo reconstruction recovers (:class:`Model`), the Mitsuba scene that renders it (every view's
+sensor, the mesh, a hidden sky or environment map) and the silhouette + shading targets it is compared
+with."""
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .texture import Atlas
 
-def build_scene(views, V, F, albedo, sky_radiance, spp: int):
-    """Mitsuba scene: every view's sensor, the mesh ``obj`` (flat-shaded diffuse, per-vertex albedo),
-    and a hidden uniform sky."""
+
+@dataclass
+class Model:
+    """The recovered object and lighting: the mesh (``vertices`` (V, 3), ``faces`` (F, 3)), the
+    per-vertex ``albedo`` (V, 3) (always kept: the PLY colours), the uniform ``sky`` radiance (3,),
+    and optionally the albedo ``texture`` (R, R, 3) on the UV ``atlas`` (then the texture, not the
+    per-vertex albedo, is rendered) and a low-resolution environment map ``envmap`` (H, W, 3) (then
+    it replaces the uniform sky; :mod:`.lighting`)."""
+    vertices: np.ndarray
+    faces: np.ndarray
+    albedo: np.ndarray
+    sky: np.ndarray
+    atlas: Atlas | None = None
+    texture: np.ndarray | None = None
+    envmap: np.ndarray | None = None
+
+    def with_(self, **changes) -> "Model":
+        """A copy with the given fields replaced."""
+        return replace(self, **changes)
+
+
+def object_shape(model: Model):
+    """The mesh ``obj`` of ``model`` as a Mitsuba shape: flat-shaded diffuse with the per-vertex albedo,
+    or, with a texture, the atlas mesh (vertices split along the seams, with texture coordinates)
+    with a bilinear ``bitmap`` reflectance."""
     import mitsuba as mi
 
-    from penumbra.scenes import load_scene, mesh_from_arrays
+    from penumbra.scenes import mesh_from_arrays
+    V = np.asarray(model.vertices, np.float64).reshape(-1, 3)
+    if model.texture is not None:
+        bsdf = mi.load_dict({"type": "diffuse", "reflectance": {
+            "type": "bitmap", "data": mi.TensorXf(np.asarray(model.texture, np.float32)), "raw": True,
+            "filter_type": "bilinear", "wrap_mode": "clamp"}})
+        return mesh_from_arrays(V[model.atlas.vertex], model.atlas.faces, name="obj", face_normals=True, bsdf=bsdf,
+                                texcoords=model.atlas.uv, allow_degenerate=True)
     bsdf = mi.load_dict({"type": "diffuse", "reflectance": {"type": "mesh_attribute", "name": "vertex_color"}})
-    mesh = mesh_from_arrays(V, F, name="obj", face_normals=True, bsdf=bsdf, allow_degenerate=True)
-    mesh.add_attribute("vertex_color", 3, mi.Float(np.asarray(albedo, np.float32).ravel()))
+    mesh = mesh_from_arrays(V, model.faces, name="obj", face_normals=True, bsdf=bsdf, allow_degenerate=True)
+    mesh.add_attribute("vertex_color", 3, mi.Float(np.asarray(model.albedo, np.float32).ravel()))
+    return mesh
+
+
+def sky_emitter(model: Model) -> dict:
+    """The ``sky`` emitter of ``model``: its environment map, or a uniform sky."""
+    import mitsuba as mi
+    if model.envmap is not None:
+        return {"type": "envmap", "bitmap": mi.Bitmap(np.ascontiguousarray(model.envmap, np.float32))}
+    return {"type": "constant", "radiance": {"type": "rgb", "value": [float(x) for x in model.sky]}}
+
+
+def build_scene(views, model: Model, spp: int):
+    """Mitsuba scene: every view's sensor (``view00000``, ... in view order), the mesh ``obj``
+    (:func:`object_shape`) and the hidden ``sky`` (:func:`sky_emitter`), rendered by ``edge_sampling``."""
+    from penumbra.scenes import load_scene
     d = {"type": "scene",
          "integrator": {"type": "edge_sampling", "max_depth": 2, "edge_spp": 4, "hide_emitters": True},
-         "sky": {"type": "constant", "radiance": {"type": "rgb", "value": [float(x) for x in sky_radiance]}},
-         "obj": mesh}
+         "sky": sky_emitter(model), "obj": object_shape(model)}
     names = [f"view{i:05d}" for i in range(len(views))]   # zero-padded: Mitsuba orders sensors by name
     for name, pv in zip(names, views):
         sensor = dict(pv.sensor)
