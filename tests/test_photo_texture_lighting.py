@@ -106,22 +106,24 @@ def test_textured_obj_round_trip(tmp_path):
 
 
 def test_texture_albedo_recovers_two_colours(two_colour_set, tmp_path):
-    """--albedo texture through the Python API (10 steps from the texture projected from the photos):
-    the recovered texture, looked up at the mesh's vertices, is much closer to the true two-colour
-    albedo than the best constant (the mean colour); mesh.obj/.mtl/.png and mesh.ply are written."""
+    """--albedo texture through the Python API (10 steps from the texture projected from the photos,
+    with --lighting envmap, whose fit under this uniform sky must not spoil the albedo): the recovered
+    texture, looked up at the mesh's vertices, is much closer to the true two-colour albedo than the
+    best constant (the mean colour); mesh.obj/.mtl/.png, mesh.ply and envmap.exr/.png are written."""
     pytest.importorskip("xatlas", reason="the UV atlas needs xatlas (pip install 'penumbra[photos]')")
     pytest.importorskip("skimage", reason="the hull start needs scikit-image (pip install 'penumbra[photos]')")
     import penumbra as pn
     out = str(tmp_path / "out")
     r = pn.reconstruct_photos(str(two_colour_set / "photos"), str(two_colour_set / "model"), out, steps=10,
-                              albedo="texture", texture_res=64, checkpoint_every=0, **TINY)
+                              albedo="texture", texture_res=64, lighting="envmap", checkpoint_every=0, **TINY)
     truth = two_colour(r.vertices)
     err_texture = np.abs(r.albedo - truth).mean()
     err_constant = np.abs(truth.mean(axis=0) - truth).mean()
     print(r.report["final"], r.report["seconds"], err_texture, err_constant)
     assert r.texture.shape == (64, 64, 3) and r.atlas is not None
     assert err_texture < 0.6 * err_constant
-    for f in ("mesh.obj", "mesh.png", "mesh.ply", "report.json"):
+    assert r.envmap.shape == (8, 16, 3) and np.all(r.envmap > 0)
+    for f in ("mesh.obj", "mesh.png", "mesh.ply", "report.json", "envmap.exr", "envmap.png"):
         assert os.path.getsize(os.path.join(out, f)) > 100, f
     assert "map_Kd mesh.png" in open(os.path.join(out, "mesh.mtl")).read()
     assert json.load(open(os.path.join(out, "report.json")))["albedo"] == "texture"
@@ -163,20 +165,21 @@ def test_envmap_helpers():
 
 @pytest.mark.slow
 def test_envmap_fits_directional_light_better_than_a_uniform_sky(directional_set, tmp_path):
-    """On a sphere lit by a directional light: with the same steps, the final shading loss and the
-    training PSNR are better with --lighting envmap than with --lighting sky; envmap.exr/.png are written."""
+    """On a sphere lit by a directional light, with one albedo value (so that shading cannot be baked
+    into the albedo): with the same 20 steps, the final shading loss and the training PSNR are better
+    with --lighting envmap than with --lighting sky (measured: loss 0.025 vs 0.032, PSNR 26.4 vs 22.9 dB)."""
     import penumbra as pn
     runs = {}
     for lighting in ("sky", "envmap"):
         out = str(tmp_path / lighting)
         runs[lighting] = pn.reconstruct_photos(str(directional_set / "photos"), str(directional_set / "model"), out,
-                                               steps=30, lighting=lighting, lr_albedo=0.1, checkpoint_every=0,
+                                               steps=20, lighting=lighting, albedo="uniform", lr_albedo=0.1,
+                                               checkpoint_every=0,
                                                **TINY)
     loss = {k: np.mean(json.load(open(os.path.join(r.out_dir, "loss.json")))["loss"][-5:]) for k, r in runs.items()}
     psnr = {k: r.report["final"]["train"]["psnr"] for k, r in runs.items()}
     print(loss, psnr)
-    assert loss["envmap"] < loss["sky"] and psnr["envmap"] > psnr["sky"]
-    assert os.path.getsize(os.path.join(runs["envmap"].out_dir, "envmap.exr")) > 100
+    assert loss["envmap"] < 0.9 * loss["sky"] and psnr["envmap"] > psnr["sky"] + 1.0
 
 
 def test_texture_without_xatlas_is_a_clear_error(monkeypatch):
