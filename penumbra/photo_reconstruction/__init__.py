@@ -18,8 +18,10 @@
    (genus 0). ``init="ellipsoid"``: the ellipsoid inscribed in the hull's bounding box.
 3. **Fit** in stages: vertex positions by Large Steps (Nicolet et al. 2021,
    :mod:`optim.large_steps`, λ smoothing, uniform Adam), albedo (starting at the targets' median
-   colour) per vertex (``albedo="vertex"``, a ``mesh_attribute`` reflectance) or one RGB value, and,
-   with ``lighting="sky"``, the radiance of a uniform sky (otherwise fixed at 1). The renderer is
+   colour) per vertex (``albedo="vertex"``, a ``mesh_attribute`` reflectance), one RGB value, or a
+   texture on a UV atlas (``albedo="texture"``, :mod:`.texture`, started from the photos projected
+   onto the mesh), and, with ``lighting="sky"``, the radiance of a uniform sky (otherwise fixed at 1),
+   or with ``lighting="envmap"`` a low-resolution environment map (:mod:`.lighting`). The renderer is
    ``edge_sampling`` (Li et al. 2018: interior + primary visibility boundary term) with the sky
    hidden, so the background renders black. The loss is the mean L1 difference to the *silhouette +
    shading target*: the photo inside the mask (coverage times the photo, floored at ``floor`` times
@@ -27,11 +29,13 @@
    black outside. Between stages the mesh is refined by midpoint subdivision while its mean edge is
    longer than ``max_edge_px`` film pixels at the object's distance (:mod:`optim.remesh`,
    coarse-to-fine as in Large Steps).
-4. **Outputs** in ``out``: ``mesh.ply`` / ``mesh.obj`` (vertex colours = albedo),
+4. **Outputs** in ``out``: ``mesh.ply`` / ``mesh.obj`` (vertex colours = albedo; with a texture
+   ``mesh.obj`` + ``mesh.mtl`` + ``mesh.png``), ``envmap.exr`` / ``envmap.png`` (``lighting="envmap"``),
    ``views/NN_<name>.png`` (photo target | render | |error|), ``views.png`` (all views),
    ``turntable.gif`` / ``turntable.png``, ``loss.png`` / ``loss.json`` (all stages),
    ``report.json`` (silhouette IoU and PSNR on training and held-out views, initial and final),
    and ``stages/K/`` with each stage's checkpoint, so that ``resume=True`` continues a run.
+   (:mod:`.outputs`; steps 1-4 in order: :mod:`.pipeline`.)
 
 Metrics: silhouette IoU of the mesh's silhouette (one ray per film pixel centre) against the mask
 (coverage > 0.5); PSNR = 10 log10(1 / MSE) of the render (clipped to [0, 1], linear RGB) against the
@@ -43,9 +47,9 @@ from .initial_shape import (HULL_HOLES, INIT, carve, film_pixel_size, film_proje
 from .metrics import evaluate, psnr, summary
 from .outputs import turntable_cameras, write_turntable, write_views
 from .pipeline import ALBEDO, LIGHTING, PhotoReconstruction, reconstruct_photos
-from .scene import build_scene, targets
+from .scene import Model, build_scene, targets
 
-__all__ = ["ALBEDO", "HULL_HOLES", "INIT", "LIGHTING", "PhotoReconstruction", "build_scene", "carve", "evaluate",
-           "film_pixel_size", "film_projection", "fit_stage", "hull_surface", "initial_mesh", "mask_rays",
+__all__ = ["ALBEDO", "HULL_HOLES", "INIT", "LIGHTING", "Model", "PhotoReconstruction", "build_scene", "carve",
+           "evaluate", "film_pixel_size", "film_projection", "fit_stage", "hull_surface", "initial_mesh", "mask_rays",
            "nearest_point_to_rays", "psnr", "reconstruct_photos", "start_shape", "summary", "targets",
            "turntable_cameras", "visual_hull", "write_turntable", "write_views"]
