@@ -189,3 +189,22 @@ def test_texture_without_xatlas_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "xatlas", None)
     with pytest.raises(ImportError, match=r"albedo='texture' needs .*xatlas.*penumbra\[photos\]"):
         uv_atlas(np.eye(3), np.array([[0, 1, 2]]), 64)
+
+
+def test_stage_checkpoint_keeps_texture_and_envmap(tmp_path):
+    """A finished stage's result.npz (what --resume reads back) holds the atlas, texture and envmap."""
+    from penumbra.photo_reconstruction.lighting import initial_envmap
+    from penumbra.photo_reconstruction.pipeline import load_stage, save_stage
+    from penumbra.photo_reconstruction.scene import Model
+    from penumbra.photo_reconstruction.texture import Atlas
+    rng = np.random.default_rng(0)
+    m = Model(rng.random((3, 3)), np.array([[0, 1, 2]]), rng.random((3, 3)), np.ones(3),
+              Atlas(np.array([0, 1, 2, 2]), np.array([[0, 1, 3]]), rng.random((4, 2))), rng.random((8, 8, 3)),
+              initial_envmap(4, [0.5, 1.0, 2.0]))
+    save_stage(str(tmp_path / "result.npz"), m, [0.3, 0.2])
+    back, history = load_stage(str(tmp_path / "result.npz"), Model(np.zeros((1, 3)), np.zeros((0, 3)), None, None))
+    assert history == [0.3, 0.2]
+    for name in ("vertices", "faces", "albedo", "sky", "texture", "envmap"):
+        assert np.array_equal(getattr(back, name), getattr(m, name)), name
+    for name in ("vertex", "faces", "uv"):
+        assert np.array_equal(getattr(back.atlas, name), getattr(m.atlas, name)), name
