@@ -1,6 +1,6 @@
 """Benchmark: one reconstruction step with and without ``dr.freeze``.
 
-The step of :func:`penumbra.photo_reconstruction.fit_stage` without the optimizer: set the vertex
+The step of :func:`penumbra.photo_reconstruction.fit.fit_stage` without the optimizer: set the vertex
 positions, render one view with ``edge_sampling``, mean L1 against a target, ``dr.backward`` to the
 positions. Plain: the step is traced (Python + Dr.Jit tracing) every time and its kernels are
 looked up in the kernel cache. Frozen: ``dr.freeze`` records the step's kernel launches on the first

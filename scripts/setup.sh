@@ -99,12 +99,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
       say "Ray not installed (optional; no wheel reachable). Distributed tests will be skipped."
     fi
   fi
-  # The photos extra (penumbra[photos]: marching-cubes start of reconstruct --photos).
-  if ! .venv/bin/python -c 'import skimage, gpytoolbox' 2>/dev/null; then
-    if .venv/bin/python -m pip install -q "scikit-image==0.26.0" "gpytoolbox==0.3.8" >/dev/null 2>&1; then
-      say "installed scikit-image and gpytoolbox for reconstruct --photos --init hull (optional)"
+  # The photos extra (penumbra[photos]: marching-cubes start and texture atlas of reconstruct --photos).
+  if ! .venv/bin/python -c 'import skimage, gpytoolbox, xatlas' 2>/dev/null; then
+    if .venv/bin/python -m pip install -q "scikit-image==0.26.0" "gpytoolbox==0.3.8" "xatlas==0.0.11" >/dev/null 2>&1; then
+      say "installed scikit-image, gpytoolbox and xatlas for reconstruct --photos --init hull / --albedo texture (optional)"
     else
-      say "scikit-image/gpytoolbox not installed (optional); reconstruct --photos starts from the star mesh."
+      say "scikit-image/gpytoolbox/xatlas not installed (optional); reconstruct --photos starts from the star mesh, no --albedo texture."
     fi
   fi
   echo "$want" > "$stamp"

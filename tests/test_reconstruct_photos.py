@@ -3,82 +3,32 @@ writes itself: an ellipsoid rendered by Mitsuba's ``path`` integrator from a rin
 RGBA PNGs (alpha = coverage), calibrated once as a COLMAP text model and once as a transforms.json.
 Also the remeshing step and the coloured mesh writer."""
 import json
-import math
 import os
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from penumbra.cli import main
 
-PHOTO_W, PHOTO_H, FOCAL = 64, 48, 70.0
-N_VIEWS = 6
+from tests.photo_set_lib import write_photo_set
+
 AXES = np.array([0.9, 0.6, 0.5])     # the ellipsoid's semi-axes
 COLOUR = (0.7, 0.4, 0.2)
 
 
-def ring_pose(k, n=N_VIEWS, distance=4.0, elevation=0.35):
-    """World-to-camera (R, t) in OpenCV's convention of camera k on a ring looking at the origin."""
-    phi = 2 * math.pi * k / n
-    c = distance * np.array([math.cos(elevation) * math.cos(phi), math.sin(elevation),
-                             math.cos(elevation) * math.sin(phi)])
-    forward = -c / np.linalg.norm(c)
-    right = np.cross(forward, [0.0, 1.0, 0.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    R = np.stack([right, down, forward])
-    return R, -R @ c
-
-
-def quaternion_wxyz(R):
-    from scipy.spatial.transform import Rotation
-    x, y, z, w = Rotation.from_matrix(R).as_quat()
-    return w, x, y, z
-
-
 @pytest.fixture(scope="module")
 def photo_set(tmp_path_factory):
-    """Folder with the photos, ``model/`` (COLMAP text) and ``photos/transforms.json``."""
+    """Folder with the photos of a uniformly coloured ellipsoid under a uniform sky of radiance 1,
+    ``model/`` (COLMAP text) and ``photos/transforms.json`` (:func:`tests.photo_set_lib.write_photo_set`)."""
     import mitsuba as mi
 
     from penumbra.renderer import ensure_variant
-    from penumbra.scenes import builders, load_scene, mesh_from_arrays
-    from penumbra.scenes.calibrated_view import CalibratedView
-    from penumbra.scenes.view_sensor import sensor_dict
+    from penumbra.scenes import builders, mesh_from_arrays
     ensure_variant()
-    root = tmp_path_factory.mktemp("photoset")
-    photos, model = root / "photos", root / "model"
-    photos.mkdir()
-    model.mkdir()
-    cx, cy = PHOTO_W / 2 + 1.5, PHOTO_H / 2 - 1.0          # COLMAP's corner-origin principal point
-    K = np.array([[FOCAL, 0, cx - 0.5], [0, FOCAL, cy - 0.5], [0, 0, 1]])
     V, F = builders.icosphere(3)
-    d = {"type": "scene", "integrator": {"type": "path", "max_depth": 3, "hide_emitters": True},
-         "sky": builders.constant_environment(1.0),
-         "obj": mesh_from_arrays(np.asarray(V) * AXES, F, bsdf=mi.load_dict(builders.diffuse(COLOUR)))}
-    images, frames = [], []
-    for k in range(N_VIEWS):
-        R, t = ring_pose(k)
-        view = CalibratedView(f"img{k}.png", K, R, t, PHOTO_W, PHOTO_H)
-        d[f"cam{k}"] = sensor_dict(view, PHOTO_W, PHOTO_H, film={"pixel_format": "rgba"})
-        qw, qx, qy, qz = quaternion_wxyz(R)
-        images.append(f"{k + 1} {qw:.12f} {qx:.12f} {qy:.12f} {qz:.12f} {t[0]:.12f} {t[1]:.12f} {t[2]:.12f} 1 "
-                      f"img{k}.png\n\n")
-        c2w = np.eye(4)
-        c2w[:3, :3], c2w[:3, 3] = R.T @ np.diag([1.0, -1.0, -1.0]), -R.T @ t
-        frames.append({"file_path": f"img{k}.png", "transform_matrix": c2w.tolist()})
-    scene = load_scene(d)
-    from penumbra.renderer import linear_to_srgb
-    for k in range(N_VIEWS):
-        img = np.array(mi.render(scene, sensor=k, spp=32, seed=k))
-        rgba = np.concatenate([linear_to_srgb(np.clip(img[..., :3], 0, 1)), img[..., 3:4]], axis=-1)
-        Image.fromarray(np.round(np.clip(rgba, 0, 1) * 255).astype(np.uint8), "RGBA").save(photos / f"img{k}.png")
-    (model / "cameras.txt").write_text(f"1 PINHOLE {PHOTO_W} {PHOTO_H} {FOCAL} {FOCAL} {cx} {cy}\n")
-    (model / "images.txt").write_text("".join(images))
-    (photos / "transforms.json").write_text(json.dumps({"fl_x": FOCAL, "fl_y": FOCAL, "cx": cx, "cy": cy,
-                                                        "w": PHOTO_W, "h": PHOTO_H, "frames": frames}))
-    return root
+    return write_photo_set(tmp_path_factory.mktemp("photoset"), {
+        "sky": builders.constant_environment(1.0),
+        "obj": mesh_from_arrays(np.asarray(V) * AXES, F, bsdf=mi.load_dict(builders.diffuse(COLOUR)))})
 
 
 FAST = ["--res", "32", "--steps", "4", "--stages", "2", "--views-per-step", "1", "--spp", "2",
@@ -163,7 +113,7 @@ def test_uniform_albedo_and_sky(photo_set):
     assert np.ptp(r.albedo, axis=0).max() == 0 and np.allclose(r.albedo[0], COLOUR, atol=0.05)
     assert r.sky.shape == (3,) and np.all(r.sky > 0) and not np.allclose(r.sky, 1.0)
     with pytest.raises(ValueError, match="albedo must be one of"):
-        pn.reconstruct_photos(str(photo_set / "photos"), str(photo_set / "model"), None, albedo="texture")
+        pn.reconstruct_photos(str(photo_set / "photos"), str(photo_set / "model"), None, albedo="image")
 
 
 def test_photo_errors_are_clear(photo_set, tmp_path, capsys):

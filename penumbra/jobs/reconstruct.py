@@ -84,10 +84,18 @@ def add_parser(sub):
     g.add_argument("--hull-holes", choices=["keep", "fill"], default="keep",
                    help="carve the visual hull with the masks as they are (keep: see-through gaps become holes) or "
                    "hole-filled (fill: for masks that miss dark parts inside the object)")
-    g.add_argument("--albedo", choices=["vertex", "uniform"], default="vertex",
-                   help="albedo per vertex (mesh colours) or one RGB value")
-    g.add_argument("--lighting", choices=["fixed", "sky"], default="fixed",
-                   help="uniform sky of radiance 1 (fixed) or with its RGB radiance optimized (sky)")
+    g.add_argument("--albedo", choices=["vertex", "uniform", "texture"], default="vertex",
+                   help="albedo per vertex (mesh colours), one RGB value, or a texture on a UV atlas (needs xatlas: "
+                   "pip install 'penumbra[photos]'; mesh.obj + mesh.mtl + mesh.png)")
+    g.add_argument("--texture-res", type=checks.cli_int(lo=8, hi=4096), default=128,
+                   help="texture size in texels (--albedo texture)")
+    g.add_argument("--lighting", choices=["fixed", "sky", "envmap"], default="fixed",
+                   help="uniform sky of radiance 1 (fixed), with its RGB radiance optimized (sky), or a "
+                   "low-resolution environment map optimized with a smoothness prior (envmap; envmap.exr/.png)")
+    g.add_argument("--envmap-width", type=checks.cli_int(lo=4), default=16,
+                   help="environment map width in texels (height: half; --lighting envmap)")
+    g.add_argument("--envmap-smoothness", type=float, default=0.01,
+                   help="weight of the environment map's smoothness prior (squared log-radiance differences)")
     g.add_argument("--turntable", type=checks.cli_int(lo=0), default=24, help="turntable frames (0: none)")
     g.add_argument("--checkpoint-every", type=checks.cli_int(lo=0), default=20,
                    help="steps between checkpoints (0: none)")
@@ -283,7 +291,9 @@ def run_photos(args):
                            hull_holes=args.hull_holes,
                            max_edge_px=args.max_edge_px,
                            lambda_=args.lambda_, lr=args.lr, lr_albedo=args.lr_reflectance, albedo=args.albedo,
-                           lighting=args.lighting, turntable=args.turntable, checkpoint_every=args.checkpoint_every,
+                           lighting=args.lighting, texture_res=args.texture_res, envmap_width=args.envmap_width,
+                           envmap_smoothness=args.envmap_smoothness, turntable=args.turntable,
+                           checkpoint_every=args.checkpoint_every,
                            resume=args.resume, progress=not args.quiet)
     for key in ("train", "held_out"):
         if key in r.report["final"]:
