@@ -219,6 +219,21 @@ def test_triangle_shadow_default(shadow):
     assert miss.rel_l2 > 0.5, miss
 
 
+@pytest.mark.xfail(strict=True, reason="warped_area's secondary term is variance-limited at its default counts: "
+                   "the divergence is non-zero only in a band of the kernel's width (~3 mrad) along the shadow "
+                   "line on the light, which uniform light samples rarely hit (measured: 1.8 % of paths non-zero, "
+                   "the largest 1 % carry 99 % of sum |c|; rel. L2 2.5 / 3.7 / 8.9 on seeds 1-3 at 4 paths/px, "
+                   "0.39-0.54 at 1024, ~0.26 at 4096; benchmarks/warped_secondary_variance.py)")
+def test_triangle_shadow_default_settings(shadow):
+    """Nothing set but ``film_spp`` 0 (the occluder is out of view and the film's box filter is one the
+    primary term refuses): one gradient at 16 spp must reach edge_sampling's default-settings bound
+    (rel. L2 <= 30 %, image sum <= 5 %, signs right; test_secondary.py)."""
+    scene, params, perturb, depth, ref = shadow
+    cfg = {"type": "warped_area", "max_depth": depth, "film_spp": 0}
+    rep = compare(forward_grad(scene, params, perturb, cfg, spp=16, seed=1), ref)
+    assert rep.rel_l2 <= 0.3 and rep.sum_rel <= 0.05 and rep.sign == 1.0, rep
+
+
 @pytest.mark.slow
 def test_triangle_shadow():
     """Mean rel. <= 5 %, image sum <= 2 %, sign 100 % (measured with 16 auxiliary rays: mean rel.
