@@ -220,10 +220,10 @@ def test_triangle_shadow_default(shadow):
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="warped_area's secondary term is variance-limited at its default counts: "
-                   "the divergence is non-zero only in a band of the kernel's width (~3 mrad) along the shadow "
-                   "line on the light, which uniform light samples rarely hit (measured: 1.8 % of paths non-zero, "
-                   "the largest 1 % carry 99 % of sum |c|; rel. L2 2.5 / 3.7 / 8.9 on seeds 1-3 at 4 paths/px, "
-                   "0.39-0.54 at 1024, ~0.26 at 4096; benchmarks/warped_secondary_variance.py)")
+                   "1.8 % of paths contribute, the largest 1 % carry 99 % of sum |c|, and 86-89 % of the per-path "
+                   "variance is the warp estimate's own at a fixed direction (not reduced by more auxiliary rays); "
+                   "rel. L2 2.5 / 3.7 / 8.9 on seeds 1-3 at 4 paths/px, 0.39-0.54 at 1024, ~0.26 at 4096 "
+                   "(DEVELOPERS.md, benchmarks/warped_secondary_variance.py)")
 def test_triangle_shadow_default_settings(shadow):
     """Nothing set but ``film_spp`` 0 (the occluder is out of view and the film's box filter is one the
     primary term refuses): one gradient at 16 spp must reach edge_sampling's default-settings bound
