@@ -145,14 +145,15 @@ def resident_bytes() -> int | None:
         return None
 
 
-def release_freed() -> None:
+def release_freed(expected: float = 0) -> None:
     """Return freed memory to the system between stages: waits for the queued Dr.Jit kernels (whose
     buffers are released when they finish), empties Dr.Jit's allocator cache (blocks kept for reuse
     by size, which pile up across passes of different sizes) and trims the heap (:func:`trim_heap`).
-    Nothing is done while the resident set is below :data:`RELEASE_MIN_RESIDENT` (small calls keep
-    their speed; large ones stay bounded)."""
+    Nothing is done while the resident set plus ``expected`` (bytes the caller is about to
+    allocate, e.g. at the start of a large call) stays below :data:`RELEASE_MIN_RESIDENT` (small
+    calls keep their speed; large ones stay bounded)."""
     rss = resident_bytes()
-    if rss is not None and rss < RELEASE_MIN_RESIDENT:
+    if rss is not None and rss + expected < RELEASE_MIN_RESIDENT:
         return
     import drjit as dr
     dr.sync_thread()

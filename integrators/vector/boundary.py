@@ -61,18 +61,24 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
     many boundary samples as pixel samples, at most one per pixel of outline (diffvg's budget)."""
     W, H, Wp = canvas.width, canvas.height, canvas.item_width
     cand = np.nonzero(edges.edge_samp)[0]
-    e = edges.np_edges[cand]
+    R = canvas.radius + 0.5
+    vis = np.empty(len(cand), bool)
+    for lo in range(0, len(cand), SAMPLE_BLOCK):   # blocks of edges: bounded float64 temporaries
+        c = cand[lo:lo + SAMPLE_BLOCK]
+        e = edges.np_edges[c]
+        lx = e[:, [0, 2]] - (edges.layer_item[edges.edge_layer[c]] * Wp)[:, None]
+        vis[lo:lo + SAMPLE_BLOCK] = (lx.max(1) > -R) & (lx.min(1) < W + R) & (e[:, [1, 3]].max(1) > -R) & \
+            (e[:, [1, 3]].min(1) < H + R)
+    eid = cand[vis]
+    del cand, vis
+    e = edges.np_edges[eid]
     d = e[:, 2:] - e[:, :2]
     length = np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
-    lx = e[:, [0, 2]] - (edges.layer_item[edges.edge_layer[cand]] * Wp)[:, None]
-    R = canvas.radius + 0.5
-    vis = (length > 0) & (lx.max(1) > -R) & (lx.min(1) < W + R) & (e[:, [1, 3]].max(1) > -R) & \
-        (e[:, [1, 3]].min(1) < H + R)
-    vi = np.nonzero(vis)[0]
-    if not len(vi):
+    pos = length > 0
+    if not pos.all():
+        eid, e, d, length = eid[pos], e[pos], d[pos], length[pos]
+    if not len(eid):
         return None
-    eid = cand[vi]
-    d, length = d[vi], length[vi]
     cum = np.cumsum(length)
     total = float(cum[-1])
     if density is None:
@@ -92,7 +98,7 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
         tb = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
         t[lo:hi] = tb
         dj = d[j]
-        p[lo:hi] = e[vi[j], :2] + tb[:, None] * dj
+        p[lo:hi] = e[j, :2] + tb[:, None] * dj
         n[lo:hi, 0], n[lo:hi, 1] = dj[:, 1] / length[j], -dj[:, 0] / length[j]
     layer = edges.edge_layer[s_edge]
     return BoundarySamples(s_edge, t, p, n, edges.layer_item[layer].astype(np.int32), layer.astype(np.int32), total)
@@ -157,10 +163,11 @@ def boundary_term(img, shading: Shading, canvas: Canvas, density, seed: int, inf
     Records ``n_boundary_samples`` and ``n_boundary_active`` (samples with a colour jump) in
     ``info``."""
     edges = shading.edges
+    memory.release_freed()   # the temporaries of each step leave the resident set before the next
     samples = sample_outline(edges, canvas, density, info["n_pixel_samples"], seed)
     if samples is None:
         return img
-    memory.release_freed()   # the temporaries of each step leave the resident set before the next
+    memory.release_freed()
     df = colour_jumps(samples, shading, canvas)
     memory.release_freed()
     N = len(samples.p)

@@ -101,6 +101,9 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     shape = (B, H, W, 4) if batched else (H, W, 4)
     prefilter = filter == "prefilter"
 
+    # what earlier calls and their backward passes freed (Dr.Jit's allocator cache, the heap's free
+    # space) leaves the resident set before a call that would take the process above the threshold
+    memory.release_freed(expected=float(B) * H * W * canvas.spp * BYTES_PER_SAMPLE)
     # 1-2. compile and tessellate every item (item b shifted right by b item widths)
     items = []
     for b, (sc, pr) in enumerate(zip(scenes, plist)):
@@ -110,8 +113,8 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
                              "(filter box, tent or gaussian)")
         theta = bind_parameters(comp, sc, pr, (W / sc.width, 0.0, 0.0, H / sc.height, b * Wp, 0.0))
         items.append(BatchItem(comp, theta, tessellate(comp, theta, tol=tol, mode=filter)))
-    # NumPy temporaries of tessellation (here and after binning and the boundary term), and the
-    # device buffers that earlier calls freed, leave the resident set before binning
+    # NumPy temporaries of tessellation (here and after binning and the boundary term) leave the
+    # resident set before binning
     memory.release_freed()
     if not any(it.comp.layers for it in items):  # nothing to draw: transparent image
         empty = mi.TensorXf(dr.zeros(mi.Float, B * H * W * 4), shape)
@@ -143,6 +146,7 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         n_pairs, n_cov = n_pairs + k_pairs, n_cov + k_cov
         memory.release_freed()
     colour = parts[0] if len(parts) == 1 else mi.Vector4f(*(dr.concat([c[k] for c in parts]) for k in range(4)))
+    del parts   # the runs' colours, copied into ``colour``
     img = reconstruct(canvas, bins.tiles_x, samples, colour)
 
     # 6. boundary term of the gradient
