@@ -12,6 +12,7 @@ import numpy as np
 from penumbra.renderer.arrays import upload
 
 from penumbra.scenes.errors import ParameterError, SceneError
+from penumbra.scenes.vector.markers import placement_matrix
 from penumbra.scenes.vector.model import IDENTITY, NONNEGATIVE_FIELDS, Gradient, Group, Shape, ShaderPaint, VectorScene
 
 from .affine import compose
@@ -120,6 +121,7 @@ class Compiled:
     nodes: list = field(default_factory=list)     # OpacityNode records of groups and shapes with >= 2 layers
     layers: list = field(default_factory=list)    # Layer records in draw order
     dashes: list = field(default_factory=list)    # DashRecord of every dashed stroke
+    placements: object = None                     # Placements of marker groups (None: no markers)
     identity_slot: int = 0
     one_slot: int = 0
     zero_slot: int = 0
@@ -206,6 +208,7 @@ def compile_scene(scene: VectorScene) -> Compiled:
         for depth, node in enumerate(groups_of[si] + [s]):
             lo, hi, _ = span.setdefault(id(node), [first, len(comp.layers), (node, depth)])
             span[id(node)][:2] = [min(lo, first), max(hi, len(comp.layers))]
+    comp.placements = _placements(scene, slots, comp)
     comp.nodes = _opacity_nodes(span, slots, clip_groups, mask_groups, clip_of)
     return comp
 
@@ -244,6 +247,108 @@ def _opacity_nodes(span, slots, clip_groups, mask_groups, clip_of):
             nodes.append(OpacityNode(slots[f"{node.id}.opacity"][0], lo, hi, depth, clips, mask, kind,
                                      kind == "mask" and mask_groups[id(node)].mask_type == "alpha"))
     return nodes
+
+
+@dataclass(frozen=True)
+class Placements:
+    """Marker groups whose transform is computed from their host path
+    (:class:`penumbra.scenes.vector.markers.MarkerPlacement`), one row each: ``target`` the
+    theta offset of the group's transform (6 slots); ``vertex`` (m, 2), ``d_in``/``d_out``
+    (m, 2, 2) (coordinate, to/from) the theta slots of the vertex and of the direction end
+    points (``zero_slot`` for a constant direction), ``c_in``/``c_out`` (m, 2) constant
+    directions, ``k`` (m, 4) ``(k_in, k_out, fx, fy)``, ``scale`` (m,) the slot of the scale
+    factor, ``content`` (m, 6) the constant map."""
+    target: np.ndarray
+    vertex: np.ndarray
+    d_in: np.ndarray
+    d_out: np.ndarray
+    c_in: np.ndarray
+    c_out: np.ndarray
+    k: np.ndarray
+    scale: np.ndarray
+    content: np.ndarray
+
+    def sources(self) -> np.ndarray:
+        """(m, 11) theta slots each row's transform depends on."""
+        m = len(self.target)
+        return np.concatenate([self.vertex, self.d_in.reshape(m, 4), self.d_out.reshape(m, 4),
+                               self.scale[:, None]], 1)
+
+    def matrices(self, theta, gather, const, sqrt, maximum):
+        """The 6 transform coefficients per row for parameter vector ``theta`` (``gather(theta,
+        slots)`` reads it and ``const`` converts NumPy constants: NumPy, or Dr.Jit gathers and
+        uploads)."""
+        def direction(d, c):
+            return tuple(gather(theta, d[:, k, 0]) - gather(theta, d[:, k, 1]) + const(c[:, k]) for k in (0, 1))
+        ix, iy = direction(self.d_in, self.c_in)
+        ox, oy = direction(self.d_out, self.c_out)
+        return placement_matrix(gather(theta, self.vertex[:, 0]), gather(theta, self.vertex[:, 1]), ix, iy, ox, oy,
+                                *(const(self.k[:, j]) for j in range(4)), gather(theta, self.scale),
+                                tuple(const(self.content[:, j]) for j in range(6)), sqrt, maximum)
+
+
+def _placements(scene, slots, comp):
+    rows = []
+    for node, _ in scene.walk():
+        pl = getattr(node, "placement", None)
+        if pl is None:
+            continue
+        base = slots[f"{pl.host}.points"][0]
+
+        def pt(r):
+            return [base + 2 * r, base + 2 * r + 1]
+
+        def direction(d):
+            if d is None or d.to is None:
+                return [[comp.zero_slot] * 2] * 2, list(d.const) if d is not None else [0.0, 0.0]
+            return [[base + 2 * d.to + k, base + 2 * d.frm + k] for k in (0, 1)], [0.0, 0.0]
+        di, ci = direction(pl.d_in)
+        do, co = direction(pl.d_out)
+        if pl.stroke_scaled:
+            scale = slots[f"{pl.host}.stroke_width"][0]
+        else:
+            scale = comp.one_slot
+        k = [pl.k_in, pl.k_out, *pl.fixed]
+        content = np.array(pl.content, np.float64)
+        if not pl.stroke_scaled:
+            content = np.array(compose((pl.scale, 0.0, 0.0, pl.scale, 0.0, 0.0), tuple(content)))
+        rows.append((slots[f"{node.id}.transform"][0], pt(pl.vertex), di, do, ci, co, k, scale, content))
+    if not rows:
+        return None
+    cols = list(zip(*rows))
+    return Placements(np.array(cols[0], np.int64), np.array(cols[1], np.int64), np.array(cols[2], np.int64),
+                      np.array(cols[3], np.int64), np.array(cols[4], np.float64), np.array(cols[5], np.float64),
+                      np.array(cols[6], np.float64), np.array(cols[7], np.int64), np.array(cols[8], np.float64))
+
+
+def place_markers(comp: Compiled, theta, theta_np, overridden):
+    """``theta`` (``mi.Float``) and ``theta_np`` with every marker group's transform replaced by
+    its placement computed from them (attached to the host's parameters); a placed transform
+    counts as overridden where any slot it depends on is."""
+    import drjit as dr
+    import mitsuba as mi
+    pl = comp.placements
+    if pl is None:
+        return theta, theta_np
+    m = len(pl.target)
+    mats_np = pl.matrices(theta_np, lambda t, i: t[i], lambda c: c, np.sqrt, np.maximum)
+    idx = (pl.target[:, None] + np.arange(6)).reshape(-1)   # row-major (placement, coefficient)
+    theta_np = theta_np.copy()
+    theta_np[idx] = np.stack([np.broadcast_to(v, (m,)) for v in mats_np], 1).reshape(-1)
+    overridden[idx] = np.repeat(overridden[pl.sources()].any(1), 6)
+    if overridden[idx].any():
+        mats = pl.matrices(theta, lambda t, i: dr.gather(mi.Float, t, upload(mi.UInt32, i)),
+                           lambda c: upload(mi.Float, np.ascontiguousarray(c)), dr.sqrt, dr.maximum)
+        values = dr.zeros(mi.Float, 6 * m)
+        for j in range(6):
+            dr.scatter(values, mats[j] + dr.zeros(mi.Float, m), dr.arange(mi.UInt32, m) * 6 + j)
+    else:
+        values = upload(mi.Float, theta_np[idx])
+    pos = np.full(theta_np.size, -1, np.int64)
+    pos[idx] = np.arange(idx.size)
+    theta = dr.select(upload(mi.Bool, pos >= 0), dr.gather(mi.Float, values, upload(mi.UInt32, np.maximum(pos, 0))),
+                      theta)
+    return theta, theta_np
 
 
 def _paint_record(paint, prefix, slots) -> Paint:
@@ -338,4 +443,5 @@ def bind_parameters(comp: Compiled, scene: VectorScene, overrides, root) -> Thet
         pos[idx] = np.arange(idx.size)
         sel = pos >= 0
         theta = dr.select(upload(mi.Bool, sel), dr.gather(mi.Float, v, upload(mi.UInt32, np.maximum(pos, 0))), theta)
+    theta, theta_np = place_markers(comp, theta, theta_np, overridden)
     return Theta(theta, theta_np, overridden)

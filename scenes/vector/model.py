@@ -372,7 +372,12 @@ class Group:
     0.0721 on premultiplied sRGB) or its alpha (``"alpha"``), times the mask group's opacity, is the
     mask value. The group composited in isolation is multiplied by its opacity, the clip coverage
     and the mask value at each point. The shapes of a clip or mask are parameters like any other
-    (``<shape id>.points``, ``<shape id>.fill.color``, ``<mask id>.opacity`` ...)."""
+    (``<shape id>.points``, ``<shape id>.fill.color``, ``<mask id>.opacity`` ...).
+
+    A marker instance's group has a ``placement`` (:class:`.markers.MarkerPlacement`): its
+    ``transform`` is then computed from its host path's points and stroke width when the scene is
+    rasterized (the stored value is the one at load time); the transform is not a parameter of
+    its own (not differentiable, an override of it is replaced)."""
     id: str
     children: list = field(default_factory=list)
     transform: np.ndarray = field(default_factory=lambda: IDENTITY.copy())
@@ -380,6 +385,7 @@ class Group:
     clip: Group | None = None
     mask: Group | None = None
     mask_type: str = "luminance"
+    placement: object = None
 
     def __post_init__(self):
         self.transform = _arr(self.transform, (6,), f"group {self.id!r} transform")
@@ -450,7 +456,7 @@ class VectorScene:
         for node, chain in self.walk():
             if isinstance(node, Group):
                 parts.append(("g", node.id, len(chain), getattr(node.clip, "id", None), getattr(node.mask, "id", None),
-                              node.mask_type))
+                              node.mask_type, node.placement))
             else:
                 paint = tuple((type(p).__name__, getattr(p, "kind", ""), len(getattr(p, "offsets", ())),
                                getattr(p, "spread", ""), p.shader.key if isinstance(p, ShaderPaint) else "")
@@ -536,6 +542,10 @@ class VectorParameters(ParameterSet):
             return ParameterInfo(name, "ndarray", self.shape_of(name), differentiable=True, moves_geometry=False,
                                  owner=owner, lower=lo, upper=hi)
         paint = owner == "Gradient" or fld == "color"      # paint coordinates and colours move no edge
+        obj = self._entries[name][0]
+        if isinstance(obj, Group) and obj.placement is not None:   # computed from the host path
+            return ParameterInfo(name, "ndarray", self.shape_of(name), differentiable=False,
+                                 moves_geometry=True, owner=owner)
         return ParameterInfo(name, "ndarray", self.shape_of(name), differentiable=True,
                              moves_geometry=fld in GEOMETRY_FIELDS and not paint, owner=owner,
                              lower=0.0 if fld in NONNEGATIVE_FIELDS else None)

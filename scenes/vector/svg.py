@@ -9,7 +9,7 @@ transforms, nested ``<svg>`` viewports, presentation attributes, ``style`` and C
 linear/radial gradients (``gradientUnits``, ``gradientTransform``, ``spreadMethod``, ``href``
 inheritance, stop colour/opacity from attributes or ``style``; read from the XML directly because
 svgelements does not model them) and the root's ``background-color``. Anything it cannot draw
-faithfully (``<text>``, ``<image>``, markers, patterns, masks, clip paths, filters, a viewport
+faithfully (``<text>``, ``<image>``, patterns, masks, clip paths, filters, a viewport
 clip that would cut its content, and the constructs :mod:`.svg_rules` lists) raises
 :class:`scenes.SceneError` naming the element, unless ``strict=False``, which skips unsupported
 elements with a warning.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import types
 import warnings
 import xml.etree.ElementTree as ET
 import xml.sax.saxutils
@@ -32,12 +33,13 @@ from ..errors import SceneError
 from .model import (CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, ShaderPaint,
                     VectorScene)
 from .svg_css import apply_style_sheets
+from .svg_markers import marker_groups
 from .svg_path import arc_arguments
 from .svg_rules import REFERENCE, SVG_NS, VIEWPORT_CLIP, XLINK_NS, apply_rules, color_function, length
 
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
-_UNSUPPORTED_TAGS = {"text", "image", "pattern", "filter", "marker", "foreignObject",
+_UNSUPPORTED_TAGS = {"text", "image", "pattern", "filter", "foreignObject",
                      "switch", "tspan", "textPath"}
 #: attribute marking a ``<mask>`` that the loader handed to svgelements as a ``<clipPath>`` (which
 #: svgelements keeps out of the drawing and resolves, ``<use>`` included)
@@ -131,10 +133,15 @@ class _Loader:
         apply_style_sheets(root)
         apply_rules(root, name)
         _lift_clips_and_masks(root)
-        self.text = ET.tostring(root, encoding="unicode")
         self.by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
         self.parents = {c: p for p in root.iter() for c in p}
+        for el, parent in list(self.parents.items()):
+            if _strip_ns(el.tag) == "marker":
+                parent.remove(el)   # never drawn in place (svgelements would): read where referenced
+        self.text = ET.tostring(root, encoding="unicode")
         self.root_attrib = dict(root.attrib)
+        self.markers = {}          # marker id -> svg_markers.MarkerContent
+        self.in_marker = False     # walking the content of a marker
 
     def problem(self, msg):
         if self.strict:
@@ -335,6 +342,8 @@ class _Loader:
             if tag in _UNSUPPORTED_TAGS or isinstance(el, (se.Text, se.Image)):
                 self.problem(f"{where}: element <{tag}> is not supported by the vector rasterizer")
                 continue
+            if tag == "marker":
+                continue  # drawn where referenced (svg_markers)
             if not isinstance(el, (se.Group, se.Use, se.Shape)):
                 continue  # defs content, titles, styles, gradients (resolved by reference)
             if str(el.values.get("display", "")) == "none":
@@ -516,6 +525,7 @@ class _Loader:
         import svgelements as se
         try:
             if isinstance(el, se.Rect):
+                arc_tangents = ()
                 kind = "rect"
                 geom = {"position": [el.x, el.y], "size": [el.width, el.height],
                         "corner_radius": [el.rx or 0.0, el.ry or 0.0]}
@@ -524,6 +534,7 @@ class _Loader:
                 if el.width <= 0 or el.height <= 0:
                     return None  # SVG: zero-size rect is not rendered
             elif isinstance(el, se.Circle) or (isinstance(el, se.Ellipse) and tag == "circle"):
+                arc_tangents = ()
                 kind = "circle"
                 geom = {"center": [el.cx, el.cy], "radius": el.rx}
                 subpaths = None
@@ -531,6 +542,7 @@ class _Loader:
                 if el.rx <= 0:
                     return None
             elif isinstance(el, se.Ellipse):
+                arc_tangents = ()
                 kind = "ellipse"
                 geom = {"center": [el.cx, el.cy], "radius": [el.rx, el.ry]}
                 subpaths = None
@@ -539,7 +551,7 @@ class _Loader:
                     return None
             else:
                 kind = "path"
-                geom, subpaths = self.path_geometry(el, tag, where)
+                geom, subpaths, arc_tangents = self.path_geometry(el, tag, where)
                 if not subpaths:
                     return None
                 p = geom["points"]
@@ -566,11 +578,20 @@ class _Loader:
             fill = None  # SVG: lines are never filled
         dashes, dash_offset = self.dashes(el, where) if stroke is not None else (np.zeros(0), 0.0)
         rule = str(el.values.get("clip-rule" if self.clip_rule else "fill-rule", "nonzero")).strip()
-        return Shape(self.new_id(el, tag or kind), kind, geom, subpaths=subpaths, fill=fill, stroke=stroke,
-                     dash_array=dashes, dash_offset=dash_offset,
-                     stroke_width=sw, fill_rule=rule if rule in ("nonzero", "evenodd") else "nonzero",
-                     join=join, cap=cap, miter_limit=miter_limit,
-                     opacity=opacity, transform=_matrix6(local), tag=tag)
+        shape = Shape(self.new_id(el, tag or kind), kind, geom, subpaths=subpaths, fill=fill, stroke=stroke,
+                      dash_array=dashes, dash_offset=dash_offset,
+                      stroke_width=sw, fill_rule=rule if rule in ("nonzero", "evenodd") else "nonzero",
+                      join=join, cap=cap, miter_limit=miter_limit,
+                      opacity=opacity, transform=_matrix6(local), tag=tag)
+        # markers are not drawn in a clip path (resvg)
+        markers = [] if self.clip_rule else marker_groups(self, el, tag, shape, arc_tangents, where)
+        if not markers:
+            return shape
+        # the shape and its markers: one element (its transform and opacity apply to both)
+        group = Group(self.new_id(types.SimpleNamespace(id=f"{shape.id}-marked"), "g"), [shape, *markers],
+                      shape.transform, shape.opacity)
+        shape.transform, shape.opacity = IDENTITY.copy(), np.array(1.0)
+        return group
 
     def dashes(self, el, where):
         """(dash_array, dash_offset) of ``el``'s stroke. SVG 2 section 13.5.4: percentages refer to
@@ -601,7 +622,7 @@ class _Loader:
         import svgelements as se
         segs = list(se.Path(el).segments(transformed=False)) if not isinstance(el, se.Path) else \
             list(el.segments(transformed=False))
-        points, subpaths, radii, rotation = [], [], [], []
+        points, subpaths, radii, rotation, tangents = [], [], [], [], []
         written = arc_arguments((el.values.get("attributes") or {}).get("d", "")) if isinstance(el, se.Path) else None
         n_arc = 0
         kinds, closed, start = None, False, None
@@ -655,6 +676,8 @@ class _Loader:
                     kinds.append(f"A{large}{sweep}")
                     radii.append([rx, ry])
                     rotation.append(rot)
+                    p0, p1, q0, q1 = (s.point(t) for t in (0.0, 1e-4, 1.0 - 1e-4, 1.0))
+                    tangents.append(((p1.x - p0.x, p1.y - p0.y), (q1.x - q0.x, q1.y - q0.y)))
             else:
                 raise SceneError(f"{where}: unsupported path segment {type(s).__name__}")
             cur = s.end
@@ -665,7 +688,7 @@ class _Loader:
         geom = {"points": pts}
         if radii:
             geom["arc_radii"], geom["arc_rotation"] = np.array(radii), np.array(rotation)
-        return geom, subpaths
+        return geom, subpaths, tangents
 
 
 def _lift_clips_and_masks(root):

@@ -31,9 +31,9 @@ rejected with a :class:`scenes.SceneError` that names the element:
 - Refused: lengths in font or viewport relative units (em, ex, ch, rem, vw, vh, ...),
   ``mix-blend-mode`` other than normal, ``isolation``, ``requiredFeatures`` /
   ``requiredExtensions``, ``context-fill``/``context-stroke`` paints, ``clip-path``/``mask``
-  values other than ``url(#id)`` (CSS basic shapes), filters and markers on any element, a
-  ``<use>`` cycle through a viewport, ICC colours and a percentage alpha in the comma syntax of
-  ``rgba()`` (CSS Color 3 and 4 disagree).
+  values other than ``url(#id)`` (CSS basic shapes), filters on any element, a ``<use>`` cycle
+  through a viewport, ICC colours and a percentage alpha in the comma syntax of ``rgba()`` (CSS
+  Color 3 and 4 disagree).
 - CSS Color 4 ``rgb()``/``hsl()`` notations (spaces, floats, percentages, alpha) become
   ``#rrggbbaa``; the comma syntax of ``rgb()`` that mixes numbers and percentages is invalid and
   ignored.
@@ -68,8 +68,7 @@ _LENGTH = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(px|mm|cm|in|pt|
 _RELATIVE = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(" + "|".join(RELATIVE_UNITS) + r")\s*$",
                        re.IGNORECASE)
 # property -> value that means "not used"; any other value is refused
-REFUSED_PROPERTIES = {"filter": "none", "marker-start": "none",
-                      "marker-mid": "none", "marker-end": "none", "marker": "none",
+REFUSED_PROPERTIES = {"filter": "none",
                       "mix-blend-mode": "normal", "isolation": "auto"}
 #: a reference to an element of the document, ``url(#id)`` (group 1: the id)
 REFERENCE = re.compile(r"^url\(\s*['\"]?#([^)'\"]+)['\"]?\s*\)$")

@@ -102,9 +102,9 @@ def test_malformed_svg_errors():
         load_svg("<svg xmlns='http://www.w3.org/2000/svg'><rect></svg>")
     with pytest.raises(SceneError, match="text"):
         load_svg('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text id="t">hi</text></svg>')
-    with pytest.raises(SceneError, match="marker-end"):
+    with pytest.raises(SceneError, match="filter"):
         load_svg('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><path d="M0 0 L5 5" '
-                 'stroke="#000" marker-end="url(#m)"/></svg>')
+                 'stroke="#000" filter="url(#m)"/></svg>')
     with pytest.raises(SceneError, match="stroke-width"):
         load_svg('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><path d="M0 0 L5 5" '
                  'stroke="#000" stroke-width="-2"/></svg>')
