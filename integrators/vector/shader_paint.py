@@ -79,8 +79,9 @@ def paint_uv(inv, x, y):
 
 def shader_colours(layer, x, y, theta, lay, col):
     """``col`` (straight RGBA, 4 ``mi.Float`` per covered pair) with the pairs of shader-painted
-    layers replaced by their shader's colour at ``(x, y)`` (opaque; AD through ``theta`` and the
-    paint-space map ``lay.inv``)."""
+    layers replaced by their shader's colour at ``(x, y)`` (opaque, or the alpha of a shader that
+    returns RGBA such as :class:`penumbra.scenes.vector.pattern.PatternShader`; AD through
+    ``theta`` and the paint-space map ``lay.inv``)."""
     import mitsuba as mi
     col = list(col)
     uv = paint_uv([dr.gather(mi.Float, m, layer) for m in lay.inv], x, y)
@@ -88,5 +89,6 @@ def shader_colours(layer, x, y, theta, lay, col):
         active = dr.gather(mi.Bool, entry.active, layer)
         view = SlotView(entry.shader, theta, {k: dr.gather(mi.UInt32, s, layer) for k, s in entry.slots.items()})
         value = entry.shader(uv, params=view)[0]
-        col = [dr.select(active, value[c], col[c]) for c in range(3)] + [dr.select(active, 1.0, col[3])]
+        alpha = value[3] if len(value) == 4 else 1.0   # pattern shaders return straight RGBA
+        col = [dr.select(active, value[c], col[c]) for c in range(3)] + [dr.select(active, alpha, col[3])]
     return col

@@ -9,7 +9,7 @@ transforms, nested ``<svg>`` viewports, presentation attributes, ``style`` and C
 linear/radial gradients (``gradientUnits``, ``gradientTransform``, ``spreadMethod``, ``href``
 inheritance, stop colour/opacity from attributes or ``style``; read from the XML directly because
 svgelements does not model them) and the root's ``background-color``. Anything it cannot draw
-faithfully (``<text>``, ``<image>``, patterns, masks, clip paths, filters, a viewport
+faithfully (``<text>``, ``<image>``, masks, clip paths, filters, a viewport
 clip that would cut its content, and the constructs :mod:`.svg_rules` lists) raises
 :class:`scenes.SceneError` naming the element, unless ``strict=False``, which skips unsupported
 elements with a warning.
@@ -35,11 +35,13 @@ from .model import (CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Gr
 from .svg_css import apply_style_sheets
 from .svg_markers import marker_groups
 from .svg_path import arc_arguments
+from .pattern import PatternShader, pattern_svg
+from .svg_pattern import load_pattern
 from .svg_rules import REFERENCE, SVG_NS, VIEWPORT_CLIP, XLINK_NS, apply_rules, color_function, length
 
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
-_UNSUPPORTED_TAGS = {"text", "image", "pattern", "filter", "foreignObject",
+_UNSUPPORTED_TAGS = {"text", "image", "filter", "foreignObject",
                      "switch", "tspan", "textPath"}
 #: attribute marking a ``<mask>`` that the loader handed to svgelements as a ``<clipPath>`` (which
 #: svgelements keeps out of the drawing and resolves, ``<use>`` included)
@@ -136,7 +138,7 @@ class _Loader:
         self.by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
         self.parents = {c: p for p in root.iter() for c in p}
         for el, parent in list(self.parents.items()):
-            if _strip_ns(el.tag) == "marker":
+            if _strip_ns(el.tag) in ("marker", "pattern"):
                 parent.remove(el)   # never drawn in place (svgelements would): read where referenced
         self.text = ET.tostring(root, encoding="unicode")
         self.root_attrib = dict(root.attrib)
@@ -179,12 +181,17 @@ class _Loader:
         if m:
             gid, fallback = m.group(1), m.group(2).strip()
             ref = self.by_id.get(gid)
+            if ref is not None and _strip_ns(ref.tag) == "pattern":
+                paint = load_pattern(self, ref, gid, where, bbox, opacity)
+                if paint is None and fallback and fallback != "none":
+                    return _color(fallback, where, el.values.get("color", "black")) * [1, 1, 1, opacity]
+                return paint
             if ref is None or _strip_ns(ref.tag) not in ("linearGradient", "radialGradient"):
                 if fallback and fallback != "none":
                     return _color(fallback, where, el.values.get("color", "black")) * [1, 1, 1, opacity]
                 kind = "missing element" if ref is None else f"<{_strip_ns(ref.tag)}>"
                 self.problem(f"{where}: {which} paint url(#{gid}) refers to a {kind}; only "
-                             "linearGradient/radialGradient paint servers are supported")
+                             "linearGradient/radialGradient/pattern paint servers are supported")
                 return None
             paint = self.gradient(ref, gid, where, bbox, opacity, viewport)
             if paint is None and fallback and fallback != "none":   # a gradient without stops (resvg)
@@ -776,6 +783,9 @@ def _rgb(c):
 def _paint_attr(which, paint, defs, gid):
     if paint is None:
         return f' {which}="none"'
+    if isinstance(paint, ShaderPaint) and isinstance(paint.shader, PatternShader):
+        defs.append(pattern_svg(paint.shader, paint.values, paint.transform, _esc(gid)))
+        return f' {which}="url(#{_esc(gid)})"'
     if isinstance(paint, ShaderPaint):
         raise SceneError(f"save_svg: {gid!r} is a ShaderPaint, which SVG cannot "
                          "express; rasterize the scene instead")

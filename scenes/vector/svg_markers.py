@@ -15,22 +15,17 @@ Markers inside marker content are refused.
 """
 from __future__ import annotations
 
-import copy
-import io
 import re
 import types
-import xml.etree.ElementTree as ET
 
 from ..errors import SceneError
 from .markers import MarkerPlacement, orientation, parse_orient, path_vertices
 from .model import Group
-from .svg_rules import SVG_NS, length, local_name, parse_view_box, style_declarations, viewbox_matrix
+from .svg_content import content_svg
+from .svg_rules import length, local_name, parse_view_box, style_declarations, viewbox_matrix
 
 MARKER_HOSTS = ("path", "line", "polyline", "polygon")
 MARKER_PROPERTIES = ("marker-start", "marker-mid", "marker-end")
-#: inherited properties passed from the marker's ancestors to its content
-INHERITED = ("fill", "fill-opacity", "fill-rule", "stroke", "stroke-width", "stroke-opacity", "stroke-linecap",
-             "stroke-linejoin", "stroke-miterlimit", "stroke-dasharray", "stroke-dashoffset", "color", "visibility")
 _REF_KEYWORDS = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
 
 
@@ -61,29 +56,12 @@ def _ref(value, extent, box_origin, viewport):
         return 0.0
 
 
-def _inherited(loader, marker_el) -> dict:
-    """Inherited property values at ``marker_el`` (its ancestors' and its own)."""
-    chain, el = [], marker_el
-    while el is not None:
-        chain.append(el)
-        el = loader.parents.get(el)
-    props = {}
-    for e in reversed(chain):
-        decl = style_declarations(e)
-        for p in INHERITED:
-            v = decl.get(p, e.get(p))
-            if v is not None:
-                props[p] = v
-    return props
-
-
 class MarkerContent:
     """One ``<marker>`` element read once: its content parsed by svgelements, its constant map
     ``content`` (viewBox onto the marker viewport, reference point to the origin), units,
     orient and the clip check result."""
 
     def __init__(self, loader, marker_el, mid, where):
-        import svgelements as se
         self.id = mid
         a = marker_el.attrib
         self.units = (a.get("markerUnits") or "strokeWidth").strip()
@@ -108,17 +86,7 @@ class MarkerContent:
         # C: the viewBox scale about the reference point (the reference point to the origin)
         self.content = (sx, 0.0, 0.0, sy, -sx * rx, -sy * ry)
         self.orient, self.reverse = parse_orient(a.get("orient"), f"<marker id={mid!r}>")
-        wrapper = ET.Element(f"{{{SVG_NS}}}g", _inherited(loader, marker_el))
-        wrapper.attrib.pop("style", None)
-        for child in marker_el:
-            wrapper.append(copy.deepcopy(child))
-        doc = ET.Element(f"{{{SVG_NS}}}svg", {"width": "1", "height": "1"})
-        doc.append(_referenced(loader, wrapper))
-        doc.append(wrapper)
-        try:
-            self.svg = se.SVG.parse(io.StringIO(ET.tostring(doc, encoding="unicode")), reify=False)
-        except Exception as e:
-            raise SceneError(f"{where}: cannot parse the content of marker #{mid}: {e}") from None
+        self.svg = content_svg(loader, marker_el, list(marker_el), f"{where}: marker #{mid}")
         decl = style_declarations(marker_el)
         overflow = decl.get("overflow", a.get("overflow", "hidden")).strip()
         self.clip_problem = None
@@ -131,24 +99,6 @@ class MarkerContent:
                     self.clip_problem = (f"marker #{mid}: its content crosses the marker's clip rectangle "
                                          "(overflow hidden) and clipping is not supported (overflow=\"visible\" "
                                          "draws it unclipped)")
-
-
-def _referenced(loader, content):
-    """A ``<defs>`` with copies of the elements that ``<use>`` elements in ``content`` refer to
-    (transitively), so that the content parsed on its own finds them."""
-    defs, seen, todo = ET.Element(f"{{{SVG_NS}}}defs"), set(), [content]
-    while todo:
-        for e in todo.pop().iter():
-            if local_name(e.tag) != "use":
-                continue
-            href = e.get("href") or e.get("{http://www.w3.org/1999/xlink}href") or ""
-            ref = loader.by_id.get(href[1:]) if href.startswith("#") else None
-            if ref is not None and href not in seen:
-                seen.add(href)
-                ref = copy.deepcopy(ref)
-                defs.append(ref)
-                todo.append(ref)
-    return defs
 
 
 def marker_groups(loader, el, tag, shape, arc_tangents, where) -> list:

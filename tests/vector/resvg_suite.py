@@ -6,6 +6,11 @@ A case *passes* when the PSNR of the premultiplied RGBA image against the refere
 :data:`PSNR_PASS` dB, is *refused* when loading raises :class:`SceneError` / :class:`InputError`
 (the message is the reason), *fails* when it renders below the threshold and *crashes* on any
 other exception. Expectations live in ``tests/vector/resvg/expectations.tsv``.
+
+A failing case listed in :data:`INEXACT_REFERENCE` is expected as ``inexact-reference``: resvg's
+own image is an approximation there (the reason says which), Penumbra's render is checked
+against an independent reference by the test named in the reason, and the harness only checks
+that it still renders at :data:`PSNR_INEXACT` dB or more.
 """
 from __future__ import annotations
 
@@ -15,6 +20,16 @@ import os
 import numpy as np
 
 PSNR_PASS = 30.0
+PSNR_INEXACT = 15.0
+_RESAMPLED_TILE = ("resvg renders a pattern tile into a pixmap of rounded pixel size and resamples it (the period "
+                   "becomes a whole number of pixels, a fractional tile offset is snapped); the exact tiling is "
+                   "checked against the tile drawn as explicit shapes by tests/vector/test_patterns.py")
+#: failing cases whose reference is an approximation: case -> reason
+INEXACT_REFERENCE = {
+    "paint-servers/pattern/with-x-and-y": _RESAMPLED_TILE,
+    "paint-servers/pattern/patternUnits=userSpaceOnUse-with-percent": _RESAMPLED_TILE,
+    "paint-servers/pattern/invalid-patternUnits-and-patternContentUnits": _RESAMPLED_TILE,
+}
 SPP = 16
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUBSET = os.path.join(HERE, "resvg")
