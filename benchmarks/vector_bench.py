@@ -20,7 +20,7 @@ load average before and after the configuration, and the process's peak RSS afte
 (before resvg). diffvg is not installable here: its figures are the ones quoted in issue 23 for a
 2-core machine (512 paths at 256^2: 0.6 s forward + 3.0 s backward; 2048 at 512^2: 5.3 + 25.6 s).
 
-    .venv/bin/python benchmarks/vector_bench.py [--quick] [--reps 7] [--features off clip+mask]
+    .venv/bin/python benchmarks/vector_bench.py [--quick] [--reps 7] [--features off clip+mask markers+pattern]
         [--json benchmarks/results/vector_bench.json]
 
 ``--json`` writes every figure with the commit, machine, date and load; ``tests/test_docs.py``
@@ -49,13 +49,19 @@ RECORD = os.path.join(HERE, "results", "vector_bench.json")
 SPP = 4
 
 
-FEATURES = ("off", "clip+mask")
+FEATURES = ("off", "clip+mask", "markers+pattern")
+FEATURES_DEFS = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="5" refY="5" markerWidth="3" markerHeight="3" '
+                 'orient="auto"><path d="M0 0 L10 5 L0 10 z" fill="#802020"/></marker>'
+                 '<pattern id="hatch" width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate(30)">'
+                 '<rect width="3" height="8" fill="#d0d8f0"/><circle cx="6" cy="4" r="1.2" fill="#f0d0d0"/>'
+                 '</pattern></defs>')
 
 
 def random_scene(n, size, seed=0, features="off"):
     """``n`` random stroked cubic paths (3 segments each) on a ``size x size`` canvas. With
     ``features="clip+mask"`` they are drawn in one group clipped by a 32-gon (radius 0.45 size, its
-    points parameters) and masked by a rectangle with a white-to-grey linear gradient."""
+    points parameters) and masked by a rectangle with a white-to-grey linear gradient; with
+    ``"markers+pattern"`` every path has an arrow-head marker and a pattern fills the background."""
     from penumbra.scenes.vector import VectorScene, path
     from penumbra.scenes.vector.model import Gradient, Group, polygon, rect
     rng = np.random.default_rng(seed)
@@ -73,6 +79,14 @@ def random_scene(n, size, seed=0, features="off"):
         fade = Gradient("linear", [0, 1], [[1, 1, 1, 1], [0.3, 0.3, 0.3, 1]], start=[0, 0], end=[size, 0])
         sc.root.children = [Group("content", sc.root.children, clip=Group("clip", [polygon("clip_ring", ring)]),
                                   mask=Group("mask", [rect("mask_rect", (0, 0), (size, size), fill=fade)]))]
+    elif features == "markers+pattern":
+        # every path gets an arrow head (marker-end, placed from its points) and a hatched pattern
+        # fills the canvas below the paths (one pattern layer); loaded through load_svg
+        from penumbra.scenes.vector import load_svg, to_svg_string
+        head, body = to_svg_string(sc).split(">", 1)
+        body = body.replace("<path ", '<path marker-end="url(#arrow)" ')
+        background = f'<rect width="{size}" height="{size}" fill="url(#hatch)"/>'
+        sc = load_svg(head + ">" + FEATURES_DEFS + background + body)
     elif features != "off":
         raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
     return sc
@@ -201,7 +215,7 @@ def _ms(s):
 def table(rows):
     """The Markdown table of ``rows`` (the one in docs/results.md): times in ms, median (min-max)."""
     feat = any(r.get("features", "off") != "off" for r in rows)   # the column only when some row has them on
-    out = ["| paths | size |" + (" clip/mask |" if feat else "") + " load | forward ms | backward ms | fwd+bwd ms "
+    out = ["| paths | size |" + (" features |" if feat else "") + " load | forward ms | backward ms | fwd+bwd ms "
            "| vs diffvg | primal ms | resvg ms | primal / resvg | first call s (JIT compile s) | peak RSS MB |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if feat else "")]
     for r in rows:
