@@ -8,7 +8,8 @@ transforms, nested ``<svg>`` viewports, presentation attributes, ``style`` and C
 <polygon> <path>``, solid colours, dashed strokes (``stroke-dasharray``, ``stroke-dashoffset``),
 linear/radial gradients (``gradientUnits``, ``gradientTransform``, ``spreadMethod``, ``href``
 inheritance, stop colour/opacity from attributes or ``style``; read from the XML directly because
-svgelements does not model them) and the root's ``background-color``. Anything it cannot draw
+svgelements does not model them), patterns (:mod:`.svg_pattern`), markers expanded into placed
+groups (:mod:`.svg_markers`) and the root's ``background-color``. Anything it cannot draw
 faithfully (``<text>``, ``<image>``, masks, clip paths, filters, a viewport
 clip that would cut its content, and the constructs :mod:`.svg_rules` lists) raises
 :class:`scenes.SceneError` naming the element, unless ``strict=False``, which skips unsupported
