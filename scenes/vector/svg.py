@@ -34,7 +34,7 @@ from ..errors import SceneError
 from .model import (CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, ShaderPaint,
                     VectorScene)
 from .svg_css import apply_style_sheets
-from .svg_markers import marker_groups
+from .svg_markers import marker_groups, paint_order
 from .svg_path import arc_arguments
 from .pattern import PatternShader, pattern_svg
 from .svg_pattern import load_pattern
@@ -593,10 +593,20 @@ class _Loader:
                       opacity=opacity, transform=_matrix6(local), tag=tag)
         # markers are not drawn in a clip path (resvg)
         markers = [] if self.clip_rule else marker_groups(self, el, tag, shape, arc_tangents, where)
+        order = paint_order(el.values.get("paint-order"))
+        drawn = [k for k in order if (k == "markers" and markers) or (k != "markers" and getattr(shape, k) is not None)]
+        if fill is not None and stroke is not None and not self.clip_rule and \
+                order.index("stroke") < order.index("fill"):
+            raise SceneError(f"{where}: paint-order={el.values.get('paint-order')!r} draws the stroke below the "
+                             "fill, which is not supported")
+        if markers and drawn[0] != "markers" and drawn[-1] != "markers":
+            raise SceneError(f"{where}: paint-order={el.values.get('paint-order')!r} draws the markers between "
+                             "the fill and the stroke, which is not supported")
         if not markers:
             return shape
         # the shape and its markers: one element (its transform and opacity apply to both)
-        group = Group(self.new_id(types.SimpleNamespace(id=f"{shape.id}-marked"), "g"), [shape, *markers],
+        children = [*markers, shape] if drawn[0] == "markers" else [shape, *markers]
+        group = Group(self.new_id(types.SimpleNamespace(id=f"{shape.id}-marked"), "g"), children,
                       shape.transform, shape.opacity)
         shape.transform, shape.opacity = IDENTITY.copy(), np.array(1.0)
         return group

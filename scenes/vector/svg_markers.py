@@ -44,6 +44,17 @@ def marker_refs(el) -> dict:
     return out
 
 
+def paint_order(value) -> tuple:
+    """The order of ("fill", "stroke", "markers") that ``paint-order`` ``value`` gives (SVG 2
+    section 13.3): the listed ones first, the others after them in their normal order; ``normal``,
+    a missing value or an invalid one (an unknown or repeated keyword) is the normal order."""
+    normal = ("fill", "stroke", "markers")
+    tokens = str(value or "normal").split()
+    if tokens == ["normal"] or not tokens or len(set(tokens)) != len(tokens) or not set(tokens) <= set(normal):
+        return normal
+    return tuple(tokens) + tuple(k for k in normal if k not in tokens)
+
+
 def _ref(value, extent, box_origin, viewport):
     """refX or refY: an SVG 2 keyword (a fraction of the viewBox or marker extent), or a length
     (percentages of the root viewport's ``viewport`` extent, as resvg); invalid -> 0."""
