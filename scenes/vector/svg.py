@@ -33,12 +33,14 @@ import numpy as np
 from ..errors import SceneError
 from .model import (CAPS, IDENTITY, JOINS, SEGMENT_POINTS, SPREADS, Gradient, Group, Shape, ShaderPaint,
                     VectorScene)
+from .svg_content import INHERITED, inherited_values
 from .svg_css import apply_style_sheets
 from .svg_markers import marker_groups, paint_order
 from .svg_path import arc_arguments
 from .pattern import PatternShader, pattern_svg
 from .svg_pattern import load_pattern
-from .svg_rules import REFERENCE, SVG_NS, VIEWPORT_CLIP, XLINK_NS, apply_rules, color_function, length
+from .svg_rules import REFERENCE, SVG_NS, VIEWPORT_CLIP, XLINK_NS, apply_rules, color_function, length, \
+    style_declarations
 
 ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
@@ -48,9 +50,6 @@ _UNSUPPORTED_TAGS = {"text", "image", "filter", "foreignObject",
 #: svgelements keeps out of the drawing and resolves, ``<use>`` included)
 _MASK_MARK = "data-penumbra-mask"
 #: inherited properties that a clip path or mask passes from its ancestors to its content
-_INHERITED_BY_CONTENT = ("clip-rule", "fill", "fill-rule", "fill-opacity", "stroke", "stroke-width", "stroke-opacity",
-                         "stroke-linecap", "stroke-linejoin", "stroke-miterlimit", "stroke-dasharray",
-                         "stroke-dashoffset", "color", "visibility")
 
 
 def _matrix6(m) -> np.ndarray:
@@ -77,15 +76,6 @@ def _opacity(s) -> float:
     """An opacity value (number or percentage), clamped to [0, 1] (CSS Color 4: out-of-range
     values are clamped); missing or invalid -> 1."""
     return min(max(_fraction(s, 1.0), 0.0), 1.0)
-
-
-def _style_dict(el):
-    d = {}
-    for part in (el.get("style") or "").split(";"):
-        if ":" in part:
-            k, v = part.split(":", 1)
-            d[k.strip()] = v.strip()
-    return d
 
 
 def _color(value, what, current="black"):
@@ -226,7 +216,7 @@ class _Loader:
         for s in stops_el:
             if _strip_ns(s.tag) != "stop":
                 continue
-            st = _style_dict(s)
+            st = style_declarations(s)
             off = min(max(_fraction(s.get("offset"), 0.0), 0.0), 1.0)
             offsets.append(max(off, offsets[-1]) if offsets else off)
             c = _color(st.get("stop-color", s.get("stop-color", "black")), f"{where} gradient #{gid} stop",
@@ -277,7 +267,7 @@ class _Loader:
     def current_color(self, el):
         """The ``color`` property of XML element ``el``, inherited from its ancestors (black if none)."""
         while el is not None:
-            c = _style_dict(el).get("color", el.get("color"))
+            c = style_declarations(el).get("color", el.get("color"))
             if c is not None and c.strip() not in ("inherit", "currentColor"):
                 return c.strip()
             el = self.parents.get(el)
@@ -320,7 +310,7 @@ class _Loader:
         except (ZeroDivisionError, OverflowError) as e:   # svgelements inverting a singular transform
             raise SceneError(f"SVG {source_name}: a transform or the viewBox scaling is degenerate "
                              f"(not invertible or overflowing): {e}") from None
-        background = _style_dict(self.root_attrib).get("background-color", "").strip()
+        background = style_declarations(self.root_attrib).get("background-color", "").strip()
         if background not in ("", "transparent", "none", "initial"):
             # the root's background colour (CSS Backgrounds 3) fills the canvas below the drawing
             inv = ~root_m
@@ -329,12 +319,12 @@ class _Loader:
             scene.root.children.insert(0, Shape(self.new_id(None, "background"), "rect", {
                 "position": [min(x0, x1), min(y0, y1)], "size": [abs(x1 - x0), abs(y1 - y0)],
                 "corner_radius": [0.0, 0.0]}, fill=_color(background, "<svg> background-color")))
-        root_opacity = self.root_attrib.get("opacity", _style_dict(self.root_attrib).get("opacity"))
+        root_opacity = self.root_attrib.get("opacity", style_declarations(self.root_attrib).get("opacity"))
         if root_opacity is not None and _opacity(root_opacity) != 1.0:
             # the root element's opacity: one group around the document, composited in isolation
             scene.root.children = [Group(self.new_id(None, "svg"), scene.root.children, IDENTITY.copy(),
                                          _opacity(root_opacity))]
-        refs = {k: self.root_attrib.get(k, _style_dict(self.root_attrib).get(k)) for k in ("clip-path", "mask")}
+        refs = {k: self.root_attrib.get(k, style_declarations(self.root_attrib).get(k)) for k in ("clip-path", "mask")}
         refs = {k: REFERENCE.match(v.strip()).group(1) for k, v in refs.items()
                 if v is not None and REFERENCE.match(v.strip())}
         if refs:   # the root element's clip path and mask, in its user space
@@ -361,9 +351,9 @@ class _Loader:
             m = el.transform if el.transform is not None else se.Matrix()
             local = m * ~parent_m
             attrs = el.values.get("attributes", {}) or {}
-            own_opacity = _opacity(attrs.get("opacity", _style_dict(attrs).get("opacity"))) \
+            own_opacity = _opacity(attrs.get("opacity", style_declarations(attrs).get("opacity"))) \
                 if ("opacity" in attrs or "opacity" in str(attrs.get("style", ""))) else 1.0
-            refs = {k: attrs.get(k, _style_dict(attrs).get(k)) for k in ("clip-path", "mask")}
+            refs = {k: attrs.get(k, style_declarations(attrs).get(k)) for k in ("clip-path", "mask")}
             refs = {k: REFERENCE.match(v.strip()).group(1) for k, v in refs.items()
                     if v is not None and REFERENCE.match(v.strip())}
             if self.clip_rule:   # content of a clip path: shapes, and <use> of a shape (SVG 1.1 14.3.5)
@@ -469,7 +459,7 @@ class _Loader:
             if isinstance(node, Shape):
                 node.stroke, node.fill = None, np.array([0.0, 0.0, 0.0, 1.0])
                 node.dash_array = np.zeros(0)
-        nested = (xml.get("clip-path") or _style_dict(xml).get("clip-path") or "").strip()
+        nested = (xml.get("clip-path") or style_declarations(xml).get("clip-path") or "").strip()
         nid = REFERENCE.match(nested).group(1) if REFERENCE.match(nested) else None
         if nid is not None and nid not in stack + (cid,) and nid in self.by_id:   # a cycle is cut (as resvg)
             g.clip = self.clip_path(nid, el, m, where, stack + (cid,))
@@ -486,7 +476,7 @@ class _Loader:
         xml = self.by_id.get(mid)
         if xml is None or xml.get(_MASK_MARK) is None:
             return None, "luminance"
-        mtype = (xml.get("mask-type") or _style_dict(xml).get("mask-type") or "luminance").strip()
+        mtype = (xml.get("mask-type") or style_declarations(xml).get("mask-type") or "luminance").strip()
         mtype = mtype if mtype in ("luminance", "alpha") else "luminance"
         box = None
         if (xml.get("maskUnits") or "objectBoundingBox").strip() != "userSpaceOnUse" or \
@@ -518,7 +508,7 @@ class _Loader:
                 self.walk(mk, content, self.root_m)
             finally:
                 self.open_masks.pop()
-        nested = (xml.get("mask") or _style_dict(xml).get("mask") or "").strip()
+        nested = (xml.get("mask") or style_declarations(xml).get("mask") or "").strip()
         nid = REFERENCE.match(nested).group(1) if REFERENCE.match(nested) else None
         if nid is not None and nid in stack:
             raise SceneError(f"{where}: mask {mid!r}: its mask refers back to a mask that uses it (a cycle through "
@@ -719,19 +709,13 @@ def _lift_clips_and_masks(root):
         tag = _strip_ns(el.tag)
         if tag not in ("clipPath", "mask") or el is root:
             continue
-        chain, p = [], parents[el]
-        while p is not None:
-            chain.append(p)
-            p = parents.get(p)
-        own = set(el.attrib) | set(_style_dict(el))
-        for anc in chain:   # nearest first: the properties the element inherits where it stands
-            values = dict(anc.attrib, **_style_dict(anc))
-            for prop in _INHERITED_BY_CONTENT:
-                if prop in values and prop not in own:
-                    el.set(prop, values[prop])
-                    own.add(prop)
+        own = set(el.attrib) | set(style_declarations(el))
+        # the properties the element inherits where it stands
+        for prop, value in inherited_values(parents, parents[el], INHERITED + ("clip-rule",)).items():
+            if prop not in own:
+                el.set(prop, value)
         el.attrib.pop("display", None)   # display does not apply to clipPath and mask elements
-        style = {k: v for k, v in _style_dict(el).items() if k != "display"}
+        style = {k: v for k, v in style_declarations(el).items() if k != "display"}
         if "style" in el.attrib:
             el.set("style", "; ".join(f"{k}: {v}" for k, v in style.items()))
         parents[el].remove(el)

@@ -18,14 +18,21 @@ INHERITED = ("fill", "fill-opacity", "fill-rule", "stroke", "stroke-width", "str
 
 def inherited(loader, container) -> dict:
     """Inherited property values at ``container`` (its ancestors' and its own)."""
-    chain, el = [], container
+    return inherited_values(loader.parents, container)
+
+
+def inherited_values(parents: dict, element, properties=INHERITED) -> dict:
+    """Values of ``properties`` that ``element`` declares or inherits from its ancestors (``parents``:
+    element -> parent), a ``style`` declaration winning over an attribute, the nearest element
+    winning over its ancestors."""
+    chain, el = [], element
     while el is not None:
         chain.append(el)
-        el = loader.parents.get(el)
+        el = parents.get(el)
     props = {}
     for e in reversed(chain):
         decl = style_declarations(e)
-        for p in INHERITED:
+        for p in properties:
             v = decl.get(p, e.get(p))
             if v is not None:
                 props[p] = v
