@@ -89,13 +89,23 @@ def add_parser(sub):
                    "pip install 'penumbra[photos]'; mesh.obj + mesh.mtl + mesh.png)")
     g.add_argument("--texture-res", type=checks.cli_int(lo=8, hi=4096), default=128,
                    help="texture size in texels (--albedo texture)")
-    g.add_argument("--lighting", choices=["fixed", "sky", "envmap"], default="fixed",
-                   help="uniform sky of radiance 1 (fixed), with its RGB radiance optimized (sky), or a "
-                   "low-resolution environment map optimized with a smoothness prior (envmap; envmap.exr/.png)")
+    g.add_argument("--lighting", choices=["fixed", "sky", "envmap", "area"], default="fixed",
+                   help="uniform sky of radiance 1 (fixed), with its RGB radiance optimized (sky), a "
+                   "low-resolution environment map optimized with a smoothness prior (envmap; envmap.exr/.png), or "
+                   "the sky plus --lights small area lights at fixed places outside every view, their radiance "
+                   "optimized (area; lights.json)")
+    g.add_argument("--lights", type=checks.cli_int(lo=1, hi=8), default=3,
+                   help="number of area lights (--lighting area)")
     g.add_argument("--envmap-width", type=checks.cli_int(lo=4), default=16,
                    help="environment map width in texels (height: half; --lighting envmap)")
     g.add_argument("--envmap-smoothness", type=float, default=0.01,
                    help="weight of the environment map's smoothness prior (squared log-radiance differences)")
+    g.add_argument("--appearance-steps", type=checks.cli_int(lo=0), default=0,
+                   help="after the geometry stages, steps refining the per-vertex albedo (and the sky with "
+                   "--lighting sky) on the fixed mesh, each step under dr.freeze (--albedo vertex, --lighting "
+                   "fixed or sky)")
+    g.add_argument("--no-freeze", action="store_true",
+                   help="trace every appearance step instead of replaying it with dr.freeze (same result, slower)")
     g.add_argument("--turntable", type=checks.cli_int(lo=0), default=24, help="turntable frames (0: none)")
     g.add_argument("--checkpoint-every", type=checks.cli_int(lo=0), default=20,
                    help="steps between checkpoints (0: none)")
@@ -292,7 +302,8 @@ def run_photos(args):
                            max_edge_px=args.max_edge_px,
                            lambda_=args.lambda_, lr=args.lr, lr_albedo=args.lr_reflectance, albedo=args.albedo,
                            lighting=args.lighting, texture_res=args.texture_res, envmap_width=args.envmap_width,
-                           envmap_smoothness=args.envmap_smoothness, turntable=args.turntable,
+                           envmap_smoothness=args.envmap_smoothness, lights=args.lights,
+                           appearance_steps=args.appearance_steps, freeze=not args.no_freeze, turntable=args.turntable,
                            checkpoint_every=args.checkpoint_every,
                            resume=args.resume, progress=not args.quiet)
     for key in ("train", "held_out"):

@@ -1,5 +1,5 @@
 """One fitting stage of a photo reconstruction: Large Steps on the vertex positions, the albedo (per
-vertex, one value or a texture) and the lighting (a uniform sky or an environment map) on a fixed mesh
+vertex, one value or a texture) and the lighting (a uniform sky, an environment map or area lights) on a fixed mesh
 connectivity."""
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def fit_stage(views, goal, train, model: Model, *, steps, views_per_step, spp, l
               seed) -> tuple[Model, list]:
     """One stage: optimize the positions of ``model``'s mesh vertices (Large Steps, on the welded mesh
     also with a texture atlas), its albedo (``albedo_mode``: ``vertex``, ``uniform`` or ``texture``)
-    and, with ``lighting`` ``sky`` or ``envmap``, its lighting (the envmap's loss adds
-    ``envmap_smoothness`` times :func:`.lighting.smoothness`). Returns (the fitted model, loss history)."""
+    and, with ``lighting`` ``sky``, ``envmap`` or ``area``, its lighting (the envmap's loss adds
+    ``envmap_smoothness`` times :func:`.lighting.smoothness`; ``area``: the sky and each area light's
+    radiance at ``RADIANCE_LR`` times ``lr_albedo``, :mod:`.area_lights`). Returns (the fitted model, loss history)."""
     import drjit as dr
     import mitsuba as mi
 
@@ -22,6 +23,7 @@ def fit_stage(views, goal, train, model: Model, *, steps, views_per_step, spp, l
     from penumbra.optim.large_steps import LargeSteps, UniformAdam
     from penumbra.scenes import ParameterMap
 
+    from .area_lights import RADIANCE_LR, radiance_key
     from .lighting import envmap_data, smoothness
     from .texture import vertex_colours
     V, F = np.asarray(model.vertices, np.float64), np.asarray(model.faces, np.int64)
@@ -41,16 +43,22 @@ def fit_stage(views, goal, train, model: Model, *, steps, views_per_step, spp, l
     else:
         a0 = np.clip(np.asarray(model.albedo, np.float64)[0], 0.02, 0.98)
         variables["albedo"] = optim.Variable(mi.Float(a0.astype(np.float32)), optim.Unit, lr=lr_albedo)
-    if lighting == "sky":
+    lr_light = lr_albedo * (RADIANCE_LR if lighting == "area" else 1.0)
+    if lighting in ("sky", "area"):
         variables["sky.radiance.value"] = optim.Variable(params.validate("sky.radiance.value",
                                                                          mi.Color3f(*[float(s) for s in model.sky])),
-                                                         optim.Positive(), lr=lr_albedo)
+                                                         optim.Positive(), lr=lr_light)
     elif lighting == "envmap":
         e0 = mi.TensorXf(np.asarray(model.envmap, np.float32))
         if tuple(params["sky.data"].shape) != tuple(envmap_data(e0).shape):
             raise RuntimeError(f"fit_stage: Mitsuba's envmap data has shape {tuple(params['sky.data'].shape)}, "
                                f"expected {tuple(envmap_data(e0).shape)} (one wrapped column on each side)")
         variables["envmap"] = optim.Variable(e0, optim.Positive(), lr=lr_albedo)
+    if lighting == "area":
+        for j, L in enumerate(model.light_radiance):
+            key = radiance_key(j)
+            variables[key] = optim.Variable(params.validate(key, mi.Color3f(*[float(x) for x in L])), optim.Positive(),
+                                            lr=lr_light)
     tg = [mi.TensorXf(t) for t in goal]
     k = min(views_per_step, len(train))
     order = np.random.default_rng(seed).permutation(train)
@@ -95,8 +103,11 @@ def fit_stage(views, goal, train, model: Model, *, steps, views_per_step, spp, l
         out.albedo = vertex_colours(model.atlas, out.texture, n_vert)
     else:
         out.albedo = np.tile(vals["albedo"].reshape(1, 3), (n_vert, 1)).astype(np.float64)
-    if lighting == "sky":
+    if lighting in ("sky", "area"):
         out.sky = np.asarray(vals["sky.radiance.value"], np.float64).ravel()
+    if lighting == "area":
+        out.light_radiance = np.array([np.asarray(vals[radiance_key(j)], np.float64).ravel()
+                                       for j in range(len(model.light_radiance))])
     elif lighting == "envmap":
         out.envmap = np.asarray(vals["envmap"], np.float64).reshape(model.envmap.shape)
     return out, result.history

@@ -50,9 +50,9 @@ def write_turntable(path_stem: str, model, views, frames: int, width: int):
     from penumbra.jobs.reconstruct import side_by_side
     from penumbra.scenes import load_scene
     base = build_scene(views[:1], model, spp=16)
-    shape = [s for s in base.shapes()][0]
-    d = {"type": "scene", "integrator": {"type": "path", "max_depth": 3, "hide_emitters": True},
-         "sky": [e for e in base.emitters()][0], "obj": shape}
+    d = {"type": "scene", "integrator": {"type": "path", "max_depth": 3, "hide_emitters": True}}
+    d.update({s.id(): s for s in base.shapes()})           # the object and any area lights
+    d["sky"] = next(e for e in base.emitters() if e.id() == "sky")
     for k, cam in enumerate(turntable_cameras(views, np.asarray(model.vertices).mean(axis=0), frames, width)):
         d[f"turn{k}"] = cam
     scene = load_scene(d)

@@ -10,6 +10,8 @@ import numpy as np
 
 from penumbra.renderer import checks
 
+from .appearance import fit_appearance
+from .area_lights import fit_radiance, place_lights, write_lights
 from .fit import fit_stage
 from .initial_shape import HULL_HOLES, INIT, film_pixel_size, initial_mesh, start_shape, visual_hull
 from .metrics import evaluate, summary
@@ -19,7 +21,7 @@ from .scene import Model, build_scene, targets
 from .texture import texture_from_photos, uv_atlas, write_textured_obj
 
 ALBEDO = ("vertex", "uniform", "texture")
-LIGHTING = ("fixed", "sky", "envmap")
+LIGHTING = ("fixed", "sky", "envmap", "area")
 
 
 @dataclass
@@ -27,7 +29,8 @@ class PhotoReconstruction:
     """Result of :func:`reconstruct_photos`: the mesh (``vertices`` (V, 3), ``faces`` (F, 3)), the
     per-vertex ``albedo`` (V, 3), the sky radiance, the ``report`` dictionary (as ``report.json``)
     and the output folder; with ``albedo="texture"`` the ``texture`` (R, R, 3) and its UV ``atlas``
-    (:class:`~.texture.Atlas`), with ``lighting="envmap"`` the ``envmap`` (H, W, 3)."""
+    (:class:`~.texture.Atlas`), with ``lighting="envmap"`` the ``envmap`` (H, W, 3), with
+    ``lighting="area"`` the lights' ``light_frames`` (N, 4, 4) and ``light_radiance`` (N, 3)."""
     vertices: np.ndarray
     faces: np.ndarray
     albedo: np.ndarray
@@ -37,6 +40,8 @@ class PhotoReconstruction:
     texture: np.ndarray | None = None
     atlas: object | None = None
     envmap: np.ndarray | None = None
+    light_frames: np.ndarray | None = None
+    light_radiance: np.ndarray | None = None
 
 
 def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconstruct", *, width: int = 64,
@@ -46,7 +51,8 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
                        max_edge_px: float = 2.0,
                        max_faces: int = 20000, lambda_: float = 20.0, lr: float | None = None, lr_albedo: float = 0.05,
                        albedo: str = "vertex", lighting: str = "fixed", floor: float = 0.5,
-                       texture_res: int = 128, envmap_width: int = 16, envmap_smoothness: float = 0.01,
+                       texture_res: int = 128, envmap_width: int = 16, envmap_smoothness: float = 0.01, lights: int = 3,
+                       appearance_steps: int = 0, freeze: bool = True,
                        turntable: int = 24, checkpoint_every: int = 20, resume: bool = False,
                        progress: bool = True, seed: int = 0) -> PhotoReconstruction:
     """Reconstruct the object seen in folder ``photos`` calibrated by ``cameras`` (module docstring).
@@ -60,9 +66,14 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
     within about a pixel: larger steps lost held-out IoU on the temple) and 0.01 otherwise; ``albedo``:
     ``vertex``, ``uniform`` or ``texture`` (a ``texture_res``^2 texture on a UV atlas, :mod:`.texture`;
     needs xatlas, the ``photos`` extra); ``lighting``: ``fixed`` (uniform sky of radiance 1), ``sky``
-    (its RGB radiance is optimized too) or ``envmap`` (an ``envmap_width`` x ``envmap_width / 2``
+    (its RGB radiance is optimized too), ``envmap`` (an ``envmap_width`` x ``envmap_width / 2``
     environment map optimized with a smoothness prior of weight ``envmap_smoothness``,
-    :mod:`.lighting`). ``out=None`` writes nothing (no checkpoints either)."""
+    :mod:`.lighting`) or ``area`` (``lights`` small emitting squares at fixed places outside every
+    view plus the sky, their radiance optimized, :mod:`.area_lights`; ``lights.json``).
+    ``appearance_steps``: after the geometry stages, that many steps refining the per-vertex albedo
+    (and the sky with ``lighting="sky"``) on the fixed final mesh with ``prb`` (:mod:`.appearance`;
+    ``albedo="vertex"`` with ``lighting`` ``fixed`` or ``sky`` only), each step under ``dr.freeze``
+    unless ``freeze=False``. ``out=None`` writes nothing (no checkpoints either)."""
     from penumbra.renderer import ensure_variant
     from penumbra.scenes import save_mesh
     from penumbra.scenes.photo_set import load_photo_set
@@ -75,6 +86,10 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
     checks.integer("turntable", turntable, lo=0)
     checks.positive("max_edge_px", max_edge_px)
     checks.integer("texture_res", texture_res, lo=8, hi=4096)
+    checks.integer("appearance_steps", appearance_steps, lo=0)
+    if appearance_steps and (albedo != "vertex" or lighting not in ("fixed", "sky")):
+        raise ValueError(f"reconstruct_photos: appearance_steps needs albedo='vertex' and lighting 'fixed' or "
+                         f"'sky', got albedo={albedo!r}, lighting={lighting!r}")
     if envmap_smoothness < 0:
         raise ValueError(f"reconstruct_photos: envmap_smoothness must be >= 0, got {envmap_smoothness!r}")
     for name, value, allowed in (("albedo", albedo, ALBEDO), ("lighting", lighting, LIGHTING), ("init", init, INIT),
@@ -102,6 +117,10 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
     model = Model(V, F, A, np.ones(3))
     if lighting == "envmap":
         model.envmap = initial_envmap(envmap_width, model.sky)
+    if lighting == "area":
+        centre = 0.5 * (V.min(axis=0) + V.max(axis=0))
+        model.light_frames = place_lights(views, centre, float(np.linalg.norm(V - centre, axis=1).max()), lights)
+        model.sky, model.light_radiance = fit_radiance(views, goal, train, model, seed=seed)
     if albedo == "texture":
         model.atlas = uv_atlas(V, F, texture_res)
         model.texture = texture_from_photos(model.atlas, V, F, [views[i] for i in train], [goal[i] for i in train],
@@ -134,6 +153,13 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
         history += list(h)
         stage_info.append({"steps": n_steps, "vertices": len(model.vertices), "faces": len(model.faces)})
 
+    appearance = None
+    if appearance_steps:
+        t1 = time.perf_counter()
+        model, h = fit_appearance(views, goal, train, model, steps=appearance_steps, spp=spp, lr=lr_albedo,
+                                  lighting=lighting, frozen=freeze, seed=seed, progress=progress)
+        appearance = {"steps": appearance_steps, "frozen": bool(freeze), "seconds": time.perf_counter() - t1,
+                      "loss": {"first": h[0], "last": h[-1]}}
     V, F, A, sky = model.vertices, model.faces, model.albedo, model.sky
     scene1 = build_scene(views, model, spp=16)
     renders, rows1 = evaluate(views, scene1, V, F, goal, spp=16, seed=2000)
@@ -148,8 +174,12 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
         "loss": {"first": history[0], "last": history[-1]},
         "seconds": time.perf_counter() - t0,
     }
+    if appearance is not None:
+        report["appearance"] = appearance
     if model.envmap is not None:
         report["envmap_mean"] = model.envmap.reshape(-1, 3).mean(axis=0).tolist()
+    if model.light_radiance is not None:
+        report["light_radiance"] = np.asarray(model.light_radiance).tolist()
     if out:
         save_mesh((V, F), os.path.join(out, "mesh.ply"), colors=A)
         if model.texture is not None:
@@ -158,6 +188,8 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
             save_mesh((V, F), os.path.join(out, "mesh.obj"), colors=A)
         if model.envmap is not None:
             write_envmap(os.path.join(out, "envmap"), model.envmap)
+        if model.light_frames is not None:
+            write_lights(os.path.join(out, "lights.json"), model.light_frames, model.light_radiance, model.sky)
         write_views(out, views, goal, renders)
         if turntable:
             write_turntable(os.path.join(out, "turntable"), model, views, turntable, goal[0].shape[1])
@@ -168,7 +200,8 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
         report["seconds"] = time.perf_counter() - t0
         with open(os.path.join(out, "report.json"), "w") as f:
             json.dump(report, f, indent=2)
-    return PhotoReconstruction(V, F, A, np.asarray(sky), report, out, model.texture, model.atlas, model.envmap)
+    return PhotoReconstruction(V, F, A, np.asarray(sky), report, out, model.texture, model.atlas, model.envmap,
+                               model.light_frames, model.light_radiance)
 
 
 def refine_model(model: Model, max_edge: float, max_faces: int, albedo: str) -> Model:
@@ -193,6 +226,8 @@ def save_stage(path: str, model: Model, history) -> None:
                      texture=model.texture)
     if model.envmap is not None:
         extra["envmap"] = model.envmap
+    if model.light_frames is not None:
+        extra.update(light_frames=model.light_frames, light_radiance=model.light_radiance)
     np.savez(path, V=model.vertices, F=model.faces, A=model.albedo, sky=model.sky, history=np.asarray(history),
              **extra)
 
@@ -207,4 +242,6 @@ def load_stage(path: str, model: Model) -> tuple[Model, list]:
             out.texture = z["texture"]
         if "envmap" in z:
             out.envmap = z["envmap"]
+        if "light_frames" in z:
+            out.light_frames, out.light_radiance = z["light_frames"], z["light_radiance"]
         return out, list(z["history"])

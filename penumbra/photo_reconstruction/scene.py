@@ -24,6 +24,8 @@ class Model:
     atlas: Atlas | None = None
     texture: np.ndarray | None = None
     envmap: np.ndarray | None = None
+    light_frames: np.ndarray | None = None
+    light_radiance: np.ndarray | None = None
 
     def with_(self, **changes) -> "Model":
         """A copy with the given fields replaced."""
@@ -58,13 +60,22 @@ def sky_emitter(model: Model) -> dict:
     return {"type": "constant", "radiance": {"type": "rgb", "value": [float(x) for x in model.sky]}}
 
 
-def build_scene(views, model: Model, spp: int):
+def build_scene(views, model: Model, spp: int, integrator: str = "edge_sampling"):
     """Mitsuba scene: every view's sensor (``view00000``, ... in view order), the mesh ``obj``
-    (:func:`object_shape`) and the hidden ``sky`` (:func:`sky_emitter`), rendered by ``edge_sampling``."""
+    (:func:`object_shape`), the hidden ``sky`` (:func:`sky_emitter`) and the model's area lights
+    ``light0``, ... (:func:`.area_lights.light_shapes`), rendered by ``integrator``:
+    ``edge_sampling`` (gradients with the visibility boundary terms) or Mitsuba's ``prb`` (interior
+    terms only: for a fixed mesh)."""
     from penumbra.scenes import load_scene
+    if integrator not in ("edge_sampling", "prb"):
+        raise ValueError(f"build_scene: integrator must be 'edge_sampling' or 'prb', got {integrator!r}")
+    extra = {"edge_spp": 4} if integrator == "edge_sampling" else {}
     d = {"type": "scene",
-         "integrator": {"type": "edge_sampling", "max_depth": 2, "edge_spp": 4, "hide_emitters": True},
+         "integrator": {"type": integrator, "max_depth": 2, "hide_emitters": True, **extra},
          "sky": sky_emitter(model), "obj": object_shape(model)}
+    if model.light_frames is not None:
+        from .area_lights import light_shapes
+        d.update(light_shapes(model.light_frames, model.light_radiance))
     names = [f"view{i:05d}" for i in range(len(views))]   # zero-padded: Mitsuba orders sensors by name
     for name, pv in zip(names, views):
         sensor = dict(pv.sensor)
