@@ -21,16 +21,19 @@
    colour) per vertex (``albedo="vertex"``, a ``mesh_attribute`` reflectance), one RGB value, or a
    texture on a UV atlas (``albedo="texture"``, :mod:`.texture`, started from the photos projected
    onto the mesh), and, with ``lighting="sky"``, the radiance of a uniform sky (otherwise fixed at 1),
-   or with ``lighting="envmap"`` a low-resolution environment map (:mod:`.lighting`). The renderer is
+   or with ``lighting="envmap"`` a low-resolution environment map (:mod:`.lighting`), or with
+   ``lighting="area"`` the sky and a few area lights' radiance (:mod:`.area_lights`). The renderer is
    ``edge_sampling`` (Li et al. 2018: interior + primary visibility boundary term) with the sky
    hidden, so the background renders black. The loss is the mean L1 difference to the *silhouette +
    shading target*: the photo inside the mask (coverage times the photo, floored at ``floor`` times
    its median inside the mask so that shadowed object pixels still differ from the background),
    black outside. Between stages the mesh is refined by midpoint subdivision while its mean edge is
    longer than ``max_edge_px`` film pixels at the object's distance (:mod:`optim.remesh`,
-   coarse-to-fine as in Large Steps).
+   coarse-to-fine as in Large Steps). With ``appearance_steps``, the per-vertex albedo (and sky) is
+   then refined on the final mesh, each step replayed by ``dr.freeze`` (:mod:`.appearance`).
 4. **Outputs** in ``out``: ``mesh.ply`` / ``mesh.obj`` (vertex colours = albedo; with a texture
    ``mesh.obj`` + ``mesh.mtl`` + ``mesh.png``), ``envmap.exr`` / ``envmap.png`` (``lighting="envmap"``),
+   ``lights.json`` (``lighting="area"``),
    ``views/NN_<name>.png`` (photo target | render | |error|), ``views.png`` (all views),
    ``turntable.gif`` / ``turntable.png``, ``loss.png`` / ``loss.json`` (all stages),
    ``report.json`` (silhouette IoU and PSNR on training and held-out views, initial and final),
