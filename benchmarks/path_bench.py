@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from penumbra import integrators  # noqa: E402,F401
+from penumbra.renderer import memory  # noqa: E402
 from tests.harness import compare, fd_image, forward_grad, offset, reverse_grad  # noqa: E402
 
 
@@ -115,20 +116,11 @@ def equal_time(scene, params, perturb, cfg, budget):
     return big, spp, g, t
 
 
-def _hwm_mib():
-    """This process's peak resident set (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def child(args):
     """Run one gradient of scene ``args.scene`` in this fresh process; print peak RSS (MiB) and time."""
     scene, params, perturb = scenes_under_test(args.res)[args.scene][:3]
     cfg = json.loads(args.cfg)
-    base = _hwm_mib()
+    base = memory.peak_resident_bytes() / 2**20
     t = time.perf_counter()
     if args.reverse:
         W, H = (int(v) for v in scene.sensors()[0].film().crop_size())
@@ -136,7 +128,7 @@ def child(args):
     else:
         forward_grad(scene, params, perturb, cfg, spp=args.spp)
     t = time.perf_counter() - t
-    peak = _hwm_mib()
+    peak = memory.peak_resident_bytes() / 2**20
     print(json.dumps({"peak_mib": peak, "growth_mib": peak - base, "time": t}))
 
 

@@ -33,7 +33,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -100,6 +99,7 @@ def _stats(v):
 def measure_row(n, size, reps, threads, features="off"):
     """One configuration, in this process: the figures of the module docstring (a dict)."""
     from penumbra import renderer
+    from penumbra.renderer import memory
     renderer.ensure_variant()
     import drjit as dr
     import mitsuba as mi
@@ -168,7 +168,7 @@ def measure_row(n, size, reps, threads, features="off"):
         P.append(primal())
     cpu = (time.process_time() - cpu0) / reps
     jit_timed = compile_time()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss = memory.peak_resident_bytes() / 2**20
     for _ in range(reps if resvg_py is not None else 0):
         R.append(resvg())
     FB = [f + b for f, b in zip(F, B)]

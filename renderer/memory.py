@@ -145,6 +145,23 @@ def resident_bytes() -> int | None:
         return None
 
 
+def peak_resident_bytes() -> int:
+    """The process's peak resident set size. On Linux ``VmHWM`` of ``/proc/self/status``: unlike
+    ``getrusage().ru_maxrss``, which Linux carries over through ``execve`` (a child started by a
+    1 GB process reports at least 1 GB), it belongs to this process's own address space."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+    import sys
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
 def release_freed(expected: float = 0) -> None:
     """Return freed memory to the system between stages: waits for the queued Dr.Jit kernels (whose
     buffers are released when they finish), empties Dr.Jit's allocator cache (blocks kept for reuse

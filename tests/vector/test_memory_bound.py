@@ -1,6 +1,6 @@
 """Peak resident memory of the vector rasterizer's forward + backward pass, measured as the
 benchmark measures it (``benchmarks/vector_bench.py``, one configuration in its own process: a
-warm-up call, then forward, backward and a primal call; ``ru_maxrss`` before resvg runs)."""
+warm-up call, then forward, backward and a primal call; the peak resident set, ``renderer.memory.peak_resident_bytes``, before resvg runs)."""
 import json
 import subprocess
 import sys
