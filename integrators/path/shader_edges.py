@@ -38,6 +38,7 @@ from penumbra.shaders.boundary import FilmLookup, boundary_image
 from .base import signed_depth
 from .camera import camera_radiance
 from .film import filter_integral, stream_seed
+from .shader_scatter import scatter_boundary_image, supports_parameterization
 
 MAX_CHAIN = 8   # specular bounces followed at most (and no more than max_depth - 2)
 P_REFLECT = 0.125   # probability of following the reflected branch where there is a refracted one too
@@ -146,22 +147,31 @@ class CameraLookup(FilmLookup):
 
 def warn_uncovered(integrator, surfaces) -> None:
     """Warn (:class:`ShaderEdgeCoverageWarning`) when ``max_depth`` lets shader edges reach the image
-    through glossy or diffuse scattering, whose boundary term is not included."""
+    through paths whose boundary term is not included: more than one glossy or diffuse vertex (or a
+    mirror before one) between the camera and the shader surface (``max_depth`` < 0 or > 3), or any
+    glossy or diffuse vertex where the shape cannot map uv to its surface (``max_depth`` 3)."""
     depth = signed_depth(integrator.max_depth)
     if 0 <= depth <= 2:
         return
+    unmapped = sorted({shape.id() for shape, _ in surfaces if not supports_parameterization(shape)})
+    if depth == 3 and not unmapped:
+        return
     names = sorted({shape.id() for shape, _ in surfaces})
+    what = (f"through a glossy or diffuse bounce on {unmapped} (no uv parameterization)" if depth == 3 else
+            "through chains of several glossy or diffuse vertices (or a mirror before one)"
+            + (f", and through any glossy or diffuse bounce on {unmapped} (no uv parameterization)" if unmapped
+               else ""))
     warnings.warn(
         f"{type(integrator).__name__}: the edges of the shader textures on {names} are differentiated where "
-        "they are seen directly or through smooth mirrors and glass; where they are seen through glossy or "
-        f"diffuse scattering (rough reflections, indirect light) their motion is missing from the gradient "
-        f"(max_depth = {depth} allows such paths, max_depth = 2 has none)", ShaderEdgeCoverageWarning, stacklevel=3)
+        "they are seen directly, through smooth mirrors and glass, and through one glossy or diffuse bounce; "
+        f"where they are seen {what} their motion is missing from the gradient (max_depth = {depth} allows "
+        "such paths, max_depth = 3 has none)", ShaderEdgeCoverageWarning, stacklevel=3)
 
 
 def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     """Film-space image (``mi.TensorXf`` (H, W, 3), value 0) whose derivative is the boundary term of
-    every differentiable shader texture seen directly or through specular chains (None when there is
-    none)."""
+    every differentiable shader texture seen directly or through specular chains, and through one
+    glossy or diffuse bounce (:mod:`.shader_scatter`); None when there is none."""
     surfaces = shader_surfaces(scene)
     if not surfaces or spp <= 0:
         return None
@@ -171,5 +181,10 @@ def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     for k, (shape, texture) in enumerate(surfaces):
         term = boundary_image(texture.shader, CameraLookup(integrator, scene, sensor, shape, chain), spp,
                               seed=stream_seed(seed, "shader_edges", k))
+        if supports_parameterization(shape):
+            scattered = scatter_boundary_image(integrator, scene, sensor, shape, texture,
+                                               stream_seed(seed, "shader_scatter", k), spp)
+            if scattered is not None:
+                term = term + scattered
         total = term if total is None else total + term
     return total

@@ -1,0 +1,178 @@
+"""Boundary term of procedural shaders' own discontinuities seen through one glossy or diffuse bounce.
+
+A shader edge on surface S (the curve Γ = {x ∈ S : g(uv(x); θ) = 0} of a level function,
+:mod:`penumbra.shaders.primitives`) also reaches the image through a rough reflection of S, or as
+indirect light that S throws on other surfaces: paths camera → y → x → ... with x ∈ S and y a glossy
+or diffuse vertex. In area form (Veach 1997, Sec. 8.2) their share of pixel j is
+
+    I_j = ∫_S ∫_A W_j(y) G(c, y) f(x → y → c) G(y, x) V(y, x) L_o(x → y) dA(y) dA(x),
+
+c the camera, W_j the pixel's importance. L_o(x → y) jumps across Γ by ΔL = L_o⁺ - L_o⁻ (L_o⁺ on
+the side g > 0) because the BSDF at x reads the shader. Moving Γ in S with θ (the textured surface
+itself fixed, or moving with its texture, which other terms handle) gives the boundary integral of
+Li et al. 2018 (Sec. 3, Reynolds transport), the edge being on the surface instead of the film:
+
+    ∂I_j/∂θ |_boundary = ∫_Γ v(x) ∫_A W_j G(c, y) f G(y, x) V ΔL(x → y) dA(y) dℓ(x),
+    v = (∂g/∂θ) / |∇_S g|,
+
+the Dirac term of the shader's branch condition (Bangaru et al. 2021 "Teg", Yang et al. 2022 "Aδ")
+as in :mod:`penumbra.shaders.boundary`, here in surface length dℓ.
+
+*The curve.* S is parameterized by its texture coordinates, x = X(uv) (Mitsuba's
+``Shape.eval_parameterization``), with area element J = |∂X/∂u × ∂X/∂v|. In uv the same term is
+∫_{Γ_uv} ΔF J (∂g/∂θ) / |∇_uv g| dℓ_uv (F the inner integral). The unit uv square is cut into
+``UV_CELLS``² cells and Γ_uv is sampled with :func:`penumbra.shaders.boundary.line_roots` (pairs of
+horizontal and vertical lines per cell, roots by bisection); in cell units q = ``UV_CELLS`` uv a root
+carries ΔF (J / UV_CELLS²) (∂g/∂θ) / ((|g_qx| + |g_qy|) n_lines).
+
+*The inner integral.* With G(y, x) dA(y) = |cos θ_x| dω, y is the first hit of a direction ω from x
+drawn cosine-weighted on a uniformly chosen side of S (|cos θ_x| / p(ω) = 2π). The camera
+connection from y is Mitsuba's particle-tracer one: ``sensor.sample_direction`` gives the film point
+and W cos θ_c / |c - y|² with the film-wide importance W (so pixel j's W_j = W H W_img k_j / K for a
+film of W_img x H pixels, filter k, K = ∫ k), ``bsdf.eval`` at y (importance transport, light coming
+from x) gives f |cos θ_y|, and a shadow ray checks V(y, c). ΔL is the radiance of two sub-paths from
+y aimed at the surface points a hair's width on each side of the root (Mitsuba's path replay in
+primal mode with the remaining depth, same random numbers): their first hits lie on S on the
+expected sides (else the sample is dropped). ``DIRECTIONS`` directions per root share one root.
+
+The estimate, per direction,
+
+    2π W_img H · (W cos θ_c / |c - y|²) · f |cos θ_y| · ΔL · (J / UV_CELLS²) · (∂g/∂θ) / ((|g_qx| + |g_qy|) n K),
+
+is splatted at y's film point with the film's filter; the value is 0 and its derivative the boundary
+term (g attached to the shader's parameters, evaluated at the root's uv).
+
+Covered: x seen from the camera through exactly one non-specular vertex y (a rough or diffuse
+reflection of S, light from S on a diffuse surface), which are all such paths for ``max_depth`` 3.
+Not covered: longer chains between the camera and S (several glossy/diffuse vertices, a mirror
+between the camera and y), shapes without ``eval_parameterization`` (Mitsuba implements it for
+rectangles and meshes with texture coordinates), and uv maps that are not one-to-one on [0, 1]².
+"""
+from __future__ import annotations
+
+import drjit as dr
+import mitsuba as mi
+
+from penumbra.shaders.boundary import FilmLookup, level_at, line_roots
+
+from .base import signed_depth
+from .film import filter_integral
+from .secondary import incident_radiance
+
+UV_CELLS = 32       # cells per side of the uv square for the line samples
+DIRECTIONS = 64     # directions from each root
+EPS_CELLS = 1e-3    # distance of the jump's two surface points from the root, in cells
+
+
+def supports_parameterization(shape) -> bool:
+    """True where Mitsuba can map texture coordinates on ``shape`` to its surface."""
+    try:
+        shape.eval_parameterization(mi.Point2f(0.5, 0.5))
+    except Exception:
+        return False
+    return True
+
+
+class SurfaceUV(FilmLookup):
+    """The uv square of ``shape`` as a ``UV_CELLS`` x ``UV_CELLS`` "film" for
+    :func:`penumbra.shaders.boundary.line_roots`: position q maps to uv = q / ``UV_CELLS``, valid where
+    the shape has a surface point with these texture coordinates."""
+
+    def __init__(self, shape):
+        self.width = self.height = UV_CELLS
+        self.shape = shape
+
+    def uv(self, pos, chain=None):
+        uv = mi.Point2f(pos) / UV_CELLS
+        inside = (uv.x >= 0) & (uv.x <= 1) & (uv.y >= 0) & (uv.y <= 1)
+        return uv, inside & self.shape.eval_parameterization(uv, active=inside).is_valid()
+
+
+def scatter_depth(integrator) -> int | None:
+    """Remaining path depth of the sub-paths from y (``max_depth`` - 1, -1 when unbounded), or None
+    where no path camera → y → x → ... can carry light that the BSDF at x reflects (``max_depth`` < 3)."""
+    depth = signed_depth(integrator.max_depth)
+    if 0 <= depth <= 2:
+        return None
+    return -1 if depth < 0 else depth - 1
+
+
+def scatter_boundary_image(integrator, scene, sensor, shape, texture, seed: int, spp: int,
+                           directions: int = DIRECTIONS):
+    """Film image (``mi.TensorXf`` (H, W, 3), value 0) whose derivative is the boundary term of the
+    shader ``texture`` on ``shape`` seen through one glossy or diffuse bounce (module docstring);
+    ``spp`` line pairs per uv cell. None where ``max_depth`` < 3."""
+    remaining = scatter_depth(integrator)
+    if remaining is None:
+        return None
+    shader = texture.shader
+    film = sensor.film()
+    W, H = (int(v) for v in film.crop_size())
+    image = dr.zeros(mi.TensorXf, (H, W, 3))
+    roots = line_roots(shader, SurfaceUV(shape), spp, seed)
+    if roots is None:
+        return image
+    K = int(directions)
+    with dr.suspend_grad():
+        n = dr.width(roots.root) * K
+        idx = dr.arange(mi.UInt32, n) // K
+
+        def rep(v):
+            return dr.gather(type(v), v, idx)
+        root = mi.Point2f(rep(roots.root))
+        lev, sign_a, a, b = rep(roots.lev), rep(roots.sign_a), rep(roots.a), rep(roots.b)
+        grad_sum = dr.abs(rep(roots.gx)) + dr.abs(rep(roots.gy))
+
+        sampler = mi.load_dict({"type": "independent"})
+        sampler.seed(int(seed), n)
+        # the two surface points of the jump, EPS_CELLS from the root along the line
+        t = dr.normalize(b - a)
+        q_a, q_b = root - t * EPS_CELLS, root + t * EPS_CELLS
+        ok = (level_at(shader, q_a / UV_CELLS, lev, True) >= 0) == sign_a
+        ok &= (level_at(shader, q_b / UV_CELLS, lev, True) >= 0) != sign_a
+        uv_root = root / UV_CELLS
+        si_x = shape.eval_parameterization(uv_root, active=ok)
+        ok &= si_x.is_valid()
+        J = dr.norm(dr.cross(si_x.dp_du, si_x.dp_dv))
+        x_a = shape.eval_parameterization(q_a / UV_CELLS, active=ok).p
+        x_b = shape.eval_parameterization(q_b / UV_CELLS, active=ok).p
+
+        # a direction from x, cosine-weighted on a random side of S: |cos θ_x| / p(ω) = 2π
+        flip = sampler.next_1d(ok) < 0.5
+        local = mi.warp.square_to_cosine_hemisphere(sampler.next_2d(ok))
+        local.z = dr.select(flip, -local.z, local.z)
+        ω = mi.Frame3f(si_x.n).to_world(local)
+        si_y = scene.ray_intersect(si_x.spawn_ray(ω), ok)
+        ok &= si_y.is_valid()
+
+        # camera connection from y
+        ds, spec = sensor.sample_direction(si_y, sampler.next_2d(ok), ok)
+        ok &= (ds.pdf > 0) & dr.any(spec != 0)
+        ok &= ~scene.ray_test(si_y.spawn_ray_to(ds.p), ok)
+        bsdf_y = si_y.bsdf()
+        f = bsdf_y.eval(mi.BSDFContext(mi.TransportMode.Importance), si_y, si_y.to_local(ds.d), ok)
+        ok &= dr.any(f != 0)
+
+        # the jump: sub-paths from y to each side of the root, same random numbers
+        L = []
+        rs = sampler.clone()
+        for x_s, smp, side_a in ((x_a, rs, True), (x_b, sampler, False)):
+            ray = si_y.spawn_ray_to(x_s)
+            ray = mi.Ray3f(ray.o, dr.normalize(ray.d), ray.time, ray.wavelengths)
+            hit = scene.ray_intersect(ray, ok)
+            ok &= hit.is_valid() & (hit.shape == mi.ShapePtr(shape))
+            ok &= ((level_at(shader, hit.uv, lev, True) >= 0) == sign_a) == side_a
+            L.append(incident_radiance(integrator, scene, smp, ray, remaining, ok))
+        jump = dr.select(sign_a, L[0] - L[1], L[1] - L[0])
+        scale = 2 * dr.pi * W * H * J / (UV_CELLS ** 2 * int(spp) * K * filter_integral(film.rfilter()))
+        weight = dr.select(ok, spec * f * jump * (scale / dr.maximum(grad_sum, 1e-12)), 0.0)
+        pos = ds.uv
+        dr.eval(weight, pos, uv_root, lev)
+
+    with dr.resume_grad():
+        g = level_at(shader, uv_root, lev)
+        dg = g - dr.detach(g)
+        block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 3, rfilter=film.rfilter(), border=False,
+                              normalize=False, coalesce=False)
+        block.put(pos, [weight[0] * dg, weight[1] * dg, weight[2] * dg])
+        return block.tensor()
