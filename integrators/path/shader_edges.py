@@ -1,4 +1,5 @@
-"""Boundary term of procedural shaders' own discontinuities seen directly and through smooth mirrors and glass.
+"""Boundary term of procedural shaders' own discontinuities seen directly, through smooth mirrors and glass,
+and (:mod:`.shader_scatter`) through one glossy or diffuse bounce.
 
 A surface whose BSDF reads a ``shader`` texture (:mod:`penumbra.shaders.texture`) shows the
 shader's edges (thresholds, stripes, masks) on the film; their motion with the shader's parameters
@@ -18,10 +19,12 @@ expectation is the chain's throughput times the jump at the shader surface: the 
 jump there. A shader edge hidden behind an occluder contributes nothing; where a silhouette cuts a
 sub-interval of a line, a shader edge inside that sub-interval is not searched.
 
-Not covered: shader edges seen through glossy or diffuse scattering (a rough or plastic reflection of
-the shader surface, indirect light from it onto other surfaces). Their motion is missing from the
-gradient; :func:`shader_boundary_image` warns (:class:`ShaderEdgeCoverageWarning`) whenever
-``max_depth`` allows such paths (``max_depth`` < 0 or > 2).
+Seen through one glossy or diffuse vertex (a rough reflection of the shader surface, indirect light
+from it onto a diffuse one): :mod:`.shader_scatter`, added by :func:`shader_boundary_image` for shapes
+that map uv to their surface. Not covered: chains of several glossy or diffuse vertices, or a mirror
+before one, between the camera and the shader surface; :func:`shader_boundary_image` warns
+(:class:`ShaderEdgeCoverageWarning`) whenever ``max_depth`` allows such paths (``max_depth`` < 0 or > 3),
+or any glossy/diffuse path to a shape without a uv parameterization (``max_depth`` 3).
 
 Any pixel filter: the roots are splatted with the film's filter, normalised by its integral like the
 other boundary terms (:func:`.film.filter_integral`). Used by ``edge_sampling`` and ``warped_area``.
@@ -45,8 +48,8 @@ P_REFLECT = 0.125   # probability of following the reflected branch where there 
 
 
 class ShaderEdgeCoverageWarning(UserWarning):
-    """Shader edges may reach the image through glossy or diffuse scattering, which the shader
-    boundary term does not include."""
+    """Shader edges may reach the image through paths that the shader boundary terms do not include
+    (several glossy or diffuse vertices before the shader surface)."""
 
 
 def purely_specular(flags):

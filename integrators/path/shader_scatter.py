@@ -52,11 +52,13 @@ from __future__ import annotations
 
 import drjit as dr
 import mitsuba as mi
+import numpy as np
 
 from penumbra.shaders.boundary import FilmLookup, level_at, line_roots
 
 from .base import signed_depth
-from .film import filter_integral
+from .camera import PinholeCamera
+from .camera_motion import filter_normalization
 from .secondary import incident_radiance
 
 UV_CELLS = 32       # cells per side of the uv square for the line samples
@@ -109,6 +111,8 @@ def scatter_boundary_image(integrator, scene, sensor, shape, texture, seed: int,
     film = sensor.film()
     W, H = (int(v) for v in film.crop_size())
     image = dr.zeros(mi.TensorXf, (H, W, 3))
+    camera = PinholeCamera(sensor)
+    camera_origin = mi.Point3f(*(float(v) for v in camera.origin))
     roots = line_roots(shader, SurfaceUV(shape), spp, seed)
     if roots is None:
         return image
@@ -146,11 +150,11 @@ def scatter_boundary_image(integrator, scene, sensor, shape, texture, seed: int,
         ok &= si_y.is_valid()
 
         # camera connection from y
-        ds, spec = sensor.sample_direction(si_y, sampler.next_2d(ok), ok)
-        ok &= (ds.pdf > 0) & dr.any(spec != 0)
-        ok &= ~scene.ray_test(si_y.spawn_ray_to(ds.p), ok)
+        pos, importance, to_camera, visible = film_connection(camera, film, si_y.p)
+        ok &= visible
+        ok &= ~scene.ray_test(si_y.spawn_ray_to(camera_origin), ok)
         bsdf_y = si_y.bsdf()
-        f = bsdf_y.eval(mi.BSDFContext(mi.TransportMode.Importance), si_y, si_y.to_local(ds.d), ok)
+        f = bsdf_y.eval(mi.BSDFContext(mi.TransportMode.Importance), si_y, si_y.to_local(to_camera), ok)
         ok &= dr.any(f != 0)
 
         # the jump: sub-paths from y to each side of the root, same random numbers
@@ -164,9 +168,8 @@ def scatter_boundary_image(integrator, scene, sensor, shape, texture, seed: int,
             ok &= ((level_at(shader, hit.uv, lev, True) >= 0) == sign_a) == side_a
             L.append(incident_radiance(integrator, scene, smp, ray, remaining, ok))
         jump = dr.select(sign_a, L[0] - L[1], L[1] - L[0])
-        scale = 2 * dr.pi * W * H * J / (UV_CELLS ** 2 * int(spp) * K * filter_integral(film.rfilter()))
-        weight = dr.select(ok, spec * f * jump * (scale / dr.maximum(grad_sum, 1e-12)), 0.0)
-        pos = ds.uv
+        scale = 2 * dr.pi * J / (UV_CELLS ** 2 * int(spp) * K)
+        weight = dr.select(ok, importance * f * jump * (scale / dr.maximum(grad_sum, 1e-12)), 0.0)
         dr.eval(weight, pos, uv_root, lev)
 
     with dr.resume_grad():
@@ -175,4 +178,29 @@ def scatter_boundary_image(integrator, scene, sensor, shape, texture, seed: int,
         block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 3, rfilter=film.rfilter(), border=False,
                               normalize=False, coalesce=False)
         block.put(pos, [weight[0] * dg, weight[1] * dg, weight[2] * dg])
-        return block.tensor()
+        norm = filter_normalization(film)
+        return block.tensor() / mi.TensorXf(np.repeat(norm[:, :, None], 3, axis=2).astype(np.float32))
+
+
+def film_connection(camera, film, y):
+    """Pinhole connection of world points ``y`` to the film: ``(pos, density, direction, valid)`` with
+    pos the film position (pixels), density = dx_film / dA(y) without y's cosine, f² / (cos³θ_c |c - y|²)
+    (f the focal length in pixels, θ_c the angle to the optical axis), the unit direction from y to the
+    camera centre c, and whether pos lies in the film's sampled domain (the film, grown by the filter's
+    border when the film samples it) in front of the near plane."""
+    M = camera.to_camera.tolist()  # Python floats: NumPy scalars would hijack Dr.Jit arithmetic
+    c = [M[i][0] * y.x + M[i][1] * y.y + M[i][2] * y.z + M[i][3] for i in range(3)]
+    z = c[2]
+    valid = z > float(camera.near)
+    z_safe = dr.select(valid, z, 1.0)
+    W, H = float(camera.W), float(camera.H)
+    pos = mi.Point2f(float(camera.cx) - 0.5 * W * c[0] / (z_safe * float(camera.tx)),
+                     float(camera.cy) - 0.5 * H * c[1] / (z_safe * float(camera.ty)))
+    b = float(film.rfilter().border_size()) if film.sample_border() and not film.rfilter().is_box_filter() else 0.0
+    valid &= (pos.x >= -b) & (pos.x <= W + b) & (pos.y >= -b) & (pos.y <= H + b)
+    to_c = mi.Point3f(*(float(v) for v in camera.origin)) - y
+    dist = dr.norm(to_c)
+    cos_c = z_safe / dr.maximum(dist, 1e-30)
+    f = 0.5 * W / float(camera.tx)
+    density = dr.select(valid, f * f / (cos_c * cos_c * cos_c * dr.maximum(dist * dist, 1e-30)), 0.0)
+    return pos, density, to_c / dr.maximum(dist, 1e-30), valid
