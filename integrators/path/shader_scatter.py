@@ -23,24 +23,27 @@ as in :mod:`penumbra.shaders.boundary`, here in surface length dℓ.
 ∫_{Γ_uv} ΔF J (∂g/∂θ) / |∇_uv g| dℓ_uv (F the inner integral). The unit uv square is cut into
 ``UV_CELLS``² cells and Γ_uv is sampled with :func:`penumbra.shaders.boundary.line_roots` (pairs of
 horizontal and vertical lines per cell, roots by bisection); in cell units q = ``UV_CELLS`` uv a root
-carries ΔF (J / UV_CELLS²) (∂g/∂θ) / ((|g_qx| + |g_qy|) n_lines).
+carries ΔF (J / UV_CELLS²) (∂g/∂θ) / ((|g_qx| + |g_qy|) n_lines), n_lines the line pairs per cell.
 
 *The inner integral.* With G(y, x) dA(y) = |cos θ_x| dω, y is the first hit of a direction ω from x
-drawn cosine-weighted on a uniformly chosen side of S (|cos θ_x| / p(ω) = 2π). The camera
-connection from y is Mitsuba's particle-tracer one: ``sensor.sample_direction`` gives the film point
-and W cos θ_c / |c - y|² with the film-wide importance W (so pixel j's W_j = W H W_img k_j / K for a
-film of W_img x H pixels, filter k, K = ∫ k), ``bsdf.eval`` at y (importance transport, light coming
-from x) gives f |cos θ_y|, and a shadow ray checks V(y, c). ΔL is the radiance of two sub-paths from
-y aimed at the surface points a hair's width on each side of the root (Mitsuba's path replay in
-primal mode with the remaining depth, same random numbers): their first hits lie on S on the
-expected sides (else the sample is dropped). ``DIRECTIONS`` directions per root share one root.
+drawn cosine-weighted on a uniformly chosen side of S (|cos θ_x| / p(ω) = 2π). The camera term is
+written on the film: pixel j = ∫_D k(p - c_j) L(p) dp / K_j over the film's sampled domain D (the
+film, grown by the filter's border when the film samples it), K_j = ∫_D k(p - c_j) dp
+(:func:`.camera_motion.filter_normalization`), and a pinhole maps y to the film point p(y) with
+W_j(y) G(c, y) = k(p - c_j) / K_j · f² |cos θ_y| / (cos³θ_c |c - y|²) (f the focal length in
+pixels, θ_c the angle from the optical axis; :func:`film_connection`). ``bsdf.eval`` at y
+(importance transport, light coming from x) gives f_s |cos θ_y| towards the camera, and a shadow
+ray checks V(y, c). ΔL is the radiance of two sub-paths from y aimed at the surface points a hair's
+width on each side of the root (Mitsuba's path replay in primal mode with the remaining depth, same
+random numbers): their first hits lie on S on the expected sides (else the sample is dropped).
+``DIRECTIONS`` directions per root share one root.
 
 The estimate, per direction,
 
-    2π W_img H · (W cos θ_c / |c - y|²) · f |cos θ_y| · ΔL · (J / UV_CELLS²) · (∂g/∂θ) / ((|g_qx| + |g_qy|) n K),
+    2π · f² / (cos³θ_c |c - y|²) · f_s |cos θ_y| · ΔL · (J / UV_CELLS²) · (∂g/∂θ) / ((|g_qx| + |g_qy|) n_lines n_dirs),
 
-is splatted at y's film point with the film's filter; the value is 0 and its derivative the boundary
-term (g attached to the shader's parameters, evaluated at the root's uv).
+is splatted at p(y) with the film's filter and each pixel divided by K_j; the value is 0 and its
+derivative the boundary term (g attached to the shader's parameters, evaluated at the root's uv).
 
 Covered: x seen from the camera through exactly one non-specular vertex y (a rough or diffuse
 reflection of S, light from S on a diffuse surface), which are all such paths for ``max_depth`` 3.
@@ -66,13 +69,23 @@ DIRECTIONS = 64     # directions from each root
 EPS_CELLS = 1e-3    # distance of the jump's two surface points from the root, in cells
 
 
-def supports_parameterization(shape) -> bool:
-    """True where Mitsuba can map texture coordinates on ``shape`` to its surface."""
-    try:
-        shape.eval_parameterization(mi.Point2f(0.5, 0.5))
-    except Exception:
-        return False
-    return True
+def supports_parameterization(shape, probes: int = 256) -> bool:
+    """True where Mitsuba maps texture coordinates on ``shape`` one-to-one to its surface inside the
+    unit square: ``probes`` surface points (``sample_position``, fixed seed) have uv in [0, 1]² and
+    ``eval_parameterization`` of their uv returns them (within 1e-3 of the bounding box's diagonal).
+    False for shapes without the mapping and for overlapping or tiled uv (a cube's six faces)."""
+    with dr.suspend_grad():
+        sampler = mi.load_dict({"type": "independent"})
+        sampler.seed(0x5CA7, probes)
+        ps = shape.sample_position(0.0, sampler.next_2d())
+        try:
+            back = shape.eval_parameterization(ps.uv)
+        except Exception:  # Mitsuba's default implementation raises
+            return False
+        diag = float(dr.norm(shape.bbox().extents()))
+        inside = (ps.uv.x >= 0) & (ps.uv.x <= 1) & (ps.uv.y >= 0) & (ps.uv.y <= 1)
+        same = back.is_valid() & (dr.norm(back.p - ps.p) <= 1e-3 * diag)
+        return bool(dr.all(inside & same))
 
 
 class SurfaceUV(FilmLookup):

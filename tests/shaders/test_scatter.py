@@ -124,3 +124,15 @@ def test_coverage_warning_only_past_one_scattering_vertex():
                 assert "several glossy or diffuse vertices" in got[0]
     finally:
         dr.disable_grad(mp[key])
+
+
+def test_shapes_without_a_one_to_one_uv_map_warn_at_max_depth_3():
+    """A cube's six faces share the uv square: the bounce term cannot place its edges, so max_depth 3
+    warns for it; rectangles, disks and spheres map uv one-to-one."""
+    from penumbra.integrators.path.shader_scatter import supports_parameterization
+    shapes = {t: mi.load_dict({"type": t, "id": t}) for t in ("cube", "rectangle", "disk", "sphere")}
+    assert {t: supports_parameterization(s) for t, s in shapes.items()} == {
+        "cube": False, "rectangle": True, "disk": True, "sphere": True}
+    integrator = mi.load_dict({"type": "edge_sampling", "max_depth": 3})
+    with pytest.warns(ShaderEdgeCoverageWarning, match=r"\['cube'\] \(no uv parameterization\)"):
+        warn_uncovered(integrator, [(shapes["cube"], None), (shapes["rectangle"], None)])
