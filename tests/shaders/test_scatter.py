@@ -90,7 +90,7 @@ def check(case, floor, size, spp, ref_spp, integrator="edge_sampling", rfilter="
 
 def test_shader_edges_in_a_glossy_reflection():
     """A rough conductor floor reflecting the card's threshold edge, edge_sampling, forward and reverse."""
-    check("threshold", "glossy", 8, 32, 16384)
+    check("threshold", "glossy", 8, 64, 16384)
 
 
 @pytest.mark.slow
