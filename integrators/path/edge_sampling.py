@@ -17,7 +17,7 @@ discontinuous, weighted by the difference of radiance across them and by their n
   (:mod:`.secondary`, :mod:`.edge_tree`).
 - Procedural shaders' own discontinuities on surfaces seen directly or through smooth mirrors and
   glass, by line samples across each pixel (:mod:`.shader_edges`, ``edge_spp`` line pairs per pixel),
-  and through one glossy or diffuse bounce, by line samples in the surface's uv square
+  and through glossy or diffuse scattering, by line samples in the surface's uv square
   (:mod:`.shader_scatter`, ``edge_spp`` line pairs per uv cell).
 - Moving lights: next-event estimation differentiated in the light's moving parameterisation
   (:mod:`.emitter_motion`, in the base class).

@@ -1,5 +1,5 @@
 """Boundary term of procedural shaders' own discontinuities seen directly, through smooth mirrors and glass,
-and (:mod:`.shader_scatter`) through one glossy or diffuse bounce.
+and (:mod:`.shader_scatter`) through glossy or diffuse scattering.
 
 A surface whose BSDF reads a ``shader`` texture (:mod:`penumbra.shaders.texture`) shows the
 shader's edges (thresholds, stripes, masks) on the film; their motion with the shader's parameters
@@ -19,12 +19,13 @@ expectation is the chain's throughput times the jump at the shader surface: the 
 jump there. A shader edge hidden behind an occluder contributes nothing; where a silhouette cuts a
 sub-interval of a line, a shader edge inside that sub-interval is not searched.
 
-Seen through one glossy or diffuse vertex (a rough reflection of the shader surface, indirect light
-from it onto a diffuse one): :mod:`.shader_scatter`, added by :func:`shader_boundary_image` for shapes
-that map uv to their surface. Not covered: chains of several glossy or diffuse vertices, or a mirror
-before one, between the camera and the shader surface; :func:`shader_boundary_image` warns
-(:class:`ShaderEdgeCoverageWarning`) whenever ``max_depth`` allows such paths (``max_depth`` < 0 or > 3),
-or any glossy/diffuse path to a shape without a uv parameterization (``max_depth`` 3).
+Seen through glossy or diffuse scattering (a rough reflection of the shader surface, indirect light
+from it onto a diffuse one, any number of such vertices and specular ones between them):
+:mod:`.shader_scatter`, added by :func:`shader_boundary_image` for shapes whose uv maps one-to-one to
+their surface. Not covered: a glossy or diffuse vertex that the camera sees through a smooth mirror
+or glass (camera → specular → glossy/diffuse → ... → shader surface), and shapes without such a uv
+map; :func:`shader_boundary_image` warns (:class:`ShaderEdgeCoverageWarning`) whenever ``max_depth``
+allows such paths (:func:`warn_uncovered`).
 
 Any pixel filter: the roots are splatted with the film's filter, normalised by its integral like the
 other boundary terms (:func:`.film.filter_integral`). Used by ``edge_sampling`` and ``warped_area``.
@@ -49,7 +50,7 @@ P_REFLECT = 0.125   # probability of following the reflected branch where there 
 
 class ShaderEdgeCoverageWarning(UserWarning):
     """Shader edges may reach the image through paths that the shader boundary terms do not include
-    (several glossy or diffuse vertices before the shader surface)."""
+    (a glossy or diffuse vertex seen through a mirror, or shapes without a one-to-one uv map)."""
 
 
 def purely_specular(flags):
@@ -59,11 +60,16 @@ def purely_specular(flags):
     return mi.has_flag(flags, mi.BSDFFlags.Delta) & ~mi.has_flag(flags, mi.BSDFFlags.Smooth)
 
 
+def has_purely_specular(scene) -> bool:
+    """True where some shape's BSDF has Dirac lobes only."""
+    return any(s.bsdf() is not None and purely_specular(int(s.bsdf().flags())) for s in scene.shapes())
+
+
 def chain_length(integrator, scene) -> int:
     """Specular bounces the film lookup follows: 0 when no shape's BSDF is purely specular, else
     ``MAX_CHAIN`` capped at ``max_depth - 2`` (a surface reached after k bounces is path vertex k + 1 and
     reflects light into the image only if the path may go on to vertex k + 2)."""
-    if not any(s.bsdf() is not None and purely_specular(int(s.bsdf().flags())) for s in scene.shapes()):
+    if not has_purely_specular(scene):
         return 0
     depth = signed_depth(integrator.max_depth)
     return MAX_CHAIN if depth < 0 else max(0, min(MAX_CHAIN, depth - 2))
@@ -148,37 +154,39 @@ class CameraLookup(FilmLookup):
         return camera_radiance(self.integrator, self.scene, self.sensor, pos, sampler)
 
 
-def warn_uncovered(integrator, surfaces) -> None:
+def warn_uncovered(integrator, scene, surfaces) -> None:
     """Warn (:class:`ShaderEdgeCoverageWarning`) when ``max_depth`` lets shader edges reach the image
-    through paths whose boundary term is not included: more than one glossy or diffuse vertex (or a
-    mirror before one) between the camera and the shader surface (``max_depth`` < 0 or > 3), or any
-    glossy or diffuse vertex where the shape cannot map uv to its surface (``max_depth`` 3)."""
+    through paths whose boundary term is not included: a glossy or diffuse vertex seen through a
+    smooth mirror or glass (``max_depth`` < 0 or > 3 in a scene with a purely specular BSDF), or any
+    glossy or diffuse vertex in front of a shape without a one-to-one uv map (``max_depth`` < 0 or > 2)."""
     depth = signed_depth(integrator.max_depth)
     if 0 <= depth <= 2:
         return
     unmapped = sorted({shape.id() for shape, _ in surfaces if not supports_parameterization(shape)})
-    if depth == 3 and not unmapped:
+    specular = (depth < 0 or depth > 3) and has_purely_specular(scene)
+    if not unmapped and not specular:
         return
     names = sorted({shape.id() for shape, _ in surfaces})
-    what = (f"through a glossy or diffuse bounce on {unmapped} (no uv parameterization)" if depth == 3 else
-            "through chains of several glossy or diffuse vertices (or a mirror before one)"
-            + (f", and through any glossy or diffuse bounce on {unmapped} (no uv parameterization)" if unmapped
-               else ""))
+    what = []
+    if specular:
+        what.append("through a glossy or diffuse surface seen in a smooth mirror or through glass")
+    if unmapped:
+        what.append(f"through glossy or diffuse scattering on {unmapped} (no one-to-one uv parameterization)")
     warnings.warn(
         f"{type(integrator).__name__}: the edges of the shader textures on {names} are differentiated where "
-        "they are seen directly, through smooth mirrors and glass, and through one glossy or diffuse bounce; "
-        f"where they are seen {what} their motion is missing from the gradient (max_depth = {depth} allows "
-        "such paths, max_depth = 3 has none)", ShaderEdgeCoverageWarning, stacklevel=3)
+        "they are seen directly, through smooth mirrors and glass, and through glossy or diffuse scattering; "
+        f"where they are seen {' or '.join(what)} their motion is missing from the gradient "
+        f"(max_depth = {depth} allows such paths)", ShaderEdgeCoverageWarning, stacklevel=3)
 
 
 def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     """Film-space image (``mi.TensorXf`` (H, W, 3), value 0) whose derivative is the boundary term of
-    every differentiable shader texture seen directly or through specular chains, and through one
-    glossy or diffuse bounce (:mod:`.shader_scatter`); None when there is none."""
+    every differentiable shader texture seen directly or through specular chains, and through glossy
+    or diffuse scattering (:mod:`.shader_scatter`); None when there is none."""
     surfaces = shader_surfaces(scene)
     if not surfaces or spp <= 0:
         return None
-    warn_uncovered(integrator, surfaces)
+    warn_uncovered(integrator, scene, surfaces)
     chain = chain_length(integrator, scene)
     total = None
     for k, (shape, texture) in enumerate(surfaces):

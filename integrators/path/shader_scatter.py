@@ -1,4 +1,4 @@
-"""Boundary term of procedural shaders' own discontinuities seen through one glossy or diffuse bounce.
+"""Boundary term of procedural shaders' own discontinuities seen through glossy or diffuse scattering.
 
 A shader edge on surface S (the curve Γ = {x ∈ S : g(uv(x); θ) = 0} of a level function,
 :mod:`penumbra.shaders.primitives`) also reaches the image through a rough reflection of S, or as
@@ -45,11 +45,20 @@ The estimate, per direction,
 is splatted at p(y) with the film's filter and each pixel divided by K_j; the value is 0 and its
 derivative the boundary term (g attached to the shader's parameters, evaluated at the root's uv).
 
-Covered: x seen from the camera through exactly one non-specular vertex y (a rough or diffuse
-reflection of S, light from S on a diffuse surface), which are all such paths for ``max_depth`` 3.
-Not covered: longer chains between the camera and S (several glossy/diffuse vertices, a mirror
-between the camera and y), shapes without ``eval_parameterization`` (Mitsuba implements it for
-rectangles and meshes with texture coordinates), and uv maps that are not one-to-one on [0, 1]².
+*Longer chains.* Paths camera → y_k → ... → y₁ → x with more glossy, diffuse or specular vertices
+between continue from y₁ as a light-tracing walk (Veach 1997, Sec. 10.2; Mitsuba's particle
+tracer): y₂, y₃, ... are drawn by sampling the BSDF at each vertex in importance
+transport (throughput β_k, the product of the sampling weights), and every vertex y_k connects to
+the camera as above, weighted by β_k and by ΔL(x → y₁) estimated with the depth left to a path of k
+vertices before x (``max_depth`` - k; one pair of sub-paths per k). The walk has ``max_depth`` - 2
+vertices at most (unbounded: ``MAX_WALK``, Russian roulette from ``rr_depth`` on).
+
+Covered: every path from the camera to S whose vertex next to the camera is glossy or diffuse (a
+rough or diffuse reflection of S, light from S on a diffuse surface, after any number of bounces).
+Not covered: a glossy or diffuse vertex seen through a mirror or glass (camera → specular → y → ...;
+the pinhole cannot be reached by a walk through a Dirac lobe), shapes without a one-to-one uv map
+(:func:`supports_parameterization`; Mitsuba's ``eval_parameterization`` serves rectangles, disks,
+spheres and meshes with texture coordinates).
 """
 from __future__ import annotations
 
@@ -67,6 +76,7 @@ from .secondary import incident_radiance
 UV_CELLS = 32       # cells per side of the uv square for the line samples
 DIRECTIONS = 64     # directions from each root
 EPS_CELLS = 1e-3    # distance of the jump's two surface points from the root, in cells
+MAX_WALK = 16       # walk vertices at most with an unbounded max_depth (Russian roulette before)
 
 
 def supports_parameterization(shape, probes: int = 256) -> bool:
@@ -103,22 +113,12 @@ class SurfaceUV(FilmLookup):
         return uv, inside & self.shape.eval_parameterization(uv, active=inside).is_valid()
 
 
-def scatter_depth(integrator) -> int | None:
-    """Remaining path depth of the sub-paths from y (``max_depth`` - 1, -1 when unbounded), or None
-    where no path camera → y → x → ... can carry light that the BSDF at x reflects (``max_depth`` < 3)."""
-    depth = signed_depth(integrator.max_depth)
-    if 0 <= depth <= 2:
-        return None
-    return -1 if depth < 0 else depth - 1
-
-
 def scatter_boundary_image(integrator, scene, sensor, shape, texture, seed: int, spp: int,
                            directions: int = DIRECTIONS):
     """Film image (``mi.TensorXf`` (H, W, 3), value 0) whose derivative is the boundary term of the
-    shader ``texture`` on ``shape`` seen through one glossy or diffuse bounce (module docstring);
+    shader ``texture`` on ``shape`` seen through glossy or diffuse scattering (module docstring);
     ``spp`` line pairs per uv cell. None where ``max_depth`` < 3."""
-    remaining = scatter_depth(integrator)
-    if remaining is None:
+    if 0 <= signed_depth(integrator.max_depth) <= 2:  # no path camera → y → x → ... reflects light at x
         return None
     shader = texture.shader
     film = sensor.film()
@@ -162,35 +162,68 @@ def scatter_boundary_image(integrator, scene, sensor, shape, texture, seed: int,
         si_y = scene.ray_intersect(si_x.spawn_ray(ω), ok)
         ok &= si_y.is_valid()
 
-        # camera connection from y
-        pos, importance, to_camera, visible = film_connection(camera, film, si_y.p)
-        ok &= visible
-        ok &= ~scene.ray_test(si_y.spawn_ray_to(camera_origin), ok)
-        bsdf_y = si_y.bsdf()
-        f = bsdf_y.eval(mi.BSDFContext(mi.TransportMode.Importance), si_y, si_y.to_local(to_camera), ok)
-        ok &= dr.any(f != 0)
-
-        # the jump: sub-paths from y to each side of the root, same random numbers
-        L = []
-        rs = sampler.clone()
-        for x_s, smp, side_a in ((x_a, rs, True), (x_b, sampler, False)):
+        # the jump's two sub-paths start at y₁ and must reach S on the expected sides of the root
+        rays = []
+        for x_s, side_a in ((x_a, True), (x_b, False)):
             ray = si_y.spawn_ray_to(x_s)
             ray = mi.Ray3f(ray.o, dr.normalize(ray.d), ray.time, ray.wavelengths)
             hit = scene.ray_intersect(ray, ok)
             ok &= hit.is_valid() & (hit.shape == mi.ShapePtr(shape))
             ok &= ((level_at(shader, hit.uv, lev, True) >= 0) == sign_a) == side_a
-            L.append(incident_radiance(integrator, scene, smp, ray, remaining, ok))
-        jump = dr.select(sign_a, L[0] - L[1], L[1] - L[0])
-        scale = 2 * dr.pi * J / (UV_CELLS ** 2 * int(spp) * K)
-        weight = dr.select(ok, importance * f * jump * (scale / dr.maximum(grad_sum, 1e-12)), 0.0)
-        dr.eval(weight, pos, uv_root, lev)
+            rays.append(ray)
+        sub = mi.load_dict({"type": "independent"})
+        sub.seed(int(seed) ^ 0x9E3779B9, n)
+        scale = 2 * dr.pi * J / (UV_CELLS ** 2 * int(spp) * K * dr.maximum(grad_sum, 1e-12))
+        dr.eval(ok, scale, rays, si_y)
+
+        # the walk y₁, y₂, ... (importance transport from x), each vertex connected to the camera
+        ctx = mi.BSDFContext(mi.TransportMode.Importance)
+        depth = signed_depth(integrator.max_depth)
+        unbounded = depth < 0
+        β = mi.Spectrum(1.0)
+        si, alive = si_y, mi.Bool(ok)
+        splats = []
+        for k in range(1, (MAX_WALK if unbounded else depth - 2) + 1):
+            pos, importance, to_camera, visible = film_connection(camera, film, si.p)
+            conn = alive & visible
+            conn &= ~scene.ray_test(si.spawn_ray_to(camera_origin), conn)
+            bsdf = si.bsdf()
+            f = bsdf.eval(ctx, si, si.to_local(to_camera), conn)
+            conn &= dr.any(f != 0)
+            # ΔL of x towards y₁ with the depth left to a path camera → y_k → ... → y₁ → x
+            remaining = int(integrator.max_depth) if unbounded else depth - k  # (Mitsuba stores -1 unsigned)
+            pair = sub.clone()
+            L_a = incident_radiance(integrator, scene, pair, rays[0], remaining, conn)
+            L_b = incident_radiance(integrator, scene, sub, rays[1], remaining, conn)
+            jump = dr.select(sign_a, L_a - L_b, L_b - L_a)
+            weight = dr.select(conn, β * importance * f * jump * scale, 0.0)
+            dr.eval(weight, pos)
+            splats.append((pos, weight))
+            if k == (MAX_WALK if unbounded else depth - 2):
+                break
+            bs, w = bsdf.sample(ctx, si, sampler.next_1d(alive), sampler.next_2d(alive), alive)
+            β *= w
+            alive &= (bs.pdf > 0) & dr.any(β != 0)
+            if unbounded and k + 1 >= int(integrator.rr_depth):
+                q = dr.minimum(dr.max(β), 0.95)
+                alive &= sampler.next_1d(alive) < q
+                β /= dr.maximum(q, 1e-30)
+            si = scene.ray_intersect(si.spawn_ray(si.to_world(bs.wo)), alive)
+            alive &= si.is_valid()
+            sampler.schedule_state()
+            sub.schedule_state()
+            dr.eval(si, β, alive)
+            if not dr.any(alive):
+                break
+        dr.eval(uv_root, lev)
 
     with dr.resume_grad():
         g = level_at(shader, uv_root, lev)
         dg = g - dr.detach(g)
         block = mi.ImageBlock(film.crop_size(), film.crop_offset(), 3, rfilter=film.rfilter(), border=False,
                               normalize=False, coalesce=False)
-        block.put(pos, [weight[0] * dg, weight[1] * dg, weight[2] * dg])
+        for pos, weight in splats:
+            block.put(pos, [weight[0] * dg, weight[1] * dg, weight[2] * dg])
         norm = filter_normalization(film)
         return block.tensor() / mi.TensorXf(np.repeat(norm[:, :, None], 3, axis=2).astype(np.float32))
 

@@ -6,7 +6,7 @@ key as property ``shader``). The shader's parameters appear in ``mi.traverse`` u
 path, e.g. ``plane.bsdf.reflectance.threshold`` (flat ``mi.Float``, differentiable); Mitsuba's
 in-place updates write into the arrays the shader reads. The path tracer ``edge_sampling`` adds the
 boundary term of the shader's discontinuities seen directly, through smooth mirrors and glass, or
-through one glossy or diffuse bounce (:mod:`penumbra.integrators.path.shader_edges`).
+through glossy or diffuse scattering (:mod:`penumbra.integrators.path.shader_edges`).
 
 | property | meaning |
 |---|---|

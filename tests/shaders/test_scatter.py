@@ -4,8 +4,8 @@ against finite differences of ``path``.
 Two scenes, the shader-textured card itself out of view so that only the scattered term carries the
 derivative: (glossy) a ``roughconductor`` floor (alpha 0.2) reflecting a vertical card under a constant
 sky; (diffuse) a diffuse floor lit only by a horizontal directional light reflected off the card
-(the light grazes the floor: no direct light there). ``max_depth`` 3 has no path that the shader term
-misses, so no ``ShaderEdgeCoverageWarning``.
+(the light grazes the floor: no direct light there). Without mirrors or glass the shader terms miss
+no path at any ``max_depth``, so no ``ShaderEdgeCoverageWarning``.
 """
 import warnings
 
@@ -26,9 +26,10 @@ from tests.shaders.test_gradients import FLAGS, make, rel_l2  # noqa: E402
 T = mi.ScalarTransform4f()
 
 
-def card_scene(S, size, floor, rfilter="box"):
+def card_scene(S, size, floor, rfilter="box", mirror=False):
     """The shader ``S`` on a diffuse 2 x 1 card standing at z = -1 behind a 6 x 6 floor, seen by a
-    camera looking down at the floor (the card is above the view)."""
+    camera looking down at the floor (the card is above the view); ``mirror``: a smooth conductor
+    beside the floor as well."""
     film = {"type": "hdrfilm", "width": size, "height": size, "rfilter": {"type": rfilter}, "pixel_format": "rgb"}
     scene = {"type": "scene",
              "sensor": {"type": "perspective", "fov": 30, "film": film,
@@ -36,6 +37,9 @@ def card_scene(S, size, floor, rfilter="box"):
              "card": {"type": "rectangle", "to_world": T.translate([0, 0.6, -1.0]) @ T.scale([1.0, 0.5, 1.0]),
                       "bsdf": {"type": "diffuse", "reflectance": sh.shader_texture(S)}},
              "floor": {"type": "rectangle", "to_world": T.rotate([1, 0, 0], -90) @ T.scale(3.0)}}
+    if mirror:
+        scene["mirror"] = {"type": "rectangle", "bsdf": {"type": "conductor"},
+                           "to_world": T.translate([2.0, 0.5, 0]) @ T.rotate([0, 1, 0], -90)}
     if floor == "glossy":
         scene["floor"]["bsdf"] = {"type": "roughconductor", "alpha": 0.2}
         scene["sky"] = {"type": "constant", "radiance": 1.0}
@@ -80,8 +84,8 @@ def scatter_check(case, floor, size, spp, ref_spp, integrator="edge_sampling", r
     return g, ref, rev, float((ref * w).sum()), w
 
 
-def check(case, floor, size, spp, ref_spp, integrator="edge_sampling", rfilter="box", tol=0.25):
-    g, ref, rev, ref_w, w = scatter_check(case, floor, size, spp, ref_spp, integrator, rfilter)
+def check(case, floor, size, spp, ref_spp, integrator="edge_sampling", rfilter="box", max_depth=3, tol=0.25):
+    g, ref, rev, ref_w, w = scatter_check(case, floor, size, spp, ref_spp, integrator, rfilter, max_depth)
     assert np.abs(ref).sum() > 1.0  # the edges seen through the floor move
     assert rel_l2(g, ref) < tol, (case, floor, integrator, rel_l2(g, ref))
     assert abs(g.sum() - ref.sum()) < 0.05 * np.abs(ref).sum(), (g.sum(), ref.sum())
@@ -89,41 +93,46 @@ def check(case, floor, size, spp, ref_spp, integrator="edge_sampling", rfilter="
 
 
 def test_shader_edges_in_a_glossy_reflection():
-    """A rough conductor floor reflecting the card's threshold edge, edge_sampling, forward and reverse."""
-    check("threshold", "glossy", 8, 64, 16384)
+    """A rough conductor floor reflecting the card's threshold edge, edge_sampling, forward and reverse,
+    max_depth -1 (the card also lit by the floor, the floor by the card: walks of several vertices)."""
+    check("threshold", "glossy", 8, 64, 16384, max_depth=-1)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["threshold", "stripes"])
 @pytest.mark.parametrize("floor", ["glossy", "diffuse"])
 @pytest.mark.parametrize("integrator", ["edge_sampling", "warped_area"])
-def test_shader_edges_through_glossy_or_diffuse_scattering_slow(case, floor, integrator):
-    """Both floors, threshold and stripes; warped_area needs a continuous pixel filter."""
-    check(case, floor, 12, 64, 32768, integrator, "gaussian" if integrator == "warped_area" else "box")
+@pytest.mark.parametrize("max_depth", [3, -1])
+def test_shader_edges_through_glossy_or_diffuse_scattering_slow(case, floor, integrator, max_depth):
+    """Both floors, threshold and stripes, one bounce (max_depth 3) and unbounded; warped_area needs a
+    continuous pixel filter."""
+    check(case, floor, 12, 64, 32768, integrator, "gaussian" if integrator == "warped_area" else "box", max_depth)
 
 
-def test_coverage_warning_only_past_one_scattering_vertex():
-    """max_depth 3: every path from the camera to the card has at most one glossy/diffuse vertex before
-    it (covered); max_depth 4 allows two (warned)."""
+def test_coverage_warning_only_for_scattering_seen_through_a_mirror():
+    """Without specular BSDFs every path to the card is covered at any max_depth; with a mirror in the
+    scene, paths camera → mirror → floor → card (max_depth >= 4) are not, and warn."""
     S, name, _, _ = make("threshold")
-    scene = card_scene(S, 4, "diffuse")
-    mp = mi.traverse(scene)
-    key = f"card.bsdf.reflectance.{name}"
-    dr.enable_grad(mp[key])
-    mp.update()
-    try:
-        surfaces = shader_surfaces(scene)
-        assert [shape.id() for shape, _ in surfaces] == ["card"]
-        for depth, warns in ((2, False), (3, False), (4, True), (-1, True)):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                warn_uncovered(mi.load_dict({"type": "edge_sampling", "max_depth": depth}), surfaces)
-            got = [str(c.message) for c in caught if issubclass(c.category, ShaderEdgeCoverageWarning)]
-            assert bool(got) == warns, (depth, got)
-            if warns:
-                assert "several glossy or diffuse vertices" in got[0]
-    finally:
-        dr.disable_grad(mp[key])
+    plain = card_scene(S, 4, "diffuse")
+    mirrored = card_scene(S, 4, "diffuse", mirror=True)
+    for scene in (plain, mirrored):
+        mp = mi.traverse(scene)
+        key = f"card.bsdf.reflectance.{name}"
+        dr.enable_grad(mp[key])
+        mp.update()
+        try:
+            surfaces = shader_surfaces(scene)
+            assert [shape.id() for shape, _ in surfaces] == ["card"]
+            for depth in (2, 3, 4, -1):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    warn_uncovered(mi.load_dict({"type": "edge_sampling", "max_depth": depth}), scene, surfaces)
+                got = [str(c.message) for c in caught if issubclass(c.category, ShaderEdgeCoverageWarning)]
+                assert bool(got) == (scene is mirrored and depth in (4, -1)), (depth, got)
+                if got:
+                    assert "seen in a smooth mirror or through glass" in got[0]
+        finally:
+            dr.disable_grad(mp[key])
 
 
 def test_shapes_without_a_one_to_one_uv_map_warn_at_max_depth_3():
@@ -134,5 +143,5 @@ def test_shapes_without_a_one_to_one_uv_map_warn_at_max_depth_3():
     assert {t: supports_parameterization(s) for t, s in shapes.items()} == {
         "cube": False, "rectangle": True, "disk": True, "sphere": True}
     integrator = mi.load_dict({"type": "edge_sampling", "max_depth": 3})
-    with pytest.warns(ShaderEdgeCoverageWarning, match=r"\['cube'\] \(no uv parameterization\)"):
-        warn_uncovered(integrator, [(shapes["cube"], None), (shapes["rectangle"], None)])
+    with pytest.warns(ShaderEdgeCoverageWarning, match=r"on \['cube'\] \(no one-to-one uv parameterization\)"):
+        warn_uncovered(integrator, mi.load_dict({"type": "scene"}), [(shapes["cube"], None), (shapes["rectangle"], None)])
