@@ -16,7 +16,9 @@ discontinuous, weighted by the difference of radiance across them and by their n
 - Secondary boundary: at every vertex of camera paths, an edge of a moving mesh from a hierarchy
   (:mod:`.secondary`, :mod:`.edge_tree`).
 - Procedural shaders' own discontinuities on surfaces seen directly or through smooth mirrors and
-  glass, by line samples across each pixel (:mod:`.shader_edges`, ``edge_spp`` line pairs per pixel).
+  glass, by line samples across each pixel (:mod:`.shader_edges`, ``edge_spp`` line pairs per pixel),
+  and through glossy or diffuse scattering, by line samples in the surface's uv square
+  (:mod:`.shader_scatter`, ``edge_spp`` line pairs per uv cell).
 - Moving lights: next-event estimation differentiated in the light's moving parameterisation
   (:mod:`.emitter_motion`, in the base class).
 

@@ -29,6 +29,7 @@ SALTS = {
     "warped_film": 0x3A9F,           # warped-area sampling: film samples
     "warped_secondary": 0x5EC0D,     # warped-area sampling: secondary (camera paths)
     "shader_edges": 0x5AD3,          # procedural shaders' own discontinuities (line samples)
+    "shader_scatter": 0x5CA7,        # the same seen through a glossy or diffuse bounce (uv line samples)
 }
 PASS_STRIDE = 0x10000
 

@@ -45,7 +45,7 @@ from .vertices import secondary_term_zero, vertex_term_image
 EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
 
 
-def _incident_radiance(integrator, scene, sampler, ray, remaining_depth, active):
+def incident_radiance(integrator, scene, sampler, ray, remaining_depth, active):
     """L_i along ``ray`` estimated by a path (emission at its first hit counted in full)."""
     saved = integrator.max_depth, integrator.hide_emitters
     integrator.max_depth, integrator.hide_emitters = remaining_depth, False
@@ -110,7 +110,7 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
         hit = scene.ray_intersect(ray_s, ok)
         ok &= ~crease_only | (hit.shape == own_mesh)
         f = bsdf.eval(ctx, si, si.to_local(ω_s), ok)
-        side.append(f * _incident_radiance(integrator, scene, smp, ray_s, remaining_depth, ok))
+        side.append(f * incident_radiance(integrator, scene, smp, ray_s, remaining_depth, ok))
         nee.append(_nee_share(scene, si, bsdf, ray_s, hit, f, ok))
     side = [dr.select(ok, L, 0.0) for L in side]  # (ok may have changed after the first side)
     nee = [(dr.select(ok, E, 0.0), p_L) for E, p_L in nee]

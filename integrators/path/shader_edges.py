@@ -1,4 +1,5 @@
-"""Boundary term of procedural shaders' own discontinuities seen directly and through smooth mirrors and glass.
+"""Boundary term of procedural shaders' own discontinuities seen directly, through smooth mirrors and glass,
+and (:mod:`.shader_scatter`) through glossy or diffuse scattering.
 
 A surface whose BSDF reads a ``shader`` texture (:mod:`penumbra.shaders.texture`) shows the
 shader's edges (thresholds, stripes, masks) on the film; their motion with the shader's parameters
@@ -18,10 +19,13 @@ expectation is the chain's throughput times the jump at the shader surface: the 
 jump there. A shader edge hidden behind an occluder contributes nothing; where a silhouette cuts a
 sub-interval of a line, a shader edge inside that sub-interval is not searched.
 
-Not covered: shader edges seen through glossy or diffuse scattering (a rough or plastic reflection of
-the shader surface, indirect light from it onto other surfaces). Their motion is missing from the
-gradient; :func:`shader_boundary_image` warns (:class:`ShaderEdgeCoverageWarning`) whenever
-``max_depth`` allows such paths (``max_depth`` < 0 or > 2).
+Seen through glossy or diffuse scattering (a rough reflection of the shader surface, indirect light
+from it onto a diffuse one, any number of such vertices and specular ones between them):
+:mod:`.shader_scatter`, added by :func:`shader_boundary_image` for shapes whose uv maps one-to-one to
+their surface. Not covered: a glossy or diffuse vertex that the camera sees through a smooth mirror
+or glass (camera → specular → glossy/diffuse → ... → shader surface), and shapes without such a uv
+map; :func:`shader_boundary_image` warns (:class:`ShaderEdgeCoverageWarning`) whenever ``max_depth``
+allows such paths (:func:`warn_uncovered`).
 
 Any pixel filter: the roots are splatted with the film's filter, normalised by its integral like the
 other boundary terms (:func:`.film.filter_integral`). Used by ``edge_sampling`` and ``warped_area``.
@@ -38,14 +42,15 @@ from penumbra.shaders.boundary import FilmLookup, boundary_image
 from .base import signed_depth
 from .camera import camera_radiance
 from .film import filter_integral, stream_seed
+from .shader_scatter import scatter_boundary_image, supports_parameterization
 
 MAX_CHAIN = 8   # specular bounces followed at most (and no more than max_depth - 2)
 P_REFLECT = 0.125   # probability of following the reflected branch where there is a refracted one too
 
 
 class ShaderEdgeCoverageWarning(UserWarning):
-    """Shader edges may reach the image through glossy or diffuse scattering, which the shader
-    boundary term does not include."""
+    """Shader edges may reach the image through paths that the shader boundary terms do not include
+    (a glossy or diffuse vertex seen through a mirror, or shapes without a one-to-one uv map)."""
 
 
 def purely_specular(flags):
@@ -55,11 +60,16 @@ def purely_specular(flags):
     return mi.has_flag(flags, mi.BSDFFlags.Delta) & ~mi.has_flag(flags, mi.BSDFFlags.Smooth)
 
 
+def has_purely_specular(scene) -> bool:
+    """True where some shape's BSDF has Dirac lobes only."""
+    return any(s.bsdf() is not None and purely_specular(int(s.bsdf().flags())) for s in scene.shapes())
+
+
 def chain_length(integrator, scene) -> int:
     """Specular bounces the film lookup follows: 0 when no shape's BSDF is purely specular, else
     ``MAX_CHAIN`` capped at ``max_depth - 2`` (a surface reached after k bounces is path vertex k + 1 and
     reflects light into the image only if the path may go on to vertex k + 2)."""
-    if not any(s.bsdf() is not None and purely_specular(int(s.bsdf().flags())) for s in scene.shapes()):
+    if not has_purely_specular(scene):
         return 0
     depth = signed_depth(integrator.max_depth)
     return MAX_CHAIN if depth < 0 else max(0, min(MAX_CHAIN, depth - 2))
@@ -144,32 +154,48 @@ class CameraLookup(FilmLookup):
         return camera_radiance(self.integrator, self.scene, self.sensor, pos, sampler)
 
 
-def warn_uncovered(integrator, surfaces) -> None:
+def warn_uncovered(integrator, scene, surfaces) -> None:
     """Warn (:class:`ShaderEdgeCoverageWarning`) when ``max_depth`` lets shader edges reach the image
-    through glossy or diffuse scattering, whose boundary term is not included."""
+    through paths whose boundary term is not included: a glossy or diffuse vertex seen through a
+    smooth mirror or glass (``max_depth`` < 0 or > 3 in a scene with a purely specular BSDF), or any
+    glossy or diffuse vertex in front of a shape without a one-to-one uv map (``max_depth`` < 0 or > 2)."""
     depth = signed_depth(integrator.max_depth)
     if 0 <= depth <= 2:
         return
+    unmapped = sorted({shape.id() for shape, _ in surfaces if not supports_parameterization(shape)})
+    specular = (depth < 0 or depth > 3) and has_purely_specular(scene)
+    if not unmapped and not specular:
+        return
     names = sorted({shape.id() for shape, _ in surfaces})
+    what = []
+    if specular:
+        what.append("through a glossy or diffuse surface seen in a smooth mirror or through glass")
+    if unmapped:
+        what.append(f"through glossy or diffuse scattering on {unmapped} (no one-to-one uv parameterization)")
     warnings.warn(
         f"{type(integrator).__name__}: the edges of the shader textures on {names} are differentiated where "
-        "they are seen directly or through smooth mirrors and glass; where they are seen through glossy or "
-        f"diffuse scattering (rough reflections, indirect light) their motion is missing from the gradient "
-        f"(max_depth = {depth} allows such paths, max_depth = 2 has none)", ShaderEdgeCoverageWarning, stacklevel=3)
+        "they are seen directly, through smooth mirrors and glass, and through glossy or diffuse scattering; "
+        f"where they are seen {' or '.join(what)} their motion is missing from the gradient "
+        f"(max_depth = {depth} allows such paths)", ShaderEdgeCoverageWarning, stacklevel=3)
 
 
 def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     """Film-space image (``mi.TensorXf`` (H, W, 3), value 0) whose derivative is the boundary term of
-    every differentiable shader texture seen directly or through specular chains (None when there is
-    none)."""
+    every differentiable shader texture seen directly or through specular chains, and through glossy
+    or diffuse scattering (:mod:`.shader_scatter`); None when there is none."""
     surfaces = shader_surfaces(scene)
     if not surfaces or spp <= 0:
         return None
-    warn_uncovered(integrator, surfaces)
+    warn_uncovered(integrator, scene, surfaces)
     chain = chain_length(integrator, scene)
     total = None
     for k, (shape, texture) in enumerate(surfaces):
         term = boundary_image(texture.shader, CameraLookup(integrator, scene, sensor, shape, chain), spp,
                               seed=stream_seed(seed, "shader_edges", k))
+        if supports_parameterization(shape):
+            scattered = scatter_boundary_image(integrator, scene, sensor, shape, texture,
+                                               stream_seed(seed, "shader_scatter", k), spp)
+            if scattered is not None:
+                term = term + scattered
         total = term if total is None else total + term
     return total

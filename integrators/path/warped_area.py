@@ -19,8 +19,8 @@ fixed x is subtracted, so that ``prb``'s interior term ∂_θ f is not counted t
 zero-valued image whose derivative is the boundary term, so forward and reverse mode share the code.
 Secondary visibility (shadows, indirect visibility) is the same construction on the sphere of
 directions at every path vertex (:mod:`integrators.path.warped_secondary`). Procedural shaders' own
-edges on surfaces seen directly or through smooth mirrors and glass add the line-sample term of
-:mod:`.shader_edges`.
+edges on surfaces seen directly, through smooth mirrors and glass, or through glossy or diffuse
+scattering add the line-sample terms of :mod:`.shader_edges` and :mod:`.shader_scatter`.
 
 Parameters (Mitsuba plugin properties; a count not set is derived from the gradient pass's samples
 per pixel n and ``boundary_budget`` B):

@@ -35,6 +35,8 @@ discontinuities; the bracketing here plays that role without a program transform
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import drjit as dr
 
 FD_PIXELS = 0.05   # step of the central differences of g on the film (g is smooth: O(step²) error)
@@ -82,23 +84,34 @@ def _pick(levels, i):
     return g
 
 
-def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: int = SUBDIV,
-                   bisect: int = BISECT):
-    """``mi.TensorXf`` (H, W, 3), value 0, whose derivative is the boundary term of ``shader``'s
-    discontinuities seen through ``lookup`` (``spp`` pairs of lines per pixel).
+@dataclass
+class LineRoots:
+    """The roots that :func:`line_roots` found (detached arrays, one entry per root), in the lookup's
+    pixel units: ``root`` the position, ``a`` and ``b`` the ends of the final bracket (``a`` on the
+    side where the level function's sign is ``sign_a``: g >= 0 there), ``lev`` which level
+    function, ``chain`` the line's branch word, ``pixel`` the index (y W + x) of the pixel the line
+    crosses, ``gx``, ``gy`` the gradient of g at the root (per pixel, central differences)."""
+    root: object
+    a: object
+    b: object
+    sign_a: object
+    lev: object
+    chain: object
+    pixel: object
+    gx: object
+    gy: object
 
-    Box filter (``lookup.rfilter`` None or a box): each root adds to the pixel whose square its line
-    crosses. Other filters (pixel j = ∫ k(x - c_j) L(x) dx / K, K = ``lookup.filter_norm``, as the
-    path tracer's other boundary terms normalise): the lines still tile the film pixel by pixel, so
-    their roots estimate ∫_Γ φ dℓ over the whole film, and each root is splatted with the filter's
-    weights k(x - c_j) / K into every pixel it reaches."""
+
+def line_roots(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: int = SUBDIV, bisect: int = BISECT):
+    """:class:`LineRoots` of ``shader``'s level functions on ``spp`` pairs of lines (one horizontal,
+    one vertical, stratified) across every pixel of ``lookup`` (module docstring), or None where no
+    line crosses a discontinuity. A root's share of ∫_Γ φ dℓ is φ |∇g| / ((|g_x| + |g_y|) spp)."""
     import mitsuba as mi
     W, H = int(lookup.width), int(lookup.height)
     spp, subdiv, bisect = int(spp), int(subdiv), int(bisect)
     for name, v in (("spp", spp), ("subdiv", subdiv), ("bisect", bisect)):
         if v < 1:
             raise ValueError(f"shader boundary term: {name} must be >= 1, got {v}")
-    image = dr.zeros(mi.Float, H * W * 3)
     n = W * H * spp * 2
     with dr.suspend_grad():
         sampler = mi.load_dict({"type": "independent"})
@@ -122,7 +135,7 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
             valid.append(ok)
         m = len(signs[0])
         if m == 0:
-            return mi.TensorXf(image, (H, W, 3))
+            return None
         # one compress over all (sub-interval, level function, line) triples: the concatenated
         # arrays have fixed widths, so their kernels do not change with the number of hits (a
         # data-dependent width would enter the kernels as a literal offset and recompile them)
@@ -133,7 +146,7 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
                 first.append(signs[s][i])
         sel = dr.compress(dr.concat(hits))
         if dr.width(sel) == 0:
-            return mi.TensorXf(image, (H, W, 3))
+            return None
         line, combo = sel % n, sel // n
         lev = combo % m
         a = mi.Float(combo // m) / subdiv
@@ -153,20 +166,49 @@ def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: 
             dr.eval(a, b)
         root = o + dd * (0.5 * (a + b))
 
-        # 3. film gradient of g, and the jump (same random numbers on both sides)
+        # 3. gradient of g at the root
         def g_at(p):
             return _pick(shader.levels(lookup.uv(p, ch)[0], detached=True), lev)
         h = FD_PIXELS
         gx = (g_at(root + mi.Vector2f(h, 0)) - g_at(root - mi.Vector2f(h, 0))) / (2 * h)
         gy = (g_at(root + mi.Vector2f(0, h)) - g_at(root - mi.Vector2f(0, h))) / (2 * h)
+        pixel = dr.gather(mi.UInt32, pix, line)
+        return LineRoots(root, o + dd * a, o + dd * b, sign_a, lev, ch, pixel, gx, gy)
+
+
+def level_at(shader, uv, lev, detached: bool = False):
+    """Level function number ``lev`` (per lane) of ``shader`` at ``uv``."""
+    return _pick(shader.levels(uv, detached=detached), lev)
+
+
+def boundary_image(shader, lookup: FilmLookup, spp: int, seed: int = 0, subdiv: int = SUBDIV,
+                   bisect: int = BISECT):
+    """``mi.TensorXf`` (H, W, 3), value 0, whose derivative is the boundary term of ``shader``'s
+    discontinuities seen through ``lookup`` (``spp`` pairs of lines per pixel).
+
+    Box filter (``lookup.rfilter`` None or a box): each root adds to the pixel whose square its line
+    crosses. Other filters (pixel j = ∫ k(x - c_j) L(x) dx / K, K = ``lookup.filter_norm``, as the
+    path tracer's other boundary terms normalise): the lines still tile the film pixel by pixel, so
+    their roots estimate ∫_Γ φ dℓ over the whole film, and each root is splatted with the filter's
+    weights k(x - c_j) / K into every pixel it reaches."""
+    import mitsuba as mi
+    W, H = int(lookup.width), int(lookup.height)
+    image = dr.zeros(mi.Float, H * W * 3)
+    r = line_roots(shader, lookup, spp, seed, subdiv, bisect)
+    if r is None:
+        return mi.TensorXf(image, (H, W, 3))
+    spp = int(spp)
+    with dr.suspend_grad():
+        # the jump (same random numbers on both sides)
         rs = mi.load_dict({"type": "independent"})
-        rs.seed(int(seed) ^ 0x5AADF, dr.width(line))
-        La = lookup.radiance(o + dd * a, rs.clone())
-        Lb = lookup.radiance(o + dd * b, rs)
-        jump = dr.select(sign_a, La - Lb, Lb - La)
-        weight = jump * lookup.chain_weight(root, ch) / (dr.maximum(dr.abs(gx) + dr.abs(gy), 1e-12) * spp)
-        dr.eval(root, weight)
-        target = dr.gather(mi.UInt32, pix, line) * 3
+        rs.seed(int(seed) ^ 0x5AADF, dr.width(r.root))
+        La = lookup.radiance(r.a, rs.clone())
+        Lb = lookup.radiance(r.b, rs)
+        jump = dr.select(r.sign_a, La - Lb, Lb - La)
+        weight = jump * lookup.chain_weight(r.root, r.chain) / (dr.maximum(dr.abs(r.gx) + dr.abs(r.gy), 1e-12) * spp)
+        dr.eval(r.root, weight)
+        target = r.pixel * 3
+        root, ch, lev = r.root, r.chain, r.lev
 
     with dr.resume_grad():
         g = _pick(shader.levels(lookup.uv_attached(root, ch)), lev)

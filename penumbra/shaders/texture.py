@@ -5,8 +5,8 @@ Use ``{"type": "diffuse", "reflectance": shader_texture(shader)}`` (or pass a re
 key as property ``shader``). The shader's parameters appear in ``mi.traverse`` under the texture's
 path, e.g. ``plane.bsdf.reflectance.threshold`` (flat ``mi.Float``, differentiable); Mitsuba's
 in-place updates write into the arrays the shader reads. The path tracer ``edge_sampling`` adds the
-boundary term of the shader's discontinuities seen directly or through smooth mirrors and glass
-(:mod:`penumbra.integrators.path.shader_edges`).
+boundary term of the shader's discontinuities seen directly, through smooth mirrors and glass, or
+through glossy or diffuse scattering (:mod:`penumbra.integrators.path.shader_edges`).
 
 | property | meaning |
 |---|---|
