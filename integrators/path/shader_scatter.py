@@ -72,6 +72,7 @@ from .base import signed_depth
 from .camera import PinholeCamera
 from .camera_motion import filter_normalization
 from .secondary import incident_radiance
+from .vertices import continue_path
 
 UV_CELLS = 32       # cells per side of the uv square for the line samples
 DIRECTIONS = 64     # directions from each root
@@ -201,14 +202,9 @@ def scatter_boundary_image(integrator, scene, sensor, shape, texture, seed: int,
             splats.append((pos, weight))
             if k == (MAX_WALK if unbounded else depth - 2):
                 break
-            bs, w = bsdf.sample(ctx, si, sampler.next_1d(alive), sampler.next_2d(alive), alive)
-            β *= w
-            alive &= (bs.pdf > 0) & dr.any(β != 0)
-            if unbounded and k + 1 >= int(integrator.rr_depth):
-                q = dr.minimum(dr.max(β), 0.95)
-                alive &= sampler.next_1d(alive) < q
-                β /= dr.maximum(q, 1e-30)
-            si = scene.ray_intersect(si.spawn_ray(si.to_world(bs.wo)), alive)
+            wo, β, alive = continue_path(integrator, sampler, ctx, si, bsdf, β, alive,
+                                         unbounded and k + 1 >= int(integrator.rr_depth))
+            si = scene.ray_intersect(si.spawn_ray(wo), alive)
             alive &= si.is_valid()
             sampler.schedule_state()
             sub.schedule_state()

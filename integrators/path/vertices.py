@@ -54,19 +54,28 @@ def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int, roulett
         vertices.append(PathVertex(si, bsdf, mi.Ray3f(ray), mi.Spectrum(β), mi.Bool(active)))
         if depth + 1 == n_vertices:
             break
-        bs, bsdf_weight = bsdf.sample(ctx, si, sampler.next_1d(active), sampler.next_2d(active), active)
-        β *= bsdf_weight
-        active &= (bs.pdf > 0) & dr.any(β != 0)
-        if roulette and depth + 1 >= int(integrator.rr_depth):
-            q = dr.minimum(dr.max(β), 0.95)
-            active &= sampler.next_1d(active) < q
-            β /= dr.maximum(q, 1e-30)
-        ray = si.spawn_ray(si.to_world(bs.wo))
+        wo, β, active = continue_path(integrator, sampler, ctx, si, bsdf, β, active,
+                                      roulette and depth + 1 >= int(integrator.rr_depth))
+        ray = si.spawn_ray(wo)
         sampler.schedule_state()
         dr.eval(ray, β, active, si)
         if roulette and not dr.any(active):
             break
     return pos, vertices
+
+
+def continue_path(integrator, sampler, ctx, si, bsdf, β, active, roulette: bool):
+    """One BSDF-sampled step of a path at ``si``: ``(world direction, throughput, active)``, the
+    throughput times the BSDF weight, the lanes with a zero pdf or throughput retired and, with
+    ``roulette``, Russian roulette as ``prb`` plays it (survival max(β) capped at 0.95)."""
+    bs, bsdf_weight = bsdf.sample(ctx, si, sampler.next_1d(active), sampler.next_2d(active), active)
+    β = β * bsdf_weight
+    active = active & (bs.pdf > 0) & dr.any(β != 0)
+    if roulette:
+        q = dr.minimum(dr.max(β), 0.95)
+        active &= sampler.next_1d(active) < q
+        β /= dr.maximum(q, 1e-30)
+    return si.to_world(bs.wo), β, active
 
 
 def secondary_term_zero(integrator, sensor, spp: int):

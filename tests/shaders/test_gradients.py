@@ -188,10 +188,17 @@ def path_check(case, size, spp, ref_spp, integrator="edge_sampling", rfilter="bo
     mp = mi.traverse(scene)
     key = f"plane.bsdf.reflectance.{name}"
     assert key in mp.keys()
+    props = {"type": integrator} if max_depth is None else {"type": integrator, "max_depth": max_depth}
+    return derivatives_and_fd(scene, mp, key, d, props, spp, ref_spp, h, weights)
+
+
+def derivatives_and_fd(scene, mp, key, d, props, spp, ref_spp, h, weights=None):
+    """Forward derivative image of scene parameter ``key`` along ``d`` through the integrator ``props``
+    and the central-difference image of ``path`` (same ``props`` otherwise, ``ref_spp``, step ``h``);
+    with ``weights`` also (reverse-mode derivative of Σ weights·image along ``d``, the same from FD)."""
     v = mp[key]
     dr.enable_grad(v)
     mp.update()
-    props = {"type": integrator} if max_depth is None else {"type": integrator, "max_depth": max_depth}
     estimator = mi.load_dict(props)
     img = mi.render(scene, mp, integrator=estimator, spp=spp, seed=1)
     dr.set_grad(v, mi.Float(d.astype(np.float32)))

@@ -21,7 +21,7 @@ ensure_variant()
 from penumbra import shaders as sh  # noqa: E402
 from penumbra.integrators.path.shader_edges import (ShaderEdgeCoverageWarning, shader_surfaces,  # noqa: E402
                                                     warn_uncovered)
-from tests.shaders.test_gradients import FLAGS, make, rel_l2  # noqa: E402
+from tests.shaders.test_gradients import derivatives_and_fd, make, rel_l2  # noqa: E402
 
 T = mi.ScalarTransform4f()
 
@@ -56,32 +56,12 @@ def scatter_check(case, floor, size, spp, ref_spp, integrator="edge_sampling", r
     scene = card_scene(S, size, floor, rfilter)
     mp = mi.traverse(scene)
     key = f"card.bsdf.reflectance.{name}"
-    v = mp[key]
-    dr.enable_grad(v)
-    mp.update()
     props = {"type": integrator, "max_depth": max_depth}
-    estimator = mi.load_dict(props)
     w = np.random.default_rng(2).uniform(0.5, 1.5, (size, size, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShaderEdgeCoverageWarning)
-        img = mi.render(scene, mp, integrator=estimator, spp=spp, seed=1)
-        dr.set_grad(v, mi.Float(d.astype(np.float32)))
-        dr.forward_to(img, flags=FLAGS)
-        g = np.array(dr.grad(img), np.float64)
-        dr.set_grad(v, 0.0)
-        img = mi.render(scene, mp, integrator=estimator, spp=spp, seed=1)
-        dr.backward(dr.sum(img * mi.TensorXf(w.astype(np.float32)), axis=None), flags=FLAGS)
-        rev = float(np.array(dr.grad(v), np.float64) @ d)
-    dr.disable_grad(v)
-    v0 = np.array(mp[key], np.float64)
-    path = mi.load_dict({**props, "type": "path"})
-    out = []
-    for s in (1, -1):
-        mp[key] = mi.Float((v0 + s * h * d).astype(np.float32))
-        mp.update()
-        out.append(np.array(mi.render(scene, integrator=path, spp=ref_spp, seed=3), np.float64))
-    ref = (out[0] - out[1]) / (2 * h)
-    return g, ref, rev, float((ref * w).sum()), w
+        g, ref, rev, ref_w = derivatives_and_fd(scene, mp, key, d, props, spp, ref_spp, h, w)
+    return g, ref, rev, ref_w, w
 
 
 def check(case, floor, size, spp, ref_spp, integrator="edge_sampling", rfilter="box", max_depth=3, tol=0.25):
