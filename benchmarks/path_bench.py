@@ -17,8 +17,9 @@ scene at 128x128, 64 spp (at 16x16 both are dominated by per-call tracing overhe
     .venv/bin/python benchmarks/path_bench.py [--quick] [--budget SECONDS] [--filter gaussian] [--memory]
                                               [--only SCENE-NAME-PART]
 
-``warped_area`` is a peer too; its primary term refuses box filters, so its rows need
-``--filter gaussian`` (every integrator and the reference then use that filter). ``--memory`` adds
+``warped_area`` is a peer too (with a box filter its primary term adds the pixel-border flux of
+:mod:`penumbra.integrators.path.warped_borders`); ``--filter gaussian`` runs every integrator and the
+reference with that filter. ``--memory`` adds
 each integrator's peak memory: the peak resident set (VmHWM) of a fresh process that builds the
 scenes and runs that equal-time gradient once in forward mode and once in reverse mode
 (``render_backward`` with unit weights), and its growth during the gradient.
@@ -38,16 +39,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from penumbra import integrators  # noqa: E402,F401
 from penumbra.renderer import memory  # noqa: E402
-from tests.harness import compare, fd_image, forward_grad, offset, reverse_grad  # noqa: E402
+from tests.harness import compare, exact_derivative, fd_image, forward_grad, offset, reverse_grad  # noqa: E402
 
 
 def scenes_under_test(res):
     """name -> (scene, params, perturbation, max_depth, exact derivative image or None)."""
     from tests import scenes_lib as S
-    from coverage_reference import exact_derivative
     out = {}
     # The two primary scenes are a convex diffuse object under a uniform sky: their derivative is
-    # known exactly from pixel coverage (coverage_reference.py; radiances from the test scenes'
+    # known exactly from pixel coverage (tests/harness/coverage.py; radiances from the test scenes'
     # albedo x sky), and checked against the FD reference below.
     scene, params, V = S.triangle_scene(res)
     out["triangle silhouette"] = (scene, params, offset(params, "tri.vertex_positions", V.ravel()), 2,
@@ -78,8 +78,6 @@ def peers(depth):
         "direct_projective": ({"type": "direct_projective"}, "spp"),
         "direct_projective (no guiding)": ({"type": "direct_projective", "guiding": "none"}, "spp"),
         "prb": ({"type": "prb", "max_depth": depth}, "spp"),
-        # Warped-area sampling needs a continuous filter for its primary term (run with
-        # --filter gaussian; on the box-filter scenes its row reports the refusal).
         "warped_area": ({"type": "warped_area", "max_depth": depth}, "spp"),
     }
 
@@ -147,8 +145,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small images, short budget")
     ap.add_argument("--budget", type=float, default=None, help="seconds per gradient (default 4, quick 1)")
-    ap.add_argument("--filter", default="box", help="reconstruction filter of every scene (warped_area needs "
-                    "a continuous one, e.g. gaussian)")
+    ap.add_argument("--filter", default="box", help="reconstruction filter of every scene (box, gaussian...)")
     ap.add_argument("--only", default=None, help="run only the scenes whose name contains this")
     ap.add_argument("--memory", action="store_true", help="also measure each integrator's peak memory "
                     "(fresh process per gradient, forward and reverse mode)")

@@ -23,9 +23,9 @@ from tests.harness import offset
 
 # --- path tracer -----------------------------------------------------------------------------------
 # The two boundary-term estimators that the path-tracer tests run, and the reconstruction filter each
-# runs with: warped_area's primary term needs a continuous filter (a box filter's pixel borders are
-# static discontinuities no warp field can follow), so scenes that the suite renders with a box
-# filter use a Gaussian one for it.
+# runs with: the warped_area tests of this suite were calibrated with a Gaussian filter, so scenes
+# that the suite renders with a box filter use a Gaussian one for it (its box-filter primary term,
+# the pixel-border flux, is tested on its own in test_warped_area.py).
 ESTIMATORS = ("edge_sampling", "warped_area")
 FILTER = {"edge_sampling": "box", "warped_area": "gaussian"}
 # The same estimators where a check's warped_area row costs several times its edge_sampling row (a
@@ -132,8 +132,8 @@ def indirect_occluder(res=16):
 
 
 def with_gaussian_filter(config):
-    """``config`` built with a Gaussian reconstruction filter (for scenes where the occluder is also
-    in view: warped-area sampling's primary term needs a continuous filter)."""
+    """``config`` built with a Gaussian reconstruction filter (scenes where the occluder is also in
+    view, for warped-area sampling's primary term, whose tests here use a smooth filter)."""
     def build(**kwargs):
         with mock.patch.object(b, "camera", functools.partial(b.camera, filter="gaussian")):
             return config(**kwargs)

@@ -32,8 +32,8 @@ cbox_params["red.reflectance.value"] = [0.8, 0.1, 0.1]  # validated: unknown nam
 cbox_params.update()
 pn.write_image(os.path.join(args.out, "cbox.png"), pn.render(cbox, cbox_params, integrator="prb"))
 
-# 2. A scene of our own: a triangle under a sky. warped_area's primary term needs a continuous
-#    reconstruction filter, so the film uses a Gaussian one.
+# 2. A scene of our own: a triangle under a sky, with a Gaussian film filter (both estimators take
+#    any filter; warped_area's primary term has less to do with a smooth one: no pixel-border flux).
 V = np.array([[-0.6, -0.5, 0.0], [0.7, -0.4, 0.0], [0.0, 0.6, 0.2]])
 tri = pn.mesh_from_arrays(V, [[0, 1, 2]], name="tri", bsdf=b.diffuse([0.8, 0.3, 0.2]))
 scene = pn.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=45, resolution=res, filter="gaussian"),

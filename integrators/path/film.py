@@ -28,6 +28,7 @@ SALTS = {
     "camera_border": 0xB0DE5,        # camera rotation / fov: film border
     "warped_film": 0x3A9F,           # warped-area sampling: film samples
     "warped_secondary": 0x5EC0D,     # warped-area sampling: secondary (camera paths)
+    "warped_pixel_border": 0xB0B0,   # warped-area sampling: pixel-border flux (box filter)
     "shader_edges": 0x5AD3,          # procedural shaders' own discontinuities (line samples)
     "shader_scatter": 0x5CA7,        # the same seen through a glossy or diffuse bounce (uv line samples)
 }

@@ -51,9 +51,10 @@ wherever a moving mesh can shadow or be seen at a path vertex; it is skipped onl
 (``max_depth`` < 2, nothing moves, or :func:`.edges.no_secondary_edges`). ``primary_spp`` and
 ``secondary_spp`` are deprecated names of ``film_spp`` and ``secondary_path_spp``.
 
-Requirements: for the primary term, a continuous reconstruction filter (``gaussian``, ``tent``...): a
-box filter's pixel borders are static discontinuities of f_j that no warp field following the
-geometry can satisfy. The secondary term works with any filter (it splats at fixed film positions).
+Box filters: a box filter's pixel borders are static discontinuities of f_j that the warp field,
+which follows the geometry, crosses; the primary term then subtracts their flux
+(:mod:`.warped_borders`, ``film_spp`` / 2 samples per pixel edge). The secondary term works with any
+filter (it splats at fixed film positions).
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ from .camera_motion import CameraMotionIntegrator
 from .film import filter_integral, term_sampler
 from .shader_edges import shader_boundary_image
 from .warp_field import LOBE_SCALES, FilmWarp
+from .warped_borders import pixel_border_image
 from .warped_secondary import secondary_boundary_image
 
 
@@ -125,6 +127,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         """This render's counts: ``primary_spp`` film samples and ``secondary_spp`` camera paths per pixel."""
         self.primary_spp = derived_count(self.film_spp, self.boundary_budget, spp, 1.0, 4)
         self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, 0.25, 2)
+        self.border_spp = max(1, self.primary_spp // 2)
 
     # The boundary terms are evaluated in passes: the primary term in blocks of at most
     # ``samples_per_pass`` film samples (whole pixel rows), the secondary term in blocks of at most
@@ -154,13 +157,24 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         return terms
 
     def extra_passes(self, scene, sensor, seed):
-        """Yield (row0, row1, zero-valued image of those rows) for every pass of both terms."""
+        """Yield (row0, row1, zero-valued image of those rows) for every pass of both terms; with a box
+        filter, each primary pass is followed by its pixel-border flux (:mod:`.warped_borders`)."""
         H = int(sensor.film().crop_size()[1])
+        box = sensor.film().rfilter().is_box_filter()
         for k, (r0, r1) in enumerate(self._passes(sensor)):
             yield r0, r1, self.primary_boundary_image(scene, sensor, seed, r0, r1, k)
+            if box:
+                cam = PinholeCamera(sensor)
+                top, img = pixel_border_image(self, scene, sensor, cam, self.film_warp(scene, sensor, cam), seed,
+                                              self.border_spp, r0, r1, k)
+                yield top, r1, img
         for k, spp in enumerate(self._secondary_passes(sensor)):
             img = secondary_boundary_image(self, scene, sensor, seed, spp, k)
             yield 0, H, img * (spp / self.secondary_spp)
+
+    def film_warp(self, scene, sensor, cam):
+        """The film-space warp field of this integrator's settings (:class:`.warp_field.FilmWarp`)."""
+        return FilmWarp(scene, sensor, cam, self.aux_rays, self.primary_kappa, self.power, self.primary_lobes)
 
     def incident_path(self, max_depth: int):
         """Mitsuba's ``path`` for incident radiance with ``max_depth`` segments (emitters visible)."""
@@ -190,9 +204,6 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         """
         film = sensor.film()
         rfilter = film.rfilter()
-        if rfilter.is_box_filter():
-            raise ValueError("warped_area: the film's box filter is discontinuous at pixel borders, which the "
-                             "warp field cannot follow; use a continuous filter (e.g. 'gaussian' or 'tent')")
         cam = PinholeCamera(sensor)
         spp = self.primary_spp + self.primary_spp % 2  # whole pairs (antithetic, score baseline)
         row1 = cam.H if row1 is None else row1
@@ -212,8 +223,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
             delta = sign * mi.Vector2f(k1.sample(u.x), k1.sample(u.y))
             pdf = k1.eval_pdf_normalized(delta.x) * k1.eval_pdf_normalized(delta.y)
             x = centre + delta
-        warp = FilmWarp(scene, sensor, cam, self.aux_rays, self.primary_kappa, self.power, self.primary_lobes)
-        dV, dDiv = warp.estimate(x, sampler)
+        dV, dDiv = self.film_warp(scene, sensor, cam).estimate(x, sampler)
         # Control variate: ∫ ∇·(k_j V) dx = 0 (V continuous, k_j zero on its support's border), so
         # any constant C_j may be subtracted from L; L at the pixel centre, traced with the same path
         # random numbers, makes the integrand vanish wherever the filter sees one smooth region.

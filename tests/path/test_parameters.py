@@ -1,8 +1,8 @@
 """Gradients of ``edge_sampling`` w.r.t. each parameter kind, against central finite differences of
 Mitsuba's ``path`` at high spp (tests/harness). The tests of moving geometry and lights run for
-``warped_area`` too (parametrized ``estimator``; its primary term needs a smooth filter, so the
-scenes seen with a box filter use a Gaussian one for it, and scenes whose moving light is out of
-view run it without its primary term). It needs far more film samples than edge sampling for the
+``warped_area`` too (parametrized ``estimator``; the scenes seen with a box filter use a Gaussian
+one for it, as calibrated, and scenes whose moving light is out of view run it without its
+primary term). It needs far more film samples than edge sampling for the
 same error (4096-16384 against 64-256); on the flat-shaded cube under a sun the 2 % image-sum
 bound is out of its reach at test sample counts (see that test).
 

@@ -127,6 +127,24 @@ def test_reverse_patterns_agree_with_forward(estimator):
     assert direct == pytest.approx(expected, rel=1e-3)
 
 
+@SLOW  # 15 s warm, 60 s with cold kernels under load; the default run has the adjoint test of test_warped_area
+def test_warped_area_box_filter_patterns_agree():
+    """With a box filter warped_area's primary term includes the pixel-border flux, a pass of its own
+    (:mod:`penumbra.integrators.path.warped_borders`): ``render_forward`` after pushing, ``mi.render`` +
+    ``dr.forward`` and ``mi.render`` + ``dr.backward`` give the same estimate."""
+    opts = dict(res=8, depth=2, filt="box", film_spp=2, secondary_path_spp=0)
+    pushed = _pushed(_scene("warped_area", **opts), 2, 5)
+    render = _render(_scene("warped_area", **opts), 2, 5)
+    assert np.abs(pushed).sum() > 0
+    np.testing.assert_allclose(render, pushed, rtol=1e-4, atol=1e-5 * np.abs(pushed).max())
+    w = np.random.default_rng(0).standard_normal(pushed.shape).astype(np.float32)
+    scene = _scene("warped_area", **opts)
+    params, th = _theta(scene)
+    img = mi.render(scene, params, spp=2, seed=0, seed_grad=5)
+    dr.backward(dr.sum(img * mi.TensorXf(w), axis=None))
+    assert float(dr.grad(th)[0]) == pytest.approx(float((w * pushed).sum()), rel=1e-3)
+
+
 def test_several_parameters_at_once():
     """One θ moving the occluder and scaling the light's radiance: the derivative image is the sum of
     the two parameters' derivative images rendered separately (same gradient seed): every term sees

@@ -277,7 +277,7 @@ def test_path_tracer_shader_edges_in_a_mirror():
 @pytest.mark.parametrize("integrator", ["edge_sampling", "warped_area"])
 def test_path_tracer_shader_edges_through_specular_chains_slow(case, view, max_depth, integrator):
     """Mirror (one bounce) and glass slab (two refractions, reflections followed with probability 1/8);
-    warped_area needs a continuous pixel filter."""
+    warped_area with a Gaussian pixel filter, as calibrated."""
     check_view(case, view, integrator, 12, 64, 32768, max_depth,
                rfilter="gaussian" if integrator == "warped_area" else "box")
 

@@ -1,4 +1,4 @@
-"""Noise-free derivative images for the benchmark's primary-visibility scenes, by exact coverage.
+"""Noise-free derivative images of primary-visibility scenes, by exact pixel coverage.
 
 For a convex object of constant radiance L_obj seen against a constant background L_bg through a
 box filter, pixel j's expected value is
@@ -15,8 +15,9 @@ their error is negligible: no Monte Carlo noise, and no kink bias from edges cro
 borders (the area is C1 in the vertices except where a vertex crosses a pixel border).
 
 It is independent of the estimators under test: vertices are projected by Mitsuba's own
-``Sensor.sample_direction``, and the areas come from Sutherland-Hodgman clipping. path_bench checks
-it against its finite differences of Mitsuba's ``path`` before using it.
+``Sensor.sample_direction``, and the areas come from Sutherland-Hodgman clipping.
+``benchmarks/path_bench.py`` checks it against its finite differences of Mitsuba's ``path`` before
+using it; the box-filter tests of ``warped_area`` use it as their reference.
 """
 from __future__ import annotations
 
