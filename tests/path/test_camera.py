@@ -6,7 +6,7 @@ denominator), image-sum error <= 2 % where the sum is well conditioned, sign agr
 significant pixels; reverse mode must reproduce <weights, forward image> (adjoint test). Both share
 the camera terms (:mod:`integrators.path.camera_motion`): rotation and fov are a film warp,
 translation moves the scene, whose silhouettes each estimator's own primary term then follows
-(``warped_area`` runs on the same scenes with a Gaussian filter, which its primary term needs). The
+(``warped_area`` runs on the same scenes with a Gaussian filter, as calibrated). The
 camera model itself is checked against ``Sensor.sample_direction`` (projection) and
 ``Sensor.sample_ray`` (film -> direction).
 """

@@ -24,6 +24,9 @@ from tests.scenes_lib import ESTIMATORS, ESTIMATORS_WARPED_SLOW, FILTER, PRIMARY
 
 ES = {"type": "edge_sampling", "max_depth": 2, "edge_spp": 64}
 PATH = {"type": "path", "max_depth": 2}
+# warped_area's rows test its own secondary term, the direction-space warp (its default, "auto",
+# takes edge sampling's term where the warp is not needed, which the edge_sampling rows test).
+WARP = {"warped_area": {"secondary": "warp"}}
 
 
 # warped_area's primary term at mean rel. <= 5 %, image sum <= 2 %: film samples per pixel (measured below).
@@ -37,7 +40,7 @@ def boundary(estimator, primary=None, **kw):
     ``film_spp``) set to ``primary`` when given, and ``kw`` on top."""
     cfg = {k: v for k, v in ES.items() if k != "edge_spp"}
     cfg[PRIMARY_COUNT[estimator]] = ES["edge_spp"] if primary is None else primary
-    return {**cfg, "type": estimator, **kw}
+    return {**cfg, "type": estimator, **WARP.get(estimator, {}), **kw}
 
 
 def _tr(params, name, translate=(0, 0, 0), axis=None, degrees=0.0):
@@ -239,7 +242,8 @@ def _light_config(estimator, **kw):
     """``_LIGHT_ES`` for ``estimator``; the light is out of view (box filter), so ``warped_area``
     runs without its primary term."""
     if estimator == "warped_area":
-        return {**{k: v for k, v in _LIGHT_ES.items() if k != "edge_spp"}, "type": estimator, "film_spp": 0, **kw}
+        return {**{k: v for k, v in _LIGHT_ES.items() if k != "edge_spp"}, "type": estimator, "film_spp": 0,
+                **WARP[estimator], **kw}
     return {**_LIGHT_ES, "type": estimator, **kw}
 
 

@@ -82,7 +82,7 @@ def _render(scene, spp, seed):
 # warped_area's direction-space kernel (~3 mrad) makes its secondary estimate rare and large: at
 # 12x12 px x 2-4 paths it was exactly 0 for this seed, at 16x16 x 4 paths (depth 3) 250x the rest.
 SECONDARY = {"edge_sampling": dict(res=12, depth=2, edge_spp=4, secondary_path_spp=2),
-             "warped_area": dict(res=16, depth=3, film_spp=2, secondary_path_spp=4)}
+             "warped_area": dict(res=16, depth=3, film_spp=2, secondary="warp", secondary_path_spp=4)}
 
 
 # Measured on the loaded 2-core machine: edge_sampling's forward row ~2-10 s; warped_area's forward
@@ -232,10 +232,17 @@ def test_sample_count_names(estimator, new):
     with pytest.raises((ValueError, RuntimeError), match="boundary_budget"):
         mi.load_dict({"type": estimator, "boundary_budget": 0})
     # Derived counts follow the gradient pass's spp and the budget.
-    # edge_sampling: as many secondary paths as interior samples; warped_area: a quarter.
+    # Edge-sampled secondary term (edge_sampling; warped_area's default where no light moves): as many
+    # secondary paths as interior samples; warped_area's direction-space warp: a quarter.
     integ = mi.load_dict({"type": estimator, "boundary_budget": 2})
     integ.resolve_counts(None, None, 16)
-    assert (integ.primary_spp, integ.secondary_spp) == (32, 32 if estimator == "edge_sampling" else 8)
+    assert (integ.primary_spp, integ.secondary_spp) == (32, 32)
+    if estimator == "warped_area":
+        integ = mi.load_dict({"type": estimator, "boundary_budget": 2, "secondary": "warp"})
+        integ.resolve_counts(None, None, 16)
+        assert (integ.primary_spp, integ.secondary_spp) == (32, 8)
+        with pytest.raises((ValueError, RuntimeError), match="secondary must be"):
+            mi.load_dict({"type": estimator, "secondary": "edges"})
 
 
 @SLOW

@@ -175,7 +175,7 @@ def test_secondary_term_skipped_only_where_it_vanishes():
     # warped_area's direction-space term skips the same scenes: every auxiliary ray from the
     # sphere sees the sky, so the warp is 0 and the term exactly nothing.
     import penumbra.integrators.path.warped_secondary as ws
-    wa = {"type": "warped_area", "max_depth": 3, "film_spp": 0, "secondary_path_spp": 16}
+    wa = {"type": "warped_area", "max_depth": 3, "film_spp": 0, "secondary": "warp", "secondary_path_spp": 16}
     without = forward_grad(scene, params, perturb, {**wa, "secondary_path_spp": 0}, spp=2, seed=4)
     with mock.patch.object(ws, "no_secondary_edges", lambda *a: False):
         computed = forward_grad(scene, params, perturb, wa, spp=2, seed=4)
