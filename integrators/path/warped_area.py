@@ -38,7 +38,7 @@ per pixel n and ``boundary_budget`` B):
 | ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
 | ``film_spp`` | max(4, ⌈B n⌉) | film samples per pixel for the primary boundary term; 0 disables |
 | ``secondary`` | "auto" | secondary-visibility estimator: "edge", "warp" or "auto" (above) |
-| ``secondary_path_spp`` | max(2, ⌈B n⌉) edge, max(2, ⌈B n / 4⌉) warp | camera paths per pixel, secondary term (note 1); 0: off |
+| ``secondary_path_spp`` | max(2, ⌈B n⌉) | camera paths per pixel, secondary term (notes 1, 2); 0: off |
 | ``boundary_budget`` | 1 | B above |
 | ``aux_rays`` | 16 | auxiliary rays per film sample |
 | ``primary_kappa`` | 16 | concentration of the film-space Gaussian kernel, 1/σ² in pixels⁻² |
@@ -53,6 +53,7 @@ per pixel n and ``boundary_budget`` B):
 
 Note 1: the camera paths' vertices of depth 0 .. max_depth - 2 are used; with an unbounded depth
 (``max_depth = -1``) the paths end by Russian roulette.
+Note 2: max(2, ⌈B n / 4⌉) for the direction-space warp.
 
 A lobe entry is a concentration in units of the kernel's; auxiliary sample i is drawn from entry i mod K,
 so a repeated entry gets a larger share (:class:`.warp_field.DirectionWarp`). The secondary term runs
@@ -266,7 +267,8 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         return (f"WarpedAreaIntegrator[max_depth = {self.max_depth}, film_spp = {self.film_spp}, "
                 f"aux_rays = {self.aux_rays}, secondary_aux_rays = {self.secondary_aux_rays}, "
                 f"primary_kappa = {self.primary_kappa}, power = {self.power}, "
-                f"antithetic = {self.antithetic}, secondary = {self.secondary}, secondary_path_spp = {self.secondary_path_spp}, "
+                f"antithetic = {self.antithetic}, secondary = {self.secondary}, "
+                f"secondary_path_spp = {self.secondary_path_spp}, "
                 f"boundary_budget = {self.boundary_budget}, "
                 f"primary_lobes = {self.primary_lobes}, secondary_lobes = {self.secondary_lobes}]")
 
