@@ -395,9 +395,13 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
                 _images(seqs, n_w, d_w, source, intermediate=False)[0]
             return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
     if search in ("auto", "tree"):
-        from . import image_tree
-        tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order)
-        seqs = image_tree.valid_paths(tracer(room, V), room.face_wall, tree, rcv_np)
+        from . import image_tree, tree_kernel
+        if tree_kernel.AVAILABLE and order > 0:   # the last level per receiver (image_tree.receiver_level)
+            tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order - 1)
+            last = image_tree.pruner(room, V, n_out, d_out) if len(tree.walls) == order - 1 else None
+        else:
+            tree, last = image_tree.cached_build(room, V, n_out, d_out, src_np, order), None
+        seqs = image_tree.valid_paths(tracer(room, V), room.face_wall, tree, rcv_np, last=last)
         if len(seqs) == 0:
             raise ValueError("no valid path between the source and the receiver up to this order")
         final = image_positions_np(seqs, n_w, d_w, src_np) if host else \
