@@ -185,12 +185,25 @@ _PLANES: dict = {}
 
 def wall_planes_np(room, V):
     """(unit normals (W, 3), offsets (W,)) of the wall planes from the vertex positions ``V`` (V, 3), in
-    NumPy: the normal of each wall's first triangle (orientation as stored)."""
-    rep = room.wall_triangles()
-    a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
-    n = np.cross(b - a, c - a)
-    n /= np.linalg.norm(n, axis=1, keepdims=True)
-    return n, np.einsum("ij,ij->i", n, a)
+    NumPy: the normal of each wall's representative triangle (orientation as stored); read-only arrays
+    kept for the next call with the same geometry."""
+    V = np.ascontiguousarray(V, np.float64)
+    key = (V.tobytes(), np.ascontiguousarray(room.faces).tobytes(), np.ascontiguousarray(room.face_wall).tobytes())
+    hit = _HOST_PLANES.get(key)
+    if hit is None:
+        rep = room.wall_triangles()
+        a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
+        n = np.cross(b - a, c - a)
+        n /= np.linalg.norm(n, axis=1, keepdims=True)
+        hit = (n, np.einsum("ij,ij->i", n, a))
+        for x in hit:
+            x.setflags(write=False)
+        _HOST_PLANES.clear()                 # one geometry at a time
+        _HOST_PLANES[key] = hit
+    return hit
+
+
+_HOST_PLANES: dict = {}
 
 
 def outward_planes(room, V):
