@@ -374,7 +374,9 @@ def distinct_images(seq, inter, extent: float) -> np.ndarray:
     final = np.stack(inter)[np.maximum(k - 1, 0), np.arange(len(seq))]
     final[k == 0] = np.inf                      # the direct path
     key = np.round(final / (1e-9 * extent))
-    _, first = np.unique(key, axis=0, return_index=True)
+    order = np.lexsort(key.T[::-1])            # rows sorted by (x, y, z), stable: the first of equal rows first
+    ks = key[order]
+    first = order[np.r_[True, np.any(ks[1:] != ks[:-1], axis=1)]]
     return seq[np.sort(first)]
 
 

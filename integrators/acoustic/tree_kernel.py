@@ -190,30 +190,23 @@ def _receiver_children(J, P, win, cnt, n_out, d_out, front, edge_n, edge_o, hull
     m = np.zeros((E, 3))
     o = np.zeros(E)
     use = np.zeros(E, np.bool_)
+    rside = np.empty(W)                       # the receiver's signed distance to each wall plane
+    for q in range(W):
+        rside[q] = n_out[q, 0] * rx + n_out[q, 1] * ry + n_out[q, 2] * rz - d_out[q]
     k = 0
     for r in range(n):
         jx, jy, jz = J[r, 0], J[r, 1], J[r, 2]
         p = P[r]
         c = cnt[r]
-        if p >= 0:
-            cx, cy, cz = _window_centre(win, r, c, jx, jy, jz)
-            for e in range(E):
-                use[e] = False
-                if e >= c:
-                    continue
-                mx, my, mz, nm, sg = _beam_face(win, r, e, c, jx, jy, jz, cx, cy, cz)
-                if nm > 0.0:
-                    m[e, 0], m[e, 1], m[e, 2] = mx / nm * sg, my / nm * sg, mz / nm * sg
-                    o[e] = m[e, 0] * jx + m[e, 1] * jy + m[e, 2] * jz
-                    use[e] = True
+        planes = False                         # the parent's side planes, computed when first needed
         for q in range(W):
-            sj = n_out[q, 0] * jx + n_out[q, 1] * jy + n_out[q, 2] * jz - d_out[q]
-            if not sj < -tol:
+            sr = rside[q]
+            if not sr < margin:
                 continue
             if p >= 0 and not front[p, q]:
                 continue
-            sr = n_out[q, 0] * rx + n_out[q, 1] * ry + n_out[q, 2] * rz - d_out[q]
-            if not sr < margin:
+            sj = n_out[q, 0] * jx + n_out[q, 1] * jy + n_out[q, 2] * jz - d_out[q]
+            if not sj < -tol:
                 continue
             # the child's image J' (signed distance -sj) and the crossing X of the segment J' -> receiver
             ix, iy, iz = jx - 2.0 * sj * n_out[q, 0], jy - 2.0 * sj * n_out[q, 1], jz - 2.0 * sj * n_out[q, 2]
@@ -232,6 +225,18 @@ def _receiver_children(J, P, win, cnt, n_out, d_out, front, edge_n, edge_o, hull
             if p >= 0:
                 if n_out[p, 0] * xx + n_out[p, 1] * xy + n_out[p, 2] * xz - d_out[p] > margin:
                     continue
+                if not planes:
+                    cx, cy, cz = _window_centre(win, r, c, jx, jy, jz)
+                    for e in range(E):
+                        use[e] = False
+                        if e >= c:
+                            continue
+                        mx, my, mz, nm, sg = _beam_face(win, r, e, c, jx, jy, jz, cx, cy, cz)
+                        if nm > 0.0:
+                            m[e, 0], m[e, 1], m[e, 2] = mx / nm * sg, my / nm * sg, mz / nm * sg
+                            o[e] = m[e, 0] * jx + m[e, 1] * jy + m[e, 2] * jz
+                            use[e] = True
+                    planes = True
                 for e in range(E):
                     if use[e] and m[e, 0] * xx + m[e, 1] * xy + m[e, 2] * xz - o[e] < -margin:
                         ok = False
