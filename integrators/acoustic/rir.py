@@ -262,7 +262,7 @@ def simulate(room: Room, order: int = 10, conventions=None, params=None, source:
         if params is not None and params is not room.params:
             raise ValueError("params must be the room's own parameters (room.params) or a dict of packed "
                              "inputs (default_params)")
-        grad = any(dr.grad_enabled(room.params[k]) for k in room.params.keys())
+        grad = room.params.any_grad_enabled()
         on_host = _host_path(host, grad, conv, synthesis)
         if on_host:
             p = None
