@@ -154,6 +154,13 @@ class RoomParameters(ParameterSet):
                                          f"{np.round(pts[bad[0]], 4).tolist()} outside the room")
 
     # --- the integrator's packed view ---------------------------------------------------------------
+    def any_grad_enabled(self) -> bool:
+        """Whether gradients are enabled on any value this set has handed out (a value never read cannot
+        be AD-attached; one whose room value changed since is replaced on its next read, so True may be
+        conservative)."""
+        import drjit as dr
+        return any(dr.grad_enabled(v) for v, _ in self._values.values())
+
     def check_packed(self, host: dict, source: int = 0, receiver: int = 0):
         """Validate the acoustic integrator's packed inputs given as NumPy arrays (keys ``source``,
         ``receiver`` (3,), ``absorption``, ``scattering`` (W * 7), ``dims`` (3,) or ``vertices``

@@ -214,6 +214,16 @@ class Pruner:
         side = np.einsum("qmj,pj->pqm", self.hull, n_out) - d_out[:, None, None]
         self.front = ((side < self.tol) & (np.arange(M)[None, None, :] < self.hull_cnt[None, :, None])).any(axis=2)
         np.fill_diagonal(self.front, False)
+        # in-plane half-planes of each hull edge (unit normal towards the hull's inside, offset)
+        nxt = np.where(np.arange(M)[None, :] + 1 < self.hull_cnt[:, None], np.arange(M)[None, :] + 1, 0)
+        b = self.hull[np.arange(len(hulls))[:, None], nxt]
+        u = np.cross(np.broadcast_to(self.n_out[:, None, :], b.shape), b - self.hull)
+        u /= np.maximum(np.linalg.norm(u, axis=2, keepdims=True), 1e-300)
+        cen = np.stack([h.mean(axis=0) for h in hulls])
+        u *= np.where(np.einsum("wmj,wmj->wm", u, cen[:, None, :] - self.hull) < 0, -1.0, 1.0)[:, :, None]
+        u *= self.hull_valid[:, :, None]
+        self.edge_n = np.ascontiguousarray(u)
+        self.edge_o = np.einsum("wmj,wmj->wm", u, self.hull)
 
     def children(self, J, P, win, cnt):
         """Children of nodes (image J (n, 3), last wall P (n,), -1 at the source, window ``win`` (n, M, 3)
@@ -364,11 +374,34 @@ def distinct_images(seq, inter, extent: float) -> np.ndarray:
     final = np.stack(inter)[np.maximum(k - 1, 0), np.arange(len(seq))]
     final[k == 0] = np.inf                      # the direct path
     key = np.round(final / (1e-9 * extent))
-    _, first = np.unique(key, axis=0, return_index=True)
+    order = np.lexsort(key.T[::-1])            # rows sorted by (x, y, z), stable: the first of equal rows first
+    ks = key[order]
+    first = order[np.r_[True, np.any(ks[1:] != ks[:-1], axis=1)]]
     return seq[np.sort(first)]
 
 
-def valid_paths(scene, face_wall, tree: ImageTree, receiver) -> np.ndarray:
+def receiver_level(tree: ImageTree, pruner: Pruner, receiver, margin: float):
+    """The level after the tree's last one, only the children whose beam holds ``receiver`` (compiled
+    :func:`.tree_kernel.receiver_children`: a point-in-beam test, no clipped windows): (sequences (n, k),
+    images along them: k arrays (n, 3)) with k = the tree's levels + 1."""
+    k = len(tree.walls)
+    if k == 0:
+        J, P = tree.source[None, :], np.array([-1])
+        win, cnt = np.zeros((1, 1, 3)), np.ones(1, np.int64)
+    else:
+        J, P, win, cnt = tree.images[k - 1], tree.walls[k - 1], tree.windows[k - 1], tree.counts[k - 1]
+    par, q = tree_kernel.receiver_children(pruner, J, P, win, cnt, receiver, margin)
+    seq = np.empty((len(par), k + 1), np.int64)
+    chain = tree.chain(k, par) if k else []
+    if k:
+        seq[:, :k] = tree.sequences(k, par)
+    seq[:, k] = q
+    Jp = J[par]
+    d = np.einsum("ij,ij->i", tree.n_out[q], Jp) - tree.d_out[q]
+    return seq, chain + [Jp - 2.0 * d[:, None] * tree.n_out[q]]
+
+
+def valid_paths(scene, face_wall, tree: ImageTree, receiver, last: Pruner | None = None) -> np.ndarray:
     """(M, order) padded (-1) wall sequences of the tree's paths (and the direct path) that reach
     ``receiver`` (3,): from the receiver towards the last image the first hit must be on the last wall,
     from there towards the previous image on the previous wall, and so on; the last segment to the source
@@ -376,22 +409,29 @@ def valid_paths(scene, face_wall, tree: ImageTree, receiver) -> np.ndarray:
     Only nodes whose beam holds the receiver (:meth:`ImageTree.in_beam`, with a margin of
     ``BEAM_MARGIN`` times the room's extent, far above float32 ray-tracing error) are traced: the others
     cannot be valid. All levels are traced together, ``VIS_BATCH`` paths at a time (a few kernels per
-    reflection). ``scene`` may instead be a :class:`.visibility_kernel.TriangleMesh` of the room: the same
+    reflection). With ``last`` (the room's :class:`Pruner`), one more level is added for this receiver
+    only (:func:`receiver_level`, numba): the tree is built to one order less.
+    ``scene`` may instead be a :class:`.visibility_kernel.TriangleMesh` of the room: the same
     test in compiled float64 code (:func:`.visibility_kernel.valid`), all paths in one pass."""
     from .polyhedral import visible
     import mitsuba as mi
-    K = max(len(tree.walls), 1)
+    levels = len(tree.walls) + (last is not None)
+    K = max(levels, 1)
     rcv = np.asarray(receiver, np.float64).reshape(3)
     seq = [np.full((1, K), -1, np.int64)]
     inter = [[np.zeros((1, 3))] for _ in range(K)]
-    for k in range(1, len(tree.walls) + 1):
-        idx = np.flatnonzero(tree.in_beam(k, rcv, BEAM_MARGIN * tree.extent))
-        s = np.full((len(idx), K), -1, np.int64)
-        s[:, :k] = tree.sequences(k, idx)
+    for k in range(1, levels + 1):
+        if k > len(tree.walls):
+            sk, ch = receiver_level(tree, last, rcv, BEAM_MARGIN * tree.extent)
+            n = len(sk)
+        else:
+            idx = np.flatnonzero(tree.in_beam(k, rcv, BEAM_MARGIN * tree.extent))
+            sk, ch, n = tree.sequences(k, idx), tree.chain(k, idx), len(idx)
+        s = np.full((n, K), -1, np.int64)
+        s[:, :k] = sk
         seq.append(s)
-        ch = tree.chain(k, idx)
         for j in range(K):
-            inter[j].append(ch[j] if j < k else np.zeros((len(idx), 3)))
+            inter[j].append(ch[j] if j < k else np.zeros((n, 3)))
     seq = np.concatenate(seq)
     if isinstance(scene, visibility_kernel.TriangleMesh):
         inter = [np.concatenate(c) for c in inter]

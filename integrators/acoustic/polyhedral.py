@@ -163,13 +163,10 @@ def _planes(room, vertices):
                np.ascontiguousarray(room.faces).tobytes(), np.ascontiguousarray(room.face_wall).tobytes())
         hit = _PLANES.get(key)
         if hit is None:
-            rep = room.wall_triangles()
-            a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
-            n = np.cross(b - a, c - a)
-            n /= np.linalg.norm(n, axis=1, keepdims=True)
+            n, d = wall_planes_np(room, V)
             _PLANES.clear()                  # one geometry at a time (uploaded once, read-only)
             hit = _PLANES[key] = (mi.Vector3d(*[upload(mi.Float64, np.ascontiguousarray(n[:, k])) for k in range(3)]),
-                                  upload(mi.Float64, np.einsum("ij,ij->i", n, a)))
+                                  upload(mi.Float64, d))
         return hit
     rep = room.wall_triangles()
     pts = []
@@ -184,6 +181,29 @@ def _planes(room, vertices):
 
 
 _PLANES: dict = {}
+
+
+def wall_planes_np(room, V):
+    """(unit normals (W, 3), offsets (W,)) of the wall planes from the vertex positions ``V`` (V, 3), in
+    NumPy: the normal of each wall's representative triangle (orientation as stored); read-only arrays
+    kept for the next call with the same geometry."""
+    V = np.ascontiguousarray(V, np.float64)
+    key = (V.tobytes(), np.ascontiguousarray(room.faces).tobytes(), np.ascontiguousarray(room.face_wall).tobytes())
+    hit = _HOST_PLANES.get(key)
+    if hit is None:
+        rep = room.wall_triangles()
+        a, b, c = V[rep[:, 0]], V[rep[:, 1]], V[rep[:, 2]]
+        n = np.cross(b - a, c - a)
+        n /= np.linalg.norm(n, axis=1, keepdims=True)
+        hit = (n, np.einsum("ij,ij->i", n, a))
+        for x in hit:
+            x.setflags(write=False)
+        _HOST_PLANES.clear()                 # one geometry at a time
+        _HOST_PLANES[key] = hit
+    return hit
+
+
+_HOST_PLANES: dict = {}
 
 
 def outward_planes(room, V):
@@ -264,6 +284,22 @@ def _images(seq, n_w, d_w, source, intermediate: bool = True):
     return final, inter
 
 
+def image_positions_np(seq, n_w, d_w, source) -> np.ndarray:
+    """The final images of :func:`_images` on the host: (n, 3) NumPy float64 positions of ``source``
+    reflected in turn on the walls of each padded (-1) row of ``seq`` (n, K), planes ``n_w`` (W, 3) and
+    ``d_w`` (W,)."""
+    cur = np.broadcast_to(np.asarray(source, np.float64).reshape(3), (len(seq), 3)).copy()
+    for j in range(seq.shape[1]):
+        act = seq[:, j] >= 0
+        if not act.any():
+            break
+        w = np.maximum(seq[:, j], 0)
+        nn = n_w[w]
+        side = nn[:, 0] * cur[:, 0] + nn[:, 1] * cur[:, 1] + nn[:, 2] * cur[:, 2] - d_w[w]
+        cur = np.where(act[:, None], cur - 2.0 * side[:, None] * nn, cur)
+    return cur
+
+
 def visible(scene, face_wall, seq, inter, source, receiver):
     """Boolean (n,) validity of each padded candidate path by ray tracing (float32, no derivatives)."""
     mi = _mi()
@@ -324,7 +360,8 @@ def exhaustive_depth(W, order, budget):
 
 
 def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int = 4,
-               exhaustive: int = 1000, second: bool = False, rays_from: str = "source", search: str = "auto"):
+               exhaustive: int = 1000, second: bool = False, rays_from: str = "source", search: str = "auto",
+               host: bool = False):
     """Valid image sources of ``room`` up to ``order``: (positions mi.Vector3d, wall hits (M, W), orders (M,)).
 
     With ``search="rays"``, candidates are ray-traced sequences (see the module docstring), then up to
@@ -340,7 +377,10 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     room is a prism along any axis (an extruded floor polygon: every path found, no rays) and the complete
     image tree of :mod:`.image_tree` otherwise; ``"beams"`` requires a prism, ``"tree"`` always builds the
     image tree, ``"rays"`` uses the candidate rays above (``n_rays``, ``rounds``, ``exhaustive``,
-    ``second``, ``rays_from`` apply to it only)."""
+    ``second``, ``rays_from`` apply to it only).
+
+    ``host=True`` (no gradients: the inputs must not be AD-attached) returns the positions as a NumPy
+    (M, 3) float64 array computed on the host, and launches no Dr.Jit kernel except in the ray search."""
     mi = _mi()
     if search not in ("auto", "beams", "tree", "rays"):
         raise ValueError(f"search must be 'auto', 'beams', 'tree' or 'rays', got {search!r}")
@@ -348,12 +388,12 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     V = np.array(dr.detach(vertices), dtype=np.float64).reshape(-1, 3)
     src_np = np.array(dr.detach(params["source"]), dtype=np.float64).reshape(-1)
     rcv_np = np.array(dr.detach(params["receiver"]), dtype=np.float64).reshape(-1)
-    n_w, d_w = _planes(room, vertices)
+    n_w, d_w = wall_planes_np(room, V) if host else _planes(room, vertices)
     source = params["source"]
     W, K = room.n_walls, max(order, 1)
     n_out, d_out = outward_planes(room, V)
     if search == "auto" and not dr.grad_enabled(vertices):
-        lattice = _box_lattice(room, order, n_out, d_out, source)
+        lattice = _box_lattice(room, order, n_out, d_out, src_np if host else source)
         if lattice is not None:
             return lattice
     if search in ("auto", "beams"):
@@ -364,16 +404,24 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
         if seqs is not None:
             if len(seqs) == 0:
                 raise ValueError("no valid path between the source and the receiver up to this order")
-            final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
+            final = image_positions_np(seqs, n_w, d_w, src_np) if host else \
+                _images(seqs, n_w, d_w, source, intermediate=False)[0]
             return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
     if search in ("auto", "tree"):
-        from . import image_tree
-        tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order)
-        seqs = image_tree.valid_paths(tracer(room, V), room.face_wall, tree, rcv_np)
+        from . import image_tree, tree_kernel
+        if tree_kernel.AVAILABLE and order > 0:   # the last level per receiver (image_tree.receiver_level)
+            tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order - 1)
+            last = image_tree.pruner(room, V, n_out, d_out) if len(tree.walls) == order - 1 else None
+        else:
+            tree, last = image_tree.cached_build(room, V, n_out, d_out, src_np, order), None
+        seqs = image_tree.valid_paths(tracer(room, V), room.face_wall, tree, rcv_np, last=last)
         if len(seqs) == 0:
             raise ValueError("no valid path between the source and the receiver up to this order")
-        final, _ = _images(seqs, n_w, d_w, source, intermediate=False)
+        final = image_positions_np(seqs, n_w, d_w, src_np) if host else \
+            _images(seqs, n_w, d_w, source, intermediate=False)[0]
         return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+    if host:
+        n_w, d_w = _planes(room, vertices)
     scene = room_scene(V, room.faces)
     # order 0: the direct path
     cand = np.full((1, K), -1, np.int64)
@@ -418,6 +466,8 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     pos = finals[0]
     for q in finals[1:]:
         pos = mi.Vector3d(*[_cat(pos[a], q[a]) for a in range(3)])
+    if host:
+        pos = np.stack([np.array(pos[a], dtype=np.float64) for a in range(3)], axis=1)
     return pos, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
 
 
@@ -442,7 +492,8 @@ _MESHES: dict = {}
 
 def _box_lattice(room, order, n_out, d_out, source):
     """The shoebox lattice's paths (:mod:`.shoebox`) of a room whose walls form a rectangular box in any
-    position and orientation, or None: images in the box's own frame (``prism.box_frame``), rotated back;
+    position and orientation, or None: images in the box's own frame (``prism.box_frame``), rotated back
+    (NumPy (M, 3) positions when ``source`` is a NumPy array, else Dr.Jit);
     differentiable in the source position (not in the vertices: the caller keeps the general search
     when vertex gradients are enabled)."""
     from . import prism, shoebox
@@ -453,17 +504,20 @@ def _box_lattice(room, order, n_out, d_out, source):
     if box is None:
         return None
     R, o, L, walls = box
-    s_loc = mi.Vector3d(*[sum(float(R[k, a]) * source[a] for a in range(3)) - float(o[k]) for k in range(3)])
-    loc = shoebox.image_positions(order, mi.Vector3d(*[dr.opaque(mi.Float64, float(x)) for x in L]), s_loc)
-    pos = mi.Vector3d(*[sum(float(R[k, a]) * (loc[k] + float(o[k])) for k in range(3)) for a in range(3)])
     key = (order, room.n_walls, walls.tobytes())
     if key not in _BOX_HITS:
         n = shoebox.lattice(order)
         hits = np.zeros((len(n), room.n_walls), np.int64)
-        hits[:, walls] = shoebox.device_lattice(order)[2]
+        hits[:, walls] = shoebox.lattice_hits(order)
         hits.setflags(write=False)
         _BOX_HITS.clear()                    # one (order, wall order) at a time
         _BOX_HITS[key] = hits, np.abs(n).sum(axis=1)
+    if isinstance(source, np.ndarray):       # host: NumPy positions
+        loc = shoebox.image_positions_np(order, L, R @ source - o)
+        return ((loc + o) @ R, *_BOX_HITS[key])
+    s_loc = mi.Vector3d(*[sum(float(R[k, a]) * source[a] for a in range(3)) - float(o[k]) for k in range(3)])
+    loc = shoebox.image_positions(order, mi.Vector3d(*[dr.opaque(mi.Float64, float(x)) for x in L]), s_loc)
+    pos = mi.Vector3d(*[sum(float(R[k, a]) * (loc[k] + float(o[k])) for k in range(3)) for a in range(3)])
     return (pos, *_BOX_HITS[key])
 
 

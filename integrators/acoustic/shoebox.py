@@ -41,14 +41,21 @@ def wall_hits(n: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
+def lattice_hits(order: int) -> np.ndarray:
+    """:func:`wall_hits` of :func:`lattice` (read-only, kept per order)."""
+    hits = wall_hits(lattice(order))
+    hits.setflags(write=False)
+    return hits
+
+
+@functools.lru_cache(maxsize=8)
 def device_lattice(order: int):
     """Per-order constants on the device, uploaded once: (lattice coordinates (3 x mi.Float64), odd-index
     flags (3 x mi.Float64, 0/1), wall hits (M, 6) NumPy, hit counts per wall (6 x mi.Float64))."""
     import drjit as dr
     import mitsuba as mi
     n = lattice(order)
-    hits = wall_hits(n)
-    hits.setflags(write=False)
+    hits = lattice_hits(order)
     coords = [upload(mi.Float64, n[:, a].astype(np.float64)) for a in range(3)]
     odd = [upload(mi.Float64, (n[:, a] % 2 != 0).astype(np.float64)) for a in range(3)]
     cols = [upload(mi.Float64, hits[:, w].astype(np.float64)) for w in range(6)]
@@ -62,3 +69,21 @@ def image_positions(order: int, dims, source):
     import mitsuba as mi
     coords, odd, _, _ = device_lattice(order)
     return mi.Vector3d(*[coords[a] * dims[a] + source[a] + odd[a] * (dims[a] - 2.0 * source[a]) for a in range(3)])
+
+
+@functools.lru_cache(maxsize=8)
+def _host_lattice(order: int):
+    """(lattice indices as float64, odd-index flags as float64), (M, 3) each, read-only."""
+    n = lattice(order)
+    out = (n.astype(np.float64), (n % 2 != 0).astype(np.float64))
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def image_positions_np(order: int, dims, source) -> np.ndarray:
+    """:func:`image_positions` on the host: (M, 3) NumPy float64 from NumPy ``dims`` and ``source``."""
+    n, odd = _host_lattice(order)
+    L = np.asarray(dims, np.float64).reshape(3)
+    s = np.asarray(source, np.float64).reshape(3)
+    return n * L + s + odd * (L - 2.0 * s)

@@ -66,6 +66,14 @@ def arrival_samples(dist, fs: float, c: float, conv):
     return dist * (fs / c) + conv.lead_in
 
 
+def arrival_samples_np(dist: np.ndarray, fs: float, c: float, conv) -> np.ndarray:
+    """:func:`arrival_samples` in NumPy (float64; float32 values for ``delay_precision="float32"``)."""
+    if conv.delay_precision == "float32":
+        t = (dist / c + conv.lead_in / fs).astype(np.float32)
+        return (t * np.float32(fs)).astype(np.float64)
+    return dist * (fs / c) + conv.lead_in
+
+
 @functools.lru_cache(maxsize=16)
 def sinc_table(taps: int, g: int, precision: str = "float64"):
     """(sinc lookup table on [-taps//2 - 1, taps//2 + 1] with g points per sample, Hann window (taps,)).

@@ -55,24 +55,37 @@ class Deposits:
 
 
 def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: float = 0.5, seed: int = 0,
-          source=None, receiver=None, vertices=None, max_bounces: int = 1000):
+          source=None, receiver=None, vertices=None, max_bounces: int = 1000, compiled: bool | None = None):
     """Trace the rays and record their receiver crossings (see the module docstring): a
     :class:`Deposits`, or with ``receiver`` (R, 3) a list of R of them from one set of rays (the rays and
     their random choices do not depend on the receiver, so each equals the trace for that receiver
-    alone)."""
-    import mitsuba as mi
+    alone). ``compiled``: trace in numba (:mod:`.tail_kernel`; None: when numba is installed and the room
+    has at most ``tail_kernel.MAX_TRIANGLES`` triangles) or with Mitsuba (False); the two agree
+    statistically (different random sequences)."""
+    from . import tail_kernel, visibility_kernel
     n_rays = checks.integer("n_rays", n_rays, lo=1)
     # Per ray: ~40 B of path state, 8 B of reflection counts per wall, and a few crossings of 24 B.
     memory.guard(f"the ray-traced tail ({n_rays} rays, {room.n_walls} walls)",
                  float(n_rays) * (40 + 8 * room.n_walls + 24 * 8), "n_rays")
     V = room.vertices if vertices is None else vertices
-    scene = room_scene(V, room.faces)
     src = np.asarray(room.sources[0] if source is None else source, np.float64)
     rcv_in = np.asarray(room.receivers[0] if receiver is None else receiver, np.float64)
     single = rcv_in.ndim == 1
     rcvs = rcv_in.reshape(-1, 3)
     W = room.n_walls
     s_wall = np.clip(room.scattering().mean(axis=1), 1e-6, 1 - 1e-6)
+    if compiled is None:
+        compiled = tail_kernel.AVAILABLE and len(room.faces) <= tail_kernel.MAX_TRIANGLES
+    vol = 4.0 / 3.0 * math.pi * radius ** 3
+    if compiled:
+        mesh = visibility_kernel.triangle_mesh(V, room.faces, room.face_wall)
+        rec, Lc, chord, hits, scats, n_escaped = tail_kernel.trace(
+            mesh, src, rcvs, fibonacci_sphere(n_rays), order, radius, room.c * t_max, s_wall, W, seed, max_bounces)
+        deps = [Deposits(Lc[rec == r] / room.c, Lc[rec == r], chord[rec == r] * 4 * math.pi / (vol * n_rays),
+                         hits[rec == r], n_rays, radius, scats[rec == r], s_wall, n_escaped) for r in range(len(rcvs))]
+        return deps[0] if single else deps
+    import mitsuba as mi
+    scene = room_scene(V, room.faces)
     fw = mi.Int32(room.face_wall.astype(np.int32))
     s_arr = mi.Float(s_wall.astype(np.float32))
     dirs = fibonacci_sphere(n_rays)
@@ -90,7 +103,6 @@ def trace(room, order: int, n_rays: int = 20000, t_max: float = 1.0, radius: flo
     c_pts = [mi.Point3f(*[dr.opaque(mi.Float, float(x)) for x in rcv]) for rcv in rcvs]
     r2 = radius * radius
     Lmax = room.c * t_max
-    vol = 4.0 / 3.0 * math.pi * radius ** 3
     outs = [{"t": [], "L": [], "w": [], "h": [], "s": []} for _ in rcvs]
     for bounce in range(max_bounces):
         si = scene.ray_intersect(ray, alive)

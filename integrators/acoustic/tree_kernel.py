@@ -175,7 +175,81 @@ def _in_beam(J, wall, win, cnt, n_out, d_out, px, py, pz, tol):
     return ok
 
 
+def _receiver_children(J, P, win, cnt, n_out, d_out, front, edge_n, edge_o, hull_cnt, rx, ry, rz, tol, margin):
+    """(parent row, wall) of the children of parents ``J`` (n, 3), ``P`` (n,), windows ``win`` (n, E, 3)
+    with ``cnt`` vertices whose beam holds the receiver (rx, ry, rz): Borish's side test and the front
+    table as in :func:`_children`, the receiver on the room side of the child's wall Q (within
+    ``margin``), and the point X where the segment from the child's image to the receiver crosses Q's
+    plane inside Q's hull (edge half-planes ``edge_n``, ``edge_o``), on the room side of P and inside the
+    parent's pyramid, each within ``margin``: X is the last reflection point of the path, so this is the
+    child's beam test without its clipped window."""
+    n, E = J.shape[0], win.shape[1]
+    W = n_out.shape[0]
+    par = np.empty(n * W, np.int64)
+    wal = np.empty(n * W, np.int64)
+    m = np.zeros((E, 3))
+    o = np.zeros(E)
+    use = np.zeros(E, np.bool_)
+    rside = np.empty(W)                       # the receiver's signed distance to each wall plane
+    for q in range(W):
+        rside[q] = n_out[q, 0] * rx + n_out[q, 1] * ry + n_out[q, 2] * rz - d_out[q]
+    k = 0
+    for r in range(n):
+        jx, jy, jz = J[r, 0], J[r, 1], J[r, 2]
+        p = P[r]
+        c = cnt[r]
+        planes = False                         # the parent's side planes, computed when first needed
+        for q in range(W):
+            sr = rside[q]
+            if not sr < margin:
+                continue
+            if p >= 0 and not front[p, q]:
+                continue
+            sj = n_out[q, 0] * jx + n_out[q, 1] * jy + n_out[q, 2] * jz - d_out[q]
+            if not sj < -tol:
+                continue
+            # the child's image J' (signed distance -sj) and the crossing X of the segment J' -> receiver
+            ix, iy, iz = jx - 2.0 * sj * n_out[q, 0], jy - 2.0 * sj * n_out[q, 1], jz - 2.0 * sj * n_out[q, 2]
+            if sr < 0.0:
+                t = -sj / (-sj - sr)
+                xx, xy, xz = ix + t * (rx - ix), iy + t * (ry - iy), iz + t * (rz - iz)
+            else:                              # the receiver on the plane (within the margin)
+                xx, xy, xz = rx - sr * n_out[q, 0], ry - sr * n_out[q, 1], rz - sr * n_out[q, 2]
+            ok = True
+            for i in range(hull_cnt[q]):
+                if edge_n[q, i, 0] * xx + edge_n[q, i, 1] * xy + edge_n[q, i, 2] * xz - edge_o[q, i] < -margin:
+                    ok = False
+                    break
+            if not ok:
+                continue
+            if p >= 0:
+                if n_out[p, 0] * xx + n_out[p, 1] * xy + n_out[p, 2] * xz - d_out[p] > margin:
+                    continue
+                if not planes:
+                    cx, cy, cz = _window_centre(win, r, c, jx, jy, jz)
+                    for e in range(E):
+                        use[e] = False
+                        if e >= c:
+                            continue
+                        mx, my, mz, nm, sg = _beam_face(win, r, e, c, jx, jy, jz, cx, cy, cz)
+                        if nm > 0.0:
+                            m[e, 0], m[e, 1], m[e, 2] = mx / nm * sg, my / nm * sg, mz / nm * sg
+                            o[e] = m[e, 0] * jx + m[e, 1] * jy + m[e, 2] * jz
+                            use[e] = True
+                    planes = True
+                for e in range(E):
+                    if use[e] and m[e, 0] * xx + m[e, 1] * xy + m[e, 2] * xz - o[e] < -margin:
+                        ok = False
+                        break
+                if not ok:
+                    continue
+            par[k], wal[k] = r, q
+            k += 1
+    return par[:k], wal[:k]
+
+
 if AVAILABLE:
+    _receiver_children = numba.njit(cache=True, nogil=True)(_receiver_children)
     _clip = numba.njit(cache=True, nogil=True)(_clip)
     _window_centre = numba.njit(cache=True, nogil=True)(_window_centre)
     _beam_face = numba.njit(cache=True, nogil=True)(_beam_face)
@@ -206,3 +280,16 @@ def children(pruner, J, P, win, cnt):
                            pruner.front, pruner.tol)
     Mo = max(int(c.max()) if len(c) else 1, 1)
     return i, q, w[:, :Mo], c
+
+
+def receiver_children(pruner, J, P, win, cnt, receiver, margin):
+    """Compiled: (parent row, wall) of the children of the given nodes whose beam holds ``receiver``
+    (see :func:`_receiver_children`; ``pruner`` is the room's :class:`.image_tree.Pruner`)."""
+    if not AVAILABLE:
+        raise RuntimeError("the compiled image tree needs numba (pip install 'penumbra[fast]')")
+    r = np.asarray(receiver, np.float64).reshape(3)
+    return _receiver_children(np.ascontiguousarray(J, np.float64), np.ascontiguousarray(P, np.int64),
+                              np.ascontiguousarray(win, np.float64), np.ascontiguousarray(cnt, np.int64),
+                              pruner.n_out, pruner.d_out, pruner.front, pruner.edge_n, pruner.edge_o,
+                              pruner.hull_cnt.astype(np.int64), float(r[0]), float(r[1]), float(r[2]),
+                              pruner.tol, float(margin))

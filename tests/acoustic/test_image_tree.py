@@ -133,3 +133,26 @@ def test_compiled_visibility_equals_mitsuba_tracing():
         want = {tuple(s) for s in image_tree.valid_paths(scene, room.face_wall, tree, rcv)}
         got = {tuple(s) for s in image_tree.valid_paths(mesh, room.face_wall, tree, rcv)}
         assert got == want and len(got) > 100
+
+
+def test_receiver_level_equals_full_tree_and_beam_test():
+    """The last level built per receiver (image_tree.receiver_level: point-in-beam, no clipped windows)
+    gives the same valid paths as the tree built to the full order with the receiver's beam test, on the
+    sloped room and the L prism at orders 1-6 over 3 x 3 source/receiver pairs."""
+    from penumbra.integrators.acoustic import image_tree, tree_kernel
+    if not tree_kernel.AVAILABLE:
+        pytest.skip("numba is not installed (optional 'fast' extra): the full tree is built")
+    rng = np.random.default_rng(5)
+    pts = np.c_[rng.uniform(0.3, 2.7, (6, 2)), rng.uniform(0.3, 2.7, 6)]
+    for room in (_sloped(), R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)):
+        V = room.vertices
+        n_out, d_out = polyhedral.outward_planes(room, V)
+        mesh, pr = polyhedral.tracer(room, V), image_tree.pruner(room, V, n_out, d_out)
+        for order in range(1, 7):
+            for s in pts[:3]:
+                full = image_tree.build(room, V, n_out, d_out, s, order)
+                short = image_tree.build(room, V, n_out, d_out, s, order - 1)
+                for r in pts[3:]:
+                    a = image_tree.valid_paths(mesh, room.face_wall, full, r)
+                    b = image_tree.valid_paths(mesh, room.face_wall, short, r, last=pr)
+                    assert set(map(tuple, a)) == set(map(tuple, b)), (order, s, r)

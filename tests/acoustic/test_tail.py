@@ -155,3 +155,42 @@ def test_hybrid_rir_scattering_gradient_vs_fd():
         fd = (float(loss(s0 + 1e-6 * e)[0][0]) - float(loss(s0 - 1e-6 * e)[0][0])) / 2e-6
     assert ad == pytest.approx(fd, rel=1e-4, abs=1e-9)
     assert ad != 0
+
+
+def _t30_and_energy(dep, alpha, t_max, bin_s=0.005):
+    """T30 (s) from the Schroeder curve of the deposits' energies (flat absorption ``alpha``) and their
+    total energy."""
+    e = dep.weight * (1 - alpha) ** dep.hits.sum(axis=1)
+    n = int(round(t_max / bin_s))
+    h = np.bincount(np.minimum((dep.time / bin_s).astype(int), n - 1), weights=e, minlength=n)
+    edc = 10 * np.log10(np.cumsum(h[::-1])[::-1] / h.sum())
+    t = (np.arange(n) + 0.5) * bin_s
+    m = (edc <= -5) & (edc >= -35)
+    return -60.0 / np.polyfit(t[m], edc[m], 1)[0], h.sum()
+
+
+@pytest.mark.parametrize("scattering, seeds, tol_t, tol_e", [
+    (0.3, (0,), 6e-2, 1e-1),
+    pytest.param(0.0, (0,), 5e-3, 1e-2, marks=pytest.mark.slow),
+    pytest.param(0.3, (0, 1, 2), 4e-2, 6e-2, marks=pytest.mark.slow)])
+def test_compiled_tracer_matches_mitsuba_tracer_statistically(scattering, seeds, tol_t, tol_e):
+    """The numba tracer (tail_kernel.py) against the Mitsuba one on the sloped L-room (not a prism), 5000
+    rays per seed, 0.4 s: with scattering 0.3 (different random sequences) the T30 of the pooled deposits
+    agree within ``tol_t`` and their energies within ``tol_e`` (measured spread of single 4000-ray runs:
+    2.5 % and 4 %); without scattering both follow the same specular rays (slow: within 0.5 % and 1 %)."""
+    from penumbra.integrators.acoustic import tail_kernel
+    from .test_image_tree import _sloped
+    if not tail_kernel.AVAILABLE:
+        pytest.skip("numba is not installed (optional 'fast' extra): Mitsuba traces the tail")
+    base = _sloped()
+    room = R.load_room((base.vertices, base.faces), source=base.sources[0], receiver=base.receivers[0],
+                       materials=R.material({"absorption": 0.2, "scattering": scattering}))
+    got = {}
+    for compiled in (True, False):
+        deps = [T.trace(room, 2, 5000, 0.4, 0.5, seed, compiled=compiled) for seed in seeds]
+        pooled = T.Deposits(np.concatenate([d.time for d in deps]), np.concatenate([d.length for d in deps]),
+                            np.concatenate([d.weight for d in deps]) / len(deps),
+                            np.concatenate([d.hits for d in deps]), 5000, 0.5)
+        got[compiled] = _t30_and_energy(pooled, 0.2, 0.4)
+    (t_c, e_c), (t_m, e_m) = got[True], got[False]
+    assert abs(t_c / t_m - 1) < tol_t and abs(e_c / e_m - 1) < tol_e, got
