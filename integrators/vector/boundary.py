@@ -71,14 +71,28 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
             (e[:, [1, 3]].min(1) < H + R)
     eid = cand[vis]
     del cand, vis
-    e = edges.np_edges[eid]
+    drawn = sample_segments(edges.np_edges[eid], density, n_pixel_samples, seed)
+    if drawn is None:
+        return None
+    j, t, p, n, total = drawn
+    s_edge = eid[j].astype(np.int32)
+    layer = edges.edge_layer[s_edge]
+    return BoundarySamples(s_edge, t, p, n, edges.layer_item[layer].astype(np.int32), layer.astype(np.int32), total)
+
+
+def sample_segments(e: np.ndarray, density, n_pixel_samples: int, seed: int):
+    """Stratified samples along the concatenated segments ``e`` ((M, 4) x0 y0 x1 y1, canvas
+    pixels), proportional to length: ``(segment, t, p, n, total)`` with ``t`` the position along the
+    segment (p = (1 - t) a + t b), ``n`` the unit normal right of its direction and ``total`` the
+    length the samples stand for (each counts total / N), or ``None`` when all have length 0.
+    ``density``: samples per pixel of length; ``None``: as many samples as pixel samples, at most
+    one per pixel of length (diffvg's budget)."""
     d = e[:, 2:] - e[:, :2]
     length = np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
-    pos = length > 0
-    if not pos.all():
-        eid, e, d, length = eid[pos], e[pos], d[pos], length[pos]
-    if not len(eid):
+    keep = np.nonzero(length > 0)[0]
+    if not len(keep):
         return None
+    e, d, length = e[keep], d[keep], length[keep]
     cum = np.cumsum(length)
     total = float(cum[-1])
     if density is None:
@@ -88,20 +102,19 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
     jitter = rng.random(N)
     # compact records (int32, float32: the precision of the device arrays they are uploaded to),
     # built in blocks of samples so that the float64 temporaries stay small
-    s_edge, t, p, n = np.empty(N, np.int32), np.empty(N, np.float32), np.empty((N, 2), np.float32), \
+    s_seg, t, p, n = np.empty(N, np.int32), np.empty(N, np.float32), np.empty((N, 2), np.float32), \
         np.empty((N, 2), np.float32)
     for lo in range(0, N, SAMPLE_BLOCK):
         hi = min(N, lo + SAMPLE_BLOCK)
         u = (np.arange(lo, hi) + jitter[lo:hi]) * (total / N)
-        j = np.minimum(np.searchsorted(cum, u, side="right"), len(eid) - 1)
-        s_edge[lo:hi] = eid[j]
+        j = np.minimum(np.searchsorted(cum, u, side="right"), len(e) - 1)
+        s_seg[lo:hi] = keep[j]
         tb = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
         t[lo:hi] = tb
         dj = d[j]
         p[lo:hi] = e[j, :2] + tb[:, None] * dj
         n[lo:hi, 0], n[lo:hi, 1] = dj[:, 1] / length[j], -dj[:, 0] / length[j]
-    layer = edges.edge_layer[s_edge]
-    return BoundarySamples(s_edge, t, p, n, edges.layer_item[layer].astype(np.int32), layer.astype(np.int32), total)
+    return s_seg, t, p, n, total
 
 
 def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> np.ndarray:

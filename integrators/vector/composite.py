@@ -15,7 +15,7 @@ from penumbra.renderer import memory
 from penumbra.renderer.arrays import upload
 
 from .batch import SceneEdges
-from .binning import Bins, DeviceBins
+from .binning import Bins, DeviceBins, argsort_small
 from .kernels import Pairs, PointSet, composite, coverage, decode_pairs, isolate, jump, paint, segment_ids, winding
 from .layers import LayerTable
 from .prefilter import PieceEnds, PrefilterStrokes, prefiltered_alpha
@@ -100,6 +100,24 @@ class Shading:
         vals = isolate(self.premultiplied(px, py, P, differentiable), P, ps.tile, self.dev.cand_layer, self.theta,
                        self.layers.iso, differentiable)
         return composite(*vals, ps, differentiable), P
+
+    def colour_at(self, x: np.ndarray, y: np.ndarray, tile_size: int) -> np.ndarray:
+        """Composited premultiplied RGBA (NumPy (N, 4) float32, detached) at canvas points ``(x,
+        y)`` (NumPy, any order; grouped by tile of ``tile_size`` pixels here, in runs of
+        :meth:`chunks`)."""
+        import mitsuba as mi
+        T, tiles_x, tiles_y = tile_size, self.bins.tiles_x, self.bins.tiles_y
+        tile = (np.clip(np.floor(y / T), 0, tiles_y - 1) * tiles_x + np.clip(np.floor(x / T), 0, tiles_x - 1)).astype(
+            np.int64)
+        order = argsort_small(tile)
+        tile_sorted = tile[order]
+        out = np.zeros((len(x), 4), np.float32)
+        for lo, hi in self.chunks(tile_sorted):
+            o = order[lo:hi]
+            c, _ = self.composited(upload(mi.Float, x[o]), upload(mi.Float, y[o]), tile_sorted[lo:hi], False)
+            dr.eval(c)
+            out[o] = np.stack([c[k].numpy() for k in range(4)], 1)
+        return out
 
     def shade(self, px, py, tile_np, differentiable: bool):
         """Composited premultiplied RGBA (``mi.Vector4f``) at points ``(px, py)`` sorted by tile

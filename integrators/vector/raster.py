@@ -35,6 +35,7 @@ from .composite import Shading
 from .layers import layer_table
 from .pixels import FILTERS, Canvas, pixel_samples, reconstruct, straight_alpha_tensor
 from .prefilter import piece_ends, prefilter_strokes
+from .pattern_edges import pattern_edge_term
 from .shader_edges import shader_edge_term
 from .tessellate import tessellate
 
@@ -157,5 +158,6 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
         memory.release_freed()
     if diff and layers.shaders:
         img = shader_edge_term(img, shading, canvas, seed, info)
+        img = pattern_edge_term(img, shading, canvas, edge_density, seed, info)
     tensor = straight_alpha_tensor(img, shape)
     return (tensor, info) if return_info else tensor

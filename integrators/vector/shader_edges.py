@@ -24,7 +24,6 @@ import numpy as np
 from penumbra.renderer.arrays import upload
 from penumbra.shaders.boundary import FilmLookup, boundary_image
 
-from .binning import argsort_small
 from .composite import Shading
 from .pixels import Canvas
 from .shader_paint import SlotView, paint_uv
@@ -32,22 +31,11 @@ from .shader_paint import SlotView, paint_uv
 
 def composited_rgb(shading: Shading, canvas: Canvas, px, py):
     """Composited premultiplied RGB (``mi.Color3f``, detached) at canvas points ``(px, py)`` in any
-    order (grouped by tile here, in runs of :meth:`.composite.Shading.chunks`)."""
+    order (:meth:`.composite.Shading.colour_at`)."""
     import mitsuba as mi
     dr.eval(px, py)
-    x, y = px.numpy(), py.numpy()
-    T, tiles_x, tiles_y = canvas.tile, shading.bins.tiles_x, shading.bins.tiles_y
-    tile = (np.clip(np.floor(y / T), 0, tiles_y - 1) * tiles_x + np.clip(np.floor(x / T), 0, tiles_x - 1)).astype(
-        np.int64)
-    order = argsort_small(tile)
-    tile_sorted = tile[order]
-    out = np.zeros((len(x), 3), np.float32)
-    for lo, hi in shading.chunks(tile_sorted):
-        o = order[lo:hi]
-        c, _ = shading.composited(upload(mi.Float, x[o]), upload(mi.Float, y[o]), tile_sorted[lo:hi], False)
-        dr.eval(c)
-        out[o] = np.stack([c[k].numpy() for k in range(3)], 1)
-    return mi.Color3f(*(upload(mi.Float, out[:, k]) for k in range(3)))
+    out = shading.colour_at(px.numpy(), py.numpy(), canvas.tile)
+    return mi.Color3f(*(upload(mi.Float, np.ascontiguousarray(out[:, k])) for k in range(3)))
 
 
 class LayerShader:
@@ -88,7 +76,7 @@ def shader_edge_term(img, shading: Shading, canvas: Canvas, seed: int, info: dic
     every shader paint's discontinuities (zero in value; ``canvas.spp`` line pairs per pixel).
     Records ``n_shader_layers`` in ``info``."""
     import mitsuba as mi
-    if canvas.filter != "box":
+    if canvas.filter != "box" and any(entry.tile is None for entry in shading.layers.shaders):
         raise ValueError(f"rasterize(filter={canvas.filter!r}): gradients of shader paints need filter='box' "
                          "(their discontinuities' boundary term is box-filtered)")
     B, H, W, Wp = canvas.batch, canvas.height, canvas.width, canvas.item_width
@@ -97,6 +85,8 @@ def shader_edge_term(img, shading: Shading, canvas: Canvas, seed: int, info: dic
     src = upload(mi.UInt32, (yy * (B * Wp) + bb * Wp + xx).reshape(-1) * 3)
     n_layers = 0
     for entry in shading.layers.shaders:
+        if entry.tile is not None:
+            continue   # patterns: their tile edges are sampled as edges (.pattern_paint)
         for layer, slots in entry.layer_slots.items():
             film = LayerFilm(shading, canvas, layer)
             term = boundary_image(LayerShader(entry.shader, shading.theta, slots), film, canvas.spp, seed)

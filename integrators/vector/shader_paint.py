@@ -16,7 +16,10 @@ import drjit as dr
 import numpy as np
 
 from penumbra.renderer.arrays import upload
+from penumbra.scenes.vector.pattern import PatternShader
 from penumbra.shaders.shader import parameter_value
+
+from .pattern_paint import pattern_colour, tile_edges
 
 
 @dataclass(frozen=True)
@@ -24,11 +27,13 @@ class ShaderLayers:
     """One shader's layers in a batch: ``active`` (``mi.Bool`` (L,)) marks them, ``slots`` maps
     each parameter name to the theta slot of its first component per layer (``mi.UInt32`` (L,),
     0 on other layers), ``layer_slots`` the same on the host for each of the shader's layers
-    (``{layer: {name: slot}}``)."""
+    (``{layer: {name: slot}}``); ``tile``: the tile content of a pattern shader
+    (:class:`.pattern_paint.TileEdges`), None for other shaders."""
     shader: object
     active: object
     slots: dict
     layer_slots: dict
+    tile: object = None
 
 
 def shader_layers(records, n_layers: int) -> tuple:
@@ -48,7 +53,8 @@ def shader_layers(records, n_layers: int) -> tuple:
             for layer, ps in per_layer.items():
                 s[layer] = ps[name]
             slots[name] = upload(mi.UInt32, s)
-        out.append(ShaderLayers(shader, upload(mi.Bool, active), slots, per_layer))
+        tile = tile_edges(shader, per_layer, n_layers) if isinstance(shader, PatternShader) else None
+        out.append(ShaderLayers(shader, upload(mi.Bool, active), slots, per_layer, tile))
     return tuple(out)
 
 
@@ -88,7 +94,8 @@ def shader_colours(layer, x, y, theta, lay, col):
     for entry in lay.shaders:
         active = dr.gather(mi.Bool, entry.active, layer)
         view = SlotView(entry.shader, theta, {k: dr.gather(mi.UInt32, s, layer) for k, s in entry.slots.items()})
-        value = entry.shader(uv, params=view)[0]
+        value = pattern_colour(entry, layer, uv, theta, view) if entry.tile is not None else \
+            entry.shader(uv, params=view)[0]
         alpha = value[3] if len(value) == 4 else 1.0   # pattern shaders return straight RGBA
         col = [dr.select(active, value[c], col[c]) for c in range(3)] + [dr.select(active, alpha, col[3])]
     return col

@@ -1,0 +1,162 @@
+"""Boundary term of pattern paints (:mod:`.pattern_paint`).
+
+The tile's discontinuities are its shapes' edges (clipped to the tile) and the tile border, repeated over every tile that meets the painted shape's bounding box and mapped to
+the canvas by the layer's paint transform: ordinary edges of the pattern region. They are
+sampled like shape outlines (:func:`.boundary.sample_segments`, Li et al. 2020 Sec. 4), the
+colour jump ``f(p - eps n) - f(p + eps n)`` is the composited colour on both sides (so the
+painted shape's coverage, the layers above and group opacity clip and weight it; edges that
+separate equal colours add nothing), and each sample adds ``jump * |Γ| / N * n . dp/dθ`` to its
+pixel through the filter, with ``p`` (tile origin + point on the edge, mapped to the canvas)
+attached to the vertices and the paint transform."""
+from __future__ import annotations
+
+import drjit as dr
+import numpy as np
+
+from penumbra.renderer.arrays import upload
+
+from .affine import invert
+from .boundary import BoundarySamples, sample_segments, splat_rows
+
+#: at most this many tiles of one pattern layer get boundary samples (tiles much smaller than a
+#: pixel would make the edge list huge while their edges average out in every pixel)
+MAX_TILES = 1 << 16
+
+
+def _clip_to_tile(e, w, h):
+    """Segments ``e`` ((M, 4) tile coordinates) clipped to [0, w] x [0, h] (Liang-Barsky): the
+    parameter range ``[t0, t1]`` of the part inside (t0 >= t1: none)."""
+    t0, t1 = np.zeros(len(e)), np.ones(len(e))
+    d = e[:, 2:] - e[:, :2]
+    for k, hi in ((0, w), (1, h)):
+        for p, q in ((-d[:, k], e[:, k]), (d[:, k], hi - e[:, k])):
+            par = p == 0
+            r = np.where(par, 0.0, q / np.where(par, 1.0, p))
+            t0 = np.where(~par & (p < 0), np.maximum(t0, r), t0)
+            t1 = np.where(~par & (p > 0), np.minimum(t1, r), t1)
+            t1 = np.where(par & (q < 0), -1.0, t1)
+    return t0, t1
+
+
+def _layer_segments(te, layer, theta_np, inv, box):
+    """The tile's discontinuities repeated over the tiles that meet canvas box ``box`` (x0 y0 x1
+    y1) under the paint-space map ``inv`` (6 floats, canvas -> paint): ``(seg, A, B, t0, t1,
+    origin)``: canvas segments (M, 4), the theta slots of each segment's tile-space end points
+    ((M, 2) each, -1 for the tile border, whose ends are constants), the clipped parameter range
+    of the unclipped tile edge, and the tile-space point that ``t = 0`` maps to (tile origin plus
+    the border's start)."""
+    w, h = te.tile
+    lo = te.layer_base[layer]
+    idx = te.host[lo:lo + sum(c for _, c in te.shapes)]
+    e = theta_np[idx].astype(np.float64)
+    t0, t1 = _clip_to_tile(e, w, h)
+    keep = t1 > t0
+    idx, e, t0, t1 = idx[keep], e[keep], t0[keep], t1[keep]
+    # the tile border (left and top side of every tile; the neighbours' sides close it)
+    border = np.array([[0.0, 0.0, w, 0.0], [0.0, 0.0, 0.0, h]])
+    ia = np.array([[inv[0], inv[2]], [inv[1], inv[3]]], np.float64)
+    corners = np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]], [box[2], box[3]]])
+    uv = corners @ ia.T + np.array([inv[4], inv[5]])
+    i0, i1 = int(np.floor(uv[:, 0].min() / w)), int(np.floor(uv[:, 0].max() / w)) + 1
+    j0, j1 = int(np.floor(uv[:, 1].min() / h)), int(np.floor(uv[:, 1].max() / h)) + 1
+    n_tiles = (i1 - i0 + 1) * (j1 - j0 + 1)
+    if n_tiles > MAX_TILES:
+        raise ValueError(f"pattern {te.tile[0]:g} x {te.tile[1]:g}: {n_tiles} tiles meet the painted shape, more "
+                         f"than {MAX_TILES} (the pattern's boundary term); use a larger tile or a smaller scale")
+    ti, tj = np.meshgrid(np.arange(i0, i1 + 1) * w, np.arange(j0, j1 + 1) * h, indexing="ij")
+    org = np.stack([ti.reshape(-1), tj.reshape(-1)], 1)                      # (T, 2)
+    local = np.concatenate([e, border])                                         # (K, 4)
+    K = len(local)
+    A = np.concatenate([idx[:, :2], np.full((2, 2), -1)])
+    B = np.concatenate([idx[:, 2:], np.full((2, 2), -1)])
+    tt0 = np.concatenate([t0, [0.0, 0.0]])
+    tt1 = np.concatenate([t1, [1.0, 1.0]])
+    d = local[:, 2:] - local[:, :2]
+    pa = (org[:, None, :] + local[None, :, :2] + tt0[None, :, None] * d[None]).reshape(-1, 2)
+    pb = (org[:, None, :] + local[None, :, :2] + tt1[None, :, None] * d[None]).reshape(-1, 2)
+    fwd = np.linalg.inv(ia)
+    ca = (pa - np.array([inv[4], inv[5]])) @ fwd.T
+    cb = (pb - np.array([inv[4], inv[5]])) @ fwd.T
+    seg = np.concatenate([ca, cb], 1)
+    # segments that cannot reach the box
+    near = (np.maximum(seg[:, 0], seg[:, 2]) >= box[0]) & (np.minimum(seg[:, 0], seg[:, 2]) <= box[2]) & \
+        (np.maximum(seg[:, 1], seg[:, 3]) >= box[1]) & (np.minimum(seg[:, 1], seg[:, 3]) <= box[3])
+    rows = np.nonzero(near)[0]
+    k = rows % K
+    const = np.where((A[k, 0] < 0)[:, None], local[k], 0.0)
+    return seg[rows], A[k], B[k], tt0[k], tt1[k], org[rows // K], const
+
+
+def pattern_edge_term(img, shading, canvas, density, seed: int, info: dict):
+    """``img`` (premultiplied pixels, 4 ``mi.Float`` of ``B * H * W``) plus the boundary term of
+    every pattern layer's tile edges (module docstring; zero in value). Records
+    ``n_pattern_samples`` in ``info``."""
+    import mitsuba as mi
+    entries = [e for e in shading.layers.shaders if e.tile is not None]
+    if not entries:
+        return img
+    if canvas.filter == "prefilter":
+        raise ValueError("rasterize(filter='prefilter'): gradients of pattern paints need area sampling "
+                         "(filter box, tent or gaussian)")
+    theta = shading.theta
+    theta_np = np.asarray(dr.detach(theta).numpy(), np.float64)
+    inv_dev = [dr.detach(m) for m in shading.layers.inv]
+    edges = shading.edges
+    W, H, Wp, eps = canvas.width, canvas.height, canvas.item_width, canvas.side_eps
+    R = canvas.radius + 0.5
+    n_samples = 0
+    for entry in entries:
+        te = entry.tile
+        for layer in entry.layer_slots:
+            inv = [float(dr.gather(mi.Float, m, mi.UInt32(layer))[0]) for m in inv_dev]
+            own = edges.np_edges[edges.edge_layer == layer]
+            if not len(own):
+                continue
+            x_lo = int(edges.layer_item[layer]) * Wp
+            box = (max(own[:, [0, 2]].min(), x_lo - R), max(own[:, [1, 3]].min(), -R),
+                   min(own[:, [0, 2]].max(), x_lo + W + R), min(own[:, [1, 3]].max(), H + R))
+            if box[0] >= box[2] or box[1] >= box[3]:
+                continue
+            seg, A, B, t0, t1, origin, const = _layer_segments(te, layer, theta_np, inv, box)
+            drawn = sample_segments(seg, density, info["n_pixel_samples"], seed + layer)
+            if drawn is None:
+                continue
+            j, t, p, n, total = drawn
+            N = len(t)
+            side = np.concatenate([p - eps * n, p + eps * n]).astype(np.float64)
+            f = shading.colour_at(side[:, 0], side[:, 1], canvas.tile)
+            df = f[:N] - f[N:]
+            nz = np.nonzero(np.any(df != 0, axis=1))[0]
+            n_samples += N
+            if not len(nz):
+                continue
+            item = np.full(N, int(edges.layer_item[layer]), np.int32)
+            samples = BoundarySamples(j, t, p, n, item, np.full(N, layer, np.int32), total)
+            rows = splat_rows(samples, df * (total / N), nz, canvas)
+            # the sample point attached to the tile vertices and the paint transform
+            js = j[nz]
+            tu_np = t0[js] + t[nz] * (t1[js] - t0[js])
+            tu = upload(mi.Float, tu_np.astype(np.float32))
+            base = origin[js] + (1 - tu_np)[:, None] * const[js, :2] + tu_np[:, None] * const[js, 2:]
+
+            def end(S, c):
+                s = upload(mi.UInt32, np.maximum(S[js, c], 0))
+                return dr.gather(mi.Float, theta, s, upload(mi.Bool, S[js, c] >= 0))
+            lu = [upload(mi.Float, base[:, c].astype(np.float32)) + (1 - tu) * end(A, c) + tu * end(B, c)
+                  for c in (0, 1)]
+            m = invert([dr.gather(mi.Float, v, mi.UInt32(layer)) for v in shading.layers.inv])
+            px = m[0] * lu[0] + m[2] * lu[1] + m[4]
+            py = m[1] * lu[0] + m[3] * lu[1] + m[5]
+            dn = upload(mi.Float, n[nz, 0]) * (px - dr.detach(px)) + upload(mi.Float, n[nz, 1]) * (py - dr.detach(py))
+            # rows index samples; nz maps the compacted samples back
+            pos = np.zeros(N, np.int64)
+            pos[nz] = np.arange(len(nz))
+            rs = upload(mi.UInt32, pos[rows.sample])
+            rp, rw = upload(mi.UInt32, rows.pixel), upload(mi.Float, rows.weight)
+            for c in range(4):
+                coef = upload(mi.Float, np.ascontiguousarray(rows.coef[nz, c]))
+                acc = dr.zeros(mi.Float, rows.n_pixels)
+                dr.scatter_reduce(dr.ReduceOp.Add, acc, dr.gather(mi.Float, dn * coef, rs) * rw, rp)
+                img[c] = img[c] + acc
+    info["n_pattern_samples"] = n_samples
+    return img
