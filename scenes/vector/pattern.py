@@ -3,11 +3,12 @@ point is the tile content's composited colour at the point reduced modulo the ti
 
 The tile content is held as filled polygons in tile coordinates (curves flattened when loaded;
 :mod:`.svg_pattern`), each with its straight-alpha RGBA colour, composited source-over in document
-order. Every polygon's inside is a :func:`penumbra.shaders.primitives.polygon_distance` level
-function, so the rasterizer's shader-edge term (:mod:`integrators.vector.shader_edges`) carries
-the derivative of the content edges: the paint is differentiable in the pattern transform (the
-paint's ``transform``: patternTransform and the tile origin), in the polygon vertices and in the
-colours (parameters ``<shape id>.fill.s<k>_ring<j>`` and ``.s<k>_color``). The tile size is
+order. The rasterizer evaluates it from the polygons' edges as data
+(:mod:`penumbra.integrators.vector.pattern_paint`) and samples the tile edges, repeated over the
+tiles, as edges of the painted region for the boundary term
+(:mod:`penumbra.integrators.vector.pattern_edges`): the paint is differentiable in the pattern
+transform (the paint's ``transform``: patternTransform and the tile origin), in the polygon
+vertices and in the colours (parameters ``<shape id>.fill.s<k>_ring<j>`` and ``.s<k>_color``). The tile size is
 fixed. The content is clipped to the tile (the points are reduced into it), as SVG's pattern
 clip says.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import drjit as dr
 import numpy as np
 
-from penumbra.shaders.primitives import LevelRecorder, polygon_distance, step
+from penumbra.shaders.primitives import LevelRecorder
 from penumbra.shaders.shader import ParameterView, Shader
 
 from ..errors import SceneError
@@ -24,7 +25,9 @@ from ..errors import SceneError
 
 class PatternShader(Shader):
     """A :class:`penumbra.shaders.Shader` whose function returns straight-alpha RGBA (a list of
-    four Dr.Jit arrays) instead of an opaque colour: the paint of a pattern tile."""
+    four Dr.Jit arrays) instead of an opaque colour: the paint of a pattern tile. It records no
+    level functions: its discontinuities are the tile polygons' edges, which the rasterizer samples
+    as edges (:mod:`penumbra.integrators.vector.pattern_edges`)."""
 
     def __call__(self, uv, detached: bool = False, params=None):
         with LevelRecorder() as rec:
@@ -53,26 +56,25 @@ def pattern_shader(tile, shapes, name="pattern") -> PatternShader:
             layout.append((names, f"s{k}_color"))
 
     def fn(uv, p):
+        # the rasterizer's evaluation (integrators.vector.pattern_paint) on the stored values
         import mitsuba as mi
-        # the point in the tile: uv reduced modulo the tile (derivative 1 with respect to uv)
-        tx = uv[0] - dr.detach(dr.floor(uv[0] / w)) * w
-        ty = uv[1] - dr.detach(dr.floor(uv[1] / h)) * h
-        # rounding can leave the reduced point just outside [0, w) x [0, h)
-        tx = dr.select(tx >= w, tx - w, dr.select(tx < 0, tx + w, tx))
-        ty = dr.select(ty >= h, ty - h, dr.select(ty < 0, ty + h, ty))
-        t = mi.Point2f(tx, ty)
-        r = g = b = a = dr.zeros(mi.Float, dr.width(tx))
-        for rings, color in layout:
-            mask = None
+
+        from penumbra.integrators.vector.pattern_paint import reduce_to_tile, tile_colour
+        comps, shapes = [], []
+        for rings, _ in layout:
+            first = len(comps) // 4
             for ring in rings:
-                m = step(polygon_distance(t, p[ring]))
-                mask = m if mask is None else mask + m - 2.0 * mask * m   # even-odd
-            c = p[color]
-            alpha = c[3] * mask
-            r, g, b = (c[0] * alpha + r * (1 - alpha), c[1] * alpha + g * (1 - alpha), c[2] * alpha + b * (1 - alpha))
-            a = alpha + a * (1 - alpha)
-        inv = dr.select(a > 0, 1.0 / dr.maximum(a, 1e-12), 0.0)
-        return [r * inv, g * inv, b * inv, a]
+                v = p[ring]
+                for k in range(len(v)):
+                    a, b = v[k], v[(k + 1) % len(v)]
+                    comps += [a[0], a[1], b[0], b[1]]
+            shapes.append((first, len(comps) // 4 - first))
+        if any(dr.width(c) != 1 for c in comps):
+            raise ValueError(f"pattern {name!r}: tile vertices must be one value per parameter here "
+                             "(per-point values are evaluated by the rasterizer)")
+        tx, ty = reduce_to_tile(uv[0], uv[1], (w, h))
+        return tile_colour(tx, ty, dr.concat([mi.Float(c) for c in comps]), mi.UInt32(0), shapes,
+                           [p[color] for _, color in layout])
     shader = PatternShader(fn, params, name=name)
     shader.tile, shader.layout = (w, h), tuple(layout)
     return shader
