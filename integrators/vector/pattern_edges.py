@@ -1,13 +1,13 @@
 """Boundary term of pattern paints (:mod:`.pattern_paint`).
 
-The tile's discontinuities are its shapes' edges (clipped to the tile) and the tile border, repeated over every tile that meets the painted shape's bounding box and mapped to
-the canvas by the layer's paint transform: ordinary edges of the pattern region. They are
-sampled like shape outlines (:func:`.boundary.sample_segments`, Li et al. 2020 Sec. 4), the
-colour jump ``f(p - eps n) - f(p + eps n)`` is the composited colour on both sides (so the
-painted shape's coverage, the layers above and group opacity clip and weight it; edges that
-separate equal colours add nothing), and each sample adds ``jump * |Γ| / N * n . dp/dθ`` to its
-pixel through the filter, with ``p`` (tile origin + point on the edge, mapped to the canvas)
-attached to the vertices and the paint transform."""
+The tile's discontinuities are its shapes' edges (clipped to the tile) and the tile border, repeated
+over every tile that meets the painted shape's bounding box and mapped to the canvas by the layer's
+paint transform: ordinary edges of the pattern region. They are sampled like shape outlines
+(:func:`.boundary.sample_segments`, Li et al. 2020 Sec. 4), the colour jump ``f(p - eps n) - f(p +
+eps n)`` is the composited colour on both sides (so the painted shape's coverage, the layers above
+and group opacity clip and weight it; edges that separate equal colours add nothing), and each
+sample adds ``jump * |Γ| / N * n . dp/dθ`` to its pixel through the filter, with ``p`` (tile origin
++ point on the edge, mapped to the canvas) attached to the vertices and the paint transform."""
 from __future__ import annotations
 
 import drjit as dr
@@ -41,10 +41,10 @@ def _clip_to_tile(e, w, h):
 def _layer_segments(te, layer, theta_np, inv, box):
     """The tile's discontinuities repeated over the tiles that meet canvas box ``box`` (x0 y0 x1
     y1) under the paint-space map ``inv`` (6 floats, canvas -> paint): ``(seg, A, B, t0, t1,
-    origin)``: canvas segments (M, 4), the theta slots of each segment's tile-space end points
-    ((M, 2) each, -1 for the tile border, whose ends are constants), the clipped parameter range
-    of the unclipped tile edge, and the tile-space point that ``t = 0`` maps to (tile origin plus
-    the border's start)."""
+    origin, const)``: canvas segments (M, 4), the theta slots of each segment's tile-space end
+    points ((M, 2) each, -1 for the tile border), the clipped parameter range of the unclipped
+    tile edge, the tile origin (M, 2) in paint space and the tile border's constant end points
+    (M, 4; 0 for content edges, whose ends are read from theta)."""
     w, h = te.tile
     lo = te.layer_base[layer]
     idx = te.host[lo:lo + sum(c for _, c in te.shapes)]
@@ -64,27 +64,27 @@ def _layer_segments(te, layer, theta_np, inv, box):
         raise ValueError(f"pattern {te.tile[0]:g} x {te.tile[1]:g}: {n_tiles} tiles meet the painted shape, more "
                          f"than {MAX_TILES} (the pattern's boundary term); use a larger tile or a smaller scale")
     ti, tj = np.meshgrid(np.arange(i0, i1 + 1) * w, np.arange(j0, j1 + 1) * h, indexing="ij")
-    org = np.stack([ti.reshape(-1), tj.reshape(-1)], 1)                      # (T, 2)
+    org = np.stack([ti.reshape(-1), tj.reshape(-1)], 1)                      # (T, 2) tile origins
     local = np.concatenate([e, border])                                         # (K, 4)
-    K = len(local)
     A = np.concatenate([idx[:, :2], np.full((2, 2), -1)])
     B = np.concatenate([idx[:, 2:], np.full((2, 2), -1)])
     tt0 = np.concatenate([t0, [0.0, 0.0]])
     tt1 = np.concatenate([t1, [1.0, 1.0]])
     d = local[:, 2:] - local[:, :2]
-    pa = (org[:, None, :] + local[None, :, :2] + tt0[None, :, None] * d[None]).reshape(-1, 2)
-    pb = (org[:, None, :] + local[None, :, :2] + tt1[None, :, None] * d[None]).reshape(-1, 2)
     fwd = np.linalg.inv(ia)
-    ca = (pa - np.array([inv[4], inv[5]])) @ fwd.T
-    cb = (pb - np.array([inv[4], inv[5]])) @ fwd.T
-    seg = np.concatenate([ca, cb], 1)
-    # segments that cannot reach the box
-    near = (np.maximum(seg[:, 0], seg[:, 2]) >= box[0]) & (np.minimum(seg[:, 0], seg[:, 2]) <= box[2]) & \
-        (np.maximum(seg[:, 1], seg[:, 3]) >= box[1]) & (np.minimum(seg[:, 1], seg[:, 3]) <= box[3])
-    rows = np.nonzero(near)[0]
-    k = rows % K
+    # canvas = fwd (tile point - translation): the clipped ends' linear part once, plus each tile's origin
+    ends = np.concatenate([local[:, :2] + tt0[:, None] * d, local[:, :2] + tt1[:, None] * d], 1)   # (K, 4)
+    lin = np.concatenate([ends[:, :2] @ fwd.T, ends[:, 2:] @ fwd.T], 1)
+    oc = (org - np.array([inv[4], inv[5]])) @ fwd.T                                # (T, 2)
+    lo_k = np.stack([np.minimum(lin[:, 0], lin[:, 2]), np.minimum(lin[:, 1], lin[:, 3])], 1)
+    hi_k = np.stack([np.maximum(lin[:, 0], lin[:, 2]), np.maximum(lin[:, 1], lin[:, 3])], 1)
+    # segments that can reach the box
+    near = (oc[:, None, 0] + hi_k[None, :, 0] >= box[0]) & (oc[:, None, 0] + lo_k[None, :, 0] <= box[2]) & \
+        (oc[:, None, 1] + hi_k[None, :, 1] >= box[1]) & (oc[:, None, 1] + lo_k[None, :, 1] <= box[3])
+    ti_, k = np.nonzero(near)
+    seg = lin[k] + oc[ti_][:, [0, 1, 0, 1]]
     const = np.where((A[k, 0] < 0)[:, None], local[k], 0.0)
-    return seg[rows], A[k], B[k], tt0[k], tt1[k], org[rows // K], const
+    return seg, A[k], B[k], tt0[k], tt1[k], org[ti_], const
 
 
 def pattern_edge_term(img, shading, canvas, density, seed: int, info: dict):
