@@ -68,7 +68,7 @@ def test_pattern_refusals_and_empty_tiles():
     assert load_svg(doc.format(content="")).shapes()[0].fill is None
 
 
-# tile edges off the pixel grid: the shader-edge estimator counts a root on a line end twice
+# tile edges off the pixel grid
 SCENE = ('<defs><pattern id="h" width="7" height="9" patternUnits="userSpaceOnUse" '
          'patternTransform="translate(0.37 0.41)"><rect x="1" y="1" width="3" height="6" fill="#1030c0"/>'
          '</pattern></defs><rect id="r" x="3" y="4" width="26" height="24" fill="url(#h)"/>')
@@ -89,8 +89,8 @@ def test_pattern_offset_gradient_reverse_and_forward():
 def test_pattern_linear_part_gradient():
     """The tile's scale and rotation (the linear part of the pattern transform, about the pattern
     origin), every repeated tile moving differently: AD (64 spp, forward and reverse) against FD with a
-    small step (h = 0.02: 2 % scale, 0.02 rad). Measured: scale -254.7 vs -240.8, rotation 8.23 vs
-    8.29 (AD converges to 8.39 at 256 spp; FD at h = 0.01 / 0.05 gives 6.2 / 7.3: its own noise is ~1)."""
+    small step (h = 0.02: 2 % scale, 0.02 rad). Measured: scale -255.0 vs -240.8, rotation 8.11 vs
+    8.29 (FD at h = 0.01 / 0.05 gives 6.2 / 7.3: its own noise is ~1)."""
     import tests.vector.test_gradients as TG
     s = svg(SCENE)
     dirs = np.array([[1, 0, 0, 1, 0, 0], [0, 1, -1, 0, 0, 0]], float) / np.sqrt(2)
@@ -119,3 +119,51 @@ def test_pattern_round_trip():
     a = premultiply(np.array(rasterize(sc, 100, 100, spp=4)))
     b = premultiply(np.array(rasterize(load_svg(to_svg_string(sc)), 100, 100, spp=4)))
     assert psnr(a, b) >= 45.0
+
+
+# content overflowing the tile (the circle is cut by the tile's right side, the rectangle by its top)
+# and a semi-transparent shape: the tile border is a discontinuity that moves with the offset
+OVERFLOW = ('<defs><pattern id="h" width="7" height="9" patternUnits="userSpaceOnUse" '
+            'patternTransform="translate(0.37 0.41)"><circle cx="6" cy="4.5" r="2.5" fill="#1030c0"/>'
+            '<rect x="1" y="-2" width="2" height="4" fill="#c03010" fill-opacity="0.6"/>'
+            '</pattern></defs><rect id="r" x="3" y="4" width="26" height="24" fill="url(#h)"/>')
+
+
+def test_pattern_offset_gradient_with_clipped_content_and_tent_filter():
+    """Tile edges clipped by the tile, the tile border itself, and a tent filter (the tile edges
+    are splatted through the pixel filter like shape outlines). Measured: box -1.762, -10.327 and
+    tent -1.781, -10.312 (reverse = forward) vs FD -1.674, -10.268 and -1.708, -10.261."""
+    from tests.harness import Tolerance, compare
+    from tests.vector.test_gradients import ad_grad, fd_grad
+    s = svg(OVERFLOW)
+    fd = fd_grad(s, "r.fill.transform", 0.25, filter="tent", dirs=OFFSET)
+    assert np.max(np.abs(fd)) > 1.0
+    for mode in ("reverse", "forward"):
+        compare(ad_grad(s, "r.fill.transform", filter="tent", mode=mode, dirs=OFFSET), fd).check(
+            Tolerance(rtol_max=0.08, atol=0.5), f"r.fill.transform offset, tent ({mode})")
+
+
+def test_pattern_kernels_do_not_grow_with_the_tile_polygons():
+    """The tile content is evaluated from its edges as data: an 8-gon and a 256-gon tile render
+    (with the gradient of the pattern offset) through the same number of kernels of the same size."""
+    import drjit as dr
+    import mitsuba as mi
+
+    def kernels(n):
+        a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+        pts = " ".join(f"{3.5 + 2.5 * np.cos(t):.4f},{4.5 + 2.5 * np.sin(t):.4f}" for t in a)
+        s = svg('<defs><pattern id="h" width="7" height="9" patternUnits="userSpaceOnUse">'
+                f'<polygon points="{pts}" fill="#1030c0"/></pattern></defs>'
+                '<rect id="r" x="3" y="4" width="26" height="24" fill="url(#h)"/>')
+        x = mi.Float(s.params.pack("r.fill.transform"))
+        dr.enable_grad(x)
+        flag = dr.flag(dr.JitFlag.KernelHistory)
+        dr.set_flag(dr.JitFlag.KernelHistory, True)
+        try:
+            dr.kernel_history()
+            dr.backward(dr.sum(rasterize(s, 32, 32, params={"r.fill.transform": x}).array))
+            history = [k for k in dr.kernel_history() if k.get("type") == dr.KernelType.JIT]
+        finally:
+            dr.set_flag(dr.JitFlag.KernelHistory, flag)
+        return len(history), max(k["operation_count"] for k in history)
+    assert kernels(8) == kernels(256)
