@@ -16,9 +16,10 @@ The rasterizer runs in named stages, each a function passing typed records to th
    (:mod:`.prefilter`, diffvg's prefiltering, Li et al. 2020 Sec. 4.2), whose gradients come from
    AD alone;
 6. **boundary** (:func:`.boundary.boundary_term`): the boundary term of the gradient (Li et al.
-   2020, Sec. 4), and that of shader paints' own discontinuities (:mod:`.shader_edges`); the
-   interior term (colours, stops, gradient geometry, opacities, shader values) flows through AD
-   into the paint evaluation of each covered sample.
+   2020, Sec. 4), that of shader paints' own discontinuities (:mod:`.shader_edges`) and of
+   pattern tiles' edges (:mod:`.pattern_edges`); the interior term (colours, stops, gradient
+   geometry, opacities, shader values) flows through AD into the paint evaluation of each covered
+   sample.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ the composited colour) then has the boundary derivative ∫_{Γ ∩ P_j} Δf (�
 
 The shapes' own edges keep their term (:mod:`.boundary`); a shader edge that meets a shape edge
 meets it in isolated points, which carry no length. One ``boundary_image`` per shader-painted
-layer, over the whole batch strip (items side by side, ``Canvas.item_width`` apart)."""
+layer, over the whole batch strip (items side by side, ``Canvas.item_width`` apart). Pattern paints
+are not handled here: their tile edges are sampled as edges (:mod:`.pattern_edges`)."""
 from __future__ import annotations
 
 import drjit as dr
@@ -73,8 +74,8 @@ class LayerFilm(FilmLookup):
 
 def shader_edge_term(img, shading: Shading, canvas: Canvas, seed: int, info: dict):
     """``img`` (premultiplied pixels, 4 ``mi.Float`` of ``B * H * W``) plus the boundary term of
-    every shader paint's discontinuities (zero in value; ``canvas.spp`` line pairs per pixel).
-    Records ``n_shader_layers`` in ``info``."""
+    the discontinuities of every shader paint but patterns (zero in value; ``canvas.spp`` line
+    pairs per pixel). Records ``n_shader_layers`` in ``info``."""
     import mitsuba as mi
     if canvas.filter != "box" and any(entry.tile is None for entry in shading.layers.shaders):
         raise ValueError(f"rasterize(filter={canvas.filter!r}): gradients of shader paints need filter='box' "
