@@ -240,7 +240,9 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=7, help="timed repetitions per configuration (>= 5 for the docs)")
     ap.add_argument("--json", metavar="PATH", help=f"write all figures there (the docs' record: {RECORD})")
     ap.add_argument("--features", nargs="+", choices=FEATURES, default=["off"],
-                    help="each configuration without (off) and/or with a clip path and a mask on all paths")
+                    help="each configuration without (off) and/or with a clip path and a mask on all paths "
+                         "(clip+mask), or an arrow-head marker on every path over a pattern background "
+                         "(markers+pattern)")
     ap.add_argument("--row", nargs=2, type=int, help=argparse.SUPPRESS)   # child process: one configuration
     args = ap.parse_args(argv)
     if args.row:
