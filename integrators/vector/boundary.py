@@ -98,7 +98,7 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
         tb = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
         t[lo:hi] = tb
         dj = np.take(d, j, axis=0)
-        p[lo:hi] = np.take(e[:, :2], j, axis=0) + tb[:, None] * dj
+        p[lo:hi] = np.take(e, j, axis=0)[:, :2] + tb[:, None] * dj
         n[lo:hi, 0], n[lo:hi, 1] = dj[:, 1] / length[j], -dj[:, 0] / length[j]
     layer = edges.edge_layer[s_edge]
     return BoundarySamples(s_edge, t, p, n, edges.layer_item[layer].astype(np.int32), layer.astype(np.int32), total)
