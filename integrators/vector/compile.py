@@ -162,7 +162,8 @@ def compile_scene(scene: VectorScene) -> Compiled:
 
     The result is kept per scene: a later call on a scene with the same :func:`structure_key`
     (between optimiser steps only values change) re-reads the parameter values into a new
-    ``theta0`` and shares everything else."""
+    ``theta0`` and shares everything else (the records and lists of a :class:`Compiled` are
+    read-only for its users)."""
     key = structure_key(scene)
     cached = _COMPILED.get(scene)
     if cached is not None and cached[0] == key:
