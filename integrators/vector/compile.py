@@ -3,8 +3,10 @@ control points, transforms, opacities, widths and paints. Pure NumPy; evaluated 
 :mod:`integrators.vector.tessellate` so that every named parameter is differentiable."""
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,31 +130,66 @@ class Compiled:
     clear_slot: int = 0                # four zeros: the (transparent) colour of clip layers
 
 
+#: compiled scenes: scene -> (its :func:`structure_key`, :class:`Compiled`, parameter readers)
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def structure_key(scene: VectorScene):
+    """What :func:`compile_scene` depends on besides parameter values: the canvas size, the scene's
+    :meth:`~penumbra.scenes.vector.model.VectorScene.structure_key` (topology, styles) and the
+    identity of every object that holds parameter values (nodes, geometry dicts, paints, shader
+    paints' value dicts and shaders), which the cached parameter readers refer to."""
+    holders = []
+    for node, _ in scene.walk():
+        holders += [id(node), id(getattr(node, "geom", None))]
+        for which in ("fill", "stroke"):
+            p = getattr(node, which, None)
+            holders += [id(p), id(getattr(p, "values", None)), id(getattr(p, "shader", None))]
+    return scene.width, scene.height, scene.structure_key(), tuple(holders)
+
+
+def _theta0(values, root_transform):
+    """The packed parameter values followed by the constant slots: identity matrix (6), one, zero,
+    a transparent colour (4) and the root transform (6)."""
+    flat = [v.reshape(-1) if isinstance(v, np.ndarray) else np.ravel(v) for v in values]
+    return np.concatenate(flat + [IDENTITY, [1.0, 0.0], np.zeros(4), np.ravel(root_transform)], dtype=np.float64)
+
+
 def compile_scene(scene: VectorScene) -> Compiled:
     """Stage 1, compile: pack the scene's parameters into ``theta0`` (plus constant slots) and
     describe every shape's control points, transforms, opacities, widths and paints as slots and
-    affine formulas in it (:class:`Compiled`)."""
+    affine formulas in it (:class:`Compiled`).
+
+    The result is kept per scene: a later call on a scene with the same :func:`structure_key`
+    (between optimiser steps only values change) re-reads the parameter values into a new
+    ``theta0`` and shares everything else (the records and lists of a :class:`Compiled` are
+    read-only for its users)."""
+    key = structure_key(scene)
+    cached = _COMPILED.get(scene)
+    if cached is not None and cached[0] == key:
+        _, comp, readers = cached
+        theta0 = _theta0([r() for r in readers], scene.root.transform)
+        if theta0.size == comp.theta0.size:
+            return dataclasses.replace(comp, theta0=theta0)
     params = scene.params
-    values, slots, off = [], {}, 0
-    for name in params.keys():
-        v = np.asarray(params.stored(name), dtype=np.float64)
-        slots[name] = (off, v.shape)
-        values.append(v.reshape(-1))
-        off += v.size
-    # constant slots: identity matrix, one, zero, root transform
+    comp = _compile(scene, params)
+    _COMPILED[scene] = (key, comp, params.readers())
+    return dataclasses.replace(comp)
+
+
+def _compile(scene: VectorScene, params) -> Compiled:
+    """:func:`compile_scene` without the cache."""
+    stored = [params.stored(name) for name in params.keys()]
+    slots, off = {}, 0
+    for name, v in zip(params.keys(), stored):
+        slots[name] = (off, np.shape(v))
+        off += np.size(v)
+    # constant slots (see _theta0)
     ident = off
-    values.append(IDENTITY.copy())
-    off += 6
-    one, zero = off, off + 1
-    values.append(np.array([1.0, 0.0]))
-    off += 2
-    clear = off
-    values.append(np.zeros(4))
-    off += 4
-    root_t = off
-    values.append(np.asarray(scene.root.transform, dtype=np.float64))
-    off += 6
-    theta0 = np.concatenate(values) if values else np.zeros(0)
+    one, zero = off + 6, off + 7
+    clear = off + 8
+    root_t = off + 12
+    theta0 = _theta0(stored, scene.root.transform)
 
     shapes, chains, opac, groups_of = [], [], [], []
     clip_groups, mask_groups = {}, {}   # id(group) -> the group that it clips / masks

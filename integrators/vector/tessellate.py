@@ -34,6 +34,7 @@ from penumbra.renderer.arrays import upload
 from penumbra.scenes.vector.model import ARC_PIECES
 
 from .affine import compose
+from .binning import index_dtype
 from .compile import Compiled, Theta
 from .dashes import dash_subpaths
 
@@ -52,6 +53,7 @@ class Geometry:
     edge_samp: np.ndarray    # (E,) edge may lie on the outline (gets boundary samples)
     edge_end: np.ndarray     # (E, 2) prefiltered stroke pieces: END_* kind of each end (+ JOIN_FLAG)
     edge_nb: np.ndarray      # (E, 2) prefiltered stroke pieces: neighbour piece (edge) at each end
+                             # (both zeros unless tessellated with mode="prefilter")
 
 
 @dataclass(frozen=True)
@@ -246,9 +248,10 @@ def _flatten(comp: Compiled, CPX, CPY, cp_np, metrics: ShapeMetrics, tol: float)
     sub_count = np.bincount(v_sub, minlength=S_).astype(np.int64) if S_ else np.zeros(0, np.int64)
     sub_first = np.cumsum(sub_count) - sub_count
     u = 1 - v_t
-    Bw = np.stack([u ** 3, 3 * u * u * v_t, 3 * u * v_t * v_t, v_t ** 3], 1)
-    fv_np = (sum(Bw[:, i:i + 1] * cp_np[np.minimum(v_base + i, len(cp_np) - 1)] for i in range(4)) if nv
-             else np.zeros((0, 2)))
+    uu, tt = u * u, v_t * v_t
+    Bw = np.stack([uu * u, 3 * uu * v_t, 3 * u * tt, tt * v_t], 1)
+    rows = np.minimum(v_base[:, None] + np.arange(4), len(cp_np) - 1)
+    fv_np = np.stack([np.einsum("ni,ni->n", Bw, cp_np[:, k][rows]) for k in (0, 1)], 1) if nv else np.zeros((0, 2))
     FVX = FVY = None
     if nv:
         FVX, FVY = mi.Float(0.0), mi.Float(0.0)
@@ -360,11 +363,14 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
         ea, eb = ea[ke], eb[ke]
         edge_layer = poly_layer[pid][ke]
         edge_samp = out.samp.astype(bool)[ke]
-        # prefiltered stroke pieces: end kinds, and neighbour pieces as edge indices
-        edge_end = np.stack([out.end0, out.end1], 1).astype(np.int64)[ke]
-        cen_ids = np.nonzero(center[pid][ke])[0]
-        nb = np.stack([out.i0, out.i1], 1).astype(np.int64)[ke]
-        edge_nb = cen_ids[np.clip(nb, 0, len(cen_ids) - 1)] if len(cen_ids) else np.zeros_like(nb)
+        if mode == "prefilter":
+            # prefiltered stroke pieces: end kinds, and neighbour pieces as edge indices
+            edge_end = np.stack([out.end0, out.end1], 1).astype(np.int64)[ke]
+            cen_ids = np.nonzero(center[pid][ke])[0]
+            nb = np.stack([out.i0, out.i1], 1).astype(np.int64)[ke]
+            edge_nb = cen_ids[np.clip(nb, 0, len(cen_ids) - 1)] if len(cen_ids) else np.zeros_like(nb)
+        else:   # not used by area sampling
+            edge_end = edge_nb = np.zeros((len(ea), 2), np.int64)
     else:
         ea = eb = edge_layer = np.zeros(0, np.int64)
         edge_samp = np.zeros(0, bool)
@@ -373,7 +379,8 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
         ia, ib = upload(mi.UInt32, ea), upload(mi.UInt32, eb)
         x0, y0 = dr.gather(mi.Float, CX, ia), dr.gather(mi.Float, CY, ia)
         x1, y1 = dr.gather(mi.Float, CX, ib), dr.gather(mi.Float, CY, ib)
-        np_edges = np.stack([ptx[ea], pty[ea], ptx[eb], pty[eb]], 1)
+        # rows (x0, y0, x1, y1): one gather of point rows (2-D fancy indexing is several times slower)
+        np_edges = np.take(np.stack([ptx, pty], 1), np.stack([ea, eb], 1), axis=0).reshape(-1, 4)
     else:
         x0 = y0 = x1 = y1 = mi.Float()
         np_edges = np.zeros((0, 4))
@@ -519,7 +526,14 @@ def _stroke_runs(out: OutlineBuilder, a, b, link, link_sigma, ext_next, ext_sigm
     add(link & ~out_m, back, b, ids, np.minimum(ids + 1, n - 1), -1.0, 0.0, 1.0, True)  # - miter
     add(st, 4 * k, a, ids, 0, -1.0, 1.0, 0.0, startcap)                       # a_p-
     cols = [np.concatenate(c) for c in zip(*recs)]
-    order = np.lexsort((cols[1], cols[0]))
+    # points in polygon order: run r owns the 4 k + 1 position slots [base[r], base[r] + 4 k]
+    # (each (run, position) is used once, some slots stay empty); one scatter into the slots and a
+    # compaction instead of a sort
+    size = 4 * (last - first + 1) + 1
+    base = np.cumsum(size) - size
+    slot = np.full(int(size.sum()), -1, index_dtype(len(cols[0])))
+    slot[base[cols[0]] + cols[1]] = np.arange(len(cols[0]))
+    order = slot[slot >= 0]
     r_, _, v, i0, i1, sig, alpha, gamma, samp = (c[order] for c in cols)
     out.add_points(v, i0, i1, sig, alpha, 0.0, gamma, samp=samp.astype(bool))
     out.add_polygons(np.bincount(r_, minlength=len(first)), layer[first])
@@ -555,7 +569,7 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
     owner = np.concatenate([owner, extra])
     order = np.argsort(owner, kind="stable")
     a, b, owner = a[order], b[order], owner[order]
-    seglen = np.linalg.norm(fv_np[b] - fv_np[a], axis=1)
+    seglen = np.linalg.norm(np.take(fv_np, b, axis=0) - np.take(fv_np, a, axis=0), axis=1)
     scale_sub = np.maximum(1.0, np.abs(fv_np[f]).max(1))
     ok = seglen > 1e-9 * scale_sub[owner]
     a, b, owner = a[ok], b[ok], owner[ok]
@@ -614,12 +628,13 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
     out.seg_b = np.concatenate(seg_b).astype(np.int64)
     if not len(a):
         return
-    D = (fv_np[b] - fv_np[a]) / np.linalg.norm(fv_np[b] - fv_np[a], axis=1)[:, None]
+    diff = np.take(fv_np, b, axis=0) - np.take(fv_np, a, axis=0)
+    plen = np.linalg.norm(diff, axis=1)
+    D = diff / plen[:, None]
     ext_next = np.full(len(a), -1, np.int64)
     ext_sigma = np.zeros(len(a))
     link = np.zeros(len(a), bool)        # piece i and piece i + 1 share one polygon
     link_sigma = np.ones(len(a))         # side of that joint's outer wedge
-    plen = np.linalg.norm(fv_np[b] - fv_np[a], axis=1)
     # joints
     j0 = np.nonzero(owner[:-1] == owner[1:])[0]
     j1 = j0 + 1

@@ -458,13 +458,21 @@ class VectorScene:
                 parts.append(("g", node.id, len(chain), getattr(node.clip, "id", None), getattr(node.mask, "id", None),
                               node.mask_type, node.placement))
             else:
-                paint = tuple((type(p).__name__, getattr(p, "kind", ""), len(getattr(p, "offsets", ())),
-                               getattr(p, "spread", ""), p.shader.key if isinstance(p, ShaderPaint) else "")
-                              for p in (node.fill, node.stroke))
+                paint = tuple(_paint_structure(p) for p in (node.fill, node.stroke))
+                rounded = tuple(node.geom["corner_radius"] > 0) if node.kind == "rect" else ()
                 parts.append((node.id, node.kind, len(chain), str(node.subpaths), paint, node.fill_rule,
-                              node.join, node.cap, node.miter_limit, node.dash_array.size,
-                              tuple(np.asarray(node.geom.get("corner_radius", [0, 0])) > 0)))
+                              node.join, node.cap, node.miter_limit, node.dash_array.size, rounded))
         return tuple(parts)
+
+
+def _paint_structure(p):
+    """The non-parameter part of a paint: its type, and a gradient's kind, stop count and spread or
+    a shader paint's shader key."""
+    if isinstance(p, Gradient):
+        return "Gradient", p.kind, len(p.offsets), p.spread
+    if isinstance(p, ShaderPaint):
+        return "ShaderPaint", p.shader.key
+    return type(p).__name__
 
 
 #: geometry fields (changing them moves edges: their gradients need the boundary term)
@@ -529,6 +537,14 @@ class VectorParameters(ParameterSet):
     def __getitem__(self, name):
         self.check_name(name)
         return np.array(self._read(name))
+
+    def readers(self):
+        """One function per parameter (in :meth:`keys` order) returning its stored array without a
+        copy: reads that stay valid while the scene keeps the same objects (assignments through
+        this set or to the same nodes' fields are seen; replacing a node or paint object is not)."""
+        def reader(obj, attr, kind):
+            return (lambda: obj[attr]) if kind == "dict" else (lambda: getattr(obj, attr))
+        return [reader(obj, attr, kind) for obj, attr, kind, _, _ in self._entries.values()]
 
     def shape_of(self, name):
         self.check_name(name)

@@ -46,6 +46,38 @@ def test_compile_layers_point_at_their_values():
         layer.kind = "stroke"
 
 
+def _uncached(sc):
+    """compile_scene of a fresh copy of ``sc`` (same structure and values, nothing cached)."""
+    import copy
+    return compile_scene(copy.deepcopy(sc))
+
+
+def test_compile_cache_follows_values_and_structure():
+    from penumbra.scenes.vector import Gradient
+    sc = square_scene()
+    first = compile_scene(sc)
+    again = compile_scene(sc)
+    assert again.layers is first.layers        # structure shared, values re-read
+    np.testing.assert_array_equal(again.theta0, first.theta0)
+    sc.params["r.size"] = [6.0, 3.0]           # assignment through the parameter set
+    off = first.slots["r.size"][0]
+    np.testing.assert_array_equal(compile_scene(sc).theta0[off:off + 2], [6.0, 3.0])
+    sc.root.children[0].fill = np.array([0.0, 1.0, 0.0, 1.0])    # a new paint object, same structure
+    c = compile_scene(sc).layers[0].paint.color
+    np.testing.assert_array_equal(compile_scene(sc).theta0[c:c + 4], [0.0, 1.0, 0.0, 1.0])
+    sc.root.children[0].fill = Gradient("linear", [0, 1], [[1, 0, 0, 1], [0, 0, 1, 1]])  # other structure
+    comp = compile_scene(sc)
+    assert comp.layers[0].paint.type != PAINT_SOLID
+    np.testing.assert_array_equal(comp.theta0, _uncached(sc).theta0)
+    sc.add(rect("s", (1.0, 1.0), (2.0, 2.0), corner_radius=(0.5, 0.5), fill=(0.0, 0.0, 1.0, 1.0)))
+    comp = compile_scene(sc)
+    assert len(comp.layers) == 2 and len(comp.subpaths) == 2
+    np.testing.assert_array_equal(comp.theta0, _uncached(sc).theta0)
+    sc.params["s.corner_radius"] = [0.0, 0.0]   # a sharp rectangle has other control points
+    assert len(compile_scene(sc).subpaths[1].idx) == len(_uncached(sc).subpaths[1].idx) != \
+        len(comp.subpaths[1].idx)
+
+
 def test_bind_parameters_overrides_and_checks():
     sc = square_scene()
     comp = compile_scene(sc)
