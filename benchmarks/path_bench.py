@@ -31,6 +31,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -65,6 +66,10 @@ def scenes_under_test(res):
     out["triangle shadow"] = S.triangle_shadow(res) + (None,)
     out["sphere-mesh shadow"] = S.sphere_shadow(res, flat=False) + (None,)
     out["indirect occluder"] = S.indirect_occluder(res) + (None,)
+    # Configurations in the style of Mitsuba's test_ad_integrators.py (tests/scenes_lib.py).
+    folder = tempfile.mkdtemp(prefix="path_bench_")
+    for name, build in S.MITSUBA_STYLE.items():
+        out[f"Mitsuba-style: {name}"] = build(res, folder) + (None,)
     return out
 
 

@@ -131,6 +131,111 @@ def indirect_occluder(res=16):
     return scene, params, scale_about_centre(params, "occ.vertex_positions", V.mean(axis=0)), 3
 
 
+# Configurations in the style of Mitsuba's own AD tests (test_ad_integrators.py), built here as
+# meshes (the boundary-term estimators differentiate mesh geometry; every integrator gets the same
+# scene): (scene, params, perturbation, max_depth). ``folder``: where the emitter meshes and the
+# environment map are written.
+def _quad(half_x, half_y, z=0.0):
+    """Vertices and faces of an axis-aligned quad in the plane z, facing +z."""
+    V = np.array([[-half_x, -half_y, z], [half_x, -half_y, z], [half_x, half_y, z], [-half_x, half_y, z]])
+    return V, np.array([[0, 1, 2], [0, 2, 3]])
+
+
+def _overhead_light(size=0.6, height=2.0, radiance=15.0):
+    return b.rectangle((0, 0, height), size, normal=(0, 0, -1), emitter=b.area_light(radiance))
+
+
+def _oblique_camera(res):
+    return b.camera((0, -2.4, 2.4), (0, 0, 0.2), fov=45, resolution=res)
+
+
+def translate_occluder_area_light(res=16, folder=None):
+    """A quad occluder over a floor, lit by an overhead area light, translating sideways: its
+    silhouette and its shadow move."""
+    V, F = _quad(0.25, 0.25, 0.8)
+    scene = scenes.load_scene(b.scene(_oblique_camera(res), shapes={
+        "occ": scenes.mesh_from_arrays(V, F, name="occ", bsdf=b.diffuse(0.5)),
+        "floor": floor_rect(6.0), "light": _overhead_light()}))
+    params = scenes.ParameterMap(scene)
+    return scene, params, offset(params, "occ.vertex_positions", np.tile([1.0, 0, 0], len(V))), 2
+
+
+def translate_shadow_receiver(res=16, folder=None):
+    """A static occluder over a floor that rises towards it (the shadow shrinks and softens); the
+    floor's own outline is out of view."""
+    V, F = _quad(4.0, 4.0, 0.0)
+    scene = scenes.load_scene(b.scene(_oblique_camera(res), shapes={
+        "floor": scenes.mesh_from_arrays(V, F, name="floor", bsdf=b.diffuse(0.8)),
+        "occ": b.rectangle((0, 0, 0.8), 0.5, bsdf=b.diffuse(0.5)), "light": _overhead_light()}))
+    params = scenes.ParameterMap(scene)
+    return scene, params, offset(params, "floor.vertex_positions", np.tile([0, 0, 1.0], len(V))), 2
+
+
+def self_shadowing_right_angle(res=16, folder=None):
+    """One mesh bent at a right angle (a wall standing on the edge of a base) lit from the wall's
+    side: the wall shadows the base. The mesh moves towards the light."""
+    V = np.array([[-0.5, -0.5, 0.3], [0.5, -0.5, 0.3], [0.5, 0.5, 0.3], [-0.5, 0.5, 0.3],
+                  [-0.5, -0.5, 1.0], [-0.5, 0.5, 1.0]])
+    F = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 5], [0, 5, 4]])
+    light = b.rectangle((-1.4, 0, 1.7), 0.5, normal=(1.4, 0, -1.3), emitter=b.area_light(25.0))
+    scene = scenes.load_scene(b.scene(b.camera((1.6, -1.6, 2.2), (0, 0, 0.4), fov=45, resolution=res), shapes={
+        "angle": scenes.mesh_from_arrays(V, F, name="angle", bsdf=b.diffuse(0.7), face_normals=True),
+        "floor": floor_rect(6.0), "light": light}))
+    params = scenes.ParameterMap(scene)
+    return scene, params, offset(params, "angle.vertex_positions", np.tile([-1.0, 0, 0], len(V))), 2
+
+
+def _emitter_mesh(folder, name, V, F, radiance):
+    path = scenes.save_mesh((V, F), os.path.join(folder, f"{name}.ply"))
+    return {**b.mesh_file(path), "emitter": b.area_light(radiance)}
+
+
+def rectangle_emitter_on_black(res=16, folder="."):
+    """A square area light facing the camera on a black background, translating sideways."""
+    V, F = _quad(0.4, 0.4, 0.0)
+    scene = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=40, resolution=res), shapes={
+        "light": _emitter_mesh(folder, "rectangle_emitter", V, F, 5.0)}))
+    params = scenes.ParameterMap(scene)
+    return scene, params, offset(params, "light.vertex_positions", np.tile([1.0, 0.3, 0], len(V))), 2
+
+
+def sphere_emitter_scaled(res=16, folder="."):
+    """A spherical area light (an icosphere(2) mesh) on black, scaled about its centre."""
+    V, F = b.icosphere(2, 0.5)
+    scene = scenes.load_scene(b.scene(b.camera((0, 0, 3), (0, 0, 0), fov=40, resolution=res), shapes={
+        "light": _emitter_mesh(folder, "sphere_emitter", V, F, 5.0)}))
+    params = scenes.ParameterMap(scene)
+    return scene, params, offset(params, "light.vertex_positions", V.ravel()), 2
+
+
+def plane_under_envmap(res=16, folder="."):
+    """A tilted diffuse quad in view, lit by an environment map brighter towards +z and +x (a
+    32x16 lat-long EXR), translating sideways."""
+    import mitsuba as mi
+    u, v = np.meshgrid(np.linspace(0, 1, 32), np.linspace(0, 1, 16))
+    sky = np.stack([0.2 + 1.5 * (1 - v) + 0.5 * u, 0.2 + 1.2 * (1 - v), 0.3 + 0.8 * (1 - v) + 0.3 * u], -1)
+    path = os.path.join(folder, "gradient_sky.exr")
+    mi.Bitmap(sky.astype(np.float32)).write(path)
+    V, F = _quad(0.5, 0.35, 0.0)
+    V = V @ np.array([[1, 0, 0], [0, np.cos(0.5), np.sin(0.5)], [0, -np.sin(0.5), np.cos(0.5)]]).T
+    scene = scenes.load_scene(b.scene(b.camera((0, -0.6, 3), (0, 0, 0), fov=40, resolution=res),
+                                      shapes={"plane": scenes.mesh_from_arrays(V, F, name="plane",
+                                                                               bsdf=b.diffuse(0.6))},
+                                      emitters={"sky": {"type": "envmap", "filename": path}}))
+    params = scenes.ParameterMap(scene)
+    return scene, params, offset(params, "plane.vertex_positions", np.tile([1.0, 0.2, 0], len(V))), 2
+
+
+MITSUBA_STYLE = {
+    "occluder translating under an area light": translate_occluder_area_light,
+    "shadow receiver translating": translate_shadow_receiver,
+    "self-shadowing right angle": self_shadowing_right_angle,
+    "rectangle emitter on black": rectangle_emitter_on_black,
+    "sphere emitter scaled": sphere_emitter_scaled,
+    "plane under an environment map": plane_under_envmap,
+}
+
+
 def with_gaussian_filter(config):
     """``config`` built with a Gaussian reconstruction filter (scenes where the occluder is also in
     view, for warped-area sampling's primary term, whose tests here use a smooth filter)."""
