@@ -29,18 +29,18 @@ per pixel n and ``boundary_budget`` B):
 |---|---|---|
 | ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
 | ``edge_spp`` | max(4, ⌈B n⌉) | edge samples per pixel, primary term and terminator lines; 0: off |
-| ``secondary_path_spp`` | max(2, ⌈B n⌉) | camera paths per pixel, secondary term (notes 1, 2); 0: off |
+| ``secondary_path_spp`` | max(2, ⌈4 B n⌉) | camera paths per pixel, secondary term (notes 1, 2); 0: off |
 | ``boundary_budget`` | 1 | B above |
 | ``camera_spp`` | 4 | samples per pixel for camera pose / fov derivatives (:mod:`.camera_motion`) |
 | ``emitter_spp`` | 4 | camera paths per pixel for moving lights (:mod:`.emitter_motion`) |
 
 Note 1: the camera paths' vertices of depth 0 .. max_depth - 2 are used; with an unbounded depth
 (``max_depth = -1``) the paths end by Russian roulette.
-Note 2: measured with the defaults at n = 16 (16x16 px, relative L2 error of the gradient image
-against central finite differences of ``path``, 3-4 seeds): a triangle's shadow on a floor under an
-area light 17-24 % (36 % with n/4 paths, 120 % before the emitter-directed edge points of
-:mod:`.edge_light`), Mitsuba's ``cube`` translating over a lit floor at ``max_depth`` 6 22-30 %.
-The secondary term then takes about 3/4 of the gradient's time.
+Note 2: the share 4 is :data:`.secondary.SECONDARY_SHARE` (measured there). With n paths instead
+(16x16 px, relative L2 error of the gradient image against central finite differences of ``path``,
+3-4 seeds): a triangle's shadow on a floor under an area light 17-24 % (36 % with n/4 paths, 120 %
+before the emitter-directed edge points of :mod:`.edge_light`), Mitsuba's ``cube`` translating over
+a lit floor at ``max_depth`` 6 22-30 %; with 4n paths the triangle shadow is at 9-13 %.
 
 The secondary term runs wherever a moving mesh can shadow or be seen at a path vertex; it is skipped
 only where it vanishes (``max_depth`` < 2, nothing moves, or :func:`.edges.no_secondary_edges`).
@@ -54,7 +54,7 @@ import mitsuba as mi
 from .base import budget_option, count_option, derived_count
 from .camera_motion import CameraMotionIntegrator
 from .primary import primary_boundary_image
-from .secondary import secondary_boundary_image
+from .secondary import SECONDARY_SHARE, secondary_boundary_image
 from .shader_edges import shader_boundary_image
 from .terminator import terminator_boundary_image
 
@@ -65,13 +65,12 @@ class EdgeSamplingIntegrator(CameraMotionIntegrator):
         self.edge_spp = count_option(props, "edge_sampling", "edge_spp", "primary_spp")
         self.secondary_path_spp = count_option(props, "edge_sampling", "secondary_path_spp", "secondary_spp")
         self.boundary_budget = budget_option(props, "edge_sampling")
-        # This render's counts (resolve_counts).
-        self.primary_spp = derived_count(self.edge_spp, self.boundary_budget, 4, 1.0, 4)
-        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, 4, 1.0, 2)
+        self.resolve_counts(None, None, 4)
 
     def resolve_counts(self, scene, sensor, spp):
+        """This render's counts: ``primary_spp`` edge samples and ``secondary_spp`` camera paths per pixel."""
         self.primary_spp = derived_count(self.edge_spp, self.boundary_budget, spp, 1.0, 4)
-        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, 1.0, 2)
+        self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, SECONDARY_SHARE, 2)
 
     def extra_terms(self, scene, sensor, seed: int):
         terms = super().extra_terms(scene, sensor, seed)

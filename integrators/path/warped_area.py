@@ -38,7 +38,7 @@ per pixel n and ``boundary_budget`` B):
 | ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
 | ``film_spp`` | max(4, ⌈B n⌉) | film samples per pixel for the primary boundary term; 0 disables |
 | ``secondary`` | "auto" | secondary-visibility estimator: "edge", "warp" or "auto" (above) |
-| ``secondary_path_spp`` | max(2, ⌈B n⌉) | camera paths per pixel, secondary term (notes 1, 2); 0: off |
+| ``secondary_path_spp`` | max(2, ⌈4 B n⌉) | camera paths per pixel, secondary term (notes 1, 2); 0: off |
 | ``boundary_budget`` | 1 | B above |
 | ``aux_rays`` | 16 | auxiliary rays per film sample |
 | ``primary_kappa`` | 16 | concentration of the film-space Gaussian kernel, 1/σ² in pixels⁻² |
@@ -77,8 +77,8 @@ from .base import signed_depth, budget_option, count_option, derived_count
 from .camera import PinholeCamera
 from .camera_motion import CameraMotionIntegrator
 from .film import filter_integral, term_sampler
+from .secondary import SECONDARY_SHARE, static_occluders_under_moving_lights
 from .secondary import secondary_boundary_image as edge_secondary_image
-from .secondary import static_occluders_under_moving_lights
 from .shader_edges import shader_boundary_image
 from .warp_field import LOBE_SCALES, FilmWarp
 from .warped_borders import pixel_border_image
@@ -146,7 +146,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
             warp = scene is not None and static_occluders_under_moving_lights(scene)
             self.secondary_mode = "warp" if warp else "edge"
         self.primary_spp = derived_count(self.film_spp, self.boundary_budget, spp, 1.0, 4)
-        share = 0.25 if self.secondary_mode == "warp" else 1.0
+        share = 0.25 if self.secondary_mode == "warp" else SECONDARY_SHARE
         self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, share, 2)
         self.border_spp = max(1, self.primary_spp // 2)
 

@@ -232,11 +232,11 @@ def test_sample_count_names(estimator, new):
     with pytest.raises((ValueError, RuntimeError), match="boundary_budget"):
         mi.load_dict({"type": estimator, "boundary_budget": 0})
     # Derived counts follow the gradient pass's spp and the budget.
-    # Edge-sampled secondary term (edge_sampling; warped_area's default where no light moves): as many
-    # secondary paths as interior samples; warped_area's direction-space warp: a quarter.
+    # Edge-sampled secondary term (edge_sampling; warped_area's default where no light moves): four
+    # secondary paths per interior sample; warped_area's direction-space warp: a quarter.
     integ = mi.load_dict({"type": estimator, "boundary_budget": 2})
     integ.resolve_counts(None, None, 16)
-    assert (integ.primary_spp, integ.secondary_spp) == (32, 32)
+    assert (integ.primary_spp, integ.secondary_spp) == (32, 128)
     if estimator == "warped_area":
         integ = mi.load_dict({"type": estimator, "boundary_budget": 2, "secondary": "warp"})
         integ.resolve_counts(None, None, 16)
