@@ -89,39 +89,46 @@ def _nearest(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, want, tmin, tmax):
     return best, idx, t_want
 
 
+def path_valid(walls, images, k, src, rcv, v0, e1, e2, wall, tmin):
+    """Whether the path with the ``k`` reflections on ``walls`` (K,) whose images after reflection j + 1
+    are ``images[j]`` (K, 3) links ``src`` and ``rcv`` (the test of the module docstring)."""
+    ox, oy, oz = rcv[0], rcv[1], rcv[2]
+    for j in range(k - 1, -1, -1):
+        dx, dy, dz = images[j, 0] - ox, images[j, 1] - oy, images[j, 2] - oz
+        nd = np.sqrt(dx * dx + dy * dy + dz * dz)
+        if nd == 0.0:
+            return False
+        dx, dy, dz = dx / nd, dy / nd, dz / nd
+        t, i, tw = _nearest(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, walls[j], tmin, np.inf)
+        if tw == np.inf or tw > t + tmin:      # the wanted wall is not hit first (nor as first, at an edge)
+            return False
+        ox, oy, oz = ox + tw * dx, oy + tw * dy, oz + tw * dz
+    # the last segment, to the source, unobstructed
+    dx, dy, dz = src[0] - ox, src[1] - oy, src[2] - oz
+    nd = np.sqrt(dx * dx + dy * dy + dz * dz)
+    if nd > 0.0:
+        t, i, tw = _nearest(ox, oy, oz, dx / nd, dy / nd, dz / nd, v0, e1, e2, wall, -1, tmin, nd - tmin)
+        return i < 0
+    return True
+
+
 def _valid(seq, inter, src, rcv, v0, e1, e2, wall, tmin):
     n, K = seq.shape
     ok = np.zeros(n, np.bool_)
+    images = np.empty((K, 3))
     for r in range(n):
         k = 0
         while k < K and seq[r, k] >= 0:
             k += 1
-        ox, oy, oz = rcv[0], rcv[1], rcv[2]
-        good = True
-        for j in range(k - 1, -1, -1):
-            dx, dy, dz = inter[j, r, 0] - ox, inter[j, r, 1] - oy, inter[j, r, 2] - oz
-            nd = np.sqrt(dx * dx + dy * dy + dz * dz)
-            if nd == 0.0:
-                good = False
-                break
-            dx, dy, dz = dx / nd, dy / nd, dz / nd
-            t, i, tw = _nearest(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, seq[r, j], tmin, np.inf)
-            if tw == np.inf or tw > t + tmin:      # the wanted wall is not hit first (nor as first, at an edge)
-                good = False
-                break
-            ox, oy, oz = ox + tw * dx, oy + tw * dy, oz + tw * dz
-        if good:           # the last segment, to the source, unobstructed
-            dx, dy, dz = src[0] - ox, src[1] - oy, src[2] - oz
-            nd = np.sqrt(dx * dx + dy * dy + dz * dz)
-            if nd > 0.0:
-                t, i, tw = _nearest(ox, oy, oz, dx / nd, dy / nd, dz / nd, v0, e1, e2, wall, -1, tmin, nd - tmin)
-                good = i < 0
-        ok[r] = good
+        for j in range(k):
+            images[j, 0], images[j, 1], images[j, 2] = inter[j, r, 0], inter[j, r, 1], inter[j, r, 2]
+        ok[r] = path_valid(seq[r], images, k, src, rcv, v0, e1, e2, wall, tmin)
     return ok
 
 
 if AVAILABLE:
     _nearest = numba.njit(cache=True, nogil=True)(_nearest)
+    path_valid = numba.njit(cache=True, nogil=True)(path_valid)
     _valid = numba.njit(cache=True, nogil=True)(_valid)
 
 

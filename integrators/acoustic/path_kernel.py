@@ -1,0 +1,114 @@
+"""The valid paths of one receiver from a compiled image tree in one compiled pass (numba).
+
+:func:`.image_tree.valid_paths` on a tree built by :func:`.tree_kernel.tree` and a room traced by
+:mod:`.visibility_kernel`: the direct path, then for each level the nodes whose beam holds the receiver
+(:func:`.tree_kernel.in_beam`'s test), then, with ``last``, the receiver's own last level
+(:func:`.tree_kernel.receiver_children`), each candidate's chain of images read from the tree's flat
+arrays and ray-traced at once (:func:`.visibility_kernel.valid`'s test), in that order. The same
+candidates and verdicts as the level-by-level NumPy glue, without its per-level index arrays, chains and
+concatenations.
+
+numba is optional (the ``fast`` extra): :data:`AVAILABLE` says whether it imported.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import tree_kernel, visibility_kernel
+from .tree_kernel import AVAILABLE, numba
+
+
+def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out, front, edge_n, edge_o,
+                    hull_cnt, tol, margin, v0, e1, e2, wall, tmin):
+    """(sequences (n, K) padded with -1, final images (n, 3)) of the valid paths, K = the tree's levels
+    (+ 1 with ``last``); the direct path's final image is the source."""
+    L = offs.shape[0] - 1
+    K = max(L + (1 if last else 0), 1)
+    rx, ry, rz = rcv[0], rcv[1], rcv[2]
+    # candidates: (level, row in the flat arrays) of the tree's nodes, then (parent row, wall) of the last level
+    beams = []
+    for lev in range(1, L + 1):
+        lo, hi = offs[lev - 1], offs[lev]
+        beams.append(tree_kernel.beam_test(img[lo:hi], wal[lo:hi], win[lo:hi], cnt[lo:hi], n_out, d_out,
+                                          rx, ry, rz, margin))
+    n_beam = 0
+    for b in beams:
+        n_beam += np.count_nonzero(b)
+    if last:
+        if L == 0:
+            J, P = src.reshape(1, 3), np.full(1, -1, np.int64)
+            W0, C0 = np.zeros((1, 1, 3)), np.ones(1, np.int64)
+        else:
+            lo, hi = offs[L - 1], offs[L]
+            J, P, W0, C0 = img[lo:hi], wal[lo:hi], win[lo:hi], cnt[lo:hi]
+        rp, rq = tree_kernel.receiver_candidates(J, P, W0, C0, n_out, d_out, front, edge_n, edge_o, hull_cnt,
+                                                rx, ry, rz, tol, margin)
+    else:
+        rp, rq = np.empty(0, np.int64), np.empty(0, np.int64)
+    cap = 1 + n_beam + rp.shape[0]
+    seq = np.full((cap, K), -1, np.int64)
+    final = np.empty((cap, 3))
+    walls = np.full(K, -1, np.int64)
+    images = np.zeros((K, 3))
+    n = 0
+    if visibility_kernel.path_valid(walls, images, 0, src, rcv, v0, e1, e2, wall, tmin):
+        final[n] = src
+        n += 1
+    for lev in range(1, L + 1):
+        lo = offs[lev - 1]
+        b = beams[lev - 1]
+        for i in range(b.shape[0]):
+            if not b[i]:
+                continue
+            _chain(img, par, wal, offs, lev, lo + i, walls, images)
+            if visibility_kernel.path_valid(walls, images, lev, src, rcv, v0, e1, e2, wall, tmin):
+                seq[n, :lev] = walls[:lev]
+                final[n] = images[lev - 1]
+                n += 1
+    for i in range(rp.shape[0]):
+        q = rq[i]
+        if L > 0:
+            _chain(img, par, wal, offs, L, offs[L - 1] + rp[i], walls, images)
+            jx, jy, jz = images[L - 1, 0], images[L - 1, 1], images[L - 1, 2]
+        else:
+            jx, jy, jz = src[0], src[1], src[2]
+        d = n_out[q, 0] * jx + n_out[q, 1] * jy + n_out[q, 2] * jz - d_out[q]
+        walls[L] = q
+        images[L, 0], images[L, 1], images[L, 2] = jx - 2.0 * d * n_out[q, 0], jy - 2.0 * d * n_out[q, 1], \
+            jz - 2.0 * d * n_out[q, 2]
+        if visibility_kernel.path_valid(walls, images, L + 1, src, rcv, v0, e1, e2, wall, tmin):
+            seq[n, :L + 1] = walls[:L + 1]
+            final[n] = images[L]
+            n += 1
+    return seq[:n], final[:n]
+
+
+def _chain(img, par, wal, offs, lev, row, walls, images):
+    """Walls and images (first reflection first) along the tree from the node ``row`` of level ``lev``
+    (flat arrays of :func:`.tree_kernel.tree`) back to the source, into ``walls`` and ``images``."""
+    for j in range(lev - 1, -1, -1):
+        walls[j] = wal[row]
+        images[j, 0], images[j, 1], images[j, 2] = img[row, 0], img[row, 1], img[row, 2]
+        if j > 0:
+            row = offs[j - 1] + par[row]
+
+
+if AVAILABLE:
+    _chain = numba.njit(cache=True, nogil=True)(_chain)
+    _receiver_paths = numba.njit(cache=True, nogil=True)(_receiver_paths)
+
+
+def receiver_paths(tree, mesh, receiver, margin: float, last: bool):
+    """(sequences (n, K) padded with -1, final images (n, 3)) of the valid paths of ``tree`` (built by
+    :func:`.tree_kernel.tree`: ``tree.flat`` and ``tree.pruner`` set) to ``receiver`` in the room ``mesh``
+    (:class:`.visibility_kernel.TriangleMesh`); ``last``: add the receiver's last level. Beam tests
+    within ``margin``."""
+    if not AVAILABLE:
+        raise RuntimeError("the compiled path search needs numba (pip install 'penumbra[fast]')")
+    img, par, wal, win, cnt, offs = tree.flat
+    pruner = tree.pruner
+    return _receiver_paths(img, par, wal, win, cnt, offs, bool(last), np.ascontiguousarray(tree.source, np.float64),
+                           np.asarray(receiver, np.float64).reshape(3), pruner.n_out, pruner.d_out,
+                           pruner.front, pruner.edge_n, pruner.edge_o, pruner.hull_cnt.astype(np.int64),
+                           pruner.tol, float(margin), mesh.v0, mesh.e1, mesh.e2, mesh.wall,
+                           visibility_kernel.T_MIN * mesh.extent)
