@@ -19,7 +19,7 @@ from .tree_kernel import AVAILABLE, numba
 
 
 def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out, front, edge_n, edge_o,
-                    hull_cnt, tol, margin, v0, e1, e2, wall, tmin):
+                    hull_cnt, tol, margin, v0, e1, e2, tris, start, pn, pd, peps, tmin):
     """(sequences (n, K) padded with -1, final images (n, 3)) of the valid paths, K = the tree's levels
     (+ 1 with ``last``); the direct path's final image is the source."""
     L = offs.shape[0] - 1
@@ -51,7 +51,7 @@ def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out,
     walls = np.full(K, -1, np.int64)
     images = np.zeros((K, 3))
     n = 0
-    if visibility_kernel.path_valid(walls, images, 0, src, rcv, v0, e1, e2, wall, tmin):
+    if visibility_kernel.path_valid(walls, images, 0, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
         final[n] = src
         n += 1
     for lev in range(1, L + 1):
@@ -61,7 +61,7 @@ def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out,
             if not b[i]:
                 continue
             _chain(img, par, wal, offs, lev, lo + i, walls, images)
-            if visibility_kernel.path_valid(walls, images, lev, src, rcv, v0, e1, e2, wall, tmin):
+            if visibility_kernel.path_valid(walls, images, lev, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
                 seq[n, :lev] = walls[:lev]
                 final[n] = images[lev - 1]
                 n += 1
@@ -76,7 +76,7 @@ def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out,
         walls[L] = q
         images[L, 0], images[L, 1], images[L, 2] = jx - 2.0 * d * n_out[q, 0], jy - 2.0 * d * n_out[q, 1], \
             jz - 2.0 * d * n_out[q, 2]
-        if visibility_kernel.path_valid(walls, images, L + 1, src, rcv, v0, e1, e2, wall, tmin):
+        if visibility_kernel.path_valid(walls, images, L + 1, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
             seq[n, :L + 1] = walls[:L + 1]
             final[n] = images[L]
             n += 1
@@ -110,5 +110,6 @@ def receiver_paths(tree, mesh, receiver, margin: float, last: bool):
     return _receiver_paths(img, par, wal, win, cnt, offs, bool(last), np.ascontiguousarray(tree.source, np.float64),
                            np.asarray(receiver, np.float64).reshape(3), pruner.n_out, pruner.d_out,
                            pruner.front, pruner.edge_n, pruner.edge_o, pruner.hull_cnt.astype(np.int64),
-                           pruner.tol, float(margin), mesh.v0, mesh.e1, mesh.e2, mesh.wall,
+                           pruner.tol, float(margin), mesh.v0, mesh.e1, mesh.e2, mesh.tris, mesh.start,
+                           mesh.plane_n, mesh.plane_d, mesh.plane_eps,
                            visibility_kernel.T_MIN * mesh.extent)
