@@ -460,8 +460,7 @@ def valid_paths(scene, face_wall, tree: ImageTree, receiver, last: Pruner | None
     from .polyhedral import visible
     import mitsuba as mi
     if isinstance(scene, visibility_kernel.TriangleMesh) and tree.flat is not None and path_kernel.AVAILABLE:
-        seq, final = path_kernel.receiver_paths(tree, scene, receiver, BEAM_MARGIN * tree.extent, last is not None)
-        return seq if len(seq) < 2 else seq[distinct_rows((seq >= 0).sum(axis=1), final, tree.extent)]
+        return path_kernel.receiver_paths(tree, scene, receiver, BEAM_MARGIN * tree.extent, last is not None)
     levels = len(tree.walls) + (last is not None)
     K = max(levels, 1)
     rcv = np.asarray(receiver, np.float64).reshape(3)

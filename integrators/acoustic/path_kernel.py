@@ -4,9 +4,10 @@
 :mod:`.visibility_kernel`: the direct path, then for each level the nodes whose beam holds the receiver
 (:func:`.tree_kernel.in_beam`'s test), then, with ``last``, the receiver's own last level
 (:func:`.tree_kernel.receiver_children`), each candidate's chain of images read from the tree's flat
-arrays and ray-traced at once (:func:`.visibility_kernel.valid`'s test), in that order. The same
-candidates and verdicts as the level-by-level NumPy glue, without its per-level index arrays, chains and
-concatenations.
+arrays and ray-traced at once (:func:`.visibility_kernel.valid`'s test), in that order, and the first
+path of each distinct final image kept. The same candidates, verdicts and paths as the level-by-level
+NumPy glue, without its per-level index arrays, chains and concatenations. :func:`sequence_images`
+gives the final images and reflection counts of wall sequences in one pass.
 
 numba is optional (the ``fast`` extra): :data:`AVAILABLE` says whether it imported.
 """
@@ -19,9 +20,10 @@ from .tree_kernel import AVAILABLE, numba
 
 
 def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out, front, edge_n, edge_o,
-                    hull_cnt, tol, margin, v0, e1, e2, tris, start, pn, pd, peps, tmin):
-    """(sequences (n, K) padded with -1, final images (n, 3)) of the valid paths, K = the tree's levels
-    (+ 1 with ``last``); the direct path's final image is the source."""
+                    hull_cnt, tol, margin, v0, e1, e2, tris, start, pn, pd, peps, tmin, scale):
+    """Sequences (n, K) padded with -1 of the valid paths with distinct final images, K = the tree's
+    levels (+ 1 with ``last``): the first path of each image, images equal when their coordinates
+    rounded to multiples of ``scale`` are (:func:`.image_tree.distinct_rows`)."""
     L = offs.shape[0] - 1
     K = max(L + (1 if last else 0), 1)
     rx, ry, rz = rcv[0], rcv[1], rcv[2]
@@ -80,7 +82,41 @@ def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out,
             seq[n, :L + 1] = walls[:L + 1]
             final[n] = images[L]
             n += 1
-    return seq[:n], final[:n]
+    keep = np.zeros(n, np.bool_)
+    seen = dict()
+    for i in range(n):
+        if seq[i, 0] < 0:                      # the direct path
+            keep[i] = True
+            continue
+        key = (np.rint(final[i, 0] / scale), np.rint(final[i, 1] / scale), np.rint(final[i, 2] / scale))
+        if key not in seen:
+            seen[key] = i
+            keep[i] = True
+    return seq[:n][keep]
+
+
+def _sequence_images(seq, n_w, d_w, src, W):
+    """(final images (n, 3), reflections per wall (n, W), orders (n,)) of padded (-1) wall sequences
+    ``seq`` (n, K): the source reflected in turn on each wall's plane (``n_w`` (W, 3), ``d_w`` (W,)), with
+    the operations of :func:`.polyhedral.image_positions_np` in the same order (the same values)."""
+    n, K = seq.shape
+    pos = np.empty((n, 3))
+    hits = np.zeros((n, W), np.int64)
+    orders = np.zeros(n, np.int64)
+    for r in range(n):
+        c0, c1, c2 = src[0], src[1], src[2]
+        k = 0
+        for j in range(K):
+            w = seq[r, j]
+            if w < 0:
+                break
+            side = n_w[w, 0] * c0 + n_w[w, 1] * c1 + n_w[w, 2] * c2 - d_w[w]
+            c0, c1, c2 = c0 - 2.0 * side * n_w[w, 0], c1 - 2.0 * side * n_w[w, 1], c2 - 2.0 * side * n_w[w, 2]
+            hits[r, w] += 1
+            k += 1
+        pos[r, 0], pos[r, 1], pos[r, 2] = c0, c1, c2
+        orders[r] = k
+    return pos, hits, orders
 
 
 def _chain(img, par, wal, offs, lev, row, walls, images):
@@ -96,13 +132,24 @@ def _chain(img, par, wal, offs, lev, row, walls, images):
 if AVAILABLE:
     _chain = numba.njit(cache=True, nogil=True)(_chain)
     _receiver_paths = numba.njit(cache=True, nogil=True)(_receiver_paths)
+    _sequence_images = numba.njit(cache=True, nogil=True)(_sequence_images)
+
+
+def sequence_images(seq, n_w, d_w, source, W: int):
+    """Compiled (final images (n, 3), reflections per wall (n, W), orders (n,)) of the padded (-1) wall
+    sequences ``seq`` (see :func:`_sequence_images`)."""
+    if not AVAILABLE:
+        raise RuntimeError("the compiled image positions need numba (pip install 'penumbra[fast]')")
+    return _sequence_images(np.ascontiguousarray(seq, np.int64), np.ascontiguousarray(n_w, np.float64),
+                            np.ascontiguousarray(d_w, np.float64), np.asarray(source, np.float64).reshape(3), int(W))
 
 
 def receiver_paths(tree, mesh, receiver, margin: float, last: bool):
-    """(sequences (n, K) padded with -1, final images (n, 3)) of the valid paths of ``tree`` (built by
-    :func:`.tree_kernel.tree`: ``tree.flat`` and ``tree.pruner`` set) to ``receiver`` in the room ``mesh``
-    (:class:`.visibility_kernel.TriangleMesh`); ``last``: add the receiver's last level. Beam tests
-    within ``margin``."""
+    """Sequences (n, K) padded with -1 of the valid paths of ``tree`` (built by :func:`.tree_kernel.tree`:
+    ``tree.flat`` and ``tree.pruner`` set) to ``receiver`` in the room ``mesh``
+    (:class:`.visibility_kernel.TriangleMesh`), one per distinct image (as
+    :func:`.image_tree.distinct_images`); ``last``: add the receiver's last level. Beam tests within
+    ``margin``."""
     if not AVAILABLE:
         raise RuntimeError("the compiled path search needs numba (pip install 'penumbra[fast]')")
     img, par, wal, win, cnt, offs = tree.flat
@@ -112,4 +159,4 @@ def receiver_paths(tree, mesh, receiver, margin: float, last: bool):
                            pruner.front, pruner.edge_n, pruner.edge_o, pruner.hull_cnt.astype(np.int64),
                            pruner.tol, float(margin), mesh.v0, mesh.e1, mesh.e2, mesh.tris, mesh.start,
                            mesh.plane_n, mesh.plane_d, mesh.plane_eps,
-                           visibility_kernel.T_MIN * mesh.extent)
+                           visibility_kernel.T_MIN * mesh.extent, 1e-9 * tree.extent)

@@ -404,9 +404,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
         if seqs is not None:
             if len(seqs) == 0:
                 raise ValueError("no valid path between the source and the receiver up to this order")
-            final = image_positions_np(seqs, n_w, d_w, src_np) if host else \
-                _images(seqs, n_w, d_w, source, intermediate=False)[0]
-            return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+            return _path_arrays(seqs, n_w, d_w, src_np, source, W, host)
     if search in ("auto", "tree"):
         from . import image_tree, tree_kernel
         if tree_kernel.AVAILABLE and order > 0:   # the last level per receiver (image_tree.receiver_level)
@@ -417,9 +415,7 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
         seqs = image_tree.valid_paths(tracer(room, V), room.face_wall, tree, rcv_np, last=last)
         if len(seqs) == 0:
             raise ValueError("no valid path between the source and the receiver up to this order")
-        final = image_positions_np(seqs, n_w, d_w, src_np) if host else \
-            _images(seqs, n_w, d_w, source, intermediate=False)[0]
-        return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+        return _path_arrays(seqs, n_w, d_w, src_np, source, W, host)
     if host:
         n_w, d_w = _planes(room, vertices)
     scene = room_scene(V, room.faces)
@@ -469,6 +465,18 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     if host:
         pos = np.stack([np.array(pos[a], dtype=np.float64) for a in range(3)], axis=1)
     return pos, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+
+
+def _path_arrays(seqs, n_w, d_w, src_np, source, W, host):
+    """:func:`find_paths`' result for the wall sequences ``seqs``: (final images, reflections per wall,
+    orders), the images NumPy (``host``: compiled when numba is installed, else
+    :func:`image_positions_np`) or Dr.Jit (:func:`_images`, differentiable in ``source``)."""
+    from . import path_kernel
+    if host and path_kernel.AVAILABLE:
+        return path_kernel.sequence_images(seqs, n_w, d_w, src_np, W)
+    final = image_positions_np(seqs, n_w, d_w, src_np) if host else \
+        _images(seqs, n_w, d_w, source, intermediate=False)[0]
+    return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
 
 
 def tracer(room, V):
