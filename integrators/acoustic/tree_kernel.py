@@ -25,25 +25,22 @@ except ImportError:       # optional dependency: the NumPy pruning is used inste
 AVAILABLE = numba is not None
 
 
-def _clip(src, n_src, dst, m0, m1, m2, o, tol):
-    """Clip the convex polygon ``src[:n_src]`` to ``m . x - o >= -tol`` into ``dst``; returns the count
-    (the input count unchanged, and ``dst`` a copy, when no vertex is outside). Each vertex's signed
-    distance is computed once."""
+def _clip(src, n_src, dst, dist, m0, m1, m2, o, tol):
+    """Clip the convex polygon ``src[:n_src]`` to ``m . x - o >= -tol`` into ``dst`` and return the
+    count; -1 (``dst`` untouched) when no vertex is outside. ``dist`` (>= n_src) holds each vertex's
+    signed distance, computed once."""
     any_out = False
     for i in range(n_src):
-        if src[i, 0] * m0 + src[i, 1] * m1 + src[i, 2] * m2 - o + tol < 0.0:
+        d = src[i, 0] * m0 + src[i, 1] * m1 + src[i, 2] * m2 - o + tol
+        dist[i] = d
+        if d < 0.0:
             any_out = True
-            break
     if not any_out:
-        for i in range(n_src):
-            dst[i, 0], dst[i, 1], dst[i, 2] = src[i, 0], src[i, 1], src[i, 2]
-        return n_src
+        return -1
     k = 0
-    d0 = src[0, 0] * m0 + src[0, 1] * m1 + src[0, 2] * m2 - o + tol
-    di = d0
     for i in range(n_src):
         j = i + 1 if i + 1 < n_src else 0
-        dj = d0 if j == 0 else src[j, 0] * m0 + src[j, 1] * m1 + src[j, 2] * m2 - o + tol
+        di, dj = dist[i], dist[j]
         if di >= 0.0:
             dst[k, 0], dst[k, 1], dst[k, 2] = src[i, 0], src[i, 1], src[i, 2]
             k += 1
@@ -52,7 +49,6 @@ def _clip(src, n_src, dst, m0, m1, m2, o, tol):
             for a in range(3):
                 dst[k, a] = src[i, a] + t * (src[j, a] - src[i, a])
             k += 1
-        di = dj
     return k
 
 
@@ -85,6 +81,7 @@ def _level(img, par, wal, win, cnt, lo, hi, k, src, hull, hull_cnt, n_out, d_out
     Wc = win.shape[1]
     buf_a = np.zeros((Wc, 3))
     buf_b = np.zeros((Wc, 3))
+    dist = np.zeros(Wc)
     m = np.zeros((Wc, 3))                     # the side planes of the current parent
     o = np.zeros(Wc)
     use = np.zeros(Wc, np.bool_)
@@ -129,17 +126,23 @@ def _level(img, par, wal, win, cnt, lo, hi, k, src, hull, hull_cnt, n_out, d_out
                         break
                 if not ok:
                     continue
-                pc = _clip(hull[q], hc, buf_a, -n_out[p, 0], -n_out[p, 1], -n_out[p, 2], -d_out[p], tol)
+                pc = _clip(hull[q], hc, buf_a, dist, -n_out[p, 0], -n_out[p, 1], -n_out[p, 2], -d_out[p], tol)
+                if pc < 0:                         # Q entirely on the room side of P
+                    pc = hc
+                    for i in range(hc):
+                        buf_a[i, 0], buf_a[i, 1], buf_a[i, 2] = hull[q, i, 0], hull[q, i, 1], hull[q, i, 2]
                 flip = False                       # the current polygon is in buf_b
                 for e in range(c):
                     if pc < 3:
                         break
                     if use[e]:
                         if flip:
-                            pc = _clip(buf_b, pc, buf_a, m[e, 0], m[e, 1], m[e, 2], o[e], tol)
+                            cut = _clip(buf_b, pc, buf_a, dist, m[e, 0], m[e, 1], m[e, 2], o[e], tol)
                         else:
-                            pc = _clip(buf_a, pc, buf_b, m[e, 0], m[e, 1], m[e, 2], o[e], tol)
-                        flip = not flip
+                            cut = _clip(buf_a, pc, buf_b, dist, m[e, 0], m[e, 1], m[e, 2], o[e], tol)
+                        if cut >= 0:               # the plane cut the polygon: the result is in the other buffer
+                            pc = cut
+                            flip = not flip
                 if pc < 3:
                     continue
                 for i in range(Wc):
