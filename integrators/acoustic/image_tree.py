@@ -445,7 +445,13 @@ def receiver_level(tree: ImageTree, pruner: Pruner, receiver, margin: float):
     return seq, chain + [Jp - 2.0 * d[:, None] * tree.n_out[q]]
 
 
-def valid_paths(scene, face_wall, tree: ImageTree, receiver, last: Pruner | None = None) -> np.ndarray:
+def compiled_pass(scene, tree: ImageTree) -> bool:
+    """Whether :func:`valid_paths` searches ``tree`` in ``scene`` in one compiled pass: numba installed,
+    the tree built by :func:`.tree_kernel.tree` and ``scene`` a :class:`.visibility_kernel.TriangleMesh`."""
+    return isinstance(scene, visibility_kernel.TriangleMesh) and tree.flat is not None and path_kernel.AVAILABLE
+
+
+def valid_paths(scene, face_wall, tree: ImageTree, receiver, last: Pruner | None = None, extra: int = 1) -> np.ndarray:
     """(M, order) padded (-1) wall sequences of the tree's paths (and the direct path) that reach
     ``receiver`` (3,): from the receiver towards the last image the first hit must be on the last wall,
     from there towards the previous image on the previous wall, and so on; the last segment to the source
@@ -454,13 +460,21 @@ def valid_paths(scene, face_wall, tree: ImageTree, receiver, last: Pruner | None
     ``BEAM_MARGIN`` times the room's extent, far above float32 ray-tracing error) are traced: the others
     cannot be valid. All levels are traced together, ``VIS_BATCH`` paths at a time (a few kernels per
     reflection). With ``last`` (the room's :class:`Pruner`), one more level is added for this receiver
-    only (:func:`receiver_level`, numba): the tree is built to one order less.
+    only (:func:`receiver_level`, numba): the tree is built to one order less; with ``extra=2`` two
+    levels (:func:`.tree_kernel.two_level_candidates`: the middle level's windows are not clipped; needs
+    :func:`compiled_pass`): the tree is built to two orders less.
     ``scene`` may instead be a :class:`.visibility_kernel.TriangleMesh` of the room: the same
-    test in compiled float64 code (:func:`.visibility_kernel.valid`), all paths in one pass."""
+    test in compiled float64 code (:func:`.visibility_kernel.valid`), all paths in one pass
+    (:mod:`.path_kernel` when the tree is compiled too: :func:`compiled_pass`)."""
     from .polyhedral import visible
     import mitsuba as mi
-    if isinstance(scene, visibility_kernel.TriangleMesh) and tree.flat is not None and path_kernel.AVAILABLE:
-        return path_kernel.receiver_paths(tree, scene, receiver, BEAM_MARGIN * tree.extent, last is not None)
+    if extra not in (1, 2):
+        raise ValueError(f"extra must be 1 or 2 (levels added for the receiver), got {extra!r}")
+    if compiled_pass(scene, tree):
+        return path_kernel.receiver_paths(tree, scene, receiver, BEAM_MARGIN * tree.extent,
+                                          0 if last is None else extra)
+    if last is not None and extra == 2:
+        raise ValueError("extra=2 needs the compiled pass (numba, a compiled tree and a TriangleMesh scene)")
     levels = len(tree.walls) + (last is not None)
     K = max(levels, 1)
     rcv = np.asarray(receiver, np.float64).reshape(3)

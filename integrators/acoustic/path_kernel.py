@@ -19,15 +19,16 @@ from . import tree_kernel, visibility_kernel
 from .tree_kernel import AVAILABLE, numba
 
 
-def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out, front, edge_n, edge_o,
+def _receiver_paths(img, par, wal, win, cnt, offs, extra, src, rcv, n_out, d_out, front, hull, edge_n, edge_o,
                     hull_cnt, tol, margin, v0, e1, e2, tris, start, pn, pd, peps, tmin, scale):
     """Sequences (n, K) padded with -1 of the valid paths with distinct final images, K = the tree's
-    levels (+ 1 with ``last``): the first path of each image, images equal when their coordinates
-    rounded to multiples of ``scale`` are (:func:`.image_tree.distinct_rows`)."""
+    levels + ``extra`` (0, 1: :func:`.tree_kernel.receiver_candidates`, 2:
+    :func:`.tree_kernel.two_level_candidates`): the first path of each image, images equal when their
+    coordinates rounded to multiples of ``scale`` are (:func:`.image_tree.distinct_rows`)."""
     L = offs.shape[0] - 1
-    K = max(L + (1 if last else 0), 1)
+    K = max(L + extra, 1)
     rx, ry, rz = rcv[0], rcv[1], rcv[2]
-    # candidates: (level, row in the flat arrays) of the tree's nodes, then (parent row, wall) of the last level
+    # candidates: (level, row in the flat arrays) of the tree's nodes, then the receiver's own levels
     beams = []
     for lev in range(1, L + 1):
         lo, hi = offs[lev - 1], offs[lev]
@@ -36,18 +37,21 @@ def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out,
     n_beam = 0
     for b in beams:
         n_beam += np.count_nonzero(b)
-    if last:
-        if L == 0:
-            J, P = src.reshape(1, 3), np.full(1, -1, np.int64)
-            W0, C0 = np.zeros((1, 1, 3)), np.ones(1, np.int64)
-        else:
-            lo, hi = offs[L - 1], offs[L]
-            J, P, W0, C0 = img[lo:hi], wal[lo:hi], win[lo:hi], cnt[lo:hi]
-        rp, rq = tree_kernel.receiver_candidates(J, P, W0, C0, n_out, d_out, front, edge_n, edge_o, hull_cnt,
-                                                rx, ry, rz, tol, margin)
+    if L == 0:
+        J, P = src.reshape(1, 3), np.full(1, -1, np.int64)
+        W0, C0 = np.zeros((1, 1, 3)), np.ones(1, np.int64)
     else:
-        rp, rq = np.empty(0, np.int64), np.empty(0, np.int64)
-    cap = 1 + n_beam + rp.shape[0]
+        lo, hi = offs[L - 1], offs[L]
+        J, P, W0, C0 = img[lo:hi], wal[lo:hi], win[lo:hi], cnt[lo:hi]
+    none = np.empty(0, np.int64)
+    ap, aq, bp, bq1, bq2 = none, none, none, none, none
+    if extra == 1:
+        ap, aq = tree_kernel.receiver_candidates(J, P, W0, C0, n_out, d_out, front, edge_n, edge_o, hull_cnt,
+                                                 rx, ry, rz, tol, margin)
+    elif extra == 2:
+        ap, aq, bp, bq1, bq2 = tree_kernel.two_level_candidates(J, P, W0, C0, n_out, d_out, front, hull, edge_n,
+                                                                edge_o, hull_cnt, rx, ry, rz, tol, margin)
+    cap = 1 + n_beam + ap.shape[0] + bp.shape[0]
     seq = np.full((cap, K), -1, np.int64)
     final = np.empty((cap, 3))
     walls = np.full(K, -1, np.int64)
@@ -67,20 +71,27 @@ def _receiver_paths(img, par, wal, win, cnt, offs, last, src, rcv, n_out, d_out,
                 seq[n, :lev] = walls[:lev]
                 final[n] = images[lev - 1]
                 n += 1
-    for i in range(rp.shape[0]):
-        q = rq[i]
+    for i in range(ap.shape[0] + bp.shape[0]):
+        two = i >= ap.shape[0]
+        r = bp[i - ap.shape[0]] if two else ap[i]
         if L > 0:
-            _chain(img, par, wal, offs, L, offs[L - 1] + rp[i], walls, images)
-            jx, jy, jz = images[L - 1, 0], images[L - 1, 1], images[L - 1, 2]
-        else:
-            jx, jy, jz = src[0], src[1], src[2]
-        d = n_out[q, 0] * jx + n_out[q, 1] * jy + n_out[q, 2] * jz - d_out[q]
-        walls[L] = q
-        images[L, 0], images[L, 1], images[L, 2] = jx - 2.0 * d * n_out[q, 0], jy - 2.0 * d * n_out[q, 1], \
-            jz - 2.0 * d * n_out[q, 2]
-        if visibility_kernel.path_valid(walls, images, L + 1, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
-            seq[n, :L + 1] = walls[:L + 1]
-            final[n] = images[L]
+            _chain(img, par, wal, offs, L, offs[L - 1] + r, walls, images)
+        k = L
+        for q in (bq1[i - ap.shape[0]], bq2[i - ap.shape[0]]) if two else (aq[i], -1):
+            if q < 0:
+                break
+            if k > 0:
+                jx, jy, jz = images[k - 1, 0], images[k - 1, 1], images[k - 1, 2]
+            else:
+                jx, jy, jz = src[0], src[1], src[2]
+            d = n_out[q, 0] * jx + n_out[q, 1] * jy + n_out[q, 2] * jz - d_out[q]
+            walls[k] = q
+            images[k, 0], images[k, 1], images[k, 2] = jx - 2.0 * d * n_out[q, 0], jy - 2.0 * d * n_out[q, 1], \
+                jz - 2.0 * d * n_out[q, 2]
+            k += 1
+        if visibility_kernel.path_valid(walls, images, k, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
+            seq[n, :k] = walls[:k]
+            final[n] = images[k - 1]
             n += 1
     keep = np.zeros(n, np.bool_)
     seen = dict()
@@ -144,19 +155,19 @@ def sequence_images(seq, n_w, d_w, source, W: int):
                             np.ascontiguousarray(d_w, np.float64), np.asarray(source, np.float64).reshape(3), int(W))
 
 
-def receiver_paths(tree, mesh, receiver, margin: float, last: bool):
+def receiver_paths(tree, mesh, receiver, margin: float, extra: int):
     """Sequences (n, K) padded with -1 of the valid paths of ``tree`` (built by :func:`.tree_kernel.tree`:
     ``tree.flat`` and ``tree.pruner`` set) to ``receiver`` in the room ``mesh``
     (:class:`.visibility_kernel.TriangleMesh`), one per distinct image (as
-    :func:`.image_tree.distinct_images`); ``last``: add the receiver's last level. Beam tests within
-    ``margin``."""
+    :func:`.image_tree.distinct_images`); ``extra`` (0, 1 or 2): levels added below the tree for this
+    receiver only. Beam tests within ``margin``."""
     if not AVAILABLE:
         raise RuntimeError("the compiled path search needs numba (pip install 'penumbra[fast]')")
     img, par, wal, win, cnt, offs = tree.flat
     pruner = tree.pruner
-    return _receiver_paths(img, par, wal, win, cnt, offs, bool(last), np.ascontiguousarray(tree.source, np.float64),
+    return _receiver_paths(img, par, wal, win, cnt, offs, int(extra), np.ascontiguousarray(tree.source, np.float64),
                            np.asarray(receiver, np.float64).reshape(3), pruner.n_out, pruner.d_out,
-                           pruner.front, pruner.edge_n, pruner.edge_o, pruner.hull_cnt.astype(np.int64),
+                           pruner.front, pruner.hull, pruner.edge_n, pruner.edge_o, pruner.hull_cnt.astype(np.int64),
                            pruner.tol, float(margin), mesh.v0, mesh.e1, mesh.e2, mesh.tris, mesh.start,
                            mesh.plane_n, mesh.plane_d, mesh.plane_eps,
                            visibility_kernel.T_MIN * mesh.extent, 1e-9 * tree.extent)

@@ -406,13 +406,17 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
                 raise ValueError("no valid path between the source and the receiver up to this order")
             return _path_arrays(seqs, n_w, d_w, src_np, source, W, host)
     if search in ("auto", "tree"):
-        from . import image_tree, tree_kernel
-        if tree_kernel.AVAILABLE and order > 0:   # the last level per receiver (image_tree.receiver_level)
-            tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order - 1)
-            last = image_tree.pruner(room, V, n_out, d_out) if len(tree.walls) == order - 1 else None
+        from . import image_tree, tree_kernel, visibility_kernel
+        scene = tracer(room, V)
+        # the last level (or two, in the compiled pass) per receiver: image_tree.valid_paths
+        extra = 2 if order > 1 and visibility_kernel.AVAILABLE and isinstance(scene, visibility_kernel.TriangleMesh) \
+            else 1
+        if tree_kernel.AVAILABLE and order > 0:
+            tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order - extra)
+            last = image_tree.pruner(room, V, n_out, d_out) if len(tree.walls) == order - extra else None
         else:
             tree, last = image_tree.cached_build(room, V, n_out, d_out, src_np, order), None
-        seqs = image_tree.valid_paths(tracer(room, V), room.face_wall, tree, rcv_np, last=last)
+        seqs = image_tree.valid_paths(scene, room.face_wall, tree, rcv_np, last=last, extra=extra)
         if len(seqs) == 0:
             raise ValueError("no valid path between the source and the receiver up to this order")
         return _path_arrays(seqs, n_w, d_w, src_np, source, W, host)

@@ -298,8 +298,151 @@ def receiver_candidates(J, P, win, cnt, n_out, d_out, front, edge_n, edge_o, hul
     return par[:k], wal[:k]
 
 
+def _in_hull(q, x, y, z, edge_n, edge_o, hull_cnt, margin):
+    """Whether the point (x, y, z) of wall ``q``'s plane lies in its hull (edge half-planes), within
+    ``margin``."""
+    for i in range(hull_cnt[q]):
+        if edge_n[q, i, 0] * x + edge_n[q, i, 1] * y + edge_n[q, i, 2] * z - edge_o[q, i] < -margin:
+            return False
+    return True
+
+
+def two_level_candidates(J, P, win, cnt, n_out, d_out, front, hull, edge_n, edge_o, hull_cnt, rx, ry, rz, tol,
+                         margin):
+    """The receiver's last two levels below parents ``J`` (n, 3), ``P`` (n,), windows ``win`` (n, E, 3) with
+    ``cnt`` vertices, without the middle level's clipped windows: ((parent row, wall) of the children
+    whose beam holds the receiver (rx, ry, rz): :func:`receiver_candidates`' test), ((parent row, wall
+    Q1, wall Q2) of the grandchildren whose beam holds it). A child (parent A, wall Q1) is kept by
+    Borish's test, the front table and the cheap vertex test of :func:`_level` (its window is not
+    clipped); a grandchild's last reflection point X (on Q2, from its image towards the receiver) must
+    lie in Q2's hull, on the room side of Q1 and in the child's beam: the point Y where the segment from
+    the child's image to X crosses Q1's plane lies in Q1's hull, on the room side of A's wall and inside
+    A's pyramid (Y is in the child's window), each within ``margin``. In the order (parent, Q1, Q2)."""
+    n, E = J.shape[0], win.shape[1]
+    W = n_out.shape[0]
+    cap1, cap2 = 64, 256
+    ap, aq = np.empty(cap1, np.int64), np.empty(cap1, np.int64)
+    bp, bq1, bq2 = np.empty(cap2, np.int64), np.empty(cap2, np.int64), np.empty(cap2, np.int64)
+    m = np.zeros((E, 3))
+    o = np.zeros(E)
+    use = np.zeros(E, np.bool_)
+    rside = np.empty(W)
+    for q in range(W):
+        rside[q] = n_out[q, 0] * rx + n_out[q, 1] * ry + n_out[q, 2] * rz - d_out[q]
+    na = nb = 0
+    for r in range(n):
+        jx, jy, jz = J[r, 0], J[r, 1], J[r, 2]
+        p = P[r]
+        c = cnt[r]
+        if p >= 0:
+            cx, cy, cz = _window_centre(win, r, c, jx, jy, jz)
+            for e in range(E):
+                use[e] = False
+                if e >= c:
+                    continue
+                mx, my, mz, nm, sg = _beam_face(win, r, e, c, jx, jy, jz, cx, cy, cz)
+                if nm > 0.0:
+                    m[e, 0], m[e, 1], m[e, 2] = mx / nm * sg, my / nm * sg, mz / nm * sg
+                    o[e] = m[e, 0] * jx + m[e, 1] * jy + m[e, 2] * jz
+                    use[e] = True
+        for q1 in range(W):
+            if p >= 0 and not front[p, q1]:
+                continue
+            s1 = n_out[q1, 0] * jx + n_out[q1, 1] * jy + n_out[q1, 2] * jz - d_out[q1]
+            if not s1 < -tol:
+                continue
+            if p >= 0:
+                ok = True
+                for e in range(E):             # cheap test: some vertex of Q1 inside every side plane
+                    if not use[e]:
+                        continue
+                    inside = False
+                    for i in range(hull_cnt[q1]):
+                        if hull[q1, i, 0] * m[e, 0] + hull[q1, i, 1] * m[e, 1] + hull[q1, i, 2] * m[e, 2] - o[e] > -tol:
+                            inside = True
+                            break
+                    if not inside:
+                        ok = False
+                        break
+                if not ok:
+                    continue
+            ix, iy, iz = jx - 2.0 * s1 * n_out[q1, 0], jy - 2.0 * s1 * n_out[q1, 1], jz - 2.0 * s1 * n_out[q1, 2]
+            # the child's own path: the receiver in its beam (receiver_candidates' test)
+            sr = rside[q1]
+            if sr < margin:
+                if sr < 0.0:
+                    t = -s1 / (-s1 - sr)
+                    xx, xy, xz = ix + t * (rx - ix), iy + t * (ry - iy), iz + t * (rz - iz)
+                else:
+                    xx, xy, xz = rx - sr * n_out[q1, 0], ry - sr * n_out[q1, 1], rz - sr * n_out[q1, 2]
+                if _in_hull(q1, xx, xy, xz, edge_n, edge_o, hull_cnt, margin) and _in_parent_beam(
+                        p, xx, xy, xz, n_out, d_out, m, o, use, E, margin):
+                    if na == cap1:
+                        cap1 *= 2
+                        ap, aq = _grown(ap, cap1, na), _grown(aq, cap1, na)
+                    ap[na], aq[na] = r, q1
+                    na += 1
+            for q2 in range(W):
+                sr2 = rside[q2]
+                if not sr2 < margin or not front[q1, q2]:
+                    continue
+                s2 = n_out[q2, 0] * ix + n_out[q2, 1] * iy + n_out[q2, 2] * iz - d_out[q2]
+                if not s2 < -tol:
+                    continue
+                kx, ky, kz = ix - 2.0 * s2 * n_out[q2, 0], iy - 2.0 * s2 * n_out[q2, 1], iz - 2.0 * s2 * n_out[q2, 2]
+                if sr2 < 0.0:
+                    t = -s2 / (-s2 - sr2)
+                    xx, xy, xz = kx + t * (rx - kx), ky + t * (ry - ky), kz + t * (rz - kz)
+                else:
+                    xx, xy, xz = rx - sr2 * n_out[q2, 0], ry - sr2 * n_out[q2, 1], rz - sr2 * n_out[q2, 2]
+                if not _in_hull(q2, xx, xy, xz, edge_n, edge_o, hull_cnt, margin):
+                    continue
+                sx = n_out[q1, 0] * xx + n_out[q1, 1] * xy + n_out[q1, 2] * xz - d_out[q1]
+                if sx > margin:
+                    continue
+                if sx < 0.0:                   # Y: the crossing of the segment child image -> X with Q1
+                    t = -s1 / (-s1 - sx)
+                    yx, yy, yz = ix + t * (xx - ix), iy + t * (xy - iy), iz + t * (xz - iz)
+                else:
+                    yx, yy, yz = xx - sx * n_out[q1, 0], xy - sx * n_out[q1, 1], xz - sx * n_out[q1, 2]
+                if not _in_hull(q1, yx, yy, yz, edge_n, edge_o, hull_cnt, margin):
+                    continue
+                if not _in_parent_beam(p, yx, yy, yz, n_out, d_out, m, o, use, E, margin):
+                    continue
+                if nb == cap2:
+                    cap2 *= 2
+                    bp, bq1, bq2 = _grown(bp, cap2, nb), _grown(bq1, cap2, nb), _grown(bq2, cap2, nb)
+                bp[nb], bq1[nb], bq2[nb] = r, q1, q2
+                nb += 1
+    return ap[:na], aq[:na], bp[:nb], bq1[:nb], bq2[:nb]
+
+
+def _in_parent_beam(p, x, y, z, n_out, d_out, m, o, use, E, margin):
+    """Whether the point lies on the room side of wall ``p`` and inside the side planes ``m``, ``o``
+    (those with ``use``) of its node's pyramid, within ``margin`` (always, for the source: ``p`` < 0)."""
+    if p < 0:
+        return True
+    if n_out[p, 0] * x + n_out[p, 1] * y + n_out[p, 2] * z - d_out[p] > margin:
+        return False
+    for e in range(E):
+        if use[e] and m[e, 0] * x + m[e, 1] * y + m[e, 2] * z - o[e] < -margin:
+            return False
+    return True
+
+
+def _grown(a, cap, used):
+    """A new array of ``cap`` entries holding ``a``'s first ``used``."""
+    b = np.empty(cap, a.dtype)
+    b[:used] = a[:used]
+    return b
+
+
 if AVAILABLE:
     receiver_candidates = numba.njit(cache=True, nogil=True)(receiver_candidates)
+    _in_hull = numba.njit(cache=True, nogil=True)(_in_hull)
+    _in_parent_beam = numba.njit(cache=True, nogil=True)(_in_parent_beam)
+    _grown = numba.njit(cache=True, nogil=True)(_grown)
+    two_level_candidates = numba.njit(cache=True, nogil=True)(two_level_candidates)
     _clip = numba.njit(cache=True, nogil=True)(_clip)
     _window_centre = numba.njit(cache=True, nogil=True)(_window_centre)
     _beam_face = numba.njit(cache=True, nogil=True)(_beam_face)
