@@ -31,7 +31,7 @@ import numpy as np
 
 from penumbra.renderer import memory
 
-from . import tree_kernel, visibility_kernel
+from . import path_kernel, tree_kernel, visibility_kernel
 from ._jit import upload
 
 # Bytes per candidate child of a level if every candidate were kept (window of up to 10 float64
@@ -56,6 +56,8 @@ class ImageTree:
     n_out: np.ndarray | None = None                           # outward wall normals (W, 3), offsets (W,)
     d_out: np.ndarray | None = None
     extent: float = 1.0                                       # the room's largest bounding-box side
+    flat: tuple | None = None     # compiled trees: all levels' (images, parents, walls, windows, counts, offsets)
+    pruner: object = None         # compiled trees: the room's Pruner (walls' hulls, front table)
 
     def in_beam(self, level: int, point, tol: float) -> np.ndarray:
         """(n_level,) whether ``point`` lies in each node's beam (within ``tol``): on the room side of the
@@ -320,19 +322,19 @@ def build(room, V, n_out, d_out, source, order: int, compiled: bool | None = Non
     with NumPy (False); both give the same tree."""
     src = np.asarray(source, np.float64).reshape(3)
     pr = pruner(room, V, n_out, d_out)
-    step = pr.children if not _use_compiled(compiled) else (lambda *a: tree_kernel.children(pr, *a))
     W = room.n_walls
     tree = ImageTree(src, [], [], [], n_out=np.asarray(n_out, np.float64), d_out=np.asarray(d_out, np.float64),
                      extent=float(np.ptp(V, axis=0).max()))
+    if _use_compiled(compiled):
+        return _build_compiled(tree, pr, W, order)
     J, P = src[None, :], np.array([-1])
     win, cnt = np.zeros((1, 1, 3)), np.ones(1, np.int64)
     total = 0
     for k in range(1, order + 1):
-        memory.guard(f"the image-source tree of a {W}-wall room at order {k} ({len(J) * W} candidate images)",
-                     float(len(J)) * W * BYTES_PER_CHILD + float(total) * BYTES_PER_NODE, "the order")
+        _guard_level(W, k, len(J), total)
         par, wal, wins, cnts = [], [], [], []
         for lo in range(0, len(J), CHUNK):
-            i, q, w, c = step(J[lo:lo + CHUNK], P[lo:lo + CHUNK], win[lo:lo + CHUNK], cnt[lo:lo + CHUNK])
+            i, q, w, c = pr.children(J[lo:lo + CHUNK], P[lo:lo + CHUNK], win[lo:lo + CHUNK], cnt[lo:lo + CHUNK])
             par.append(i + lo)
             wal.append(q)
             wins.append(w)
@@ -357,6 +359,41 @@ def build(room, V, n_out, d_out, source, order: int, compiled: bool | None = Non
     return tree
 
 
+def _guard_level(W: int, k: int, parents: int, total: int) -> None:
+    """The memory guard of level ``k`` of a ``W``-wall room's tree: ``parents`` nodes at level k - 1,
+    ``total`` nodes in the levels before."""
+    memory.guard(f"the image-source tree of a {W}-wall room at order {k} ({parents * W} candidate images)",
+                 float(parents) * W * BYTES_PER_CHILD + float(total) * BYTES_PER_NODE, "the order")
+
+
+def _build_compiled(tree: ImageTree, pr: Pruner, W: int, order: int) -> ImageTree:
+    """:func:`build`'s levels from :func:`.tree_kernel.tree` (one compiled pass); the per-level arrays are
+    views of its flat arrays, kept in ``tree.flat`` for the receiver's compiled pass."""
+    limit = memory.memory_limit()
+    # the most candidates a level may have under the guard (the earlier levels' nodes counted as all kept)
+    budget = np.iinfo(np.int64).max // 2 if limit is None else max(int(limit // BYTES_PER_CHILD), 0)
+    img, par, wal, win, cnt, offs, over = tree_kernel.tree(pr, tree.source, order, budget)
+    levels = int(np.count_nonzero(offs[1:] > offs[:-1]))
+    if over:
+        levels = over - 1
+    for k in range(1, levels + 1):            # the guard with the exact totals (raises where it must)
+        _guard_level(W, k, 1 if k == 1 else int(offs[k - 1] - offs[k - 2]), int(offs[k - 1]))
+    if over:
+        _guard_level(W, over, 1 if over == 1 else int(offs[over - 1] - offs[over - 2]), int(offs[over - 1]))
+    n = int(offs[levels])
+    tree.flat = (img[:n], par[:n], wal[:n], win[:n], cnt[:n], offs[:levels + 1].copy())
+    tree.pruner = pr
+    for k in range(levels):
+        sl = slice(int(offs[k]), int(offs[k + 1]))
+        c = cnt[sl]
+        tree.images.append(img[sl])
+        tree.parents.append(par[sl])
+        tree.walls.append(wal[sl].astype(np.int16))
+        tree.windows.append(win[sl, :max(int(c.max()), 1)])
+        tree.counts.append(c)
+    return tree
+
+
 # Visibility rays traced at once (bounds Mitsuba's per-ray state).
 VIS_BATCH = 1 << 18
 # Margin of the receiver's beam test, relative to the room's extent.
@@ -372,12 +409,19 @@ def distinct_images(seq, inter, extent: float) -> np.ndarray:
         return seq
     k = (seq >= 0).sum(axis=1)
     final = np.stack(inter)[np.maximum(k - 1, 0), np.arange(len(seq))]
+    return seq[distinct_rows(k, final, extent)]
+
+
+def distinct_rows(k, final, extent: float) -> np.ndarray:
+    """Ascending indices of the paths with distinct final images ``final`` (n, 3) among paths with ``k``
+    (n,) reflections (k = 0: the direct path, distinct from every image), the first of each (see
+    :func:`distinct_images`)."""
+    final = final.copy()
     final[k == 0] = np.inf                      # the direct path
     key = np.round(final / (1e-9 * extent))
     order = np.lexsort(key.T[::-1])            # rows sorted by (x, y, z), stable: the first of equal rows first
     ks = key[order]
-    first = order[np.r_[True, np.any(ks[1:] != ks[:-1], axis=1)]]
-    return seq[np.sort(first)]
+    return np.sort(order[np.r_[True, np.any(ks[1:] != ks[:-1], axis=1)]])
 
 
 def receiver_level(tree: ImageTree, pruner: Pruner, receiver, margin: float):
@@ -401,7 +445,13 @@ def receiver_level(tree: ImageTree, pruner: Pruner, receiver, margin: float):
     return seq, chain + [Jp - 2.0 * d[:, None] * tree.n_out[q]]
 
 
-def valid_paths(scene, face_wall, tree: ImageTree, receiver, last: Pruner | None = None) -> np.ndarray:
+def compiled_pass(scene, tree: ImageTree) -> bool:
+    """Whether :func:`valid_paths` searches ``tree`` in ``scene`` in one compiled pass: numba installed,
+    the tree built by :func:`.tree_kernel.tree` and ``scene`` a :class:`.visibility_kernel.TriangleMesh`."""
+    return isinstance(scene, visibility_kernel.TriangleMesh) and tree.flat is not None and path_kernel.AVAILABLE
+
+
+def valid_paths(scene, face_wall, tree: ImageTree, receiver, last: Pruner | None = None, extra: int = 1) -> np.ndarray:
     """(M, order) padded (-1) wall sequences of the tree's paths (and the direct path) that reach
     ``receiver`` (3,): from the receiver towards the last image the first hit must be on the last wall,
     from there towards the previous image on the previous wall, and so on; the last segment to the source
@@ -410,11 +460,21 @@ def valid_paths(scene, face_wall, tree: ImageTree, receiver, last: Pruner | None
     ``BEAM_MARGIN`` times the room's extent, far above float32 ray-tracing error) are traced: the others
     cannot be valid. All levels are traced together, ``VIS_BATCH`` paths at a time (a few kernels per
     reflection). With ``last`` (the room's :class:`Pruner`), one more level is added for this receiver
-    only (:func:`receiver_level`, numba): the tree is built to one order less.
+    only (:func:`receiver_level`, numba): the tree is built to one order less; with ``extra=2`` two
+    levels (:func:`.tree_kernel.two_level_candidates`: the middle level's windows are not clipped; needs
+    :func:`compiled_pass`): the tree is built to two orders less.
     ``scene`` may instead be a :class:`.visibility_kernel.TriangleMesh` of the room: the same
-    test in compiled float64 code (:func:`.visibility_kernel.valid`), all paths in one pass."""
+    test in compiled float64 code (:func:`.visibility_kernel.valid`), all paths in one pass
+    (:mod:`.path_kernel` when the tree is compiled too: :func:`compiled_pass`)."""
     from .polyhedral import visible
     import mitsuba as mi
+    if extra not in (1, 2):
+        raise ValueError(f"extra must be 1 or 2 (levels added for the receiver), got {extra!r}")
+    if compiled_pass(scene, tree):
+        return path_kernel.receiver_paths(tree, scene, receiver, BEAM_MARGIN * tree.extent,
+                                          0 if last is None else extra)
+    if last is not None and extra == 2:
+        raise ValueError("extra=2 needs the compiled pass (numba, a compiled tree and a TriangleMesh scene)")
     levels = len(tree.walls) + (last is not None)
     K = max(levels, 1)
     rcv = np.asarray(receiver, np.float64).reshape(3)

@@ -404,22 +404,22 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
         if seqs is not None:
             if len(seqs) == 0:
                 raise ValueError("no valid path between the source and the receiver up to this order")
-            final = image_positions_np(seqs, n_w, d_w, src_np) if host else \
-                _images(seqs, n_w, d_w, source, intermediate=False)[0]
-            return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+            return _path_arrays(seqs, n_w, d_w, src_np, source, W, host)
     if search in ("auto", "tree"):
-        from . import image_tree, tree_kernel
-        if tree_kernel.AVAILABLE and order > 0:   # the last level per receiver (image_tree.receiver_level)
-            tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order - 1)
-            last = image_tree.pruner(room, V, n_out, d_out) if len(tree.walls) == order - 1 else None
+        from . import image_tree, tree_kernel, visibility_kernel
+        scene = tracer(room, V)
+        # the last level (or two, in the compiled pass) per receiver: image_tree.valid_paths
+        extra = 2 if order > 1 and visibility_kernel.AVAILABLE and isinstance(scene, visibility_kernel.TriangleMesh) \
+            else 1
+        if tree_kernel.AVAILABLE and order > 0:
+            tree = image_tree.cached_build(room, V, n_out, d_out, src_np, order - extra)
+            last = image_tree.pruner(room, V, n_out, d_out) if len(tree.walls) == order - extra else None
         else:
             tree, last = image_tree.cached_build(room, V, n_out, d_out, src_np, order), None
-        seqs = image_tree.valid_paths(tracer(room, V), room.face_wall, tree, rcv_np, last=last)
+        seqs = image_tree.valid_paths(scene, room.face_wall, tree, rcv_np, last=last, extra=extra)
         if len(seqs) == 0:
             raise ValueError("no valid path between the source and the receiver up to this order")
-        final = image_positions_np(seqs, n_w, d_w, src_np) if host else \
-            _images(seqs, n_w, d_w, source, intermediate=False)[0]
-        return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+        return _path_arrays(seqs, n_w, d_w, src_np, source, W, host)
     if host:
         n_w, d_w = _planes(room, vertices)
     scene = room_scene(V, room.faces)
@@ -469,6 +469,18 @@ def find_paths(room, order: int, params: dict, n_rays: int = 40000, rounds: int 
     if host:
         pos = np.stack([np.array(pos[a], dtype=np.float64) for a in range(3)], axis=1)
     return pos, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
+
+
+def _path_arrays(seqs, n_w, d_w, src_np, source, W, host):
+    """:func:`find_paths`' result for the wall sequences ``seqs``: (final images, reflections per wall,
+    orders), the images NumPy (``host``: compiled when numba is installed, else
+    :func:`image_positions_np`) or Dr.Jit (:func:`_images`, differentiable in ``source``)."""
+    from . import path_kernel
+    if host and path_kernel.AVAILABLE:
+        return path_kernel.sequence_images(seqs, n_w, d_w, src_np, W)
+    final = image_positions_np(seqs, n_w, d_w, src_np) if host else \
+        _images(seqs, n_w, d_w, source, intermediate=False)[0]
+    return final, _hit_counts(seqs, W), (seqs >= 0).sum(axis=1)
 
 
 def tracer(room, V):

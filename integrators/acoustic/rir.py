@@ -119,7 +119,8 @@ def scene_inputs(room: Room, params, source: int = 0, receiver: int = 0) -> dict
 
 def band_count(room: Room) -> int:
     """1 if every material is frequency-flat and air absorption is off, else floor(log2(fs / 125))."""
-    flat = all(np.all(m.absorption == m.absorption[0]) for m in room.materials)
+    a = room.absorption()
+    flat = bool(np.all(a == a[:, :1]))
     if flat and not np.any(room.air_coefficients() > 0):
         return 1
     return len(filterbank.band_centers(room.fs))

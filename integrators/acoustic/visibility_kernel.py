@@ -35,17 +35,28 @@ MAX_TRIANGLES = 512
 T_MIN = 1e-9
 # Barycentric margin: a ray through the shared edge of two triangles of one wall hits one of them.
 EDGE_EPS = 1e-12
+# Margin of the plane pre-test (relative to the room's extent; far above the rounding of a hit distance).
+PLANE_EPS = 1e-9
 
 
 @dataclasses.dataclass(frozen=True)
 class TriangleMesh:
     """A room surface prepared for :func:`valid`: triangle corners ``v0`` (T, 3), edges ``e1`` = v1 - v0,
-    ``e2`` = v2 - v0, the wall of each triangle ``wall`` (T,) and the room's largest extent."""
+    ``e2`` = v2 - v0, the wall of each triangle ``wall`` (T,), the room's largest extent, the triangles
+    grouped by wall: ``tris[start[w]:start[w + 1]]`` are those of wall w, and each wall's plane (unit
+    normal ``plane_n`` (W, 3), offset ``plane_d`` (W,)) with a margin ``plane_eps`` (W,) above its
+    vertices' distances to it and the test's rounding: a segment whose ends lie on one side of a wall's
+    plane, farther than the margin, cannot cross that wall."""
     v0: np.ndarray
     e1: np.ndarray
     e2: np.ndarray
     wall: np.ndarray
     extent: float
+    tris: np.ndarray
+    start: np.ndarray
+    plane_n: np.ndarray
+    plane_d: np.ndarray
+    plane_eps: np.ndarray
 
 
 def triangle_mesh(V, F, face_wall) -> TriangleMesh:
@@ -53,9 +64,52 @@ def triangle_mesh(V, F, face_wall) -> TriangleMesh:
     V = np.asarray(V, np.float64)
     F = np.asarray(F, np.int64)
     a = V[F[:, 0]]
-    return TriangleMesh(np.ascontiguousarray(a), np.ascontiguousarray(V[F[:, 1]] - a),
-                        np.ascontiguousarray(V[F[:, 2]] - a), np.ascontiguousarray(face_wall, np.int64),
-                        float(np.ptp(V, axis=0).max()))
+    wall = np.ascontiguousarray(face_wall, np.int64)
+    tris = np.argsort(wall, kind="stable")
+    W = int(wall.max(initial=-1)) + 1
+    start = np.searchsorted(wall[tris], np.arange(W + 1))
+    extent = float(np.ptp(V, axis=0).max())
+    e1, e2 = V[F[:, 1]] - a, V[F[:, 2]] - a
+    cross = np.cross(e1, e2)
+    n = np.zeros((W, 3))
+    d, eps = np.zeros(W), np.full(W, np.inf)        # a wall without a proper triangle: always tested
+    for w in range(W):
+        rows = tris[start[w]:start[w + 1]]
+        if len(rows) == 0:
+            continue
+        big = rows[np.argmax(np.linalg.norm(cross[rows], axis=1))]
+        nrm = np.linalg.norm(cross[big])
+        if nrm == 0.0:
+            continue
+        n[w] = cross[big] / nrm
+        d[w] = n[w] @ a[big]
+        P = V[np.unique(F[rows])]
+        eps[w] = np.abs(P @ n[w] - d[w]).max() + PLANE_EPS * extent
+    return TriangleMesh(np.ascontiguousarray(a), np.ascontiguousarray(e1), np.ascontiguousarray(e2), wall, extent,
+                        np.ascontiguousarray(tris, np.int64), np.ascontiguousarray(start, np.int64), n, d, eps)
+
+
+def _ray_t(i, ox, oy, oz, dx, dy, dz, v0, e1, e2):
+    """Distance t along the ray o + t d to its crossing with triangle ``i`` (Moller-Trumbore, the
+    barycentric bounds widened by ``EDGE_EPS``), NaN if it misses."""
+    px = dy * e2[i, 2] - dz * e2[i, 1]
+    py = dz * e2[i, 0] - dx * e2[i, 2]
+    pz = dx * e2[i, 1] - dy * e2[i, 0]
+    det = e1[i, 0] * px + e1[i, 1] * py + e1[i, 2] * pz
+    if det == 0.0:
+        return np.nan
+    inv = 1.0 / det
+    sx, sy, sz = ox - v0[i, 0], oy - v0[i, 1], oz - v0[i, 2]
+    u = (sx * px + sy * py + sz * pz) * inv
+    if u < -EDGE_EPS or u > 1.0 + EDGE_EPS:
+        return np.nan
+    qx = sy * e1[i, 2] - sz * e1[i, 1]
+    qy = sz * e1[i, 0] - sx * e1[i, 2]
+    qz = sx * e1[i, 1] - sy * e1[i, 0]
+    v = (dx * qx + dy * qy + dz * qz) * inv
+    if v < -EDGE_EPS or u + v > 1.0 + EDGE_EPS:
+        return np.nan
+    return (e2[i, 0] * qx + e2[i, 1] * qy + e2[i, 2] * qz) * inv
 
 
 def _nearest(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, want, tmin, tmax):
@@ -64,24 +118,7 @@ def _nearest(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, want, tmin, tmax):
     the edge where the last wall meets ``want`` lies on both (a box's corner paths)."""
     best, idx, t_want = tmax, -1, np.inf
     for i in range(v0.shape[0]):
-        px = dy * e2[i, 2] - dz * e2[i, 1]
-        py = dz * e2[i, 0] - dx * e2[i, 2]
-        pz = dx * e2[i, 1] - dy * e2[i, 0]
-        det = e1[i, 0] * px + e1[i, 1] * py + e1[i, 2] * pz
-        if det == 0.0:
-            continue
-        inv = 1.0 / det
-        sx, sy, sz = ox - v0[i, 0], oy - v0[i, 1], oz - v0[i, 2]
-        u = (sx * px + sy * py + sz * pz) * inv
-        if u < -EDGE_EPS or u > 1.0 + EDGE_EPS:
-            continue
-        qx = sy * e1[i, 2] - sz * e1[i, 1]
-        qy = sz * e1[i, 0] - sx * e1[i, 2]
-        qz = sx * e1[i, 1] - sy * e1[i, 0]
-        v = (dx * qx + dy * qy + dz * qz) * inv
-        if v < -EDGE_EPS or u + v > 1.0 + EDGE_EPS:
-            continue
-        t = (e2[i, 0] * qx + e2[i, 1] * qy + e2[i, 2] * qz) * inv
+        t = _ray_t(i, ox, oy, oz, dx, dy, dz, v0, e1, e2)
         if -tmin < t < tmax and wall[i] == want and t < t_want:
             t_want = t
         if tmin < t < best:
@@ -89,39 +126,96 @@ def _nearest(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, want, tmin, tmax):
     return best, idx, t_want
 
 
-def _valid(seq, inter, src, rcv, v0, e1, e2, wall, tmin):
+def _apart(w, ox, oy, oz, ex, ey, ez, pn, pd, peps):
+    """Whether the points o and e lie on the same side of wall ``w``'s plane, both beyond its margin."""
+    so = pn[w, 0] * ox + pn[w, 1] * oy + pn[w, 2] * oz - pd[w]
+    se = pn[w, 0] * ex + pn[w, 1] * ey + pn[w, 2] * ez - pd[w]
+    return (so > peps[w] and se > peps[w]) or (so < -peps[w] and se < -peps[w])
+
+
+def _wanted_first(ox, oy, oz, dx, dy, dz, v0, e1, e2, tris, start, pn, pd, peps, want, tmin):
+    """The distance of the nearest crossing of the ray o + t d with wall ``want`` (from -tmin on), or inf
+    when it misses that wall or another wall is hit more than ``tmin`` before: :func:`_nearest`'s verdict
+    (no other hit t > tmin with t + tmin < that distance), the wanted wall's triangles first, then the
+    other walls whose plane the segment up to that crossing may cross, until the first such hit."""
+    tw = np.inf
+    for a in range(start[want], start[want + 1]):
+        t = _ray_t(tris[a], ox, oy, oz, dx, dy, dz, v0, e1, e2)
+        if -tmin < t < tw:
+            tw = t
+    if tw == np.inf:
+        return tw
+    ex, ey, ez = ox + tw * dx, oy + tw * dy, oz + tw * dz
+    for w in range(start.shape[0] - 1):
+        if w == want or _apart(w, ox, oy, oz, ex, ey, ez, pn, pd, peps):
+            continue
+        for a in range(start[w], start[w + 1]):
+            t = _ray_t(tris[a], ox, oy, oz, dx, dy, dz, v0, e1, e2)
+            if tmin < t and tw > t + tmin:
+                return np.inf
+    return tw
+
+
+def _blocked(ox, oy, oz, dx, dy, dz, v0, e1, e2, tris, start, pn, pd, peps, tmin, tmax):
+    """Whether the ray o + t d crosses a triangle at tmin < t < tmax (walls whose plane the segment
+    cannot cross skipped)."""
+    ex, ey, ez = ox + tmax * dx, oy + tmax * dy, oz + tmax * dz
+    for w in range(start.shape[0] - 1):
+        if _apart(w, ox, oy, oz, ex, ey, ez, pn, pd, peps):
+            continue
+        for a in range(start[w], start[w + 1]):
+            t = _ray_t(tris[a], ox, oy, oz, dx, dy, dz, v0, e1, e2)
+            if tmin < t < tmax:
+                return True
+    return False
+
+
+def path_valid(walls, images, k, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
+    """Whether the path with the ``k`` reflections on ``walls`` (K,) whose images after reflection j + 1
+    are ``images[j]`` (K, 3) links ``src`` and ``rcv`` (the test of the module docstring; triangles of
+    each wall ``tris[start[w]:start[w + 1]]``, wall planes and margins ``pn``, ``pd``, ``peps``: see
+    :class:`TriangleMesh`)."""
+    ox, oy, oz = rcv[0], rcv[1], rcv[2]
+    for j in range(k - 1, -1, -1):
+        dx, dy, dz = images[j, 0] - ox, images[j, 1] - oy, images[j, 2] - oz
+        nd = np.sqrt(dx * dx + dy * dy + dz * dz)
+        if nd == 0.0:
+            return False
+        dx, dy, dz = dx / nd, dy / nd, dz / nd
+        tw = _wanted_first(ox, oy, oz, dx, dy, dz, v0, e1, e2, tris, start, pn, pd, peps, walls[j], tmin)
+        if tw == np.inf:                       # the wanted wall is not hit first (nor as first, at an edge)
+            return False
+        ox, oy, oz = ox + tw * dx, oy + tw * dy, oz + tw * dz
+    # the last segment, to the source, unobstructed
+    dx, dy, dz = src[0] - ox, src[1] - oy, src[2] - oz
+    nd = np.sqrt(dx * dx + dy * dy + dz * dz)
+    if nd > 0.0:
+        return not _blocked(ox, oy, oz, dx / nd, dy / nd, dz / nd, v0, e1, e2, tris, start, pn, pd, peps, tmin,
+                            nd - tmin)
+    return True
+
+
+def _valid(seq, inter, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
     n, K = seq.shape
     ok = np.zeros(n, np.bool_)
+    images = np.empty((K, 3))
     for r in range(n):
         k = 0
         while k < K and seq[r, k] >= 0:
             k += 1
-        ox, oy, oz = rcv[0], rcv[1], rcv[2]
-        good = True
-        for j in range(k - 1, -1, -1):
-            dx, dy, dz = inter[j, r, 0] - ox, inter[j, r, 1] - oy, inter[j, r, 2] - oz
-            nd = np.sqrt(dx * dx + dy * dy + dz * dz)
-            if nd == 0.0:
-                good = False
-                break
-            dx, dy, dz = dx / nd, dy / nd, dz / nd
-            t, i, tw = _nearest(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, seq[r, j], tmin, np.inf)
-            if tw == np.inf or tw > t + tmin:      # the wanted wall is not hit first (nor as first, at an edge)
-                good = False
-                break
-            ox, oy, oz = ox + tw * dx, oy + tw * dy, oz + tw * dz
-        if good:           # the last segment, to the source, unobstructed
-            dx, dy, dz = src[0] - ox, src[1] - oy, src[2] - oz
-            nd = np.sqrt(dx * dx + dy * dy + dz * dz)
-            if nd > 0.0:
-                t, i, tw = _nearest(ox, oy, oz, dx / nd, dy / nd, dz / nd, v0, e1, e2, wall, -1, tmin, nd - tmin)
-                good = i < 0
-        ok[r] = good
+        for j in range(k):
+            images[j, 0], images[j, 1], images[j, 2] = inter[j, r, 0], inter[j, r, 1], inter[j, r, 2]
+        ok[r] = path_valid(seq[r], images, k, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin)
     return ok
 
 
 if AVAILABLE:
+    _ray_t = numba.njit(cache=True, nogil=True)(_ray_t)
     _nearest = numba.njit(cache=True, nogil=True)(_nearest)
+    _wanted_first = numba.njit(cache=True, nogil=True)(_wanted_first)
+    _blocked = numba.njit(cache=True, nogil=True)(_blocked)
+    _apart = numba.njit(cache=True, nogil=True)(_apart)
+    path_valid = numba.njit(cache=True, nogil=True)(path_valid)
     _valid = numba.njit(cache=True, nogil=True)(_valid)
 
 
@@ -135,4 +229,5 @@ def valid(mesh: TriangleMesh, seq, inter, source, receiver) -> np.ndarray:
     stack = np.ascontiguousarray(np.stack([np.asarray(x, np.float64) for x in inter]) if len(inter) else
                                  np.zeros((0, len(seq), 3)))
     return _valid(seq, stack, np.asarray(source, np.float64).reshape(3), np.asarray(receiver, np.float64).reshape(3),
-                  mesh.v0, mesh.e1, mesh.e2, mesh.wall, T_MIN * mesh.extent)
+                  mesh.v0, mesh.e1, mesh.e2, mesh.tris, mesh.start, mesh.plane_n, mesh.plane_d, mesh.plane_eps,
+                  T_MIN * mesh.extent)

@@ -136,9 +136,10 @@ def test_compiled_visibility_equals_mitsuba_tracing():
 
 
 def test_receiver_level_equals_full_tree_and_beam_test():
-    """The last level built per receiver (image_tree.receiver_level: point-in-beam, no clipped windows)
-    gives the same valid paths as the tree built to the full order with the receiver's beam test, on the
-    sloped room and the L prism at orders 1-6 over 3 x 3 source/receiver pairs."""
+    """The last level built per receiver (image_tree.receiver_level: point-in-beam, no clipped windows),
+    and the last two (tree_kernel.two_level_candidates: the middle level unclipped), give the same valid
+    paths as the tree built to the full order with the receiver's beam test, on the sloped room and the L
+    prism at orders 1-6 over 3 x 3 source/receiver pairs."""
     from penumbra.integrators.acoustic import image_tree, tree_kernel
     if not tree_kernel.AVAILABLE:
         pytest.skip("numba is not installed (optional 'fast' extra): the full tree is built")
@@ -152,7 +153,40 @@ def test_receiver_level_equals_full_tree_and_beam_test():
             for s in pts[:3]:
                 full = image_tree.build(room, V, n_out, d_out, s, order)
                 short = image_tree.build(room, V, n_out, d_out, s, order - 1)
+                shorter = image_tree.build(room, V, n_out, d_out, s, max(order - 2, 0))
                 for r in pts[3:]:
                     a = image_tree.valid_paths(mesh, room.face_wall, full, r)
                     b = image_tree.valid_paths(mesh, room.face_wall, short, r, last=pr)
                     assert set(map(tuple, a)) == set(map(tuple, b)), (order, s, r)
+                    if order >= 2:
+                        c = image_tree.valid_paths(mesh, room.face_wall, shorter, r, last=pr, extra=2)
+                        assert np.array_equal(a, c), (order, s, r)
+
+
+def test_compiled_receiver_pass_equals_level_by_level_search():
+    """The receiver's paths of a compiled tree in one compiled pass (path_kernel.py: beam tests, the last
+    level, chains and visibility) against the level-by-level search on the same tree (NumPy index arrays
+    per level, tree_kernel's beam test and last level, visibility_kernel's test): the same sequences in
+    the same order, on the sloped room and the L prism, orders 1-6 (with and without the receiver's
+    last level)."""
+    import copy
+    from penumbra.integrators.acoustic import image_tree, path_kernel
+    if not path_kernel.AVAILABLE:
+        pytest.skip("numba is not installed (optional 'fast' extra): the level-by-level search is used")
+    rng = np.random.default_rng(11)
+    pts = np.c_[rng.uniform(0.3, 2.7, (4, 2)), rng.uniform(0.3, 2.7, 4)]
+    for room in (_sloped(), R.extruded_room(L_CORNERS, 3.0, SRC, RCV, materials=0.2)):
+        V = room.vertices
+        n_out, d_out = polyhedral.outward_planes(room, V)
+        mesh, pr = polyhedral.tracer(room, V), image_tree.pruner(room, V, n_out, d_out)
+        for order in range(0, 6):
+            for s in pts[:2]:
+                tree = image_tree.build(room, V, n_out, d_out, s, order)
+                assert tree.flat is not None
+                plain = copy.copy(tree)
+                plain.flat = None
+                for r in pts[2:]:
+                    for last in (None, pr):
+                        a = image_tree.valid_paths(mesh, room.face_wall, tree, r, last=last)
+                        b = image_tree.valid_paths(mesh, room.face_wall, plain, r, last=last)
+                        assert np.array_equal(a, b), (order, s, r, last is None)
