@@ -1,6 +1,6 @@
 """The late tail's stochastic ray tracing (:func:`.tail.trace`) in compiled float64 code (numba) for small
 rooms: every ray is followed through its bounces on the CPU, each segment intersected with every triangle
-of the room (:func:`.visibility_kernel._nearest`, Moller & Trumbore), instead of a few Dr.Jit/Mitsuba
+of the room (:func:`.visibility_kernel.nearest_hit`, Moller & Trumbore), instead of a few Dr.Jit/Mitsuba
 launches and host round trips per bounce.
 
 The physics is that of :func:`.tail.trace`: rays leave the source on the Fibonacci sphere; at a wall hit
@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .tree_kernel import AVAILABLE, numba
-from .visibility_kernel import _nearest
+from .visibility_kernel import nearest_hit
 
 # Rooms with at most this many triangles are traced here: every segment is tested against every triangle,
 # so the cost grows with the triangle count (measured: 20 triangles, 20000 rays x ~100 bounces ~0.3 s).
@@ -53,7 +53,7 @@ def _trace(src, dirs, rcvs, r2, Lmax, order, v0, e1, e2, tri_n, wall, s_wall, W,
         counts[:] = 0
         scounts[:] = 0
         for bounce in range(max_bounces):
-            t, i, _ = _nearest(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, -1, eps, np.inf)
+            t, i, _ = nearest_hit(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, -1, eps, np.inf)
             if i < 0:
                 escaped += 1
                 break

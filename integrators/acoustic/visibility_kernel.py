@@ -112,7 +112,7 @@ def _ray_t(i, ox, oy, oz, dx, dy, dz, v0, e1, e2):
     return (e2[i, 0] * qx + e2[i, 1] * qy + e2[i, 2] * qz) * inv
 
 
-def _nearest(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, want, tmin, tmax):
+def nearest_hit(ox, oy, oz, dx, dy, dz, v0, e1, e2, wall, want, tmin, tmax):
     """(t, triangle) of the nearest intersection of the ray o + t d with tmin < t < tmax (-1 if none), and
     the distance of the nearest one on wall ``want`` (inf if none), from -tmin on: a reflection point on
     the edge where the last wall meets ``want`` lies on both (a box's corner paths)."""
@@ -135,7 +135,7 @@ def _apart(w, ox, oy, oz, ex, ey, ez, pn, pd, peps):
 
 def _wanted_first(ox, oy, oz, dx, dy, dz, v0, e1, e2, tris, start, pn, pd, peps, want, tmin):
     """The distance of the nearest crossing of the ray o + t d with wall ``want`` (from -tmin on), or inf
-    when it misses that wall or another wall is hit more than ``tmin`` before: :func:`_nearest`'s verdict
+    when it misses that wall or another wall is hit more than ``tmin`` before: :func:`nearest_hit`'s verdict
     (no other hit t > tmin with t + tmin < that distance), the wanted wall's triangles first, then the
     other walls whose plane the segment up to that crossing may cross, until the first such hit."""
     tw = np.inf
@@ -211,7 +211,7 @@ def _valid(seq, inter, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
 
 if AVAILABLE:
     _ray_t = numba.njit(cache=True, nogil=True)(_ray_t)
-    _nearest = numba.njit(cache=True, nogil=True)(_nearest)
+    nearest_hit = numba.njit(cache=True, nogil=True)(nearest_hit)
     _wanted_first = numba.njit(cache=True, nogil=True)(_wanted_first)
     _blocked = numba.njit(cache=True, nogil=True)(_blocked)
     _apart = numba.njit(cache=True, nogil=True)(_apart)
