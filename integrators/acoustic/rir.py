@@ -46,13 +46,22 @@ from .synthesis import arrival_samples, arrival_samples_np, prepare, rir_length,
 
 @dataclasses.dataclass
 class RIR:
-    signal: object          # Dr.Jit Float64 (N,)
+    """A simulated impulse response: ``signal`` (Dr.Jit Float64 (N,)), or ``host`` (NumPy, the no-gradient
+    path) from which ``signal`` is uploaded on first read (callers that only want NumPy skip the upload)."""
+    device: object          # Dr.Jit Float64 (N,), or None until ``signal`` is first read when ``host`` is set
     fs: int
     n_paths: int
     conventions: object
     bands: int
     escaped_rays: int = 0   # late-tail rays that left through the mesh's holes (counted as absorbed)
     host: np.ndarray | None = None   # the signal as computed on the host (no-gradient path), else None
+
+    @property
+    def signal(self):
+        """The signal as a Dr.Jit Float64 array (uploaded from ``host`` on first read)."""
+        if self.device is None:
+            self.device = upload(_mi().Float64, self.host)
+        return self.device
 
     def numpy(self) -> np.ndarray:
         if self.host is not None:
@@ -318,6 +327,28 @@ def _band_setup(room: Room, topts):
     return W, B, air
 
 
+def host_band_tables(room: Room, absorption: np.ndarray, scattering: np.ndarray, topts):
+    """(walls W, bands B, air absorption per band, per-band per-wall log reflection factors, those of the
+    scattering or None) of a no-gradient simulation with the NumPy (W * 7) ``absorption`` and
+    ``scattering`` (:func:`_band_setup`, :func:`_reflection_columns`), kept for the next calls with the
+    same room materials, air absorption, fs, values and tail (they do not depend on the source, the
+    receiver or the order)."""
+    air = room.air_coefficients()
+    key = (room.absorption().tobytes(), air.tobytes(), room.fs, topts is None, absorption.tobytes(),
+           None if topts is None else scattering.tobytes())
+    tables = _BAND_TABLES.get(key)
+    if tables is None:
+        W, B, air = _band_setup(room, topts)
+        cols, scols = _reflection_columns(absorption, scattering, absorption, scattering, W, B, None, topts)
+        tables = _BAND_TABLES[key] = (W, B, air, cols, scols)
+        while len(_BAND_TABLES) > 8:
+            _BAND_TABLES.pop(next(iter(_BAND_TABLES)))
+    return tables
+
+
+_BAND_TABLES: dict = {}
+
+
 def _check_lengths(d_np, conv, length, topts, fs, c, B):
     """(RIR length N, mask of the arrivals to keep or None for all) from the path lengths ``d_np``; raises
     for coincident source and receiver, a lead-in shorter than half the kernel or a too large RIR."""
@@ -362,14 +393,13 @@ def _simulate_host(room, order, conv, host_in, method, length, tail, deposits, k
     diff = pos - host_in["receiver"].reshape(1, 3)
     dist = np.sqrt(diff[:, 0] * diff[:, 0] + diff[:, 1] * diff[:, 1] + diff[:, 2] * diff[:, 2])
     topts = tail_options(room, tail)
-    W, B, air = _band_setup(room, topts)
-    cols, scols = _reflection_columns(host_in["absorption"], host_in["scattering"], host_in["absorption"],
-                                      host_in["scattering"], W, B, None, topts)
+    W, B, air, cols, scols = host_band_tables(room, host_in["absorption"], host_in["scattering"], topts)
     spread = 1.0 / dist if conv.amplitude == "1/r" else 1.0 / (4.0 * math.pi * dist)
     if conv.reflection_sign < 0:
         spread = spread * np.where(orders % 2 == 1, -1.0, 1.0)
-    hit_cols = [hits[:, w].astype(np.float64) for w in range(W)]
-    used = [w for w in range(W) if hits[:, w].any()]
+    hits_f = hits.astype(np.float64)
+    hit_cols = [hits_f[:, w] for w in range(W)]
+    used = np.flatnonzero(hits.any(axis=0)).tolist()
     amps = np.array(band_amplitudes(dist, hit_cols, used, cols, scols, air, spread, np.exp, np.zeros))
     sample = arrival_samples_np(dist, fs, c, conv)
     N, keep = _check_lengths(dist, conv, length, topts, fs, c, B)
@@ -392,7 +422,7 @@ def _simulate_host(room, order, conv, host_in, method, length, tail, deposits, k
     if conv.highpass is not None:
         sig = filterbank.sosfiltfilt_np(filterbank.highpass_sos(fs, float(conv.highpass[0]), int(conv.highpass[1])),
                                         sig)
-    return RIR(upload(_mi().Float64, sig), int(fs), len(dist), conv, B, escaped, host=sig)
+    return RIR(None, int(fs), len(dist), conv, B, escaped, host=sig)
 
 
 def _reflection_columns(alpha, scat, a_np, s_np, W, B, mi, topts):

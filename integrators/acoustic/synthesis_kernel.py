@@ -18,6 +18,8 @@ vectorised NumPy version accumulates in float64 (same values to float32 rounding
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .synthesis import windowed_table
@@ -100,6 +102,16 @@ def _weights_np(s, taps, conv, real):
     return (win * sinc).astype(real)
 
 
+@functools.lru_cache(maxsize=8)
+def flat_table(taps: int, g: int, precision: str) -> np.ndarray:
+    """:func:`.synthesis.windowed_table` flattened, contiguous, in the synthesis precision (read-only:
+    shared by the calls with the same kernel)."""
+    real = np.float32 if precision == "float32" else np.float64
+    t = np.ascontiguousarray(windowed_table(taps, g, precision).astype(real).ravel())
+    t.flags.writeable = False
+    return t
+
+
 def synthesize(sample: np.ndarray, amps: np.ndarray, N: int, conv, compiled: bool | None = None) -> np.ndarray:
     """(B, N) float64 per-band RIRs from arrival positions ``sample`` (M,) and amplitudes ``amps`` (B, M),
     NumPy, already in the synthesis precision (float32 for ``delay_precision="float32"``, see
@@ -121,8 +133,7 @@ def synthesize(sample: np.ndarray, amps: np.ndarray, N: int, conv, compiled: boo
     if AVAILABLE if compiled is None else compiled:
         out = np.zeros((B, N), real)
         if conv.kernel == "sinc_lut":
-            table = np.ascontiguousarray(windowed_table(taps, conv.lut_granularity, conv.delay_precision)
-                                         .astype(real).ravel())
+            table = flat_table(taps, conv.lut_granularity, conv.delay_precision)
             _synth_table(s, a, table, np.array([1.0, conv.lut_granularity], real), taps, conv.lut_granularity, out)
         else:
             c = np.array([np.pi, 1.0, 6.0, 0.5, 2.0 * np.pi / (taps - 1), 1e-6, taps // 2, 0.0], real)
