@@ -76,3 +76,16 @@ def test_default_path_follows_gradients():
     assert simulate(room, 2, conventions(kernel="frequency")).host is None
     with pytest.raises(ValueError, match="frequency"):
         simulate(room, 2, conventions(kernel="frequency"), host=True)
+
+
+def test_host_band_tables_follow_material_changes():
+    """The host path's band tables are kept per materials: a material changed through ``room.params``
+    between two calls (flat -> octave bands) gives the Dr.Jit path's RIR, not the first call's."""
+    room = R.shoebox(DIMS, BOX_SRC, BOX_RCV, materials=0.2)
+    flat = simulate(room, 3, host=True)
+    room.params["floor.absorption"] = np.array(BANDED)
+    banded = simulate(room, 3, host=True)
+    ref = simulate(room, 3, host=False)
+    assert (flat.bands, banded.bands, ref.bands) == (1, 7, 7)
+    assert _rel(banded.numpy(), ref.numpy()) < 1e-6
+    assert _rel(banded.numpy(), flat.numpy()) > 1e-3
