@@ -339,6 +339,8 @@ def host_band_tables(room: Room, absorption: np.ndarray, scattering: np.ndarray,
     tables = _BAND_TABLES.get(key)
     if tables is None:
         W, B, air = _band_setup(room, topts)
+        air = air.copy()
+        air.flags.writeable = False           # shared by the calls that hit the cache
         cols, scols = _reflection_columns(absorption, scattering, absorption, scattering, W, B, None, topts)
         tables = _BAND_TABLES[key] = (W, B, air, cols, scols)
         while len(_BAND_TABLES) > 8:
