@@ -43,6 +43,7 @@ def test_host_path_equals_drjit_path(preset):
             assert np.array_equal(np.array(host.signal), a)      # the Dr.Jit copy holds the same values
 
 
+@pytest.mark.slow  # ~19 s with a cold kernel cache (the Dr.Jit tail's kernels); the presets above are the fast cases
 def test_host_path_with_ray_tail_equals_drjit_path():
     room = _sloped()
     a = simulate(room, 2, tail={"n_rays": 2000, "t_max": 0.3}, host=True).numpy()

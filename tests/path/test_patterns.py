@@ -127,7 +127,7 @@ def test_reverse_patterns_agree_with_forward(estimator):
     assert direct == pytest.approx(expected, rel=1e-3)
 
 
-@SLOW  # 15 s warm, 60 s with cold kernels under load; the default run has the adjoint test of test_warped_area
+@SLOW  # 15 s warm, 60 s with cold kernels under load; the default run checks the box filter against exact coverage
 def test_warped_area_box_filter_patterns_agree():
     """With a box filter warped_area's primary term includes the pixel-border flux, a pass of its own
     (:mod:`penumbra.integrators.path.warped_borders`): ``render_forward`` after pushing, ``mi.render`` +

@@ -92,7 +92,7 @@ def box_triangle_scene(res):
     return scene, scenes.ParameterMap(scene), V
 
 
-@pytest.mark.parametrize("motion", ["scale", "translate"])
+@pytest.mark.parametrize("motion", ["scale", pytest.param("translate", marks=pytest.mark.slow)])
 def test_box_filter_silhouette_at_defaults(motion):
     """A box-filtered film with nothing set: the pixel-border flux (:mod:`.warped_borders`) completes
     the primary term. Reference: the exact pixel-coverage derivative (no Monte Carlo noise).
@@ -110,6 +110,7 @@ def test_box_filter_silhouette_at_defaults(motion):
         assert rep.sum_rel <= 0.1, rep
 
 
+@pytest.mark.slow  # 44 s with a cold kernel cache (reverse mode of the reparameterized paths)
 def test_box_filter_backward_agrees_with_forward():
     """Adjoint test with a box filter in four passes of four rows: each pass's border image covers
     the row above it too (the edges it samples are shared with that row)."""
