@@ -245,6 +245,8 @@ def shadow():
     return scene, params, perturb, depth, ref
 
 
+@pytest.mark.slow  # 38 s cold; the direction-space warp is opt-in (secondary "warp"): its default-run checks
+# are the warp field's (test_direction_warp_is_boundary_consistent)
 def test_triangle_shadow_default(shadow):
     """Fast default-run check: the image sum within 2 % and every significant sign right; the per-pixel error is noise
     at this sample count (measured at 4096 spp: mean rel. 19-20 %, image sum 0.1-1.0 %, sign 100 %)."""
@@ -406,6 +408,7 @@ def _direction_warp(scene, perturb, x, w, aux, kappa, reps, what):
     return out
 
 
+@pytest.mark.slow  # 32-59 s cold; see test_triangle_shadow_default
 def test_direction_warp_divergence_matches_finite_differences():
     """E[Δdiv'] = ∇·E[V̂] on the sphere (score term, mixture proposal-density term, leave-one-out
     baseline): central differences of E[V̂] (common random numbers) across and along the edge, at
