@@ -53,6 +53,7 @@ EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
 # barely matters there (half the edge samples: the same errors).
 SECONDARY_SHARE = 4.0
 
+
 def incident_radiance(integrator, scene, sampler, ray, remaining_depth, active):
     """L_i along ``ray`` estimated by a path (emission at its first hit counted in full)."""
     saved = integrator.max_depth, integrator.hide_emitters

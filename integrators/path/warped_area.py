@@ -185,12 +185,14 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         filter, each primary pass is followed by its pixel-border flux (:mod:`.warped_borders`)."""
         H = int(sensor.film().crop_size()[1])
         box = sensor.film().rfilter().is_box_filter()
-        for k, (r0, r1) in enumerate(self._passes(sensor)):
-            yield r0, r1, self.primary_boundary_image(scene, sensor, seed, r0, r1, k)
+        passes = self._passes(sensor)
+        if passes:  # one camera and warp field (its static-edge masks) for every pass of both terms
+            cam = PinholeCamera(sensor)
+            warp = self.film_warp(scene, sensor, cam)
+        for k, (r0, r1) in enumerate(passes):
+            yield r0, r1, self.primary_boundary_image(scene, sensor, seed, r0, r1, k, warp)
             if box:
-                cam = PinholeCamera(sensor)
-                top, img = pixel_border_image(self, scene, sensor, cam, self.film_warp(scene, sensor, cam), seed,
-                                              self.border_spp, r0, r1, k)
+                top, img = pixel_border_image(self, scene, sensor, cam, warp, seed, self.border_spp, r0, r1, k)
                 yield top, r1, img
         for k, spp in enumerate(self._secondary_passes(sensor) if self.secondary_mode == "warp" else []):
             img = secondary_boundary_image(self, scene, sensor, seed, spp, k)
@@ -219,7 +221,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         return L * weight
 
     def primary_boundary_image(self, scene, sensor, seed: int, row0: int = 0, row1: int | None = None,
-                               pass_index: int = 0):
+                               pass_index: int = 0, warp: FilmWarp | None = None):
         """Zero-valued image of film rows [row0, row1) whose derivative is the primary boundary term.
 
         Gathered per pixel: pixel j draws x = c_j + δ, δ distributed like the filter, in
@@ -247,7 +249,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
             delta = sign * mi.Vector2f(k1.sample(u.x), k1.sample(u.y))
             pdf = k1.eval_pdf_normalized(delta.x) * k1.eval_pdf_normalized(delta.y)
             x = centre + delta
-        dV, dDiv = self.film_warp(scene, sensor, cam).estimate(x, sampler)
+        dV, dDiv = (warp or self.film_warp(scene, sensor, cam)).estimate(x, sampler)
         # Control variate: ∫ ∇·(k_j V) dx = 0 (V continuous, k_j zero on its support's border), so
         # any constant C_j may be subtracted from L; L at the pixel centre, traced with the same path
         # random numbers, makes the integrand vanish wherever the filter sees one smooth region.
