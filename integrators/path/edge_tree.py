@@ -20,7 +20,9 @@ as seen from x (bounded per node by a box of face normals and of plane offsets: 
 possible when all planes put x on one side), and then by the *expected silhouette length* along
 the view direction (:meth:`EdgeTree._silhouette_density`: tessellation-invariant, from the
 dihedral-weighted length Σ ℓφ and the node's normal cone) rather than their total length; flat
-creases with a small weight otherwise; edges of static meshes only where x itself moves. I = 0
+creases with a small weight otherwise; edges of static meshes only where x itself moves or where
+they lie in front of a moving emitter (a static occluder's shadow moves relative to a moving light:
+the boundary term keeps the next-event share of that motion, :mod:`.secondary`). I = 0
 when the node lies entirely below the tangent plane of a non-transmissive shading point (those
 edges meet a zero BSDF; ``horizon`` widens that to edges within 1e-3 of the plane, where the
 cosine-weighted BSDF vanishes), and I is multiplied by ``background`` when the node's bounding
@@ -50,6 +52,7 @@ import numpy as np
 from penumbra.renderer.arrays import upload, upload_columns
 
 from .edge_light import cone_arcs
+from .emitter_motion import emitter_moves
 from .edges import edge_topology, face_normals, mesh_arrays, shading_creases
 
 
@@ -189,11 +192,14 @@ class LightCone:
     # A rectangle emitter's world-to-local affine map (3 x 4 row-major floats; the emitting square
     # is [-1, 1]² x {0}, lit on +z), for the exact emitter interval of .edge_light.
     to_local: tuple | None = None
+    # The emitter's shape moves (its edges' shadows move relative to static occluders).
+    moves: bool = False
 
 
 def light_cones(scene) -> list:
     """Cones of the scene's finite and directional emitters (environment maps subtend everything
-    and get none)."""
+    and get none), with ``moves`` set for area lights whose shape carries a derivative."""
+    mp = mi.traverse(scene)
     cones = []
     for em in scene.emitters():
         bbox = em.bbox()
@@ -204,10 +210,11 @@ def light_cones(scene) -> list:
                 M = np.linalg.inv(np.array(mi.traverse(shape)["to_world"].matrix, dtype=np.float64).reshape(4, 4))
                 to_local = tuple(float(v) for v in M[:3].ravel())
             cones.append(LightCone(centre=bbox.center(), radius=float(dr.norm(bbox.extents())) / 2,
-                                   to_local=to_local))
+                                   to_local=to_local,
+                                   moves=bool(shape is not None and emitter_moves(em, mp)[0])))
         elif mi.has_flag(em.flags(), mi.EmitterFlags.DeltaDirection):
-            d = em.world_transform() @ mi.ScalarVector3f(0, 0, 1)
-            cones.append(LightCone(direction=-dr.normalize(mi.ScalarVector3f(d)), half_angle=1e-3))
+            d = np.array(em.world_transform() @ mi.Vector3f(0, 0, 1), dtype=np.float64).ravel()
+            cones.append(LightCone(direction=mi.ScalarVector3f(*(-d / np.linalg.norm(d))), half_angle=1e-3))
     return cones
 
 
@@ -382,7 +389,7 @@ class EdgeTree:
         A = dr.maximum(2 * dr.pi * (1 - cosθ), 1e-12)
         return dr.maximum(4 * β / (dr.pi * A), 0.25 / dr.pi)  # S / Σℓφ, capped by ℓ_S by the caller
 
-    def _node_importance(self, node, x, n, one_sided, x_moves, cones):
+    def _node_importance(self, node, x, n, one_sided, x_moves, lights, cones):
         """Conservative importance of a subtree (see the module docstring)."""
         c = dr.gather(mi.Point3f, self._centre, node)
         h = dr.gather(mi.Vector3f, self._half, node)
@@ -408,8 +415,16 @@ class EdgeTree:
             ell = ℓ("B") + dr.select(maybe_sil, dr.maximum(S, self.crease * ℓ("C")), self.crease * ℓ("C"))
             c_t, h_t = (dr.gather(type(a), a, node) for a in self._box[tag])
             return ell / dr.maximum(dr.squared_norm(x - c_t), dr.maximum(dr.squared_norm(h_t), 1e-12))
-        # Static edges matter only where the shading point itself moves.
-        imp = length("m") + dr.select(x_moves, length("s"), 0.0)
+        # Which emitters' cones the node's bounding cone from x overlaps.
+        hit, hit_moving = mi.Bool(False), mi.Bool(False)
+        α_B = dr.select(d2 > r2, dr.asin(dr.sqrt(r2 / dr.maximum(d2, 1e-30))), dr.pi)
+        for light, (u_L, α_L) in zip(lights, cones):
+            overlaps = dr.safe_acos(dr.dot(u, u_L)) <= α_B + α_L
+            hit |= overlaps
+            if light.moves:
+                hit_moving |= overlaps
+        # Static edges matter only where the shading point itself moves or a moving light lies behind them.
+        imp = length("m") + dr.select(x_moves | hit_moving, length("s"), 0.0)
         # Support function of the box along n: max over its corners of n·(corner - x).
         above = dr.dot(n, -xc) + dr.dot(dr.abs(n), h)
         # Culled when every point of the box is within HORIZON of the tangent plane or below it
@@ -417,10 +432,6 @@ class EdgeTree:
         near = dr.maximum(dr.sqrt(d2) - dr.sqrt(r2), 0.0)
         imp = dr.select(one_sided & (above <= self.horizon * near), 0.0, imp)
         if cones:
-            hit = mi.Bool(False)
-            α_B = dr.select(d2 > r2, dr.asin(dr.sqrt(r2 / dr.maximum(d2, 1e-30))), dr.pi)
-            for u_L, α_L in cones:
-                hit |= dr.safe_acos(dr.dot(u, u_L)) <= α_B + α_L
             imp *= dr.select(hit, 1.0, self.background)
         return imp
 
@@ -434,7 +445,20 @@ class EdgeTree:
         ell = dr.norm(v1 - v0) * dr.select(sil, 1.0, dr.select(g("always"), self.crease, 0.0))
         mid = 0.5 * (a + b)
         imp = ell / dr.maximum(dr.squared_norm(mid), dr.maximum(0.25 * dr.squared_norm(v1 - v0), 1e-12))
-        imp = dr.select(g("moving") | x_moves, imp, 0.0)
+        # Whether the edge's arc seen from x overlaps each emitter's bounding cone.
+        ωa, ωb = dr.normalize(a), dr.normalize(b)
+        m = dr.normalize(dr.cross(ωa, ωb))
+        hit, hit_moving = mi.Bool(False), mi.Bool(False)
+        for light, (u_L, α_L) in zip(lights, cones):
+            proj = u_L - m * dr.dot(m, u_L)  # projection on the great circle's plane
+            inside = (dr.dot(dr.cross(ωa, proj), m) >= 0) & (dr.dot(dr.cross(proj, ωb), m) >= 0)
+            dist = dr.select(inside, dr.asin(dr.minimum(dr.abs(dr.dot(m, u_L)), 1.0)),
+                             dr.minimum(dr.safe_acos(dr.dot(u_L, ωa)), dr.safe_acos(dr.dot(u_L, ωb))))
+            hit |= dist <= α_L
+            if light.moves:
+                hit_moving |= dist <= α_L
+        # A static edge matters where x moves or where it may shadow a moving light.
+        imp = dr.select(g("moving") | x_moves | hit_moving, imp, 0.0)
         imp = dr.select(one_sided & (dr.dot(n, a) <= self.horizon * dr.norm(a))
                         & (dr.dot(n, b) <= self.horizon * dr.norm(b)), 0.0, imp)
         base = imp
@@ -444,15 +468,7 @@ class EdgeTree:
             # (.edge_light) draws from. A plain hit test weighed an edge that grazes the cone like
             # one that crosses it (P(e | x) ~ 0.5 for the edge that casts a shadow's penumbra).
             # Edges whose arc meets no cone keep ``background`` times the length.
-            ωa, ωb = dr.normalize(a), dr.normalize(b)
-            m = dr.normalize(dr.cross(ωa, ωb))
-            hit, inside_angle = mi.Bool(False), mi.Float(0.0)
-            for u_L, α_L in cones:
-                proj = u_L - m * dr.dot(m, u_L)  # projection on the great circle's plane
-                inside = (dr.dot(dr.cross(ωa, proj), m) >= 0) & (dr.dot(dr.cross(proj, ωb), m) >= 0)
-                dist = dr.select(inside, dr.asin(dr.minimum(dr.abs(dr.dot(m, u_L)), 1.0)),
-                                 dr.minimum(dr.safe_acos(dr.dot(u_L, ωa)), dr.safe_acos(dr.dot(u_L, ωb))))
-                hit |= dist <= α_L
+            inside_angle = mi.Float(0.0)
             for _, _, _, angle in cone_arcs(x, v0, v1, lights, cones):
                 inside_angle += angle
             weight = dr.select(sil, 1.0, dr.select(g("always"), self.crease, 0.0))
@@ -468,7 +484,8 @@ class EdgeTree:
 
         ``n`` is the shading point's geometric normal oriented to the side of the incident
         directions that matter; ``one_sided`` (mi.Bool) enables the horizon test; ``x_moves``
-        (mi.Bool) says whether x lies on moving geometry (else only moving edges are chosen);
+        (mi.Bool) says whether x lies on moving geometry (else only moving edges, and static ones
+        in front of a moving emitter, are chosen);
         ``lights`` is a sequence of :class:`LightCone` (edges whose arc overlaps no emitter cone
         get ``background`` times the importance).
         """
@@ -477,8 +494,8 @@ class EdgeTree:
         prob = mi.Float(1.0)
         valid = mi.Bool(active)
         for _ in range(self.levels):
-            il = self._node_importance(2 * node, x, n, one_sided, x_moves, cones)
-            ir = self._node_importance(2 * node + 1, x, n, one_sided, x_moves, cones)
+            il = self._node_importance(2 * node, x, n, one_sided, x_moves, lights, cones)
+            ir = self._node_importance(2 * node + 1, x, n, one_sided, x_moves, lights, cones)
             total = il + ir
             valid &= total > 0
             pl = il / dr.maximum(total, 1e-30)

@@ -38,25 +38,30 @@ from .vertices import vertex_term_image
 mis_weight = mi.ad.integrators.common.mis_weight  # power heuristic, as prb weights its NEE
 
 
-def moving_emitters(scene) -> list:
-    """(emitter, attached position value or None) for emitters whose position carries a derivative:
+def emitter_moves(em, mp) -> tuple:
+    """(whether ``em`` moves, its attached position value or None), ``mp`` = ``mi.traverse(scene)``:
     area lights on shapes with grad-enabled geometry, point lights with a grad-enabled position."""
+    shape = em.get_shape()
+    if shape is not None:
+        if shape.is_mesh():
+            return dr.grad_enabled(shape.vertex_positions_buffer()), None
+        key = f"{shape.id()}.to_world"
+        return key in mp.properties and dr.grad_enabled(mp[key].matrix), None
+    if em.class_name() == "PointLight":
+        key = f"{em.id()}.position"
+        if key in mp.properties and dr.grad_enabled(mp[key]):
+            return True, mp[key]
+    return False, None
+
+
+def moving_emitters(scene) -> list:
+    """(emitter, attached position value or None) for the emitters that move (:func:`emitter_moves`)."""
     mp = mi.traverse(scene)
     out = []
     for em in scene.emitters():
-        shape = em.get_shape()
-        if shape is not None:
-            if shape.is_mesh():
-                moving = dr.grad_enabled(shape.vertex_positions_buffer())
-            else:
-                key = f"{shape.id()}.to_world"
-                moving = key in mp.properties and dr.grad_enabled(mp[key].matrix)
-            if moving:
-                out.append((em, None))
-        elif em.class_name() == "PointLight":
-            key = f"{em.id()}.position"
-            if key in mp.properties and dr.grad_enabled(mp[key]):
-                out.append((em, mp[key]))
+        moves, position = emitter_moves(em, mp)
+        if moves:
+            out.append((em, position))
     return out
 
 

@@ -24,21 +24,27 @@ contribution of a vertex is multiplied by the path throughput up to x and splatt
 sample's film position with the film's filter (normalised like Mitsuba's film), one edge sample per
 vertex, ``secondary_spp`` paths per pixel.
 
+Next-event estimation's share of L_i is differentiated in the moving light's own area
+parameterisation (:mod:`.emitter_motion`) with visibility frozen there; on the light's surface its
+boundary moves at v_n minus the normal velocity v_L of the light point behind the edge, so that
+share of the jump ΔE is weighted by v_n - v_L. Edges of static meshes are therefore sampled
+wherever x moves *or* they may lie in front of a moving area light: with x and the edge fixed,
+v_n = 0 and the term -ΔE v_L is the motion of a static occluder's shadow relative to the light.
+(Delta lights get no secondary term: their shadow boundaries have no extent on the sphere.)
+
 As for the primary term, the estimator is a Dr.Jit expression of value 0 whose derivative is the
 boundary term: ``v_n = m · (ω(θ) - detach(ω(θ)))`` with ω(θ) = normalize(p(θ) - x(θ)), p gathered
 from the meshes' vertex buffers and x re-intersected with attachment to the moving geometry.
 """
 from __future__ import annotations
 
-import warnings
-
 import drjit as dr
 import mitsuba as mi
 
 from .edge_light import directed_share, sample_edge_point
 from .edge_tree import EdgeTree, light_cones, scene_edges
-from .edges import attached_edge_point, is_planar, mesh_arrays, no_secondary_edges, scene_meshes
-from .emitter_motion import mis_weight, moving_emitters
+from .edges import attached_edge_point, no_secondary_edges, scene_meshes
+from .emitter_motion import mis_weight
 from .film import stream_seed
 from .vertices import secondary_term_zero, vertex_term_image
 
@@ -111,16 +117,24 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
     ok &= ~crease_only | (s0 > 0)
     own_mesh = dr.gather(mi.ShapePtr, mi.ShapePtr(meshes), tree.leaf("mesh", e, ok), ok)
 
+    # The edge sample is evaluated here, and each one-sided sub-path in a launch of its own with an
+    # opaque sign: the two launches run one kernel (compiled once), and no kernel holds the edge
+    # choice and both sub-paths (LLVM's compile time grows faster than a kernel's size: a 13k-op
+    # kernel took 21 s to compile, most of a first gradient).
+    sampler.schedule_state()
+    dr.eval(ok, e, P_e, t, pdf_t, v0, v1, o, dist, ω, m, crease_only, own_mesh)
     ctx = mi.BSDFContext()
     side, nee = [], []
     for sgn, smp in ((+1, sampler.clone()), (-1, sampler)):
-        ω_s = dr.normalize(ω + (sgn * EPS_ANGLE) * m)
+        ω_s = dr.normalize(ω + dr.opaque(mi.Float, sgn * EPS_ANGLE) * m)
         ray_s = mi.Ray3f(o, ω_s, si.time, si.wavelengths)
         hit = scene.ray_intersect(ray_s, ok)
         ok &= ~crease_only | (hit.shape == own_mesh)
         f = bsdf.eval(ctx, si, si.to_local(ω_s), ok)
         side.append(f * incident_radiance(integrator, scene, smp, ray_s, remaining_depth, ok))
         nee.append(_nee_share(scene, si, bsdf, ray_s, hit, f, ok))
+        smp.schedule_state()
+        dr.eval(ok, side[-1], nee[-1])
     side = [dr.select(ok, L, 0.0) for L in side]  # (ok may have changed after the first side)
     nee = [(dr.select(ok, E, 0.0), p_L) for E, p_L in nee]
     ΔI = side[1] - side[0]  # f L_i⁻ - f L_i⁺
@@ -165,29 +179,6 @@ def _nee_share(scene, si, bsdf, ray, hit, f, active):
         return E, dr.select(active, p_L, dr.detach(p_L))  # (inside: a select outside would detach)
 
 
-def static_occluders_under_moving_lights(scene, meshes=None, moving=None) -> bool:
-    """Whether a light moves and a static mesh may shadow it: that shadow moves *relative to the
-    light*, a share this term does not sample (it samples moving meshes' edges, and the NEE
-    light-motion term freezes visibility on the light's surface). Measured: 24 % image-sum error
-    on a triangle's shadow under a moving light; ``warped_area``'s direction-space warp handles it.
-    A lone planar static mesh (a floor) cannot shadow itself and does not count."""
-    if meshes is None:
-        meshes, moving = scene_meshes(scene)
-    lights = {em.get_shape() for em, _ in moving_emitters(scene)}
-    if not lights:
-        return False
-    static = [m for m in meshes if m not in moving and m not in lights]
-    return len(static) > 1 or bool(static and not is_planar(*mesh_arrays(static[0])))
-
-
-def warn_static_occluders_under_moving_lights(scene, meshes, moving):
-    """Warn where :func:`static_occluders_under_moving_lights` holds."""
-    if static_occluders_under_moving_lights(scene, meshes, moving):
-        warnings.warn("edge_sampling: a light moves and static meshes may shadow it; the motion of "
-                      "their shadows relative to the light is not differentiated (use warped_area "
-                      "with secondary='warp' for it)", stacklevel=2)
-
-
 def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     """Film-space image (mi.TensorXf (H, W, 3), value 0) whose derivative is the secondary
     boundary term, for path vertices of depth 0 .. max_depth - 2."""
@@ -196,13 +187,12 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
         return zero
     max_depth = int(integrator.max_depth)
     meshes, moving = scene_meshes(scene)
-    warn_static_occluders_under_moving_lights(scene, meshes, moving)
-    if not moving or no_secondary_edges(scene, meshes):  # then no secondary boundary moves
-        return zero
+    lights = light_cones(scene)
+    if not (moving or any(light.moves for light in lights)) or no_secondary_edges(scene, meshes):
+        return zero  # then no secondary boundary moves
     tree = EdgeTree(scene_edges(meshes, [m in moving for m in meshes]))
     if tree.count == 0:
         return zero
-    lights = light_cones(scene)
 
     return vertex_term_image(
         integrator, scene, sensor, stream_seed(seed, "secondary"), spp, max_depth - 1,

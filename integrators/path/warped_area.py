@@ -20,9 +20,8 @@ zero-valued image whose derivative is the boundary term, so forward and reverse 
 Secondary visibility (shadows, indirect visibility) is the same construction on the sphere of
 directions at every path vertex (:mod:`integrators.path.warped_secondary`, ``secondary = "warp"``)
 or edge sampling's secondary term (:mod:`.secondary`, ``"edge"``). The default, ``"auto"``, takes
-edge sampling's, except where a light moves and static meshes may shadow it (a share only the
-warp samples, :func:`.secondary.static_occluders_under_moving_lights`): the direction-space warp is
-unbiased but variance-limited at any affordable count. Measured on a triangle's shadow under an area
+edge sampling's (which also covers static occluders under moving lights): the direction-space warp
+is unbiased but variance-limited at any affordable count. Measured on a triangle's shadow under an area
 light at 16 spp (16x16, vs FD of ``path``): the warp at its default 4 paths per pixel has relative
 L2 errors of 2.5-8.9 (three seeds), 0.39-0.54 at 1024, and needs ~4096 paths per pixel to reach 30 %
 (86-89 % of a path's variance is the warp estimate's own at a fixed direction,
@@ -37,7 +36,7 @@ per pixel n and ``boundary_budget`` B):
 |---|---|---|
 | ``max_depth``, ``rr_depth``, ``hide_emitters`` | as ``prb`` | as Mitsuba's ``prb`` |
 | ``film_spp`` | max(4, ⌈B n⌉) | film samples per pixel for the primary boundary term; 0 disables |
-| ``secondary`` | "auto" | secondary-visibility estimator: "edge", "warp" or "auto" (above) |
+| ``secondary`` | "auto" | secondary-visibility estimator: "edge", "warp" or "auto" (= "edge", above) |
 | ``secondary_path_spp`` | max(2, ⌈4 B n⌉) | camera paths per pixel, secondary term (notes 1, 2); 0: off |
 | ``boundary_budget`` | 1 | B above |
 | ``aux_rays`` | 16 | auxiliary rays per film sample |
@@ -77,7 +76,7 @@ from .base import signed_depth, budget_option, count_option, derived_count
 from .camera import PinholeCamera
 from .camera_motion import CameraMotionIntegrator
 from .film import filter_integral, term_sampler
-from .secondary import SECONDARY_SHARE, static_occluders_under_moving_lights
+from .secondary import SECONDARY_SHARE
 from .secondary import secondary_boundary_image as edge_secondary_image
 from .shader_edges import shader_boundary_image
 from .warp_field import LOBE_SCALES, FilmWarp
@@ -141,10 +140,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
     def resolve_counts(self, scene, sensor, spp):
         """This render's secondary estimator and counts: ``primary_spp`` film samples and
         ``secondary_spp`` camera paths per pixel."""
-        self.secondary_mode = self.secondary
-        if self.secondary == "auto":
-            warp = scene is not None and static_occluders_under_moving_lights(scene)
-            self.secondary_mode = "warp" if warp else "edge"
+        self.secondary_mode = "edge" if self.secondary == "auto" else self.secondary
         self.primary_spp = derived_count(self.film_spp, self.boundary_budget, spp, 1.0, 4)
         share = 0.25 if self.secondary_mode == "warp" else SECONDARY_SHARE
         self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, share, 2)
