@@ -147,13 +147,19 @@ def _jump(integrator, scene, sensor, edges, sampler, sample):
     inv = mi.ScalarVector2f(1.0 / cam.W, 1.0 / cam.H)
     eps = one_sided_offset(cam.W, cam.H)
     side = []
+    # Each one-sided path in a launch of its own with an opaque sign: one kernel, compiled once
+    # (see the secondary term's sub-paths).
+    sampler.schedule_state()
+    dr.eval(x, n)
     for sgn, smp in ((+1, sampler.clone()), (-1, sampler)):  # same random numbers: correlated
-        pos = (x + sgn * eps * n) * inv
+        pos = (x + dr.opaque(mi.Float, sgn * eps) * n) * inv
         ray, w = sensor.sample_ray(sensor.shutter_open(), 0.5, pos, mi.Point2f(0.5))
         L, valid, _, _ = integrator.sample(mode=dr.ADMode.Primal, scene=scene, sampler=smp, ray=ray,
                                            depth=mi.UInt32(0), δL=None, δaovs=None, state_in=None,
                                            active=mi.Bool(True))
         side.append(L * w)
+        smp.schedule_state()
+        dr.eval(side[-1])
     # An occluded edge contributes nothing, even where its projection coincides with a visible
     # edge's (symmetric scenes): there its one-sided rays would see the visible edge's jump.
     p = attached_edge_point(edges.meshes, mesh, i0, i1, t)
