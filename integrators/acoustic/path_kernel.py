@@ -57,7 +57,7 @@ def _receiver_paths(img, par, wal, win, cnt, offs, extra, src, rcv, n_out, d_out
     walls = np.full(K, -1, np.int64)
     images = np.zeros((K, 3))
     n = 0
-    if visibility_kernel.path_valid(walls, images, 0, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
+    if visibility_kernel.path_valid(walls, images, np.int64(0), src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
         final[n] = src
         n += 1
     for lev in range(1, L + 1):

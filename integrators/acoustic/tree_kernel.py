@@ -172,8 +172,8 @@ def _tree(src, order, hull, hull_cnt, n_out, d_out, front, tol, max_candidates):
     win = np.empty((0, Wc, 3))
     cnt = np.empty(0, np.int64)
     offs = np.zeros(order + 1, np.int64)
-    k = 0
-    lo = hi = 0
+    k = np.int64(0)  # (typed zeros: literal ones compile a second version of _level)
+    lo = hi = np.int64(0)
     for lev in range(order):
         n_par = 1 if lev == 0 else hi - lo
         if n_par * W > max_candidates:
@@ -329,7 +329,7 @@ def two_level_candidates(J, P, win, cnt, n_out, d_out, front, hull, edge_n, edge
     rside = np.empty(W)
     for q in range(W):
         rside[q] = n_out[q, 0] * rx + n_out[q, 1] * ry + n_out[q, 2] * rz - d_out[q]
-    na = nb = 0
+    na = nb = np.int64(0)  # (a typed zero: a literal 0 compiles a second version of _grown)
     for r in range(n):
         jx, jy, jz = J[r, 0], J[r, 1], J[r, 2]
         p = P[r]
