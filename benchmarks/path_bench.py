@@ -216,7 +216,7 @@ def main():
         base = results["edge_sampling"][2]
         print(f"\n## {name} (reference self-noise: rel L2 {100 * np.sqrt(noise2) / ref_norm:.1f}%{check})")
         print(f"{'integrator':32s} {'time s':>7s} {'rel L2':>8s} {'corr. L2':>9s} {'mean rel':>9s} {'sum err':>8s} "
-              f"{'L2 / ES':>8s}" + (f" {'peak RSS fwd (growth)':>22s} {'rev':>10s}" if args.memory else ""))
+              f"{'sign':>6s} {'L2 / ES':>8s}" + (f" {'peak RSS fwd (growth)':>22s} {'rev':>10s}" if args.memory else ""))
         for peer, (rep, t, c, mem) in results.items():
             if isinstance(rep, str):
                 print(f"{peer:32s} {'':>7s} {rep}")
@@ -224,7 +224,7 @@ def main():
             # No ratio when edge_sampling's corrected error is 0 (below the reference's noise).
             ratio = f"{c / base:8.2f}" if base else f"{'-':>8s}"
             print(f"{peer:32s} {t:7.2f} {100 * rep.rel_l2:7.1f}% {100 * c:8.1f}% {100 * rep.mean_rel:8.1f}% "
-                  f"{100 * rep.sum_rel:7.1f}% {ratio}{mem}", flush=True)
+                  f"{100 * rep.sum_rel:7.1f}% {100 * rep.sign:5.0f}% {ratio}{mem}", flush=True)
 
         # Forward throughput: primal render, same spp, vs Mitsuba's path, at a size where the
         # per-call overhead (Python tracing, kernel-cache lookup) does not dominate.

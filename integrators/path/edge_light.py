@@ -106,7 +106,8 @@ def cone_arcs(o, v0, v1, lights, cones, active=True):
         if light.to_local is not None:
             t0, t1, ok = rectangle_interval(o, v0, v1, light.to_local, active)
         else:
-            usable = mi.Bool(active) & (α < 0.5 * dr.pi - 1e-3)  # o inside the bounding sphere: no cone
+            # o inside the bounding sphere (α = π): no cone; α < 0 marks a cone that is off in this lane.
+            usable = mi.Bool(active) & (α >= 0) & (α < 0.5 * dr.pi - 1e-3)
             t0, t1, ok = cone_interval(a, d, axis, dr.cos(α), usable)
         w0, w1 = dr.normalize(a + t0 * d), dr.normalize(a + t1 * d)
         angle = dr.select(ok, dr.safe_acos(dr.dot(w0, w1)), 0.0)

@@ -12,7 +12,8 @@ also the curve's normal in the sphere's tangent plane), L_i^± the incident radi
 side, and v_n = m · ∂ω/∂θ the normal velocity of the projected edge. A sample picks an edge e from
 the hierarchy (:mod:`integrators.path.edge_tree`, probability P(e | x)), a point p = v₀ + t (v₁ - v₀)
 with t of density p(t) (:mod:`.edge_light`: uniform, mixed with uniform on the part of the edge
-seen in front of an emitter), checks that the edge is a silhouette (or flat crease) seen from x and that p is
+seen in front of an emitter or inside a narrow glossy lobe, :func:`glossy_lobe_cone`), checks
+that the edge is a silhouette (or flat crease) seen from x and that p is
 visible from x, estimates L_i^± with two correlated sub-paths (Mitsuba's path-replay integrator in
 primal mode, with the remaining depth) started a hair's width to each side, and weights by the
 Jacobian |∂ω/∂t| = |(I - ωωᵀ)(v₁ - v₀)| / |p - x|:
@@ -42,7 +43,7 @@ import drjit as dr
 import mitsuba as mi
 
 from .edge_light import directed_share, sample_edge_point
-from .edge_tree import EdgeTree, light_cones, scene_edges
+from .edge_tree import EdgeTree, LightCone, light_cones, scene_edges
 from .edges import attached_edge_point, no_secondary_edges, scene_meshes
 from .emitter_motion import mis_weight
 from .film import stream_seed
@@ -88,11 +89,14 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
     # tree's test but block the ray (0.6 % of a 327k-triangle sphere's edge samples, 1.5 % of
     # its shadow's derivative).
     x = dr.select(one_sided, si.spawn_ray(n_side).o, x)
-    e, P_e, ok = tree.sample(sampler, x, n_side, one_sided, x_moves, active, lights)
+    lobe = [glossy_lobe_cone(bsdf, si, wo, active)]
+    e, P_e, ok = tree.sample(sampler, x, n_side, one_sided, x_moves, active, lights, lobe)
     v0, v1 = tree.leaf("v0", e, ok), tree.leaf("v1", e, ok)
-    # The point on the edge: towards the emitters where the jump can only be there (.edge_light).
+    # The point on the edge: towards the emitters where the jump can only be there, and into a
+    # glossy lobe (.edge_light).
     q = directed_share(len(lights) == len(scene.emitters()), remaining_depth)
-    t, pdf_t = sample_edge_point(sampler, x, v0, v1, lights, EdgeTree.cones(x, lights), q, ok)
+    t, pdf_t = sample_edge_point(sampler, x, v0, v1, list(lights) + [LightCone()],
+                                 EdgeTree.cones(x, lights) + lobe, q, ok)
     p = dr.lerp(v0, v1, t)
     # Rays leave from Mitsuba's offset origin o (off the surface along its normal); measuring the
     # geometry from o too keeps a ray aimed at p from grazing p's own adjacent faces first.
@@ -159,6 +163,29 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
             ω_L = dr.normalize(p_L - o_att)
             corr += sgn * E * dr.dot(m, ω_L - dr.detach(ω_L))
         return dr.select(ok, scale * (ΔI * v_n - corr), 0.0)
+
+
+# A glossy lobe gets a cone where it is narrower than this half-angle (radians).
+LOBE_MAX_ANGLE = 0.6
+
+
+def glossy_lobe_cone(bsdf, si, wo, active):
+    """(axis, half-angle) of a cone around the mirror direction of ``wo`` where a narrow glossy
+    reflection lobe is concentrated; half-angle -1 (no cone) where the BSDF is not glossy or its
+    lobe is wider than :data:`LOBE_MAX_ANGLE`. The cone has the lobe's solid angle, read from the
+    BSDF's own sampling density at the mirror direction (Ω ≈ 1 / pdf). Used like an emitter's cone
+    to direct edge choice and edge points where f is large. Measured on a rough metal (GGX α 0.15)
+    reflecting a moving triangle under a sky, 16 spp, nothing set, seeds 1-3: rel. L2 35 / 37 / 40 %
+    without the cone, 26 / 29 / 30 % with it (0.5x / 0.7x / 2x / 3x its width: 36-38 / 30-38 / 31-34 /
+    35-38 %)."""
+    n = dr.mulsign(si.sh_frame.n, dr.dot(si.sh_frame.n, wo))
+    r = 2 * dr.dot(n, wo) * n - wo
+    glossy = active & mi.has_flag(bsdf.flags(), mi.BSDFFlags.GlossyReflection)
+    pdf = bsdf.pdf(mi.BSDFContext(), si, si.to_local(r), glossy)
+    Ω = 1.0 / dr.maximum(pdf, 1e-6)
+    β = dr.safe_acos(dr.clip(1 - Ω / (2 * dr.pi), -1.0, 1.0))
+    on = glossy & (pdf > 0) & (β < LOBE_MAX_ANGLE)
+    return r, dr.select(on, β, -1.0)
 
 
 def _nee_share(scene, si, bsdf, ray, hit, f, active):

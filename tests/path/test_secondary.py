@@ -54,14 +54,15 @@ def test_triangle_shadow_with_default_settings():
 
 @pytest.mark.slow
 def test_glossy_reflection_with_default_settings():
-    """A glossy floor reflecting a moving triangle, counts derived from 256 spp. Measured: rel. L2
-    19 % (seed 1; at 16 spp 79-99 %: the edge points are drawn towards the emitters, not along the
-    glossy lobe, so this configuration needs more samples than a shadow)."""
+    """A glossy floor reflecting a moving triangle under a sky, nothing set, 16 spp. The edge choice
+    and the edge points are directed into the glossy lobe's cone (``secondary.glossy_lobe_cone``).
+    Measured, seeds 1-3: rel. L2 26 / 29 / 30 %, image sum 0.1-3 %, signs 100 % (35-40 % without
+    the lobe cone)."""
     scene, params, perturb, depth = glossy_reflection(12)
     ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth}, spp=16384, passes=8)
-    rep = compare(forward_grad(scene, params, perturb, {"type": "edge_sampling", "max_depth": depth}, spp=256, seed=1),
+    rep = compare(forward_grad(scene, params, perturb, {"type": "edge_sampling", "max_depth": depth}, spp=16, seed=1),
                   ref)
-    assert rep.rel_l2 <= 0.25 and rep.sum_rel <= 0.05 and rep.sign >= 0.95, rep
+    assert rep.rel_l2 <= 0.35 and rep.sum_rel <= 0.05 and rep.sign >= 0.95, rep
 
 
 @pytest.mark.slow
