@@ -29,6 +29,7 @@ from penumbra.renderer import memory
 from penumbra.renderer.arrays import is_transform, upload_tensor
 
 from .emitter_motion import emitter_motion_image, moving_emitters
+from .secondary import warn_delta_light_shadows
 
 PRBIntegrator = mi.ad.integrators.prb.PRBIntegrator
 
@@ -118,6 +119,8 @@ class BoundaryTermIntegrator(PRBIntegrator):
 
     def extra_terms(self, scene, sensor, seed: int) -> list:
         """Zero-valued (H, W, 3) ``mi.TensorXf`` images whose derivatives are added to ``prb``'s."""
+        if int(self.max_depth) >= 2 or int(self.max_depth) < 0:
+            warn_delta_light_shadows(scene, type(self).__name__)
         term = emitter_motion_image(self, scene, self._sensor(scene, sensor), seed, self.emitter_spp)
         return [] if term is None else [term]
 

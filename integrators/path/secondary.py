@@ -39,13 +39,15 @@ from the meshes' vertex buffers and x re-intersected with attachment to the movi
 """
 from __future__ import annotations
 
+import warnings
+
 import drjit as dr
 import mitsuba as mi
 
 from .edge_light import directed_share, sample_edge_point
 from .edge_tree import EdgeTree, LightCone, light_cones, scene_edges
 from .edges import attached_edge_point, no_secondary_edges, scene_meshes
-from .emitter_motion import mis_weight
+from .emitter_motion import mis_weight, moving_emitters
 from .film import stream_seed
 from .vertices import secondary_term_zero, vertex_term_image
 
@@ -204,6 +206,21 @@ def _nee_share(scene, si, bsdf, ray, hit, f, active):
         p_L = scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape,
                                   coherent=False, active=active).p
         return E, dr.select(active, p_L, dr.detach(p_L))  # (inside: a select outside would detach)
+
+
+def warn_delta_light_shadows(scene, integrator_name: str) -> None:
+    """Warn where a delta-position light (point, spot) may cast a shadow that moves: its shadow
+    boundary is a curve on the receiving surface, not a discontinuity in the directions seen from a
+    shading point, and neither estimator's secondary term differentiates its motion."""
+    delta = [em for em in scene.emitters() if mi.has_flag(em.flags(), mi.EmitterFlags.DeltaPosition)]
+    if not delta:
+        return
+    meshes, moving = scene_meshes(scene)
+    lights_move = any(position is not None for _, position in moving_emitters(scene))
+    if (moving or lights_move) and not no_secondary_edges(scene, meshes):
+        warnings.warn(f"{integrator_name}: delta lights ({', '.join(repr(em.id()) for em in delta)}) cast "
+                      "shadows whose motion is not differentiated (use an area light, e.g. a small sphere)",
+                      stacklevel=3)
 
 
 def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):

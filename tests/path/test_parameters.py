@@ -308,6 +308,28 @@ def test_point_light_position():
     _check_light(scene, params, offset(params, "pt.position", [0.15, 0.1, 0.3]))
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_moving_shadow_under_a_point_light_warns(estimator):
+    """A point light's shadow boundary lies on the receiver, not in the directions seen from it: no
+    secondary term differentiates its motion, so a moving occluder under a point light warns (a lone
+    floor under a moving point light casts no shadow and stays silent)."""
+    import warnings
+    pt = {"type": "point", "position": [0.3, 0.2, 0.8], "intensity": b.rgb(2.0)}
+    occ = scenes.mesh_from_arrays(np.array([[-0.2, -0.2, 0.4], [0.2, -0.2, 0.4], [0.0, 0.2, 0.4]]), [[0, 1, 2]],
+                                  name="occ", bsdf=b.diffuse(0.5))
+    scene = _lit_floor(occ, emitters={"pt": pt})
+    params = scenes.ParameterMap(scene)
+    cfg = {"type": estimator, "max_depth": 2, "edge_spp": 1, "secondary_path_spp": 1, "film_spp": 0}
+    cfg = {k: v for k, v in cfg.items() if k != ("film_spp" if estimator == "edge_sampling" else "edge_spp")}
+    with pytest.warns(UserWarning, match="delta lights .*'pt'.* not differentiated"):
+        forward_grad(scene, params, offset(params, "light.vertex_positions", np.tile([1.0, 0, 0], 3)), cfg, spp=1)
+    lone = _lit_floor(emitters={"pt": pt})
+    lone_params = scenes.ParameterMap(lone)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        forward_grad(lone, lone_params, offset(lone_params, "pt.position", [0.1, 0, 0]), cfg, spp=1)
+
+
 def test_attached_parameters_seen_through_mitsuba_traverse():
     """The tangent bookkeeping reads every Dr.Jit parameter of ``mi.traverse`` (Mitsuba 3.9 stores
     pointers in ``properties``; a 3-vector's ``.matrix`` is a swizzle, not a transform): a point light's
