@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .linear_ops import linear_op
-from .tree_kernel import AVAILABLE, numba
+from penumbra.renderer.compiled import AVAILABLE, numba
 
 
 def band_centers(fs: float, base: float = 125.0) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import tree_kernel, visibility_kernel
-from .tree_kernel import AVAILABLE, numba
+from penumbra.renderer.compiled import AVAILABLE, numba
 
 
 def _receiver_paths(img, par, wal, win, cnt, offs, extra, src, rcv, n_out, d_out, front, hull, edge_n, edge_o,

@@ -13,7 +13,7 @@ kernels and constants:
 Arithmetic is in the precision of the Dr.Jit path (float32 for ``delay_precision="float32"``, as
 pyroomacoustics' builder) and each output sample sums its arrivals in the same order (arrivals sorted
 by ``floor(s)``, stable), so both paths agree to rounding (Dr.Jit's own sin/cos differ from libm's by
-a few ulp). numba is optional (the ``fast`` extra, :data:`.tree_kernel.AVAILABLE`); without it a
+a few ulp). numba is optional (the ``fast`` extra, :data:`penumbra.renderer.compiled.AVAILABLE`); without it a
 vectorised NumPy version accumulates in float64 (same values to float32 rounding).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from .synthesis import windowed_table
-from .tree_kernel import AVAILABLE, numba
+from penumbra.renderer.compiled import AVAILABLE, numba
 
 
 def _accumulate(amps, i, base, w, out):

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .tree_kernel import AVAILABLE, numba
+from penumbra.renderer.compiled import AVAILABLE, numba
 from .visibility_kernel import nearest_hit
 
 # Rooms with at most this many triangles are traced here: every segment is tested against every triangle,

@@ -17,12 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    import numba
-except ImportError:       # optional dependency: the NumPy pruning is used instead
-    numba = None
-
-AVAILABLE = numba is not None
+from penumbra.renderer.compiled import AVAILABLE, numba  # noqa: F401  (tree_kernel.AVAILABLE is read by its users)
 
 
 def _clip(src, n_src, dst, dist, m0, m1, m2, o, tol):

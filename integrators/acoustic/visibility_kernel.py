@@ -25,7 +25,7 @@ import dataclasses
 
 import numpy as np
 
-from .tree_kernel import AVAILABLE, numba
+from penumbra.renderer.compiled import AVAILABLE, numba
 
 # Rooms with at most this many triangles use the compiled test (measured: 20 triangles, 300 paths of
 # order <= 6 in ~0.1 ms; the Mitsuba version wins only on meshes of thousands of triangles).
