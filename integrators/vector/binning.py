@@ -19,7 +19,11 @@ left at a vertex between edges ``a -> b`` is ``[c < K_b] - [c < K_a]``: non-zero
 between the two, so stubs are few. Edge adjacency is recovered from exact shared coordinates of
 consecutive edges (and the closing edge of each run); an unmatched endpoint only costs stubs.
 Candidates without edges or stubs have a constant winding number ``cand_w0``: kept with an empty
-list when inside, dropped when outside. Pure NumPy on detached edge positions.
+list when inside, dropped when outside. Runs on detached edge positions: the per-edge bounds in
+NumPy, the lists (layer boxes, entries per candidate, stubs, the order by tile) in one compiled pass
+(:func:`_fill_lists`, numba: two sweeps over the entries, a counting sort, no temporaries per entry
+beyond the lists themselves) or, without numba, the same lists from vectorised NumPy
+(:func:`_lists_numpy`).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from penumbra.renderer.arrays import upload
+from penumbra.renderer.compiled import AVAILABLE, host_kernel
 
 STUB = 1e18   # x of the stub edges (right of every evaluated point) and their far y end
 
@@ -116,14 +121,299 @@ def _links(e, layer):
     return a_in, a_out, ~start_used, ~end_used
 
 
+def _layer_boxes(e, lay, n_layers, m):
+    """Per layer the bounding box of its edges grown by ``m`` (x0, y0, x1, y1; +-inf without edges),
+    by a loop over the edges (compiled)."""
+    lx0, ly0 = np.full(n_layers, np.inf), np.full(n_layers, np.inf)
+    lx1, ly1 = np.full(n_layers, -np.inf), np.full(n_layers, -np.inf)
+    for i in range(len(lay)):
+        l = lay[i]
+        lx0[l] = min(lx0[l], e[i, 0], e[i, 2])
+        ly0[l] = min(ly0[l], e[i, 1], e[i, 3])
+        lx1[l] = max(lx1[l], e[i, 0], e[i, 2])
+        ly1[l] = max(ly1[l], e[i, 1], e[i, 3])
+    return lx0 - m, ly0 - m, lx1 + m, ly1 + m
+
+
+def _layer_boxes_numpy(e, lay, n_layers, m):
+    """:func:`_layer_boxes` by segment reductions over the edges sorted by layer."""
+    lx0, ly0 = np.full(n_layers, np.inf), np.full(n_layers, np.inf)
+    lx1, ly1 = np.full(n_layers, -np.inf), np.full(n_layers, -np.inf)
+    srt = np.argsort(lay, kind="stable")
+    sl = lay[srt]
+    first = np.concatenate([[0], np.nonzero(sl[1:] != sl[:-1])[0] + 1])
+    uniq = sl[first]
+    lx0[uniq] = np.minimum.reduceat(np.minimum(e[:, 0], e[:, 2])[srt], first)
+    ly0[uniq] = np.minimum.reduceat(np.minimum(e[:, 1], e[:, 3])[srt], first)
+    lx1[uniq] = np.maximum.reduceat(np.maximum(e[:, 0], e[:, 2])[srt], first)
+    ly1[uniq] = np.maximum.reduceat(np.maximum(e[:, 1], e[:, 3])[srt], first)
+    return lx0 - m, ly0 - m, lx1 + m, ly1 + m
+
+
+def _edge_tables(e, lay, tx0, tx1, ty0, ty1, has, T, m, tiles_x, tiles_y):
+    """Per edge its listed tile ranges, and the steps of the edges right of the column (compiled;
+    :func:`_edge_tables_numpy` in loops, same values in the same order). Returns
+    ``K, c_lo, nc, r_lo, nr`` per edge (right of the column for tile columns ``c < K``, tested in
+    columns ``c_lo + [0, nc)`` and rows ``r_lo + [0, nr)``) and ``ev_l, ev_y, ev_ca, ncol, ev_d``
+    per step (layer, height, first column, columns, sign)."""
+    n = len(lay)
+    K = np.empty(n, np.int64)
+    c_lo = np.empty(n, np.int64)
+    nc = np.empty(n, np.int64)
+    r_lo = np.empty(n, np.int64)
+    nr = np.empty(n, np.int64)
+    for i in range(n):
+        l = lay[i]
+        xmin, xmax = min(e[i, 0], e[i, 2]), max(e[i, 0], e[i, 2])
+        ymin, ymax = min(e[i, 1], e[i, 3]), max(e[i, 1], e[i, 3])
+        K[i] = int(min(max(np.ceil((xmin - m) / T - 1.0), 0.0), tiles_x + 1.0))
+        c_lo[i] = max(K[i], tx0[l])
+        c_hi = min(int(min(max(np.floor((xmax + m) / T), -1.0), float(tiles_x))), tx1[l])
+        r_lo[i] = max(int(min(max(np.ceil((ymin - m) / T), 0.0), tiles_y + 1.0)) - 1, ty0[l])
+        r_hi = min(int(min(max(np.floor((ymax + m) / T), -1.0), float(tiles_y))), ty1[l])
+        nc[i] = max(c_hi - c_lo[i] + 1, 0) if has[l] else 0
+        nr[i] = max(r_hi - r_lo[i] + 1, 0) if has[l] else 0
+    # links (incoming, outgoing) as :func:`_links`: consecutive edges forward, then backward, then
+    # the closing edge of each run of linked edges
+    end_used = np.zeros(n, np.bool_)
+    start_used = np.zeros(n, np.bool_)
+    linked = np.zeros(n, np.bool_)
+    a_in = np.empty(n, np.int64)
+    a_out = np.empty(n, np.int64)
+    n_links = 0
+    for i in range(n - 1):
+        if lay[i] == lay[i + 1] and e[i, 2] == e[i + 1, 0] and e[i, 3] == e[i + 1, 1]:
+            linked[i] = True
+            end_used[i], start_used[i + 1] = True, True
+            a_in[n_links], a_out[n_links] = i, i + 1
+            n_links += 1
+    for i in range(n - 1):
+        if lay[i] == lay[i + 1] and e[i + 1, 2] == e[i, 0] and e[i + 1, 3] == e[i, 1] and \
+                not end_used[i + 1] and not start_used[i]:
+            linked[i] = True
+            end_used[i + 1], start_used[i] = True, True
+            a_in[n_links], a_out[n_links] = i + 1, i
+            n_links += 1
+    closing = np.empty((n, 2), np.int64)
+    n_close = 0
+    for pass_ in range(2):
+        s = 0
+        while s < n:
+            t = s
+            while t < n - 1 and linked[t]:
+                t += 1
+            if t > s:
+                if pass_ == 0 and e[t, 2] == e[s, 0] and e[t, 3] == e[s, 1] and not end_used[t] \
+                        and not start_used[s]:
+                    closing[n_close, 0], closing[n_close, 1] = t, s
+                    n_close += 1
+                elif pass_ == 1 and not (e[t, 2] == e[s, 0] and e[t, 3] == e[s, 1] and not end_used[t]
+                                         and not start_used[s]) \
+                        and e[s, 2] == e[t, 0] and e[s, 3] == e[t, 1] and not end_used[s] and not start_used[t]:
+                    closing[n_close, 0], closing[n_close, 1] = s, t
+                    n_close += 1
+            s = t + 1
+        # the first pass's links are marked after both passes tested the runs (as the vectorised tests)
+        if pass_ == 1:
+            for q in range(n_close):
+                end_used[closing[q, 0]], start_used[closing[q, 1]] = True, True
+    # steps: +1 at a free start, -1 at a free end, +-1 at a link between edges of different K
+    n_free = 0
+    for i in range(n):
+        n_free += (not start_used[i]) + (not end_used[i])
+    n_ev = n_links + n_close + n_free
+    ev_l = np.empty(n_ev, np.int64)
+    ev_y = np.empty(n_ev)
+    ev_ca = np.empty(n_ev, np.int64)
+    ncol = np.empty(n_ev, np.int64)
+    ev_d = np.empty(n_ev, np.int64)
+    k = 0
+    for q in range(n_links + n_close + n + n):
+        if q < n_links + n_close:
+            ia, ib = (a_in[q], a_out[q]) if q < n_links else (closing[q - n_links, 0], closing[q - n_links, 1])
+            l, y = lay[ia], e[ia, 3]
+            ca, cb, d = min(K[ia], K[ib]), max(K[ia], K[ib]), 1 if K[ib] > K[ia] else -1
+        elif q < n_links + n_close + n:
+            i = q - n_links - n_close
+            if start_used[i]:
+                continue
+            l, y, ca, cb, d = lay[i], e[i, 1], 0, K[i], 1
+        else:
+            i = q - n_links - n_close - n
+            if end_used[i]:
+                continue
+            l, y, ca, cb, d = lay[i], e[i, 3], 0, K[i], -1
+        ca, cb = max(ca, tx0[l]), min(cb, tx1[l] + 1)
+        if has[l] and cb > ca:
+            ev_l[k], ev_y[k], ev_ca[k], ncol[k], ev_d[k] = l, y, ca, cb - ca, d
+            k += 1
+    return K, c_lo, nc, r_lo, nr, ev_l[:k], ev_y[:k], ev_ca[:k], ncol[:k], ev_d[:k]
+
+
+def _edge_tables_numpy(e, lay, tx0, tx1, ty0, ty1, has, T, m, tiles_x, tiles_y):
+    """:func:`_edge_tables` in vectorised NumPy (used without numba)."""
+    xmin, xmax = np.minimum(e[:, 0], e[:, 2]), np.maximum(e[:, 0], e[:, 2])
+    ymin, ymax = np.minimum(e[:, 1], e[:, 3]), np.maximum(e[:, 1], e[:, 3])
+    K = np.clip(np.ceil((xmin - m) / T - 1.0), 0, tiles_x + 1).astype(np.int64)
+    c_lo = np.maximum(K, tx0[lay])
+    c_hi = np.minimum(np.clip(np.floor((xmax + m) / T), -1, tiles_x).astype(np.int64), tx1[lay])
+    r_lo = np.maximum(np.clip(np.ceil((ymin - m) / T), 0, tiles_y + 1).astype(np.int64) - 1, ty0[lay])
+    r_hi = np.minimum(np.clip(np.floor((ymax + m) / T), -1, tiles_y).astype(np.int64), ty1[lay])
+    nc = np.where(has[lay], np.maximum(c_hi - c_lo + 1, 0), 0)
+    nr = np.where(has[lay], np.maximum(r_hi - r_lo + 1, 0), 0)
+    a_in, a_out, free_start, free_end = _links(e, lay)
+    fs, fe = np.nonzero(free_start)[0], np.nonzero(free_end)[0]
+    ev_l = np.concatenate([lay[a_in], lay[fs], lay[fe]])
+    ev_y = np.concatenate([e[a_in, 3], e[fs, 1], e[fe, 3]])
+    ka, kb = K[a_in], K[a_out]
+    ev_ca = np.concatenate([np.minimum(ka, kb), np.zeros(len(fs) + len(fe), np.int64)])
+    ev_cb = np.concatenate([np.maximum(ka, kb), K[fs], K[fe]])
+    ev_d = np.concatenate([np.where(kb > ka, 1, -1), np.ones(len(fs), np.int64), -np.ones(len(fe), np.int64)])
+    ev_ca = np.maximum(ev_ca, tx0[ev_l])
+    ev_cb = np.minimum(ev_cb, tx1[ev_l] + 1)
+    ok = has[ev_l] & (ev_cb > ev_ca)
+    return K, c_lo, nc, r_lo, nr, ev_l[ok], ev_y[ok], ev_ca[ok], (ev_cb - ev_ca)[ok], ev_d[ok]
+
+
+def _fill_lists(c_lo, nc, r_lo, nr, lay, ev_l, ev_y, ev_ca, ncol, ev_d, s_lo, nrs, f_lo, nrf,
+                cbase, tx0, ty0, ncx, ncy, evenodd, sdf, tiles_x, n_tiles, src_dtype):
+    """The tile lists from the per-edge and per-step ranges (compiled; the loops of
+    :func:`_lists_numpy`). Edge ``i`` is listed by the candidates of its layer in rows
+    ``r_lo[i] + [0, nr[i])`` x columns ``c_lo[i] + [0, nc[i])``; step ``j`` (layer ``ev_l[j]``, height
+    ``ev_y[j]``, sign ``ev_d[j]``, columns ``ev_ca[j] + [0, ncol[j])``) adds a stub to rows
+    ``s_lo[j] + [0, nrs[j])`` and ``ev_d[j]`` to the constant winding of rows ``f_lo[j] + [0, nrf[j])``.
+    Entries are grouped by candidate in the order edges, then stubs (each in index order, rows then
+    columns); kept candidates (with entries, or inside) ordered by tile, then layer.
+    Returns ``cand_start, cand (kept candidate indices), count, edge0, w0, src, stubs``."""
+    C0 = cbase[-1] + ncx[-1] * ncy[-1] if len(cbase) else 0
+    n_edges = len(lay)
+    count = np.zeros(C0, np.int64)
+    w0 = np.zeros(C0, np.int64)
+    for i in range(n_edges):
+        l = lay[i]
+        for r in range(r_lo[i], r_lo[i] + nr[i]):
+            row = cbase[l] + (r - ty0[l]) * ncx[l] - tx0[l]
+            for c in range(c_lo[i], c_lo[i] + nc[i]):
+                count[row + c] += 1
+    n_stubs = 0
+    for j in range(len(ev_l)):
+        l = ev_l[j]
+        for r in range(s_lo[j], s_lo[j] + nrs[j]):
+            row = cbase[l] + (r - ty0[l]) * ncx[l] - tx0[l]
+            for c in range(ev_ca[j], ev_ca[j] + ncol[j]):
+                count[row + c] += 1
+        n_stubs += nrs[j] * ncol[j]
+        for r in range(f_lo[j], f_lo[j] + nrf[j]):
+            row = cbase[l] + (r - ty0[l]) * ncx[l] - tx0[l]
+            for c in range(ev_ca[j], ev_ca[j] + ncol[j]):
+                w0[row + c] += ev_d[j]
+    edge0 = np.zeros(C0, np.int64)
+    total = 0
+    for ci in range(C0):
+        edge0[ci] = total
+        total += count[ci]
+    cur = edge0.copy()
+    src = np.empty(total, src_dtype)
+    stubs = np.empty((n_stubs, 4), np.float32)
+    for i in range(n_edges):
+        l = lay[i]
+        for r in range(r_lo[i], r_lo[i] + nr[i]):
+            row = cbase[l] + (r - ty0[l]) * ncx[l] - tx0[l]
+            for c in range(c_lo[i], c_lo[i] + nc[i]):
+                src[cur[row + c]] = i
+                cur[row + c] += 1
+    s = 0
+    far = np.float32(STUB)
+    for j in range(len(ev_l)):
+        l = ev_l[j]
+        y = np.float32(ev_y[j])
+        for r in range(s_lo[j], s_lo[j] + nrs[j]):
+            row = cbase[l] + (r - ty0[l]) * ncx[l] - tx0[l]
+            for c in range(ev_ca[j], ev_ca[j] + ncol[j]):
+                src[cur[row + c]] = n_edges + s
+                cur[row + c] += 1
+                stubs[s, 0], stubs[s, 2] = far, far
+                stubs[s, 1] = y if ev_d[j] > 0 else far
+                stubs[s, 3] = far if ev_d[j] > 0 else y
+                s += 1
+    # kept candidates by tile (counting sort; within a tile the candidate index order is layer order)
+    per_tile = np.zeros(n_tiles + 1, np.int64)
+    keep = np.zeros(C0, np.bool_)
+    tile = np.zeros(C0, np.int64)
+    for l in range(len(cbase)):
+        for r in range(ncy[l]):
+            for c in range(ncx[l]):
+                ci = cbase[l] + r * ncx[l] + c
+                w = w0[ci]
+                inside = ((w & 1) != 0 if evenodd[l] else w != 0) and not sdf[l]
+                if count[ci] > 0 or inside:
+                    keep[ci] = True
+                    tile[ci] = (ty0[l] + r) * tiles_x + tx0[l] + c
+                    per_tile[tile[ci] + 1] += 1
+    for t in range(n_tiles):
+        per_tile[t + 1] += per_tile[t]
+    cand = np.empty(per_tile[n_tiles], np.int64)
+    at = per_tile[:n_tiles].copy()
+    for ci in range(C0):
+        if keep[ci]:
+            cand[at[tile[ci]]] = ci
+            at[tile[ci]] += 1
+    return per_tile, cand, count, edge0, w0, src, stubs
+
+
+def _lists_numpy(c_lo, nc, r_lo, nr, lay, ev_l, ev_y, ev_ca, ncol, ev_d, s_lo, nrs, f_lo, nrf,
+                 cbase, tx0, ty0, ncx, ncy, evenodd, sdf, tiles_x, n_tiles, src_dtype):
+    """:func:`_fill_lists` in vectorised NumPy (used without numba): the entries expanded per
+    (edge or step, tile), grouped by a stable radix sort of their candidate."""
+    L = len(cbase)
+    C0 = int(cbase[-1] + ncx[-1] * ncy[-1]) if L else 0
+    n_edges = len(lay)
+
+    def cand(l, r, c):  # candidate index (layer-major, then row, then column)
+        return cbase[l] + (r - ty0[l]) * ncx[l] + (c - tx0[l])
+
+    pe, k = _expand(np.zeros(n_edges, nc.dtype), nc * nr)
+    cand_e = cand(lay[pe], r_lo[pe] + k // nc[pe], c_lo[pe] + k % nc[pe])
+    ps, k = _expand(np.zeros(len(ev_l), np.int64), nrs * ncol)
+    cand_s = cand(ev_l[ps], s_lo[ps] + k // ncol[ps], ev_ca[ps] + k % ncol[ps])
+    pf, k = _expand(np.zeros(len(ev_l), np.int64), nrf * ncol)
+    cand_f = cand(ev_l[pf], f_lo[pf] + k // ncol[pf], ev_ca[pf] + k % ncol[pf])
+    w0 = np.bincount(cand_f, weights=ev_d[pf], minlength=C0).astype(np.int64)
+    sy = ev_y[ps]
+    up = ev_d[ps] > 0
+    stubs = np.stack([np.full(len(ps), STUB), np.where(up, sy, STUB), np.full(len(ps), STUB),
+                      np.where(up, STUB, sy)], 1).astype(np.float32)
+    owner = np.concatenate([cand_e, cand_s])
+    src = np.concatenate([pe, n_edges + np.arange(len(ps))])[argsort_small(owner)].astype(src_dtype)
+    count = np.bincount(owner, minlength=C0).astype(np.int64)
+    edge0 = np.cumsum(count) - count
+    c_layer, loc = _expand(np.zeros(L, np.int64), ncx * ncy)
+    c_tx = tx0[c_layer] + loc % np.maximum(ncx[c_layer], 1)
+    c_ty = ty0[c_layer] + loc // np.maximum(ncx[c_layer], 1)
+    inside = np.where(evenodd[c_layer], (w0 & 1) != 0, w0 != 0) & ~sdf[c_layer]
+    keep = (count > 0) | inside
+    tile = c_ty.astype(np.int64) * tiles_x + c_tx
+    sel = np.nonzero(keep)[0][argsort_small(tile[keep] * (L + 1) + c_layer[keep])].astype(np.int64)
+    cand_start = np.searchsorted(tile[sel], np.arange(n_tiles + 1)).astype(np.int64)
+    return cand_start, sel, count, edge0, w0, src, stubs
+
+
+_fill_lists_compiled = host_kernel(_fill_lists) if AVAILABLE else None
+
+
 def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: float, height: float,
               T: int = 8, margin: float = 0.0, evenodd: np.ndarray | None = None, sdf: np.ndarray | None = None,
-              layer_item: np.ndarray | None = None, item_cols: int | None = None) -> Bins:
+              layer_item: np.ndarray | None = None, item_cols: int | None = None, compiled: bool | None = None) -> Bins:
     """Bin ``edges`` (N, 4) of ``n_layers`` layers on a ``width x height`` canvas. The lists are valid
     for points within ``margin`` of their tile. ``evenodd`` (fill rule) and ``sdf`` (prefiltered
     strokes, which need edges) per layer decide which edge-free candidates are kept.
     ``layer_item``/``item_cols``: batch layout, item ``b`` owns tile columns
-    ``[b * item_cols, (b + 1) * item_cols)``; its layers are confined to them."""
+    ``[b * item_cols, (b + 1) * item_cols)``; its layers are confined to them. ``compiled``: build
+    the lists with the numba pass (None: when numba is installed; False: vectorised NumPy, the same
+    lists)."""
+    if compiled and not AVAILABLE:
+        raise ValueError("bin_edges(compiled=True) needs numba (pip install 'penumbra[fast]')")
+    compiled = AVAILABLE if compiled is None else bool(compiled)
     tiles_x = max(1, int(np.ceil(width / T)))
     tiles_y = max(1, int(np.ceil(height / T)))
     n_tiles = tiles_x * tiles_y
@@ -138,19 +428,8 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     e = np.asarray(edges, np.float64)
     lay = np.asarray(edge_layer, np.int64)
     m = float(margin)
-    xmin, xmax = np.minimum(e[:, 0], e[:, 2]), np.maximum(e[:, 0], e[:, 2])
-    ymin, ymax = np.minimum(e[:, 1], e[:, 3]), np.maximum(e[:, 1], e[:, 3])
-    # layer bounding boxes in tiles (segment reductions over edges sorted by layer), clipped to the canvas
-    lx0, ly0 = np.full(L, np.inf), np.full(L, np.inf)
-    lx1, ly1 = np.full(L, -np.inf), np.full(L, -np.inf)
-    srt = np.argsort(lay, kind="stable")
-    sl = lay[srt]
-    first = np.concatenate([[0], np.nonzero(sl[1:] != sl[:-1])[0] + 1])
-    uniq = sl[first]
-    lx0[uniq] = np.minimum.reduceat(xmin[srt], first) - m
-    ly0[uniq] = np.minimum.reduceat(ymin[srt], first) - m
-    lx1[uniq] = np.maximum.reduceat(xmax[srt], first) + m
-    ly1[uniq] = np.maximum.reduceat(ymax[srt], first) + m
+    # layer bounding boxes in tiles, clipped to the canvas
+    lx0, ly0, lx1, ly1 = (_layer_boxes_compiled if compiled else _layer_boxes_numpy)(e, lay, L, m)
     has = np.isfinite(lx0) & (lx1 >= 0) & (ly1 >= 0) & (lx0 < width) & (ly0 < height)
     tx0, tx1, ty0, ty1 = (np.clip(np.floor(np.where(has, v, 0.0) / T), 0, n - 1).astype(np.int64)
                           for v, n in ((lx0, tiles_x), (lx1, tiles_x), (ly0, tiles_y), (ly1, tiles_y)))
@@ -160,77 +439,31 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     ncx = np.where(has, tx1 - tx0 + 1, 0)
     ncy = np.where(has, ty1 - ty0 + 1, 0)
     cbase = np.cumsum(ncx * ncy) - ncx * ncy
-    C0 = int((ncx * ncy).sum())
 
-    def cand(l, r, c):  # candidate index (layer-major, then row, then column)
-        return cbase[l] + (r - ty0[l]) * ncx[l] + (c - tx0[l])
-
-    # per edge: right of the column for tile columns c < K; tested in columns [K, floor((xmax + m) / T)]
-    # tile coordinates and counts: int32 where they fit (the lists' temporaries scale with them)
-    it = index_dtype(max(C0, len(e), tiles_x * tiles_y))
-    tx0, tx1, ty0, ty1, cbase = (v.astype(it) for v in (tx0, tx1, ty0, ty1, cbase))
-    ncx, ncy = ncx.astype(it), ncy.astype(it)
-    K = np.clip(np.ceil((xmin - m) / T - 1.0), 0, tiles_x + 1).astype(it)
-    c_lo = np.maximum(K, tx0[lay])
-    c_hi = np.minimum(np.clip(np.floor((xmax + m) / T), -1, tiles_x).astype(it), tx1[lay])
-    r_lo = np.maximum(np.clip(np.ceil((ymin - m) / T), 0, tiles_y + 1).astype(it) - 1, ty0[lay])
-    r_hi = np.minimum(np.clip(np.floor((ymax + m) / T), -1, tiles_y).astype(it), ty1[lay])
-    nc = np.where(has[lay], np.maximum(c_hi - c_lo + 1, 0), 0).astype(it)
-    nr = np.where(has[lay], np.maximum(r_hi - r_lo + 1, 0), 0).astype(it)
-    pe, k = _expand(np.zeros(len(e), it), nc * nr)
-    col_e = c_lo[pe] + k % nc[pe]
-    row_e = r_lo[pe] + k // nc[pe]
-    cand_e = cand(lay[pe], row_e, col_e)
-
-    # steps of the edges right of the column: +1 at a start, -1 at an end, for columns c < K
-    a_in, a_out, free_start, free_end = _links(e, lay)
-    fs, fe = np.nonzero(free_start)[0], np.nonzero(free_end)[0]
-    ev_l = np.concatenate([lay[a_in], lay[fs], lay[fe]])
-    ev_y = np.concatenate([e[a_in, 3], e[fs, 1], e[fe, 3]])
-    ka, kb = K[a_in], K[a_out]
-    ev_ca = np.concatenate([np.minimum(ka, kb), np.zeros(len(fs) + len(fe), np.int64)])
-    ev_cb = np.concatenate([np.maximum(ka, kb), K[fs], K[fe]])
-    ev_d = np.concatenate([np.where(kb > ka, 1, -1), np.ones(len(fs), np.int64), -np.ones(len(fe), np.int64)])
-    ev_ca = np.maximum(ev_ca, tx0[ev_l])
-    ev_cb = np.minimum(ev_cb, tx1[ev_l] + 1)
-    ok = has[ev_l] & (ev_cb > ev_ca)
-    ev_l, ev_y, ev_ca, ev_cb, ev_d = ev_l[ok], ev_y[ok], ev_ca[ok], ev_cb[ok], ev_d[ok]
-    ncol = ev_cb - ev_ca
+    # per edge: right of the column for tile columns c < K, tested in columns [K, floor((xmax + m) / T)];
+    # the steps of the edges right of the column: +1 at a start, -1 at an end, for columns c < K
+    _, c_lo, nc, r_lo, nr, ev_l, ev_y, ev_ca, ncol, ev_d = (_edge_tables_compiled if compiled else _edge_tables_numpy)(
+        e, lay, tx0, tx1, ty0, ty1, has, float(T), m, tiles_x, tiles_y)
     # rows whose points may lie on either side of the step get a stub; rows below it the constant
     s_lo = np.maximum(np.ceil((ev_y - m) / T).astype(np.int64) - 1, ty0[ev_l])
     s_hi = np.minimum(np.ceil((ev_y + m) / T).astype(np.int64) - 1, ty1[ev_l])
     f_lo = np.maximum(s_hi + 1, ty0[ev_l])
     nrs = np.maximum(s_hi - s_lo + 1, 0)
     nrf = np.maximum(ty1[ev_l] - f_lo + 1, 0)
-    ps, k = _expand(np.zeros(len(ev_l), np.int64), nrs * ncol)
-    cand_s = cand(ev_l[ps], s_lo[ps] + k // ncol[ps], ev_ca[ps] + k % ncol[ps])
-    pf, k = _expand(np.zeros(len(ev_l), np.int64), nrf * ncol)
-    cand_f = cand(ev_l[pf], f_lo[pf] + k // ncol[pf], ev_ca[pf] + k % ncol[pf])
-    w0 = np.bincount(cand_f, weights=ev_d[pf], minlength=C0).astype(np.int64)
 
-    # the lists: column edges, then stubs, grouped by candidate
-    sy = ev_y[ps]
-    up = ev_d[ps] > 0
-    stubs = np.stack([np.full(len(ps), STUB), np.where(up, sy, STUB), np.full(len(ps), STUB),
-                      np.where(up, STUB, sy)], 1)
-    owner = np.concatenate([cand_e, cand_s])
-    src = np.concatenate([pe, len(e) + np.arange(len(ps))])[argsort_small(owner)]
+    # the lists: column edges, then stubs, grouped by candidate; candidates in (tile, layer) order
+    n_entries = int((nc.astype(np.int64) * nr).sum() + (nrs * ncol).sum())
+    src_dtype = index_dtype(len(e) + n_entries)
+    cand_start, sel, count, edge0, w0, src, stubs = (_fill_lists_compiled if compiled else _lists_numpy)(
+        c_lo, nc, r_lo, nr, lay, ev_l, ev_y, ev_ca, ncol, ev_d, s_lo, nrs, f_lo, nrf, cbase, tx0, ty0, ncx, ncy,
+        evenodd, sdf, tiles_x, n_tiles, src_dtype)
     ids = np.where(src < len(e), src, 0)
-    count = np.bincount(owner, minlength=C0)
-    edge0 = np.cumsum(count) - count
+    c_layer = np.searchsorted(cbase, sel, side="right") - 1
+    return Bins(T, tiles_x, tiles_y, cand_start, c_layer, edge0[sel], count[sel], src, stubs, ids, w0[sel], edges)
 
-    # candidates in (tile, layer) order; edge-free ones kept only when inside
-    c_layer, loc = _expand(np.zeros(L, np.int64), ncx * ncy)
-    c_tx = tx0[c_layer] + loc % np.maximum(ncx[c_layer], 1)
-    c_ty = ty0[c_layer] + loc // np.maximum(ncx[c_layer], 1)
-    inside = np.where(evenodd[c_layer], (w0 & 1) != 0, w0 != 0) & ~sdf[c_layer]
-    keep = (count > 0) | inside
-    tile = (c_ty * tiles_x + c_tx)[keep]
-    sel = np.nonzero(keep)[0][argsort_small(tile.astype(np.int64) * (L + 1) + c_layer[keep])]
-    cand_start = np.searchsorted((c_ty * tiles_x + c_tx)[sel], np.arange(n_tiles + 1))
-    return Bins(T, tiles_x, tiles_y, cand_start, c_layer[sel], edge0[sel], count[sel], src,
-                stubs.astype(np.float32), ids,
-                w0[sel], edges)
+
+_layer_boxes_compiled = host_kernel(_layer_boxes) if AVAILABLE else None
+_edge_tables_compiled = host_kernel(_edge_tables) if AVAILABLE else None
 
 
 def device_edges(bins: Bins, x0, y0, x1, y1):
