@@ -30,6 +30,7 @@ import drjit as dr
 import numpy as np
 
 from penumbra.renderer.arrays import upload
+from penumbra.renderer.compiled import AVAILABLE, host_kernel
 
 from penumbra.scenes.vector.model import ARC_PIECES
 
@@ -262,11 +263,17 @@ def _flatten(comp: Compiled, CPX, CPY, cp_np, metrics: ShapeMetrics, tol: float)
     return Flattened(fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape), v_shape, FVX, FVY
 
 
-def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sample") -> Geometry:
+def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sample",
+               compiled: bool | None = None) -> Geometry:
     """Stage 2, tessellate: the polygon edges of every layer in canvas pixels (attached to
     ``bound.values``), ``tol`` the flattening tolerance in pixels. ``mode="prefilter"``: strokes
-    become their centre-line pieces (the rasterizer measures the distance to them)."""
+    become their centre-line pieces (the rasterizer measures the distance to them). ``compiled``:
+    the host loops in numba kernels (None: when numba is installed; False: vectorised NumPy, the
+    same edges)."""
     import mitsuba as mi
+    if compiled and not AVAILABLE:
+        raise ValueError("tessellate(compiled=True) needs numba (pip install 'penumbra[fast]')")
+    compiled = AVAILABLE if compiled is None else bool(compiled)
     theta, theta_np = bound.values, bound.values_np
     shapes = comp.shapes
     M, Mn = shape_matrices(comp, theta, theta_np)
@@ -293,7 +300,7 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     builder = OutlineBuilder()
     _fill_records(builder, flat, np.array(fill_subs, np.int64), np.array(fill_layers, np.int64))
     _stroke_records(builder, flat, np.array(stroke_subs, np.int64), np.array(stroke_layers, np.int64), shapes,
-                    metrics, tol, mode == "prefilter")
+                    metrics, tol, mode == "prefilter", compiled)
     out = builder.finish()
     seg_a, seg_b = out.seg_a, out.seg_b
     npts = len(out.v)
@@ -481,16 +488,76 @@ def _fill_records(out: OutlineBuilder, flat: Flattened, subs, layers):
             out.add_polygons(c, layers)
 
 
-def _stroke_runs(out: OutlineBuilder, a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap, layer):
-    """One polygon per run of stroke pieces ``p..q`` (piece ``i`` from vertex ``a[i]`` to ``b[i]``;
-    ``link[i]``: piece ``i + 1`` continues the run across a joint whose outer wedge lies on side
-    ``link_sigma[i]``). The polygon walks the + side forward and the - side back:
-    ``a_p+``, per joint the outer chord ``b_i+, a_(i+1)+`` or the inner offsets' intersection
-    (miter point), ``b_q+``, ``[b_q + sigma h N_next]`` (the wedge of a smooth joint that ends the
-    run, ``ext_next``/``ext_sigma``), ``b_q-``, the joints in reverse, ``a_p-``. It covers exactly the
-    union of the pieces' quads and the folded-in wedges (the inner offset lines meet within both
-    pieces), with 3 instead of 5 edges per piece. ``startcap``/``endcap``: the piece starts / ends
-    an open subpath (its end edge is on the outline); ``layer`` per piece."""
+def _run_points(a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap):
+    """The points of :func:`_stroke_runs`' polygons in polygon order, by one loop over the runs
+    (compiled): ``v, i0, i1, sigma, alpha, gamma, samp`` per point, the point count and first piece
+    of each run."""
+    n = len(a)
+    cap = 5 * n
+    v = np.empty(cap, np.int32)
+    i0 = np.empty(cap, np.int32)
+    i1 = np.empty(cap, np.int32)
+    sigma = np.empty(cap, np.float32)
+    alpha = np.empty(cap, np.float32)
+    gamma = np.empty(cap, np.float32)
+    samp = np.empty(cap, np.bool_)
+    sizes = np.empty(n, np.int64)
+    firsts = np.empty(n, np.int64)
+    k = 0
+    n_runs = 0
+    p = 0
+    while p < n:
+        q = p
+        while q < n - 1 and link[q]:
+            q += 1
+        k0 = k
+        # a_p+, then the + side joints in order
+        v[k], i0[k], i1[k], sigma[k], alpha[k], gamma[k], samp[k] = a[p], p, 0, 1.0, 1.0, 0.0, True
+        k += 1
+        for i in range(p, q):
+            if link_sigma[i] > 0:       # outer chord b_i+, a_(i+1)+
+                v[k], i0[k], i1[k], sigma[k], alpha[k], gamma[k], samp[k] = b[i], i, 0, 1.0, 1.0, 0.0, True
+                v[k + 1], i0[k + 1], i1[k + 1], sigma[k + 1], alpha[k + 1], gamma[k + 1], samp[k + 1] = \
+                    b[i], min(i + 1, n - 1), 0, 1.0, 1.0, 0.0, True
+                k += 2
+            else:                       # miter point of the inner offsets
+                v[k], i0[k], i1[k], sigma[k], alpha[k], gamma[k], samp[k] = b[i], i, min(i + 1, n - 1), 1.0, 0.0, \
+                    1.0, True
+                k += 1
+        ext = ext_next[q] >= 0
+        # b_q+, the wedge point of a folded smooth joint, b_q-
+        v[k], i0[k], i1[k], sigma[k], alpha[k], gamma[k] = b[q], q, 0, 1.0, 1.0, 0.0
+        samp[k] = ext_sigma[q] > 0 if ext else endcap[q]
+        k += 1
+        if ext:
+            v[k], i0[k], i1[k], sigma[k], alpha[k], gamma[k], samp[k] = b[q], ext_next[q], 0, ext_sigma[q], 1.0, \
+                0.0, ext_sigma[q] < 0
+            k += 1
+        v[k], i0[k], i1[k], sigma[k], alpha[k], gamma[k], samp[k] = b[q], q, 0, -1.0, 1.0, 0.0, True
+        k += 1
+        # the - side joints in reverse, a_p-
+        for i in range(q - 1, p - 1, -1):
+            if link_sigma[i] < 0:
+                v[k], i0[k], i1[k], sigma[k], alpha[k], gamma[k], samp[k] = b[i], min(i + 1, n - 1), 0, -1.0, 1.0, \
+                    0.0, True
+                v[k + 1], i0[k + 1], i1[k + 1], sigma[k + 1], alpha[k + 1], gamma[k + 1], samp[k + 1] = \
+                    b[i], i, 0, -1.0, 1.0, 0.0, True
+                k += 2
+            else:
+                v[k], i0[k], i1[k], sigma[k], alpha[k], gamma[k], samp[k] = b[i], i, min(i + 1, n - 1), -1.0, 0.0, \
+                    1.0, True
+                k += 1
+        v[k], i0[k], i1[k], sigma[k], alpha[k], gamma[k], samp[k] = a[p], p, 0, -1.0, 1.0, 0.0, startcap[p]
+        k += 1
+        sizes[n_runs], firsts[n_runs] = k - k0, p
+        n_runs += 1
+        p = q + 1
+    return v[:k], i0[:k], i1[:k], sigma[:k], alpha[:k], gamma[:k], samp[:k], sizes[:n_runs], firsts[:n_runs]
+
+
+def _run_points_numpy(a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap):
+    """:func:`_run_points` vectorised (used without numba): every point gets its run and position,
+    and one scatter into per-run position slots puts them in polygon order."""
     n = len(a)
     start = np.ones(n, bool)
     start[1:] = ~link[:-1]
@@ -535,12 +602,33 @@ def _stroke_runs(out: OutlineBuilder, a, b, link, link_sigma, ext_next, ext_sigm
     slot[base[cols[0]] + cols[1]] = np.arange(len(cols[0]))
     order = slot[slot >= 0]
     r_, _, v, i0, i1, sig, alpha, gamma, samp = (c[order] for c in cols)
-    out.add_points(v, i0, i1, sig, alpha, 0.0, gamma, samp=samp.astype(bool))
-    out.add_polygons(np.bincount(r_, minlength=len(first)), layer[first])
+    return v, i0, i1, sig, alpha, gamma, samp, np.bincount(r_, minlength=len(first)).astype(np.int64), \
+        first.astype(np.int64)
+
+
+_run_points_compiled = host_kernel(_run_points) if AVAILABLE else None
+
+
+def _stroke_runs(out: OutlineBuilder, a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap, layer,
+                 compiled: bool):
+    """One polygon per run of stroke pieces ``p..q`` (piece ``i`` from vertex ``a[i]`` to ``b[i]``;
+    ``link[i]``: piece ``i + 1`` continues the run across a joint whose outer wedge lies on side
+    ``link_sigma[i]``). The polygon walks the + side forward and the - side back:
+    ``a_p+``, per joint the outer chord ``b_i+, a_(i+1)+`` or the inner offsets' intersection
+    (miter point), ``b_q+``, ``[b_q + sigma h N_next]`` (the wedge of a smooth joint that ends the
+    run, ``ext_next``/``ext_sigma``), ``b_q-``, the joints in reverse, ``a_p-``. It covers exactly the
+    union of the pieces' quads and the folded-in wedges (the inner offset lines meet within both
+    pieces), with 3 instead of 5 edges per piece. ``startcap``/``endcap``: the piece starts / ends
+    an open subpath (its end edge is on the outline); ``layer`` per piece. ``compiled``: the points
+    from :func:`_run_points` (numba) rather than :func:`_run_points_numpy`."""
+    v, i0, i1, sig, alpha, gamma, samp, sizes, first = (_run_points_compiled if compiled else _run_points_numpy)(
+        a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap)
+    out.add_points(v, i0, i1, sig, alpha, 0.0, gamma, samp=samp)
+    out.add_polygons(sizes, layer[first])
 
 
 def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, metrics: ShapeMetrics, tol: float,
-                    prefilter: bool):
+                    prefilter: bool, compiled: bool):
     """Stroke outlines of subpaths ``subs`` drawn by ``layers`` (vectorised): quads, joints (wedge /
     miter / round fan), caps and dots; with ``prefilter`` the centre-line pieces and what their
     ends are. Sets the builder's stroke pieces (``seg_a -> seg_b``)."""
@@ -694,7 +782,7 @@ def _stroke_records(out: OutlineBuilder, flat: Flattened, subs, layers, shapes, 
             out.add_polygons(np.asarray(n_pts, np.int64).reshape(-1), np.asarray(layers[jo[m]], np.int64).reshape(-1))
     open_ = ~closed[owner]
     _stroke_runs(out, a, b, link, link_sigma, ext_next, ext_sigma, open_ & (segs == first_seg[owner]),
-                 open_ & (segs == last_seg[owner]), layers[owner])
+                 open_ & (segs == last_seg[owner]), layers[owner], compiled)
     # caps of open subpaths
     op = np.nonzero(~closed & (ns > 0))[0]
     for end in (0, 1):
