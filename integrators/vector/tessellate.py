@@ -349,32 +349,20 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     poly_sizes, poly_layer = out.poly_sizes, out.poly_layer
     if len(poly_sizes):
         start = np.cumsum(poly_sizes) - poly_sizes
-        e0 = np.arange(npts, dtype=np.int32)
-        pid = np.repeat(np.arange(len(poly_sizes), dtype=np.int32), poly_sizes)
-        e1 = e0 + 1
-        last = start + poly_sizes - 1
-        e1[last] = start
-        cr = ptx[e0] * pty[e1] - ptx[e1] * pty[e0]
-        area = np.add.reduceat(cr, start) if len(start) else np.zeros(0)
+        nxt = np.arange(1, npts + 1)
+        nxt[start + poly_sizes - 1] = start
+        area = np.add.reduceat(ptx * pty[nxt] - ptx[nxt] * pty, start)
         is_stroke = np.array([l.kind == "stroke" for l in comp.layers], bool)[poly_layer]
         center = is_stroke & (mode == "prefilter")
-        flip = is_stroke & (area < 0) & ~center
-        keep_poly = ~is_stroke | (np.abs(area) > 1e-12) | center
-        f_e = flip[pid]
-        ea = np.where(f_e, e1, e0)
-        eb = np.where(f_e, e0, e1)
-        first = np.zeros(npts, bool)
-        first[start] = True
-        moves = (ptx[ea] != ptx[eb]) | (pty[ea] != pty[eb])
-        ke = keep_poly[pid] & (moves | center[pid]) & (~center[pid] | first)
-        ea, eb = ea[ke], eb[ke]
-        edge_layer = poly_layer[pid][ke]
-        edge_samp = out.samp.astype(bool)[ke]
+        ea, eb, e_poly, e_src, np_edges = (_polygon_edges_compiled if compiled else _polygon_edges_numpy)(
+            ptx, pty, poly_sizes, area, is_stroke, center)
+        edge_layer = poly_layer[e_poly]
+        edge_samp = out.samp[e_src].astype(bool)
         if mode == "prefilter":
             # prefiltered stroke pieces: end kinds, and neighbour pieces as edge indices
-            edge_end = np.stack([out.end0, out.end1], 1).astype(np.int64)[ke]
-            cen_ids = np.nonzero(center[pid][ke])[0]
-            nb = np.stack([out.i0, out.i1], 1).astype(np.int64)[ke]
+            edge_end = np.stack([out.end0[e_src], out.end1[e_src]], 1).astype(np.int64)
+            cen_ids = np.nonzero(center[e_poly])[0]
+            nb = np.stack([out.i0[e_src], out.i1[e_src]], 1).astype(np.int64)
             edge_nb = cen_ids[np.clip(nb, 0, len(cen_ids) - 1)] if len(cen_ids) else np.zeros_like(nb)
         else:   # not used by area sampling
             edge_end = edge_nb = np.zeros((len(ea), 2), np.int64)
@@ -382,16 +370,72 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
         ea = eb = edge_layer = np.zeros(0, np.int64)
         edge_samp = np.zeros(0, bool)
         edge_end = edge_nb = np.zeros((0, 2), np.int64)
+        np_edges = np.zeros((0, 4))
     if len(ea):
         ia, ib = upload(mi.UInt32, ea), upload(mi.UInt32, eb)
         x0, y0 = dr.gather(mi.Float, CX, ia), dr.gather(mi.Float, CY, ia)
         x1, y1 = dr.gather(mi.Float, CX, ib), dr.gather(mi.Float, CY, ib)
-        # rows (x0, y0, x1, y1): one gather of point rows (2-D fancy indexing is several times slower)
-        np_edges = np.take(np.stack([ptx, pty], 1), np.stack([ea, eb], 1), axis=0).reshape(-1, 4)
     else:
         x0 = y0 = x1 = y1 = mi.Float()
-        np_edges = np.zeros((0, 4))
     return Geometry(x0, y0, x1, y1, np_edges, edge_layer, M, Mn, edge_samp, edge_end, edge_nb)
+
+
+def _polygon_edges(ptx, pty, sizes, area, stroke, center):
+    """The edges kept of every polygon (compiled; :func:`_polygon_edges_numpy` in one loop):
+    polygon ``p`` (``sizes[p]`` consecutive points ``ptx, pty``, signed doubled area ``area[p]``) is
+    dropped when it is a stroke polygon (``stroke[p]``) without area; a stroke polygon of negative
+    area is walked backwards (all stroke polygons positive); edges that do not move are dropped; a
+    centre-line piece (``center[p]``) keeps only its first edge. Returns per kept edge its start and
+    end point, its polygon and the point it starts from in the polygon's own order, and the edges
+    ``(x0, y0, x1, y1)``."""
+    n = len(ptx)
+    ea = np.empty(n, np.int64)
+    eb = np.empty(n, np.int64)
+    poly = np.empty(n, np.int64)
+    src = np.empty(n, np.int64)
+    k = 0
+    s = 0
+    for p in range(len(sizes)):
+        m = sizes[p]
+        flip = stroke[p] and area[p] < 0 and not center[p]
+        if not stroke[p] or abs(area[p]) > 1e-12 or center[p]:
+            for j in range(1 if center[p] else m):
+                i = s + j
+                nxt = s if j == m - 1 else i + 1
+                a, b = (nxt, i) if flip else (i, nxt)
+                if center[p] or ptx[a] != ptx[b] or pty[a] != pty[b]:
+                    ea[k], eb[k], poly[k], src[k] = a, b, p, i
+                    k += 1
+        s += m
+    edges = np.empty((k, 4))
+    for q in range(k):
+        edges[q, 0], edges[q, 1], edges[q, 2], edges[q, 3] = ptx[ea[q]], pty[ea[q]], ptx[eb[q]], pty[eb[q]]
+    return ea[:k], eb[:k], poly[:k], src[:k], edges
+
+
+def _polygon_edges_numpy(ptx, pty, sizes, area, stroke, center):
+    """:func:`_polygon_edges` vectorised (used without numba)."""
+    npts = len(ptx)
+    start = np.cumsum(sizes) - sizes
+    e0 = np.arange(npts, dtype=np.int64)
+    pid = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    e1 = e0 + 1
+    e1[start + sizes - 1] = start
+    flip = stroke & (area < 0) & ~center
+    keep_poly = ~stroke | (np.abs(area) > 1e-12) | center
+    f_e = flip[pid]
+    ea = np.where(f_e, e1, e0)
+    eb = np.where(f_e, e0, e1)
+    first = np.zeros(npts, bool)
+    first[start] = True
+    moves = (ptx[ea] != ptx[eb]) | (pty[ea] != pty[eb])
+    ke = keep_poly[pid] & (moves | center[pid]) & (~center[pid] | first)
+    ea, eb = ea[ke], eb[ke]
+    edges = np.take(np.stack([ptx, pty], 1), np.stack([ea, eb], 1), axis=0).reshape(-1, 4)
+    return ea, eb, pid[ke], np.nonzero(ke)[0], edges
+
+
+_polygon_edges_compiled = host_kernel(_polygon_edges) if AVAILABLE else None
 
 
 def _arc_control_points(arcs, CPX, CPY, theta):
