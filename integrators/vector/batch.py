@@ -27,8 +27,8 @@ class SceneEdges:
     y0: object
     x1: object
     y1: object
-    np_edges: np.ndarray     # (E, 4) detached
-    edge_layer: np.ndarray   # (E,) layer
+    np_edges: np.ndarray     # (E, 4) float32 detached
+    edge_layer: np.ndarray   # (E,) int32 layer
     edge_samp: np.ndarray    # (E,) edge may lie on the outline (gets boundary samples)
     edge_end: np.ndarray     # (E, 2) prefiltered stroke pieces: END_* kind at each end
     edge_nb: np.ndarray      # (E, 2) prefiltered stroke pieces: neighbour edge at each end
@@ -58,5 +58,5 @@ def concat_edges(items) -> SceneEdges:
     def cat(parts, dtype=None):   # one item: its arrays as they are (no copy)
         a = parts[0] if len(parts) == 1 else np.concatenate(parts)
         return a if dtype is None else a.astype(dtype, copy=False)
-    return SceneEdges(*ends, cat(np_edges), cat(edge_layer, np.int64), cat(edge_samp, bool), cat(edge_end),
+    return SceneEdges(*ends, cat(np_edges), cat(edge_layer, np.int32), cat(edge_samp, bool), cat(edge_end),
                       cat(edge_nb), cat(layer_item, np.int64), l_off)

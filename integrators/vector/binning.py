@@ -425,8 +425,12 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
                  np.zeros(0, np.int64), np.zeros((0, 4)))
     if len(edges) == 0:
         return empty
-    e = np.asarray(edges, np.float64)
-    lay = np.asarray(edge_layer, np.int64)
+    # the kernels read the edges and layers as they are (float32 / int32 from tessellate); the NumPy
+    # version computes in float64 / int64 (the kernels' arithmetic)
+    e = np.ascontiguousarray(edges) if compiled else np.asarray(edges, np.float64)
+    lay = np.ascontiguousarray(edge_layer) if compiled else np.asarray(edge_layer, np.int64)
+    if e.dtype.kind != "f" or lay.dtype.kind not in "iu":
+        raise TypeError("bin_edges(): edges must be floats and edge_layer integers")
     m = float(margin)
     # layer bounding boxes in tiles, clipped to the canvas
     lx0, ly0, lx1, ly1 = (_layer_boxes_compiled if compiled else _layer_boxes_numpy)(e, lay, L, m)

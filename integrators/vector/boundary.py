@@ -71,7 +71,7 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
             (e[:, [1, 3]].min(1) < H + R)
     eid = cand[vis]
     del cand, vis
-    drawn = sample_segments(np.take(edges.np_edges, eid, axis=0), density, n_pixel_samples, seed)
+    drawn = sample_segments(np.take(edges.np_edges, eid, axis=0).astype(np.float64), density, n_pixel_samples, seed)
     if drawn is None:
         return None
     j, t, p, n, total = drawn

@@ -109,7 +109,7 @@ def pattern_edge_term(img, shading, canvas, density, seed: int, info: dict):
         te = entry.tile
         for layer in entry.layer_slots:
             inv = [float(dr.gather(mi.Float, m, mi.UInt32(layer))[0]) for m in inv_dev]
-            own = edges.np_edges[edges.edge_layer == layer]
+            own = edges.np_edges[edges.edge_layer == layer].astype(np.float64)
             if not len(own):
                 continue
             x_lo = int(edges.layer_item[layer]) * Wp

@@ -47,8 +47,8 @@ class Geometry:
     y0: object
     x1: object
     y1: object
-    np_edges: np.ndarray    # (E, 4) detached copy
-    edge_layer: np.ndarray  # (E,) layer index
+    np_edges: np.ndarray    # (E, 4) float32 detached copy (the device's values)
+    edge_layer: np.ndarray  # (E,) int32 layer index
     matrices: tuple          # 6 mi.Float per shape (attached) canvas transform
     matrices_np: np.ndarray  # (S, 6)
     edge_samp: np.ndarray    # (E,) edge may lie on the outline (gets boundary samples)
@@ -263,6 +263,15 @@ def _flatten(comp: Compiled, CPX, CPY, cp_np, metrics: ShapeMetrics, tol: float)
     return Flattened(fv_np, v_corner, sub_first, sub_count, sub_closed, sub_shape), v_shape, FVX, FVY
 
 
+def _coefficients(a: np.ndarray):
+    """The per-point coefficients ``a`` as an ``mi.Float``: a literal when all are equal (no array
+    for the kernels to read, none kept alive by the AD graph), else the uploaded array."""
+    import mitsuba as mi
+    if len(a) and np.all(a == a[0]):
+        return mi.Float(float(a[0]))
+    return upload(mi.Float, a)
+
+
 def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sample",
                compiled: bool | None = None) -> Geometry:
     """Stage 2, tessellate: the polygon edges of every layer in canvas pixels (attached to
@@ -306,6 +315,7 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     npts = len(out.v)
     pt_shape = v_shape[out.v.astype(np.int64)] if npts else np.zeros(0, np.int64)
     if npts:
+        si = upload(mi.UInt32, pt_shape)
         vi = upload(mi.UInt32, out.v)
         VX, VY = dr.gather(mi.Float, FVX, vi), dr.gather(mi.Float, FVY, vi)
         PX, PY = VX, VY
@@ -322,21 +332,20 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
             d0x, d0y = dr.gather(mi.Float, DX, i0), dr.gather(mi.Float, DY, i0)
             d1x, d1y = dr.gather(mi.Float, DX, i1), dr.gather(mi.Float, DY, i1)
             n0x, n0y, n1x, n1y = -d0y, d0x, -d1y, d1x
-            sig = upload(mi.Float, out.sigma)
+            sig = _coefficients(out.sigma)
             ang = dr.atan2(n0x * n1y - n0y * n1x, n0x * n1x + n0y * n1y)
-            phi = upload(mi.Float, out.lam) * ang + upload(mi.Float, out.phi)
+            phi = _coefficients(out.lam) * ang + _coefficients(out.phi)
             cs, sn = dr.cos(phi), dr.sin(phi)
             rx = sig * (n0x * cs - n0y * sn)
             ry = sig * (n0x * sn + n0y * cs)
             den = 1.0 + n0x * n1x + n0y * n1y
             den = dr.select(den > 1e-6, den, 1e-6)
             mx, my = sig * (n0x + n1x) / den, sig * (n0y + n1y) / den
-            hh = 0.5 * dr.gather(mi.Float, theta, upload(mi.UInt32, comp.width_slot[pt_shape]))
-            al, be, ga = upload(mi.Float, out.alpha), upload(mi.Float, out.beta), upload(mi.Float, out.gamma)
+            hh = 0.5 * dr.gather(mi.Float, dr.gather(mi.Float, theta, upload(mi.UInt32, comp.width_slot)), si)
+            al, be, ga = _coefficients(out.alpha), _coefficients(out.beta), _coefficients(out.gamma)
             PX = VX + hh * (al * rx + be * d0x + ga * mx)
             PY = VY + hh * (al * ry + be * d0y + ga * my)
         # canvas transform
-        si = upload(mi.UInt32, pt_shape)
         m = [dr.gather(mi.Float, M[k], si) for k in range(6)]
         CX = m[0] * PX + m[2] * PY + m[4]
         CY = m[1] * PX + m[3] * PY + m[5]
@@ -356,7 +365,7 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
         center = is_stroke & (mode == "prefilter")
         ea, eb, e_poly, e_src, np_edges = (_polygon_edges_compiled if compiled else _polygon_edges_numpy)(
             ptx, pty, poly_sizes, area, is_stroke, center)
-        edge_layer = poly_layer[e_poly]
+        edge_layer = poly_layer[e_poly].astype(np.int32)
         edge_samp = out.samp[e_src].astype(bool)
         if mode == "prefilter":
             # prefiltered stroke pieces: end kinds, and neighbour pieces as edge indices
@@ -367,10 +376,11 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
         else:   # not used by area sampling
             edge_end = edge_nb = np.zeros((len(ea), 2), np.int64)
     else:
-        ea = eb = edge_layer = np.zeros(0, np.int64)
+        ea = eb = np.zeros(0, np.int64)
+        edge_layer = np.zeros(0, np.int32)
         edge_samp = np.zeros(0, bool)
         edge_end = edge_nb = np.zeros((0, 2), np.int64)
-        np_edges = np.zeros((0, 4))
+        np_edges = np.zeros((0, 4), np.float32)
     if len(ea):
         ia, ib = upload(mi.UInt32, ea), upload(mi.UInt32, eb)
         x0, y0 = dr.gather(mi.Float, CX, ia), dr.gather(mi.Float, CY, ia)
@@ -407,7 +417,7 @@ def _polygon_edges(ptx, pty, sizes, area, stroke, center):
                     ea[k], eb[k], poly[k], src[k] = a, b, p, i
                     k += 1
         s += m
-    edges = np.empty((k, 4))
+    edges = np.empty((k, 4), np.float32)
     for q in range(k):
         edges[q, 0], edges[q, 1], edges[q, 2], edges[q, 3] = ptx[ea[q]], pty[ea[q]], ptx[eb[q]], pty[eb[q]]
     return ea[:k], eb[:k], poly[:k], src[:k], edges
@@ -431,7 +441,7 @@ def _polygon_edges_numpy(ptx, pty, sizes, area, stroke, center):
     moves = (ptx[ea] != ptx[eb]) | (pty[ea] != pty[eb])
     ke = keep_poly[pid] & (moves | center[pid]) & (~center[pid] | first)
     ea, eb = ea[ke], eb[ke]
-    edges = np.take(np.stack([ptx, pty], 1), np.stack([ea, eb], 1), axis=0).reshape(-1, 4)
+    edges = np.take(np.stack([ptx, pty], 1), np.stack([ea, eb], 1), axis=0).reshape(-1, 4).astype(np.float32)
     return ea, eb, pid[ke], np.nonzero(ke)[0], edges
 
 
