@@ -150,7 +150,7 @@ def test_boundary_samples_lie_on_the_outline():
     on_y = np.isclose(s.p[:, 1], 4) | np.isclose(s.p[:, 1], 12)
     assert np.all(on_x | on_y)
     np.testing.assert_allclose(np.linalg.norm(s.n, axis=1), 1.0)
-    e = shading.edges.np_edges[s.edge]
+    e = shading.edges.np_edges[s.edge].astype(np.float64)   # float32 rows; the samples were placed in float64
     np.testing.assert_allclose(e[:, :2] + s.t[:, None] * (e[:, 2:] - e[:, :2]), s.p)
 
 
