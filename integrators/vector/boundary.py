@@ -71,7 +71,7 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
             (e[:, [1, 3]].min(1) < H + R)
     eid = cand[vis]
     del cand, vis
-    drawn = sample_segments(np.take(edges.np_edges, eid, axis=0).astype(np.float64), density, n_pixel_samples, seed)
+    drawn = sample_segments(np.take(edges.np_edges, eid, axis=0), density, n_pixel_samples, seed)
     if drawn is None:
         return None
     j, t, p, n, total = drawn
@@ -87,12 +87,13 @@ def sample_segments(e: np.ndarray, density, n_pixel_samples: int, seed: int):
     length the samples stand for (each counts total / N), or ``None`` when all have length 0.
     ``density``: samples per pixel of length; ``None``: as many samples as pixel samples, at most
     one per pixel of length (diffvg's budget)."""
-    d = e[:, 2:] - e[:, :2]
+    d = np.asarray(e[:, 2:], np.float64) - e[:, :2]     # float64 (the rows may be float32)
     length = np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
     keep = np.nonzero(length > 0)[0]
     if not len(keep):
         return None
-    e, d, length = e[keep], d[keep], length[keep]
+    if len(keep) < len(e):   # (tessellated edges all have a length: no copies)
+        e, d, length = e[keep], d[keep], length[keep]
     cum = np.cumsum(length)
     total = float(cum[-1])
     if density is None:
