@@ -341,7 +341,7 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
             den = 1.0 + n0x * n1x + n0y * n1y
             den = dr.select(den > 1e-6, den, 1e-6)
             mx, my = sig * (n0x + n1x) / den, sig * (n0y + n1y) / den
-            hh = 0.5 * dr.gather(mi.Float, dr.gather(mi.Float, theta, upload(mi.UInt32, comp.width_slot)), si)
+            hh = 0.5 * dr.gather(mi.Float, theta, upload(mi.UInt32, comp.width_slot[pt_shape]))
             al, be, ga = _coefficients(out.alpha), _coefficients(out.beta), _coefficients(out.gamma)
             PX = VX + hh * (al * rx + be * d0x + ga * mx)
             PY = VY + hh * (al * ry + be * d0y + ga * my)
