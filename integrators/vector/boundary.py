@@ -60,7 +60,7 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
     ``None`` when there are none. ``density``: samples per pixel of outline length; ``None``: as
     many boundary samples as pixel samples, at most one per pixel of outline (diffvg's budget)."""
     W, H, Wp = canvas.width, canvas.height, canvas.item_width
-    cand = np.nonzero(edges.edge_samp)[0]
+    cand = np.flatnonzero(edges.edge_samp).astype(index_dtype(len(edges.edge_samp)))
     R = canvas.radius + 0.5
     vis = np.empty(len(cand), bool)
     for lo in range(0, len(cand), SAMPLE_BLOCK):   # blocks of edges: bounded float64 temporaries
@@ -87,33 +87,40 @@ def sample_segments(e: np.ndarray, density, n_pixel_samples: int, seed: int):
     length the samples stand for (each counts total / N), or ``None`` when all have length 0.
     ``density``: samples per pixel of length; ``None``: as many samples as pixel samples, at most
     one per pixel of length (diffvg's budget)."""
-    d = np.asarray(e[:, 2:], np.float64) - e[:, :2]     # float64 (the rows may be float32)
-    length = np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
-    keep = np.nonzero(length > 0)[0]
-    if not len(keep):
-        return None
-    if len(keep) < len(e):   # (tessellated edges all have a length: no copies)
-        e, d, length = e[keep], d[keep], length[keep]
+    def differences(rows):   # float64 (the rows may be float32)
+        return np.asarray(rows[:, 2:], np.float64) - rows[:, :2]
+
+    length = np.empty(len(e))
+    for lo in range(0, len(e), SAMPLE_BLOCK):   # blocks of segments: bounded float64 temporaries
+        d = differences(e[lo:lo + SAMPLE_BLOCK])
+        length[lo:lo + SAMPLE_BLOCK] = np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
+    keep = None                 # (tessellated edges all have a length: no copies)
+    if not np.all(length > 0):
+        keep = np.nonzero(length > 0)[0]
+        if not len(keep):
+            return None
+        e, length = e[keep], length[keep]
     cum = np.cumsum(length)
     total = float(cum[-1])
     if density is None:
         density = min(1.0, n_pixel_samples / max(total, 1e-9))
     N = max(1, int(np.ceil(total * density)))
     rng = np.random.default_rng(seed + SEED_SALT)
-    jitter = rng.random(N)
     # compact records (int32, float32: the precision of the device arrays they are uploaded to),
-    # built in blocks of samples so that the float64 temporaries stay small
+    # built in blocks of samples so that the float64 temporaries stay small (the jitter drawn per
+    # block: the same stream as one draw of N)
     s_seg, t, p, n = np.empty(N, np.int32), np.empty(N, np.float32), np.empty((N, 2), np.float32), \
         np.empty((N, 2), np.float32)
     for lo in range(0, N, SAMPLE_BLOCK):
         hi = min(N, lo + SAMPLE_BLOCK)
-        u = (np.arange(lo, hi) + jitter[lo:hi]) * (total / N)
+        u = (np.arange(lo, hi) + rng.random(hi - lo)) * (total / N)
         j = np.minimum(np.searchsorted(cum, u, side="right"), len(e) - 1)
-        s_seg[lo:hi] = keep[j]
+        s_seg[lo:hi] = j if keep is None else keep[j]
         tb = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
         t[lo:hi] = tb
-        dj = np.take(d, j, axis=0)
-        p[lo:hi] = np.take(e, j, axis=0)[:, :2] + tb[:, None] * dj
+        ej = np.take(e, j, axis=0)
+        dj = differences(ej)
+        p[lo:hi] = ej[:, :2] + tb[:, None] * dj
         n[lo:hi, 0], n[lo:hi, 1] = dj[:, 1] / length[j], -dj[:, 0] / length[j]
     return s_seg, t, p, n, total
 
@@ -147,14 +154,17 @@ def splat_rows(samples: BoundarySamples, coef: np.ndarray, sel: np.ndarray, canv
     """:class:`BoundaryRows` of the samples ``sel`` with per-sample weights ``coef`` (N, 4), spread
     over the pixels with the normalised pixel filter (normalised over the canvas)."""
     W, H, Wp, filt = canvas.width, canvas.height, canvas.item_width, canvas.filter
-    p_sel = samples.p[sel]
-    item = samples.item[sel]
-    lxp = p_sel[:, 0] - item * Wp
-    rows_s, rows_p, rows_w = [], [], []
-    fx, fy = np.floor(lxp).astype(np.int64), np.floor(p_sel[:, 1]).astype(np.int64)
     rng_o = (-2, -1, 0, 1, 2) if filt == "gaussian" else (-1, 0) if filt == "box" else (-1, 0, 1)
-    for oy in rng_o:
-        for ox in rng_o:
+    offsets = [(oy, ox) for oy in rng_o for ox in rng_o]
+    # rows ordered by pixel offset, then sample; built in blocks of samples (bounded temporaries)
+    rows = [([], [], []) for _ in offsets]
+    for lo in range(0, len(sel), SAMPLE_BLOCK):
+        s_b = sel[lo:lo + SAMPLE_BLOCK]
+        p_sel = samples.p[s_b]
+        item = samples.item[s_b]
+        lxp = p_sel[:, 0] - item * Wp
+        fx, fy = np.floor(lxp).astype(np.int64), np.floor(p_sel[:, 1]).astype(np.int64)
+        for (oy, ox), (rows_s, rows_p, rows_w) in zip(offsets, rows):
             cx, cy = fx + ox, fy + oy
             ok = (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
             wx = kernel1d(lxp - (cx + 0.5), filt)
@@ -165,11 +175,15 @@ def splat_rows(samples: BoundarySamples, coef: np.ndarray, sel: np.ndarray, canv
                 zy = integral1d(-(cy + 0.5), H - (cy + 0.5), filt)
                 w = w / np.maximum(zx * zy, 1e-12)
             m = w > 0
-            rows_s.append(sel[m].astype(np.uint32))
+            rows_s.append(s_b[m].astype(np.uint32))
             rows_p.append(((item[m] * H + cy[m]) * W + cx[m]).astype(np.uint32))
             rows_w.append(w[m].astype(np.float32))
-    return BoundaryRows(samples.edge, samples.t, samples.n, np.asarray(coef, np.float32), np.concatenate(rows_s),
-                        np.concatenate(rows_p), np.concatenate(rows_w), canvas.batch * H * W)
+
+    def cat(k, dtype):
+        parts = [a for r in rows for a in r[k]]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+    return BoundaryRows(samples.edge, samples.t, samples.n, np.asarray(coef, np.float32), cat(0, np.uint32),
+                        cat(1, np.uint32), cat(2, np.float32), canvas.batch * H * W)
 
 
 def boundary_term(img, shading: Shading, canvas: Canvas, density, seed: int, info: dict):

@@ -52,9 +52,11 @@ class Shading:
         n = len(tile_np)
         if n == 0:
             return []
-        cum = np.concatenate([[0], np.cumsum(np.diff(self.bins.cand_start)[tile_np])])
-        starts = np.nonzero(np.concatenate([[True], tile_np[1:] != tile_np[:-1]]))[0]
-        part = cum[starts] // max(int(budget), 1)
+        # per run of equal tiles (few: at most the tiles) the pairs before it, not per point
+        starts = np.flatnonzero(tile_np[1:] != tile_np[:-1]) + 1
+        starts = np.concatenate([[0], starts])
+        run_pairs = np.diff(np.append(starts, n)) * np.diff(self.bins.cand_start)[tile_np[starts]]
+        part = (np.cumsum(run_pairs) - run_pairs) // max(int(budget), 1)
         cuts = starts[np.nonzero(np.diff(part))[0] + 1]
         bounds = np.concatenate([[0], cuts, [n]])
         return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
