@@ -19,11 +19,11 @@ left at a vertex between edges ``a -> b`` is ``[c < K_b] - [c < K_a]``: non-zero
 between the two, so stubs are few. Edge adjacency is recovered from exact shared coordinates of
 consecutive edges (and the closing edge of each run); an unmatched endpoint only costs stubs.
 Candidates without edges or stubs have a constant winding number ``cand_w0``: kept with an empty
-list when inside, dropped when outside. Runs on detached edge positions: the per-edge bounds in
-NumPy, the lists (layer boxes, entries per candidate, stubs, the order by tile) in one compiled pass
-(:func:`_fill_lists`, numba: two sweeps over the entries, a counting sort, no temporaries per entry
-beyond the lists themselves) or, without numba, the same lists from vectorised NumPy
-(:func:`_lists_numpy`).
+list when inside, dropped when outside. Runs on detached edge positions: with numba (when it is
+already imported, or ``compiled=True``) the per-edge ranges, links and steps (:func:`_edge_tables`),
+the layer boxes and the lists (:func:`_fill_lists`: two sweeps over the entries and a counting sort,
+no temporaries per entry beyond the lists themselves) are compiled loops; otherwise vectorised NumPy
+versions (:func:`_edge_tables_numpy`, :func:`_lists_numpy`) give the same lists.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from penumbra.renderer.arrays import upload
-from penumbra.renderer.compiled import AVAILABLE, host_kernel
+from penumbra.renderer.compiled import AVAILABLE, host_kernel, loaded
 
 STUB = 1e18   # x of the stub edges (right of every evaluated point) and their far y end
 
@@ -398,7 +398,7 @@ def _lists_numpy(c_lo, nc, r_lo, nr, lay, ev_l, ev_y, ev_ca, ncol, ev_d, s_lo, n
     return cand_start, sel, count, edge0, w0, src, stubs
 
 
-_fill_lists_compiled = host_kernel(_fill_lists) if AVAILABLE else None
+_fill_lists_compiled = host_kernel(_fill_lists)
 
 
 def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: float, height: float,
@@ -409,11 +409,11 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     strokes, which need edges) per layer decide which edge-free candidates are kept.
     ``layer_item``/``item_cols``: batch layout, item ``b`` owns tile columns
     ``[b * item_cols, (b + 1) * item_cols)``; its layers are confined to them. ``compiled``: build
-    the lists with the numba pass (None: when numba is installed; False: vectorised NumPy, the same
-    lists)."""
+    the lists with the numba pass (None: when numba is already imported, see
+    :func:`penumbra.renderer.compiled.loaded`; False: vectorised NumPy, the same lists)."""
     if compiled and not AVAILABLE:
         raise ValueError("bin_edges(compiled=True) needs numba (pip install 'penumbra[fast]')")
-    compiled = AVAILABLE if compiled is None else bool(compiled)
+    compiled = loaded() if compiled is None else bool(compiled)
     tiles_x = max(1, int(np.ceil(width / T)))
     tiles_y = max(1, int(np.ceil(height / T)))
     n_tiles = tiles_x * tiles_y
@@ -466,8 +466,8 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     return Bins(T, tiles_x, tiles_y, cand_start, c_layer, edge0[sel], count[sel], src, stubs, ids, w0[sel], edges)
 
 
-_layer_boxes_compiled = host_kernel(_layer_boxes) if AVAILABLE else None
-_edge_tables_compiled = host_kernel(_edge_tables) if AVAILABLE else None
+_layer_boxes_compiled = host_kernel(_layer_boxes)
+_edge_tables_compiled = host_kernel(_edge_tables)
 
 
 def device_edges(bins: Bins, x0, y0, x1, y1):

@@ -30,7 +30,7 @@ import drjit as dr
 import numpy as np
 
 from penumbra.renderer.arrays import upload
-from penumbra.renderer.compiled import AVAILABLE, host_kernel
+from penumbra.renderer.compiled import AVAILABLE, host_kernel, loaded
 
 from penumbra.scenes.vector.model import ARC_PIECES
 
@@ -277,12 +277,12 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     """Stage 2, tessellate: the polygon edges of every layer in canvas pixels (attached to
     ``bound.values``), ``tol`` the flattening tolerance in pixels. ``mode="prefilter"``: strokes
     become their centre-line pieces (the rasterizer measures the distance to them). ``compiled``:
-    the host loops in numba kernels (None: when numba is installed; False: vectorised NumPy, the
-    same edges)."""
+    the host loops in numba kernels (None: when numba is already imported, see
+    :func:`penumbra.renderer.compiled.loaded`; False: vectorised NumPy, the same edges)."""
     import mitsuba as mi
     if compiled and not AVAILABLE:
         raise ValueError("tessellate(compiled=True) needs numba (pip install 'penumbra[fast]')")
-    compiled = AVAILABLE if compiled is None else bool(compiled)
+    compiled = loaded() if compiled is None else bool(compiled)
     theta, theta_np = bound.values, bound.values_np
     shapes = comp.shapes
     M, Mn = shape_matrices(comp, theta, theta_np)
@@ -445,7 +445,7 @@ def _polygon_edges_numpy(ptx, pty, sizes, area, stroke, center):
     return ea, eb, pid[ke], np.nonzero(ke)[0], edges
 
 
-_polygon_edges_compiled = host_kernel(_polygon_edges) if AVAILABLE else None
+_polygon_edges_compiled = host_kernel(_polygon_edges)
 
 
 def _arc_control_points(arcs, CPX, CPY, theta):
@@ -660,7 +660,7 @@ def _run_points_numpy(a, b, link, link_sigma, ext_next, ext_sigma, startcap, end
         first.astype(np.int64)
 
 
-_run_points_compiled = host_kernel(_run_points) if AVAILABLE else None
+_run_points_compiled = host_kernel(_run_points)
 
 
 def _stroke_runs(out: OutlineBuilder, a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap, layer,
