@@ -254,13 +254,14 @@ def _edge_tables_numpy(e, lay, tx0, tx1, ty0, ty1, has, T, m, tiles_x, tiles_y):
     """:func:`_edge_tables` in vectorised NumPy (used without numba)."""
     xmin, xmax = np.minimum(e[:, 0], e[:, 2]), np.maximum(e[:, 0], e[:, 2])
     ymin, ymax = np.minimum(e[:, 1], e[:, 3]), np.maximum(e[:, 1], e[:, 3])
-    K = np.clip(np.ceil((xmin - m) / T - 1.0), 0, tiles_x + 1).astype(np.int64)
+    it = tx0.dtype    # the tile coordinates' type (int32 where it fits: the temporaries scale with it)
+    K = np.clip(np.ceil((xmin - m) / T - 1.0), 0, tiles_x + 1).astype(it)
     c_lo = np.maximum(K, tx0[lay])
-    c_hi = np.minimum(np.clip(np.floor((xmax + m) / T), -1, tiles_x).astype(np.int64), tx1[lay])
-    r_lo = np.maximum(np.clip(np.ceil((ymin - m) / T), 0, tiles_y + 1).astype(np.int64) - 1, ty0[lay])
-    r_hi = np.minimum(np.clip(np.floor((ymax + m) / T), -1, tiles_y).astype(np.int64), ty1[lay])
-    nc = np.where(has[lay], np.maximum(c_hi - c_lo + 1, 0), 0)
-    nr = np.where(has[lay], np.maximum(r_hi - r_lo + 1, 0), 0)
+    c_hi = np.minimum(np.clip(np.floor((xmax + m) / T), -1, tiles_x).astype(it), tx1[lay])
+    r_lo = np.maximum(np.clip(np.ceil((ymin - m) / T), 0, tiles_y + 1).astype(it) - 1, ty0[lay])
+    r_hi = np.minimum(np.clip(np.floor((ymax + m) / T), -1, tiles_y).astype(it), ty1[lay])
+    nc = np.where(has[lay], np.maximum(c_hi - c_lo + 1, 0), 0).astype(it)
+    nr = np.where(has[lay], np.maximum(r_hi - r_lo + 1, 0), 0).astype(it)
     a_in, a_out, free_start, free_end = _links(e, lay)
     fs, fe = np.nonzero(free_start)[0], np.nonzero(free_end)[0]
     ev_l = np.concatenate([lay[a_in], lay[fs], lay[fe]])
@@ -446,6 +447,9 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
 
     # per edge: right of the column for tile columns c < K, tested in columns [K, floor((xmax + m) / T)];
     # the steps of the edges right of the column: +1 at a start, -1 at an end, for columns c < K
+    if not compiled:   # the NumPy version's temporaries in int32 where the counts fit
+        it = index_dtype(max(int((ncx * ncy).sum()), len(e), n_tiles))
+        tx0, tx1, ty0, ty1, cbase, ncx, ncy = (v.astype(it) for v in (tx0, tx1, ty0, ty1, cbase, ncx, ncy))
     _, c_lo, nc, r_lo, nr, ev_l, ev_y, ev_ca, ncol, ev_d = (_edge_tables_compiled if compiled else _edge_tables_numpy)(
         e, lay, tx0, tx1, ty0, ty1, has, float(T), m, tiles_x, tiles_y)
     # rows whose points may lie on either side of the step get a stub; rows below it the constant

@@ -427,8 +427,8 @@ def _polygon_edges_numpy(ptx, pty, sizes, area, stroke, center):
     """:func:`_polygon_edges` vectorised (used without numba)."""
     npts = len(ptx)
     start = np.cumsum(sizes) - sizes
-    e0 = np.arange(npts, dtype=np.int64)
-    pid = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    e0 = np.arange(npts, dtype=np.int32)
+    pid = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
     e1 = e0 + 1
     e1[start + sizes - 1] = start
     flip = stroke & (area < 0) & ~center
