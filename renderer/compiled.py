@@ -2,7 +2,8 @@
 
 The one place that knows about numba: the host kernels of the acoustic engine (image-source tree,
 visibility, synthesis, filter bank, ray tail) import :data:`AVAILABLE` and ``numba`` from here, and
-the vector rasterizer's (stroke outlines, tile lists) are :class:`host_kernel`\\ s. numba is imported
+the vector rasterizer's (stroke outlines, tile lists; opt-in, ``compiled=True``) are
+:class:`host_kernel`\\ s. numba is imported
 on first use (reading ``numba`` from this module, or a host kernel's first call): its runtime adds
 about 120 MB to the process's resident set (import about 60 MB, the first compiled call another 60
 MB). Without numba every caller keeps a NumPy version that gives the same output.
@@ -10,17 +11,26 @@ MB). Without numba every caller keeps a NumPy version that gives the same output
 from __future__ import annotations
 
 import importlib.util
-import sys
+import os
 
 #: numba is installed: the compiled kernels can be used
 AVAILABLE = importlib.util.find_spec("numba") is not None
 
+#: The vector rasterizer's host stages (tessellation, tile lists) run the numba kernels instead of
+#: their NumPy versions (the same arrays). Opt-in: at 2048 paths / 512^2 they save ~0.45 s CPU per
+#: call but the numba runtime adds ~120 MB resident. Set it here or with the environment variable
+#: ``PENUMBRA_VECTOR_HOST_KERNELS=1``.
+vector_host_kernels = os.environ.get("PENUMBRA_VECTOR_HOST_KERNELS", "") == "1"
 
-def loaded() -> bool:
-    """numba is imported in this process already, so its runtime's memory is spent: the default of
-    callers whose kernels save less time than that memory is worth (the vector rasterizer's host
-    stages: about 0.45 s CPU per call at 2048 paths / 512^2 against the ~120 MB)."""
-    return "numba" in sys.modules
+
+def use_vector_kernels(compiled, stage: str) -> bool:
+    """Whether a vector host stage runs its numba kernels: ``compiled`` if given, else
+    :data:`vector_host_kernels`; refused by name without numba."""
+    use = vector_host_kernels if compiled is None else bool(compiled)
+    if use and not AVAILABLE:
+        raise ValueError(f"{stage}: the compiled host kernels need numba (pip install 'penumbra[fast]'), "
+                         "or leave compiled / PENUMBRA_VECTOR_HOST_KERNELS unset")
+    return use
 
 
 def __getattr__(name):

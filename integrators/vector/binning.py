@@ -20,7 +20,7 @@ between the two, so stubs are few. Edge adjacency is recovered from exact shared
 consecutive edges (and the closing edge of each run); an unmatched endpoint only costs stubs.
 Candidates without edges or stubs have a constant winding number ``cand_w0``: kept with an empty
 list when inside, dropped when outside. Runs on detached edge positions: with numba (when it is
-already imported, or ``compiled=True``) the per-edge ranges, links and steps (:func:`_edge_tables`),
+asked for, ``compiled=True``) the per-edge ranges, links and steps (:func:`_edge_tables`),
 the layer boxes and the lists (:func:`_fill_lists`: two sweeps over the entries and a counting sort,
 no temporaries per entry beyond the lists themselves) are compiled loops; otherwise vectorised NumPy
 versions (:func:`_edge_tables_numpy`, :func:`_lists_numpy`) give the same lists.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from penumbra.renderer.arrays import upload
-from penumbra.renderer.compiled import AVAILABLE, host_kernel, loaded
+from penumbra.renderer.compiled import host_kernel, use_vector_kernels
 
 STUB = 1e18   # x of the stub edges (right of every evaluated point) and their far y end
 
@@ -410,11 +410,9 @@ def bin_edges(edges: np.ndarray, edge_layer: np.ndarray, n_layers: int, width: f
     strokes, which need edges) per layer decide which edge-free candidates are kept.
     ``layer_item``/``item_cols``: batch layout, item ``b`` owns tile columns
     ``[b * item_cols, (b + 1) * item_cols)``; its layers are confined to them. ``compiled``: build
-    the lists with the numba pass (None: when numba is already imported, see
-    :func:`penumbra.renderer.compiled.loaded`; False: vectorised NumPy, the same lists)."""
-    if compiled and not AVAILABLE:
-        raise ValueError("bin_edges(compiled=True) needs numba (pip install 'penumbra[fast]')")
-    compiled = loaded() if compiled is None else bool(compiled)
+    the lists with the numba pass (None: :data:`penumbra.renderer.compiled.vector_host_kernels`,
+    off by default; False: vectorised NumPy, the same lists)."""
+    compiled = use_vector_kernels(compiled, "bin_edges")
     tiles_x = max(1, int(np.ceil(width / T)))
     tiles_y = max(1, int(np.ceil(height / T)))
     n_tiles = tiles_x * tiles_y

@@ -30,7 +30,7 @@ import drjit as dr
 import numpy as np
 
 from penumbra.renderer.arrays import upload
-from penumbra.renderer.compiled import AVAILABLE, host_kernel, loaded
+from penumbra.renderer.compiled import host_kernel, use_vector_kernels
 
 from penumbra.scenes.vector.model import ARC_PIECES
 
@@ -277,12 +277,10 @@ def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sam
     """Stage 2, tessellate: the polygon edges of every layer in canvas pixels (attached to
     ``bound.values``), ``tol`` the flattening tolerance in pixels. ``mode="prefilter"``: strokes
     become their centre-line pieces (the rasterizer measures the distance to them). ``compiled``:
-    the host loops in numba kernels (None: when numba is already imported, see
-    :func:`penumbra.renderer.compiled.loaded`; False: vectorised NumPy, the same edges)."""
+    the host loops in numba kernels (None: :data:`penumbra.renderer.compiled.vector_host_kernels`, off by
+    default; False: vectorised NumPy, the same edges)."""
     import mitsuba as mi
-    if compiled and not AVAILABLE:
-        raise ValueError("tessellate(compiled=True) needs numba (pip install 'penumbra[fast]')")
-    compiled = loaded() if compiled is None else bool(compiled)
+    compiled = use_vector_kernels(compiled, "tessellate")
     theta, theta_np = bound.values, bound.values_np
     shapes = comp.shapes
     M, Mn = shape_matrices(comp, theta, theta_np)

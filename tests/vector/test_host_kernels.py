@@ -78,6 +78,7 @@ def assert_same(a, b, fields, what):
 
 
 @needs_numba
+@pytest.mark.slow  # numba compiles the five kernels first (~25 s on a fresh checkout)
 @pytest.mark.parametrize("mode", ["sample", "prefilter"])
 def test_tessellate_and_bin_compiled_equal_numpy(mode):
     """On stroked, dashed and filled scenes: tessellate's edges and the tile lists from the numba
@@ -100,6 +101,7 @@ def test_tessellate_and_bin_compiled_equal_numpy(mode):
             assert_same(b1, b0, BINS_FIELDS, f"{name} bins T={T}")
 
 
+@pytest.mark.slow
 @needs_numba
 def test_bin_compiled_equals_numpy_on_star_polygons_and_batches():
     """Self-intersecting polygons with repeated vertices, both fill rules, a batch layout (layers
@@ -116,9 +118,13 @@ def test_bin_compiled_equals_numpy_on_star_polygons_and_batches():
 
 
 def test_compiled_without_numba_is_refused(monkeypatch):
-    """``compiled=True`` without numba names the missing extra; ``compiled=None`` falls back."""
-    monkeypatch.setattr(binning, "AVAILABLE", False)
+    """``compiled=True`` (or the opt-in switch) without numba names the missing extra; the default is
+    the NumPy path."""
     e, lay = star_edges(20, 20)
-    with pytest.raises(ValueError, match="numba"):
-        binning.bin_edges(e, lay, 12, 20, 20, compiled=True)
     assert len(binning.bin_edges(e, lay, 12, 20, 20).src) > 0
+    monkeypatch.setattr(compiled, "AVAILABLE", False)
+    with pytest.raises(ValueError, match="bin_edges: .*numba"):
+        binning.bin_edges(e, lay, 12, 20, 20, compiled=True)
+    monkeypatch.setattr(compiled, "vector_host_kernels", True)
+    with pytest.raises(ValueError, match="bin_edges: .*PENUMBRA_VECTOR_HOST_KERNELS"):
+        binning.bin_edges(e, lay, 12, 20, 20)
