@@ -216,7 +216,8 @@ def main():
         base = results["edge_sampling"][2]
         print(f"\n## {name} (reference self-noise: rel L2 {100 * np.sqrt(noise2) / ref_norm:.1f}%{check})")
         print(f"{'integrator':32s} {'time s':>7s} {'rel L2':>8s} {'corr. L2':>9s} {'mean rel':>9s} {'sum err':>8s} "
-              f"{'sign':>6s} {'L2 / ES':>8s}" + (f" {'peak RSS fwd (growth)':>22s} {'rev':>10s}" if args.memory else ""))
+              f"{'sign':>6s} {'L2 / ES':>8s}"
+              + (f" {'peak RSS fwd (growth)':>22s} {'rev':>10s}" if args.memory else ""))
         for peer, (rep, t, c, mem) in results.items():
             if isinstance(rep, str):
                 print(f"{peer:32s} {'':>7s} {rep}")
