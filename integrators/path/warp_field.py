@@ -76,7 +76,7 @@ def mixture_weight(one_minus_cos, B, kappa: float, power: float, o, scales, j: i
     D = dr.exp(dr.minimum(kappa * one_minus_cos, 60.0)) - 1
     denom = dr.maximum(D + B, W_DENOM_MIN)
     w = dr.power(denom, -power) / p
-    s = (kappa * scales[j]) * o
+    s = dr.opaque(mi.Float, kappa * scales[j]) * o  # (opaque: one kernel for every lobe j)
     grad = (power * kappa) * (D + 1) * dr.power(denom, -power - 1) / p * o + w * (s - grad_log_p)
     return w, grad, s
 
@@ -93,7 +93,8 @@ def sample_vmf(sample, kappa: float):
     p = mi.warp.square_to_uniform_disk_concentric(sample)
     r2 = dr.squared_norm(p)
     sy = dr.maximum(1 - r2, 1e-6)
-    t = -dr.log(sy + (1 - sy) * float(math.exp(-2 * kappa))) / kappa
+    # (κ opaque: the lobes of a mixture then share one kernel instead of compiling one each)
+    t = -dr.log(sy + (1 - sy) * dr.opaque(mi.Float, math.exp(-2 * kappa))) / dr.opaque(mi.Float, kappa)
     o = p * (dr.sqrt(dr.maximum(t * (2 - t), 0.0)) * dr.rsqrt(dr.maximum(r2, 1e-30)))
     return mi.Vector3f(o.x, o.y, 1 - t), o, t
 
@@ -218,7 +219,8 @@ class FilmWarp:
         for i in range(self.aux_rays):
             j = i % len(self.scales)
             with dr.suspend_grad():
-                o = mi.warp.square_to_std_normal(sampler.next_2d()) * float((kappa * self.scales[j]) ** -0.5)
+                σ = dr.opaque(mi.Float, (kappa * self.scales[j]) ** -0.5)  # (opaque: one kernel for every lobe)
+                o = mi.warp.square_to_std_normal(sampler.next_2d()) * σ
                 ray = self._ray(dr.detach(x) + o)
             # Hit point following its shape (barycentrics fixed): its film projection moves with θ.
             si = self.scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape, coherent=True)
