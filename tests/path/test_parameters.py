@@ -405,6 +405,22 @@ def test_moving_light_shadow_of_static_occluder_default_settings(estimator):
         assert miss.sum_rel > 0.2 and miss.sign < 0.8, miss
 
 
+@pytest.mark.slow  # ~10 s cold (reverse-mode kernels); the forward check above is in the default run
+def test_moving_light_shadow_of_static_occluder_adjoint():
+    """Reverse mode of the static-edge share under a moving light agrees with forward mode
+    (<weights, forward> == reverse), edge_sampling with its defaults."""
+    import mitsuba as mi
+    from tests.harness import path_adjoint_test
+    scene, params, _, depth = triangle_shadow(16)
+    T0 = mi.Transform4f(params["light.to_world"])
+
+    def perturb(theta):
+        th = mi.Float(theta) if isinstance(theta, (int, float)) else theta
+        params["light.to_world"] = mi.Transform4f().translate(mi.Vector3f(0.0, 0.3 * th, 0.2 * th)) @ T0
+        params.update()
+    path_adjoint_test(scene, params, perturb, {"type": "edge_sampling", "max_depth": depth}, spp=4, seed=3, rel=1e-4)
+
+
 @pytest.mark.slow
 def test_moving_light_shadow_of_static_occluder_direction_warp():
     """The same with ``warped_area``'s direction-space warp, which warps relative to the sampled light
