@@ -40,7 +40,7 @@ per pixel n and ``boundary_budget`` B):
 | ``secondary_path_spp`` | max(2, ⌈4 B n⌉) | camera paths per pixel, secondary term (notes 1, 2); 0: off |
 | ``boundary_budget`` | 1 | B above |
 | ``aux_rays`` | 16 | auxiliary rays per film sample |
-| ``primary_kappa`` | 16 | concentration of the film-space Gaussian kernel, 1/σ² in pixels⁻² |
+| ``primary_kappa`` | 4 | concentration of the film-space Gaussian kernel, 1/σ² in pixels⁻² (note 3) |
 | ``power`` | 2 | harmonic exponent γ >= 1 |
 | ``antithetic`` | true | film samples in pairs ±δ about the pixel centre |
 | ``samples_per_pass`` | 2^19 | film samples or camera paths per AD traversal (bounds memory) |
@@ -53,6 +53,11 @@ per pixel n and ``boundary_budget`` B):
 Note 1: the camera paths' vertices of depth 0 .. max_depth - 2 are used; with an unbounded depth
 (``max_depth = -1``) the paths end by Russian roulette.
 Note 2: max(2, ⌈B n / 4⌉) for the direction-space warp.
+Note 3: σ = 0.5 px. Measured with nothing else set, 16 spp, 16x16, box filter, three seeds (rel. L2
+vs FD of ``path``; κ = 16 / 4 / 2): plane under an environment map 63-72 / 26-41 / 32-37 %, square
+emitter 10-23 / 8-10 / 9-10 %, sphere emitter 35-45 / 17-18 / 15-22 %, occluder under an area light
+30-66 / 23-47 / 18-65 %; at 1024 film samples per pixel the error fell too (7.9 -> 4.1 %, 5.7 -> 2.4 %,
+6.2 -> 4.4 %, 16.4 -> 14.9 %): the wider kernel's smoothing of V costs less than its variance saves.
 
 A lobe entry is a concentration in units of the kernel's; auxiliary sample i is drawn from entry i mod K,
 so a repeated entry gets a larger share (:class:`.warp_field.DirectionWarp`). The secondary term runs
@@ -123,7 +128,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         self.resolve_counts(None, None, 4)
         self.aux_rays = _option(props, "aux_rays", 16, int, lambda v: v >= 1, "must be >= 1")
         self.secondary_aux_rays = _option(props, "secondary_aux_rays", 16, int, lambda v: v >= 1, "must be >= 1")
-        self.primary_kappa = _option(props, "primary_kappa", 16.0, float, lambda v: math.isfinite(v) and v > 0,
+        self.primary_kappa = _option(props, "primary_kappa", 4.0, float, lambda v: math.isfinite(v) and v > 0,
                                      "must be a finite number > 0")
         self.power = _option(props, "power", 2.0, float, lambda v: math.isfinite(v) and v >= 1,
                              "(harmonic exponent) must be >= 1 for the warp field to be boundary-consistent")
