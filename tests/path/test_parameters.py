@@ -371,8 +371,9 @@ def test_receiver_moving_under_static_mesh_light(tmp_path, estimator):
                  secondary_spp={"edge_sampling": 4, "warped_area": 64}[estimator], spp=256, estimator=estimator)
 
 
-def _light_past_static_triangle():
-    """The triangle-shadow scene with its area light moving up and sideways past the static triangle."""
+def _light_past_static_triangle(with_reference=True):
+    """The triangle-shadow scene with its area light moving up and sideways past the static triangle
+    (and the FD reference of its derivative)."""
     import mitsuba as mi
     scene, params, _, depth = triangle_shadow(16)
     T0 = mi.Transform4f(params["light.to_world"])
@@ -381,7 +382,8 @@ def _light_past_static_triangle():
         th = mi.Float(theta) if isinstance(theta, (int, float)) else theta
         params["light.to_world"] = mi.Transform4f().translate(mi.Vector3f(0.0, 0.3 * th, 0.2 * th)) @ T0
         params.update()
-    ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth}, spp=8192, passes=4)
+    ref = fd_image(scene, params, perturb, 0.02, reference={"type": "path", "max_depth": depth}, spp=8192,
+                   passes=4) if with_reference else None
     return scene, params, perturb, depth, ref
 
 
@@ -409,15 +411,8 @@ def test_moving_light_shadow_of_static_occluder_default_settings(estimator):
 def test_moving_light_shadow_of_static_occluder_adjoint():
     """Reverse mode of the static-edge share under a moving light agrees with forward mode
     (<weights, forward> == reverse), edge_sampling with its defaults."""
-    import mitsuba as mi
     from tests.harness import path_adjoint_test
-    scene, params, _, depth = triangle_shadow(16)
-    T0 = mi.Transform4f(params["light.to_world"])
-
-    def perturb(theta):
-        th = mi.Float(theta) if isinstance(theta, (int, float)) else theta
-        params["light.to_world"] = mi.Transform4f().translate(mi.Vector3f(0.0, 0.3 * th, 0.2 * th)) @ T0
-        params.update()
+    scene, params, perturb, depth, _ = _light_past_static_triangle(with_reference=False)
     path_adjoint_test(scene, params, perturb, {"type": "edge_sampling", "max_depth": depth}, spp=4, seed=3, rel=1e-4)
 
 
