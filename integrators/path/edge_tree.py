@@ -479,7 +479,7 @@ class EdgeTree:
         return dr.select(active, imp, 0.0)
 
     # -- sampling -----------------------------------------------------------------------------
-    def sample(self, sampler, x, n, one_sided, x_moves, active, lights=(), extra_cones=()):
+    def sample(self, sampler, x, n, one_sided, x_moves, active, lights=(), cones=None):
         """Choose an edge for each lane; returns (edge index, probability, valid mask).
 
         ``n`` is the shading point's geometric normal oriented to the side of the incident
@@ -487,11 +487,11 @@ class EdgeTree:
         (mi.Bool) says whether x lies on moving geometry (else only moving edges, and static ones
         in front of a moving emitter, are chosen);
         ``lights`` is a sequence of :class:`LightCone` (edges whose arc overlaps no emitter cone
-        get ``background`` times the importance); ``extra_cones`` are further per-lane (axis,
-        half-angle) cones treated like emitters' (a glossy lobe; a negative half-angle: none).
+        get ``background`` times the importance); ``cones`` their per-lane (axis, half-angle) seen
+        from x (default :meth:`cones`; a caller may add cones of its own, such as a glossy lobe,
+        with a plain :class:`LightCone` beside each in ``lights``; a negative half-angle: none).
         """
-        cones = self.cones(x, lights) + list(extra_cones)
-        lights = list(lights) + [LightCone()] * len(extra_cones)
+        cones = self.cones(x, lights) if cones is None else cones
         node = mi.UInt32(1)
         prob = mi.Float(1.0)
         valid = mi.Bool(active)

@@ -91,14 +91,13 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
     # tree's test but block the ray (0.6 % of a 327k-triangle sphere's edge samples, 1.5 % of
     # its shadow's derivative).
     x = dr.select(one_sided, si.spawn_ray(n_side).o, x)
-    lobe = [glossy_lobe_cone(bsdf, si, wo, active)]
-    e, P_e, ok = tree.sample(sampler, x, n_side, one_sided, x_moves, active, lights, lobe)
+    # The emitters' cones and a narrow glossy lobe's direct both the edge choice and the point on
+    # the edge: towards the emitters where the jump can only be there, and into the lobe (.edge_light).
+    cones = EdgeTree.cones(x, lights) + [glossy_lobe_cone(bsdf, si, wo, active)]
+    e, P_e, ok = tree.sample(sampler, x, n_side, one_sided, x_moves, active, lights + [LightCone()], cones)
     v0, v1 = tree.leaf("v0", e, ok), tree.leaf("v1", e, ok)
-    # The point on the edge: towards the emitters where the jump can only be there, and into a
-    # glossy lobe (.edge_light).
     q = directed_share(len(lights) == len(scene.emitters()), remaining_depth)
-    t, pdf_t = sample_edge_point(sampler, x, v0, v1, list(lights) + [LightCone()],
-                                 EdgeTree.cones(x, lights) + lobe, q, ok)
+    t, pdf_t = sample_edge_point(sampler, x, v0, v1, lights + [LightCone()], cones, q, ok)
     p = dr.lerp(v0, v1, t)
     # Rays leave from Mitsuba's offset origin o (off the surface along its normal); measuring the
     # geometry from o too keeps a ray aimed at p from grazing p's own adjacent faces first.

@@ -251,7 +251,7 @@ def _edge_tables(e, lay, tx0, tx1, ty0, ty1, has, T, m, tiles_x, tiles_y):
 
 
 def _edge_tables_numpy(e, lay, tx0, tx1, ty0, ty1, has, T, m, tiles_x, tiles_y):
-    """:func:`_edge_tables` in vectorised NumPy (used without numba)."""
+    """:func:`_edge_tables` in vectorised NumPy (the default; the numba kernel when opted in)."""
     xmin, xmax = np.minimum(e[:, 0], e[:, 2]), np.maximum(e[:, 0], e[:, 2])
     ymin, ymax = np.minimum(e[:, 1], e[:, 3]), np.maximum(e[:, 1], e[:, 3])
     it = tx0.dtype    # the tile coordinates' type (int32 where it fits: the temporaries scale with it)
@@ -364,7 +364,7 @@ def _fill_lists(c_lo, nc, r_lo, nr, lay, ev_l, ev_y, ev_ca, ncol, ev_d, s_lo, nr
 
 def _lists_numpy(c_lo, nc, r_lo, nr, lay, ev_l, ev_y, ev_ca, ncol, ev_d, s_lo, nrs, f_lo, nrf,
                  cbase, tx0, ty0, ncx, ncy, evenodd, sdf, tiles_x, n_tiles, src_dtype):
-    """:func:`_fill_lists` in vectorised NumPy (used without numba): the entries expanded per
+    """:func:`_fill_lists` in vectorised NumPy (the default; the numba kernel when opted in): the entries expanded per
     (edge or step, tile), grouped by a stable radix sort of their candidate."""
     L = len(cbase)
     C0 = int(cbase[-1] + ncx[-1] * ncy[-1]) if L else 0

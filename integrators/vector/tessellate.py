@@ -422,7 +422,7 @@ def _polygon_edges(ptx, pty, sizes, area, stroke, center):
 
 
 def _polygon_edges_numpy(ptx, pty, sizes, area, stroke, center):
-    """:func:`_polygon_edges` vectorised (used without numba)."""
+    """:func:`_polygon_edges` vectorised (the default; the numba kernel when opted in)."""
     npts = len(ptx)
     start = np.cumsum(sizes) - sizes
     e0 = np.arange(npts, dtype=np.int32)
@@ -608,8 +608,8 @@ def _run_points(a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap):
 
 
 def _run_points_numpy(a, b, link, link_sigma, ext_next, ext_sigma, startcap, endcap):
-    """:func:`_run_points` vectorised (used without numba): every point gets its run and position,
-    and one scatter into per-run position slots puts them in polygon order."""
+    """:func:`_run_points` vectorised (the default; the numba kernel when opted in): every point gets
+    its run and position, and one scatter into per-run position slots puts them in polygon order."""
     n = len(a)
     start = np.ones(n, bool)
     start[1:] = ~link[:-1]
