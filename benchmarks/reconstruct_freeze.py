@@ -108,7 +108,7 @@ def appearance(a, V, F):
     import drjit as dr
     import mitsuba as mi
 
-    from penumbra.photo_reconstruction.appearance import appearance_step
+    from penumbra.photo_reconstruction.appearance import appearance_step, frozen_appearance_step
     from penumbra.scenes import builders, load_scene, mesh_from_arrays
     bsdf = mi.load_dict({"type": "diffuse", "reflectance": {"type": "mesh_attribute", "name": "vertex_color"}})
     mesh = mesh_from_arrays(V, F, name="obj", face_normals=True, bsdf=bsdf)
@@ -119,7 +119,7 @@ def appearance(a, V, F):
     mp = mi.traverse(scene)
     target = mi.TensorXf(np.full((a.res, a.res, 3), 0.3, np.float32))
     results = {}
-    for label, fn in (("plain", appearance_step), ("frozen", dr.freeze(appearance_step))):
+    for label, fn in (("plain", appearance_step), ("frozen", frozen_appearance_step(scene, [0]))):
         lat = {"obj.vertex_color": mi.Float(np.zeros(3 * len(V), np.float32)) + 0,
                "sky.radiance.value": mi.Color3f(0.1, 0.0, -0.1) + 0}
         m = {k: dr.zeros(type(x), dr.width(x)) + 0 for k, x in lat.items()}

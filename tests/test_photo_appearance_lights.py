@@ -58,7 +58,8 @@ def small_light_set(tmp_path_factory):
 
 def test_frozen_appearance_steps_equal_traced_steps(orange_set):
     """fit_appearance with every step under dr.freeze gives the parameters of the traced steps (float
-    tolerance), records each training view a bounded number of times, and lowers the loss."""
+    tolerance), records each training view once (plus the first call's second recording) over three
+    rounds of views, and lowers the loss."""
     from penumbra.photo_reconstruction import appearance as ap
     from penumbra.photo_reconstruction.scene import Model
     from penumbra.scenes import builders
@@ -66,13 +67,13 @@ def test_frozen_appearance_steps_equal_traced_steps(orange_set):
     train = [i for i, pv in enumerate(views) if not pv.held_out]
     V, F = builders.icosphere(3)
     model = Model(RADIUS * np.asarray(V, np.float64), np.asarray(F), np.full((len(V), 3), 0.5), np.ones(3))
-    runs = {frozen: ap.fit_appearance(views, goal, train, model, steps=2 * len(train) + 2, spp=2, lr=0.05,
+    runs = {frozen: ap.fit_appearance(views, goal, train, model, steps=3 * len(train), spp=2, lr=0.05,
                                       lighting="sky", frozen=frozen) for frozen in (False, True)}
     (plain, h0), (frozen, h1) = runs[False], runs[True]
     assert np.abs(plain.albedo - frozen.albedo).max() < 1e-5
     assert np.abs(plain.sky - frozen.sky).max() < 1e-5
     assert np.allclose(h0, h1, rtol=1e-5, atol=1e-7)
-    assert ap.fit_appearance.recordings <= 2 * len(train)
+    assert ap.fit_appearance.recordings <= len(train) + 1
     assert np.mean(h1[-len(train):]) < np.mean(h1[:len(train)])
     with pytest.raises(ValueError, match="lighting must be 'fixed' or 'sky'"):
         ap.fit_appearance(views, goal, train, model, steps=1, spp=2, lr=0.05, lighting="envmap")

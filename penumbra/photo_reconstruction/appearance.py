@@ -6,7 +6,8 @@ values (albedo = sigmoid(latent), sky = exp(latent)).
 The whole step (set the parameters, render, L1 loss, backward, Adam update) is one function that can
 run under ``dr.freeze``: its inputs are Dr.Jit arrays only (the step-dependent Adam rate and the seed
 are opaque arrays, not Python numbers, which a frozen function would take as part of its key) and the
-view index, so each training view is recorded once and replayed afterwards. The geometry steps of
+view index, so each training view is recorded once and replayed afterwards
+(:func:`frozen_appearance_step`). The geometry steps of
 :mod:`.fit` cannot be frozen in Dr.Jit 1.5.0 / Mitsuba 3.9.1 (``benchmarks/reconstruct_freeze.py``):
 setting a mesh's vertex positions makes the mesh read its evaluated vertices back (bounding box and
 acceleration structure rebuild), which a recording refuses ("reading from evaluated variables while
@@ -48,6 +49,20 @@ def appearance_step(scene, mp, latent: dict, m: dict, v: dict, rate, seed, targe
     return new_x, new_m, new_v, dr.detach(loss)
 
 
+def frozen_appearance_step(scene, sensors):
+    """:func:`appearance_step` under ``dr.freeze``, set up so that each of the ``sensors`` (indices
+    into ``scene.sensors()``) is recorded once and replayed afterwards (``n_recordings`` is
+    ``len(sensors) + 1`` in Dr.Jit 1.5.0: the first call records twice). Two things would otherwise
+    record every view again on its second call: a film allocates its image block on its first render,
+    which Mitsuba reports to the recording as a state change (the recording is discarded), so the films
+    are prepared here; and ``auto_opaque`` compares each call's literal inputs with the previous
+    call's, which differ between views, so every input is made opaque instead."""
+    import drjit as dr
+    for index in sensors:
+        scene.sensors()[int(index)].film().prepare([])
+    return dr.freeze(appearance_step, warn_after=len(sensors) + 2, auto_opaque=False)
+
+
 def fit_appearance(views, goal, train, model: Model, *, steps: int, spp: int, lr: float, lighting: str,
                    frozen: bool = True, seed: int = 0, progress: bool = False) -> tuple[Model, list]:
     """``steps`` steps of :func:`appearance_step` (under ``dr.freeze`` when ``frozen``) cycling through
@@ -75,7 +90,7 @@ def fit_appearance(views, goal, train, model: Model, *, steps: int, spp: int, lr
     # evaluated arrays afterwards would be different inputs to a frozen function (recorded again)
     latent, m, v = ({k: val + 0 for k, val in d.items()} for d in (latent, m, v))
     dr.make_opaque(latent, m, v, targets)
-    step = dr.freeze(appearance_step, warn_after=len(train) + 1) if frozen else appearance_step
+    step = frozen_appearance_step(scene, train) if frozen else appearance_step
     schedule = optim.schedules.cosine(steps, final=0.1)
     history = []
     bar = range(steps)
