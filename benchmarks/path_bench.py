@@ -23,10 +23,16 @@ reference with that filter. ``--memory`` adds
 each integrator's peak memory: the peak resident set (VmHWM) of a fresh process that builds the
 scenes and runs that equal-time gradient once in forward mode and once in reverse mode
 (``render_backward`` with unit weights), and its growth during the gradient.
+
+One gradient's error is itself a random number (one seed of a heavy-tailed estimator can sit far
+from its expectation): at the equal-time configuration each integrator runs ``--seeds`` gradients
+(default 3, new seeds) and the corrected relative L2 is the root of their mean squared error; time,
+rel. L2, mean rel., sum error and sign agreement are those of the first seed.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -44,32 +50,39 @@ from tests.harness import compare, exact_derivative, fd_image, forward_grad, off
 
 
 def scenes_under_test(res):
-    """name -> (scene, params, perturbation, max_depth, exact derivative image or None)."""
+    """name -> a function that builds (scene, params, perturbation, max_depth, exact derivative image
+    or None). Built one at a time, the previous one freed: tracing a virtual call (a BSDF, emitter or
+    shape method) traces every live instance of that plugin class in the process, not only the
+    scene's, so scenes kept alive make every later gradient slower (measured: an ``edge_sampling``
+    gradient of 94 ms took 537 ms with the other scenes alive at both resolutions), and integrators
+    that trace more calls per gradient lose more."""
     from tests import scenes_lib as S
-    out = {}
-    # The two primary scenes are a convex diffuse object under a uniform sky: their derivative is
-    # known exactly from pixel coverage (tests/harness/coverage.py; radiances from the test scenes'
-    # albedo x sky), and checked against the FD reference below.
-    scene, params, V = S.triangle_scene(res)
-    out["triangle silhouette"] = (scene, params, offset(params, "tri.vertex_positions", V.ravel()), 2,
-                                  lambda s=scene, V=V: exact_derivative(s.sensors()[0], V, V, [0.8, 0.3, 0.2],
-                                                                        [1.0] * 3))
-    scene, params, V = S.flat_sphere_scene(res)
-    D = np.tile([0, 0, 1.0], (len(V), 1))
-    out["flat sphere, depth motion"] = (scene, params, offset(params, "ball.vertex_positions", D.ravel()), 2,
-                                        lambda s=scene, V=V, D=D: exact_derivative(s.sensors()[0], V, D, [0.21] * 3,
-                                                                                   [0.3] * 3))
-    # Its creases carry real jumps under a sun (FD reference only).
-    scene, params, V = S.flat_sphere_sun_scene(res)
-    out["flat sphere under a sun, depth motion"] = (scene, params,
-                                                    offset(params, "ball.vertex_positions", D.ravel()), 2, None)
-    out["triangle shadow"] = S.triangle_shadow(res) + (None,)
-    out["sphere-mesh shadow"] = S.sphere_shadow(res, flat=False) + (None,)
-    out["indirect occluder"] = S.indirect_occluder(res) + (None,)
+
+    def triangle():
+        # A convex diffuse object under a uniform sky: the derivative is known exactly from pixel
+        # coverage (tests/harness/coverage.py; radiances from the scene's albedo x sky), checked
+        # against the FD reference.
+        scene, params, V = S.triangle_scene(res)
+        return (scene, params, offset(params, "tri.vertex_positions", V.ravel()), 2,
+                lambda: exact_derivative(scene.sensors()[0], V, V, [0.8, 0.3, 0.2], [1.0] * 3))
+
+    def flat_sphere(sun):
+        scene, params, V = (S.flat_sphere_sun_scene if sun else S.flat_sphere_scene)(res)
+        D = np.tile([0, 0, 1.0], (len(V), 1))
+        exact = None if sun else (lambda: exact_derivative(scene.sensors()[0], V, D, [0.21] * 3, [0.3] * 3))
+        return scene, params, offset(params, "ball.vertex_positions", D.ravel()), 2, exact
+
+    out = {"triangle silhouette": triangle,
+           "flat sphere, depth motion": lambda: flat_sphere(False),
+           # its creases carry real jumps under a sun (FD reference only)
+           "flat sphere under a sun, depth motion": lambda: flat_sphere(True),
+           "triangle shadow": lambda: S.triangle_shadow(res) + (None,),
+           "sphere-mesh shadow": lambda: S.sphere_shadow(res, flat=False) + (None,),
+           "indirect occluder": lambda: S.indirect_occluder(res) + (None,)}
     # Configurations in the style of Mitsuba's test_ad_integrators.py (tests/scenes_lib.py).
     folder = tempfile.mkdtemp(prefix="path_bench_")
     for name, build in S.MITSUBA_STYLE.items():
-        out[f"Mitsuba-style: {name}"] = build(res, folder) + (None,)
+        out[f"Mitsuba-style: {name}"] = lambda build=build: build(res, folder) + (None,)
     return out
 
 
@@ -104,12 +117,12 @@ def timed_grad(scene, params, perturb, cfg, spp, seed=1):
 
 def equal_time(scene, params, perturb, cfg, budget):
     """Scale ``cfg``'s sample counts (and the render spp, 4 x k) until one gradient takes ``budget``
-    seconds (within 25 %; at most three rescales: cost is not linear in the counts at small sizes,
+    seconds (within 25 %; at most five rescales: cost is not linear in the counts at small sizes,
     per-call overhead and fixed guiding costs). Returns (config, spp, gradient image, seconds)."""
     timed_grad(scene, params, perturb, cfg, spp=4)          # compile / warm up
     _, t = timed_grad(scene, params, perturb, cfg, spp=4)
     k = 1.0
-    for _ in range(3):
+    for _ in range(5):
         k = max(k * budget / max(t, 1e-3), 1.0)
         big, spp = scaled(cfg, k), max(1, int(4 * k))
         timed_grad(scene, params, perturb, big, spp=spp, seed=2)   # kernels for these sizes
@@ -121,7 +134,7 @@ def equal_time(scene, params, perturb, cfg, budget):
 
 def child(args):
     """Run one gradient of scene ``args.scene`` in this fresh process; print peak RSS (MiB) and time."""
-    scene, params, perturb = scenes_under_test(args.res)[args.scene][:3]
+    scene, params, perturb = scenes_under_test(args.res)[args.scene]()[:3]
     cfg = json.loads(args.cfg)
     base = memory.peak_resident_bytes() / 2**20
     t = time.perf_counter()
@@ -151,6 +164,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small images, short budget")
     ap.add_argument("--budget", type=float, default=None, help="seconds per gradient (default 4, quick 1)")
     ap.add_argument("--filter", default="box", help="reconstruction filter of every scene (box, gaussian...)")
+    ap.add_argument("--seeds", type=int, default=3, help="gradients (seeds) per integrator at equal time; the "
+                    "corrected L2 is their root-mean-square")
+    ap.add_argument("--ref-passes", type=int, default=None, help="FD passes of the reference (default 16, "
+                    "quick 8; its own noise falls as 1/sqrt of it)")
     ap.add_argument("--only", default=None, help="run only the scenes whose name contains this")
     ap.add_argument("--memory", action="store_true", help="also measure each integrator's peak memory "
                     "(fresh process per gradient, forward and reverse mode)")
@@ -176,16 +193,20 @@ def main():
     # integrator agreed with the others but not with the FD image (11.5 % rel. L2 floor on the
     # triangle); h = 0.005 keeps the motion ~0.1 px, with more passes for the 4x noisier quotient.
     h = 0.005
-    ref_spp, ref_passes = (4096, 8) if args.quick else (8192, 16)
-    scenes = scenes_under_test(res)  # (sets Mitsuba's variant)
+    ref_spp, ref_passes = (4096, args.ref_passes or 8) if args.quick else (8192, args.ref_passes or 16)
+    from penumbra.renderer import ensure_variant
+    ensure_variant()
+    scenes = scenes_under_test(res)
     print(f"# edge_sampling benchmark: {res}x{res}, {args.filter} filter, {budget:.1f} s per gradient, "
           f"reference FD of path at {ref_spp} spp x {ref_passes} passes, h = {h}; variant {mi.variant()}, "
           f"{os.cpu_count()} CPUs")
     spp_tp, tp_res = 64, max(res, 128)
-    tp_scenes = None  # the same scenes at the throughput resolution, built once on first use
-    for name, (scene, params, perturb, depth, exact) in scenes.items():
+    tp_scenes = scenes_under_test(tp_res)  # the same scenes at the throughput resolution
+    for name, build in scenes.items():
         if args.only and args.only not in name:
             continue
+        gc.collect()  # the previous scene's plugins: see scenes_under_test
+        scene, params, perturb, depth, exact = build()
         halves = [fd_image(scene, params, perturb, h, reference={"type": "path", "max_depth": depth},
                            spp=ref_spp, passes=ref_passes // 2, seed=7 + 1000 * i) for i in range(2)]
         ref = (halves[0] + halves[1]) / 2
@@ -200,8 +221,9 @@ def main():
             ref, noise2 = ex, 0.0
         ref_norm = float(np.linalg.norm(ref))
 
-        def corrected(g):
-            return np.sqrt(max(float(np.sum((g - ref) ** 2)) - noise2, 0.0)) / ref_norm
+        def corrected(images):
+            """Root-mean-square over ``images`` of the relative L2 with the reference's variance removed."""
+            return np.sqrt(max(np.mean([float(np.sum((g - ref) ** 2)) for g in images]) - noise2, 0.0)) / ref_norm
         results = {}
         for peer, (cfg, _) in peers(depth).items():
             try:
@@ -210,7 +232,8 @@ def main():
                 if args.memory:
                     fwd, rev = (peak_memory(args, name, big, spp, reverse=r) for r in (False, True))
                     mem = f" {fwd['peak_mib']:6.0f} MiB (+{fwd['growth_mib']:.0f}) {rev['peak_mib']:6.0f} MiB"
-                results[peer] = (compare(g, ref), t, corrected(g), mem)
+                more = [timed_grad(scene, params, perturb, big, spp=spp, seed=10 + i)[0] for i in range(args.seeds - 1)]
+                results[peer] = (compare(g, ref), t, corrected([g] + more), mem)
             except Exception as e:  # a peer that cannot run this scene is reported, not fatal
                 results[peer] = (f"{type(e).__name__}: {str(e).splitlines()[0][:60]}", 0.0, None, "")
         base = results["edge_sampling"][2]
@@ -229,8 +252,9 @@ def main():
 
         # Forward throughput: primal render, same spp, vs Mitsuba's path, at a size where the
         # per-call overhead (Python tracing, kernel-cache lookup) does not dominate.
-        tp_scenes = tp_scenes or scenes_under_test(tp_res)
-        scene = tp_scenes[name][0]
+        del scene, params, perturb, exact
+        gc.collect()
+        scene = tp_scenes[name]()[0]
         tp = {}
         for peer, cfg in (("path", {"type": "path", "max_depth": depth}),
                           ("edge_sampling", {"type": "edge_sampling", "max_depth": depth})):
