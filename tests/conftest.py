@@ -13,6 +13,15 @@ def tmp_out(tmp_path):
     return str(tmp_path)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def free_module_scenes():
+    """After each test file (its module fixtures finalized), collect the Mitsuba objects left in
+    reference cycles: a virtual call traces every live instance of its plugin class in the process,
+    so scenes kept alive make every later test's renders slower to trace (DEVELOPERS.md)."""
+    yield
+    import gc
+    gc.collect()
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):

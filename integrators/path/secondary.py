@@ -35,7 +35,10 @@ v_n = 0 and the term -ΔE v_L is the motion of a static occluder's shadow relati
 
 As for the primary term, the estimator is a Dr.Jit expression of value 0 whose derivative is the
 boundary term: ``v_n = m · (ω(θ) - detach(ω(θ)))`` with ω(θ) = normalize(p(θ) - x(θ)), p gathered
-from the meshes' vertex buffers and x re-intersected with attachment to the moving geometry.
+from the meshes' vertex buffers and x re-intersected with attachment to the moving geometry: along
+its fixed ray (edge sampling, whose interior term is ``prb``'s), or, for a camera vertex under
+warped-area sampling, with its surface (``camera_frame="surface"``: the primary term has already moved
+the film sample with the geometry, so a jump on a moving surface counts there as moving with it).
 """
 from __future__ import annotations
 
@@ -76,8 +79,10 @@ def incident_radiance(integrator, scene, sampler, ray, remaining_depth, active):
     return dr.select(active, L, 0.0)
 
 
-def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, vertex, remaining_depth):
-    """Zero-valued contribution (mi.Spectrum) of one edge sample at each vertex of ``vertex``."""
+def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, vertex, remaining_depth,
+                 follow_shape: bool = False):
+    """Zero-valued contribution (mi.Spectrum) of one edge sample at each vertex of ``vertex``; the
+    vertex moves along its (fixed) ray, or with its surface where ``follow_shape``."""
     si, bsdf, active = vertex.si, vertex.bsdf, vertex.active
     x = si.p
     wo = -vertex.ray.d
@@ -152,7 +157,8 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
     with dr.resume_grad():
         p_att = attached_edge_point(meshes, tree.leaf("mesh", ok_e, ok), tree.leaf("i0", ok_e, ok),
                                     tree.leaf("i1", ok_e, ok), t)
-        x_att = scene.ray_intersect(vertex.ray, ok).p
+        flags = mi.RayFlags.All | mi.RayFlags.FollowShape if follow_shape else mi.RayFlags.All
+        x_att = scene.ray_intersect(vertex.ray, ray_flags=flags, coherent=False, active=ok).p
         o_att = o + (x_att - dr.detach(x_att))
         ω_att = dr.normalize(p_att - o_att)
         v_n = dr.dot(m, ω_att - dr.detach(ω_att))
@@ -222,9 +228,18 @@ def warn_delta_light_shadows(scene, integrator_name: str) -> None:
                       stacklevel=3)
 
 
-def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
+def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, camera_frame: str = "ray"):
     """Film-space image (mi.TensorXf (H, W, 3), value 0) whose derivative is the secondary
-    boundary term, for path vertices of depth 0 .. max_depth - 2."""
+    boundary term, for path vertices of depth 0 .. max_depth - 2.
+
+    ``camera_frame``: how the first vertex of a camera path moves, which must match the primary
+    term's. ``"ray"`` (edge sampling, Mitsuba's ``prb``): along its fixed camera ray, so a shadow
+    edge on a moving receiver moves relative to that point. ``"surface"`` (warped-area sampling,
+    whose primary term moves each film sample with the geometry's warp field and so already counts
+    every jump on a moving surface as moving with it): with the surface point (Mitsuba's
+    ``FollowShape``), leaving this term the shadow edge's motion relative to the surface."""
+    if camera_frame not in ("ray", "surface"):
+        raise ValueError(f"secondary_boundary_image: camera_frame must be 'ray' or 'surface', got {camera_frame!r}")
     zero, runs = secondary_term_zero(integrator, sensor, spp)
     if not runs:
         return zero
@@ -240,4 +255,5 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int):
     return vertex_term_image(
         integrator, scene, sensor, stream_seed(seed, "secondary"), spp, max_depth - 1,
         lambda sampler, vertex, depth: _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler,
-                                                    vertex, max_depth - depth - 1))
+                                                    vertex, max_depth - depth - 1,
+                                                    follow_shape=camera_frame == "surface" and depth == 0))

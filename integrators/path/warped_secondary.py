@@ -72,12 +72,15 @@ def _environment(scene, ray, active):
 
 
 class _Vertex:
-    """Per-vertex state shared by both strategies: shading point, frame and attached motion of x."""
+    """Per-vertex state shared by both strategies: shading point, frame and attached motion of x.
+    A camera vertex (``follow_shape``) moves with its surface, as the primary term's film warp moves
+    the camera sample with the geometry; deeper vertices along their fixed rays."""
 
-    def __init__(self, scene, vertex):
+    def __init__(self, scene, vertex, follow_shape: bool):
         self.si, self.bsdf, self.active = vertex.si, vertex.bsdf, vertex.active
+        flags = mi.RayFlags.All | mi.RayFlags.FollowShape if follow_shape else mi.RayFlags.All
         with dr.resume_grad():
-            x_att = scene.ray_intersect(vertex.ray, vertex.active).p
+            x_att = scene.ray_intersect(vertex.ray, ray_flags=flags, coherent=False, active=vertex.active).p
             self.x_shift = x_att - dr.detach(x_att)
         self.x_moves = mi.Bool(False)
         for shape in scene.shapes():
@@ -126,8 +129,8 @@ def _sampled_light_motion(integrator, scene, v: _Vertex, ds, active):
     return shape, u
 
 
-def _vertex_terms(integrator, scene, warp, vertex, sampler, remaining_depth):
-    v = _Vertex(scene, vertex)
+def _vertex_terms(integrator, scene, warp, vertex, sampler, remaining_depth, camera_vertex: bool):
+    v = _Vertex(scene, vertex, follow_shape=camera_vertex)
     si, bsdf = v.si, v.bsdf
     ctx = mi.BSDFContext()
     active = v.active & mi.has_flag(bsdf.flags(), mi.BSDFFlags.Smooth)
@@ -182,6 +185,6 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pas
 
     def estimate(sampler, vertex, depth):
         with dr.resume_grad():  # the direction samples are traced with AD (reparameterised)
-            return _vertex_terms(integrator, scene, warp, vertex, sampler, max_depth - depth - 1)
+            return _vertex_terms(integrator, scene, warp, vertex, sampler, max_depth - depth - 1, depth == 0)
     return vertex_term_image(integrator, scene, sensor, stream_seed(seed, "warped_secondary", pass_index), spp,
                              max_depth - 1, estimate)
