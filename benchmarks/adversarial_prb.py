@@ -20,6 +20,7 @@ printed beside the times (a shared machine's wall times vary 3-5x).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -108,6 +109,7 @@ def main(argv=None):
     rows, curves = [], {}
     for integ in args.integrators:
         for seed in args.seeds:
+            gc.collect()  # the previous run's scene: live plugins slow every later trace (DEVELOPERS.md)
             scene = load_scene(asset("scenes", "adversarial", "scene.xml"), res=args.res, filter=args.filter)
             t0, c0 = time.perf_counter(), time.process_time()
             # max_depth 3 for all; the ball is convex and shadows nothing in view: no secondary term
