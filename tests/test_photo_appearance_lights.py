@@ -58,8 +58,8 @@ def small_light_set(tmp_path_factory):
 
 def test_frozen_appearance_steps_equal_traced_steps(orange_set):
     """fit_appearance with every step under dr.freeze gives the parameters of the traced steps (float
-    tolerance), records each training view once (plus the first call's second recording) over three
-    rounds of views, and lowers the loss."""
+    tolerance), records each training view about once over three rounds of views (12 steps, at most 6
+    recordings), and lowers the loss."""
     from penumbra.photo_reconstruction import appearance as ap
     from penumbra.photo_reconstruction.scene import Model
     from penumbra.scenes import builders
@@ -73,7 +73,9 @@ def test_frozen_appearance_steps_equal_traced_steps(orange_set):
     assert np.abs(plain.albedo - frozen.albedo).max() < 1e-5
     assert np.abs(plain.sky - frozen.sky).max() < 1e-5
     assert np.allclose(h0, h1, rtol=1e-5, atol=1e-7)
-    assert ap.fit_appearance.recordings <= len(train) + 1
+    # measured: len(train) + 1 (the first call records twice); one more is allowed for a replay whose
+    # dry run fails (Dr.Jit then records that view again), which CI once showed with auto_opaque on
+    assert ap.fit_appearance.recordings <= len(train) + 2
     assert np.mean(h1[-len(train):]) < np.mean(h1[:len(train)])
     with pytest.raises(ValueError, match="lighting must be 'fixed' or 'sky'"):
         ap.fit_appearance(views, goal, train, model, steps=1, spp=2, lr=0.05, lighting="envmap")
