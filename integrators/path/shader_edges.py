@@ -75,9 +75,20 @@ def chain_length(integrator, scene) -> int:
     return MAX_CHAIN if depth < 0 else max(0, min(MAX_CHAIN, depth - 2))
 
 
-def shader_surfaces(scene) -> list:
+def geometry_moves(scene) -> bool:
+    """Whether a shape's placement has gradients (mesh vertex positions or a ``to_world``): its
+    shader edges then move on the film with it."""
+    for shape in scene.shapes():
+        mp = mi.traverse(shape)
+        if any(k in mp.keys() and dr.grad_enabled(mp[k]) for k in ("vertex_positions", "to_world")):
+            return True
+    return False
+
+
+def shader_surfaces(scene, moving_geometry: bool = False) -> list:
     """``[(shape, texture)]``: the shapes whose BSDF reads a shader texture with a differentiable
-    (gradient-enabled) parameter."""
+    (gradient-enabled) parameter, or any shader texture when ``moving_geometry`` (its edges move
+    with the geometry)."""
     out = []
     for shape in scene.shapes():
         bsdf = shape.bsdf()
@@ -89,7 +100,7 @@ def shader_surfaces(scene) -> list:
             node = mp.properties[key][2]
             if getattr(node, "is_penumbra_shader", False) and id(node) not in seen:
                 seen.add(id(node))
-                if any(dr.grad_enabled(v) for v in node.shader.values.values()):
+                if moving_geometry or any(dr.grad_enabled(v) for v in node.shader.values.values()):
                     out.append((shape, node))
     return out
 
@@ -98,8 +109,9 @@ class CameraLookup(FilmLookup):
     """Film points -> uv on ``shape`` through the scene's camera rays and up to ``chain`` specular
     bounces (module docstring)."""
 
-    def __init__(self, integrator, scene, sensor, shape, chain: int = 0):
+    def __init__(self, integrator, scene, sensor, shape, chain: int = 0, follow_shape: bool = False):
         film = sensor.film()
+        self.follow_shape = follow_shape
         self.width, self.height = (int(v) for v in film.crop_size())
         self.integrator, self.scene, self.sensor = integrator, scene, sensor
         self.shape = mi.ShapePtr(shape)
@@ -113,7 +125,9 @@ class CameraLookup(FilmLookup):
         the k-th specular vertex with two branches, a uniform number hashed from (``chain``, k) picks
         reflection (probability ``P_REFLECT``) or refraction."""
         ray, _ = self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, pos * self.inv, mi.Point2f(0.5))
-        si = self.scene.ray_intersect(ray)
+        # the first hit moves along the camera ray, or with its surface (follow_shape: its uv is fixed)
+        flags = mi.RayFlags.All | mi.RayFlags.FollowShape if self.follow_shape else mi.RayFlags.All
+        si = self.scene.ray_intersect(ray, ray_flags=flags, coherent=False)
         chain = mi.UInt32(0) if chain is None else chain
         valid, inv_q = mi.Bool(True), mi.Float(1.0)
         for k in range(self.chain):
@@ -158,16 +172,22 @@ def warn_uncovered(integrator, scene, surfaces) -> None:
     """Warn (:class:`ShaderEdgeCoverageWarning`) when ``max_depth`` lets shader edges reach the image
     through paths whose boundary term is not included: a glossy or diffuse vertex seen through a
     smooth mirror or glass (``max_depth`` < 0 or > 3 in a scene with a purely specular BSDF), or any
-    glossy or diffuse vertex in front of a shape without a one-to-one uv map (``max_depth`` < 0 or > 2)."""
+    glossy or diffuse vertex in front of a shape without a one-to-one uv map (``max_depth`` < 0 or > 2),
+    or any glossy or diffuse vertex while geometry moves (the scattering term differentiates the
+    shader's parameters, not the edges' motion with the geometry)."""
     depth = signed_depth(integrator.max_depth)
     if 0 <= depth <= 2:
         return
     unmapped = sorted({shape.id() for shape, _ in surfaces if not supports_parameterization(shape)})
     specular = (depth < 0 or depth > 3) and has_purely_specular(scene)
-    if not unmapped and not specular:
+    moving = geometry_moves(scene)
+    if not unmapped and not specular and not moving:
         return
     names = sorted({shape.id() for shape, _ in surfaces})
     what = []
+    if moving:
+        what.append("through glossy or diffuse scattering while geometry moves (the scattering term follows "
+                    "the shader's parameters only)")
     if specular:
         what.append("through a glossy or diffuse surface seen in a smooth mirror or through glass")
     if unmapped:
@@ -179,18 +199,26 @@ def warn_uncovered(integrator, scene, surfaces) -> None:
         f"(max_depth = {depth} allows such paths)", ShaderEdgeCoverageWarning, stacklevel=3)
 
 
-def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int):
+def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int, camera_frame: str = "ray"):
     """Film-space image (``mi.TensorXf`` (H, W, 3), value 0) whose derivative is the boundary term of
     every differentiable shader texture seen directly or through specular chains, and through glossy
-    or diffuse scattering (:mod:`.shader_scatter`); None when there is none."""
-    surfaces = shader_surfaces(scene)
+    or diffuse scattering (:mod:`.shader_scatter`); None when there is none.
+
+    ``camera_frame`` as in :func:`.secondary.secondary_boundary_image`: ``"ray"`` (edge sampling) takes
+    the edges' motion on the film with the shader's parameters and with the geometry (a textured
+    object moving in view), ``"surface"`` (warped-area sampling, whose film warp already moves the
+    samples with the geometry) only their motion within the surface, with the shader's parameters."""
+    if camera_frame not in ("ray", "surface"):
+        raise ValueError(f"shader_boundary_image: camera_frame must be 'ray' or 'surface', got {camera_frame!r}")
+    surfaces = shader_surfaces(scene, moving_geometry=camera_frame == "ray" and geometry_moves(scene))
     if not surfaces or spp <= 0:
         return None
     warn_uncovered(integrator, scene, surfaces)
     chain = chain_length(integrator, scene)
     total = None
     for k, (shape, texture) in enumerate(surfaces):
-        term = boundary_image(texture.shader, CameraLookup(integrator, scene, sensor, shape, chain), spp,
+        lookup = CameraLookup(integrator, scene, sensor, shape, chain, follow_shape=camera_frame == "surface")
+        term = boundary_image(texture.shader, lookup, spp,
                               seed=stream_seed(seed, "shader_edges", k))
         if supports_parameterization(shape):
             scattered = scatter_boundary_image(integrator, scene, sensor, shape, texture,

@@ -179,7 +179,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         terms = super().extra_terms(scene, sensor, seed)
         if self.secondary_mode == "edge":
             terms.append(edge_secondary_image(self, scene, sensor, seed, self.secondary_spp, camera_frame="surface"))
-        shader = shader_boundary_image(self, scene, sensor, seed, self.primary_spp)
+        shader = shader_boundary_image(self, scene, sensor, seed, self.primary_spp, camera_frame="surface")
         if shader is not None:
             terms.append(shader)
         return terms

@@ -322,3 +322,42 @@ def test_path_tracer_plain_autodiff_is_zero():
     dr.backward(dr.sum(img, axis=None), flags=FLAGS)
     assert np.abs(np.array(dr.grad(mp[key]))).max() == 0.0
     dr.disable_grad(mp[key])
+
+
+@pytest.mark.parametrize("integrator,motion", [
+    ("edge_sampling", "geometry"), ("warped_area", "both"),
+    pytest.param("warped_area", "geometry", marks=pytest.mark.slow),
+    pytest.param("edge_sampling", "both", marks=pytest.mark.slow)])
+def test_textured_quad_moving_in_view(integrator, motion):
+    """A shader (circle) on a quad mesh that translates in view, its outline out of the frame: the
+    image changes only at the shader's edges, which move with the surface (``geometry``) and, with
+    ``both``, also within it (the circle's centre moves too). ``edge_sampling`` takes their film
+    motion with the geometry (its shader term runs whenever geometry moves: without it the gradient
+    of ``geometry`` was exactly 0); ``warped_area``'s film warp carries them with the surface, so its
+    shader term takes only the motion within it (measured against the camera ray instead, ``both``
+    counted the surface's motion twice: 81 % rel. L2). Measured at 64 spp, rel. L2 (geometry / both):
+    edge_sampling 4.8 / 4.4 %, warped_area 8.1 / 7.9 %, signs 100 %."""
+    from penumbra import scenes
+    from tests.harness import compare, fd_image, forward_grad, offset
+    S, _, _, _ = make("circle")
+    V = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], float)
+    mesh = scenes.mesh_from_arrays(V, np.array([[0, 1, 2], [0, 2, 3]]), name="plane",
+                                   texcoords=np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float),
+                                   bsdf=mi.load_dict({"type": "diffuse", "reflectance": sh.shader_texture(S)}))
+    look = mi.ScalarTransform4f.look_at(origin=[0.1, 0.1, 3.0], target=[0, 0, 0], up=[0, 1, 0])
+    scene = scenes.load_scene({"type": "scene", "emitter": {"type": "constant", "radiance": 1.0},
+                               "sensor": {"type": "perspective", "fov": 30, "to_world": look,
+                                          "film": {"type": "hdrfilm", "width": 16, "height": 16,
+                                                   "rfilter": {"type": "box"}, "pixel_format": "rgb"}},
+                               "plane": mesh})
+    params = scenes.ParameterMap(scene)
+    moves = [offset(params, "plane.vertex_positions", np.tile([1.0, 0.3, 0], 4))]
+    if motion == "both":
+        moves.append(offset(params, "plane.bsdf.reflectance.c", np.array([-0.6, 0.5])))
+
+    def perturb(theta):
+        for move in moves:
+            move(theta)
+    ref = fd_image(scene, params, perturb, 0.002, reference={"type": "path", "max_depth": 2}, spp=4096, passes=4)
+    rep = compare(forward_grad(scene, params, perturb, {"type": integrator, "max_depth": 2}, spp=64, seed=1), ref)
+    assert rep.rel_l2 <= 0.15 and rep.sign == 1.0, rep
