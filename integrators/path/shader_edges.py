@@ -124,7 +124,10 @@ class CameraLookup(FilmLookup):
         """``(si, valid, inverse branch probability)`` of the first non-specular hit through ``pos``; at
         the k-th specular vertex with two branches, a uniform number hashed from (``chain``, k) picks
         reflection (probability ``P_REFLECT``) or refraction."""
-        ray, _ = self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, pos * self.inv, mi.Point2f(0.5))
+        # the camera ray is detached: camera motion is the scene's translation and the film warp of
+        # :mod:`.camera_motion`, which already carry the edges' film motion
+        ray = mi.Ray3f(dr.detach(self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, pos * self.inv,
+                                                        mi.Point2f(0.5))[0]))
         # the first hit moves along the camera ray, or with its surface (follow_shape: its uv is fixed)
         flags = mi.RayFlags.All | mi.RayFlags.FollowShape if self.follow_shape else mi.RayFlags.All
         si = self.scene.ray_intersect(ray, ray_flags=flags, coherent=False)
