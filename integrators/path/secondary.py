@@ -52,7 +52,7 @@ from .edge_tree import EdgeTree, LightCone, light_cones, scene_edges
 from .edges import attached_edge_point, no_secondary_edges, scene_meshes
 from .emitter_motion import mis_weight, moving_emitters
 from .film import stream_seed
-from .vertices import secondary_term_zero, vertex_term_image
+from .vertices import attached_hit, secondary_term_zero, vertex_term_image
 
 EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
 
@@ -157,8 +157,7 @@ def _edge_sample(integrator, scene, tree, lights, meshes, moving, sampler, verte
     with dr.resume_grad():
         p_att = attached_edge_point(meshes, tree.leaf("mesh", ok_e, ok), tree.leaf("i0", ok_e, ok),
                                     tree.leaf("i1", ok_e, ok), t)
-        flags = mi.RayFlags.All | mi.RayFlags.FollowShape if follow_shape else mi.RayFlags.All
-        x_att = scene.ray_intersect(vertex.ray, ray_flags=flags, coherent=False, active=ok).p
+        x_att = attached_hit(scene, vertex.ray, ok, follow_shape).p
         o_att = o + (x_att - dr.detach(x_att))
         ω_att = dr.normalize(p_att - o_att)
         v_n = dr.dot(m, ω_att - dr.detach(ω_att))

@@ -41,8 +41,10 @@ from penumbra.shaders.boundary import FilmLookup, boundary_image
 
 from .base import signed_depth
 from .camera import camera_radiance
+from .edges import scene_meshes
 from .film import filter_integral, stream_seed
 from .shader_scatter import scatter_boundary_image, supports_parameterization
+from .vertices import attached_hit
 
 MAX_CHAIN = 8   # specular bounces followed at most (and no more than max_depth - 2)
 P_REFLECT = 0.125   # probability of following the reflected branch where there is a refracted one too
@@ -76,12 +78,15 @@ def chain_length(integrator, scene) -> int:
 
 
 def geometry_moves(scene) -> bool:
-    """Whether a shape's placement has gradients (mesh vertex positions or a ``to_world``): its
-    shader edges then move on the film with it."""
+    """Whether a shape's placement has gradients (a mesh's vertex buffer, :func:`.edges.scene_meshes`,
+    or another shape's ``to_world``): its shader edges then move on the film with it."""
+    if scene_meshes(scene)[1]:
+        return True
     for shape in scene.shapes():
-        mp = mi.traverse(shape)
-        if any(k in mp.keys() and dr.grad_enabled(mp[k]) for k in ("vertex_positions", "to_world")):
-            return True
+        if not shape.is_mesh():
+            mp = mi.traverse(shape)
+            if "to_world" in mp.keys() and dr.grad_enabled(mp["to_world"]):
+                return True
     return False
 
 
@@ -129,8 +134,7 @@ class CameraLookup(FilmLookup):
         ray = mi.Ray3f(dr.detach(self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, pos * self.inv,
                                                         mi.Point2f(0.5))[0]))
         # the first hit moves along the camera ray, or with its surface (follow_shape: its uv is fixed)
-        flags = mi.RayFlags.All | mi.RayFlags.FollowShape if self.follow_shape else mi.RayFlags.All
-        si = self.scene.ray_intersect(ray, ray_flags=flags, coherent=False)
+        si = attached_hit(self.scene, ray, follow_shape=self.follow_shape)
         chain = mi.UInt32(0) if chain is None else chain
         valid, inv_q = mi.Bool(True), mi.Float(1.0)
         for k in range(self.chain):
@@ -171,19 +175,20 @@ class CameraLookup(FilmLookup):
         return camera_radiance(self.integrator, self.scene, self.sensor, pos, sampler)
 
 
-def warn_uncovered(integrator, scene, surfaces) -> None:
+def warn_uncovered(integrator, scene, surfaces, moving: bool | None = None) -> None:
     """Warn (:class:`ShaderEdgeCoverageWarning`) when ``max_depth`` lets shader edges reach the image
     through paths whose boundary term is not included: a glossy or diffuse vertex seen through a
     smooth mirror or glass (``max_depth`` < 0 or > 3 in a scene with a purely specular BSDF), or any
     glossy or diffuse vertex in front of a shape without a one-to-one uv map (``max_depth`` < 0 or > 2),
     or any glossy or diffuse vertex while geometry moves (the scattering term differentiates the
-    shader's parameters, not the edges' motion with the geometry)."""
+    shader's parameters, not the edges' motion with the geometry). ``moving``: :func:`geometry_moves`
+    if already known."""
     depth = signed_depth(integrator.max_depth)
     if 0 <= depth <= 2:
         return
     unmapped = sorted({shape.id() for shape, _ in surfaces if not supports_parameterization(shape)})
     specular = (depth < 0 or depth > 3) and has_purely_specular(scene)
-    moving = geometry_moves(scene)
+    moving = geometry_moves(scene) if moving is None else moving
     if not unmapped and not specular and not moving:
         return
     names = sorted({shape.id() for shape, _ in surfaces})
@@ -213,10 +218,11 @@ def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int, camera
     samples with the geometry) only their motion within the surface, with the shader's parameters."""
     if camera_frame not in ("ray", "surface"):
         raise ValueError(f"shader_boundary_image: camera_frame must be 'ray' or 'surface', got {camera_frame!r}")
-    surfaces = shader_surfaces(scene, moving_geometry=camera_frame == "ray" and geometry_moves(scene))
+    moving = geometry_moves(scene)
+    surfaces = shader_surfaces(scene, moving_geometry=camera_frame == "ray" and moving)
     if not surfaces or spp <= 0:
         return None
-    warn_uncovered(integrator, scene, surfaces)
+    warn_uncovered(integrator, scene, surfaces, moving)
     chain = chain_length(integrator, scene)
     total = None
     for k, (shape, texture) in enumerate(surfaces):

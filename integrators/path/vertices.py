@@ -64,6 +64,14 @@ def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int, roulett
     return pos, vertices
 
 
+def attached_hit(scene, ray, active=True, follow_shape: bool = False) -> mi.SurfaceInteraction3f:
+    """The first hit of the (detached) ``ray``, attached to the moving geometry: sliding along the
+    fixed ray, or moving with its surface (``follow_shape``: Mitsuba's ``RayFlags.FollowShape``, the
+    point's barycentrics fixed). Call with derivative tracking on."""
+    flags = mi.RayFlags.All | mi.RayFlags.FollowShape if follow_shape else mi.RayFlags.All
+    return scene.ray_intersect(ray, ray_flags=flags, coherent=False, active=active)
+
+
 def continue_path(integrator, sampler, ctx, si, bsdf, β, active, roulette: bool):
     """One BSDF-sampled step of a path at ``si``: ``(world direction, throughput, active)``, the
     throughput times the BSDF weight, the lanes with a zero pdf or throughput retired and, with

@@ -43,7 +43,7 @@ import mitsuba as mi
 from .edges import no_secondary_edges, scene_meshes
 from .emitter_motion import attached_emitter_point, moving_emitters
 from .film import stream_seed
-from .vertices import secondary_term_zero, vertex_term_image
+from .vertices import attached_hit, secondary_term_zero, vertex_term_image
 from .warp_field import DirectionWarp
 
 
@@ -78,9 +78,8 @@ class _Vertex:
 
     def __init__(self, scene, vertex, follow_shape: bool):
         self.si, self.bsdf, self.active = vertex.si, vertex.bsdf, vertex.active
-        flags = mi.RayFlags.All | mi.RayFlags.FollowShape if follow_shape else mi.RayFlags.All
         with dr.resume_grad():
-            x_att = scene.ray_intersect(vertex.ray, ray_flags=flags, coherent=False, active=vertex.active).p
+            x_att = attached_hit(scene, vertex.ray, vertex.active, follow_shape).p
             self.x_shift = x_att - dr.detach(x_att)
         self.x_moves = mi.Bool(False)
         for shape in scene.shapes():
