@@ -16,7 +16,8 @@ from penumbra.renderer.arrays import upload
 
 from .batch import SceneEdges
 from .binning import Bins, DeviceBins, argsort_small
-from .kernels import Pairs, PointSet, composite, coverage, decode_pairs, isolate, jump, paint, segment_ids, winding
+from .kernels import (Pairs, PointSet, composite, coverage, decode_pairs, isolate, jump, paint, restore_coverage,
+                      segment_ids, winding)
 from .layers import LayerTable
 from .prefilter import PieceEnds, PrefilterStrokes, prefiltered_alpha
 
@@ -90,12 +91,17 @@ class Shading:
         dr.eval(out)   # one kernel (each gather source evaluated on its own would re-run the paint 4x)
         return out
 
-    def composited(self, px, py, tile_np, differentiable: bool):
+    def composited(self, px, py, tile_np, differentiable: bool, covered=None):
         """Composited premultiplied RGBA (``mi.Vector4f``) at points ``(px, py)`` sorted by tile
-        ``tile_np``, and their :class:`.kernels.Pairs`."""
+        ``tile_np``, and their :class:`.kernels.Pairs`. ``covered``: the covered pairs
+        (``Pairs.cov_pairs``) of an earlier call on the same points (area sampling), which then
+        skips the coverage test."""
         import mitsuba as mi
         P = self.pairs(tile_np)
-        coverage(px, py, P, self.dev, prefilter=self.prefilter)
+        if covered is None:
+            coverage(px, py, P, self.dev, prefilter=self.prefilter)
+        else:
+            restore_coverage(P, covered)
         ps = PointSet(len(tile_np), upload(mi.UInt32, tile_np), P)
         if P.n_cov == 0:
             return composite(None, None, None, None, ps), P
@@ -218,15 +224,17 @@ class PairCounts:
 class RecomputedShading(dr.CustomOp):
     """The composited colour at points (:meth:`Shading.composited`) as a function of the parameter
     vector ``theta``, the layers' alphas and inverse gradient transforms, evaluated without AD.
-    Both derivative modes recompute coverage, paint and compositing of the same points on a
-    private AD graph over fresh copies of the inputs and propagate through it (``dr.isolate_grad``),
-    so the outer AD graph holds a few arrays per point instead of the per-pair state (coverage
-    masks, compaction slots, paint and compositing records) of every tile group until backward."""
+    Both derivative modes recompute paint and compositing of the same points on a private AD graph
+    over fresh copies of the inputs and propagate through it (``dr.isolate_grad``), so the outer AD
+    graph holds a few arrays per point and the indices of the covered pairs (coverage does not
+    depend on these inputs: it is not tested again) instead of the per-pair state (coverage masks,
+    compaction slots, paint and compositing records) of every tile group until backward."""
 
     def eval(self, theta, alpha, inv, shading, px, py, tile_np, counts):
         self.shading, self.px, self.py, self.tile_np = shading, px, py, tile_np
         self.inputs = (dr.detach(theta), dr.detach(alpha), [dr.detach(v) for v in inv])
         c, P = shading.composited(px, py, tile_np, False)
+        self.covered = P.cov_pairs
         counts.n_pairs, counts.n_cov = P.n_pairs, P.n_cov
         dr.eval(c)
         return c
@@ -239,7 +247,7 @@ class RecomputedShading(dr.CustomOp):
         return leaves
 
     def _colour(self, leaves):
-        c, _ = self.shading.attached_to(*leaves).composited(self.px, self.py, self.tile_np, True)
+        c, _ = self.shading.attached_to(*leaves).composited(self.px, self.py, self.tile_np, True, self.covered)
         return c
 
     def forward(self):

@@ -152,8 +152,24 @@ def coverage(px, py, P: Pairs, bins_dev, prefilter=False):
     else:
         P.mask = inside
     dr.eval(P.mask)
-    P.cov_pairs = dr.compress(P.mask)
-    P.n_cov = dr.width(P.cov_pairs)
+    return _compact(P, dr.compress(P.mask))
+
+
+def restore_coverage(P: Pairs, cov_pairs):
+    """Fill ``P.mask`` and the compaction from ``cov_pairs``, the covered pairs that
+    :func:`coverage` found for the same points and pairs earlier (area sampling), without
+    evaluating any winding number again."""
+    mi = _mi()
+    P.mask = dr.zeros(mi.Bool, P.n_pairs)
+    dr.scatter(P.mask, True, cov_pairs)
+    return _compact(P, cov_pairs)
+
+
+def _compact(P: Pairs, cov_pairs):
+    """``P`` with its covered pairs ``cov_pairs`` (ascending) and each pair's slot among them."""
+    mi = _mi()
+    P.cov_pairs = cov_pairs
+    P.n_cov = dr.width(cov_pairs)
     P.cov_index = dr.prefix_sum(mi.UInt32(dr.select(P.mask, 1, 0)))
     dr.eval(P.cov_index)
     return P
