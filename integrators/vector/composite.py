@@ -93,9 +93,9 @@ class Shading:
 
     def composited(self, px, py, tile_np, differentiable: bool, covered=None):
         """Composited premultiplied RGBA (``mi.Vector4f``) at points ``(px, py)`` sorted by tile
-        ``tile_np``, and their :class:`.kernels.Pairs`. ``covered``: the covered pairs
-        (``Pairs.cov_pairs``) of an earlier call on the same points (area sampling), which then
-        skips the coverage test."""
+        ``tile_np``, and their :class:`.kernels.Pairs`. ``covered``: the coverage mask
+        (``Pairs.mask``) of an earlier call on the same points (area sampling), which then skips
+        the coverage test."""
         import mitsuba as mi
         P = self.pairs(tile_np)
         if covered is None:
@@ -234,7 +234,7 @@ class RecomputedShading(dr.CustomOp):
         self.shading, self.px, self.py, self.tile_np = shading, px, py, tile_np
         self.inputs = (dr.detach(theta), dr.detach(alpha), [dr.detach(v) for v in inv])
         c, P = shading.composited(px, py, tile_np, False)
-        self.covered = P.cov_pairs
+        self.covered = np.packbits(P.mask.numpy()) if P.n_pairs else None   # 1 bit per pair
         counts.n_pairs, counts.n_cov = P.n_pairs, P.n_cov
         dr.eval(c)
         return c
@@ -247,7 +247,12 @@ class RecomputedShading(dr.CustomOp):
         return leaves
 
     def _colour(self, leaves):
-        c, _ = self.shading.attached_to(*leaves).composited(self.px, self.py, self.tile_np, True, self.covered)
+        import mitsuba as mi
+        covered = None
+        if self.covered is not None:
+            n = int(np.diff(self.shading.bins.cand_start)[self.tile_np].sum())
+            covered = upload(mi.Bool, np.unpackbits(self.covered, count=n).view(bool))
+        c, _ = self.shading.attached_to(*leaves).composited(self.px, self.py, self.tile_np, True, covered)
         return c
 
     def forward(self):

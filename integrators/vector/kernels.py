@@ -155,14 +155,12 @@ def coverage(px, py, P: Pairs, bins_dev, prefilter=False):
     return _compact(P, dr.compress(P.mask))
 
 
-def restore_coverage(P: Pairs, cov_pairs):
-    """Fill ``P.mask`` and the compaction from ``cov_pairs``, the covered pairs that
-    :func:`coverage` found for the same points and pairs earlier (area sampling), without
-    evaluating any winding number again."""
-    mi = _mi()
-    P.mask = dr.zeros(mi.Bool, P.n_pairs)
-    dr.scatter(P.mask, True, cov_pairs)
-    return _compact(P, cov_pairs)
+def restore_coverage(P: Pairs, mask):
+    """Fill ``P.mask`` and the compaction from ``mask``, the coverage that :func:`coverage` found
+    for the same points and pairs earlier (area sampling), without evaluating any winding number
+    again."""
+    P.mask = mask
+    return _compact(P, dr.compress(mask))
 
 
 def _compact(P: Pairs, cov_pairs):
