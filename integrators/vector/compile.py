@@ -128,6 +128,7 @@ class Compiled:
     one_slot: int = 0
     zero_slot: int = 0
     clear_slot: int = 0                # four zeros: the (transparent) colour of clip layers
+    moves: np.ndarray = None           # (theta size,) bool: the slot belongs to a parameter that moves edges
 
 
 #: compiled scenes: scene -> (its :func:`structure_key`, :class:`Compiled`, parameter readers)
@@ -215,8 +216,11 @@ def _compile(scene: VectorScene, params) -> Compiled:
         opac_a[i, :len(o)] = o
     width_slot = np.array([slots[f"{s.id}.stroke_width"][0] if s.stroke is not None else zero for s in shapes],
                           np.int64)
+    moves = np.zeros(theta0.size, bool)
+    for name, (off, shape) in slots.items():
+        moves[off:off + math.prod(shape)] = params.info(name).moves_geometry
     comp = Compiled(scene.width, scene.height, theta0, slots, shapes, chains_a, opac_a, width_slot,
-                    identity_slot=ident, one_slot=one, zero_slot=zero, clear_slot=clear)
+                    identity_slot=ident, one_slot=one, zero_slot=zero, clear_slot=clear, moves=moves)
     span = {}
     clip_of = {}   # id(clip group) -> layers of the shapes whose nearest enclosing clip group it is
     row = 0   # control-point rows of the subpaths so far (the tessellator concatenates them)
@@ -443,10 +447,18 @@ def check_value(name, arr):
 class Theta:
     """A scene's parameter vector bound to concrete values: ``values`` (``mi.Float``, attached to
     the caller's Dr.Jit parameters where they were overridden), a detached NumPy copy ``values_np``,
-    and which slots were overridden (``overridden``: those may carry gradients)."""
+    which slots were overridden (``overridden``: those may carry gradients) and whether a parameter
+    that moves edges got a value with gradients (``moves_geometry``; when not, tessellation can run
+    off the AD graph and the image has no boundary term)."""
     values: object                     # mi.Float
     values_np: np.ndarray
     overridden: np.ndarray             # (n,) bool
+    moves_geometry: bool = True
+
+    def geometry(self):
+        """``values`` for tessellation: detached unless a parameter that moves edges has gradients."""
+        import drjit as dr
+        return self.values if self.moves_geometry else dr.detach(self.values)
 
 
 def bind_parameters(comp: Compiled, scene: VectorScene, overrides, root) -> Theta:
@@ -461,12 +473,14 @@ def bind_parameters(comp: Compiled, scene: VectorScene, overrides, root) -> Thet
     theta_np = theta0.copy()
     theta = upload(mi.Float, theta0)
     overridden = np.zeros(theta0.size, bool)
+    moving = False
     for pattern, value in (overrides or {}).items():
         names, idx, sizes = override_indices(comp, scene, pattern)
         if dr.is_array_v(value):
             v = value.array if dr.is_tensor_v(value) else (dr.ravel(value) if dr.depth_v(value) > 1 else value)
             v = mi.Float(v) if type(v) is not mi.Float else v
             vnp = np.array(dr.detach(v), dtype=np.float64)
+            moving = moving or (dr.grad_enabled(v) and bool(comp.moves[idx].any()))
         else:
             vnp = np.asarray(value, dtype=np.float64).reshape(-1)
             v = upload(mi.Float, vnp)
@@ -481,4 +495,4 @@ def bind_parameters(comp: Compiled, scene: VectorScene, overrides, root) -> Thet
         sel = pos >= 0
         theta = dr.select(upload(mi.Bool, sel), dr.gather(mi.Float, v, upload(mi.UInt32, np.maximum(pos, 0))), theta)
     theta, theta_np = place_markers(comp, theta, theta_np, overridden)
-    return Theta(theta, theta_np, overridden)
+    return Theta(theta, theta_np, overridden, moving)

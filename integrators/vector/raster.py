@@ -154,7 +154,9 @@ def rasterize(scene, width=None, height=None, spp: int = 4, filter: str = "box",
     # 6. boundary term of the gradient
     info = {"n_pixel_samples": B * H * W * canvas.spp, "n_edges": len(edges.np_edges), "n_pairs": n_pairs,
             "n_covered": n_cov, "n_candidates": len(bins.cand_layer)}
-    if diff and not prefilter and len(edges.np_edges):
+    # edges carry gradients only when a parameter that moves them does (compile.Theta.geometry): an
+    # image differentiated with respect to paints alone has no boundary term
+    if diff and not prefilter and len(edges.np_edges) and dr.grad_enabled(edges.x0, edges.y0, edges.x1, edges.y1):
         img = boundary_term(img, shading, canvas, edge_density, seed, info)
         memory.release_freed()
     if diff and layers.shaders:

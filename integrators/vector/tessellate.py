@@ -275,13 +275,14 @@ def _coefficients(a: np.ndarray):
 def tessellate(comp: Compiled, bound: Theta, tol: float = 0.05, mode: str = "sample",
                compiled: bool | None = None) -> Geometry:
     """Stage 2, tessellate: the polygon edges of every layer in canvas pixels (attached to
-    ``bound.values``), ``tol`` the flattening tolerance in pixels. ``mode="prefilter"``: strokes
+    ``bound.values`` where a parameter that moves edges has gradients, :meth:`.compile.Theta.geometry`),
+    ``tol`` the flattening tolerance in pixels. ``mode="prefilter"``: strokes
     become their centre-line pieces (the rasterizer measures the distance to them). ``compiled``:
     the host loops in numba kernels (None: :data:`penumbra.renderer.compiled.vector_host_kernels`, off by
     default; False: vectorised NumPy, the same edges)."""
     import mitsuba as mi
     compiled = use_vector_kernels(compiled, "tessellate")
-    theta, theta_np = bound.values, bound.values_np
+    theta, theta_np = bound.geometry(), bound.values_np
     shapes = comp.shapes
     M, Mn = shape_matrices(comp, theta, theta_np)
     scale = _spectral(Mn) if len(shapes) else np.zeros(0)

@@ -185,6 +185,34 @@ def test_filters(filt):
     check(s, "c.center", filter=filt)
 
 
+
+def test_paint_only_gradients_skip_the_boundary_term():
+    """Colours, stops and opacities move no edge: with gradients on them alone the image has no
+    boundary term (no boundary samples are drawn) and their gradients are the ones of a call that
+    also differentiates geometry (whose boundary term they are not part of); their agreement with
+    FD is checked by the paint tests above."""
+    s = svg('<defs><linearGradient id="lg" x1="4" y1="0" x2="28" y2="6" gradientUnits="userSpaceOnUse">'
+            '<stop offset="0.1" stop-color="#ff0000"/><stop offset="0.9" stop-color="#0000ff"/></linearGradient>'
+            '</defs><circle id="c" cx="15.3" cy="16.1" r="9.2" fill="url(#lg)" stroke="#204080" stroke-width="2" '
+            'opacity="0.8"/>')
+    paint = ["c.fill.stops.color", "c.stroke.color", "c.opacity"]
+    w = mi.Float(WEIGHTS.reshape(-1))
+
+    def grads(names):
+        xs = {k: mi.Float(s.params[k].reshape(-1)) for k in names}
+        dr.enable_grad(list(xs.values()))
+        img, info = rasterize(s, W, H, spp=4, params=xs, seed=3, return_info=True)
+        dr.backward(dr.sum(img.array * w))
+        return {k: np.array(dr.grad(x)) for k, x in xs.items()}, info
+
+    g_paint, info_paint = grads(paint)
+    g_all, info_all = grads(paint + ["c.center"])
+    assert "n_boundary_samples" not in info_paint
+    assert info_all["n_boundary_samples"] > 0 and np.any(g_all["c.center"] != 0)
+    for k in paint:
+        assert np.any(g_paint[k] != 0), k
+        np.testing.assert_allclose(g_paint[k], g_all[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
 @pytest.mark.slow
 def test_group_opacity_gradient_transform_and_focal():
     s = svg('<defs><linearGradient id="lg" x1="0" y1="0" x2="1" y2="0" gradientTransform="rotate(20 0.5 0.5)">'
