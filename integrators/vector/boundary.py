@@ -9,11 +9,15 @@ is added to pixel ``c`` as a zero-valued term whose derivative is exactly that (
 reverse mode, :class:`BoundaryOp`). Interior stroke edges (quad ends, wedges) have equal colours
 on both sides and contribute nothing, so unions, fill rules and occlusion are handled by the
 two-sided difference itself. Samples exactly on a pixel border split half/half (box filter), the
-convention that central finite differences see (diffvg counts such edges twice)."""
+convention that central finite differences see (diffvg counts such edges twice).
+
+Everything per sample stays on the device: the samples are placed by a binary search in the
+outline's cumulative length, sorted by tile on the host (one download of their tiles) for the
+two-sided shading, and splatted through the pixel filter (:class:`FilterTaps`) inside the custom
+operation's derivative passes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, replace
 
 import drjit as dr
 import numpy as np
@@ -22,168 +26,208 @@ from penumbra.renderer import memory
 from penumbra.renderer.arrays import upload
 
 from .batch import SceneEdges
-from .binning import argsort_small, index_dtype
+from .binning import argsort_small
 from .composite import Shading
-from .pixels import Canvas, integral1d, kernel1d
+from .pixels import Canvas, filter_weight, integral1d
 
 SEED_SALT = 7919   # boundary samples draw from seed + SEED_SALT (pixel samples use seed itself)
-SAMPLE_BLOCK = 1 << 18   # boundary samples placed per block (bounds the float64 temporaries)
+
+
+def _mi():
+    import mitsuba as mi
+    return mi
 
 
 @dataclass(frozen=True)
 class BoundarySamples:
-    """Stratified samples along the concatenated visible outline."""
-    edge: np.ndarray         # (N,) sampled edge
-    t: np.ndarray            # (N,) position along it, p = (1 - t) a + t b
-    p: np.ndarray            # (N, 2) canvas point (items shifted)
-    n: np.ndarray            # (N, 2) unit normal (right of the edge direction)
-    item: np.ndarray         # (N,) batch item
-    layer: np.ndarray        # (N,) layer owning the edge
+    """Stratified samples along the concatenated visible outline (device arrays, one entry per
+    sample)."""
+    edge: object             # mi.UInt32 sampled edge (index into the batch's edges or segments)
+    t: object                # mi.Float position along it, p = (1 - t) a + t b
+    x: object                # mi.Float canvas point (items shifted)
+    y: object
+    nx: object               # mi.Float unit normal (right of the edge direction)
+    ny: object
+    item: object             # mi.UInt32 batch item
+    layer: object            # mi.UInt32 layer owning the edge
     total: float             # outline length the samples stand for (each counts total / N)
 
+    @property
+    def n(self) -> int:
+        return dr.width(self.t)
 
-class BoundaryRows(NamedTuple):
-    """Splat rows of the boundary term: row ``k`` adds ``weight[k] * coef[sample[k], c] *
-    n . dp/dtheta`` of sample ``sample[k]`` to channel ``c`` of pixel ``pixel[k]``."""
-    edge: np.ndarray         # (N,) edge of each sample
-    t: np.ndarray            # (N,)
-    n: np.ndarray            # (N, 2)
-    coef: np.ndarray         # (N, 4) float32 colour jump x outline length per sample
-    sample: np.ndarray       # (R,) uint32
-    pixel: np.ndarray        # (R,) uint32 flat index into (B, H, W)
-    weight: np.ndarray       # (R,) float32 normalised filter weight
-    n_pixels: int
+    def take(self, index):
+        """The samples ``index`` (``mi.UInt32``), in that order."""
+        return replace(self, **{k: dr.gather(type(getattr(self, k)), getattr(self, k), index)
+                                for k in ("edge", "t", "x", "y", "nx", "ny", "item", "layer")})
+
+
+def sample_segments(x0, y0, x1, y1, density, n_pixel_samples: int, seed: int, rows=None):
+    """Stratified samples along the concatenated segments ``(x0, y0) -> (x1, y1)`` (``mi.Float``,
+    canvas pixels; with ``rows`` (``mi.UInt32``) the segments are those entries), proportional to
+    length: ``(segment, t, x, y, nx, ny, total)`` (device arrays; ``segment`` indexes the
+    concatenation, or ``rows``; ``t`` the position along the segment, ``(nx, ny)`` the unit normal
+    right of its direction, ``total`` the length the samples stand for, each counting total / N),
+    or ``None`` when all have length 0. ``density``: samples per pixel of length; ``None``: as many
+    samples as pixel samples, at most one per pixel of length (diffvg's budget). The cumulative
+    length is a float64 prefix sum and each sample's segment a binary search in it (segments of
+    length 0 are never chosen)."""
+    mi = _mi()
+    M = dr.width(x0 if rows is None else rows)
+    if M == 0:
+        return None
+
+    def length(i=None):   # float64 length of segments i (all: None), the same expression each time
+        r = rows if i is None else i if rows is None else dr.gather(mi.UInt32, rows, i)
+        a = [v if r is None else dr.gather(mi.Float, v, r) for v in (x0, y0, x1, y1)]
+        dx, dy = mi.Float64(a[2]) - mi.Float64(a[0]), mi.Float64(a[3]) - mi.Float64(a[1])
+        return dr.sqrt(dx * dx + dy * dy), a, dx, dy
+
+    cum = dr.cumsum(length()[0])
+    dr.eval(cum)
+    total = float(dr.gather(mi.Float64, cum, mi.UInt32(M - 1))[0])
+    if not total > 0:
+        return None
+    if density is None:
+        density = min(1.0, n_pixel_samples / max(total, 1e-9))
+    N = max(1, int(np.ceil(total * density)))
+    k = dr.arange(mi.UInt32, N)
+    rng = mi.PCG32(size=N, initstate=mi.UInt64(seed + SEED_SALT) * 0x9E3779B97F4A7C15 + mi.UInt64(k))
+    u = (mi.Float64(k) + mi.Float64(rng.next_float32())) * (total / N)
+    j = dr.binary_search(0, M - 1, lambda i: dr.gather(mi.Float64, cum, i) <= u)
+    lj, a, djx, djy = length(j)
+    ok = lj > 0
+    safe = dr.select(ok, lj, 1.0)
+    t = dr.clip((u - (dr.gather(mi.Float64, cum, j) - lj)) / safe, 0.0, 1.0)
+    out = (j, mi.Float(t), mi.Float(mi.Float64(a[0]) + t * djx), mi.Float(mi.Float64(a[1]) + t * djy),
+           mi.Float(dr.select(ok, djy / safe, 0.0)), mi.Float(dr.select(ok, -djx / safe, 0.0)))
+    dr.eval(out)
+    return (*out, total)
 
 
 def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: int, seed: int):
     """:class:`BoundarySamples` on the outline edges that the filter of a pixel can reach, or
     ``None`` when there are none. ``density``: samples per pixel of outline length; ``None``: as
     many boundary samples as pixel samples, at most one per pixel of outline (diffvg's budget)."""
+    mi = _mi()
     W, H, Wp = canvas.width, canvas.height, canvas.item_width
-    cand = np.flatnonzero(edges.edge_samp).astype(index_dtype(len(edges.edge_samp)))
+    cand = np.flatnonzero(edges.edge_samp)
+    if not len(cand):
+        return None
     R = canvas.radius + 0.5
-    vis = np.empty(len(cand), bool)
-    for lo in range(0, len(cand), SAMPLE_BLOCK):   # blocks of edges: bounded float64 temporaries
-        c = cand[lo:lo + SAMPLE_BLOCK]
-        e = np.take(edges.np_edges, c, axis=0)   # row gathers: np.take (fancy indexing is slower)
-        lx = e[:, [0, 2]] - (edges.layer_item[edges.edge_layer[c]] * Wp)[:, None]
-        vis[lo:lo + SAMPLE_BLOCK] = (lx.max(1) > -R) & (lx.min(1) < W + R) & (e[:, [1, 3]].max(1) > -R) & \
-            (e[:, [1, 3]].min(1) < H + R)
-    eid = cand[vis]
-    del cand, vis
-    drawn = sample_segments(np.take(edges.np_edges, eid, axis=0), density, n_pixel_samples, seed)
+    c = upload(mi.UInt32, cand)
+    e_layer = upload(mi.UInt32, edges.edge_layer)
+    l_item = upload(mi.UInt32, edges.layer_item)
+    ends = [dr.detach(v) for v in (edges.x0, edges.y0, edges.x1, edges.y1)]
+    x0, y0, x1, y1 = (dr.gather(mi.Float, v, c) for v in ends)
+    shift = mi.Float(dr.gather(mi.UInt32, l_item, dr.gather(mi.UInt32, e_layer, c)) * Wp)
+    lx0, lx1 = x0 - shift, x1 - shift
+    vis = (dr.maximum(lx0, lx1) > -R) & (dr.minimum(lx0, lx1) < W + R) & (dr.maximum(y0, y1) > -R) & \
+        (dr.minimum(y0, y1) < H + R)
+    eid = dr.gather(mi.UInt32, c, dr.compress(vis))
+    dr.eval(eid)
+    del c, x0, y0, x1, y1, shift, vis, lx0, lx1
+    drawn = sample_segments(*ends, density, n_pixel_samples, seed, rows=eid)
     if drawn is None:
         return None
-    j, t, p, n, total = drawn
-    s_edge = eid[j].astype(np.int32)
-    layer = edges.edge_layer[s_edge]
-    return BoundarySamples(s_edge, t, p, n, edges.layer_item[layer].astype(np.int32), layer.astype(np.int32), total)
+    j, t, x, y, nx, ny, total = drawn
+    s_edge = dr.gather(mi.UInt32, eid, j)
+    layer = dr.gather(mi.UInt32, e_layer, s_edge)
+    return BoundarySamples(s_edge, t, x, y, nx, ny, dr.gather(mi.UInt32, l_item, layer), layer, total)
 
 
-def sample_segments(e: np.ndarray, density, n_pixel_samples: int, seed: int):
-    """Stratified samples along the concatenated segments ``e`` ((M, 4) x0 y0 x1 y1, canvas
-    pixels), proportional to length: ``(segment, t, p, n, total)`` with ``t`` the position along the
-    segment (p = (1 - t) a + t b), ``n`` the unit normal right of its direction and ``total`` the
-    length the samples stand for (each counts total / N), or ``None`` when all have length 0.
-    ``density``: samples per pixel of length; ``None``: as many samples as pixel samples, at most
-    one per pixel of length (diffvg's budget)."""
-    def differences(rows):   # float64 (the rows may be float32)
-        return np.asarray(rows[:, 2:], np.float64) - rows[:, :2]
-
-    length = np.empty(len(e))
-    for lo in range(0, len(e), SAMPLE_BLOCK):   # blocks of segments: bounded float64 temporaries
-        d = differences(e[lo:lo + SAMPLE_BLOCK])
-        length[lo:lo + SAMPLE_BLOCK] = np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
-    keep = None                 # (tessellated edges all have a length: no copies)
-    if not np.all(length > 0):
-        keep = np.nonzero(length > 0)[0]
-        if not len(keep):
-            return None
-        e, length = e[keep], length[keep]
-    cum = np.cumsum(length)
-    total = float(cum[-1])
-    if density is None:
-        density = min(1.0, n_pixel_samples / max(total, 1e-9))
-    N = max(1, int(np.ceil(total * density)))
-    rng = np.random.default_rng(seed + SEED_SALT)
-    # compact records (int32, float32: the precision of the device arrays they are uploaded to),
-    # built in blocks of samples so that the float64 temporaries stay small (the jitter drawn per
-    # block: the same stream as one draw of N)
-    s_seg, t, p, n = np.empty(N, np.int32), np.empty(N, np.float32), np.empty((N, 2), np.float32), \
-        np.empty((N, 2), np.float32)
-    for lo in range(0, N, SAMPLE_BLOCK):
-        hi = min(N, lo + SAMPLE_BLOCK)
-        u = (np.arange(lo, hi) + rng.random(hi - lo)) * (total / N)
-        j = np.minimum(np.searchsorted(cum, u, side="right"), len(e) - 1)
-        s_seg[lo:hi] = j if keep is None else keep[j]
-        tb = np.clip((u - (cum[j] - length[j])) / length[j], 0.0, 1.0)
-        t[lo:hi] = tb
-        ej = np.take(e, j, axis=0)
-        dj = differences(ej)
-        p[lo:hi] = ej[:, :2] + tb[:, None] * dj
-        n[lo:hi, 0], n[lo:hi, 1] = dj[:, 1] / length[j], -dj[:, 0] / length[j]
-    return s_seg, t, p, n, total
+def by_tile(samples: BoundarySamples, shading: Shading, canvas: Canvas):
+    """``samples`` reordered by the tile of their point (the order :meth:`Shading.jump` needs)
+    and the tile of each, as NumPy (host)."""
+    mi = _mi()
+    bins, B, T, Wp = shading.bins, canvas.batch, canvas.tile, canvas.item_width
+    cols = bins.tiles_x // B
+    col = mi.UInt32(dr.clip(dr.floor((samples.x - mi.Float(samples.item * Wp)) / T), 0, cols - 1)) + \
+        samples.item * cols
+    tile = mi.UInt32(dr.clip(dr.floor(samples.y / T), 0, bins.tiles_y - 1)) * bins.tiles_x + col
+    tile_np = tile.numpy()
+    order = argsort_small(tile_np)
+    return samples.take(upload(mi.UInt32, order)), tile_np[order]
 
 
-def colour_jumps(samples: BoundarySamples, shading: Shading, canvas: Canvas) -> np.ndarray:
-    """``f(p - eps n) - f(p + eps n)`` (premultiplied RGBA, (N, 4)) at every boundary sample; both
-    sides in one pass, grouped by the tile of ``p`` (its lists hold for points within the margin)."""
-    import mitsuba as mi
-    bins, B, T, Wp, eps = shading.bins, canvas.batch, canvas.tile, canvas.item_width, canvas.side_eps
-    p, n, s_item = samples.p, samples.n, samples.item
-    col = np.clip(np.floor((p[:, 0] - s_item * Wp) / T), 0, bins.tiles_x // B - 1).astype(np.int64) + \
-        s_item * (bins.tiles_x // B)
-    tile = (np.clip(np.floor(p[:, 1] / T), 0, bins.tiles_y - 1).astype(np.int64) * bins.tiles_x + col).astype(
-        index_dtype(bins.tiles_x * bins.tiles_y))
-    del col
-    order = argsort_small(tile)
-    tile_sorted = tile[order]
-    df = np.zeros((len(order), 4), np.float32)
-    for lo, hi in shading.chunks(tile_sorted):   # runs of tiles: bounded per-pair state
-        o = order[lo:hi]
-        pox, poy, nox, noy = (upload(mi.Float, v[o]) for v in (p[:, 0], p[:, 1], n[:, 0], n[:, 1]))
-        jmp = shading.jump(pox - eps * nox, poy - eps * noy, pox + eps * nox, poy + eps * noy, tile_sorted[lo:hi],
-                           samples.layer[o])
+def colour_jumps(samples: BoundarySamples, tile_np, shading: Shading, canvas: Canvas):
+    """``f(p - eps n) - f(p + eps n)`` (premultiplied RGBA, 4 ``mi.Float``) at every boundary
+    sample (sorted by tile ``tile_np``, :func:`by_tile`); both sides in one pass per run of tiles
+    (the tile lists hold for points within the margin)."""
+    mi = _mi()
+    eps = canvas.side_eps
+    owner = samples.layer.numpy()
+    parts = []
+    for lo, hi in shading.chunks(tile_np):   # runs of tiles: bounded per-pair state
+        r = dr.arange(mi.UInt32, lo, hi)
+        px, py, nx, ny = (dr.gather(mi.Float, v, r) for v in (samples.x, samples.y, samples.nx, samples.ny))
+        jmp = shading.jump(px - eps * nx, py - eps * ny, px + eps * nx, py + eps * ny, tile_np[lo:hi], owner[lo:hi])
         dr.eval(jmp)
-        df[o] = np.stack([c.numpy() for c in jmp], 1)
+        parts.append(jmp)
         memory.release_freed()
-    return df
+    return [parts[0][c] if len(parts) == 1 else dr.concat([p[c] for p in parts]) for c in range(4)]
 
 
-def splat_rows(samples: BoundarySamples, coef: np.ndarray, sel: np.ndarray, canvas: Canvas) -> BoundaryRows:
-    """:class:`BoundaryRows` of the samples ``sel`` with per-sample weights ``coef`` (N, 4), spread
-    over the pixels with the normalised pixel filter (normalised over the canvas)."""
-    W, H, Wp, filt = canvas.width, canvas.height, canvas.item_width, canvas.filter
-    rng_o = (-2, -1, 0, 1, 2) if filt == "gaussian" else (-1, 0) if filt == "box" else (-1, 0, 1)
-    offsets = [(oy, ox) for oy in rng_o for ox in rng_o]
-    # rows ordered by pixel offset, then sample; built in blocks of samples (bounded temporaries)
-    rows = [([], [], []) for _ in offsets]
-    for lo in range(0, len(sel), SAMPLE_BLOCK):
-        s_b = sel[lo:lo + SAMPLE_BLOCK]
-        p_sel = samples.p[s_b]
-        item = samples.item[s_b]
-        lxp = p_sel[:, 0] - item * Wp
-        fx, fy = np.floor(lxp).astype(np.int64), np.floor(p_sel[:, 1]).astype(np.int64)
-        for (oy, ox), (rows_s, rows_p, rows_w) in zip(offsets, rows):
+class FilterTaps:
+    """The pixels that the normalised pixel filter of each point ``(x, y)`` (``mi.Float``, canvas
+    pixels, items shifted; ``item`` its batch item) reaches, and their weights
+    ``k(p - c) / Z_c`` (``Z_c`` the filter's integral over the canvas around pixel ``c``, 1 for the
+    box filter). :meth:`splat` adds per-point values to pixels, :meth:`gather` is its transpose
+    (Dr.Jit AD runs through both)."""
+
+    def __init__(self, x, y, item, canvas: Canvas):
+        mi = _mi()
+        W, H, Wp, filt = canvas.width, canvas.height, canvas.item_width, canvas.filter
+        self.canvas = canvas
+        self.lx = x - mi.Float(item * Wp)
+        self.y = y
+        self.item = item
+        r = (-2, -1, 0, 1, 2) if filt == "gaussian" else (-1, 0) if filt == "box" else (-1, 0, 1)
+        self.offsets = [(oy, ox) for oy in r for ox in r]
+        self.zx = self.zy = None
+        if filt != "box":   # the filter's integral over the canvas around each pixel column / row
+            cx, cy = np.arange(W) + 0.5, np.arange(H) + 0.5
+            self.zx = upload(mi.Float, np.maximum(integral1d(-cx, W - cx, filt), 1e-12))
+            self.zy = upload(mi.Float, np.maximum(integral1d(-cy, H - cy, filt), 1e-12))
+
+    def state(self):
+        """The per-point arrays (for ``dr.eval``)."""
+        return self.lx, self.y, self.item
+
+    def taps(self):
+        """``(pixel, weight, active)`` per filter offset, for every point (flat pixel index into
+        (B, H, W))."""
+        mi = _mi()
+        W, H, filt = self.canvas.width, self.canvas.height, self.canvas.filter
+        fx, fy = mi.Int32(dr.floor(self.lx)), mi.Int32(dr.floor(self.y))
+        for oy, ox in self.offsets:
             cx, cy = fx + ox, fy + oy
             ok = (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
-            wx = kernel1d(lxp - (cx + 0.5), filt)
-            wy = kernel1d(p_sel[:, 1] - (cy + 0.5), filt)
-            w = wx * wy * ok
-            if filt != "box":
-                zx = integral1d(-(cx + 0.5), W - (cx + 0.5), filt)
-                zy = integral1d(-(cy + 0.5), H - (cy + 0.5), filt)
-                w = w / np.maximum(zx * zy, 1e-12)
-            m = w > 0
-            rows_s.append(s_b[m].astype(np.uint32))
-            rows_p.append(((item[m] * H + cy[m]) * W + cx[m]).astype(np.uint32))
-            rows_w.append(w[m].astype(np.float32))
+            ux, uy = mi.UInt32(dr.clip(cx, 0, W - 1)), mi.UInt32(dr.clip(cy, 0, H - 1))
+            w = filter_weight(self.lx - (mi.Float(cx) + 0.5), filt) * filter_weight(self.y - (mi.Float(cy) + 0.5), filt)
+            if self.zx is not None:
+                w = w / (dr.gather(mi.Float, self.zx, ux) * dr.gather(mi.Float, self.zy, uy))
+            active = ok & (w > 0)
+            yield (self.item * H + uy) * W + ux, dr.select(active, w, 0.0), active
 
-    def cat(k, dtype):
-        parts = [a for r in rows for a in r[k]]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype)
-    return BoundaryRows(samples.edge, samples.t, samples.n, np.asarray(coef, np.float32), cat(0, np.uint32),
-                        cat(1, np.uint32), cat(2, np.float32), canvas.batch * H * W)
+    def splat(self, values):
+        """Images (one ``mi.Float`` of B * H * W pixels per entry of ``values``) of the per-point
+        ``values`` spread through the filter."""
+        mi = _mi()
+        n = self.canvas.batch * self.canvas.height * self.canvas.width
+        out = [dr.zeros(mi.Float, n) for _ in values]
+        for pixel, w, active in self.taps():
+            for acc, v in zip(out, values):
+                dr.scatter_reduce(dr.ReduceOp.Add, acc, v * w, pixel, active)
+        return out
+
+    def gather(self, images):
+        """Per point, the filter-weighted sum of each image of ``images`` (transpose of :meth:`splat`)."""
+        mi = _mi()
+        out = [mi.Float(0.0) for _ in images]
+        for pixel, w, active in self.taps():
+            out = [o + w * dr.gather(mi.Float, img, pixel, active) for o, img in zip(out, images)]
+        return out
 
 
 def boundary_term(img, shading: Shading, canvas: Canvas, density, seed: int, info: dict):
@@ -195,61 +239,61 @@ def boundary_term(img, shading: Shading, canvas: Canvas, density, seed: int, inf
     samples = sample_outline(edges, canvas, density, info["n_pixel_samples"], seed)
     if samples is None:
         return img
+    N = samples.n
     memory.release_freed()
-    df = colour_jumps(samples, shading, canvas)
+    samples, tile_np = by_tile(samples, shading, canvas)
     memory.release_freed()
-    N = len(samples.p)
-    coef = df * (samples.total / N)
-    nz = np.any(df != 0, axis=1)
+    df = colour_jumps(samples, tile_np, shading, canvas)
+    del tile_np
+    memory.release_freed()
+    n_active = int(dr.count((df[0] != 0) | (df[1] != 0) | (df[2] != 0) | (df[3] != 0))[0])
     info["n_boundary_samples"] = int(N)
-    info["n_boundary_active"] = int(nz.sum())
-    if not nz.any():
+    info["n_boundary_active"] = n_active
+    if not n_active:
         return img
-    rows = splat_rows(samples, coef, np.nonzero(nz)[0], canvas)
-    return [img[c] + v for c, v in enumerate(dr.custom(BoundaryOp, edges.x0, edges.y0, edges.x1, edges.y1, rows))]
+    # every sample goes to the splat (those without a jump weigh 0): compacting the active ones
+    # (typically 90 %) would copy every array while the originals are alive
+    coef = [d * (samples.total / N) for d in df]
+    dr.eval(coef)
+    del df
+    splat = (samples, coef)
+    return [img[c] + v for c, v in enumerate(dr.custom(BoundaryOp, edges.x0, edges.y0, edges.x1, edges.y1, splat,
+                                                      canvas))]
 
 
 class BoundaryOp(dr.CustomOp):
     """Image increment that is zero in value and whose derivative with respect to the edge
     endpoints is the boundary integral: for sample ``s`` on edge ``e`` at ``p = (1-t) a + t b``,
-    ``d img[pix] = sum_rows w[row] * n_s . ((1-t) da + t db)``. Written as a custom operation so
-    that both AD modes evaluate it with plain gathers/scatters outside the AD graph."""
+    ``d img[c] = sum_s k(p_s - c) / Z_c * coef_s * n_s . ((1-t) da + t db)``. Written as a custom
+    operation so that both AD modes evaluate it with plain gathers/scatters outside the AD graph."""
 
-    def eval(self, X0, Y0, X1, Y1, rows: BoundaryRows):
-        import mitsuba as mi
+    def eval(self, X0, Y0, X1, Y1, splat, canvas):
+        mi = _mi()
+        samples, self.coef = splat
         self.n_edges = dr.width(X0)
-        self.se = upload(mi.UInt32, rows.edge)
-        self.t = upload(mi.Float, rows.t)
-        self.nx, self.ny = upload(mi.Float, rows.n[:, 0]), upload(mi.Float, rows.n[:, 1])
-        self.rs, self.rp = upload(mi.UInt32, rows.sample), upload(mi.UInt32, rows.pixel)
-        self.rw = upload(mi.Float, rows.weight)
-        self.coef = [upload(mi.Float, np.ascontiguousarray(rows.coef[:, c])) for c in range(4)]
-        self.npix = rows.n_pixels
-        return tuple(dr.zeros(mi.Float, rows.n_pixels) for _ in range(4))
+        self.se, self.t, self.nx, self.ny = samples.edge, samples.t, samples.nx, samples.ny
+        self.taps = FilterTaps(samples.x, samples.y, samples.item, canvas)
+        # evaluated now: as lazy gathers they would keep every sample's arrays (and the colour
+        # jumps) alive until the derivative pass, and be traced again into each kernel using them
+        dr.eval(self.se, self.t, self.nx, self.ny, self.coef, self.taps.state())
+        npix = canvas.batch * canvas.height * canvas.width
+        return tuple(dr.zeros(mi.Float, npix) for _ in range(4))
 
     def forward(self):
-        import mitsuba as mi
+        mi = _mi()
         g = [self.grad_in(k) for k in ("X0", "Y0", "X1", "Y1")]
         g = [v if dr.width(v) == self.n_edges else dr.zeros(mi.Float, self.n_edges) + v for v in g]
         t = self.t
         dpx = (1 - t) * dr.gather(mi.Float, g[0], self.se) + t * dr.gather(mi.Float, g[2], self.se)
         dpy = (1 - t) * dr.gather(mi.Float, g[1], self.se) + t * dr.gather(mi.Float, g[3], self.se)
         dn = self.nx * dpx + self.ny * dpy
-        out = []
-        for c in range(4):
-            acc = dr.zeros(mi.Float, self.npix)
-            dr.scatter_reduce(dr.ReduceOp.Add, acc, dr.gather(mi.Float, dn * self.coef[c], self.rs) * self.rw, self.rp)
-            out.append(acc)
-        self.set_grad_out(tuple(out))
+        self.set_grad_out(tuple(self.taps.splat([dn * c for c in self.coef])))
 
     def backward(self):
-        import mitsuba as mi
-        go = self.grad_out()
-        per_row = mi.Float(0.0)
-        for c in range(4):
-            per_row = per_row + dr.gather(mi.Float, self.coef[c], self.rs) * dr.gather(mi.Float, go[c], self.rp)
-        ws = dr.zeros(mi.Float, dr.width(self.t))
-        dr.scatter_reduce(dr.ReduceOp.Add, ws, self.rw * per_row, self.rs)
+        mi = _mi()
+        per_sample = self.taps.gather(list(self.grad_out()))
+        ws = per_sample[0] * self.coef[0] + per_sample[1] * self.coef[1] + per_sample[2] * self.coef[2] + \
+            per_sample[3] * self.coef[3]
         t = self.t
         for key, wgt, nrm in (("X0", 1 - t, self.nx), ("Y0", 1 - t, self.ny), ("X1", t, self.nx), ("Y1", t, self.ny)):
             acc = dr.zeros(mi.Float, self.n_edges)

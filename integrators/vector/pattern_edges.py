@@ -16,7 +16,7 @@ import numpy as np
 from penumbra.renderer.arrays import upload
 
 from .affine import invert
-from .boundary import BoundarySamples, sample_segments, splat_rows
+from .boundary import FilterTaps, sample_segments
 
 #: at most this many tiles of one pattern layer get boundary samples (tiles much smaller than a
 #: pixel would make the edge list huge while their edges average out in every pixel)
@@ -118,10 +118,14 @@ def pattern_edge_term(img, shading, canvas, density, seed: int, info: dict):
             if box[0] >= box[2] or box[1] >= box[3]:
                 continue
             seg, A, B, t0, t1, origin, const = _layer_segments(te, layer, theta_np, inv, box)
-            drawn = sample_segments(seg, density, info["n_pixel_samples"], seed + layer)
+            drawn = sample_segments(*(upload(mi.Float, seg[:, k].astype(np.float32)) for k in range(4)), density,
+                                    info["n_pixel_samples"], seed + layer)
             if drawn is None:
                 continue
-            j, t, p, n, total = drawn
+            j, t, px_s, py_s, nx_s, ny_s, total = drawn
+            j, t = j.numpy(), t.numpy()
+            p = np.stack([px_s.numpy(), py_s.numpy()], 1)
+            n = np.stack([nx_s.numpy(), ny_s.numpy()], 1)
             N = len(t)
             side = np.concatenate([p - eps * n, p + eps * n]).astype(np.float64)
             f = shading.colour_at(side[:, 0], side[:, 1], canvas.tile)
@@ -130,9 +134,6 @@ def pattern_edge_term(img, shading, canvas, density, seed: int, info: dict):
             n_samples += N
             if not len(nz):
                 continue
-            item = np.full(N, int(edges.layer_item[layer]), np.int32)
-            samples = BoundarySamples(j, t, p, n, item, np.full(N, layer, np.int32), total)
-            rows = splat_rows(samples, df * (total / N), nz, canvas)
             # the sample point attached to the tile vertices and the paint transform
             js = j[nz]
             tu_np = t0[js] + t[nz] * (t1[js] - t0[js])
@@ -148,15 +149,11 @@ def pattern_edge_term(img, shading, canvas, density, seed: int, info: dict):
             px = m[0] * lu[0] + m[2] * lu[1] + m[4]
             py = m[1] * lu[0] + m[3] * lu[1] + m[5]
             dn = upload(mi.Float, n[nz, 0]) * (px - dr.detach(px)) + upload(mi.Float, n[nz, 1]) * (py - dr.detach(py))
-            # rows index samples; nz maps the compacted samples back
-            pos = np.zeros(N, np.int64)
-            pos[nz] = np.arange(len(nz))
-            rs = upload(mi.UInt32, pos[rows.sample])
-            rp, rw = upload(mi.UInt32, rows.pixel), upload(mi.Float, rows.weight)
+            taps = FilterTaps(upload(mi.Float, p[nz, 0]), upload(mi.Float, p[nz, 1]),
+                              dr.full(mi.UInt32, int(edges.layer_item[layer]), len(nz)), canvas)
+            coef = df[nz] * (total / N)
+            add = taps.splat([dn * upload(mi.Float, np.ascontiguousarray(coef[:, c])) for c in range(4)])
             for c in range(4):
-                coef = upload(mi.Float, np.ascontiguousarray(rows.coef[nz, c]))
-                acc = dr.zeros(mi.Float, rows.n_pixels)
-                dr.scatter_reduce(dr.ReduceOp.Add, acc, dr.gather(mi.Float, dn * coef, rs) * rw, rp)
-                img[c] = img[c] + acc
+                img[c] = img[c] + add[c]
     info["n_pattern_samples"] = n_samples
     return img

@@ -62,15 +62,15 @@ class Samples:
     tile: np.ndarray         # (n,) tile of each sample
 
 
-def kernel1d(d, kind):
-    """1D pixel filter ``kind`` at offsets ``d`` from the pixel centre (NumPy; box: half weight
-    exactly on the border)."""
-    d = np.abs(d)
+def filter_weight(d, kind):
+    """1D pixel filter ``kind`` at offsets ``d`` (``mi.Float``) from the pixel centre (box: half
+    weight exactly on the border)."""
+    d = dr.abs(d)
     if kind == "box":
-        return np.where(d < 0.5, 1.0, np.where(d == 0.5, 0.5, 0.0))
+        return dr.select(d < 0.5, 1.0, dr.select(d == 0.5, 0.5, 0.0))
     if kind == "tent":
-        return np.clip(1.0 - d, 0.0, None)
-    return np.where(d < 1.5, np.exp(-0.5 * (d / GAUSS_SIGMA) ** 2), 0.0)
+        return dr.maximum(1.0 - d, 0.0)
+    return dr.select(d < 1.5, dr.exp(-0.5 * (d / GAUSS_SIGMA) ** 2), 0.0)
 
 
 def integral1d(lo, hi, kind):

@@ -145,13 +145,59 @@ def test_composited_colour_inside_and_outside():
 def test_boundary_samples_lie_on_the_outline():
     canvas, shading = stages(square_scene(), 16, 16)
     s = sample_outline(shading.edges, canvas, 2.0, 0, seed=0)
-    assert s.total == pytest.approx(32.0) and len(s.p) == 64
-    on_x = np.isclose(s.p[:, 0], 4) | np.isclose(s.p[:, 0], 12)
-    on_y = np.isclose(s.p[:, 1], 4) | np.isclose(s.p[:, 1], 12)
+    assert s.total == pytest.approx(32.0) and s.n == 64
+    p = np.stack([s.x.numpy(), s.y.numpy()], 1)
+    n = np.stack([s.nx.numpy(), s.ny.numpy()], 1)
+    on_x = np.isclose(p[:, 0], 4) | np.isclose(p[:, 0], 12)
+    on_y = np.isclose(p[:, 1], 4) | np.isclose(p[:, 1], 12)
     assert np.all(on_x | on_y)
-    np.testing.assert_allclose(np.linalg.norm(s.n, axis=1), 1.0)
-    e = shading.edges.np_edges[s.edge].astype(np.float64)   # float32 rows; the samples were placed in float64
-    np.testing.assert_allclose(e[:, :2] + s.t[:, None] * (e[:, 2:] - e[:, :2]), s.p)
+    np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, rtol=1e-6)
+    e = shading.edges.np_edges[s.edge.numpy()].astype(np.float64)
+    np.testing.assert_allclose(e[:, :2] + s.t.numpy()[:, None].astype(np.float64) * (e[:, 2:] - e[:, :2]), p,
+                               rtol=1e-6, atol=1e-5)
+    # stratified: 16 samples on each of the four 8 px sides
+    side = np.where(np.isclose(p[:, 1], 4) & ~np.isclose(p[:, 0], 12), 0, np.where(np.isclose(p[:, 0], 12), 1,
+                    np.where(np.isclose(p[:, 1], 12), 2, 3)))
+    assert np.bincount(side, minlength=4).tolist() == [16, 16, 16, 16]
+    np.testing.assert_array_equal(np.sort(s.layer.numpy()), np.zeros(64))
+
+
+@pytest.mark.parametrize("filt", ["box", "tent", "gaussian"])
+def test_filter_taps_splat_and_gather_are_transposes(filt):
+    """The boundary splat spreads a point's value over the pixels of its normalised filter: the
+    weights of points well inside the canvas sum to 1 (box: a point on a pixel border splits
+    half/half), and gather is the transpose of splat (<splat(v), g> == <v, gather(g)>)."""
+    from penumbra.integrators.vector.boundary import FilterTaps
+    from penumbra.integrators.vector.pixels import Canvas
+    canvas = Canvas(12, 10, 2, 4, 4, 3, 4, filt)
+    rng = np.random.default_rng(3)
+    item = rng.integers(0, 2, 40)
+    x = rng.uniform(3, 9, 40) + item * canvas.item_width
+    x[0], item[0] = 5.0, 0   # exactly on the border between pixels 4 and 5
+    y = rng.uniform(3, 7, 40)
+    taps = FilterTaps(mi.Float(x), mi.Float(y), mi.UInt32(item), canvas)
+    v = rng.normal(size=40)
+    img = np.array(taps.splat([mi.Float(v), mi.Float(np.ones(40))])[1])
+    g = rng.normal(size=2 * 12 * 10)
+    back = np.array(taps.gather([mi.Float(g)])[0])
+    splat_v = np.array(taps.splat([mi.Float(v)])[0])
+    np.testing.assert_allclose(np.dot(splat_v, g), np.dot(v, back), rtol=1e-5)
+    ones = np.array(taps.gather([mi.Float(np.ones(2 * 12 * 10))])[0])
+    if filt == "gaussian":   # pixel-normalised: sum_c g(p - c) / (integral of g)^2 per point
+        from penumbra.integrators.vector.pixels import GAUSS_SIGMA
+        from scipy.special import erf
+
+        def g1(u):
+            d = u[:, None] - (np.floor(u)[:, None] + np.arange(-2, 3) + 0.5)
+            return np.where(np.abs(d) < 1.5, np.exp(-0.5 * (d / GAUSS_SIGMA) ** 2), 0).sum(1)
+        z = GAUSS_SIGMA * np.sqrt(np.pi / 2) * 2 * erf(1.5 / (GAUSS_SIGMA * np.sqrt(2)))
+        expected = g1(x - item * canvas.item_width) * g1(y) / z ** 2
+    else:   # a partition of unity
+        expected = np.ones(40)
+    np.testing.assert_allclose(ones, expected, rtol=1e-5)
+    assert img.sum() == pytest.approx(expected.sum(), rel=1e-5)
+    if filt == "box":
+        assert img.reshape(2, 10, 12)[0, int(y[0]), 4] >= 0.5 and img.reshape(2, 10, 12)[0, int(y[0]), 5] >= 0.5
 
 
 def test_rasterize_pixel_aligned_square_is_exact():
