@@ -47,12 +47,14 @@ import warnings
 import drjit as dr
 import mitsuba as mi
 
+from penumbra.renderer import checks
+
 from .edge_light import directed_share, sample_edge_point
 from .edge_tree import EdgeTree, LightCone, light_cones, scene_edges
 from .edges import attached_edge_point, no_secondary_edges, scene_meshes
 from .emitter_motion import mis_weight, moving_emitters
 from .film import stream_seed
-from .vertices import attached_hit, secondary_term_zero, vertex_term_image
+from .vertices import CAMERA_FRAMES, attached_hit, secondary_term_zero, vertex_term_image
 
 EPS_ANGLE = 1e-4  # angular offset of the two one-sided sub-paths, in radians
 
@@ -237,8 +239,7 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, cam
     whose primary term moves each film sample with the geometry's warp field and so already counts
     every jump on a moving surface as moving with it): with the surface point (Mitsuba's
     ``FollowShape``), leaving this term the shadow edge's motion relative to the surface."""
-    if camera_frame not in ("ray", "surface"):
-        raise ValueError(f"secondary_boundary_image: camera_frame must be 'ray' or 'surface', got {camera_frame!r}")
+    checks.choice("secondary_boundary_image(camera_frame=...)", camera_frame, CAMERA_FRAMES)
     zero, runs = secondary_term_zero(integrator, sensor, spp)
     if not runs:
         return zero

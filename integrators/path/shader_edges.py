@@ -37,6 +37,7 @@ import warnings
 import drjit as dr
 import mitsuba as mi
 
+from penumbra.renderer import checks
 from penumbra.shaders.boundary import FilmLookup, boundary_image
 
 from .base import signed_depth
@@ -44,7 +45,7 @@ from .camera import camera_radiance
 from .edges import scene_meshes
 from .film import filter_integral, stream_seed
 from .shader_scatter import scatter_boundary_image, supports_parameterization
-from .vertices import attached_hit
+from .vertices import CAMERA_FRAMES, attached_hit
 
 MAX_CHAIN = 8   # specular bounces followed at most (and no more than max_depth - 2)
 P_REFLECT = 0.125   # probability of following the reflected branch where there is a refracted one too
@@ -216,8 +217,7 @@ def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int, camera
     the edges' motion on the film with the shader's parameters and with the geometry (a textured
     object moving in view), ``"surface"`` (warped-area sampling, whose film warp already moves the
     samples with the geometry) only their motion within the surface, with the shader's parameters."""
-    if camera_frame not in ("ray", "surface"):
-        raise ValueError(f"shader_boundary_image: camera_frame must be 'ray' or 'surface', got {camera_frame!r}")
+    checks.choice("shader_boundary_image(camera_frame=...)", camera_frame, CAMERA_FRAMES)
     moving = geometry_moves(scene)
     surfaces = shader_surfaces(scene, moving_geometry=camera_frame == "ray" and moving)
     if not surfaces or spp <= 0:

@@ -33,6 +33,11 @@ class PathVertex:
 # lane has ended, or at most this many vertices.
 MAX_VERTICES = 64
 
+#: how the first vertex of a camera path moves in a boundary term, which must match the primary
+#: term's frame: ``"ray"`` (edge sampling: the vertex stays on its fixed camera ray) or
+#: ``"surface"`` (warped-area sampling: the vertex follows its surface, as the film warp moves it)
+CAMERA_FRAMES = ("ray", "surface")
+
 
 def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int, roulette: bool = False):
     """Trace ``sampler.sample_count()`` camera paths per pixel for ``n_vertices`` vertices.

@@ -64,11 +64,13 @@ def frozen_appearance_step(scene, sensors):
 
 
 def fit_appearance(views, goal, train, model: Model, *, steps: int, spp: int, lr: float, lighting: str,
-                   frozen: bool = True, seed: int = 0, progress: bool = False) -> tuple[Model, list]:
+                   frozen: bool = True, seed: int = 0, progress: bool = False,
+                   stats: dict | None = None) -> tuple[Model, list]:
     """``steps`` steps of :func:`appearance_step` (under ``dr.freeze`` when ``frozen``) cycling through
     the ``train`` views, cosine learning-rate schedule down to 0.1 ``lr``. Optimizes the per-vertex
     albedo and, with ``lighting="sky"``, the sky radiance (``"fixed"``: the sky stays). Returns (the
-    model with the new albedo / sky, the loss per step)."""
+    model with the new albedo / sky, the loss per step). ``stats`` (a dict), when given, receives
+    ``recordings``: how many times the frozen step was recorded (0 when not frozen)."""
     import drjit as dr
     import mitsuba as mi
 
@@ -106,7 +108,8 @@ def fit_appearance(views, goal, train, model: Model, *, steps: int, spp: int, lr
                                       dr.opaque(mi.UInt32, seed * 100003 + s), targets[view], view, spp)
             dr.eval(latent, m, v, loss)
             history.append(float(loss.numpy().ravel()[0]))
-        fit_appearance.recordings = getattr(step, "n_recordings", 0)
+        if stats is not None:
+            stats["recordings"] = int(getattr(step, "n_recordings", 0))
     finally:  # leave no attached arrays in the scene (see ParameterSet.detach)
         for k in latent:
             mp[k] = dr.detach(mp[k])

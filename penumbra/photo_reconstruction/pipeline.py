@@ -156,10 +156,11 @@ def reconstruct_photos(photos: str, cameras: str, out: str | None = "out/reconst
     appearance = None
     if appearance_steps:
         t1 = time.perf_counter()
+        stats = {}
         model, h = fit_appearance(views, goal, train, model, steps=appearance_steps, spp=spp, lr=lr_albedo,
-                                  lighting=lighting, frozen=freeze, seed=seed, progress=progress)
-        appearance = {"steps": appearance_steps, "frozen": bool(freeze), "seconds": time.perf_counter() - t1,
-                      "loss": {"first": h[0], "last": h[-1]}}
+                                  lighting=lighting, frozen=freeze, seed=seed, progress=progress, stats=stats)
+        appearance = {"steps": appearance_steps, "frozen": bool(freeze), "recordings": stats["recordings"],
+                      "seconds": time.perf_counter() - t1, "loss": {"first": h[0], "last": h[-1]}}
     V, F, A, sky = model.vertices, model.faces, model.albedo, model.sky
     scene1 = build_scene(views, model, spp=16)
     renders, rows1 = evaluate(views, scene1, V, F, goal, spp=16, seed=2000)
