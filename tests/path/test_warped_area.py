@@ -503,3 +503,22 @@ def test_moving_receiver_shadow_default_settings():
     ref = fd_image(scene, params, perturb, 0.005, reference={"type": "path", "max_depth": depth}, spp=4096, passes=4)
     rep = compare(forward_grad(scene, params, perturb, {"type": "warped_area", "max_depth": depth}, spp=64, seed=1), ref)
     assert rep.rel_l2 <= 0.3 and rep.sum_rel <= 0.05 and rep.sign == 1.0, rep
+
+
+@pytest.mark.parametrize("name", ["box", "tent", "gaussian"])
+def test_film_sample_distribution_is_symmetric(name):
+    """Film samples are drawn from the filter's 1D distribution, and an antithetic pair uses -δ with
+    the density at -δ: the distribution must be symmetric about 0 (a box filter evaluates to 0 at +r
+    but 1 at -r, which once made the density fall to 0 over the last bin at +r only) and, for the
+    box, uniform over its whole support."""
+    from penumbra.integrators.path.warped_area import _filter_distribution
+    f = mi.load_dict({"type": name})
+    d = _filter_distribution(f)
+    r = float(f.radius())
+    x = np.linspace(-r, r, 1001)[1:-1]
+    pdf = np.array(d.eval_pdf_normalized(mi.Float(x)))
+    np.testing.assert_allclose(pdf, pdf[::-1], rtol=1e-4, atol=1e-5)
+    if name == "box":
+        np.testing.assert_allclose(pdf, 1.0 / (2 * r), rtol=1e-5)
+    u = np.array(d.sample(mi.Float(np.linspace(0, 1, 2001)[1:-1])))
+    np.testing.assert_allclose(u, -u[::-1], atol=1e-3)
