@@ -273,6 +273,10 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
             delta = sign * mi.Vector2f(k1.sample(u.x), k1.sample(u.y))
             pdf = k1.eval_pdf_normalized(delta.x) * k1.eval_pdf_normalized(delta.y)
             x = centre + delta
+            # evaluated once (with the sampler's state): every auxiliary-ray and radiance kernel
+            # below reads them; left lazy, the filter sampling is traced into each of those kernels
+            sampler.schedule_state()
+            dr.eval(x, delta, pdf)
         dV, dDiv = (warp or self.film_warp(scene, sensor, cam)).estimate(x, sampler)
         # Control variate: ∫ ∇·(k_j V) dx = 0 (V continuous, k_j zero on its support's border), so
         # any constant C_j may be subtracted from L; L at the pixel centre, traced with the same path
