@@ -124,6 +124,8 @@ def test_box_filter_backward_agrees_with_forward():
     assert np.abs(g).sum() > 0
 
 
+@pytest.mark.slow  # 15-40 s with a cold kernel cache (its FD reference); the default run checks the
+# film warp's silhouette at defaults against the exact derivative (test_box_filter_silhouette_at_defaults)
 def test_triangle_silhouette_scaling(triangle):
     scene, params, perturb, ref = triangle
     rep = compare(forward_grad(scene, params, perturb, wa(2048), spp=16, seed=1), ref)
