@@ -96,9 +96,10 @@ def box_triangle_scene(res):
 def test_box_filter_silhouette_at_defaults(motion):
     """A box-filtered film with nothing set: the pixel-border flux (:mod:`.warped_borders`) completes
     the primary term. Reference: the exact pixel-coverage derivative (no Monte Carlo noise).
-    Measured over seeds 1-6 at 16 spp (scaling): mean rel. 3.4-4.4 %, rel. L2 22-36 % (heavy tails:
-    82 % on one seed of six at 64 spp), image sum 1-6.5 %, sign 100 %; at film_spp 8192 rel. L2
-    1.4 % (translation) and 2.8 % (scaling), consistent."""
+    Measured over seeds 1-6 (scaling, independent film samples): 16 spp mean rel. 3.1-4.2 %, rel. L2
+    16-28 %, image sum 0.7-3.7 %, sign 98-100 %; 64 spp rel. L2 10-26 % (with antithetic pairs and
+    the earlier one-sided box table: 22-36 % at 16 spp and 82 % on one seed at 64 spp); at film_spp
+    8192 rel. L2 1.4 % (translation) and 2.8 % (scaling), consistent."""
     scene, params, V = box_triangle_scene(16)
     D = V if motion == "scale" else np.tile([1.0, 0.3, 0.2], (3, 1))
     ref = exact_derivative(scene.sensors()[0], V, D, [0.8, 0.3, 0.2], [1.0] * 3)
