@@ -29,14 +29,15 @@ def _receiver_paths(img, par, wal, win, cnt, offs, extra, src, rcv, n_out, d_out
     K = max(L + extra, 1)
     rx, ry, rz = rcv[0], rcv[1], rcv[2]
     # candidates: (level, row in the flat arrays) of the tree's nodes, then the receiver's own levels
-    beams = []
+    inb = np.zeros(offs[L], np.bool_)   # per node of the flat arrays: its beam holds the receiver
+    n_beam = 0
     for lev in range(1, L + 1):
         lo, hi = offs[lev - 1], offs[lev]
-        beams.append(tree_kernel.beam_test(img[lo:hi], wal[lo:hi], win[lo:hi], cnt[lo:hi], n_out, d_out,
-                                          rx, ry, rz, margin))
-    n_beam = 0
-    for b in beams:
-        n_beam += np.count_nonzero(b)
+        b = tree_kernel.beam_test(img[lo:hi], wal[lo:hi], win[lo:hi], cnt[lo:hi], n_out, d_out, rx, ry, rz, margin)
+        for i in range(hi - lo):
+            if b[i]:
+                inb[lo + i] = True
+                n_beam += 1
     if L == 0:
         J, P = src.reshape(1, 3), np.full(1, -1, np.int64)
         W0, C0 = np.zeros((1, 1, 3)), np.ones(1, np.int64)
@@ -58,18 +59,18 @@ def _receiver_paths(img, par, wal, win, cnt, offs, extra, src, rcv, n_out, d_out
     images = np.zeros((K, 3))
     n = 0
     if visibility_kernel.path_valid(walls, images, np.int64(0), src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
-        final[n] = src
+        final[n, 0], final[n, 1], final[n, 2] = src[0], src[1], src[2]
         n += 1
     for lev in range(1, L + 1):
         lo = offs[lev - 1]
-        b = beams[lev - 1]
-        for i in range(b.shape[0]):
-            if not b[i]:
+        for i in range(offs[lev] - lo):
+            if not inb[lo + i]:
                 continue
             _chain(img, par, wal, offs, lev, lo + i, walls, images)
             if visibility_kernel.path_valid(walls, images, lev, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
-                seq[n, :lev] = walls[:lev]
-                final[n] = images[lev - 1]
+                for j in range(lev):
+                    seq[n, j] = walls[j]
+                final[n, 0], final[n, 1], final[n, 2] = images[lev - 1, 0], images[lev - 1, 1], images[lev - 1, 2]
                 n += 1
     for i in range(ap.shape[0] + bp.shape[0]):
         two = i >= ap.shape[0]
@@ -90,19 +91,24 @@ def _receiver_paths(img, par, wal, win, cnt, offs, extra, src, rcv, n_out, d_out
                 jz - 2.0 * d * n_out[q, 2]
             k += 1
         if visibility_kernel.path_valid(walls, images, k, src, rcv, v0, e1, e2, tris, start, pn, pd, peps, tmin):
-            seq[n, :k] = walls[:k]
-            final[n] = images[k - 1]
+            for j in range(k):
+                seq[n, j] = walls[j]
+            final[n, 0], final[n, 1], final[n, 2] = images[k - 1, 0], images[k - 1, 1], images[k - 1, 2]
             n += 1
+    # the first path of each distinct final image: rows sorted by their rounded image (stable, so
+    # each run of equal images starts with its first row)
+    key = np.rint(final[:n] / scale)
+    order = np.arange(n)
+    for c in range(2, -1, -1):
+        order = order[np.argsort(key[order, c], kind="mergesort")]
     keep = np.zeros(n, np.bool_)
-    seen = dict()
-    for i in range(n):
+    prev = -1
+    for i in order:
         if seq[i, 0] < 0:                      # the direct path
             keep[i] = True
-            continue
-        key = (np.rint(final[i, 0] / scale), np.rint(final[i, 1] / scale), np.rint(final[i, 2] / scale))
-        if key not in seen:
-            seen[key] = i
+        elif prev < 0 or key[i, 0] != key[prev, 0] or key[i, 1] != key[prev, 1] or key[i, 2] != key[prev, 2]:
             keep[i] = True
+            prev = i
     return seq[:n][keep]
 
 

@@ -182,9 +182,13 @@ def _tree(src, order, hull, hull_cnt, n_out, d_out, front, tol, max_candidates):
             Wn = max(Wc, M + 1 + E)
             img2, par2, wal2 = np.empty((cap, 3)), np.empty(cap, np.int64), np.empty(cap, np.int64)
             win2, cnt2 = np.empty((cap, Wn, 3)), np.empty(cap, np.int64)
-            img2[:k], par2[:k], wal2[:k], cnt2[:k] = img[:k], par[:k], wal[:k], cnt[:k]
-            win2[:k, :Wc] = win[:k]
-            win2[:k, Wc:] = 0.0
+            for r in range(k):   # (element loops: a slice copy compiles numba's shape-error path)
+                par2[r], wal2[r], cnt2[r] = par[r], wal[r], cnt[r]
+                for c in range(3):
+                    img2[r, c] = img[r, c]
+                for j in range(Wn):
+                    for c in range(3):
+                        win2[r, j, c] = win[r, j, c] if j < Wc else 0.0
             img, par, wal, win, cnt, Wc = img2, par2, wal2, win2, cnt2, Wn
         k = _level(img, par, wal, win, cnt, -1 if lev == 0 else lo, hi, k, src, hull, hull_cnt, n_out, d_out,
                    front, tol)
@@ -428,7 +432,8 @@ def _in_parent_beam(p, x, y, z, n_out, d_out, m, o, use, E, margin):
 def _grown(a, cap, used):
     """A new array of ``cap`` entries holding ``a``'s first ``used``."""
     b = np.empty(cap, a.dtype)
-    b[:used] = a[:used]
+    for i in range(used):
+        b[i] = a[i]
     return b
 
 
