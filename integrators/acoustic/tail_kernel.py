@@ -28,7 +28,9 @@ MAX_TRIANGLES = 128
 
 def _grow(a, n):
     out = np.zeros((n,) + a.shape[1:], a.dtype)
-    out[:a.shape[0]] = a
+    flat, src = out.reshape(-1), a.reshape(-1)
+    for i in range(src.shape[0]):   # (an element loop: a slice copy compiles numba's shape-error path)
+        flat[i] = src[i]
     return out
 
 
@@ -75,8 +77,8 @@ def _trace(src, dirs, rcvs, r2, Lmax, order, v0, e1, e2, tri_n, wall, s_wall, W,
                         rec[k] = r
                         arr[k, 0] = L + 0.5 * (t0 + t1)
                         arr[k, 1] = t1 - t0
-                        hits[k, :] = counts
-                        scats[k, :] = scounts
+                        for j in range(W):
+                            hits[k, j], scats[k, j] = counts[j], scounts[j]
                         k += 1
             L += t
             if not L < Lmax:
