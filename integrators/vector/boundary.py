@@ -33,11 +33,6 @@ from .pixels import Canvas, filter_weight, integral1d
 SEED_SALT = 7919   # boundary samples draw from seed + SEED_SALT (pixel samples use seed itself)
 
 
-def _mi():
-    import mitsuba as mi
-    return mi
-
-
 @dataclass(frozen=True)
 class BoundarySamples:
     """Stratified samples along the concatenated visible outline (device arrays, one entry per
@@ -72,7 +67,7 @@ def sample_segments(x0, y0, x1, y1, density, n_pixel_samples: int, seed: int, ro
     samples as pixel samples, at most one per pixel of length (diffvg's budget). The cumulative
     length is a float64 prefix sum and each sample's segment a binary search in it (segments of
     length 0 are never chosen)."""
-    mi = _mi()
+    import mitsuba as mi
     M = dr.width(x0 if rows is None else rows)
     if M == 0:
         return None
@@ -109,7 +104,7 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
     """:class:`BoundarySamples` on the outline edges that the filter of a pixel can reach, or
     ``None`` when there are none. ``density``: samples per pixel of outline length; ``None``: as
     many boundary samples as pixel samples, at most one per pixel of outline (diffvg's budget)."""
-    mi = _mi()
+    import mitsuba as mi
     W, H, Wp = canvas.width, canvas.height, canvas.item_width
     cand = np.flatnonzero(edges.edge_samp)
     if not len(cand):
@@ -139,7 +134,7 @@ def sample_outline(edges: SceneEdges, canvas: Canvas, density, n_pixel_samples: 
 def by_tile(samples: BoundarySamples, shading: Shading, canvas: Canvas):
     """``samples`` reordered by the tile of their point (the order :meth:`Shading.jump` needs)
     and the tile of each, as NumPy (host)."""
-    mi = _mi()
+    import mitsuba as mi
     bins, B, T, Wp = shading.bins, canvas.batch, canvas.tile, canvas.item_width
     cols = bins.tiles_x // B
     col = mi.UInt32(dr.clip(dr.floor((samples.x - mi.Float(samples.item * Wp)) / T), 0, cols - 1)) + \
@@ -154,7 +149,7 @@ def colour_jumps(samples: BoundarySamples, tile_np, shading: Shading, canvas: Ca
     """``f(p - eps n) - f(p + eps n)`` (premultiplied RGBA, 4 ``mi.Float``) at every boundary
     sample (sorted by tile ``tile_np``, :func:`by_tile`); both sides in one pass per run of tiles
     (the tile lists hold for points within the margin)."""
-    mi = _mi()
+    import mitsuba as mi
     eps = canvas.side_eps
     owner = samples.layer.numpy()
     parts = []
@@ -176,7 +171,7 @@ class FilterTaps:
     (Dr.Jit AD runs through both)."""
 
     def __init__(self, x, y, item, canvas: Canvas):
-        mi = _mi()
+        import mitsuba as mi
         W, H, Wp, filt = canvas.width, canvas.height, canvas.item_width, canvas.filter
         self.canvas = canvas
         self.lx = x - mi.Float(item * Wp)
@@ -197,7 +192,7 @@ class FilterTaps:
     def taps(self):
         """``(pixel, weight, active)`` per filter offset, for every point (flat pixel index into
         (B, H, W))."""
-        mi = _mi()
+        import mitsuba as mi
         W, H, filt = self.canvas.width, self.canvas.height, self.canvas.filter
         fx, fy = mi.Int32(dr.floor(self.lx)), mi.Int32(dr.floor(self.y))
         for oy, ox in self.offsets:
@@ -213,7 +208,7 @@ class FilterTaps:
     def splat(self, values):
         """Images (one ``mi.Float`` of B * H * W pixels per entry of ``values``) of the per-point
         ``values`` spread through the filter."""
-        mi = _mi()
+        import mitsuba as mi
         n = self.canvas.batch * self.canvas.height * self.canvas.width
         out = [dr.zeros(mi.Float, n) for _ in values]
         for pixel, w, active in self.taps():
@@ -223,7 +218,7 @@ class FilterTaps:
 
     def gather(self, images):
         """Per point, the filter-weighted sum of each image of ``images`` (transpose of :meth:`splat`)."""
-        mi = _mi()
+        import mitsuba as mi
         out = [mi.Float(0.0) for _ in images]
         for pixel, w, active in self.taps():
             out = [o + w * dr.gather(mi.Float, img, pixel, active) for o, img in zip(out, images)]
@@ -268,7 +263,7 @@ class BoundaryOp(dr.CustomOp):
     operation so that both AD modes evaluate it with plain gathers/scatters outside the AD graph."""
 
     def eval(self, X0, Y0, X1, Y1, splat, canvas):
-        mi = _mi()
+        import mitsuba as mi
         samples, self.coef = splat
         self.n_edges = dr.width(X0)
         self.se, self.t, self.nx, self.ny = samples.edge, samples.t, samples.nx, samples.ny
@@ -280,7 +275,7 @@ class BoundaryOp(dr.CustomOp):
         return tuple(dr.zeros(mi.Float, npix) for _ in range(4))
 
     def forward(self):
-        mi = _mi()
+        import mitsuba as mi
         g = [self.grad_in(k) for k in ("X0", "Y0", "X1", "Y1")]
         g = [v if dr.width(v) == self.n_edges else dr.zeros(mi.Float, self.n_edges) + v for v in g]
         t = self.t
@@ -290,7 +285,7 @@ class BoundaryOp(dr.CustomOp):
         self.set_grad_out(tuple(self.taps.splat([dn * c for c in self.coef])))
 
     def backward(self):
-        mi = _mi()
+        import mitsuba as mi
         per_sample = self.taps.gather(list(self.grad_out()))
         ws = per_sample[0] * self.coef[0] + per_sample[1] * self.coef[1] + per_sample[2] * self.coef[2] + \
             per_sample[3] * self.coef[3]

@@ -20,11 +20,6 @@ from .compile import PAINT_LINEAR, PAINT_RADIAL
 from .shader_paint import shader_colours
 
 
-def _mi():
-    import mitsuba as mi
-    return mi
-
-
 @dataclass
 class Pairs:
     """(point, candidate layer) pairs of points grouped by tile: tile ``t`` holds
@@ -49,7 +44,7 @@ class Pairs:
 def segment_ids(start):
     """Segment index of every element for segments ``[start[t], start[t + 1])`` (NumPy ``start``):
     ``np.repeat(arange, sizes)`` on the device, as a prefix sum of the index steps at segment starts."""
-    mi = _mi()
+    import mitsuba as mi
     n = int(start[-1])
     nz = np.nonzero(np.diff(start))[0]
     ids = dr.zeros(mi.UInt32, n)
@@ -60,7 +55,7 @@ def segment_ids(start):
 
 def decode_pairs(i, P: Pairs):
     """Tile, point and candidate index of pairs ``i`` of ``P``."""
-    mi = _mi()
+    import mitsuba as mi
     if P.pair_tile is not None:
         t = dr.gather(mi.UInt32, P.pair_tile, i)
     else:
@@ -78,7 +73,7 @@ def decode_pairs(i, P: Pairs):
 def winding(px, py, e0, cnt, E, w0):
     """Winding number at ``(px, py)`` of the ray towards +x: ``w0`` plus the signed crossings of
     the ``cnt`` edges of the flat edge list ``E`` (x0 y0 x1 y1 each) from entry ``e0``."""
-    mi = _mi()
+    import mitsuba as mi
     w = mi.Int32(w0)
     j = mi.UInt32(0)
     while j < cnt:
@@ -95,7 +90,7 @@ def winding(px, py, e0, cnt, E, w0):
 
 @dr.syntax
 def _winding_dist_loop(px, py, e0, cnt, E, w0):
-    mi = _mi()
+    import mitsuba as mi
     w = mi.Int32(w0)
     j = mi.UInt32(0)
     d2 = mi.Float(dr.inf)
@@ -122,7 +117,7 @@ def _winding_dist_loop(px, py, e0, cnt, E, w0):
 def coverage(px, py, P: Pairs, bins_dev, prefilter=False):
     """Fill ``P.mask`` (and for prefilter mode the nearest-edge distance / index) for all pairs
     (``bins_dev``: :class:`.binning.DeviceBins`)."""
-    mi = _mi()
+    import mitsuba as mi
     if P.n_pairs == 0:
         P.mask = mi.Bool()
         P.cov_pairs = mi.UInt32()
@@ -165,7 +160,7 @@ def restore_coverage(P: Pairs, mask):
 
 def _compact(P: Pairs, cov_pairs):
     """``P`` with its covered pairs ``cov_pairs`` (ascending) and each pair's slot among them."""
-    mi = _mi()
+    import mitsuba as mi
     P.cov_pairs = cov_pairs
     P.n_cov = dr.width(cov_pairs)
     P.cov_index = dr.prefix_sum(mi.UInt32(dr.select(P.mask, 1, 0)))
@@ -176,7 +171,7 @@ def _compact(P: Pairs, cov_pairs):
 def paint(layer, x, y, theta, lay):
     """Straight-alpha RGBA of each covered pair's layer paint at canvas point (x, y) (AD through
     theta; ``lay``: :class:`.layers.LayerTable`)."""
-    mi = _mi()
+    import mitsuba as mi
     has_gradients = lay.has_gradients
     ptype = dr.gather(mi.UInt32, lay.ptype, layer)
     cslot = dr.gather(mi.UInt32, lay.color, layer)
@@ -243,7 +238,7 @@ class PointSet:
 
 
 def _tile_info(q, t, P):
-    mi = _mi()
+    import mitsuba as mi
     p0 = dr.gather(mi.UInt32, P.point_start, t)
     S = dr.gather(mi.UInt32, P.point_start, t + 1) - p0
     base = dr.gather(mi.UInt32, P.pair_base, t)
@@ -257,7 +252,7 @@ def _composite_over(s, S, base, n, mask, cov_index, PR, PG, PB, PA, prev=None):
     """Source-over of each point's covered layers, bottom to top. With ``prev`` (4 arrays, one slot
     per covered pair) it also records the composite below each layer, which the derivative sweeps
     of :class:`Composite` need."""
-    mi = _mi()
+    import mitsuba as mi
     r, g, b, a = mi.Float(0), mi.Float(0), mi.Float(0), mi.Float(0)
     record = prev is not None
     k = mi.UInt32(0)
@@ -281,7 +276,7 @@ def _composite_over(s, S, base, n, mask, cov_index, PR, PG, PB, PA, prev=None):
 @dr.syntax
 def _composite_bwd(s, S, base, n, mask, cov_index, PA, prev0, prev1, prev2, prev3, g0, g1, g2, g3,
                    d0, d1, d2, d3):
-    mi = _mi()
+    import mitsuba as mi
     T = mi.Float(1.0)
     k = mi.UInt32(n)
     while k > 0:
@@ -302,7 +297,7 @@ def _composite_bwd(s, S, base, n, mask, cov_index, PA, prev0, prev1, prev2, prev
 
 @dr.syntax
 def _composite_fwd_ad(s, S, base, n, mask, cov_index, PA, prev0, prev1, prev2, prev3, t0, t1, t2, t3):
-    mi = _mi()
+    import mitsuba as mi
     T = mi.Float(1.0)
     o0, o1, o2, o3 = mi.Float(0), mi.Float(0), mi.Float(0), mi.Float(0)
     k = mi.UInt32(n)
@@ -329,7 +324,7 @@ class Composite(dr.CustomOp):
     own T_k), evaluated by a reverse sweep over each point's layers (no AD tape in the loop)."""
 
     def eval(self, PR, PG, PB, PA, ps):
-        mi = _mi()
+        import mitsuba as mi
         self.ps = ps
         self.PA = PA
         P = ps.P
@@ -341,7 +336,7 @@ class Composite(dr.CustomOp):
         return mi.Vector4f(*out)
 
     def forward(self):
-        mi = _mi()
+        import mitsuba as mi
         n = self.ps.P.n_cov
         dP = []
         for k in ("PR", "PG", "PB", "PA"):
@@ -351,7 +346,7 @@ class Composite(dr.CustomOp):
         self.set_grad_out(mi.Vector4f(*out))
 
     def backward(self):
-        mi = _mi()
+        import mitsuba as mi
         g = self.grad_out()
         n = self.ps.P.n_cov
         grads = [dr.zeros(mi.Float, n) for _ in range(4)]
@@ -365,7 +360,7 @@ class Composite(dr.CustomOp):
 
 
 def composite(PR, PG, PB, PA, ps: PointSet, differentiable=True):
-    mi = _mi()
+    import mitsuba as mi
     if ps.P.n_cov == 0:
         return mi.Vector4f(dr.zeros(mi.Float, ps.n_points))
     if differentiable and dr.grad_enabled(PR, PG, PB, PA):
@@ -381,7 +376,7 @@ def composite(PR, PG, PB, PA, ps: PointSet, differentiable=True):
 def _jump_over(s, S, base, n, mask, union, cov_index, own_k, PR, PG, PB, PA):
     """One sweep over a point's candidates: composite ``B`` of the covered layers below the owner
     (candidate ``own_k``), transmittance ``T`` of those above it, and the owner's colour."""
-    mi = _mi()
+    import mitsuba as mi
     r, g, b, a = mi.Float(0), mi.Float(0), mi.Float(0), mi.Float(0)
     o0, o1, o2, o3 = mi.Float(0), mi.Float(0), mi.Float(0), mi.Float(0)
     T = mi.Float(1)
@@ -408,7 +403,7 @@ def _jump_over(s, S, base, n, mask, union, cov_index, own_k, PR, PG, PB, PA):
 def jump(PR, PG, PB, PA, ps: PointSet, mask_minus, own_k, cov_minus, cov_plus):
     """Premultiplied colour jump ``f(p-) - f(p+)`` where only the owner layer's coverage differs
     between the two sides: covering the owner changes the composite by ``T (c - a B)``."""
-    mi = _mi()
+    import mitsuba as mi
     q = dr.arange(mi.UInt32, ps.n_points)
     info = _tile_info(q, ps.tile, ps.P)
     r, g, b, a, T, o0, o1, o2, o3 = _jump_over(*info, mask_minus, ps.P.mask, ps.P.cov_index, own_k,
@@ -421,7 +416,7 @@ def jump(PR, PG, PB, PA, ps: PointSet, mask_minus, own_k, cov_minus, cov_plus):
 @dr.syntax
 def _last_covered(s, S, base, n, mask, cov_index):
     """Slot (among covered pairs) of each point's last covered candidate, or 0xFFFFFFFF."""
-    mi = _mi()
+    import mitsuba as mi
     last = mi.UInt32(0xFFFFFFFF)
     k = mi.UInt32(0)
     while k < n:
@@ -440,7 +435,7 @@ def isolate(vals, P: Pairs, tile, cand_layer, theta, iso, differentiable=True):
     become transparent no-ops. ``vals``: premultiplied RGBA per covered pair of ``P``."""
     if not iso or P.n_cov == 0:
         return vals
-    mi = _mi()
+    import mitsuba as mi
     n_points = dr.width(tile)
     _, _, c_all = decode_pairs(dr.arange(mi.UInt32, P.n_pairs), P)
     layer_all = dr.gather(mi.UInt32, cand_layer, c_all)
@@ -483,7 +478,7 @@ def clip_mask_factor(node, P: Pairs, layer_all, info, mask_values, n_points):
     of clip edges come from the boundary term, which sees the factor change across them."""
     if not node.clips and node.mask is None:
         return None
-    mi = _mi()
+    import mitsuba as mi
     f = dr.full(mi.Float, 1.0, n_points)
     for clo, chi in node.clips:
         m = P.mask & (layer_all >= clo) & (layer_all < chi)
@@ -496,7 +491,7 @@ def clip_mask_factor(node, P: Pairs, layer_all, info, mask_values, n_points):
 
 def winding_at(x, y, e0, cnt, edges_flat):
     """Winding numbers at a few points (NumPy in and out), e.g. tile centres."""
-    mi = _mi()
+    import mitsuba as mi
     w = winding(upload(mi.Float, x), upload(mi.Float, y), upload(mi.UInt32, e0), upload(mi.UInt32, cnt), edges_flat,
                 upload(mi.Int32, np.zeros(len(x))))
     return np.array(w, dtype=np.int64)
