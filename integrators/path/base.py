@@ -28,6 +28,7 @@ import numpy as np
 from penumbra.renderer import memory
 from penumbra.renderer.arrays import is_transform, upload_tensor
 
+from .edges import scene_meshes
 from .emitter_motion import emitter_motion_image, moving_emitters
 from .secondary import warn_delta_light_shadows
 
@@ -138,6 +139,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
         """Set this render's boundary sample counts from the interior ``spp`` (subclasses)."""
 
     def _prepare(self, scene, sensor, spp):
+        check_analytic_shapes(scene, type(self).__name__, int(self.max_depth))
         sensor = self._sensor(scene, sensor)
         memory.guard_film(f"{type(self).__name__} derivative render", sensor.film(), differentiable=True)
         self.resolve_counts(scene, sensor, int(spp) if spp else int(sensor.sampler().sample_count()))
@@ -218,6 +220,41 @@ def _parameter_arrays(scene):
             value = value.matrix
         if dr.is_array_v(value):
             yield key, node, value
+
+
+def check_analytic_shapes(scene, owner: str, max_depth: int) -> None:
+    """Refuse derivatives whose boundary terms would need the silhouette of a shape that is not a
+    triangle mesh (Mitsuba's ``sphere``, ``disk``, ``cylinder``, curves, SDF grids): both
+    estimators sample mesh edges only. Raises ``ValueError`` naming the shape when such a shape
+    moves (a parameter of its own, e.g. ``to_world``, carries a derivative) or when the camera does
+    (every silhouette in view moves); warns when other geometry or a light moves while such a shape
+    may cast a shadow or be seen indirectly (``max_depth`` >= 2 or unbounded), since the motion of
+    its silhouette as seen from a moving surface point is not differentiated."""
+    analytic = [s for s in scene.shapes() if not s.is_mesh()]
+    if not analytic:
+        return
+    camera = None
+    for key, node, value in _parameter_arrays(scene):
+        if not dr.grad_enabled(value):
+            continue
+        if isinstance(node, mi.Shape) and not node.is_mesh():
+            raise ValueError(
+                f"{owner}: shape {node.id()!r} ({node.class_name()}) moves (parameter {key!r} has a "
+                "derivative, or the camera translates), but visibility gradients sample the edges of triangle meshes only and "
+                "its silhouette would be missed; use a mesh for it (a PLY/OBJ file, or Mitsuba's "
+                "'rectangle' / 'cube' meshes)")
+        if isinstance(node, mi.Sensor):
+            camera = camera or key
+    names = ", ".join(f"{s.id()!r} ({s.class_name()})" for s in analytic)
+    if camera is not None:
+        raise ValueError(f"{owner}: the camera moves (parameter {camera!r} has a derivative), but the "
+                         f"silhouettes of shapes that are not triangle meshes ({names}) are not sampled; "
+                         "use meshes for them (a PLY/OBJ file, or Mitsuba's 'rectangle' / 'cube' meshes)")
+    moving = [m.id() for m in scene_meshes(scene)[1]] + [em.id() for em, _ in moving_emitters(scene)]
+    if moving and (max_depth >= 2 or max_depth < 0):
+        warnings.warn(f"{owner}: {moving[0]!r} moves while shapes that are not triangle meshes ({names}) may "
+                      "cast shadows or be seen indirectly: the motion of their silhouettes as seen from a "
+                      "moving surface point is not differentiated (use meshes for them)", stacklevel=4)
 
 
 def parameter_tangents(scene) -> list:

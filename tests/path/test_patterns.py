@@ -262,3 +262,46 @@ def test_defaults_against_finite_differences():
     ref = fd_image(scene, params, perturb, 0.01, reference={"type": "path", "max_depth": 6}, spp=4096, passes=4)
     rep = compare(_render(scene, 16, 1), ref)
     assert rep.rel_l2 <= 0.3, rep
+
+
+@pytest.mark.parametrize("estimator", ["edge_sampling", "warped_area"])
+def test_shapes_that_are_not_meshes(estimator):
+    """Both estimators sample mesh edges only: a moving Mitsuba ``sphere`` (or a moving camera in a
+    scene with one) is refused by name in forward and reverse mode instead of a gradient that misses
+    its silhouette; a moving mesh next to a static sphere renders with a warning that the sphere's
+    shadow and reflection boundaries as seen from moving points are not differentiated."""
+    T = mi.ScalarTransform4f
+
+    def setup(key):
+        scene = mi.load_dict({
+            "type": "scene", "integrator": {"type": estimator, "max_depth": 3},
+            "sensor": {"type": "perspective", "fov": 40,
+                       "to_world": T().look_at(origin=[0, 1.2, 3], target=[0, 0.3, 0], up=[0, 1, 0]),
+                       "film": {"type": "hdrfilm", "width": 8, "height": 8}},
+            "floor": {"type": "rectangle", "to_world": T().rotate([1, 0, 0], -90).scale(2.0)},
+            "ball": {"type": "sphere", "center": [0, 0.4, 0], "radius": 0.3},
+            "cube": {"type": "cube", "to_world": T().translate([0.8, 0.3, 0.1]).scale(0.2)},
+            "light": {"type": "rectangle", "to_world": T().translate([0, 2.5, 0]).rotate([1, 0, 0], 90).scale(0.3),
+                      "emitter": {"type": "area", "radiance": {"type": "rgb", "value": 20.0}}}})
+        params = mi.traverse(scene)
+        th = mi.Float(0.0)
+        dr.enable_grad(th)
+        if key.endswith("to_world"):
+            params[key] = mi.Transform4f().translate(mi.Point3f(th, 0, 0)) @ params[key]
+        else:
+            params[key] = params[key] + th
+        params.update()
+        return scene, params, th
+
+    for key, mode, message in [("ball.to_world", "forward", "'ball' \\(Sphere\\) moves"),
+                               ("ball.to_world", "backward", "'ball' \\(Sphere\\) moves"),
+                               ("sensor.x_fov", "forward", "the camera moves.*'ball' \\(Sphere\\)")]:
+        scene, params, th = setup(key)
+        with pytest.raises(ValueError, match=message):
+            img = mi.render(scene, params, spp=4)
+            dr.forward(th) if mode == "forward" else dr.backward(dr.sum(img, axis=None))
+    scene, params, th = setup("cube.vertex_positions")
+    with pytest.warns(UserWarning, match="'cube' moves while shapes that are not triangle meshes \\('ball'"):
+        img = mi.render(scene, params, spp=4)
+        dr.forward(th)
+    assert np.any(np.array(dr.grad(img)) != 0)
