@@ -150,7 +150,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
             W, H = (int(v) for v in film.crop_size())
             return dr.zeros(mi.TensorXf, (H, W, film.base_channels_count() + len(self.aov_names())))
         self._prepare(scene, sensor, spp)
-        tangents = parameter_tangents(scene)
+        tangents = parameter_tangents(scene) + derived_buffer_tangents(scene)
         with self._interior_scope(scene):
             grad = super().render_forward(scene, params, sensor, seed, spp)
         sensor = self._sensor(scene, sensor)
@@ -240,9 +240,9 @@ def check_analytic_shapes(scene, owner: str, max_depth: int) -> None:
         if isinstance(node, mi.Shape) and not node.is_mesh():
             raise ValueError(
                 f"{owner}: shape {node.id()!r} ({node.class_name()}) moves (parameter {key!r} has a "
-                "derivative, or the camera translates), but visibility gradients sample the edges of triangle meshes only and "
-                "its silhouette would be missed; use a mesh for it (a PLY/OBJ file, or Mitsuba's "
-                "'rectangle' / 'cube' meshes)")
+                "derivative, or the camera translates), but visibility gradients sample the edges of "
+                "triangle meshes only and its silhouette would be missed; use a mesh for it (a PLY/OBJ "
+                "file, or Mitsuba's 'rectangle' / 'cube' meshes)")
         if isinstance(node, mi.Sensor):
             camera = camera or key
     names = ", ".join(f"{s.id()!r} ({s.class_name()})" for s in analytic)
@@ -266,6 +266,26 @@ def parameter_tangents(scene) -> list:
     ``dr.forward_to(..., ClearInterior)`` clears them as interior nodes, and every later traversal
     (the next pass, the next term) then propagates nothing. :func:`restore_tangents` puts them back."""
     return [(v, dr.grad(v)) for _, _, v in _parameter_arrays(scene) if dr.grad_enabled(v)]
+
+
+def derived_buffer_tangents(scene) -> list:
+    """``[(buffer, tangent)]`` of mesh buffers that Mitsuba derives from a parameter (a ``rectangle``'s
+    or an instance's ``to_world`` -> its vertex positions and normals), their tangents pushed down
+    once. The boundary terms are traversed one pass at a time; inside ``mi.render``'s custom op a
+    traversal must clear the edges it crosses that were made outside the op, here parameter ->
+    buffer, so every traversal after the first saw no tangent on the buffers (``warped_area`` in
+    forward mode: a moving rectangle light's terms came out 0). Pushed into the buffers and
+    restored before each traversal, the tangents reach every pass."""
+    buffers = []
+    for shape in scene.shapes():
+        if shape.is_mesh():
+            for b in (shape.vertex_positions_buffer(), shape.vertex_normals_buffer()):
+                if dr.width(b) and dr.grad_enabled(b):
+                    buffers.append(b)
+    if not buffers:
+        return []
+    dr.forward_to(*buffers, flags=dr.ADFlag.ClearEdges | dr.ADFlag.AllowNoGrad)
+    return [(b, dr.grad(b)) for b in buffers]
 
 
 def restore_tangents(tangents) -> None:
