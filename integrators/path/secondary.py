@@ -225,7 +225,8 @@ def warn_delta_light_shadows(scene, integrator_name: str) -> None:
     lights_move = any(position is not None for _, position in moving_emitters(scene))
     if (moving or lights_move) and not no_secondary_edges(scene, meshes):
         warnings.warn(f"{integrator_name}: delta lights ({', '.join(repr(em.id()) for em in delta)}) cast "
-                      "shadows whose motion is not differentiated (use an area light on a mesh, e.g. a small rectangle or sphere mesh)",
+                      "shadows whose motion is not differentiated (use an area light on a mesh, e.g. a small "
+                      "rectangle or sphere mesh)",
                       stacklevel=3)
 
 
