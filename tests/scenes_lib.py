@@ -171,6 +171,23 @@ def translate_shadow_receiver(res=16, folder=None):
     return scene, params, offset(params, "floor.vertex_positions", np.tile([0, 0, 1.0], len(V))), 2
 
 
+def box_above_floor(res=16, folder=None, filt="box"):
+    """A box 0.05 above a floor, lit from the side by an area light, moving away from the camera: its
+    shadow lies right next to its lower silhouette, within the reach of a film warp field."""
+    c, s_ = np.cos(np.radians(20)), np.sin(np.radians(20))
+    corners = np.array([[x, y, z] for z in (0.05, 1.05) for y in (-0.3, 0.3) for x in (-0.3, 0.3)])
+    V = corners @ np.array([[c, s_, 0], [-s_, c, 0], [0, 0, 1]])
+    F = np.array([[0, 2, 1], [1, 2, 3], [4, 5, 6], [5, 7, 6], [0, 1, 4], [1, 5, 4],
+                  [2, 6, 3], [3, 6, 7], [0, 4, 2], [2, 4, 6], [1, 3, 5], [3, 7, 5]])
+    light = b.rectangle((-1.2, -1.0, 2.4), 0.6, normal=(1.2, 1.0, -2.4), emitter=b.area_light(20.0))
+    Vf, Ff = _quad(2.0, 2.0, 0.0)
+    scene = scenes.load_scene(b.scene(b.camera((0, -3.0, 1.0), (0, 0, 0.3), fov=40, resolution=res, filter=filt), shapes={
+        "floor": scenes.mesh_from_arrays(Vf, Ff, name="floor", bsdf=b.diffuse(0.8)),
+        "box": scenes.mesh_from_arrays(V, F, name="box", bsdf=b.diffuse(0.5), face_normals=True), "light": light}))
+    params = scenes.ParameterMap(scene)
+    return scene, params, offset(params, "box.vertex_positions", np.tile([0, 1.0, 0], len(V))), 2
+
+
 def self_shadowing_right_angle(res=16, folder=None):
     """One mesh bent at a right angle (a wall standing on the edge of a base) lit from the wall's
     side: the wall shadows the base. The mesh moves towards the light."""

@@ -26,6 +26,7 @@ class PathVertex:
     ray: mi.Ray3f        # the ray whose first hit is ``si`` (detached)
     β: mi.Spectrum       # throughput from the sensor up to (excluding) the BSDF at ``si``
     active: mi.Bool
+    film: mi.Point2f     # the path's camera sample on the film (pixels of the crop window)
 
 
 # Unbounded ``max_depth``: camera paths for vertex terms continue with Russian roulette from the
@@ -34,9 +35,12 @@ class PathVertex:
 MAX_VERTICES = 64
 
 #: how the first vertex of a camera path moves in a boundary term, which must match the primary
-#: term's frame: ``"ray"`` (edge sampling: the vertex stays on its fixed camera ray) or
-#: ``"surface"`` (warped-area sampling: the vertex follows its surface, as the film warp moves it)
-CAMERA_FRAMES = ("ray", "surface")
+#: term's frame: ``"ray"`` (edge sampling: the vertex stays on its fixed camera ray), ``"surface"``
+#: (it follows its surface, its barycentrics fixed) or ``"warp"`` (warped-area sampling: its camera
+#: sample moves with the film warp field V, as the primary term moves every film sample; V is the
+#: surface's own film motion away from moving silhouettes but a blend of the velocities around
+#: near them, where a vertex on a static floor moves too)
+CAMERA_FRAMES = ("ray", "surface", "warp")
 
 
 def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int, roulette: bool = False):
@@ -48,6 +52,7 @@ def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int, roulett
     """
     ray, weight, pos = integrator.sample_rays(scene, sensor, sampler)[:3]
     ray = mi.Ray3f(ray)
+    film = mi.Point2f(pos - mi.ScalarVector2f(sensor.film().crop_offset()))
     β = mi.Spectrum(weight)
     active = mi.Bool(True)
     ctx = mi.BSDFContext()
@@ -56,7 +61,7 @@ def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int, roulett
         si = scene.ray_intersect(ray, ray_flags=mi.RayFlags.All, coherent=depth == 0, active=active)
         active &= si.is_valid()
         bsdf = si.bsdf(ray)
-        vertices.append(PathVertex(si, bsdf, mi.Ray3f(ray), mi.Spectrum(β), mi.Bool(active)))
+        vertices.append(PathVertex(si, bsdf, mi.Ray3f(ray), mi.Spectrum(β), mi.Bool(active), film))
         if depth + 1 == n_vertices:
             break
         wo, β, active = continue_path(integrator, sampler, ctx, si, bsdf, β, active,
@@ -69,10 +74,24 @@ def camera_vertices(integrator, scene, sensor, sampler, n_vertices: int, roulett
     return pos, vertices
 
 
+def first_vertex_motion(scene, vertex: PathVertex, frame: str, sampler, film_warp=None, active=True):
+    """The camera vertex ``vertex.si.p`` attached to θ as it moves in ``frame`` (:data:`CAMERA_FRAMES`;
+    ``"warp"`` needs the primary term's :class:`.warp_field.FilmWarp`, whose estimate at the path's
+    camera sample draws auxiliary rays from ``sampler``), on the lanes ``active`` and alive.
+    Call with derivative tracking on."""
+    active = vertex.active & active
+    if frame == "warp":
+        if film_warp is None:
+            raise ValueError("first_vertex_motion(frame='warp') needs the film warp field")
+        ΔX = film_warp.estimate(vertex.film, sampler, active)[0]
+        return attached_hit(scene, film_warp.ray(vertex.film + ΔX), active).p
+    return attached_hit(scene, vertex.ray, active, frame == "surface").p
+
+
 def attached_hit(scene, ray, active=True, follow_shape: bool = False) -> mi.SurfaceInteraction3f:
-    """The first hit of the (detached) ``ray``, attached to the moving geometry: sliding along the
-    fixed ray, or moving with its surface (``follow_shape``: Mitsuba's ``RayFlags.FollowShape``, the
-    point's barycentrics fixed). Call with derivative tracking on."""
+    """The first hit of ``ray``, attached to the moving geometry (and to the ray where it is
+    attached): sliding along the ray, or moving with its surface (``follow_shape``: Mitsuba's
+    ``RayFlags.FollowShape``, the point's barycentrics fixed). Call with derivative tracking on."""
     flags = mi.RayFlags.All | mi.RayFlags.FollowShape if follow_shape else mi.RayFlags.All
     return scene.ray_intersect(ray, ray_flags=flags, coherent=False, active=active)
 

@@ -207,13 +207,15 @@ class FilmWarp:
         self.f_px = 0.5 * camera.W / camera.tx
         self.masks = static_edge_masks(scene)
 
-    def _ray(self, x):
+    def ray(self, x):
+        """The camera ray through film points ``x`` (pixels of the crop window; attached where x is)."""
         inv = mi.ScalarVector2f(1.0 / self.camera.W, 1.0 / self.camera.H)
         ray, _ = self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, x * inv, mi.Point2f(0.5))
         return ray
 
-    def estimate(self, x, sampler):
-        """Attached zero-valued (ΔX, Δdiv) for film points ``x``: derivatives V̂(x) and ∇·E[V̂](x)."""
+    def estimate(self, x, sampler, active=True):
+        """Attached zero-valued (ΔX, Δdiv) for film points ``x``: derivatives V̂(x) and ∇·E[V̂](x)
+        (0 on lanes that are not ``active``, whose auxiliary rays are not traced)."""
         kappa = self.kappa
         rows = []
         for i in range(self.aux_rays):
@@ -221,9 +223,10 @@ class FilmWarp:
             with dr.suspend_grad():
                 σ = dr.opaque(mi.Float, (kappa * self.scales[j]) ** -0.5)  # (opaque: one kernel for every lobe)
                 o = mi.warp.square_to_std_normal(sampler.next_2d()) * σ
-                ray = self._ray(dr.detach(x) + o)
+                ray = self.ray(dr.detach(x) + o)
             # Hit point following its shape (barycentrics fixed): its film projection moves with θ.
-            si = self.scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape, coherent=True)
+            si = self.scene.ray_intersect(ray, ray_flags=mi.RayFlags.All | mi.RayFlags.FollowShape, coherent=True,
+                                          active=active)
             hit = si.is_valid()
             with dr.suspend_grad():
                 s = edge_sine_distance(self.scene, si, ray.o, self.masks) * self.f_px

@@ -197,7 +197,10 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         only, so a shader's edges need their own term here too."""
         terms = super().extra_terms(scene, sensor, seed)
         if self.secondary_mode == "edge":
-            terms.append(edge_secondary_image(self, scene, sensor, seed, self.secondary_spp, camera_frame="surface"))
+            # the camera vertices move as the primary term moves film samples (along their rays without it)
+            warp = self.film_warp(scene, sensor, PinholeCamera(sensor)) if self.primary_spp > 0 else None
+            terms.append(edge_secondary_image(self, scene, sensor, seed, self.secondary_spp,
+                                              camera_frame="ray" if warp is None else "warp", film_warp=warp))
         shader = shader_boundary_image(self, scene, sensor, seed, self.primary_spp, camera_frame="surface")
         if shader is not None:
             terms.append(shader)
@@ -209,6 +212,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         H = int(sensor.film().crop_size()[1])
         box = sensor.film().rfilter().is_box_filter()
         passes = self._passes(sensor)
+        warp = None
         if passes:  # one camera and warp field (its static-edge masks) for every pass of both terms
             cam = PinholeCamera(sensor)
             warp = self.film_warp(scene, sensor, cam)
@@ -218,7 +222,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
                 top, img = pixel_border_image(self, scene, sensor, cam, warp, seed, self.border_spp, r0, r1, k)
                 yield top, r1, img
         for k, spp in enumerate(self._secondary_passes(sensor) if self.secondary_mode == "warp" else []):
-            img = secondary_boundary_image(self, scene, sensor, seed, spp, k)
+            img = secondary_boundary_image(self, scene, sensor, seed, spp, k, warp)
             yield 0, H, img * (spp / self.secondary_spp)
 
     def film_warp(self, scene, sensor, cam):

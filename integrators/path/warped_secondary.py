@@ -43,7 +43,7 @@ import mitsuba as mi
 from .edges import no_secondary_edges, scene_meshes
 from .emitter_motion import attached_emitter_point, moving_emitters
 from .film import stream_seed
-from .vertices import attached_hit, secondary_term_zero, vertex_term_image
+from .vertices import first_vertex_motion, secondary_term_zero, vertex_term_image
 from .warp_field import DirectionWarp
 
 
@@ -73,13 +73,14 @@ def _environment(scene, ray, active):
 
 class _Vertex:
     """Per-vertex state shared by both strategies: shading point, frame and attached motion of x.
-    A camera vertex (``follow_shape``) moves with its surface, as the primary term's film warp moves
-    the camera sample with the geometry; deeper vertices along their fixed rays."""
+    A camera vertex moves with its camera sample carried by the film warp field, as the primary
+    term moves the film sample (:func:`.vertices.first_vertex_motion`, ``"warp"``); deeper vertices
+    along their fixed rays."""
 
-    def __init__(self, scene, vertex, follow_shape: bool):
+    def __init__(self, scene, vertex, sampler, film_warp=None):
         self.si, self.bsdf, self.active = vertex.si, vertex.bsdf, vertex.active
         with dr.resume_grad():
-            x_att = attached_hit(scene, vertex.ray, vertex.active, follow_shape).p
+            x_att = first_vertex_motion(scene, vertex, "ray" if film_warp is None else "warp", sampler, film_warp)
             self.x_shift = x_att - dr.detach(x_att)
         self.x_moves = mi.Bool(False)
         for shape in scene.shapes():
@@ -128,8 +129,8 @@ def _sampled_light_motion(integrator, scene, v: _Vertex, ds, active):
     return shape, u
 
 
-def _vertex_terms(integrator, scene, warp, vertex, sampler, remaining_depth, camera_vertex: bool):
-    v = _Vertex(scene, vertex, follow_shape=camera_vertex)
+def _vertex_terms(integrator, scene, warp, vertex, sampler, remaining_depth, film_warp=None):
+    v = _Vertex(scene, vertex, sampler, film_warp)
     si, bsdf = v.si, v.bsdf
     ctx = mi.BSDFContext()
     active = v.active & mi.has_flag(bsdf.flags(), mi.BSDFFlags.Smooth)
@@ -169,9 +170,10 @@ def _vertex_terms(integrator, scene, warp, vertex, sampler, remaining_depth, cam
     return vertex.β * total
 
 
-def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pass_index: int = 0):
+def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pass_index: int = 0, film_warp=None):
     """Zero-valued (H, W, 3) image whose derivative is the secondary boundary term, from ``spp``
-    camera paths per pixel (vertices of depth 0 .. max_depth - 2); ``pass_index`` decorrelates passes."""
+    camera paths per pixel (vertices of depth 0 .. max_depth - 2); ``pass_index`` decorrelates passes.
+    ``film_warp``: the primary term's field, which moves the camera vertices (None: along their rays)."""
     zero, runs = secondary_term_zero(integrator, sensor, spp)
     if not runs:
         return zero
@@ -184,6 +186,7 @@ def secondary_boundary_image(integrator, scene, sensor, seed: int, spp: int, pas
 
     def estimate(sampler, vertex, depth):
         with dr.resume_grad():  # the direction samples are traced with AD (reparameterised)
-            return _vertex_terms(integrator, scene, warp, vertex, sampler, max_depth - depth - 1, depth == 0)
+            return _vertex_terms(integrator, scene, warp, vertex, sampler, max_depth - depth - 1,
+                                 film_warp if depth == 0 else None)
     return vertex_term_image(integrator, scene, sensor, stream_seed(seed, "warped_secondary", pass_index), spp,
                              max_depth - 1, estimate)
