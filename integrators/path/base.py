@@ -139,7 +139,7 @@ class BoundaryTermIntegrator(PRBIntegrator):
         """Set this render's boundary sample counts from the interior ``spp`` (subclasses)."""
 
     def _prepare(self, scene, sensor, spp):
-        check_analytic_shapes(scene, type(self).__name__, int(self.max_depth))
+        check_supported_motion(scene, type(self).__name__, int(self.max_depth))
         sensor = self._sensor(scene, sensor)
         memory.guard_film(f"{type(self).__name__} derivative render", sensor.film(), differentiable=True)
         self.resolve_counts(scene, sensor, int(spp) if spp else int(sensor.sampler().sample_count()))
@@ -222,20 +222,32 @@ def _parameter_arrays(scene):
             yield key, node, value
 
 
-def check_analytic_shapes(scene, owner: str, max_depth: int) -> None:
-    """Refuse derivatives whose boundary terms would need the silhouette of a shape that is not a
-    triangle mesh (Mitsuba's ``sphere``, ``disk``, ``cylinder``, curves, SDF grids): both
-    estimators sample mesh edges only. Raises ``ValueError`` naming the shape when such a shape
-    moves (a parameter of its own, e.g. ``to_world``, carries a derivative) or when the camera does
-    (every silhouette in view moves); warns when other geometry or a light moves while such a shape
-    may cast a shadow or be seen indirectly (``max_depth`` >= 2 or unbounded), since the motion of
-    its silhouette as seen from a moving surface point is not differentiated."""
+#: emitters whose pose (``to_world``) no term differentiates
+POSED_EMITTERS = ("SpotLight", "Projector", "DirectionalEmitter")
+
+
+def check_supported_motion(scene, owner: str, max_depth: int) -> None:
+    """Refuse derivatives that no term of the estimators covers, naming the parameter:
+
+    * the pose of a spot light, projector or directional light (``to_world``: no emitter-motion
+      term; Mitsuba's ``prb`` fails on it with an exception about an unattached contribution);
+    * a shape that is not a triangle mesh (Mitsuba's ``sphere``, ``disk``, ``cylinder``, curves,
+      SDF grids) moving, or the camera moving in a scene with one: both estimators sample mesh
+      edges only, so its silhouette would be missed.
+
+    Warns when other geometry or a light moves while such a shape may cast a shadow or be seen
+    indirectly (``max_depth`` >= 2 or unbounded), since the motion of its silhouette as seen from a
+    moving surface point is not differentiated."""
     analytic = [s for s in scene.shapes() if not s.is_mesh()]
-    if not analytic:
-        return
     camera = None
     for key, node, value in _parameter_arrays(scene):
         if not dr.grad_enabled(value):
+            continue
+        if isinstance(node, mi.Emitter) and node.class_name() in POSED_EMITTERS and key.endswith("to_world"):
+            raise ValueError(f"{owner}: the pose of emitter {node.id()!r} ({node.class_name()}, parameter "
+                             f"{key!r}) is not differentiable; move an area light on a mesh instead (a "
+                             "'rectangle' with an 'area' emitter), or differentiate its intensity only")
+        if not analytic:
             continue
         if isinstance(node, mi.Shape) and not node.is_mesh():
             raise ValueError(
@@ -245,6 +257,8 @@ def check_analytic_shapes(scene, owner: str, max_depth: int) -> None:
                 "file, or Mitsuba's 'rectangle' / 'cube' meshes)")
         if isinstance(node, mi.Sensor):
             camera = camera or key
+    if not analytic:
+        return
     names = ", ".join(f"{s.id()!r} ({s.class_name()})" for s in analytic)
     if camera is not None:
         raise ValueError(f"{owner}: the camera moves (parameter {camera!r} has a derivative), but the "

@@ -208,6 +208,40 @@ def warn_uncovered(integrator, scene, surfaces, moving: bool | None = None) -> N
         f"(max_depth = {depth} allows such paths)", ShaderEdgeCoverageWarning, stacklevel=3)
 
 
+#: Mitsuba textures whose value jumps along curves of the surface (``Texture.class_name()``)
+DISCONTINUOUS_TEXTURES = ("Checkerboard",)
+
+
+def warn_texture_edges(integrator, scene, camera_frame: str) -> None:
+    """Warn (:class:`ShaderEdgeCoverageWarning`) where texture edges move relative to the points a
+    boundary term measures from and no term samples that motion. ``"ray"`` (edge sampling): a
+    Mitsuba texture with jumps (:data:`DISCONTINUOUS_TEXTURES`) on a moving shape (its edges move
+    on the film with the shape; Penumbra's shader textures have their own term). ``"warp"``
+    (warped-area sampling): any such texture or shader texture on any shape while geometry moves
+    (within a pixel of a moving silhouette the warp field carries film samples across texture edges
+    on static surfaces too, and the shader term measures them relative to the surface)."""
+    moving = {m.id() for m in scene_meshes(scene)[1]}
+    if not moving:
+        return
+    found = set()
+    for shape in scene.shapes():
+        bsdf = shape.bsdf()
+        if bsdf is None or (camera_frame == "ray" and shape.id() not in moving):
+            continue
+        mp = mi.traverse(bsdf)
+        nodes = [mp.properties[k][2] for k in mp.keys()]
+        if any(getattr(n, "class_name", lambda: "")() in DISCONTINUOUS_TEXTURES for n in nodes) or \
+                (camera_frame != "ray" and any(getattr(n, "is_penumbra_shader", False) for n in nodes)):
+            found.add(shape.id())
+    if found:
+        remedy = ("use Penumbra's shader textures, whose edges are differentiated" if camera_frame == "ray"
+                  else "use edge_sampling for this scene")
+        warnings.warn(
+            f"{type(integrator).__name__}: the textures of {sorted(found)} jump along curves that move relative "
+            f"to the estimator's sample points while geometry moves, and no boundary term samples that motion: "
+            f"the gradient is biased near them ({remedy})", ShaderEdgeCoverageWarning, stacklevel=3)
+
+
 def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int, camera_frame: str = "ray"):
     """Film-space image (``mi.TensorXf`` (H, W, 3), value 0) whose derivative is the boundary term of
     every differentiable shader texture seen directly or through specular chains, and through glossy
@@ -218,6 +252,7 @@ def shader_boundary_image(integrator, scene, sensor, seed: int, spp: int, camera
     object moving in view), ``"surface"`` (warped-area sampling, whose film warp already moves the
     samples with the geometry) only their motion within the surface, with the shader's parameters."""
     checks.choice("shader_boundary_image(camera_frame=...)", camera_frame, CAMERA_FRAMES)
+    warn_texture_edges(integrator, scene, "warp" if camera_frame != "ray" else "ray")
     moving = geometry_moves(scene)
     surfaces = shader_surfaces(scene, moving_geometry=camera_frame == "ray" and moving)
     if not surfaces or spp <= 0:
