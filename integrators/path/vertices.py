@@ -84,7 +84,12 @@ def first_vertex_motion(scene, vertex: PathVertex, frame: str, sampler, film_war
         if film_warp is None:
             raise ValueError("first_vertex_motion(frame='warp') needs the film warp field")
         ΔX = film_warp.estimate(vertex.film, sampler, active)[0]
-        return attached_hit(scene, film_warp.ray(vertex.film + ΔX), active).p
+        # the displaced ray's derivative through ΔX only: a moving camera's own derivative (the same
+        # at both points, ΔX being zero-valued) is the camera terms' and is subtracted
+        moved, fixed = film_warp.ray(vertex.film + ΔX), film_warp.ray(dr.detach(vertex.film))
+        ray = mi.Ray3f(moved.o - (fixed.o - dr.detach(fixed.o)), moved.d - (fixed.d - dr.detach(fixed.d)),
+                       dr.detach(moved.time), moved.wavelengths)
+        return attached_hit(scene, ray, active).p
     return attached_hit(scene, vertex.ray, active, frame == "surface").p
 
 
