@@ -160,6 +160,7 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         self.primary_lobes = _lobes(props, "primary_lobes", LOBE_SCALES)
         self.secondary_lobes = _lobes(props, "secondary_lobes", LOBE_SCALES)
         self._incident = {}
+        self._warp = None   # this render's film warp field (:meth:`_prepare`)
         self.samples_per_pass = _option(props, "samples_per_pass", 1 << 19, int, lambda v: v >= 2, "must be >= 2")
         self._path = mi.load_dict({"type": "path", "max_depth": signed_depth(self.max_depth), "rr_depth": self.rr_depth,
                                    "hide_emitters": self.hide_emitters})
@@ -172,6 +173,14 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         share = 0.25 if self.secondary_mode == "warp" else SECONDARY_SHARE
         self.secondary_spp = derived_count(self.secondary_path_spp, self.boundary_budget, spp, share, 2)
         self.border_spp = max(1, self.primary_spp // 2)
+
+    def _prepare(self, scene, sensor, spp):
+        super()._prepare(scene, sensor, spp)
+        # One film warp field per render (building it welds and indexes every static mesh for its
+        # edge masks): the primary passes, their pixel-border flux and the secondary term's camera
+        # vertices share it; None without a primary term (vertices then move along their rays).
+        sensor = self._sensor(scene, sensor)
+        self._warp = self.film_warp(scene, sensor, PinholeCamera(sensor)) if self.primary_spp > 0 else None
 
     # The boundary terms are evaluated in passes: the primary term in blocks of at most
     # ``samples_per_pass`` film samples (whole pixel rows), the secondary term in blocks of at most
@@ -198,9 +207,9 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         terms = super().extra_terms(scene, sensor, seed)
         if self.secondary_mode == "edge":
             # the camera vertices move as the primary term moves film samples (along their rays without it)
-            warp = self.film_warp(scene, sensor, PinholeCamera(sensor)) if self.primary_spp > 0 else None
             terms.append(edge_secondary_image(self, scene, sensor, seed, self.secondary_spp,
-                                              camera_frame="ray" if warp is None else "warp", film_warp=warp))
+                                              camera_frame="ray" if self._warp is None else "warp",
+                                              film_warp=self._warp))
         shader = shader_boundary_image(self, scene, sensor, seed, self.primary_spp, camera_frame="surface")
         if shader is not None:
             terms.append(shader)
@@ -212,14 +221,12 @@ class WarpedAreaIntegrator(CameraMotionIntegrator):
         H = int(sensor.film().crop_size()[1])
         box = sensor.film().rfilter().is_box_filter()
         passes = self._passes(sensor)
-        warp = None
-        if passes:  # one camera and warp field (its static-edge masks) for every pass of both terms
-            cam = PinholeCamera(sensor)
-            warp = self.film_warp(scene, sensor, cam)
+        warp = self._warp
         for k, (r0, r1) in enumerate(passes):
             yield r0, r1, self.primary_boundary_image(scene, sensor, seed, r0, r1, k, warp)
             if box:
-                top, img = pixel_border_image(self, scene, sensor, cam, warp, seed, self.border_spp, r0, r1, k)
+                top, img = pixel_border_image(self, scene, sensor, warp.camera, warp, seed, self.border_spp,
+                                              r0, r1, k)
                 yield top, r1, img
         for k, spp in enumerate(self._secondary_passes(sensor) if self.secondary_mode == "warp" else []):
             img = secondary_boundary_image(self, scene, sensor, seed, spp, k, warp)
